@@ -1,0 +1,1 @@
+"""The agent: takes work from the coordinator and runs its steps in containers."""

@@ -1,0 +1,1 @@
+"""Generated gRPC code for conveyor.v1 (scripts/gen_protos.py); do not edit."""
