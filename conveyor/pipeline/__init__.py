@@ -1,1 +1,25 @@
 """Pipeline format: YAML parsing, the validated model, and how a job resolves into steps."""
+
+from conveyor.pipeline.model import (
+    ArtifactRule,
+    JobDef,
+    Pipeline,
+    ResolvedStep,
+    RetryRule,
+    StepDef,
+    resolve_steps,
+)
+from conveyor.pipeline.parse import PipelineError, PipelineIssue, load_pipeline
+
+__all__ = [
+    "ArtifactRule",
+    "JobDef",
+    "Pipeline",
+    "PipelineError",
+    "PipelineIssue",
+    "ResolvedStep",
+    "RetryRule",
+    "StepDef",
+    "load_pipeline",
+    "resolve_steps",
+]

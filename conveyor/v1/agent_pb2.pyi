@@ -437,12 +437,14 @@ class FinishStepRequest(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     LOG_LENGTH_FIELD_NUMBER: _builtins.int
+    HAS_EXIT_CODE_FIELD_NUMBER: _builtins.int
     step_index: _builtins.int
     outcome: _types_pb2.Outcome.ValueType
     exit_code: _builtins.int
     reason: _builtins.str
     message: _builtins.str
     log_length: _builtins.int
+    has_exit_code: _builtins.bool
     @_builtins.property
     def lease(self) -> _types_pb2.Lease: ...
     def __init__(
@@ -455,10 +457,11 @@ class FinishStepRequest(_message.Message):
         reason: _builtins.str = ...,
         message: _builtins.str = ...,
         log_length: _builtins.int = ...,
+        has_exit_code: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "lease", b"lease", "log_length", b"log_length", "message", b"message", "outcome", b"outcome", "reason", b"reason", "step_index", b"step_index"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "has_exit_code", b"has_exit_code", "lease", b"lease", "log_length", b"log_length", "message", b"message", "outcome", b"outcome", "reason", b"reason", "step_index", b"step_index"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

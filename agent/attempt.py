@@ -1,0 +1,198 @@
+"""Runs one attempt: its steps in order in one workspace, logs shipped, the result reported once."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.client import CoordinatorClient, FencedError
+from agent.config import LOG_DRAIN_TIMEOUT_S
+from agent.executor import (
+    AttemptInfo,
+    Executor,
+    ExecutorError,
+    StepControl,
+    StepEnd,
+    StepRequest,
+    StepResult,
+)
+from agent.logship import LogShipper
+from conveyor.states import Reason
+from conveyor.v1 import agent_pb2, types_pb2
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: int  # types_pb2.Outcome value
+    reason: str = ""
+    message: str = ""
+    exit_code: int | None = None
+
+
+SUCCESS = Verdict(types_pb2.OUTCOME_SUCCEEDED)
+
+
+class AttemptRunner:
+    def __init__(
+        self,
+        assignment: agent_pb2.Assignment,
+        client: CoordinatorClient,
+        executor: Executor,
+        agent_name: str,
+        spool_dir: Path,
+        grace_s: float,
+    ) -> None:
+        self.assignment = assignment
+        self.lease = assignment.lease
+        self._client = client
+        self._executor = executor
+        self._info = AttemptInfo(
+            assignment.lease.attempt_id, assignment.build_id, assignment.job_name, agent_name
+        )
+        self._spool_dir = spool_dir / str(assignment.lease.attempt_id)
+        self._grace_s = grace_s
+        self._stop = threading.Event()
+        self._stop_verdict: Verdict | None = None
+        self._lost = False
+        self._label = (
+            f"build {assignment.build_id} job {assignment.job_name} "
+            f"attempt {assignment.attempt_number}"
+        )
+
+    def cancel(self, reason: str = Reason.CANCELED, message: str = "canceled by a user") -> None:
+        if self._stop_verdict is None:
+            self._stop_verdict = Verdict(types_pb2.OUTCOME_CANCELED, reason, message)
+        self._stop.set()
+
+    def lose(self) -> None:
+        """The lease is gone: stop the containers now and report nothing."""
+        self._lost = True
+        self._stop.set()
+
+    def run(self) -> None:
+        LOGGER.info("%s: starting (%d steps)", self._label, len(self.assignment.steps))
+        try:
+            verdict = self._run_steps()
+            if not self._lost:
+                self._finish(verdict)
+        except FencedError as error:
+            LOGGER.warning("%s: no longer ours (%s); stopped", self._label, error)
+        except Exception:
+            LOGGER.exception("%s: failed unexpectedly", self._label)
+        finally:
+            self._cleanup()
+
+    def _run_steps(self) -> Verdict:
+        try:
+            self._executor.prepare_attempt(self._info)
+        except ExecutorError as error:
+            return Verdict(types_pb2.OUTCOME_FAILED, Reason.ERROR, f"workspace: {error}")
+        timeout_ms = self.assignment.timeout_ms
+        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
+        for index, spec in enumerate(self.assignment.steps):
+            if self._stop.is_set():
+                break
+            verdict = self._run_step(index, spec, deadline)
+            if verdict is not SUCCESS:
+                return verdict
+        if self._stop.is_set() and self._stop_verdict is not None:
+            return self._stop_verdict
+        return Verdict(types_pb2.OUTCOME_SUCCEEDED, exit_code=0)
+
+    def _run_step(self, index: int, spec: agent_pb2.StepSpec, deadline: float | None) -> Verdict:
+        started = self._client.call(
+            self._client.stub.StartStep,
+            agent_pb2.StartStepRequest(lease=self.lease, step_index=index),
+        )
+        if started.cancel_requested:
+            self.cancel()
+        step_deadline = deadline
+        if spec.timeout_ms:
+            own = time.monotonic() + spec.timeout_ms / 1000
+            step_deadline = own if deadline is None else min(deadline, own)
+        control = StepControl(stop=self._stop, deadline=step_deadline, grace_s=self._grace_s)
+        request = StepRequest(index, spec.name, spec.image, spec.run, dict(spec.env))
+        shipper = LogShipper(self._client, self.lease, index, self._spool_dir / f"{index}.log")
+        result = self._executor.run_step(self._info, request, shipper.write, control)
+        if not shipper.close(LOG_DRAIN_TIMEOUT_S):
+            return Verdict(
+                types_pb2.OUTCOME_FAILED,
+                Reason.ERROR,
+                f"step '{spec.name}': its log could not be delivered",
+            )
+        verdict = self._judge(spec, result)
+        if not self._lost:
+            self._client.call(
+                self._client.stub.FinishStep,
+                agent_pb2.FinishStepRequest(
+                    lease=self.lease,
+                    step_index=index,
+                    outcome=verdict.outcome,
+                    exit_code=result.exit_code or 0,
+                    has_exit_code=result.exit_code is not None,
+                    reason=verdict.reason,
+                    message=verdict.message,
+                    log_length=shipper.length,
+                ),
+            )
+        return verdict
+
+    def _judge(self, spec: agent_pb2.StepSpec, result: StepResult) -> Verdict:
+        name = spec.name
+        if result.end is StepEnd.EXITED:
+            if result.exit_code == 0:
+                return SUCCESS
+            return Verdict(
+                types_pb2.OUTCOME_FAILED,
+                Reason.EXIT_CODE,
+                f"step '{name}' exited with code {result.exit_code}",
+                result.exit_code,
+            )
+        if result.end is StepEnd.TIMEOUT:
+            return Verdict(
+                types_pb2.OUTCOME_FAILED,
+                Reason.TIMEOUT,
+                f"step '{name}' was killed: the time limit passed",
+                result.exit_code,
+            )
+        if result.end is StepEnd.STOPPED:
+            stopped = self._stop_verdict or Verdict(types_pb2.OUTCOME_CANCELED, Reason.CANCELED)
+            return Verdict(
+                stopped.outcome,
+                stopped.reason,
+                stopped.message or f"step '{name}' was stopped",
+                result.exit_code,
+            )
+        if result.end is StepEnd.IMAGE_PULL_FAILED:
+            return Verdict(types_pb2.OUTCOME_FAILED, Reason.IMAGE_PULL_FAILED, result.message)
+        return Verdict(types_pb2.OUTCOME_FAILED, Reason.ERROR, f"step '{name}': {result.message}")
+
+    def _finish(self, verdict: Verdict) -> None:
+        request = agent_pb2.FinishAttemptRequest(
+            lease=self.lease,
+            outcome=verdict.outcome,
+            reason=verdict.reason,
+            message=verdict.message,
+            exit_code=verdict.exit_code or 0,
+            has_exit_code=verdict.exit_code is not None,
+        )
+        reply = self._client.call(self._client.stub.FinishAttempt, request)
+        LOGGER.info(
+            "%s: finished %s %s",
+            self._label,
+            types_pb2.Outcome.Name(reply.recorded_outcome),
+            reply.recorded_reason,
+        )
+
+    def _cleanup(self) -> None:
+        try:
+            self._executor.cleanup_attempt(self._info)
+        except ExecutorError as error:
+            LOGGER.warning("%s: cleanup failed: %s", self._label, error)
+        shutil.rmtree(self._spool_dir, ignore_errors=True)

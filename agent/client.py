@@ -1,0 +1,152 @@
+"""The agent's connection to the coordinator: one retry policy, one error classifier.
+
+Retried (backoff with jitter): UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED. A lost session
+(UNAUTHENTICATED on a session call) re-registers once. FAILED_PRECONDITION on a call about an
+attempt means the attempt is no longer ours: raised as FencedError. Everything else is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import grpc
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    stop_any,
+    wait_exponential_jitter,
+)
+
+from agent.config import (
+    CALL_RETRY_BUDGET_S,
+    CALL_TIMEOUT_S,
+    RETRY_INITIAL_S,
+    RETRY_MAX_S,
+    AgentConfig,
+)
+from conveyor import PROTOCOL_VERSION, wire
+from conveyor.v1 import agent_pb2, agent_pb2_grpc, types_pb2
+
+LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+
+
+class FencedError(Exception):
+    """The coordinator says this attempt is no longer ours."""
+
+
+class JoinRefusedError(Exception):
+    """The coordinator refused the join token (or the protocol version): retrying won't help."""
+
+
+def _code(error: BaseException) -> grpc.StatusCode | None:
+    return error.code() if isinstance(error, grpc.Call) else None
+
+
+def is_retryable(error: BaseException) -> bool:
+    return isinstance(error, grpc.RpcError) and _code(error) in RETRYABLE
+
+
+class _StopWhenSet:
+    """tenacity stop condition: give up once the agent is stopping hard."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self._event = event
+
+    def __call__(self, _state: object) -> bool:
+        return self._event.is_set()
+
+
+class CoordinatorClient:
+    def __init__(self, config: AgentConfig, abort: threading.Event) -> None:
+        self._config = config
+        self._abort = abort
+        self._channel = wire.insecure_channel(config.coordinator)
+        self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
+        self._session: tuple[tuple[str, str], ...] = ()
+        self._lock = threading.Lock()
+        self.running: Callable[[], Sequence[types_pb2.Lease]] = list
+        self.registration: agent_pb2.RegisterResponse | None = None
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _retrying(self, budget_s: float) -> Retrying:
+        return Retrying(
+            retry=retry_if_exception(is_retryable),
+            wait=wait_exponential_jitter(initial=RETRY_INITIAL_S, max=RETRY_MAX_S),
+            stop=stop_any(stop_after_delay(budget_s), _StopWhenSet(self._abort)),
+            reraise=True,
+            before_sleep=lambda state: LOGGER.warning(
+                "coordinator call failed (%s); retrying",
+                state.outcome and state.outcome.exception(),
+            ),
+        )
+
+    def register(self, budget_s: float = float("inf")) -> agent_pb2.RegisterResponse:
+        request = agent_pb2.RegisterRequest(
+            join_token=self._config.join_token,
+            name=self._config.name,
+            labels=self._config.labels,
+            capacity=self._config.concurrency,
+            protocol_version=PROTOCOL_VERSION,
+            running=list(self.running()),
+        )
+        try:
+            reply = self._retrying(budget_s)(self._stub.Register, request, timeout=CALL_TIMEOUT_S)
+        except grpc.RpcError as error:
+            if _code(error) in (
+                grpc.StatusCode.UNAUTHENTICATED,
+                grpc.StatusCode.FAILED_PRECONDITION,
+            ):
+                raise JoinRefusedError(
+                    error.details() if isinstance(error, grpc.Call) else ""
+                ) from None
+            raise
+        with self._lock:
+            self._session = wire.bearer(reply.session_token)
+            self.registration = reply
+        return reply
+
+    def call(
+        self,
+        method: Callable[..., T],
+        request: object,
+        *,
+        timeout_s: float = CALL_TIMEOUT_S,
+        budget_s: float = CALL_RETRY_BUDGET_S,
+    ) -> T:
+        """Calls with the session, retrying transient errors within `budget_s`."""
+        for attempt in range(2):
+            try:
+                return self._retrying(budget_s)(
+                    lambda: method(request, metadata=self._session, timeout=timeout_s)
+                )
+            except grpc.RpcError as error:
+                code = _code(error)
+                if code is grpc.StatusCode.FAILED_PRECONDITION:
+                    raise FencedError(
+                        error.details() if isinstance(error, grpc.Call) else ""
+                    ) from None
+                if code is grpc.StatusCode.UNAUTHENTICATED and attempt == 0:
+                    LOGGER.warning("coordinator forgot our session; registering again")
+                    self.register(budget_s)
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    @property
+    def stub(self) -> agent_pb2_grpc.AgentServiceStub:
+        return self._stub

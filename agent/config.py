@@ -1,0 +1,29 @@
+"""Agent settings and constants, with their units."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Largest log chunk sent in one AppendLog; well under the 16 MiB message limit.
+LOG_CHUNK_BYTES = 1024 * 1024
+# A retried call gives up after this long without an answer (then the lease decides).
+CALL_RETRY_BUDGET_S = 60.0
+# Backoff between retries of a failed call: exponential with jitter, capped.
+RETRY_INITIAL_S = 0.1
+RETRY_MAX_S = 5.0
+# Unary calls' own deadline; PollWork adds this on top of the coordinator's poll timeout.
+CALL_TIMEOUT_S = 20.0
+# A step's log shipping gets this long to drain after the step ends before the attempt fails.
+LOG_DRAIN_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    coordinator: str
+    join_token: str
+    name: str
+    work_dir: Path
+    labels: dict[str, str] = field(default_factory=dict)
+    concurrency: int = 1
+    stop_grace_s: float = 3.0

@@ -1,0 +1,397 @@
+"""Docker implementation of :class:`agent.executor.Executor`.
+
+One container per step, one named volume per attempt; all carry ``conveyor.*`` labels so they can be
+found after a crash. Output: stderr is merged into stdout inside the container (two pipes cannot be
+merged in exact order afterwards), log driver ``none`` and attach-before-start (the fastest path).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, cast
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import LogConfig, Mount
+from docker.utils import parse_repository_tag
+
+from agent.executor import (
+    AttemptInfo,
+    Executor,
+    ExecutorError,
+    StepControl,
+    StepEnd,
+    StepRequest,
+    StepResult,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+WORKSPACE = "/workspace"
+# Bounds how late a stop request or deadline is noticed.
+_TICK_S = 0.05
+_READ_SIZE = 256 * 1024
+_FRAME_HEADER = 8
+# `exec 2>&1` merges stderr into stdout at the source; the script travels as "$1", never re-quoted.
+_LAUNCHER = ["sh", "-c", 'exec 2>&1; exec sh -e -c "$1"', "sh"]
+_ATTACH_PARAMS = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
+# requests' exceptions (raised for a dead socket or daemon) are OSErrors, not DockerExceptions.
+_BACKEND_ERRORS = (DockerException, OSError)
+
+
+def volume_name(attempt_id: int) -> str:
+    return f"conveyor-ws-{attempt_id}"
+
+
+def container_name(attempt_id: int, index: int) -> str:
+    return f"conveyor-{attempt_id}-{index}"
+
+
+def attempt_labels(attempt: AttemptInfo) -> dict[str, str]:
+    return {
+        "conveyor.agent": attempt.agent_name,
+        "conveyor.attempt": str(attempt.attempt_id),
+        "conveyor.build": str(attempt.build_id),
+        "conveyor.job": attempt.job_name,
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, APIError) and exc.explanation:
+        return str(exc.explanation)
+    return str(exc) or type(exc).__name__
+
+
+def _error(message: str) -> StepResult:
+    return StepResult(StepEnd.ERROR, None, message)
+
+
+def _pull_failed(image: str, reason: str) -> StepResult:
+    message = f"image {image!r} is not available locally and could not be pulled: {reason}"
+    return StepResult(StepEnd.IMAGE_PULL_FAILED, None, message)
+
+
+def _interruption(control: StepControl) -> StepResult | None:
+    """The result for a step that must end before its container has started, if any."""
+    if control.stop.is_set():
+        return StepResult(StepEnd.STOPPED, None, "stopped before the step's container started")
+    if control.deadline is not None and time.monotonic() >= control.deadline:
+        return StepResult(StepEnd.TIMEOUT, None, "deadline passed before the container started")
+    return None
+
+
+class _StepOver(Exception):
+    """Ends run_step early with a ready result."""
+
+    def __init__(self, result: StepResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+class _FrameDecoder:
+    """Strips the 8-byte header Docker puts before each chunk of a non-tty attach stream."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> bytes:
+        buffer, out = self._buffer, []
+        buffer += data
+        while len(buffer) >= _FRAME_HEADER:
+            end = _FRAME_HEADER + int.from_bytes(buffer[4:_FRAME_HEADER], "big")
+            if len(buffer) < end:
+                break
+            out.append(bytes(buffer[_FRAME_HEADER:end]))
+            del buffer[:end]  # cheap: bytearray drops a prefix without moving the rest
+        return b"".join(out)
+
+
+def _open_reader(sock: object) -> Callable[[int], bytes]:
+    """A blocking ``recv`` for what ``attach_socket`` returned, whatever the transport."""
+    inner = getattr(sock, "_sock", None)  # a unix socket comes wrapped in a SocketIO
+    # The socket inherits the client's request timeout (60 s by default) but a step may be silent
+    # for much longer; the SDK's own attach clears it the same way.
+    for settimeout in (getattr(sock, "settimeout", None), getattr(inner, "settimeout", None)):
+        if settimeout is not None:
+            settimeout(None)
+    # The inner socket's recv() skips RawIOBase.read's extra buffer copy.
+    recv = (
+        getattr(inner, "recv", None) or getattr(sock, "recv", None) or getattr(sock, "read", None)
+    )
+    return cast("Callable[[int], bytes]", recv)
+
+
+def _close_socket(sock: object) -> None:
+    # Closing the response too drops the hijacked connection now rather than at GC time.
+    for closable in (getattr(sock, "_response", None), sock):
+        try:
+            getattr(closable, "close", lambda: None)()
+        except (OSError, ValueError):  # ValueError: already closed underneath
+            log.debug("closing the attach stream failed", exc_info=True)
+
+
+def _pump(sock: object, on_output: Callable[[bytes], None]) -> str | None:
+    """Delivers the attach stream to on_output until EOF; returns a read error, if any."""
+    recv = _open_reader(sock)
+    decoder = _FrameDecoder()
+    while True:
+        try:
+            data = recv(_READ_SIZE)
+        except OSError as exc:
+            return f"reading the step's output failed: {exc}"
+        if not data:
+            return None
+        payload = decoder.feed(data)
+        if payload:
+            on_output(payload)
+
+
+class _Watchdog(threading.Thread):
+    """Turns ``control.stop`` and ``control.deadline`` into signals for one running container."""
+
+    def __init__(self, api: docker.APIClient, container_id: str, control: StepControl) -> None:
+        super().__init__(name=f"conveyor-watchdog-{container_id[:12]}", daemon=True)
+        self._api, self._container_id, self._control = api, container_id, control
+        self._finished = threading.Event()
+        self.outcome: StepEnd | None = None
+
+    def finish(self) -> None:
+        self._finished.set()
+        if self.is_alive():
+            self.join()
+
+    def run(self) -> None:
+        control = self._control
+        while not control.stop.is_set():
+            if control.deadline is not None and time.monotonic() >= control.deadline:
+                self.outcome = StepEnd.TIMEOUT
+                break
+            wait_s = _TICK_S if control.deadline is None else control.deadline - time.monotonic()
+            if self._finished.wait(max(0.0, min(_TICK_S, wait_s))):
+                return
+        else:
+            self.outcome = StepEnd.STOPPED
+            self._signal("SIGTERM")
+            if self._finished.wait(control.grace_s):
+                return
+        self._signal("SIGKILL")
+        # Repeat until the step is over in case the engine failed to deliver the kill.
+        while not self._finished.wait(1.0):
+            self._signal("SIGKILL")
+
+    def _signal(self, signal: str) -> None:
+        try:
+            self._api.kill(self._container_id, signal=signal)
+        except _BACKEND_ERRORS as exc:
+            # Most often the container has just exited by itself.
+            log.debug("%s to %s failed: %s", signal, self._container_id[:12], _describe(exc))
+
+
+class DockerExecutor(Executor):
+    """Runs steps with the local Docker engine; the contracts are :class:`Executor`'s."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient | None = None,
+        *,
+        pull_timeout_s: float = 60.0,
+        allow_privileged: bool = False,
+    ) -> None:
+        """``allow_privileged`` is the operator's opt-in to run steps as privileged containers."""
+        self._api = (client or docker.from_env()).api
+        self._pull_timeout_s = pull_timeout_s
+        self._allow_privileged = allow_privileged
+
+    def prepare_attempt(self, attempt: AttemptInfo) -> None:
+        self.cleanup_attempt(attempt)
+        try:
+            self._api.create_volume(volume_name(attempt.attempt_id), labels=attempt_labels(attempt))
+        except _BACKEND_ERRORS as exc:
+            raise ExecutorError(
+                f"could not create the workspace of attempt {attempt.attempt_id}: {_describe(exc)}"
+            ) from exc
+
+    def run_step(
+        self,
+        attempt: AttemptInfo,
+        step: StepRequest,
+        on_output: Callable[[bytes], None],
+        control: StepControl,
+    ) -> StepResult:
+        early = _interruption(control)
+        if early is not None:
+            return early
+        try:
+            container_id = self._create(attempt, step, control)
+        except _StepOver as over:
+            return over.result
+        except _BACKEND_ERRORS as exc:
+            return _error(f"could not create the container of step {step.index}: {_describe(exc)}")
+        try:
+            return self._run_container(container_id, on_output, control)
+        finally:
+            self._remove_container(container_id)
+
+    def cleanup_attempt(self, attempt: AttemptInfo) -> None:
+        agent, attempt_id = attempt.agent_name, attempt.attempt_id
+        selector = [f"conveyor.agent={agent}", f"conveyor.attempt={attempt_id}"]
+        try:
+            self._remove_containers(selector)
+            self._remove_volume(volume_name(attempt.attempt_id))
+        except _BACKEND_ERRORS as exc:
+            raise ExecutorError(
+                f"could not clean up attempt {attempt.attempt_id}: {_describe(exc)}"
+            ) from exc
+
+    def remove_leftovers(self, agent_name: str) -> int:
+        selector = [f"conveyor.agent={agent_name}"]
+        try:
+            removed = self._remove_containers(selector)
+            volumes = self._api.volumes(filters={"label": selector}).get("Volumes") or []
+            for volume in volumes:
+                self._remove_volume(volume["Name"])
+        except _BACKEND_ERRORS as exc:
+            raise ExecutorError(f"could not remove leftovers of {agent_name!r}: {exc}") from exc
+        log.info("removed %d leftover containers of agent %r", removed, agent_name)
+        return removed
+
+    def _create(self, attempt: AttemptInfo, step: StepRequest, control: StepControl) -> str:
+        try:
+            return self._create_container(attempt, step)
+        except ImageNotFound:
+            log.info("image %r is not present; pulling it", step.image)
+        self._pull(step.image, control)
+        try:
+            return self._create_container(attempt, step)
+        except ImageNotFound as exc:
+            raise _StepOver(_pull_failed(step.image, _describe(exc))) from exc
+
+    def _create_container(self, attempt: AttemptInfo, step: StepRequest) -> str:
+        name = container_name(attempt.attempt_id, step.index)
+        try:
+            return self._create_named(name, attempt, step)
+        except APIError as exc:  # ImageNotFound (404) passes through to _create
+            if exc.status_code == 400 and "reference format" in _describe(exc):
+                raise _StepOver(_pull_failed(step.image, _describe(exc))) from exc
+            if exc.status_code != 409:
+                raise
+        # Only a crashed earlier run of this very step can hold the name, so it is stale.
+        log.warning("removing stale container %s", name)
+        self._api.remove_container(name, v=True, force=True)
+        return self._create_named(name, attempt, step)
+
+    def _create_named(self, name: str, attempt: AttemptInfo, step: StepRequest) -> str:
+        labels = attempt_labels(attempt)
+        workspace = Mount(WORKSPACE, volume_name(attempt.attempt_id), labels=dict(labels))
+        host_config = self._api.create_host_config(
+            mounts=[workspace],
+            # An init as PID 1 forwards SIGTERM to the script; PID 1 itself would ignore it.
+            init=True,
+            log_config=LogConfig(type=LogConfig.types.NONE),
+            privileged=self._allow_privileged,
+            security_opt=None if self._allow_privileged else ["no-new-privileges"],
+        )
+        response = self._api.create_container(
+            step.image,
+            # Overriding the entrypoint keeps images that define their own one runnable.
+            entrypoint=_LAUNCHER,
+            command=[step.run],
+            name=name,
+            environment=dict(step.env),
+            working_dir=WORKSPACE,
+            labels={**labels, "conveyor.step": str(step.index)},
+            host_config=host_config,  # no tty and no stdin: the SDK's defaults
+        )
+        return str(response["Id"])
+
+    def _pull(self, image: str, control: StepControl) -> None:
+        """Pulls ``image`` once, on a helper thread so that stop and deadlines stay responsive."""
+        failure: list[str] = []
+        done = threading.Event()
+        args = (image, failure, done)
+        threading.Thread(target=self._pull_worker, args=args, name="pull", daemon=True).start()
+        give_up = time.monotonic() + self._pull_timeout_s
+        while not done.wait(_TICK_S):
+            interrupted = _interruption(control)
+            if interrupted is not None:
+                raise _StepOver(interrupted)
+            if time.monotonic() >= give_up:
+                reason = f"the pull did not finish within {self._pull_timeout_s:g} s"
+                raise _StepOver(_pull_failed(image, reason))
+        if failure:
+            raise _StepOver(_pull_failed(image, failure[0]))
+
+    def _pull_worker(self, image: str, failure: list[str], done: threading.Event) -> None:
+        repository, tag = parse_repository_tag(image)
+        try:
+            # Without a tag the engine would pull every tag of the repository.
+            events = self._api.pull(repository, tag=tag or "latest", stream=True, decode=True)
+            failure.extend(str(e["error"]) for e in events if isinstance(e, dict) and "error" in e)
+        except _BACKEND_ERRORS as exc:
+            failure.append(_describe(exc))
+        finally:
+            done.set()
+
+    def _run_container(
+        self, container_id: str, on_output: Callable[[bytes], None], control: StepControl
+    ) -> StepResult:
+        sock: object = None
+        try:
+            # Attaching before start is the only way not to miss the first bytes without logs.
+            sock = self._api.attach_socket(container_id, params=dict(_ATTACH_PARAMS))
+            self._api.start(container_id)
+        except _BACKEND_ERRORS as exc:
+            _close_socket(sock)
+            return _error(f"could not start the step's container: {_describe(exc)}")
+        watchdog = _Watchdog(self._api, container_id, control)
+        watchdog.start()
+        try:
+            read_error = _pump(sock, on_output)
+            if read_error is not None:
+                return _error(read_error)
+            exit_code, detail = self._wait_exit(container_id)
+        finally:
+            watchdog.finish()
+            _close_socket(sock)
+        if watchdog.outcome is StepEnd.STOPPED:
+            return StepResult(StepEnd.STOPPED, exit_code, f"stopped on request ({detail})")
+        if watchdog.outcome is StepEnd.TIMEOUT:
+            return StepResult(StepEnd.TIMEOUT, exit_code, f"deadline passed; killed ({detail})")
+        if exit_code is None:
+            return _error(detail)
+        return StepResult(StepEnd.EXITED, exit_code, detail)
+
+    def _wait_exit(self, container_id: str) -> tuple[int | None, str]:
+        try:
+            # No request timeout: the watchdog still ends a step that runs too long.
+            status = self._api.wait(container_id, timeout=None)
+        except _BACKEND_ERRORS as exc:
+            return None, f"waiting for the step's container failed: {_describe(exc)}"
+        code = int(status["StatusCode"])
+        return code, f"exit code {code}"
+
+    def _remove_container(self, container_id: str) -> None:
+        try:
+            self._api.remove_container(container_id, v=True, force=True)
+        except NotFound:
+            pass
+        except _BACKEND_ERRORS as exc:
+            # cleanup_attempt finds it again by its labels.
+            log.warning("could not remove container %s: %s", container_id[:12], _describe(exc))
+
+    def _remove_containers(self, label_selector: list[str]) -> int:
+        found = self._api.containers(all=True, quiet=True, filters={"label": label_selector})
+        for container in found:
+            with contextlib.suppress(NotFound):
+                self._api.remove_container(container["Id"], v=True, force=True)
+        return len(found)
+
+    def _remove_volume(self, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            self._api.remove_volume(name, force=True)

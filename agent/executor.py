@@ -1,0 +1,131 @@
+"""How an agent runs the steps of an attempt, independent of the container engine.
+
+The agent's attempt runner codes against :class:`Executor`; :mod:`agent.docker_executor` is the
+Docker implementation. One attempt's steps share one workspace, mounted at ``/workspace``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+
+@dataclass(frozen=True)
+class AttemptInfo:
+    """Identity of one attempt (one execution of a job on one agent)."""
+
+    attempt_id: int
+    build_id: int
+    job_name: str
+    agent_name: str
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """One step to run inside the attempt's workspace."""
+
+    index: int  # 0-based position in the job
+    name: str
+    image: str
+    run: str  # shell script, run with `sh -e -c`
+    env: Mapping[str, str]
+
+
+class StepEnd(StrEnum):
+    """Why a step ended."""
+
+    EXITED = "exited"  # the process ended by itself; see exit_code
+    TIMEOUT = "timeout"  # deadline passed; container killed
+    STOPPED = "stopped"  # stop requested; SIGTERM, grace, SIGKILL
+    IMAGE_PULL_FAILED = "image_pull_failed"
+    ERROR = "error"  # the executor itself failed (Docker API error...)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """Outcome of :meth:`Executor.run_step`."""
+
+    end: StepEnd
+    exit_code: int | None  # container exit code when known
+    # Human detail, e.g. "image 'nope:1' is not available locally and could not be pulled: ..."
+    message: str
+
+
+@dataclass
+class StepControl:
+    """How another thread steers a running step."""
+
+    # Set by another thread: end the step gracefully (SIGTERM, grace, SIGKILL).
+    stop: threading.Event
+    deadline: float | None = None  # time.monotonic() value; past it the container is killed
+    grace_s: float = 3.0  # SIGTERM -> SIGKILL delay when stopping
+
+
+class ExecutorError(Exception):
+    """The execution backend failed in a method that has no result to report it in.
+
+    Raised by :meth:`Executor.prepare_attempt`, :meth:`Executor.cleanup_attempt` and
+    :meth:`Executor.remove_leftovers`; :meth:`Executor.run_step` reports failures in its
+    :class:`StepResult` instead.
+    """
+
+
+class Executor(Protocol):
+    """Runs the steps of attempts in isolated containers sharing a per-attempt workspace.
+
+    Every method blocks the calling thread until its work is done. Methods may be called from
+    several threads at once for *different* attempts; one attempt's calls must not overlap.
+    """
+
+    def prepare_attempt(self, attempt: AttemptInfo) -> None:
+        """Create the attempt's empty workspace, replacing any leftover of the same attempt.
+
+        Call once before the attempt's first step. Calling it again resets the workspace.
+        Raises :class:`ExecutorError` when the backend fails.
+        """
+        ...
+
+    def run_step(
+        self,
+        attempt: AttemptInfo,
+        step: StepRequest,
+        on_output: Callable[[bytes], None],
+        control: StepControl,
+    ) -> StepResult:
+        """Run one step to its end and report how it ended.
+
+        Blocks until the step's process has ended and its container is gone. ``on_output`` is
+        called on the *calling* thread with the step's combined stdout and stderr, as raw bytes in
+        the exact order written (never decoded, chunk boundaries arbitrary); all output has been
+        delivered when this returns. If ``on_output`` blocks, reading output pauses (the step may
+        then block on a full pipe), which is how callers apply back-pressure.
+
+        ``control.stop`` (set from another thread) ends the step gracefully -> ``STOPPED``;
+        passing ``control.deadline`` kills it -> ``TIMEOUT``. Both take effect within a fraction
+        of a second, even before the container has started. Backend failures are returned as
+        ``ERROR`` (or ``IMAGE_PULL_FAILED``) rather than raised; exceptions raised by
+        ``on_output`` propagate after the container has been removed.
+        """
+        ...
+
+    def cleanup_attempt(self, attempt: AttemptInfo) -> None:
+        """Remove every container and the workspace of the attempt.
+
+        Idempotent: anything already gone is not an error. Raises :class:`ExecutorError` only
+        when the backend fails.
+        """
+        ...
+
+    def remove_leftovers(self, agent_name: str) -> int:
+        """Remove all containers and workspaces this agent name ever created.
+
+        Meant for agent start-up, after a crash, when no attempt of this agent is running.
+        Returns how many containers were removed. Raises :class:`ExecutorError` when the backend
+        fails.
+        """
+        ...

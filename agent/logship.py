@@ -1,0 +1,94 @@
+"""Ships one step's output to the coordinator through an on-disk spool, offset by offset.
+
+The step's reader appends to a spool file and never waits for the network; a shipper thread sends
+from the last acknowledged offset. The coordinator answers with the length it holds, so a resend
+never duplicates and a gap is filled from the length it reports (DESIGN §6.5).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from agent.client import CoordinatorClient
+from agent.config import LOG_CHUNK_BYTES
+from conveyor.v1 import agent_pb2, types_pb2
+
+LOGGER = logging.getLogger(__name__)
+
+
+class LogShipper:
+    def __init__(
+        self, client: CoordinatorClient, lease: types_pb2.Lease, step_index: int, spool_path: Path
+    ) -> None:
+        self._client = client
+        self._lease = lease
+        self._step_index = step_index
+        self._path = spool_path
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = self._path.open("wb")
+        self._reader = self._path.open("rb")
+        self._written = 0
+        self._acked = 0
+        self._closed = False
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(
+            target=self._ship, name=f"logs-{lease.attempt_id}-{step_index}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def length(self) -> int:
+        return self._written
+
+    def write(self, data: bytes) -> None:
+        """Called by the step's reader; appends to the spool and wakes the shipper."""
+        self._writer.write(data)
+        self._writer.flush()
+        with self._cond:
+            self._written += len(data)
+            self._cond.notify()
+
+    def close(self, timeout_s: float) -> bool:
+        """No more output; waits until every byte is acknowledged. False if that failed."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout_s)
+        self._writer.close()
+        self._reader.close()
+        self._path.unlink(missing_ok=True)
+        if self._error is not None:
+            raise self._error
+        return not self._thread.is_alive() and self._acked == self._written
+
+    def _ship(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while self._acked >= self._written and not self._closed:
+                        self._cond.wait()
+                    if self._acked >= self._written and self._closed:
+                        return
+                    end = self._written
+                self._send(min(end - self._acked, LOG_CHUNK_BYTES))
+        except BaseException as error:  # handed to close(), which re-raises it in the step thread
+            self._error = error
+
+    def _send(self, size: int) -> None:
+        self._reader.seek(self._acked)
+        data = self._reader.read(size)
+        request = agent_pb2.AppendLogRequest(
+            lease=self._lease, step_index=self._step_index, offset=self._acked, data=data
+        )
+        reply = self._client.call(self._client.stub.AppendLog, request)
+        if not reply.accepted:
+            LOGGER.warning(
+                "attempt %d step %d: coordinator holds %d bytes, resending from there",
+                self._lease.attempt_id,
+                self._step_index,
+                reply.held_length,
+            )
+        self._acked = min(reply.held_length, self._written)

@@ -1,0 +1,90 @@
+"""`conveyor agent`: settings from flags and environment, then serve until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+
+from agent.client import JoinRefusedError
+from agent.config import AgentConfig
+from agent.runner import Agent
+
+LOGGER = logging.getLogger(__name__)
+DEFAULT_ADDRESS = "127.0.0.1:7420"
+
+
+class UsageError(ValueError):
+    pass
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--labels: {item!r} is not key=value")
+        labels[key] = value
+    return labels
+
+
+def config_from_args(args: argparse.Namespace) -> AgentConfig:
+    token = args.token or os.environ.get("CONVEYOR_AGENT_TOKEN")
+    if not token:
+        raise UsageError(
+            "no join token: pass --token or set CONVEYOR_AGENT_TOKEN "
+            "(the server prints where it keeps its agent-token)"
+        )
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    name = args.name or socket.gethostname()
+    address = args.coordinator or os.environ.get("CONVEYOR_ADDR") or DEFAULT_ADDRESS
+    work_dir = (
+        Path(args.work_dir).expanduser()
+        if args.work_dir
+        else Path.home() / ".conveyor" / f"agent-{name}"
+    )
+    return AgentConfig(
+        coordinator=address,
+        join_token=token,
+        name=name,
+        work_dir=work_dir,
+        labels=parse_labels(args.labels),
+        concurrency=args.concurrency,
+        stop_grace_s=args.stop_grace,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(args)
+    except UsageError as error:
+        LOGGER.error("%s", error)
+        return 2
+    from agent.docker_executor import DockerExecutor
+
+    try:
+        executor = DockerExecutor()
+    except Exception as error:
+        LOGGER.error("cannot use Docker: %s (is the engine running? `docker info`)", error)
+        return 1
+    agent = Agent(config, executor)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        LOGGER.info("received %s; stopping", signal.Signals(signum).name)
+        stopping.set()
+        agent.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        agent.run()
+    except JoinRefusedError as error:
+        LOGGER.error("the coordinator at %s refused this agent: %s", config.coordinator, error)
+        return 2
+    return 0

@@ -1,0 +1,128 @@
+"""The CLI's connection to the coordinator: address and token resolution, errors in words."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+
+from conveyor import wire
+from conveyor.v1 import control_pb2, control_pb2_grpc
+
+DEFAULT_ADDRESS = "127.0.0.1:7420"
+DEFAULT_SERVER_DIR = Path.home() / ".conveyor" / "server"
+# Unary calls give up after this long; streams have no deadline.
+CALL_TIMEOUT_S = 30.0
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def resolve_address(given: str | None) -> str:
+    if given:
+        return given
+    if os.environ.get("CONVEYOR_ADDR"):
+        return os.environ["CONVEYOR_ADDR"]
+    local = DEFAULT_SERVER_DIR / "server.addr"
+    return local.read_text().strip() if local.exists() else DEFAULT_ADDRESS
+
+
+def resolve_token(given: str | None) -> str:
+    if given:
+        return given
+    if os.environ.get("CONVEYOR_TOKEN"):
+        return os.environ["CONVEYOR_TOKEN"]
+    # A coordinator started on this machine with default settings keeps its token here.
+    local = DEFAULT_SERVER_DIR / "client-token"
+    if local.exists():
+        return local.read_text().strip()
+    raise CliError(
+        f"no client token: pass --token or set CONVEYOR_TOKEN (a local server keeps one in {local})"
+    )
+
+
+def explain(error: grpc.RpcError, address: str) -> CliError:
+    code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+    detail = error.details() if isinstance(error, grpc.Call) else str(error)
+    if code is grpc.StatusCode.UNAVAILABLE:
+        return CliError(f"cannot reach the coordinator at {address} ({detail})", EXIT_UNAVAILABLE)
+    if code is grpc.StatusCode.UNAUTHENTICATED:
+        return CliError(
+            f"the coordinator at {address} refused the client token "
+            "(check --token or CONVEYOR_TOKEN)"
+        )
+    if code in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    ):
+        return CliError(detail or code.name)
+    return CliError(f"coordinator error {code.name}: {detail}", EXIT_UNAVAILABLE)
+
+
+class Client:
+    def __init__(self, address: str | None, token: str | None) -> None:
+        self.address = resolve_address(address)
+        self._metadata = wire.bearer(resolve_token(token))
+        self._channel = wire.insecure_channel(self.address)
+        self._stub = control_pb2_grpc.ControlServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _call(self, method: Callable[..., T], request: object) -> T:
+        try:
+            return method(request, metadata=self._metadata, timeout=CALL_TIMEOUT_S)
+        except grpc.RpcError as error:
+            raise explain(error, self.address) from None
+
+    def _stream(self, method: Callable[..., Iterator[T]], request: object) -> Iterator[T]:
+        try:
+            yield from method(request, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise explain(error, self.address) from None
+
+    def submit(self, pipeline_yaml: str, source_name: str, env: dict[str, str]) -> int:
+        request = control_pb2.SubmitBuildRequest(
+            pipeline_yaml=pipeline_yaml, source_name=source_name, env=env
+        )
+        return self._call(self._stub.SubmitBuild, request).build_id
+
+    def get_build(self, build_id: int) -> control_pb2.Build:
+        return self._call(self._stub.GetBuild, control_pb2.GetBuildRequest(build_id=build_id))
+
+    def list_builds(self, limit: int) -> list[control_pb2.Build]:
+        reply = self._call(self._stub.ListBuilds, control_pb2.ListBuildsRequest(limit=limit))
+        return list(reply.builds)
+
+    def watch(self, build_id: int, include_logs: bool) -> Iterator[control_pb2.BuildEvent]:
+        request = control_pb2.WatchBuildRequest(build_id=build_id, include_logs=include_logs)
+        return self._stream(self._stub.WatchBuild, request)
+
+    def read_logs(
+        self, build_id: int, job: str, step: str, attempt: int, follow: bool
+    ) -> Iterator[control_pb2.LogChunk]:
+        request = control_pb2.ReadLogsRequest(
+            build_id=build_id, job=job, step=step, attempt_number=attempt, follow=follow
+        )
+        return self._stream(self._stub.ReadLogs, request)
+
+    def cancel(self, build_id: int) -> control_pb2.Build:
+        return self._call(self._stub.CancelBuild, control_pb2.CancelBuildRequest(build_id=build_id))
+
+    def retry(self, build_id: int, job: str) -> control_pb2.Build:
+        request = control_pb2.RetryBuildRequest(build_id=build_id, job=job)
+        return self._call(self._stub.RetryBuild, request)
+
+    def agents(self) -> list[control_pb2.Agent]:
+        return list(self._call(self._stub.ListAgents, control_pb2.ListAgentsRequest()).agents)

@@ -1,0 +1,149 @@
+"""The client commands: each takes parsed arguments and returns the process exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from conveyor import wire
+from conveyor.cli.client import EXIT_FAILED, EXIT_OK, Client, CliError
+from conveyor.cli.progress import Progress
+from conveyor.cli.render import agent_doc, build_doc, print_agents, print_build, print_builds
+from conveyor.pipeline import PipelineError, load_pipeline
+from conveyor.states import BuildStatus
+from conveyor.v1 import control_pb2
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client(args.coordinator, args.token)
+
+
+def _emit_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2))
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not _ENV_NAME.fullmatch(name):
+            raise CliError(f"--env {pair!r}: expected NAME=VALUE with NAME like MY_VAR")
+        env[name] = value
+    return env
+
+
+def _read_pipeline(path: str) -> str:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        load_pipeline(data, path)  # the coordinator validates again; this fails fast and offline
+    except PipelineError as error:
+        raise CliError(str(error)) from None
+    return data.decode()
+
+
+def _exit_for(build: control_pb2.Build) -> int:
+    status = wire.build_status_from_pb(build.status)
+    return EXIT_OK if status is BuildStatus.SUCCEEDED else EXIT_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    env = parse_env(args.env or [])
+    text = _read_pipeline(args.pipeline)
+    client = _client(args)
+    build_id = client.submit(text, Path(args.pipeline).name, env)
+    if args.no_follow:
+        if args.json:
+            _emit_json({"id": build_id})
+        else:
+            print(f"build {build_id} submitted; follow it with: conveyor show {build_id}")
+        return EXIT_OK
+    if not args.json:
+        print(f"build {build_id} submitted", flush=True)
+    build = follow_build(client, build_id, show_progress=not args.json)
+    if args.json:
+        _emit_json(build_doc(build))
+    else:
+        print_build(build)
+    return _exit_for(build)
+
+
+def follow_build(client: Client, build_id: int, show_progress: bool) -> control_pb2.Build:
+    progress = Progress(show_logs=show_progress)
+    last: control_pb2.Build | None = None
+    for event in client.watch(build_id, include_logs=show_progress):
+        if event.HasField("snapshot"):
+            last = event.snapshot
+            if show_progress:
+                progress.snapshot(last)
+        elif show_progress:
+            progress.log(event.log)
+    if last is None or not wire.build_status_from_pb(last.status).final:
+        # The stream ended early (e.g. the coordinator restarted): fetch where things stand.
+        last = client.get_build(build_id)
+    return last
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    build = _client(args).get_build(args.build)
+    if args.json:
+        _emit_json(build_doc(build))
+    else:
+        print_build(build)
+    return EXIT_OK
+
+
+def cmd_builds(args: argparse.Namespace) -> int:
+    builds = _client(args).list_builds(args.limit)
+    if args.json:
+        _emit_json([{k: v for k, v in build_doc(b).items() if k != "jobs"} for b in builds])
+    else:
+        print_builds(builds)
+    return EXIT_OK
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    client = _client(args)
+    out = sys.stdout.buffer
+    for chunk in client.read_logs(args.build, args.job, args.step or "", args.attempt, args.follow):
+        out.write(chunk.data)
+        out.flush()
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    build = _client(args).cancel(args.build)
+    if args.json:
+        _emit_json(build_doc(build))
+    else:
+        print(f"build {build.id}: cancel requested")
+    return EXIT_OK
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    client = _client(args)
+    build = client.retry(args.build, args.job or "")
+    if args.follow:
+        build = follow_build(client, build.id, show_progress=not args.json)
+    if args.json:
+        _emit_json(build_doc(build))
+    else:
+        print_build(build)
+    return _exit_for(build) if args.follow else EXIT_OK
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    agents = _client(args).agents()
+    if args.json:
+        _emit_json([agent_doc(agent) for agent in agents])
+    else:
+        print_agents(agents)
+    return EXIT_OK

@@ -1,0 +1,198 @@
+"""`conveyor`: the one command for operators (server, agent) and developers (run, logs...)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from conveyor import __version__
+from conveyor.cli import commands
+from conveyor.cli.client import CliError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _client_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("connection")
+    group.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
+    )
+    group.add_argument(
+        "--token",
+        help="client token (default: $CONVEYOR_TOKEN, else the local "
+        "server's ~/.conveyor/server/client-token)",
+    )
+    common.add_argument("--json", action="store_true", help="print one JSON document")
+    return common
+
+
+def _side(module: str) -> Handler:
+    """`server` and `agent` live in their own packages; import them only when asked for."""
+
+    def run(args: argparse.Namespace) -> int:
+        handler: Handler = importlib.import_module(module).run
+        return handler(args)
+
+    return run
+
+
+def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "server",
+        help="run the coordinator",
+        description="Run the coordinator: keeps builds, schedules jobs on agents.",
+    )
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:7420",
+        metavar="HOST:PORT",
+        help="address to serve on (default: %(default)s; port 0 picks a free one)",
+    )
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="state, logs and tokens (default: ~/.conveyor/server)"
+    )
+    p.add_argument(
+        "--db", metavar="URL", help="database URL (default: SQLite file in the data dir)"
+    )
+    p.add_argument(
+        "--agent-token",
+        help="join token agents must present "
+        "(default: $CONVEYOR_AGENT_TOKEN, else generated into the data dir)",
+    )
+    p.add_argument(
+        "--client-token",
+        help="token the CLI must present "
+        "(default: $CONVEYOR_CLIENT_TOKEN, else generated into the data dir)",
+    )
+    tuning = p.add_argument_group("timing (seconds; short values are for tests)")
+    tuning.add_argument(
+        "--lease-ttl", type=float, help="lease lifetime without renewal (default 30)"
+    )
+    tuning.add_argument("--renew-interval", type=float, help="how often agents renew (default 10)")
+    tuning.add_argument(
+        "--reaper-period", type=float, help="how often expired leases are reaped (default 2)"
+    )
+    tuning.add_argument("--poll-timeout", type=float, help="long-poll length (default 30)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(handler=_side("coordinator.main"))
+
+
+def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "agent",
+        help="run an agent that takes jobs and runs them in Docker",
+        description="Run an agent: registers with the coordinator, takes jobs "
+        "whose labels it carries, runs each step in a container.",
+    )
+    p.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
+    )
+    p.add_argument("--token", help="join token (default: $CONVEYOR_AGENT_TOKEN)")
+    p.add_argument("--name", help="agent name, unique per coordinator (default: host name)")
+    p.add_argument("--labels", default="", metavar="k=v,...", help="labels jobs can ask for")
+    p.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="jobs run at once (default 1)"
+    )
+    p.add_argument(
+        "--work-dir", metavar="DIR", help="spool for logs (default: ~/.conveyor/agent-NAME)"
+    )
+    p.add_argument(
+        "--stop-grace",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="SIGTERM-to-SIGKILL delay when a step is canceled (default 3)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(handler=_side("agent.main"))
+
+
+def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    common = _client_options()
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="submit a pipeline and follow it",
+        description="Submit PIPELINE.yml, follow it live, exit 0 if it succeeded, "
+        "1 if it failed or was canceled, 2 for invalid input.",
+    )
+    p.add_argument("pipeline", metavar="PIPELINE.yml")
+    p.add_argument("--env", action="append", metavar="K=V", help="override a build env variable")
+    p.add_argument("--source", metavar="DIR", help=argparse.SUPPRESS)
+    p.add_argument("--no-follow", action="store_true", help="print the build id and return")
+    p.set_defaults(handler=commands.cmd_run)
+
+    p = sub.add_parser("builds", parents=[common], help="list recent builds")
+    p.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    p.set_defaults(handler=commands.cmd_builds)
+
+    p = sub.add_parser("show", parents=[common], help="show a build, its jobs and why they wait")
+    p.add_argument("build", type=int, metavar="BUILD")
+    p.set_defaults(handler=commands.cmd_show)
+
+    p = sub.add_parser("logs", parents=[common], help="print a job's log bytes")
+    p.add_argument("build", type=int, metavar="BUILD")
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("--step", metavar="NAME", help="only this step (default: all, in order)")
+    p.add_argument(
+        "--attempt", type=int, default=0, metavar="N", help="attempt number (default: latest)"
+    )
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing until the steps end")
+    p.set_defaults(handler=commands.cmd_logs)
+
+    p = sub.add_parser("cancel", parents=[common], help="cancel a build")
+    p.add_argument("build", type=int, metavar="BUILD")
+    p.set_defaults(handler=commands.cmd_cancel)
+
+    p = sub.add_parser("retry", parents=[common], help="re-run a build's failed jobs, or one job")
+    p.add_argument("build", type=int, metavar="BUILD")
+    p.add_argument("job", nargs="?", metavar="JOB", help="only this job (and what needs it)")
+    p.add_argument("--follow", action="store_true", help="follow the build until it ends")
+    p.set_defaults(handler=commands.cmd_retry)
+
+    p = sub.add_parser("agents", parents=[common], help="list agents")
+    p.set_defaults(handler=commands.cmd_agents)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conveyor",
+        description="Conveyor: a build farm. Start a coordinator with `conveyor server`, agents "
+        "with `conveyor agent`, and run pipelines with `conveyor run`.",
+    )
+    parser.add_argument("--version", action="version", version=f"conveyor {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_server(sub)
+    _add_agent(sub)
+    _add_client_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.handler(args)
+    except CliError as error:
+        print(f"conveyor: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""What the CLI prints: the JSON documents of DESIGN §8 and the human tables."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from conveyor import wire
+from conveyor.v1 import control_pb2
+
+_COLOURS = {
+    "succeeded": "32",
+    "failed": "31",
+    "canceled": "33",
+    "skipped": "90",
+    "running": "36",
+    "queued": "34",
+    "waiting": "90",
+    "online": "32",
+    "offline": "90",
+}
+
+
+def colour(text: str, status: str, stream: TextIO = sys.stdout) -> str:
+    code = _COLOURS.get(status)
+    if code is None or not stream.isatty():
+        return text
+    return f"\033[{code}m{text}\033[0m"
+
+
+def job_doc(job: control_pb2.Job) -> dict[str, Any]:
+    latest = job.attempts[-1] if job.attempts else None
+    return {
+        "name": job.name,
+        "status": wire.job_status_from_pb(job.status).value,
+        "attempts": len(job.attempts),
+        "exit_code": job.exit_code if job.has_exit_code else None,
+        "reason": job.reason or None,
+        "message": job.message or None,
+        "agent": latest.agent_name if latest else None,
+        "steps": [
+            {
+                "name": step.name,
+                "status": wire.step_status_from_pb(step.status).value,
+                "exit_code": step.exit_code if step.has_exit_code else None,
+                "started_at_ms": step.started_at_ms or None,
+                "finished_at_ms": step.finished_at_ms or None,
+            }
+            for step in (latest.steps if latest else [])
+        ],
+    }
+
+
+def build_doc(build: control_pb2.Build) -> dict[str, Any]:
+    return {
+        "id": build.id,
+        "name": build.name,
+        "status": wire.build_status_from_pb(build.status).value,
+        "created_at_ms": build.created_at_ms,
+        "finished_at_ms": build.finished_at_ms or None,
+        "jobs": [job_doc(job) for job in build.jobs],
+    }
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO = sys.stdout) -> None:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
+        print("  ".join(cells).rstrip(), file=out)
+
+
+def _ago(ms: int) -> str:
+    if not ms:
+        return "-"
+    seconds = max(0, int(time.time() - ms / 1000))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def _duration(start_ms: int, end_ms: int) -> str:
+    if not start_ms:
+        return "-"
+    end = end_ms or int(time.time() * 1000)
+    return f"{(end - start_ms) / 1000:.1f}s"
+
+
+def print_build(build: control_pb2.Build, out: TextIO = sys.stdout) -> None:
+    doc = build_doc(build)
+    print(f"build {build.id} ({build.name}): {colour(doc['status'], doc['status'], out)}", file=out)
+    rows = []
+    for job, job_pb in zip(doc["jobs"], build.jobs, strict=True):
+        latest = job_pb.attempts[-1] if job_pb.attempts else None
+        why = job["message"] or job["reason"] or ""
+        if job["reason"] and job["message"] and job["status"] != "waiting":
+            why = f"{job['reason']}: {job['message']}"
+        rows.append(
+            [
+                job["name"],
+                colour(job["status"], job["status"], out),
+                str(job["attempts"]),
+                "" if job["exit_code"] is None else str(job["exit_code"]),
+                job["agent"] or "",
+                _duration(latest.started_at_ms, latest.finished_at_ms) if latest else "-",
+                why,
+            ]
+        )
+    table(rows, ["JOB", "STATUS", "ATTEMPTS", "EXIT", "AGENT", "TIME", "REASON"], out)
+
+
+def print_builds(builds: Sequence[control_pb2.Build], out: TextIO = sys.stdout) -> None:
+    rows = []
+    for build in builds:
+        status = wire.build_status_from_pb(build.status).value
+        rows.append(
+            [
+                str(build.id),
+                build.name,
+                colour(status, status, out),
+                str(len(build.jobs)),
+                _ago(build.created_at_ms),
+                _duration(build.created_at_ms, build.finished_at_ms),
+            ]
+        )
+    table(rows, ["ID", "NAME", "STATUS", "JOBS", "CREATED", "DURATION"], out)
+
+
+def agent_doc(agent: control_pb2.Agent) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "labels": dict(agent.labels),
+        "capacity": agent.capacity,
+        "running": agent.running,
+        "state": agent.state,
+        "last_seen_ms": agent.last_seen_ms or None,
+    }
+
+
+def print_agents(agents: Sequence[control_pb2.Agent], out: TextIO = sys.stdout) -> None:
+    rows = []
+    for agent in agents:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(agent.labels.items())) or "-"
+        rows.append(
+            [
+                agent.name,
+                colour(agent.state, agent.state, out),
+                f"{agent.running}/{agent.capacity}",
+                labels,
+                _ago(agent.last_seen_ms),
+            ]
+        )
+    table(rows, ["NAME", "STATE", "RUNNING", "LABELS", "LAST SEEN"], out)

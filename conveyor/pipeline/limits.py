@@ -1,0 +1,41 @@
+"""Upper bounds on a pipeline document.
+
+A pipeline arrives over the network from anyone holding a token, so parsing must stay cheap and
+bounded whatever it contains. Every bound sits far above what a real pipeline needs; hitting one
+means a generated or hostile document, and the error names the bound that was crossed.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+KIB: Final = 1024
+MIB: Final = 1024 * KIB
+
+MAX_TEXT_BYTES: Final = 1 * MIB
+"""Size of the whole document, in UTF-8 bytes."""
+
+MAX_JOBS: Final = 200
+MAX_STEPS_PER_JOB: Final = 100
+
+MAX_RUN_BYTES: Final = 64 * KIB
+"""Size of one step's `run` script, in UTF-8 bytes."""
+
+MAX_ENV_VARS: Final = 200
+"""Variables per `env` mapping (each of pipeline, job and step has its own)."""
+
+MAX_LABELS: Final = 50
+MAX_NEEDS: Final = 50
+
+MAX_YAML_NODES: Final = 20_000
+"""YAML nodes visited while reading, aliases counted at every use (see "billion laughs")."""
+
+MAX_DEPTH: Final = 20
+"""Nesting of YAML collections; the format itself never needs more than 7."""
+
+MAX_RETRIES: Final = 10
+
+MAX_DURATION_S: Final = 7 * 24 * 3600.0
+"""Longest accepted `timeout`: 7 days."""
+
+MAX_LABEL_VALUE_CHARS: Final = 63

@@ -1,0 +1,111 @@
+"""The validated pipeline model, and how a job's steps resolve into runnable containers.
+
+Instances come out of `load_pipeline`, which guarantees every invariant documented here; the model
+itself does not re-check them. Mappings are plain dicts typed read-only so the model stays easy to
+serialize and pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+RETRY_REASONS: Final = ("agent_lost", "timeout", "exit_code", "image_pull_failed", "agent_stopped")
+"""Failure reasons a `retry.when` list may name."""
+
+ARTIFACTS_WHEN: Final = ("on_success", "always")
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    max: int = 0
+    """Extra attempts allowed after the first one."""
+    when: tuple[str, ...] = ()
+    """Failure reasons (from RETRY_REASONS) that trigger a retry."""
+
+
+@dataclass(frozen=True)
+class ArtifactRule:
+    paths: tuple[str, ...] = ()
+    """Glob patterns relative to the workspace."""
+    when: str = "on_success"
+    """"on_success" or "always" (collect even when the job fails)."""
+
+
+@dataclass(frozen=True)
+class StepDef:
+    name: str
+    run: str
+    image: str | None
+    """As written at step level; None means inherit from the job or the pipeline."""
+    env: Mapping[str, str]
+    """Step-level env as written; see resolve_steps for the merged view."""
+    timeout_s: float | None
+
+
+@dataclass(frozen=True)
+class JobDef:
+    name: str
+    image: str | None
+    labels: Mapping[str, str]
+    """The agent must carry all of these labels."""
+    env: Mapping[str, str]
+    steps: tuple[StepDef, ...]
+    """Never empty; names are unique within the job."""
+    needs: tuple[str, ...]
+    """Names of jobs of the same pipeline; the graph they form is acyclic."""
+    artifacts: ArtifactRule
+    timeout_s: float | None
+    retry: RetryRule
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    image: str | None
+    env: Mapping[str, str]
+    jobs: tuple[JobDef, ...]
+    """In file order; never empty, names unique."""
+
+    def job(self, name: str) -> JobDef:
+        """The job called `name`; raises KeyError if there is none."""
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        raise KeyError(f"pipeline {self.name!r} has no job {name!r}")
+
+
+@dataclass(frozen=True)
+class ResolvedStep:
+    """A step with inheritance applied: what an agent needs to start its container."""
+
+    name: str
+    image: str
+    run: str
+    env: dict[str, str]
+    timeout_s: float | None
+
+
+_NO_OVERRIDES: Final[Mapping[str, str]] = MappingProxyType({})
+
+
+def resolve_steps(
+    pipeline: Pipeline, job: JobDef, env_overrides: Mapping[str, str] = _NO_OVERRIDES
+) -> list[ResolvedStep]:
+    """Apply image and env inheritance to `job`'s steps, in order.
+
+    The most specific image wins (step, then job, then pipeline). Env is layered pipeline, job,
+    step, and `env_overrides` (from `conveyor run --env K=V`) last, so a developer can override
+    anything the file sets.
+    """
+    resolved = []
+    for step in job.steps:
+        image = step.image or job.image or pipeline.image
+        if image is None:
+            # load_pipeline rejects this; only a hand-built model can get here.
+            raise ValueError(f"job {job.name!r}, step {step.name!r}: no image")
+        env = {**pipeline.env, **job.env, **step.env, **env_overrides}
+        resolved.append(ResolvedStep(step.name, image, step.run, env, step.timeout_s))
+    return resolved

@@ -1,0 +1,157 @@
+"""Turning pipeline text into a validated Pipeline, or a PipelineError saying exactly what is wrong.
+
+The text is composed into a PyYAML node tree, never constructed into Python objects, so every value
+keeps the line and column it came from and no YAML tag can instantiate anything. Composing is
+guarded too: the document's size, nesting and node count are bounded before the tree is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import yaml
+from yaml.events import StreamEndEvent
+from yaml.nodes import ScalarNode
+
+from conveyor.pipeline.issues import PipelineError, PipelineIssue
+from conveyor.pipeline.limits import MAX_DEPTH, MAX_TEXT_BYTES, MAX_YAML_NODES
+from conveyor.pipeline.nodes import NULL_TAG, WalkAborted, Walker
+from conveyor.pipeline.schema import read_pipeline
+
+if TYPE_CHECKING:
+    from yaml.error import Mark
+    from yaml.events import Event
+    from yaml.nodes import Node
+
+    from conveyor.pipeline.model import Pipeline
+
+__all__ = ["PipelineError", "PipelineIssue", "load_pipeline"]
+
+
+def load_pipeline(text: str | bytes, source: str = "pipeline.yml") -> Pipeline:
+    """Parse and validate a pipeline document.
+
+    `source` names the document in error messages. Raises PipelineError, listing every problem
+    found, for any input that is not a valid pipeline; never any other exception.
+    """
+    try:
+        root = _compose(_decode(text))
+    except _Rejected as exc:
+        raise PipelineError([exc.issue()], source) from None
+    walker = Walker()
+    try:
+        pipeline = read_pipeline(walker, root)
+    except WalkAborted:
+        pipeline = None
+    if pipeline is None:
+        raise PipelineError(walker.issues, source)
+    return pipeline
+
+
+class _Rejected(Exception):
+    """The text was rejected as a whole, before it could be walked."""
+
+    def __init__(self, message: str, mark: Mark | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+    def issue(self) -> PipelineIssue:
+        if self.mark is None:
+            return PipelineIssue("", self.message, None, None)
+        return PipelineIssue("", self.message, self.mark.line + 1, self.mark.column + 1)
+
+
+def _decode(text: str | bytes) -> str:
+    size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
+    if size > MAX_TEXT_BYTES:
+        raise _Rejected(f"pipeline too large ({size} bytes > {MAX_TEXT_BYTES} bytes, 1 MiB)")
+    if isinstance(text, str):
+        return text
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = f"not valid UTF-8 text at byte {exc.start}"
+        raise _Rejected(message, _byte_mark(text, exc.start)) from None
+
+
+def _byte_mark(data: bytes, offset: int) -> Mark:
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", "replace"))
+    return yaml.Mark("", offset, data.count(b"\n", 0, offset), column, None, 0)
+
+
+def _text_mark(text: str, index: int) -> Mark:
+    line_start = text.rfind("\n", 0, index) + 1
+    return yaml.Mark("", index, text.count("\n", 0, index), index - line_start, None, 0)
+
+
+def _compose(text: str) -> Node:
+    """The document's root node; YAML errors become _Rejected with their position."""
+    try:
+        return _compose_single(text)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc) from None
+    except yaml.reader.ReaderError as exc:
+        mark = _text_mark(text, int(exc.position))
+        message = f"invalid YAML: unacceptable character #x{exc.character:04x}: {exc.reason}"
+        raise _Rejected(message, mark) from None
+    except yaml.YAMLError as exc:
+        raise _Rejected(f"invalid YAML: {exc}") from None
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError) -> _Rejected:
+    # PyYAML's context ("while scanning a quoted scalar") tells what it was reading; the problem
+    # ("found unexpected end of stream") and its mark tell what went wrong and where.
+    parts = [part for part in (exc.context, exc.problem) if part]
+    message = "invalid YAML: " + (": ".join(parts) or "syntax error")
+    return _Rejected(message, exc.problem_mark or exc.context_mark)
+
+
+def _compose_single(text: str) -> Node:
+    loader = _GuardedLoader(text)
+    try:
+        loader.check_node()  # consumes the stream start
+        node = None if loader.check_event(StreamEndEvent) else loader.compose_document()
+        if node is None or (isinstance(node, ScalarNode) and node.tag == NULL_TAG):
+            raise _Rejected("pipeline is empty", None if node is None else node.start_mark)
+        if not loader.check_event(StreamEndEvent):
+            message = "expected a single YAML document, found more than one"
+            raise _Rejected(message, loader.next_event_mark())
+        return node
+    finally:
+        loader.dispose()
+
+
+class _GuardedLoader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses documents too deep or too big to be a pipeline.
+
+    PyYAML composes recursively, so a deeply nested document would otherwise end in RecursionError,
+    and a long one would be composed in full before the walk could reject it.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+        self._composed = 0
+
+    def next_event_mark(self) -> Mark | None:
+        # The stubs leave peek_event unannotated; binding it to a typed callable keeps mypy strict.
+        peek: Callable[[], Event] = self.peek_event
+        mark = peek().start_mark
+        return mark if isinstance(mark, yaml.Mark) else None
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self._depth += 1
+        self._composed += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                message = f"document nested too deeply (more than {MAX_DEPTH} levels)"
+                raise _Rejected(message, self.next_event_mark())
+            if self._composed > MAX_YAML_NODES:
+                message = f"too many YAML nodes (more than {MAX_YAML_NODES})"
+                raise _Rejected(message, self.next_event_mark())
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1

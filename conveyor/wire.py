@@ -1,0 +1,90 @@
+"""Conversions between the shared state enums and their protobuf mirrors, and gRPC channel set-up."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import grpc
+
+from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
+from conveyor.v1 import types_pb2
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+# 16 MiB leaves room above the largest log batch or listing we send (4 MiB is gRPC's default).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# Keepalive pings find a dead peer behind a silent network in tens of seconds, not hours.
+KEEPALIVE_TIME_MS = 20_000
+KEEPALIVE_TIMEOUT_MS = 10_000
+
+CHANNEL_OPTIONS: Sequence[tuple[str, int]] = (
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+    ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    # Reconnect quickly after a coordinator restart instead of gRPC's default of up to 120 s.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+)
+
+SERVER_OPTIONS: Sequence[tuple[str, int]] = (
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 0),
+)
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def token_from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+            return value.removeprefix("Bearer ").strip()
+    return None
+
+
+def insecure_channel(target: str) -> grpc.Channel:
+    return grpc.insecure_channel(target, options=list(CHANNEL_OPTIONS))
+
+
+def build_status_to_pb(status: BuildStatus) -> types_pb2.BuildStatus.ValueType:
+    return types_pb2.BuildStatus.Value(f"BUILD_STATUS_{status.name}")
+
+
+def build_status_from_pb(value: int) -> BuildStatus:
+    return BuildStatus[types_pb2.BuildStatus.Name(value).removeprefix("BUILD_STATUS_")]  # type: ignore[arg-type]
+
+
+def job_status_to_pb(status: JobStatus) -> types_pb2.JobStatus.ValueType:
+    return types_pb2.JobStatus.Value(f"JOB_STATUS_{status.name}")
+
+
+def job_status_from_pb(value: int) -> JobStatus:
+    return JobStatus[types_pb2.JobStatus.Name(value).removeprefix("JOB_STATUS_")]  # type: ignore[arg-type]
+
+
+def step_status_to_pb(status: StepStatus) -> types_pb2.StepStatus.ValueType:
+    return types_pb2.StepStatus.Value(f"STEP_STATUS_{status.name}")
+
+
+def step_status_from_pb(value: int) -> StepStatus:
+    return StepStatus[types_pb2.StepStatus.Name(value).removeprefix("STEP_STATUS_")]  # type: ignore[arg-type]
+
+
+def outcome_to_pb(outcome: Outcome | None) -> types_pb2.Outcome.ValueType:
+    if outcome is None:
+        return types_pb2.OUTCOME_UNSPECIFIED
+    return types_pb2.Outcome.Value(f"OUTCOME_{outcome.name}")
+
+
+def outcome_from_pb(value: int) -> Outcome | None:
+    if value == types_pb2.OUTCOME_UNSPECIFIED:
+        return None
+    return Outcome[types_pb2.Outcome.Name(value).removeprefix("OUTCOME_")]  # type: ignore[arg-type]

@@ -1,0 +1,147 @@
+"""AgentService: translates between protobuf and the coordinator's domain API, nothing more."""
+
+from __future__ import annotations
+
+import grpc
+
+from conveyor import wire
+from conveyor.states import Outcome, StepStatus
+from conveyor.v1 import agent_pb2, agent_pb2_grpc
+from coordinator.convert import assignment_to_pb
+from coordinator.core import AgentSession, Coordinator, LeaseState
+from coordinator.edge import unary
+
+Context = grpc.aio.ServicerContext
+
+_LEASE_STATES = {
+    LeaseState.ACTIVE: agent_pb2.LEASE_STATE_ACTIVE,
+    LeaseState.CANCEL: agent_pb2.LEASE_STATE_CANCEL,
+    LeaseState.LOST: agent_pb2.LEASE_STATE_LOST,
+}
+
+_STEP_STATUS = {
+    Outcome.SUCCEEDED: StepStatus.SUCCEEDED,
+    Outcome.FAILED: StepStatus.FAILED,
+    Outcome.CANCELED: StepStatus.CANCELED,
+}
+
+
+def _outcome(value: int) -> Outcome:
+    outcome = wire.outcome_from_pb(value)
+    if outcome is None:
+        raise ValueError("outcome must be set")
+    return outcome
+
+
+class AgentService(agent_pb2_grpc.AgentServiceServicer):
+    def __init__(self, core: Coordinator) -> None:
+        self._core = core
+
+    def _agent(self, context: Context) -> AgentSession:  # type: ignore[type-arg]
+        return self._core.agent_for(wire.token_from_metadata(context.invocation_metadata()))
+
+    @unary
+    async def Register(
+        self, request: agent_pb2.RegisterRequest, context: Context
+    ) -> agent_pb2.RegisterResponse:  # type: ignore[override,type-arg]  # noqa: E501
+        agent, token = await self._core.register(
+            join_token=request.join_token,
+            name=request.name,
+            labels=dict(request.labels),
+            capacity=request.capacity,
+            protocol_version=request.protocol_version,
+            running=[(lease.attempt_id, lease.lease_token) for lease in request.running],
+        )
+        config = self._core.config
+        return agent_pb2.RegisterResponse(
+            agent_id=agent.id,
+            session_token=token,
+            lease_ttl_ms=int(config.lease_ttl_s * 1000),
+            renew_interval_ms=int(config.renew_interval_s * 1000),
+            poll_timeout_ms=int(config.poll_timeout_s * 1000),
+        )
+
+    @unary
+    async def PollWork(
+        self, request: agent_pb2.PollWorkRequest, context: Context
+    ) -> agent_pb2.PollWorkResponse:  # type: ignore[override,type-arg]  # noqa: E501
+        result = await self._core.poll(self._agent(context), request.free_slots)
+        return agent_pb2.PollWorkResponse(
+            assignments=[assignment_to_pb(a) for a in result.assignments],
+            cancel_attempt_ids=result.cancel_attempt_ids,
+        )
+
+    @unary
+    async def RenewLeases(
+        self, request: agent_pb2.RenewLeasesRequest, context: Context
+    ) -> agent_pb2.RenewLeasesResponse:  # type: ignore[override,type-arg]  # noqa: E501
+        states = self._core.renew(
+            self._agent(context),
+            [(lease.attempt_id, lease.lease_token) for lease in request.leases],
+        )
+        return agent_pb2.RenewLeasesResponse(
+            leases=[agent_pb2.LeaseStatus(attempt_id=i, state=_LEASE_STATES[s]) for i, s in states]
+        )
+
+    @unary
+    async def StartStep(
+        self, request: agent_pb2.StartStepRequest, context: Context
+    ) -> agent_pb2.StartStepResponse:  # type: ignore[override,type-arg]  # noqa: E501
+        lease = request.lease
+        cancel = await self._core.start_step(
+            self._agent(context), lease.attempt_id, lease.lease_token, request.step_index
+        )
+        return agent_pb2.StartStepResponse(cancel_requested=cancel)
+
+    @unary
+    async def AppendLog(
+        self, request: agent_pb2.AppendLogRequest, context: Context
+    ) -> agent_pb2.AppendLogResponse:  # type: ignore[override,type-arg]  # noqa: E501
+        lease = request.lease
+        held, accepted = await self._core.append_log(
+            self._agent(context),
+            lease.attempt_id,
+            lease.lease_token,
+            request.step_index,
+            request.offset,
+            request.data,
+        )
+        return agent_pb2.AppendLogResponse(held_length=held, accepted=accepted)
+
+    @unary
+    async def FinishStep(
+        self, request: agent_pb2.FinishStepRequest, context: Context
+    ) -> agent_pb2.FinishStepResponse:  # type: ignore[override,type-arg]  # noqa: E501
+        lease = request.lease
+        outcome = _outcome(request.outcome)
+        exit_code = request.exit_code if request.has_exit_code else None
+        await self._core.finish_step(
+            self._agent(context),
+            lease.attempt_id,
+            lease.lease_token,
+            request.step_index,
+            _STEP_STATUS[outcome],
+            exit_code,
+        )
+        return agent_pb2.FinishStepResponse()
+
+    @unary
+    async def FinishAttempt(
+        self, request: agent_pb2.FinishAttemptRequest, context: Context
+    ) -> agent_pb2.FinishAttemptResponse:  # type: ignore[override,type-arg]  # noqa: E501
+        lease = request.lease
+        outcome, reason = await self._core.finish_attempt(
+            self._agent(context),
+            lease.attempt_id,
+            lease.lease_token,
+            outcome=_outcome(request.outcome),
+            reason=request.reason,
+            message=request.message,
+            exit_code=request.exit_code if request.has_exit_code else None,
+        )
+        return agent_pb2.FinishAttemptResponse(
+            recorded_outcome=wire.outcome_to_pb(outcome), recorded_reason=reason
+        )
+
+
+__all__ = ["AgentService"]

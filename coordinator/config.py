@@ -1,0 +1,51 @@
+"""Coordinator settings: one frozen dataclass, defaults with their units and reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_LISTEN = "127.0.0.1:7420"
+DEFAULT_DATA_DIR = Path.home() / ".conveyor" / "server"
+
+# An agent renews every RENEW_INTERVAL; three missed renewals in a row lose the lease.
+LEASE_TTL_S = 30.0
+RENEW_INTERVAL_S = 10.0
+# How often expired leases are looked for; adds at most this much to TTL before a re-queue.
+REAPER_PERIOD_S = 2.0
+# A long-poll returns empty after this long, so dead connections are noticed and freed.
+POLL_TIMEOUT_S = 30.0
+# An agent unheard of for this long is shown offline (and matches no waiting job's reason).
+AGENT_OFFLINE_AFTER_S = 45.0
+# WatchBuild re-reads the build at least this often even without a change notification.
+WATCH_REFRESH_S = 5.0
+# Largest log chunk sent to a client in one message.
+LOG_READ_CHUNK_BYTES = 256 * 1024
+# Queued jobs examined per claim, oldest first; a label mismatch moves on to the next.
+CLAIM_SCAN_LIMIT = 500
+# Threads writing log files (fsync each append before acknowledging it).
+LOG_IO_THREADS = 4
+# Builds returned by ListBuilds when the client sets no limit.
+DEFAULT_LIST_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class CoordinatorConfig:
+    data_dir: Path
+    agent_token: str
+    client_token: str
+    listen: str = DEFAULT_LISTEN
+    db_url: str | None = None
+    lease_ttl_s: float = LEASE_TTL_S
+    renew_interval_s: float = RENEW_INTERVAL_S
+    reaper_period_s: float = REAPER_PERIOD_S
+    poll_timeout_s: float = POLL_TIMEOUT_S
+    agent_offline_after_s: float = AGENT_OFFLINE_AFTER_S
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'conveyor.db'}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"

@@ -1,0 +1,128 @@
+"""ControlService: the client-facing API; protobuf in and out, the domain API in between."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from conveyor import wire
+from conveyor.v1 import control_pb2, control_pb2_grpc
+from coordinator.config import DEFAULT_LIST_LIMIT
+from coordinator.convert import agent_to_pb, build_to_pb
+from coordinator.core import Coordinator
+from coordinator.edge import abort_for, unary
+from coordinator.follow import read_logs, watch_build
+from coordinator.records import BuildRecord
+
+Context = grpc.aio.ServicerContext
+
+MAX_LIST_LIMIT = 1000
+
+
+def _listing(build: BuildRecord) -> control_pb2.Build:
+    return build_to_pb(build)
+
+
+class ControlService(control_pb2_grpc.ControlServiceServicer):
+    def __init__(self, core: Coordinator) -> None:
+        self._core = core
+
+    def _authorize(self, context: Context) -> None:  # type: ignore[type-arg]
+        self._core.check_client_token(wire.token_from_metadata(context.invocation_metadata()))
+
+    @unary
+    async def SubmitBuild(
+        self, request: control_pb2.SubmitBuildRequest, context: Context
+    ) -> control_pb2.SubmitBuildResponse:  # type: ignore[override,type-arg]  # noqa: E501
+        self._authorize(context)
+        build_id = await self._core.submit(
+            request.pipeline_yaml, request.source_name or "pipeline.yml", dict(request.env)
+        )
+        return control_pb2.SubmitBuildResponse(build_id=build_id)
+
+    @unary
+    async def GetBuild(
+        self, request: control_pb2.GetBuildRequest, context: Context
+    ) -> control_pb2.Build:  # type: ignore[override,type-arg]  # noqa: E501
+        self._authorize(context)
+        return build_to_pb(await self._core.get_build(request.build_id))
+
+    @unary
+    async def ListBuilds(
+        self, request: control_pb2.ListBuildsRequest, context: Context
+    ) -> control_pb2.ListBuildsResponse:  # type: ignore[override,type-arg]  # noqa: E501
+        self._authorize(context)
+        limit = min(request.limit or DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
+        builds = await self._core.list_builds(limit)
+        return control_pb2.ListBuildsResponse(builds=[_listing(b) for b in builds])
+
+    async def WatchBuild(
+        self, request: control_pb2.WatchBuildRequest, context: Context
+    ) -> AsyncIterator[control_pb2.BuildEvent]:  # type: ignore[override,type-arg]  # noqa: E501
+        try:
+            self._authorize(context)
+            async for item in watch_build(self._core, request.build_id, request.include_logs):
+                if isinstance(item, BuildRecord):
+                    yield control_pb2.BuildEvent(snapshot=build_to_pb(item))
+                    continue
+                job, attempt, step, offset, data = item
+                yield control_pb2.BuildEvent(
+                    log=control_pb2.LogChunk(
+                        job=job.name,
+                        attempt_number=attempt.number,
+                        step_index=step.index,
+                        step_name=step.name,
+                        offset=offset,
+                        data=data,
+                    )
+                )
+        except Exception as error:
+            await abort_for(error, context)
+
+    async def ReadLogs(
+        self, request: control_pb2.ReadLogsRequest, context: Context
+    ) -> AsyncIterator[control_pb2.LogChunk]:  # type: ignore[override,type-arg]  # noqa: E501
+        try:
+            self._authorize(context)
+            chunks = read_logs(
+                self._core,
+                request.build_id,
+                request.job,
+                request.step,
+                request.attempt_number,
+                request.follow,
+            )
+            async for attempt, step, offset, data in chunks:
+                yield control_pb2.LogChunk(
+                    job=request.job,
+                    attempt_number=attempt.number,
+                    step_index=step.index,
+                    step_name=step.name,
+                    offset=offset,
+                    data=data,
+                )
+        except Exception as error:
+            await abort_for(error, context)
+
+    @unary
+    async def CancelBuild(
+        self, request: control_pb2.CancelBuildRequest, context: Context
+    ) -> control_pb2.Build:  # type: ignore[override,type-arg]  # noqa: E501
+        self._authorize(context)
+        return build_to_pb(await self._core.cancel(request.build_id))
+
+    @unary
+    async def RetryBuild(
+        self, request: control_pb2.RetryBuildRequest, context: Context
+    ) -> control_pb2.Build:  # type: ignore[override,type-arg]  # noqa: E501
+        self._authorize(context)
+        return build_to_pb(await self._core.retry(request.build_id, request.job or None))
+
+    @unary
+    async def ListAgents(
+        self, request: control_pb2.ListAgentsRequest, context: Context
+    ) -> control_pb2.ListAgentsResponse:  # type: ignore[override,type-arg]  # noqa: E501
+        self._authorize(context)
+        agents = await self._core.agents()
+        return control_pb2.ListAgentsResponse(agents=[agent_to_pb(a, on) for a, on in agents])

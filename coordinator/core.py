@@ -1,0 +1,405 @@
+"""The coordinator's domain API, used by both gRPC services; owns the store thread and the leases.
+
+Everything here runs on the event loop. Blocking work goes to two executors: one thread for the
+database (which also serialises writers) and a few for log files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from conveyor import PROTOCOL_VERSION
+from conveyor.pipeline import load_pipeline
+from conveyor.states import JobStatus, Outcome, Reason, StepStatus
+from coordinator import scheduler
+from coordinator.config import LOG_IO_THREADS, CoordinatorConfig
+from coordinator.dispatch import Dispatcher, PollResult
+from coordinator.errors import AuthError, ConflictError, FencedError
+from coordinator.leases import Lease, LeaseTable
+from coordinator.logstore import LogStore
+from coordinator.notify import BuildNotifier
+from coordinator.records import AgentRecord, Assignment, BuildRecord, JobRecord, LiveAttempt
+from coordinator.store import Store
+from coordinator.submit import jobs_from_pipeline
+
+LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class AgentSession:
+    id: int
+    name: str
+    labels: dict[str, str]
+    capacity: int
+    session_hash: str
+    last_seen: float  # monotonic; 0 when not heard from since the coordinator started
+
+
+class LeaseState:
+    ACTIVE = "active"
+    CANCEL = "cancel"
+    LOST = "lost"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Coordinator:
+    def __init__(self, config: CoordinatorConfig) -> None:
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(config.database_url)
+        self.logs = LogStore(config.log_dir)
+        self.notifier = BuildNotifier()
+        self.leases = LeaseTable(config.lease_ttl_s)
+        self.dispatcher = Dispatcher(self._claim)
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="store")
+        self._io = ThreadPoolExecutor(LOG_IO_THREADS, thread_name_prefix="logs")
+        self._agents: dict[int, AgentSession] = {}
+        self._sessions: dict[str, int] = {}
+
+    async def db(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, functools.partial(fn, *args, **kwargs))
+
+    async def io(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._io, functools.partial(fn, *args)
+        )
+
+    async def start(self) -> None:
+        for attempt in await self.db(self.store.live_attempts):
+            self.leases.add(attempt)
+        for agent in await self.db(self.store.list_agents):
+            self._remember(agent, last_seen=0.0)
+        LOGGER.info(
+            "coordinator state loaded: %d running attempts, %d known agents",
+            len(self.leases),
+            len(self._agents),
+        )
+
+    async def close(self) -> None:
+        self._db.shutdown(wait=True)
+        self._io.shutdown(wait=True)
+        self.store.close()
+
+    # Authentication
+
+    def check_client_token(self, token: str | None) -> None:
+        if token is None or not hmac.compare_digest(token, self.config.client_token):
+            raise AuthError("missing or wrong client token")
+
+    def agent_for(self, session_token: str | None) -> AgentSession:
+        agent_id = self._sessions.get(_hash(session_token)) if session_token else None
+        if agent_id is None:
+            raise AuthError("missing or unknown agent session; register again")
+        agent = self._agents[agent_id]
+        agent.last_seen = time.monotonic()
+        return agent
+
+    # Agent-facing
+
+    async def register(
+        self,
+        *,
+        join_token: str,
+        name: str,
+        labels: Mapping[str, str],
+        capacity: int,
+        protocol_version: int,
+        running: Sequence[tuple[int, str]],
+    ) -> tuple[AgentSession, str]:
+        if not hmac.compare_digest(join_token, self.config.agent_token):
+            raise AuthError("wrong join token")
+        if protocol_version != PROTOCOL_VERSION:
+            raise ConflictError(
+                f"agent speaks protocol {protocol_version}, "
+                f"coordinator speaks {PROTOCOL_VERSION}: upgrade the older side"
+            )
+        if not name or capacity < 1:
+            raise ValueError("an agent needs a name and a capacity of at least 1")
+        secret = secrets.token_urlsafe(24)
+        record = await self.db(
+            self.store.register_agent, name=name, labels=labels, capacity=capacity, session_hash=""
+        )
+        session_token = f"{record.id}.{secret}"
+        record = await self.db(
+            self.store.register_agent,
+            name=name,
+            labels=labels,
+            capacity=capacity,
+            session_hash=_hash(session_token),
+        )
+        agent = self._remember(record, last_seen=time.monotonic())
+        await self._drop_forgotten_attempts(agent, running)
+        self.dispatcher.work_available()
+        LOGGER.info(
+            "agent %s (id %d) registered: labels %s, capacity %d", name, agent.id, labels, capacity
+        )
+        return agent, session_token
+
+    async def poll(self, agent: AgentSession, free_slots: int) -> PollResult:
+        def slots() -> int:
+            held = sum(1 for _ in self.leases.of_agent(agent.id))
+            return min(free_slots, agent.capacity - held)
+
+        result = await self.dispatcher.poll(
+            agent.id, agent.labels, slots, self.config.poll_timeout_s
+        )
+        agent.last_seen = time.monotonic()
+        return result
+
+    def renew(
+        self, agent: AgentSession, leases: Sequence[tuple[int, str]]
+    ) -> list[tuple[int, str]]:
+        states = []
+        for attempt_id, token in leases:
+            lease = self.leases.renew(agent.id, attempt_id, token)
+            if lease is None:
+                states.append((attempt_id, LeaseState.LOST))
+            elif lease.cancel_requested:
+                states.append((attempt_id, LeaseState.CANCEL))
+            else:
+                states.append((attempt_id, LeaseState.ACTIVE))
+        return states
+
+    async def start_step(
+        self, agent: AgentSession, attempt_id: int, token: str, index: int
+    ) -> bool:
+        lease = self.leases.check(agent.id, attempt_id, token)
+        await self.db(self.store.start_step, attempt_id, index)
+        self.notifier.changed(lease.build_id)
+        return lease.cancel_requested
+
+    async def append_log(
+        self, agent: AgentSession, attempt_id: int, token: str, index: int, offset: int, data: bytes
+    ) -> tuple[int, bool]:
+        lease = self.leases.check(agent.id, attempt_id, token)
+        held, accepted = await self.io(self.logs.append, attempt_id, index, offset, data)
+        self.notifier.changed(lease.build_id)
+        return held, accepted
+
+    async def finish_step(
+        self,
+        agent: AgentSession,
+        attempt_id: int,
+        token: str,
+        index: int,
+        status: StepStatus,
+        exit_code: int | None,
+    ) -> None:
+        lease = self.leases.check(agent.id, attempt_id, token)
+        length = await self.io(self.logs.length, attempt_id, index)
+        await self.db(self.store.finish_step, attempt_id, index, status, exit_code, length)
+        self.notifier.changed(lease.build_id)
+
+    async def finish_attempt(
+        self,
+        agent: AgentSession,
+        attempt_id: int,
+        token: str,
+        *,
+        outcome: Outcome,
+        reason: str,
+        message: str,
+        exit_code: int | None,
+    ) -> tuple[Outcome, str]:
+        try:
+            self.leases.check(agent.id, attempt_id, token)
+        except FencedError:
+            stored, stored_reason, stored_token = await self.db(
+                self.store.attempt_result, attempt_id
+            )
+            if stored is not None and hmac.compare_digest(stored_token, token):
+                return stored, stored_reason  # a resent finish: answer as the first time
+            raise
+        return await self._end_attempt(
+            attempt_id, outcome=outcome, reason=reason, message=message, exit_code=exit_code
+        )
+
+    # Client-facing
+
+    async def submit(self, pipeline_yaml: str, source_name: str, env: Mapping[str, str]) -> int:
+        pipeline = load_pipeline(pipeline_yaml, source_name)
+        jobs = jobs_from_pipeline(pipeline, env)
+        build_id = await self.db(
+            self.store.create_build,
+            name=pipeline.name,
+            pipeline_yaml=pipeline_yaml,
+            source_name=source_name,
+            env=env,
+            jobs=jobs,
+        )
+        LOGGER.info("build %d (%s) accepted with %d jobs", build_id, pipeline.name, len(jobs))
+        self.dispatcher.work_available()
+        return build_id
+
+    async def get_build(self, build_id: int) -> BuildRecord:
+        return self._explain(await self.db(self.store.get_build, build_id))
+
+    async def list_builds(self, limit: int) -> list[BuildRecord]:
+        return await self.db(self.store.list_builds, limit)
+
+    async def cancel(self, build_id: int) -> BuildRecord:
+        result = await self.db(self.store.cancel_build, build_id)
+        for attempt in result.running:
+            self.leases.mark_cancel(attempt.attempt_id)
+            self.dispatcher.cancel_attempt(attempt.agent_id, attempt.attempt_id)
+        self.notifier.changed(build_id)
+        LOGGER.info(
+            "build %d: cancel requested (%d running attempts)", build_id, len(result.running)
+        )
+        return self._explain(result.build)
+
+    async def retry(self, build_id: int, job: str | None) -> BuildRecord:
+        build = await self.db(self.store.retry_build, build_id, job)
+        self.notifier.changed(build_id)
+        self.dispatcher.work_available()
+        return self._explain(build)
+
+    async def agents(self) -> list[tuple[AgentRecord, bool]]:
+        records = await self.db(self.store.list_agents)
+        return [(record, self._online(record.id)) for record in records]
+
+    # Leases
+
+    async def reap_forever(self, stop: asyncio.Event) -> None:
+        """Ends attempts whose lease expired (reason agent_lost) every reaper period."""
+        while not stop.is_set():
+            for lease in self.leases.expired():
+                await self._expire(lease)
+            await self._persist_last_seen()
+            try:
+                await asyncio.wait_for(stop.wait(), self.config.reaper_period_s)
+            except TimeoutError:
+                pass
+
+    async def _expire(self, lease: Lease) -> None:
+        agent = self._agents.get(lease.agent_id)
+        name = agent.name if agent else f"#{lease.agent_id}"
+        LOGGER.warning("attempt %d: lease of agent %s expired", lease.attempt_id, name)
+        await self._end_attempt(
+            lease.attempt_id,
+            outcome=Outcome.FAILED,
+            reason=Reason.AGENT_LOST,
+            message=f"agent {name} stopped renewing its lease",
+            exit_code=None,
+        )
+
+    async def _end_attempt(
+        self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+    ) -> tuple[Outcome, str]:
+        lease = self.leases.check_any(attempt_id)
+        end = await self.db(
+            self.store.finish_attempt,
+            attempt_id,
+            outcome=outcome,
+            reason=reason,
+            message=message,
+            exit_code=exit_code,
+        )
+        self.leases.remove(attempt_id)
+        if lease is not None:
+            self.dispatcher.forget_cancel(lease.agent_id, attempt_id)
+            self.dispatcher.wake(lease.agent_id)
+        if end.jobs_queued:
+            self.dispatcher.work_available()
+        self.notifier.changed(end.build_id)
+        return end.outcome, end.reason
+
+    async def _drop_forgotten_attempts(
+        self, agent: AgentSession, running: Sequence[tuple[int, str]]
+    ) -> None:
+        """A re-registering agent re-presents what it still runs; anything else of it is lost."""
+        kept = set(running)
+        for lease in list(self.leases.of_agent(agent.id)):
+            if (lease.attempt_id, lease.token) not in kept:
+                await self._end_attempt(
+                    lease.attempt_id,
+                    outcome=Outcome.FAILED,
+                    reason=Reason.AGENT_LOST,
+                    message=f"agent {agent.name} restarted without this attempt",
+                    exit_code=None,
+                )
+
+    async def _claim(
+        self, agent_id: int, labels: Mapping[str, str], slots: int
+    ) -> list[Assignment]:
+        assignments = await self.db(self.store.claim, agent_id, labels, slots)
+        for assignment in assignments:
+            self.leases.add(
+                LiveAttempt(
+                    assignment.attempt_id,
+                    agent_id,
+                    assignment.build_id,
+                    assignment.lease_token,
+                    cancel_requested=False,
+                )
+            )
+            self.notifier.changed(assignment.build_id)
+        return assignments
+
+    # Agents in memory
+
+    def _remember(self, record: AgentRecord, last_seen: float) -> AgentSession:
+        previous = self._agents.get(record.id)
+        if previous is not None:
+            self._sessions.pop(previous.session_hash, None)
+        agent = AgentSession(
+            record.id,
+            record.name,
+            dict(record.labels),
+            record.capacity,
+            record.session_hash,
+            last_seen,
+        )
+        self._agents[record.id] = agent
+        if record.session_hash:
+            self._sessions[record.session_hash] = record.id
+        return agent
+
+    def _online(self, agent_id: int) -> bool:
+        agent = self._agents.get(agent_id)
+        if agent is None or agent.last_seen == 0.0:
+            return False
+        return time.monotonic() - agent.last_seen < self.config.agent_offline_after_s
+
+    async def _persist_last_seen(self) -> None:
+        now_mono, now_wall = time.monotonic(), int(time.time() * 1000)
+        stamps = {
+            a.id: now_wall - int((now_mono - a.last_seen) * 1000)
+            for a in self._agents.values()
+            if a.last_seen
+        }
+        if stamps:
+            await self.db(self.store.touch_agents, stamps)
+
+    def _explain(self, build: BuildRecord) -> BuildRecord:
+        """Fills in why each queued job still waits, from the agents known right now."""
+        if not any(job.status is JobStatus.QUEUED for job in build.jobs):
+            return build
+        views = [
+            scheduler.AgentView(
+                a.labels, a.capacity, sum(1 for _ in self.leases.of_agent(a.id)), self._online(a.id)
+            )
+            for a in self._agents.values()
+        ]
+        jobs: list[JobRecord] = []
+        for job in build.jobs:
+            if job.status is JobStatus.QUEUED and not job.reason:
+                reason, message = scheduler.queued_reason(job.labels, views)
+                job = replace(job, reason=reason, message=message)
+            jobs.append(job)
+        return replace(build, jobs=tuple(jobs))

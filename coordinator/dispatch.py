@@ -1,0 +1,110 @@
+"""Long-poll dispatch: agents wait here for work or cancellations without holding a thread.
+
+Runs on the event loop. A poll first tries to claim; if nothing matches it parks a future until a
+job is queued or one of the agent's attempts is canceled. A generation counter closes the gap
+between an empty claim and parking, so a job queued meanwhile is never missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from coordinator.records import Assignment
+
+ClaimFn = Callable[[int, Mapping[str, str], int], Awaitable[list[Assignment]]]
+
+
+@dataclass
+class _Waiter:
+    future: asyncio.Future[None]
+    superseded: bool = False
+
+
+@dataclass
+class PollResult:
+    assignments: list[Assignment] = field(default_factory=list)
+    cancel_attempt_ids: list[int] = field(default_factory=list)
+
+
+class Dispatcher:
+    def __init__(self, claim: ClaimFn) -> None:
+        self._claim = claim
+        self._generation = 0
+        self._waiters: dict[int, _Waiter] = {}
+        self._cancels: dict[int, set[int]] = {}
+
+    @property
+    def waiting_agents(self) -> int:
+        return len(self._waiters)
+
+    def wake(self, agent_id: int) -> None:
+        """Makes one agent's parked poll look again (e.g. one of its attempts freed a slot)."""
+        waiter = self._waiters.get(agent_id)
+        if waiter is not None and not waiter.future.done():
+            waiter.future.set_result(None)
+
+    def work_available(self) -> None:
+        """Called when jobs become queued: every parked agent retries its claim."""
+        self._generation += 1
+        for waiter in list(self._waiters.values()):
+            if not waiter.future.done():
+                waiter.future.set_result(None)
+
+    def cancel_attempt(self, agent_id: int, attempt_id: int) -> None:
+        self._cancels.setdefault(agent_id, set()).add(attempt_id)
+        waiter = self._waiters.get(agent_id)
+        if waiter is not None and not waiter.future.done():
+            waiter.future.set_result(None)
+
+    def forget_cancel(self, agent_id: int, attempt_id: int) -> None:
+        pending = self._cancels.get(agent_id)
+        if pending is not None:
+            pending.discard(attempt_id)
+
+    async def poll(
+        self,
+        agent_id: int,
+        labels: Mapping[str, str],
+        free_slots: Callable[[], int],
+        timeout_s: float,
+    ) -> PollResult:
+        """Waits up to `timeout_s` for work or cancellations; `free_slots` is re-read each round."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            cancels = self._cancels.pop(agent_id, set())
+            if cancels:
+                return PollResult(cancel_attempt_ids=sorted(cancels))
+            generation = self._generation
+            slots = free_slots()
+            if slots > 0:
+                assignments = await self._claim(agent_id, labels, slots)
+                if assignments:
+                    return PollResult(assignments=assignments)
+            if generation != self._generation or self._cancels.get(agent_id):
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return PollResult()
+            if not await self._park(agent_id, remaining):
+                return PollResult()
+
+    async def _park(self, agent_id: int, timeout_s: float) -> bool:
+        """Parks until woken or timed out; False when a newer poll of the agent replaced this one."""
+        waiter = _Waiter(asyncio.get_running_loop().create_future())
+        previous = self._waiters.get(agent_id)
+        if previous is not None and not previous.future.done():
+            # A newer poll from the same agent supersedes the old one (its client gave up on it).
+            previous.superseded = True
+            previous.future.set_result(None)
+        self._waiters[agent_id] = waiter
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.future, timeout_s)
+        finally:
+            if self._waiters.get(agent_id) is waiter:
+                del self._waiters[agent_id]
+        return not waiter.superseded

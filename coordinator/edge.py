@@ -1,0 +1,63 @@
+"""The one mapping from domain errors to gRPC status codes, applied to every service method."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+
+from conveyor.pipeline import PipelineError
+from coordinator.errors import AuthError, ConflictError, FencedError, NotFoundError
+
+LOGGER = logging.getLogger(__name__)
+S = TypeVar("S")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+_CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
+    (AuthError, grpc.StatusCode.UNAUTHENTICATED),
+    (FencedError, grpc.StatusCode.FAILED_PRECONDITION),
+    (NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (ConflictError, grpc.StatusCode.FAILED_PRECONDITION),
+    (PipelineError, grpc.StatusCode.INVALID_ARGUMENT),
+    (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
+)
+
+
+def status_for(error: Exception) -> grpc.StatusCode | None:
+    for kind, code in _CODES:
+        if isinstance(error, kind):
+            return code
+    return None
+
+
+def unary(
+    method: Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]],
+) -> Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]:
+    @functools.wraps(method)
+    async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
+        try:
+            return await method(self, request, context)
+        except Exception as error:
+            code = status_for(error)
+            if code is None:
+                LOGGER.exception("%s failed", method.__name__)
+                await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {error}")
+            await context.abort(code, str(error))
+            raise  # unreachable: abort raises
+
+    return wrapper
+
+
+async def abort_for(error: Exception, context: grpc.aio.ServicerContext[Req, Resp]) -> None:
+    """For streaming methods: abort with the mapped code, re-raising unknown errors."""
+    code = status_for(error)
+    if code is None:
+        raise error
+    await context.abort(code, str(error))
+
+
+__all__ = ["abort_for", "status_for", "unary"]

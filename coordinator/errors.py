@@ -1,0 +1,17 @@
+"""Domain errors raised below the gRPC layer; the services map each to one status code."""
+
+
+class NotFoundError(LookupError):
+    """The build, job, attempt or agent named does not exist."""
+
+
+class ConflictError(ValueError):
+    """Valid request, but the current state forbids it (e.g. retrying a running job)."""
+
+
+class FencedError(PermissionError):
+    """A call about an attempt that is no longer the caller's: its lease was lost or replaced."""
+
+
+class AuthError(PermissionError):
+    """Missing or wrong token."""

@@ -1,0 +1,78 @@
+"""Leases of running attempts, kept in memory on the monotonic clock.
+
+The database says which attempts run; this table says until when each agent holds them. After a
+coordinator restart every running attempt gets a fresh TTL, so agents have time to re-present.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from coordinator.errors import FencedError
+from coordinator.records import LiveAttempt
+
+
+@dataclass
+class Lease:
+    attempt_id: int
+    agent_id: int
+    build_id: int
+    token: str
+    deadline: float
+    cancel_requested: bool = False
+
+
+class LeaseTable:
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._leases: dict[int, Lease] = {}
+
+    def add(self, attempt: LiveAttempt) -> None:
+        self._leases[attempt.attempt_id] = Lease(
+            attempt.attempt_id,
+            attempt.agent_id,
+            attempt.build_id,
+            attempt.lease_token,
+            self._clock() + self._ttl_s,
+            attempt.cancel_requested,
+        )
+
+    def check(self, agent_id: int, attempt_id: int, token: str) -> Lease:
+        """The live lease for this call, or FencedError when the caller no longer holds it."""
+        lease = self._leases.get(attempt_id)
+        if lease is None or lease.agent_id != agent_id or lease.token != token:
+            raise FencedError(f"attempt {attempt_id} is not held by this agent")
+        return lease
+
+    def renew(self, agent_id: int, attempt_id: int, token: str) -> Lease | None:
+        try:
+            lease = self.check(agent_id, attempt_id, token)
+        except FencedError:
+            return None
+        lease.deadline = self._clock() + self._ttl_s
+        return lease
+
+    def remove(self, attempt_id: int) -> None:
+        self._leases.pop(attempt_id, None)
+
+    def mark_cancel(self, attempt_id: int) -> Lease | None:
+        lease = self._leases.get(attempt_id)
+        if lease is not None:
+            lease.cancel_requested = True
+        return lease
+
+    def expired(self) -> list[Lease]:
+        now = self._clock()
+        return [lease for lease in self._leases.values() if lease.deadline <= now]
+
+    def of_agent(self, agent_id: int) -> Iterable[Lease]:
+        return [lease for lease in self._leases.values() if lease.agent_id == agent_id]
+
+    def __len__(self) -> int:
+        return len(self._leases)
+
+    def check_any(self, attempt_id: int) -> Lease | None:
+        return self._leases.get(attempt_id)

@@ -1,0 +1,68 @@
+"""Step logs as append-only files: exact bytes, durable before acknowledged.
+
+One file per (attempt, step). The file's length is the offset the coordinator holds, so a crash
+between write and acknowledgement never loses or duplicates a byte: the agent resends from the
+length we report. Methods block; call them from a worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+
+class LogStore:
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._locks: dict[tuple[int, int], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def path(self, attempt_id: int, step_index: int) -> Path:
+        return self._root / str(attempt_id) / f"{step_index}.log"
+
+    def length(self, attempt_id: int, step_index: int) -> int:
+        try:
+            return self.path(attempt_id, step_index).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def append(
+        self, attempt_id: int, step_index: int, offset: int, data: bytes
+    ) -> tuple[int, bool]:
+        """Stores `data` found at `offset`; returns (length held, accepted).
+
+        Bytes already held are not written again; a chunk that starts past the held length is a
+        gap and is refused, and the caller resends from the returned length.
+        """
+        with self._lock(attempt_id, step_index):
+            held = self.length(attempt_id, step_index)
+            if offset > held:
+                return held, False
+            fresh = data[held - offset :]
+            if not fresh:
+                return held, True
+            path = self.path(attempt_id, step_index)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                view = memoryview(fresh)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return held + len(fresh), True
+
+    def read(self, attempt_id: int, step_index: int, offset: int, limit: int) -> bytes:
+        try:
+            with self.path(attempt_id, step_index).open("rb") as handle:
+                handle.seek(offset)
+                return handle.read(limit)
+        except FileNotFoundError:
+            return b""
+
+    def _lock(self, attempt_id: int, step_index: int) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault((attempt_id, step_index), threading.Lock())

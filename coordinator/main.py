@@ -1,0 +1,52 @@
+"""`conveyor server`: settings from flags and environment, then serve until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from coordinator import config as defaults
+from coordinator.config import CoordinatorConfig
+from coordinator.server import ensure_token, serve
+
+LOGGER = logging.getLogger(__name__)
+
+
+def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
+    data_dir = Path(args.data_dir).expanduser() if args.data_dir else defaults.DEFAULT_DATA_DIR
+    agent_token, agent_path = ensure_token(
+        data_dir, "agent-token", args.agent_token or os.environ.get("CONVEYOR_AGENT_TOKEN")
+    )
+    client_token, client_path = ensure_token(
+        data_dir, "client-token", args.client_token or os.environ.get("CONVEYOR_CLIENT_TOKEN")
+    )
+    for what, path in (("agent join token", agent_path), ("client token", client_path)):
+        if path is not None:
+            LOGGER.info("%s is in %s", what, path)
+    return CoordinatorConfig(
+        data_dir=data_dir,
+        agent_token=agent_token,
+        client_token=client_token,
+        listen=args.listen,
+        db_url=args.db,
+        lease_ttl_s=args.lease_ttl or defaults.LEASE_TTL_S,
+        renew_interval_s=args.renew_interval or defaults.RENEW_INTERVAL_S,
+        reaper_period_s=args.reaper_period or defaults.REAPER_PERIOD_S,
+        poll_timeout_s=args.poll_timeout or defaults.POLL_TIMEOUT_S,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if config.renew_interval_s >= config.lease_ttl_s:
+        LOGGER.error(
+            "--renew-interval (%ss) must be shorter than --lease-ttl (%ss)",
+            config.renew_interval_s,
+            config.lease_ttl_s,
+        )
+        return 2
+    asyncio.run(serve(config))
+    return 0

@@ -1,0 +1,84 @@
+"""SQLModel tables: the coordinator's durable state. Only the store touches these."""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+
+class BuildRow(SQLModel, table=True):
+    __tablename__ = "builds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    status: str = Field(index=True)
+    pipeline_yaml: str
+    source_name: str
+    env_json: str
+    cancel_requested: bool = False
+    created_at_ms: int
+    finished_at_ms: int | None = None
+
+
+class JobRow(SQLModel, table=True):
+    __tablename__ = "jobs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    build_id: int = Field(index=True, foreign_key="builds.id")
+    position: int
+    name: str
+    status: str = Field(index=True)
+    needs_json: str
+    labels_json: str
+    # Resolved steps, timeout and retry rule, frozen at submission.
+    spec_json: str
+    # Order of entry into the queue; oldest first. Set each time the job is (re)queued.
+    queued_seq: int | None = Field(default=None, index=True)
+    reason: str = ""
+    message: str = ""
+    exit_code: int | None = None
+    attempt_count: int = 0
+
+
+class AttemptRow(SQLModel, table=True):
+    __tablename__ = "attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(index=True, foreign_key="jobs.id")
+    build_id: int = Field(index=True)
+    number: int
+    agent_id: int = Field(index=True)
+    lease_token: str
+    # None while the attempt runs, then an Outcome value.
+    outcome: str | None = Field(default=None, index=True)
+    reason: str = ""
+    message: str = ""
+    exit_code: int | None = None
+    cancel_requested: bool = False
+    started_at_ms: int
+    finished_at_ms: int | None = None
+
+
+class StepRow(SQLModel, table=True):
+    __tablename__ = "steps"
+
+    id: int | None = Field(default=None, primary_key=True)
+    attempt_id: int = Field(index=True, foreign_key="attempts.id")
+    idx: int
+    name: str
+    status: str
+    exit_code: int | None = None
+    started_at_ms: int | None = None
+    finished_at_ms: int | None = None
+    log_length: int = 0
+
+
+class AgentRow(SQLModel, table=True):
+    __tablename__ = "agents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    labels_json: str
+    capacity: int
+    session_hash: str
+    registered_at_ms: int
+    last_seen_ms: int

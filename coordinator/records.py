@@ -1,0 +1,143 @@
+"""Plain immutable records the store hands out; never live ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    index: int
+    name: str
+    status: StepStatus
+    exit_code: int | None
+    started_at_ms: int | None
+    finished_at_ms: int | None
+    log_length: int
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    id: int
+    number: int
+    agent_id: int
+    agent_name: str
+    outcome: Outcome | None
+    reason: str
+    message: str
+    exit_code: int | None
+    started_at_ms: int
+    finished_at_ms: int | None
+    steps: tuple[StepRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    name: str
+    status: JobStatus
+    needs: tuple[str, ...]
+    labels: dict[str, str]
+    reason: str
+    message: str
+    exit_code: int | None
+    step_names: tuple[str, ...]
+    attempts: tuple[AttemptRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    id: int
+    name: str
+    status: BuildStatus
+    created_at_ms: int
+    finished_at_ms: int | None
+    cancel_requested: bool
+    jobs: tuple[JobRecord, ...] = ()
+
+    def job(self, name: str) -> JobRecord | None:
+        return next((job for job in self.jobs if job.name == name), None)
+
+
+@dataclass(frozen=True)
+class StepSpecRecord:
+    name: str
+    image: str
+    run: str
+    env: dict[str, str]
+    timeout_s: float | None
+
+
+@dataclass(frozen=True)
+class JobSpecRecord:
+    """What a job runs, resolved at submission (images and env merged)."""
+
+    steps: tuple[StepSpecRecord, ...]
+    timeout_s: float | None
+    retry_max: int
+    retry_when: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NewJob:
+    name: str
+    needs: tuple[str, ...]
+    labels: dict[str, str]
+    spec: JobSpecRecord
+
+
+@dataclass(frozen=True)
+class Assignment:
+    attempt_id: int
+    lease_token: str
+    build_id: int
+    job_name: str
+    attempt_number: int
+    spec: JobSpecRecord
+
+
+@dataclass(frozen=True)
+class LiveAttempt:
+    """A running attempt as the lease table needs it."""
+
+    attempt_id: int
+    agent_id: int
+    build_id: int
+    lease_token: str
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class AttemptEnd:
+    """What finishing an attempt changed, so the caller can wake the right waiters."""
+
+    build_id: int
+    outcome: Outcome
+    reason: str
+    jobs_queued: bool
+    already_recorded: bool = False
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    build: BuildRecord
+    running: tuple[LiveAttempt, ...] = ()
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    id: int
+    name: str
+    labels: dict[str, str]
+    capacity: int
+    session_hash: str
+    last_seen_ms: int
+    running: int = 0
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """Queued jobs of one build with their labels, for explaining why they wait."""
+
+    labels_by_job: dict[str, dict[str, str]] = field(default_factory=dict)

@@ -1,0 +1,104 @@
+"""Turns table rows into the store's immutable records (and job specs to and from JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+
+from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
+from coordinator.models import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
+from coordinator.records import (
+    AgentRecord,
+    AttemptRecord,
+    BuildRecord,
+    JobRecord,
+    JobSpecRecord,
+    StepRecord,
+    StepSpecRecord,
+)
+
+
+def spec_to_json(spec: JobSpecRecord) -> str:
+    return json.dumps(asdict(spec), sort_keys=True)
+
+
+def spec_from_json(text: str) -> JobSpecRecord:
+    raw = json.loads(text)
+    steps = tuple(StepSpecRecord(**step) for step in raw["steps"])
+    return JobSpecRecord(
+        steps=steps,
+        timeout_s=raw["timeout_s"],
+        retry_max=raw["retry_max"],
+        retry_when=tuple(raw["retry_when"]),
+    )
+
+
+def step_record(row: StepRow) -> StepRecord:
+    return StepRecord(
+        index=row.idx,
+        name=row.name,
+        status=StepStatus(row.status),
+        exit_code=row.exit_code,
+        started_at_ms=row.started_at_ms,
+        finished_at_ms=row.finished_at_ms,
+        log_length=row.log_length,
+    )
+
+
+def attempt_record(row: AttemptRow, agent_name: str, steps: Sequence[StepRow]) -> AttemptRecord:
+    assert row.id is not None
+    return AttemptRecord(
+        id=row.id,
+        number=row.number,
+        agent_id=row.agent_id,
+        agent_name=agent_name,
+        outcome=Outcome(row.outcome) if row.outcome else None,
+        reason=row.reason,
+        message=row.message,
+        exit_code=row.exit_code,
+        started_at_ms=row.started_at_ms,
+        finished_at_ms=row.finished_at_ms,
+        steps=tuple(step_record(step) for step in sorted(steps, key=lambda s: s.idx)),
+    )
+
+
+def job_record(row: JobRow, attempts: Sequence[AttemptRecord] = ()) -> JobRecord:
+    spec = spec_from_json(row.spec_json)
+    return JobRecord(
+        name=row.name,
+        status=JobStatus(row.status),
+        needs=tuple(json.loads(row.needs_json)),
+        labels=dict(json.loads(row.labels_json)),
+        reason=row.reason,
+        message=row.message,
+        exit_code=row.exit_code,
+        step_names=tuple(step.name for step in spec.steps),
+        attempts=tuple(attempts),
+    )
+
+
+def build_record(row: BuildRow, jobs: Sequence[JobRecord]) -> BuildRecord:
+    assert row.id is not None
+    return BuildRecord(
+        id=row.id,
+        name=row.name,
+        status=BuildStatus(row.status),
+        created_at_ms=row.created_at_ms,
+        finished_at_ms=row.finished_at_ms,
+        cancel_requested=row.cancel_requested,
+        jobs=tuple(jobs),
+    )
+
+
+def agent_record(row: AgentRow, running: Mapping[int, int]) -> AgentRecord:
+    assert row.id is not None
+    return AgentRecord(
+        id=row.id,
+        name=row.name,
+        labels=dict(json.loads(row.labels_json)),
+        capacity=row.capacity,
+        session_hash=row.session_hash,
+        last_seen_ms=row.last_seen_ms,
+        running=running.get(row.id, 0),
+    )

@@ -1,0 +1,67 @@
+"""Runs the coordinator: the gRPC server, its services, the lease reaper; stops on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+from pathlib import Path
+
+import grpc
+
+from conveyor import wire
+from conveyor.v1 import agent_pb2_grpc, control_pb2_grpc
+from coordinator.agent_service import AgentService
+from coordinator.config import CoordinatorConfig
+from coordinator.control_service import ControlService
+from coordinator.core import Coordinator
+
+LOGGER = logging.getLogger(__name__)
+
+# In-flight RPCs get this long to finish when the server stops.
+SHUTDOWN_GRACE_S = 2.0
+ADDRESS_FILE = "server.addr"
+
+
+def ensure_token(data_dir: Path, name: str, given: str | None) -> tuple[str, Path | None]:
+    """The given token, or the one kept in the data dir (made on first start, mode 0600)."""
+    if given:
+        return given, None
+    path = data_dir / name
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip(), path
+
+
+async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -> None:
+    core = Coordinator(config)
+    await core.start()
+    server = grpc.aio.server(options=list(wire.SERVER_OPTIONS))
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(core), server)
+    control_pb2_grpc.add_ControlServiceServicer_to_server(ControlService(core), server)
+    port = server.add_insecure_port(config.listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {config.listen}")
+    host = config.listen.rsplit(":", 1)[0]
+    address = f"{host}:{port}"
+    await server.start()
+    (config.data_dir / ADDRESS_FILE).write_text(address + "\n")
+    LOGGER.info("coordinator listening on %s (data in %s)", address, config.data_dir)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    reaper = asyncio.create_task(core.reap_forever(stop), name="lease-reaper")
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    LOGGER.info("coordinator stopping")
+    await server.stop(SHUTDOWN_GRACE_S)
+    await reaper
+    await core.close()

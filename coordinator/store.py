@@ -1,0 +1,495 @@
+"""The coordinator's durable state. One public method is one transaction; it returns records.
+
+Every method is blocking and meant to run on the store's single worker thread (see
+`coordinator.core`), which also serialises writers so SQLite never sees lock contention.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, col, create_engine, select, update
+
+from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
+from coordinator import rowmap, scheduler
+from coordinator.errors import ConflictError, NotFoundError
+from coordinator.models import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
+from coordinator.records import (
+    AgentRecord,
+    Assignment,
+    AttemptEnd,
+    AttemptRecord,
+    BuildRecord,
+    CancelResult,
+    JobRecord,
+    LiveAttempt,
+    NewJob,
+)
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+CLAIM_SCAN_LIMIT = 500
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers run beside the writer; NORMAL sync keeps committed data across a process
+    # crash (kill -9), which is the failure the invariants are about.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        if ":memory:" in url or url.rstrip("/") == "sqlite:":
+            raise ValueError("in-memory SQLite is not supported: give a file path")
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self._engine = make_engine(url)
+        SQLModel.metadata.create_all(self._engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with Session(self._engine, expire_on_commit=False) as session:
+            yield session
+            session.commit()
+
+    # Builds
+
+    def create_build(
+        self,
+        *,
+        name: str,
+        pipeline_yaml: str,
+        source_name: str,
+        env: Mapping[str, str],
+        jobs: Sequence[NewJob],
+    ) -> int:
+        with self._tx() as session:
+            build = BuildRow(
+                name=name,
+                status=BuildStatus.QUEUED,
+                pipeline_yaml=pipeline_yaml,
+                source_name=source_name,
+                env_json=json.dumps(dict(env)),
+                created_at_ms=now_ms(),
+            )
+            session.add(build)
+            session.flush()
+            assert build.id is not None
+            for position, job in enumerate(jobs):
+                session.add(
+                    JobRow(
+                        build_id=build.id,
+                        position=position,
+                        name=job.name,
+                        status=JobStatus.WAITING,
+                        needs_json=json.dumps(list(job.needs)),
+                        labels_json=json.dumps(job.labels),
+                        spec_json=rowmap.spec_to_json(job.spec),
+                    )
+                )
+            session.flush()
+            self._advance(session, build)
+            return build.id
+
+    def get_build(self, build_id: int) -> BuildRecord:
+        with self._tx() as session:
+            build = session.get(BuildRow, build_id)
+            if build is None:
+                raise NotFoundError(f"build {build_id} does not exist")
+            return self._build_record(session, build, with_attempts=True)
+
+    def list_builds(self, limit: int) -> list[BuildRecord]:
+        with self._tx() as session:
+            rows = session.exec(select(BuildRow).order_by(col(BuildRow.id).desc()).limit(limit))
+            return [self._build_record(session, row, with_attempts=False) for row in rows]
+
+    def cancel_build(self, build_id: int) -> CancelResult:
+        with self._tx() as session:
+            build = session.get(BuildRow, build_id)
+            if build is None:
+                raise NotFoundError(f"build {build_id} does not exist")
+            if BuildStatus(build.status).final:
+                return CancelResult(self._build_record(session, build, with_attempts=True))
+            build.cancel_requested = True
+            running: list[LiveAttempt] = []
+            for job in self._jobs(session, build_id):
+                status = JobStatus(job.status)
+                if status in (JobStatus.WAITING, JobStatus.QUEUED):
+                    self._set_job(job, JobStatus.CANCELED, "canceled", "canceled before it ran")
+                elif status is JobStatus.RUNNING:
+                    running.extend(self._request_attempt_cancel(session, job))
+            self._advance(session, build)
+            return CancelResult(
+                self._build_record(session, build, with_attempts=True), tuple(running)
+            )
+
+    def retry_build(self, build_id: int, job_name: str | None) -> BuildRecord:
+        with self._tx() as session:
+            build = session.get(BuildRow, build_id)
+            if build is None:
+                raise NotFoundError(f"build {build_id} does not exist")
+            jobs = self._jobs(session, build_id)
+            targets = _retry_targets(jobs, job_name, build_id)
+            for job in jobs:
+                if job.name in targets:
+                    self._set_job(job, JobStatus.WAITING, "", "")
+                    job.exit_code = None
+            build.status = BuildStatus.RUNNING
+            build.cancel_requested = False
+            build.finished_at_ms = None
+            session.flush()
+            self._advance(session, build)
+            return self._build_record(session, build, with_attempts=True)
+
+    # Agents and attempts
+
+    def register_agent(
+        self, *, name: str, labels: Mapping[str, str], capacity: int, session_hash: str
+    ) -> AgentRecord:
+        with self._tx() as session:
+            row = session.exec(select(AgentRow).where(AgentRow.name == name)).first()
+            stamp = now_ms()
+            if row is None:
+                row = AgentRow(
+                    name=name,
+                    labels_json="{}",
+                    capacity=0,
+                    session_hash="",
+                    registered_at_ms=stamp,
+                    last_seen_ms=stamp,
+                )
+                session.add(row)
+            row.labels_json = json.dumps(dict(labels))
+            row.capacity = capacity
+            row.session_hash = session_hash
+            row.last_seen_ms = stamp
+            session.flush()
+            return rowmap.agent_record(row, {})
+
+    def list_agents(self) -> list[AgentRecord]:
+        with self._tx() as session:
+            counts = dict(
+                session.exec(
+                    select(AttemptRow.agent_id, func.count())
+                    .where(col(AttemptRow.outcome).is_(None))
+                    .group_by(col(AttemptRow.agent_id))
+                ).all()
+            )
+            rows = session.exec(select(AgentRow).order_by(col(AgentRow.name)))
+            return [rowmap.agent_record(row, counts) for row in rows]
+
+    def touch_agents(self, last_seen_ms: Mapping[int, int]) -> None:
+        with self._tx() as session:
+            for agent_id, stamp in last_seen_ms.items():
+                session.exec(
+                    update(AgentRow).where(col(AgentRow.id) == agent_id).values(last_seen_ms=stamp)
+                )
+
+    def claim(self, agent_id: int, labels: Mapping[str, str], slots: int) -> list[Assignment]:
+        """Atomically gives up to `slots` of the oldest queued jobs matching `labels`."""
+        if slots <= 0:
+            return []
+        with self._tx() as session:
+            candidates = session.exec(
+                select(JobRow)
+                .where(JobRow.status == JobStatus.QUEUED)
+                .order_by(col(JobRow.queued_seq))
+                .limit(CLAIM_SCAN_LIMIT)
+            ).all()
+            assignments: list[Assignment] = []
+            for job in candidates:
+                if len(assignments) >= slots:
+                    break
+                if not scheduler.labels_match(json.loads(job.labels_json), labels):
+                    continue
+                claimed = session.exec(
+                    update(JobRow)
+                    .where(col(JobRow.id) == job.id, col(JobRow.status) == JobStatus.QUEUED)
+                    .values(status=JobStatus.RUNNING, reason="", message="")
+                )
+                if claimed.rowcount == 1:
+                    assignments.append(self._new_attempt(session, job, agent_id))
+            return assignments
+
+    def start_step(self, attempt_id: int, index: int) -> bool:
+        """Marks a step running; returns whether the attempt has been asked to cancel."""
+        with self._tx() as session:
+            attempt = self._attempt(session, attempt_id)
+            step = self._step(session, attempt_id, index)
+            step.status = StepStatus.RUNNING
+            step.started_at_ms = now_ms()
+            return attempt.cancel_requested
+
+    def finish_step(
+        self,
+        attempt_id: int,
+        index: int,
+        status: StepStatus,
+        exit_code: int | None,
+        log_length: int,
+    ) -> None:
+        with self._tx() as session:
+            step = self._step(session, attempt_id, index)
+            step.status = status
+            step.exit_code = exit_code
+            step.log_length = log_length
+            step.finished_at_ms = now_ms()
+            if step.started_at_ms is None:
+                step.started_at_ms = step.finished_at_ms
+
+    def finish_attempt(
+        self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+    ) -> AttemptEnd:
+        """Records an attempt's result once; a repeated finish returns the stored result."""
+        with self._tx() as session:
+            attempt = self._attempt(session, attempt_id)
+            if attempt.outcome is not None:
+                return AttemptEnd(
+                    attempt.build_id,
+                    Outcome(attempt.outcome),
+                    attempt.reason,
+                    jobs_queued=False,
+                    already_recorded=True,
+                )
+            attempt.outcome = outcome
+            attempt.reason, attempt.message, attempt.exit_code = reason, message, exit_code
+            attempt.finished_at_ms = now_ms()
+            self._close_steps(session, attempt_id, outcome)
+            job = session.get(JobRow, attempt.job_id)
+            build = session.get(BuildRow, attempt.build_id)
+            assert job is not None and build is not None
+            self._settle_job(job, build, attempt)
+            session.flush()
+            queued = self._advance(session, build) or job.status == JobStatus.QUEUED
+            return AttemptEnd(attempt.build_id, outcome, reason, jobs_queued=queued)
+
+    def live_attempts(self) -> list[LiveAttempt]:
+        with self._tx() as session:
+            rows = session.exec(select(AttemptRow).where(col(AttemptRow.outcome).is_(None)))
+            return [_live(row) for row in rows]
+
+    def attempt_result(self, attempt_id: int) -> tuple[Outcome | None, str, str]:
+        """(outcome, reason, lease token) of an attempt; outcome None while it runs."""
+        with self._tx() as session:
+            row = self._attempt(session, attempt_id)
+            return (Outcome(row.outcome) if row.outcome else None), row.reason, row.lease_token
+
+    def queued_labels(self, build_id: int) -> dict[str, dict[str, str]]:
+        with self._tx() as session:
+            rows = session.exec(
+                select(JobRow).where(JobRow.build_id == build_id, JobRow.status == JobStatus.QUEUED)
+            )
+            return {row.name: json.loads(row.labels_json) for row in rows}
+
+    # Helpers (run inside the caller's transaction)
+
+    def _jobs(self, session: Session, build_id: int) -> list[JobRow]:
+        query = select(JobRow).where(JobRow.build_id == build_id).order_by(col(JobRow.position))
+        return list(session.exec(query))
+
+    def _attempt(self, session: Session, attempt_id: int) -> AttemptRow:
+        row = session.get(AttemptRow, attempt_id)
+        if row is None:
+            raise NotFoundError(f"attempt {attempt_id} does not exist")
+        return row
+
+    def _step(self, session: Session, attempt_id: int, index: int) -> StepRow:
+        query = select(StepRow).where(StepRow.attempt_id == attempt_id, StepRow.idx == index)
+        row = session.exec(query).first()
+        if row is None:
+            raise NotFoundError(f"attempt {attempt_id} has no step {index}")
+        return row
+
+    @staticmethod
+    def _set_job(job: JobRow, status: JobStatus, reason: str, message: str) -> None:
+        job.status, job.reason, job.message = status, reason, message
+        if status is JobStatus.QUEUED:
+            # Nanosecond clock keeps queue order across restarts without a shared counter.
+            job.queued_seq = time.time_ns()
+
+    def _new_attempt(self, session: Session, job: JobRow, agent_id: int) -> Assignment:
+        assert job.id is not None
+        job.attempt_count += 1
+        attempt = AttemptRow(
+            job_id=job.id,
+            build_id=job.build_id,
+            number=job.attempt_count,
+            agent_id=agent_id,
+            lease_token=secrets.token_urlsafe(18),
+            started_at_ms=now_ms(),
+        )
+        session.add(attempt)
+        session.flush()
+        assert attempt.id is not None
+        spec = rowmap.spec_from_json(job.spec_json)
+        for index, step in enumerate(spec.steps):
+            session.add(
+                StepRow(attempt_id=attempt.id, idx=index, name=step.name, status=StepStatus.PENDING)
+            )
+        build = session.get(BuildRow, job.build_id)
+        if build is not None and build.status == BuildStatus.QUEUED:
+            build.status = BuildStatus.RUNNING
+        return Assignment(
+            attempt.id, attempt.lease_token, job.build_id, job.name, attempt.number, spec
+        )
+
+    def _request_attempt_cancel(self, session: Session, job: JobRow) -> list[LiveAttempt]:
+        query = select(AttemptRow).where(
+            AttemptRow.job_id == job.id, col(AttemptRow.outcome).is_(None)
+        )
+        live = []
+        for attempt in session.exec(query):
+            attempt.cancel_requested = True
+            live.append(_live(attempt))
+        return live
+
+    def _close_steps(self, session: Session, attempt_id: int, outcome: Outcome) -> None:
+        stamp = now_ms()
+        for step in session.exec(select(StepRow).where(StepRow.attempt_id == attempt_id)):
+            if step.status == StepStatus.PENDING:
+                step.status = StepStatus.SKIPPED
+            elif step.status == StepStatus.RUNNING:
+                lost = StepStatus.CANCELED if outcome is Outcome.CANCELED else StepStatus.FAILED
+                step.status, step.finished_at_ms = lost, stamp
+
+    def _settle_job(self, job: JobRow, build: BuildRow, attempt: AttemptRow) -> None:
+        assert attempt.outcome is not None
+        outcome = Outcome(attempt.outcome)
+        spec = rowmap.spec_from_json(job.spec_json)
+        job.exit_code = attempt.exit_code
+        if outcome is Outcome.SUCCEEDED:
+            self._set_job(job, JobStatus.SUCCEEDED, "", "")
+        elif outcome is Outcome.CANCELED or build.cancel_requested:
+            self._set_job(job, JobStatus.CANCELED, attempt.reason or "canceled", attempt.message)
+        elif scheduler.should_retry(
+            reason=attempt.reason,
+            attempts_used=job.attempt_count,
+            retry_max=spec.retry_max,
+            retry_when=spec.retry_when,
+        ):
+            message = f"attempt {attempt.number} ended with {attempt.reason}; retrying"
+            self._set_job(job, JobStatus.QUEUED, attempt.reason, message)
+        else:
+            self._set_job(job, JobStatus.FAILED, attempt.reason, attempt.message)
+
+    def _advance(self, session: Session, build: BuildRow) -> bool:
+        """Applies the scheduler's transitions to a build; returns whether a job became queued."""
+        assert build.id is not None
+        jobs = self._jobs(session, build.id)
+        by_name = {job.name: job for job in jobs}
+        states = [
+            scheduler.JobState(j.name, JobStatus(j.status), tuple(json.loads(j.needs_json)))
+            for j in jobs
+        ]
+        transitions = scheduler.advance(states)
+        for step in transitions:
+            self._set_job(by_name[step.name], step.status, step.reason, step.message)
+        final = scheduler.build_outcome((JobStatus(j.status) for j in jobs), build.cancel_requested)
+        if final is not None and build.status != final:
+            build.status, build.finished_at_ms = final, now_ms()
+        return any(t.status is JobStatus.QUEUED for t in transitions)
+
+    def _build_record(
+        self, session: Session, build: BuildRow, *, with_attempts: bool
+    ) -> BuildRecord:
+        assert build.id is not None
+        jobs = self._jobs(session, build.id)
+        attempts: dict[int, list[AttemptRecord]] = {}
+        if with_attempts:
+            attempts = self._attempt_records(session, build.id)
+        statuses = {job.name: JobStatus(job.status) for job in jobs}
+        records = [
+            _with_waiting_message(rowmap.job_record(job, attempts.get(job.id or 0, [])), statuses)
+            for job in jobs
+        ]
+        return rowmap.build_record(build, records)
+
+    def _attempt_records(self, session: Session, build_id: int) -> dict[int, list[AttemptRecord]]:
+        rows = list(
+            session.exec(
+                select(AttemptRow)
+                .where(AttemptRow.build_id == build_id)
+                .order_by(col(AttemptRow.id))
+            )
+        )
+        ids = [row.id for row in rows]
+        steps: dict[int, list[StepRow]] = {}
+        for step in session.exec(select(StepRow).where(col(StepRow.attempt_id).in_(ids))):
+            steps.setdefault(step.attempt_id, []).append(step)
+        agent_ids = {row.agent_id for row in rows}
+        names = dict(
+            session.exec(
+                select(AgentRow.id, AgentRow.name).where(col(AgentRow.id).in_(agent_ids))
+            ).all()
+        )
+        result: dict[int, list[AttemptRecord]] = {}
+        for row in rows:
+            record = rowmap.attempt_record(
+                row, names.get(row.agent_id, "?"), steps.get(row.id or 0, [])
+            )
+            result.setdefault(row.job_id, []).append(record)
+        return result
+
+
+def _live(row: AttemptRow) -> LiveAttempt:
+    assert row.id is not None
+    return LiveAttempt(row.id, row.agent_id, row.build_id, row.lease_token, row.cancel_requested)
+
+
+def _with_waiting_message(job: JobRecord, statuses: Mapping[str, JobStatus]) -> JobRecord:
+    if job.status is not JobStatus.WAITING:
+        return job
+    message = scheduler.waiting_message(job.needs, statuses)
+    return JobRecord(**{**job.__dict__, "reason": "waiting_for_needs", "message": message})
+
+
+def _retry_targets(jobs: Sequence[JobRow], job_name: str | None, build_id: int) -> set[str]:
+    """The jobs a retry re-runs: the named one (or every unsuccessful one) and their dependents."""
+    by_name = {job.name: job for job in jobs}
+    if job_name is not None:
+        job = by_name.get(job_name)
+        if job is None:
+            raise NotFoundError(f"build {build_id} has no job '{job_name}'")
+        if not JobStatus(job.status).final:
+            raise ConflictError(
+                f"job '{job_name}' is {job.status}; only a finished job can be retried"
+            )
+        targets = {job_name}
+    else:
+        if any(not JobStatus(job.status).final for job in jobs):
+            raise ConflictError(
+                f"build {build_id} is still running; cancel it or wait for it to end"
+            )
+        targets = {job.name for job in jobs if job.status != JobStatus.SUCCEEDED}
+        if not targets:
+            raise ConflictError(f"build {build_id} succeeded; there is nothing to retry")
+    grew = True
+    while grew:
+        dependents = {j.name for j in jobs if set(json.loads(j.needs_json)) & targets} - targets
+        targets |= dependents
+        grew = bool(dependents)
+    return targets
