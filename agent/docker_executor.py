@@ -115,8 +115,8 @@ class _FrameDecoder:
 def _open_reader(sock: object) -> Callable[[int], bytes]:
     """A blocking ``recv`` for what ``attach_socket`` returned, whatever the transport."""
     inner = getattr(sock, "_sock", None)  # a unix socket comes wrapped in a SocketIO
-    # The socket inherits the client's request timeout (60 s by default) but a step may be silent
-    # for much longer; the SDK's own attach clears it the same way.
+    # Depending on the transport the socket may carry the client's request timeout (60 s by
+    # default), but a step may be silent for much longer; the SDK's own attach clears it too.
     for settimeout in (getattr(sock, "settimeout", None), getattr(inner, "settimeout", None)):
         if settimeout is not None:
             settimeout(None)
@@ -239,15 +239,13 @@ class DockerExecutor(Executor):
             self._remove_container(container_id)
 
     def cleanup_attempt(self, attempt: AttemptInfo) -> None:
-        agent, attempt_id = attempt.agent_name, attempt.attempt_id
-        selector = [f"conveyor.agent={agent}", f"conveyor.attempt={attempt_id}"]
+        attempt_id = attempt.attempt_id
+        selector = [f"conveyor.agent={attempt.agent_name}", f"conveyor.attempt={attempt_id}"]
         try:
             self._remove_containers(selector)
-            self._remove_volume(volume_name(attempt.attempt_id))
+            self._remove_volume(volume_name(attempt_id))
         except _BACKEND_ERRORS as exc:
-            raise ExecutorError(
-                f"could not clean up attempt {attempt.attempt_id}: {_describe(exc)}"
-            ) from exc
+            raise ExecutorError(f"could not clean up attempt {attempt_id}: {exc}") from exc
 
     def remove_leftovers(self, agent_name: str) -> int:
         selector = [f"conveyor.agent={agent_name}"]
@@ -315,7 +313,9 @@ class DockerExecutor(Executor):
         failure: list[str] = []
         done = threading.Event()
         args = (image, failure, done)
-        threading.Thread(target=self._pull_worker, args=args, name="pull", daemon=True).start()
+        threading.Thread(
+            target=self._pull_worker, args=args, name="conveyor-pull", daemon=True
+        ).start()
         give_up = time.monotonic() + self._pull_timeout_s
         while not done.wait(_TICK_S):
             interrupted = _interruption(control)

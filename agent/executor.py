@@ -4,15 +4,11 @@ The agent's attempt runner codes against :class:`Executor`; :mod:`agent.docker_e
 Docker implementation. One attempt's steps share one workspace, mounted at ``/workspace``.
 """
 
-from __future__ import annotations
-
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+from typing import Protocol
 
 
 @dataclass(frozen=True)

@@ -39,3 +39,6 @@ MAX_DURATION_S: Final = 7 * 24 * 3600.0
 """Longest accepted `timeout`: 7 days."""
 
 MAX_LABEL_VALUE_CHARS: Final = 63
+
+MAX_ISSUES: Final = 100
+"""Problems reported before giving up: past this, more detail helps nobody and costs time."""

@@ -13,7 +13,7 @@ from typing import TypeVar
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from conveyor.pipeline.issues import PipelineIssue, quote
-from conveyor.pipeline.limits import MAX_YAML_NODES
+from conveyor.pipeline.limits import MAX_ISSUES, MAX_YAML_NODES
 
 NULL_TAG = "tag:yaml.org,2002:null"
 STR_TAG = "tag:yaml.org,2002:str"
@@ -75,6 +75,11 @@ class Walker:
             self.issues.append(PipelineIssue(path, message, None, None))
         else:
             self.issues.append(PipelineIssue(path, message, mark.line + 1, mark.column + 1))
+        if len(self.issues) == MAX_ISSUES:
+            # Positionless, so it sorts first: the reader learns up front that the list is cut.
+            message = f"too many problems; stopped after the first {MAX_ISSUES}"
+            self.issues.append(PipelineIssue("", message, None, None))
+            raise WalkAborted
 
     def visit(self, node: Node, path: str) -> None:
         # An alias makes the tree a graph: a few lines can name one subtree millions of times, so

@@ -184,12 +184,11 @@ def _check_step_names(w: Walker, drafts: list[_StepDraft]) -> None:
     for draft in drafts:
         name = draft.step.name
         if name in seen:
+            message = f"duplicate step name {quote(name)}"
             if draft.name_node is None:
-                w.report(draft.path, f"duplicate step name {quote(name)}", draft.node)
+                w.report(draft.path, message, draft.node)
             else:
-                w.report(
-                    join(draft.path, "name"), f"duplicate step name {quote(name)}", draft.name_node
-                )
+                w.report(join(draft.path, "name"), message, draft.name_node)
         seen.add(name)
 
 
@@ -212,7 +211,7 @@ def _run(w: Walker, node: Node, path: str) -> str:
     return script
 
 
-# -- values shared by several levels -------------------------------------------------------------
+# -- the pipeline's own values ---------------------------------------------------------------------
 
 
 def _pipeline_name(w: Walker, node: Node, path: str) -> str:
@@ -234,7 +233,8 @@ def _check_images(w: Walker, jobs: list[_JobDraft]) -> None:
 
 
 def _check_needs(w: Walker, jobs: list[_JobDraft]) -> None:
-    names = [job.job.name for job in jobs]
+    # A dict rather than a list: ordered for suggestions, constant-time for membership.
+    names = dict.fromkeys(job.job.name for job in jobs)
     graph = {job.job.name: _known_needs(w, job, names) for job in jobs}
     by_name = {job.job.name: job for job in jobs}
     for cycle in find_cycles(graph):
@@ -243,7 +243,7 @@ def _check_needs(w: Walker, jobs: list[_JobDraft]) -> None:
         w.report(join(first.path, "needs"), message, first.needs_node)
 
 
-def _known_needs(w: Walker, job: _JobDraft, names: list[str]) -> list[str]:
+def _known_needs(w: Walker, job: _JobDraft, names: dict[str, None]) -> list[str]:
     known = []
     for need in job.needs:
         if need.name == job.job.name:
@@ -257,7 +257,7 @@ def _known_needs(w: Walker, job: _JobDraft, names: list[str]) -> list[str]:
     return known
 
 
-def _suggestion(name: str, names: list[str], own_name: str) -> str:
+def _suggestion(name: str, names: dict[str, None], own_name: str) -> str:
     candidates = [candidate for candidate in names if candidate != own_name]
     matches = difflib.get_close_matches(name, candidates, n=1)
     return f" (did you mean {quote(matches[0])}?)" if matches else ""

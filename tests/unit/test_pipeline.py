@@ -738,6 +738,14 @@ def test_independent_problems_are_all_reported_in_line_order() -> None:
     ]
 
 
+def test_reporting_stops_after_one_hundred_problems() -> None:
+    jobs = "".join(f"j{i}:\n  steps: [{{run: x}}]\n  needs: [nope{i}]\n" for i in range(150))
+    found = problems(doc(jobs))
+    assert len(found) == 101
+    assert found[0] == ("", "too many problems; stopped after the first 100", None)
+    assert found[-1] == ("jobs.j99.needs[0]", "unknown job 'nope99'", 303)
+
+
 def test_huge_user_values_are_shortened_in_messages() -> None:
     key = "k" * 1000  # PyYAML caps plain keys at 1024 characters
     ((path, message, line),) = problems(doc(f"a:\n  steps: [{{run: x}}]\n  {key}: 1\n"))

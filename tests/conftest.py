@@ -1,0 +1,69 @@
+"""Shared fixtures: Docker availability (a failure, not a skip, under CI) and real clusters."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.harness import Cluster
+
+BASE_IMAGE = "conveyor/busybox"
+
+
+def _docker_problem() -> str | None:
+    try:
+        client = docker.from_env()
+        client.ping()
+        client.images.get(BASE_IMAGE)
+    except Exception as error:  # noqa: BLE001 - any failure means the same: no usable Docker
+        return f"Docker engine or image {BASE_IMAGE} unavailable: {error}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def docker_ready() -> None:
+    problem = _docker_problem()
+    if problem is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{problem} (under CI Docker tests must run; see scripts/setup.sh)")
+    pytest.skip(problem)
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, docker_ready: None) -> Iterator[Cluster]:
+    """A fresh coordinator with no agents; tests start the agents they need."""
+    created = Cluster(tmp_path)
+    created.start_server()
+    try:
+        yield created
+    finally:
+        created.close()
+
+
+@pytest.fixture(scope="module")
+def shared_cluster(
+    tmp_path_factory: pytest.TempPathFactory, docker_ready: None
+) -> Iterator[Cluster]:
+    """One coordinator and two agents for a module's tests: `main` (os=linux, concurrency 2) and
+    `gpu` (gpu=yes)."""
+    root = tmp_path_factory.mktemp("cluster")
+    created = Cluster(root)
+    created.start_server()
+    suffix = uuid.uuid4().hex[:6]
+    created.start_agent(f"main-{suffix}", labels="os=linux", concurrency=2)
+    created.start_agent(f"gpu-{suffix}", labels="gpu=yes")
+    try:
+        yield created
+    finally:
+        created.close()

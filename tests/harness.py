@@ -1,0 +1,171 @@
+"""Real processes for integration and fault tests: a coordinator, agents, and CLI calls.
+
+Everything binds to 127.0.0.1; timings are short so lease and reaper behaviour shows in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+
+CLI = [sys.executable, "-m", "conveyor.cli.main"]
+AGENT_TOKEN = "test-agent-token"
+CLIENT_TOKEN = "test-client-token"
+START_TIMEOUT_S = 20.0
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(every_s)
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signum)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        self.popen.wait(10)
+
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        self.signal(signal.SIGTERM)
+        try:
+            return self.popen.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+
+@dataclass
+class Cluster:
+    root: Path
+    server_args: Sequence[str] = ()
+    processes: list[Process] = field(default_factory=list)
+    address: str = ""
+    agent_names: set[str] = field(default_factory=set)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "server"
+
+    def _spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> Process:
+        log_path = self.root / f"{name}.log"
+        handle = log_path.open("ab")
+        popen = subprocess.Popen([*CLI, *args], stdout=handle, stderr=subprocess.STDOUT,
+                                 env={**os.environ, **(env or {})}, start_new_session=True)
+        process = Process(name, popen, log_path)
+        self.processes.append(process)
+        return process
+
+    def start_server(self) -> Process:
+        addr_file = self.data_dir / "server.addr"
+        addr_file.unlink(missing_ok=True)
+        listen = self.address or "127.0.0.1:0"
+        process = self._spawn("server", [
+            "server", "--listen", listen, "--data-dir", str(self.data_dir),
+            "--agent-token", AGENT_TOKEN, "--client-token", CLIENT_TOKEN,
+            "--lease-ttl", "4", "--renew-interval", "1", "--reaper-period", "0.5",
+            "--poll-timeout", "5", *self.server_args,
+        ])
+        wait_for(lambda: addr_file.exists() or process.popen.poll() is not None,
+                 START_TIMEOUT_S, "the coordinator to listen")
+        assert process.popen.poll() is None, process.log()
+        self.address = addr_file.read_text().strip()
+        return process
+
+    def start_agent(self, name: str, *, labels: str = "", concurrency: int = 1,
+                    token: str = AGENT_TOKEN, wait: bool = True,
+                    extra: Sequence[str] = ()) -> Process:
+        self.agent_names.add(name)
+        process = self._spawn(f"agent-{name}", [
+            "agent", "--coordinator", self.address, "--token", token, "--name", name,
+            "--labels", labels, "--concurrency", str(concurrency),
+            "--work-dir", str(self.root / f"agent-{name}"), "--stop-grace", "1", *extra,
+        ])
+        if wait:
+            wait_for(lambda: any(a["name"] == name and a["state"] == "online"
+                                 for a in self.json("agents")),
+                     START_TIMEOUT_S, f"agent {name} to register")
+        return process
+
+    def cli(self, *args: str, token: str = CLIENT_TOKEN,
+            timeout_s: float = 120.0) -> subprocess.CompletedProcess[bytes]:
+        command = [*CLI, *args, "--coordinator", self.address, "--token", token]
+        return subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
+
+    def json(self, *args: str) -> Any:
+        result = self.cli(*args, "--json")
+        assert result.returncode == 0, result.stderr.decode()
+        return json.loads(result.stdout)
+
+    def show(self, build_id: int) -> dict[str, Any]:
+        doc: dict[str, Any] = self.json("show", str(build_id))
+        return doc
+
+    def wait_build(self, build_id: int, predicate: Callable[[dict[str, Any]], bool],
+                   timeout_s: float, what: str) -> dict[str, Any]:
+        result: dict[str, Any] = wait_for(
+            lambda: (doc := self.show(build_id)) and predicate(doc) and doc, timeout_s, what,
+            every_s=0.2,
+        )
+        return result
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        remove_containers(lambda labels: labels.get("conveyor.agent") in self.agent_names)
+
+    def containers_of_build(self, build_id: int) -> list[Any]:
+        found = _containers({"label": f"conveyor.build={build_id}"})
+        return [c for c in found if c.attrs["Labels"].get("conveyor.agent") in self.agent_names]
+
+
+def job(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(j for j in doc["jobs"] if j["name"] == name)
+    return found
+
+
+def _containers(filters: dict[str, str]) -> list[Any]:
+    # sparse: a full listing inspects each container and fails if one vanishes meanwhile.
+    client = docker.from_env()
+    return list(client.containers.list(all=True, sparse=True, filters=filters))
+
+
+def remove_containers(match: Callable[[dict[str, str]], bool]) -> None:
+    for container in _containers({"label": "conveyor.agent"}):
+        if match(container.attrs.get("Labels") or {}):
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+
+def write_pipeline(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.write_text(text)
+    return path

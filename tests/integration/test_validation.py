@@ -1,0 +1,75 @@
+"""Invalid pipelines are refused at submission with the place named, exit code 2, nothing queued."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conveyor.cli.client import CliError, Client
+from tests.harness import CLIENT_TOKEN, Cluster, write_pipeline
+
+pytestmark = pytest.mark.docker
+
+HEAD = "name: p\nimage: conveyor/busybox\n"
+MANY_JOBS = HEAD + "jobs:\n" + "".join(f"  j{i}:\n    steps: [{{run: 'true'}}]\n" for i in range(300))
+
+CASES = {
+    "syntax": ("name: p\njobs:\n  a: [unclosed\n", "bad.yml:4:1:"),
+    "unknown_key": (HEAD + "jobs:\n  a:\n    stepz: []\n    steps: [{run: 'true'}]\n",
+                    "bad.yml:5:5: jobs.a.stepz: unknown key 'stepz'"),
+    "wrong_type": (HEAD + "jobs:\n  a:\n    steps: {run: 'true'}\n",
+                   "jobs.a.steps: expected a list"),
+    "cycle": (HEAD + "jobs:\n  a:\n    needs: [b]\n    steps: [{run: 'true'}]\n"
+              "  b:\n    needs: [a]\n    steps: [{run: 'true'}]\n",
+              "dependency cycle: a -> b -> a"),
+    "unknown_need": (HEAD + "jobs:\n  build:\n    steps: [{run: 'true'}]\n"
+                     "  test:\n    needs: [buld]\n    steps: [{run: 'true'}]\n",
+                     "bad.yml:7:13: jobs.test.needs[0]: unknown job 'buld' (did you mean 'build'?)"),
+    "duplicate_job": (HEAD + "jobs:\n  a:\n    steps: [{run: 'true'}]\n"
+                      "  a:\n    steps: [{run: 'true'}]\n", "duplicate key 'a'"),
+    "duplicate_step": (HEAD + "jobs:\n  a:\n    steps:\n      - {name: s, run: 'true'}\n"
+                       "      - {name: s, run: 'true'}\n", "duplicate step name 's'"),
+    "empty_file": ("", "pipeline is empty"),
+    "no_jobs": (HEAD + "jobs: {}\n", "jobs: pipeline has no jobs"),
+    "too_many_jobs": (MANY_JOBS, "too many jobs (300 > 200)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_invalid_pipeline_is_refused(shared_cluster: Cluster, tmp_path: Path, case: str) -> None:
+    text, expected = CASES[case]
+    before = shared_cluster.json("builds", "--limit", "1000")
+    path = write_pipeline(tmp_path, "bad.yml", text)
+    result = shared_cluster.cli("run", str(path))
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr
+    assert expected in stderr
+    assert result.stdout == b""
+    assert shared_cluster.json("builds", "--limit", "1000") == before
+
+
+def test_coordinator_validates_too(shared_cluster: Cluster) -> None:
+    """A client that skips local validation still gets the coordinator's refusal."""
+    before = shared_cluster.json("builds", "--limit", "1000")
+    client = Client(shared_cluster.address, CLIENT_TOKEN)
+    try:
+        with pytest.raises(CliError) as raised:
+            client.submit(CASES["unknown_need"][0], "direct.yml", {})
+    finally:
+        client.close()
+    assert "direct.yml:7:13: jobs.test.needs[0]: unknown job 'buld'" in str(raised.value)
+    assert raised.value.exit_code == 2
+    assert shared_cluster.json("builds", "--limit", "1000") == before
+
+
+def test_bad_cli_input(shared_cluster: Cluster, tmp_path: Path) -> None:
+    missing = shared_cluster.cli("run", str(tmp_path / "nope.yml"))
+    assert missing.returncode == 2
+    assert b"cannot read" in missing.stderr
+    path = write_pipeline(tmp_path, "ok.yml", HEAD + "jobs:\n  a:\n    steps: [{run: 'true'}]\n")
+    bad_env = shared_cluster.cli("run", str(path), "--env", "not a pair")
+    assert bad_env.returncode == 2
+    assert b"--env" in bad_env.stderr
+    usage = shared_cluster.cli("show", "not-a-number")
+    assert usage.returncode == 2
