@@ -29,7 +29,7 @@ LOGGER = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: int  # types_pb2.Outcome value
+    outcome: types_pb2.Outcome.ValueType
     reason: str = ""
     message: str = ""
     exit_code: int | None = None

@@ -18,6 +18,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_delay,
     stop_any,
+    stop_when_event_set,
     wait_exponential_jitter,
 )
 
@@ -59,16 +60,6 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, grpc.RpcError) and _code(error) in RETRYABLE
 
 
-class _StopWhenSet:
-    """tenacity stop condition: give up once the agent is stopping hard."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self._event = event
-
-    def __call__(self, _state: object) -> bool:
-        return self._event.is_set()
-
-
 class CoordinatorClient:
     def __init__(self, config: AgentConfig, abort: threading.Event) -> None:
         self._config = config
@@ -87,7 +78,7 @@ class CoordinatorClient:
         return Retrying(
             retry=retry_if_exception(is_retryable),
             wait=wait_exponential_jitter(initial=RETRY_INITIAL_S, max=RETRY_MAX_S),
-            stop=stop_any(stop_after_delay(budget_s), _StopWhenSet(self._abort)),
+            stop=stop_any(stop_after_delay(budget_s), stop_when_event_set(self._abort)),
             reraise=True,
             before_sleep=lambda state: LOGGER.warning(
                 "coordinator call failed (%s); retrying",

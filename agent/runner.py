@@ -9,8 +9,8 @@ from pathlib import Path
 import grpc
 
 from agent.attempt import AttemptRunner
-from agent.client import CALL_TIMEOUT_S, CoordinatorClient, is_retryable
-from agent.config import AgentConfig
+from agent.client import CoordinatorClient, is_retryable
+from agent.config import CALL_TIMEOUT_S, AgentConfig
 from agent.executor import Executor
 from conveyor.states import Reason
 from conveyor.v1 import agent_pb2, types_pb2

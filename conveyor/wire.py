@@ -1,4 +1,4 @@
-"""Conversions between the shared state enums and their protobuf mirrors, and gRPC channel set-up."""
+"""Shared state enums to and from their protobuf mirrors, and gRPC channel settings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
 from conveyor.v1 import types_pb2
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
 # 16 MiB leaves room above the largest log batch or listing we send (4 MiB is gRPC's default).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -43,7 +43,7 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
-def token_from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+def token_from_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
     for key, value in metadata or ():
         if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
             return value.removeprefix("Bearer ").strip()

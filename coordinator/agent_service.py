@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import grpc
-
 from conveyor import wire
 from conveyor.states import Outcome, StepStatus
 from conveyor.v1 import agent_pb2, agent_pb2_grpc
 from coordinator.convert import assignment_to_pb
 from coordinator.core import AgentSession, Coordinator, LeaseState
-from coordinator.edge import unary
-
-Context = grpc.aio.ServicerContext
+from coordinator.edge import Context, unary
 
 _LEASE_STATES = {
     LeaseState.ACTIVE: agent_pb2.LEASE_STATE_ACTIVE,
@@ -37,13 +33,13 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     def __init__(self, core: Coordinator) -> None:
         self._core = core
 
-    def _agent(self, context: Context) -> AgentSession:  # type: ignore[type-arg]
+    def _agent(self, context: Context) -> AgentSession:
         return self._core.agent_for(wire.token_from_metadata(context.invocation_metadata()))
 
     @unary
     async def Register(
         self, request: agent_pb2.RegisterRequest, context: Context
-    ) -> agent_pb2.RegisterResponse:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> agent_pb2.RegisterResponse:
         agent, token = await self._core.register(
             join_token=request.join_token,
             name=request.name,
@@ -64,7 +60,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     @unary
     async def PollWork(
         self, request: agent_pb2.PollWorkRequest, context: Context
-    ) -> agent_pb2.PollWorkResponse:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> agent_pb2.PollWorkResponse:
         result = await self._core.poll(self._agent(context), request.free_slots)
         return agent_pb2.PollWorkResponse(
             assignments=[assignment_to_pb(a) for a in result.assignments],
@@ -74,7 +70,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     @unary
     async def RenewLeases(
         self, request: agent_pb2.RenewLeasesRequest, context: Context
-    ) -> agent_pb2.RenewLeasesResponse:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> agent_pb2.RenewLeasesResponse:
         states = self._core.renew(
             self._agent(context),
             [(lease.attempt_id, lease.lease_token) for lease in request.leases],
@@ -86,7 +82,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     @unary
     async def StartStep(
         self, request: agent_pb2.StartStepRequest, context: Context
-    ) -> agent_pb2.StartStepResponse:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> agent_pb2.StartStepResponse:
         lease = request.lease
         cancel = await self._core.start_step(
             self._agent(context), lease.attempt_id, lease.lease_token, request.step_index
@@ -96,7 +92,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     @unary
     async def AppendLog(
         self, request: agent_pb2.AppendLogRequest, context: Context
-    ) -> agent_pb2.AppendLogResponse:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> agent_pb2.AppendLogResponse:
         lease = request.lease
         held, accepted = await self._core.append_log(
             self._agent(context),
@@ -111,7 +107,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     @unary
     async def FinishStep(
         self, request: agent_pb2.FinishStepRequest, context: Context
-    ) -> agent_pb2.FinishStepResponse:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> agent_pb2.FinishStepResponse:
         lease = request.lease
         outcome = _outcome(request.outcome)
         exit_code = request.exit_code if request.has_exit_code else None
@@ -128,7 +124,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     @unary
     async def FinishAttempt(
         self, request: agent_pb2.FinishAttemptRequest, context: Context
-    ) -> agent_pb2.FinishAttemptResponse:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> agent_pb2.FinishAttemptResponse:
         lease = request.lease
         outcome, reason = await self._core.finish_attempt(
             self._agent(context),

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
-
 from conveyor import wire
 from conveyor.v1 import control_pb2, control_pb2_grpc
 from coordinator.config import DEFAULT_LIST_LIMIT
 from coordinator.convert import agent_to_pb, build_to_pb
 from coordinator.core import Coordinator
-from coordinator.edge import abort_for, unary
+from coordinator.edge import Context, abort_for, unary
 from coordinator.follow import read_logs, watch_build
 from coordinator.records import BuildRecord
-
-Context = grpc.aio.ServicerContext
 
 MAX_LIST_LIMIT = 1000
 
@@ -28,13 +24,13 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     def __init__(self, core: Coordinator) -> None:
         self._core = core
 
-    def _authorize(self, context: Context) -> None:  # type: ignore[type-arg]
+    def _authorize(self, context: Context) -> None:
         self._core.check_client_token(wire.token_from_metadata(context.invocation_metadata()))
 
     @unary
     async def SubmitBuild(
         self, request: control_pb2.SubmitBuildRequest, context: Context
-    ) -> control_pb2.SubmitBuildResponse:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> control_pb2.SubmitBuildResponse:
         self._authorize(context)
         build_id = await self._core.submit(
             request.pipeline_yaml, request.source_name or "pipeline.yml", dict(request.env)
@@ -44,14 +40,14 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     @unary
     async def GetBuild(
         self, request: control_pb2.GetBuildRequest, context: Context
-    ) -> control_pb2.Build:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> control_pb2.Build:
         self._authorize(context)
         return build_to_pb(await self._core.get_build(request.build_id))
 
     @unary
     async def ListBuilds(
         self, request: control_pb2.ListBuildsRequest, context: Context
-    ) -> control_pb2.ListBuildsResponse:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> control_pb2.ListBuildsResponse:
         self._authorize(context)
         limit = min(request.limit or DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
         builds = await self._core.list_builds(limit)
@@ -59,7 +55,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
 
     async def WatchBuild(
         self, request: control_pb2.WatchBuildRequest, context: Context
-    ) -> AsyncIterator[control_pb2.BuildEvent]:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> AsyncIterator[control_pb2.BuildEvent]:
         try:
             self._authorize(context)
             async for item in watch_build(self._core, request.build_id, request.include_logs):
@@ -82,7 +78,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
 
     async def ReadLogs(
         self, request: control_pb2.ReadLogsRequest, context: Context
-    ) -> AsyncIterator[control_pb2.LogChunk]:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> AsyncIterator[control_pb2.LogChunk]:
         try:
             self._authorize(context)
             chunks = read_logs(
@@ -108,21 +104,21 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     @unary
     async def CancelBuild(
         self, request: control_pb2.CancelBuildRequest, context: Context
-    ) -> control_pb2.Build:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> control_pb2.Build:
         self._authorize(context)
         return build_to_pb(await self._core.cancel(request.build_id))
 
     @unary
     async def RetryBuild(
         self, request: control_pb2.RetryBuildRequest, context: Context
-    ) -> control_pb2.Build:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> control_pb2.Build:
         self._authorize(context)
         return build_to_pb(await self._core.retry(request.build_id, request.job or None))
 
     @unary
     async def ListAgents(
         self, request: control_pb2.ListAgentsRequest, context: Context
-    ) -> control_pb2.ListAgentsResponse:  # type: ignore[override,type-arg]  # noqa: E501
+    ) -> control_pb2.ListAgentsResponse:
         self._authorize(context)
         agents = await self._core.agents()
         return control_pb2.ListAgentsResponse(agents=[agent_to_pb(a, on) for a, on in agents])

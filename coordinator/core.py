@@ -7,6 +7,7 @@ database (which also serialises writers) and a few for log files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -281,10 +282,8 @@ class Coordinator:
             for lease in self.leases.expired():
                 await self._expire(lease)
             await self._persist_last_seen()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.reaper_period_s)
-            except TimeoutError:
-                pass
 
     async def _expire(self, lease: Lease) -> None:
         agent = self._agents.get(lease.agent_id)
@@ -400,6 +399,7 @@ class Coordinator:
         for job in build.jobs:
             if job.status is JobStatus.QUEUED and not job.reason:
                 reason, message = scheduler.queued_reason(job.labels, views)
-                job = replace(job, reason=reason, message=message)
-            jobs.append(job)
+                jobs.append(replace(job, reason=reason, message=message))
+            else:
+                jobs.append(job)
         return replace(build, jobs=tuple(jobs))

@@ -93,7 +93,7 @@ class Dispatcher:
                 return PollResult()
 
     async def _park(self, agent_id: int, timeout_s: float) -> bool:
-        """Parks until woken or timed out; False when a newer poll of the agent replaced this one."""
+        """Parks until woken or timed out; False if a newer poll of the agent replaced this one."""
         waiter = _Waiter(asyncio.get_running_loop().create_future())
         previous = self._waiters.get(agent_id)
         if previous is not None and not previous.future.done():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -16,6 +16,9 @@ LOGGER = logging.getLogger(__name__)
 S = TypeVar("S")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+
+# What every servicer method receives (Any: each method has its own request and response).
+Context = grpc.aio.ServicerContext[Any, Any]
 
 _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (AuthError, grpc.StatusCode.UNAUTHENTICATED),
@@ -35,10 +38,10 @@ def status_for(error: Exception) -> grpc.StatusCode | None:
 
 
 def unary(
-    method: Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]],
-) -> Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]:
+    method: Callable[[S, Req, Context], Awaitable[Resp]],
+) -> Callable[[S, Req, Context], Awaitable[Resp]]:
     @functools.wraps(method)
-    async def wrapper(self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
+    async def wrapper(self: S, request: Req, context: Context) -> Resp:
         try:
             return await method(self, request, context)
         except Exception as error:
@@ -52,7 +55,7 @@ def unary(
     return wrapper
 
 
-async def abort_for(error: Exception, context: grpc.aio.ServicerContext[Req, Resp]) -> None:
+async def abort_for(error: Exception, context: Context) -> None:
     """For streaming methods: abort with the mapped code, re-raising unknown errors."""
     code = status_for(error)
     if code is None:
@@ -60,4 +63,4 @@ async def abort_for(error: Exception, context: grpc.aio.ServicerContext[Req, Res
     await context.abort(code, str(error))
 
 
-__all__ = ["abort_for", "status_for", "unary"]
+__all__ = ["Context", "abort_for", "status_for", "unary"]

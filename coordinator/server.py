@@ -1,4 +1,4 @@
-"""Runs the coordinator: the gRPC server, its services, the lease reaper; stops on SIGTERM/SIGINT."""
+"""Runs the coordinator: gRPC server, services, lease reaper; stops on SIGTERM or SIGINT."""
 
 from __future__ import annotations
 

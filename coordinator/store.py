@@ -492,4 +492,12 @@ def _retry_targets(jobs: Sequence[JobRow], job_name: str | None, build_id: int) 
         dependents = {j.name for j in jobs if set(json.loads(j.needs_json)) & targets} - targets
         targets |= dependents
         grew = bool(dependents)
+    # Re-running a job re-runs what needs it; one of those still running would get a second
+    # live attempt, so the retry waits until they have ended.
+    busy = sorted(name for name in targets if not JobStatus(by_name[name].status).final)
+    if busy:
+        raise ConflictError(
+            f"cannot retry yet: {', '.join(busy)} still running or queued; "
+            "cancel the build or wait for it to end"
+        )
     return targets

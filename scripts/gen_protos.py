@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates conveyor/v1 from proto/conveyor/v1/*.proto; `--check` fails when the committed code is stale.
+"""Generates conveyor/v1 from proto/conveyor/v1/*.proto; `--check` fails if committed code is stale.
 
 The only way conveyor/v1 changes. The generator versions are pinned in pyproject's `dev` extra.
 """
@@ -22,7 +22,9 @@ INIT_TEXT = '"""Generated gRPC code for conveyor.v1 (scripts/gen_protos.py); do 
 
 def generate(out_root: Path) -> None:
     bin_dir = Path(sys.executable).parent
-    protos = sorted(str(p.relative_to(PROTO_DIR)) for p in (PROTO_DIR / "conveyor" / "v1").glob("*.proto"))
+    protos = sorted(
+        str(p.relative_to(PROTO_DIR)) for p in (PROTO_DIR / "conveyor" / "v1").glob("*.proto")
+    )
     command = [
         sys.executable,
         "-m",
@@ -36,7 +38,11 @@ def generate(out_root: Path) -> None:
         f"--mypy_grpc_out={out_root}",
         *protos,
     ]
-    subprocess.run(command, check=True)
+    # protoc-gen-mypy reports each file it writes on stderr; keep only real errors.
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr)
+        raise SystemExit(f"gen_protos: protoc failed with exit code {result.returncode}")
     (out_root / OUT_PACKAGE / "__init__.py").write_text(INIT_TEXT)
 
 
@@ -51,11 +57,18 @@ def check() -> int:
         expected, actual = generated_files(fresh), generated_files(ROOT)
         stale = sorted(expected ^ actual)
         for name in sorted(expected & actual):
-            if not filecmp.cmp(fresh / OUT_PACKAGE / name, ROOT / OUT_PACKAGE / name, shallow=False):
+            if not filecmp.cmp(
+                fresh / OUT_PACKAGE / name, ROOT / OUT_PACKAGE / name, shallow=False
+            ):
                 stale.append(name)
     if stale:
-        print(f"gen_protos: stale generated code in {OUT_PACKAGE}: {', '.join(stale)}", file=sys.stderr)
-        print("gen_protos: run `python scripts/gen_protos.py` and commit the result", file=sys.stderr)
+        print(
+            f"gen_protos: stale generated code in {OUT_PACKAGE}: {', '.join(stale)}",
+            file=sys.stderr,
+        )
+        print(
+            "gen_protos: run `python scripts/gen_protos.py` and commit the result", file=sys.stderr
+        )
         return 1
     print("gen_protos: generated code is up to date")
     return 0

@@ -20,7 +20,7 @@ def _docker_problem() -> str | None:
         client = docker.from_env()
         client.ping()
         client.images.get(BASE_IMAGE)
-    except Exception as error:  # noqa: BLE001 - any failure means the same: no usable Docker
+    except Exception as error:
         return f"Docker engine or image {BASE_IMAGE} unavailable: {error}"
     return None
 

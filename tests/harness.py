@@ -5,6 +5,7 @@ Everything binds to 127.0.0.1; timings are short so lease and reaper behaviour s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,7 +25,9 @@ CLIENT_TOKEN = "test-client-token"
 START_TIMEOUT_S = 20.0
 
 
-def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.1) -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.1
+) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         value = predicate()
@@ -76,8 +79,13 @@ class Cluster:
     def _spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> Process:
         log_path = self.root / f"{name}.log"
         handle = log_path.open("ab")
-        popen = subprocess.Popen([*CLI, *args], stdout=handle, stderr=subprocess.STDOUT,
-                                 env={**os.environ, **(env or {})}, start_new_session=True)
+        popen = subprocess.Popen(
+            [*CLI, *args],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
         process = Process(name, popen, log_path)
         self.processes.append(process)
         return process
@@ -86,35 +94,83 @@ class Cluster:
         addr_file = self.data_dir / "server.addr"
         addr_file.unlink(missing_ok=True)
         listen = self.address or "127.0.0.1:0"
-        process = self._spawn("server", [
-            "server", "--listen", listen, "--data-dir", str(self.data_dir),
-            "--agent-token", AGENT_TOKEN, "--client-token", CLIENT_TOKEN,
-            "--lease-ttl", "4", "--renew-interval", "1", "--reaper-period", "0.5",
-            "--poll-timeout", "5", *self.server_args,
-        ])
-        wait_for(lambda: addr_file.exists() or process.popen.poll() is not None,
-                 START_TIMEOUT_S, "the coordinator to listen")
+        process = self._spawn(
+            "server",
+            [
+                "server",
+                "--listen",
+                listen,
+                "--data-dir",
+                str(self.data_dir),
+                "--agent-token",
+                AGENT_TOKEN,
+                "--client-token",
+                CLIENT_TOKEN,
+                "--lease-ttl",
+                "4",
+                "--renew-interval",
+                "1",
+                "--reaper-period",
+                "0.5",
+                "--poll-timeout",
+                "5",
+                *self.server_args,
+            ],
+        )
+        wait_for(
+            lambda: addr_file.exists() or process.popen.poll() is not None,
+            START_TIMEOUT_S,
+            "the coordinator to listen",
+        )
         assert process.popen.poll() is None, process.log()
         self.address = addr_file.read_text().strip()
         return process
 
-    def start_agent(self, name: str, *, labels: str = "", concurrency: int = 1,
-                    token: str = AGENT_TOKEN, wait: bool = True,
-                    extra: Sequence[str] = ()) -> Process:
+    def start_agent(
+        self,
+        name: str,
+        *,
+        labels: str = "",
+        concurrency: int = 1,
+        token: str = AGENT_TOKEN,
+        wait: bool = True,
+        extra: Sequence[str] = (),
+    ) -> Process:
         self.agent_names.add(name)
-        process = self._spawn(f"agent-{name}", [
-            "agent", "--coordinator", self.address, "--token", token, "--name", name,
-            "--labels", labels, "--concurrency", str(concurrency),
-            "--work-dir", str(self.root / f"agent-{name}"), "--stop-grace", "1", *extra,
-        ])
+        process = self._spawn(
+            f"agent-{name}",
+            [
+                "agent",
+                "--coordinator",
+                self.address,
+                "--token",
+                token,
+                "--name",
+                name,
+                "--labels",
+                labels,
+                "--concurrency",
+                str(concurrency),
+                "--work-dir",
+                str(self.root / f"agent-{name}"),
+                "--stop-grace",
+                "1",
+                *extra,
+            ],
+        )
         if wait:
-            wait_for(lambda: any(a["name"] == name and a["state"] == "online"
-                                 for a in self.json("agents")),
-                     START_TIMEOUT_S, f"agent {name} to register")
+            wait_for(
+                lambda: any(
+                    a["name"] == name and a["state"] == "online" for a in self.json("agents")
+                ),
+                START_TIMEOUT_S,
+                f"agent {name} to register",
+            )
         return process
 
-    def cli(self, *args: str, token: str = CLIENT_TOKEN,
-            timeout_s: float = 120.0) -> subprocess.CompletedProcess[bytes]:
+    def cli(
+        self, *args: str, token: str = CLIENT_TOKEN, timeout_s: float = 120.0
+    ) -> subprocess.CompletedProcess[bytes]:
         command = [*CLI, *args, "--coordinator", self.address, "--token", token]
         return subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
 
@@ -127,10 +183,17 @@ class Cluster:
         doc: dict[str, Any] = self.json("show", str(build_id))
         return doc
 
-    def wait_build(self, build_id: int, predicate: Callable[[dict[str, Any]], bool],
-                   timeout_s: float, what: str) -> dict[str, Any]:
+    def wait_build(
+        self,
+        build_id: int,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout_s: float,
+        what: str,
+    ) -> dict[str, Any]:
         result: dict[str, Any] = wait_for(
-            lambda: (doc := self.show(build_id)) and predicate(doc) and doc, timeout_s, what,
+            lambda: (doc := self.show(build_id)) and predicate(doc) and doc,
+            timeout_s,
+            what,
             every_s=0.2,
         )
         return result
@@ -159,10 +222,8 @@ def _containers(filters: dict[str, str]) -> list[Any]:
 def remove_containers(match: Callable[[dict[str, str]], bool]) -> None:
     for container in _containers({"label": "conveyor.agent"}):
         if match(container.attrs.get("Labels") or {}):
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
 
 
 def write_pipeline(directory: Path, name: str, text: str) -> Path:

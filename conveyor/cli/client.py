@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -86,7 +86,7 @@ class Client:
         except grpc.RpcError as error:
             raise explain(error, self.address) from None
 
-    def _stream(self, method: Callable[..., Iterator[T]], request: object) -> Iterator[T]:
+    def _stream(self, method: Callable[..., Iterable[T]], request: object) -> Iterator[T]:
         try:
             yield from method(request, metadata=self._metadata)
         except grpc.RpcError as error:

@@ -20,8 +20,11 @@ def test_agent_with_wrong_join_token_stops_with_clear_error(cluster: Cluster) ->
 
 
 def test_cli_with_wrong_client_token_is_refused(cluster: Cluster, tmp_path: Path) -> None:
-    path = write_pipeline(tmp_path, "ok.yml",
-                          "name: p\nimage: conveyor/busybox\njobs:\n  a:\n    steps: [{run: 'true'}]\n")
+    path = write_pipeline(
+        tmp_path,
+        "ok.yml",
+        "name: p\nimage: conveyor/busybox\njobs:\n  a:\n    steps: [{run: 'true'}]\n",
+    )
     for args in (("run", str(path)), ("builds",), ("agents",), ("show", "1"), ("cancel", "1")):
         result = cluster.cli(*args, token="wrong")
         assert result.returncode == 2, args

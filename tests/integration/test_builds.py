@@ -175,8 +175,11 @@ def test_job_without_matching_agent_waits_and_says_why(
     assert submitted.returncode == 0, submitted.stderr.decode()
     build_id = json.loads(submitted.stdout)["id"]
     try:
-        wait_for(lambda: job(shared_cluster.show(build_id), "win")["status"] == "queued", 10,
-                 "the job to be queued")
+        wait_for(
+            lambda: job(shared_cluster.show(build_id), "win")["status"] == "queued",
+            10,
+            "the job to be queued",
+        )
         time.sleep(2)  # several poll rounds in which no agent may take it
         doc = shared_cluster.show(build_id)
         win = job(doc, "win")

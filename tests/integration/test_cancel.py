@@ -33,34 +33,48 @@ def test_cancel_stops_running_step_within_seconds(shared_cluster: Cluster, tmp_p
     submitted = shared_cluster.cli("run", str(path), "--no-follow", "--json")
     assert submitted.returncode == 0, submitted.stderr.decode()
     build_id = json.loads(submitted.stdout)["id"]
-    wait_for(lambda: shared_cluster.cli("logs", str(build_id), "long").stdout == b"started\n",
-             30, "the step to start")
+    wait_for(
+        lambda: shared_cluster.cli("logs", str(build_id), "long").stdout == b"started\n",
+        30,
+        "the step to start",
+    )
     assert shared_cluster.containers_of_build(build_id), "the step's container should be running"
 
     started = time.monotonic()
     cancel = shared_cluster.cli("cancel", str(build_id))
     assert cancel.returncode == 0, cancel.stderr.decode()
-    doc = shared_cluster.wait_build(build_id, lambda d: d["status"] == "canceled", 5,
-                                    "the build to be canceled")
+    doc = shared_cluster.wait_build(
+        build_id, lambda d: d["status"] == "canceled", 5, "the build to be canceled"
+    )
     elapsed = time.monotonic() - started
     assert elapsed < 5
     long = job(doc, "long")
     assert (long["status"], long["reason"]) == ("canceled", "canceled")
     assert [s["status"] for s in long["steps"]] == ["canceled", "skipped"]
     assert job(doc, "later")["status"] in ("canceled", "skipped")
-    wait_for(lambda: not shared_cluster.containers_of_build(build_id), 5,
-             "the attempt's containers to be removed")
+    wait_for(
+        lambda: not shared_cluster.containers_of_build(build_id),
+        5,
+        "the attempt's containers to be removed",
+    )
 
 
 def test_cancel_of_queued_build_and_finished_build(shared_cluster: Cluster, tmp_path: Path) -> None:
-    text = "name: q\nimage: conveyor/busybox\njobs:\n  x:\n    labels: {os: none}\n" \
-           "    steps: [{run: 'true'}]\n"
+    text = (
+        "name: q\nimage: conveyor/busybox\njobs:\n  x:\n    labels: {os: none}\n"
+        "    steps: [{run: 'true'}]\n"
+    )
     path = write_pipeline(tmp_path, "q.yml", text)
-    build_id = json.loads(shared_cluster.cli("run", str(path), "--no-follow", "--json").stdout)["id"]
+    build_id = json.loads(shared_cluster.cli("run", str(path), "--no-follow", "--json").stdout)[
+        "id"
+    ]
     assert shared_cluster.cli("cancel", str(build_id)).returncode == 0
     doc = shared_cluster.show(build_id)
     assert (doc["status"], job(doc, "x")["status"], job(doc, "x")["attempts"]) == (
-        "canceled", "canceled", 0)
+        "canceled",
+        "canceled",
+        0,
+    )
     # Canceling a finished build changes nothing and is not an error.
     assert shared_cluster.cli("cancel", str(build_id)).returncode == 0
     assert shared_cluster.show(build_id) == doc

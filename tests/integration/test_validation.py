@@ -6,30 +6,45 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.cli.client import CliError, Client
+from conveyor.cli.client import Client, CliError
 from tests.harness import CLIENT_TOKEN, Cluster, write_pipeline
 
 pytestmark = pytest.mark.docker
 
 HEAD = "name: p\nimage: conveyor/busybox\n"
-MANY_JOBS = HEAD + "jobs:\n" + "".join(f"  j{i}:\n    steps: [{{run: 'true'}}]\n" for i in range(300))
+MANY_JOBS = (
+    HEAD + "jobs:\n" + "".join(f"  j{i}:\n    steps: [{{run: 'true'}}]\n" for i in range(300))
+)
 
 CASES = {
     "syntax": ("name: p\njobs:\n  a: [unclosed\n", "bad.yml:4:1:"),
-    "unknown_key": (HEAD + "jobs:\n  a:\n    stepz: []\n    steps: [{run: 'true'}]\n",
-                    "bad.yml:5:5: jobs.a.stepz: unknown key 'stepz'"),
-    "wrong_type": (HEAD + "jobs:\n  a:\n    steps: {run: 'true'}\n",
-                   "jobs.a.steps: expected a list"),
-    "cycle": (HEAD + "jobs:\n  a:\n    needs: [b]\n    steps: [{run: 'true'}]\n"
-              "  b:\n    needs: [a]\n    steps: [{run: 'true'}]\n",
-              "dependency cycle: a -> b -> a"),
-    "unknown_need": (HEAD + "jobs:\n  build:\n    steps: [{run: 'true'}]\n"
-                     "  test:\n    needs: [buld]\n    steps: [{run: 'true'}]\n",
-                     "bad.yml:7:13: jobs.test.needs[0]: unknown job 'buld' (did you mean 'build'?)"),
-    "duplicate_job": (HEAD + "jobs:\n  a:\n    steps: [{run: 'true'}]\n"
-                      "  a:\n    steps: [{run: 'true'}]\n", "duplicate key 'a'"),
-    "duplicate_step": (HEAD + "jobs:\n  a:\n    steps:\n      - {name: s, run: 'true'}\n"
-                       "      - {name: s, run: 'true'}\n", "duplicate step name 's'"),
+    "unknown_key": (
+        HEAD + "jobs:\n  a:\n    stepz: []\n    steps: [{run: 'true'}]\n",
+        "bad.yml:5:5: jobs.a.stepz: unknown key 'stepz'",
+    ),
+    "wrong_type": (
+        HEAD + "jobs:\n  a:\n    steps: {run: 'true'}\n",
+        "jobs.a.steps: expected a list",
+    ),
+    "cycle": (
+        HEAD + "jobs:\n  a:\n    needs: [b]\n    steps: [{run: 'true'}]\n"
+        "  b:\n    needs: [a]\n    steps: [{run: 'true'}]\n",
+        "dependency cycle: a -> b -> a",
+    ),
+    "unknown_need": (
+        HEAD + "jobs:\n  build:\n    steps: [{run: 'true'}]\n"
+        "  test:\n    needs: [buld]\n    steps: [{run: 'true'}]\n",
+        "bad.yml:7:13: jobs.test.needs[0]: unknown job 'buld' (did you mean 'build'?)",
+    ),
+    "duplicate_job": (
+        HEAD + "jobs:\n  a:\n    steps: [{run: 'true'}]\n  a:\n    steps: [{run: 'true'}]\n",
+        "duplicate key 'a'",
+    ),
+    "duplicate_step": (
+        HEAD + "jobs:\n  a:\n    steps:\n      - {name: s, run: 'true'}\n"
+        "      - {name: s, run: 'true'}\n",
+        "duplicate step name 's'",
+    ),
     "empty_file": ("", "pipeline is empty"),
     "no_jobs": (HEAD + "jobs: {}\n", "jobs: pipeline has no jobs"),
     "too_many_jobs": (MANY_JOBS, "too many jobs (300 > 200)"),

@@ -227,7 +227,6 @@ def test_work_made_available_during_the_claim_is_not_missed() -> None:
 
     async def main() -> None:
         queue = FakeQueue()
-        dispatcher = Dispatcher(queue.claim)
         in_claim = asyncio.Event()
         release = asyncio.Event()
         claims = 0
@@ -286,13 +285,20 @@ def test_a_second_poll_by_the_same_agent_supersedes_the_first() -> None:
     async def main() -> None:
         queue = FakeQueue()
         dispatcher = Dispatcher(queue.claim)
-        first = asyncio.create_task(dispatcher.poll(1, {}, slots(), LONG))
+        loop = asyncio.get_running_loop()
+        # Timeouts short enough that a first poll which is not superseded (and so only ends at its
+        # deadline) fails the timing check below rather than hanging the test.
+        timeout_s = 1.5
+        first = asyncio.create_task(dispatcher.poll(1, {}, slots(), timeout_s))
         await until(lambda: dispatcher.waiting_agents == 1)
 
-        second = asyncio.create_task(dispatcher.poll(1, {}, slots(), LONG))
-        assert await asyncio.wait_for(first, PROMPT) == PollResult()
+        started = loop.time()
+        second = asyncio.create_task(dispatcher.poll(1, {}, slots(), timeout_s))
+        assert await first == PollResult()
+        assert loop.time() - started < timeout_s / 2
         assert not second.done()
         assert dispatcher.waiting_agents == 1
+        assert len(queue.calls) == 2  # one claim per poll: the superseded poll did not look again
 
         queue.put("a")
         dispatcher.work_available()

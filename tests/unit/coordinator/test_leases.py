@@ -90,9 +90,7 @@ def test_renew_with_wrong_credentials_returns_none_and_keeps_the_deadline(
     assert table.check(7, 1, "tok").deadline == start + TTL
 
 
-def test_expired_lists_only_leases_past_their_deadline(
-    table: LeaseTable, clock: FakeClock
-) -> None:
+def test_expired_lists_only_leases_past_their_deadline(table: LeaseTable, clock: FakeClock) -> None:
     table.add(live(1))
     clock.now += 4
     table.add(live(2))

@@ -1,4 +1,4 @@
-"""Pure scheduling decisions: label matching, DAG advancement, build outcome, retry, queue reason."""
+"""Pure scheduling decisions: label matching, DAG advancement, outcome, retry, queue reason."""
 
 from __future__ import annotations
 
