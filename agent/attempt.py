@@ -65,9 +65,17 @@ class AttemptRunner:
             f"attempt {assignment.attempt_number}"
         )
 
-    def cancel(self, reason: str = Reason.CANCELED, message: str = "canceled by a user") -> None:
+    def cancel(self) -> None:
+        """A user canceled the build: stop the step with grace; the attempt ends canceled."""
+        self._stop_with(Verdict(types_pb2.OUTCOME_CANCELED, Reason.CANCELED, "canceled by a user"))
+
+    def abandon(self, message: str) -> None:
+        """The agent is stopping: the attempt fails with agent_stopped (retried per its rule)."""
+        self._stop_with(Verdict(types_pb2.OUTCOME_FAILED, Reason.AGENT_STOPPED, message))
+
+    def _stop_with(self, verdict: Verdict) -> None:
         if self._stop_verdict is None:
-            self._stop_verdict = Verdict(types_pb2.OUTCOME_CANCELED, reason, message)
+            self._stop_verdict = verdict
         self._stop.set()
 
     def lose(self) -> None:

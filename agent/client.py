@@ -35,6 +35,9 @@ from conveyor.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# How often a blocked long-poll looks at the stop flag.
+STOP_CHECK_S = 0.1
+
 RETRYABLE = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,
@@ -60,13 +63,21 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, grpc.RpcError) and _code(error) in RETRYABLE
 
 
+def describe(error: BaseException | None) -> str:
+    """A one-line account of a failed call, without gRPC's debug dump."""
+    if isinstance(error, grpc.Call):
+        code = error.code()
+        return f"{code.name if code else 'UNKNOWN'}: {error.details()}"
+    return repr(error)
+
+
 class CoordinatorClient:
     def __init__(self, config: AgentConfig, abort: threading.Event) -> None:
         self._config = config
         self._abort = abort
         self._channel = wire.insecure_channel(config.coordinator)
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
-        self._session: tuple[tuple[str, str], ...] = ()
+        self._session: wire.Metadata = ()
         self._lock = threading.Lock()
         self.running: Callable[[], Sequence[types_pb2.Lease]] = list
         self.registration: agent_pb2.RegisterResponse | None = None
@@ -74,19 +85,27 @@ class CoordinatorClient:
     def close(self) -> None:
         self._channel.close()
 
-    def _retrying(self, budget_s: float) -> Retrying:
+    def _retrying(self, budget_s: float, interrupt: threading.Event | None = None) -> Retrying:
+        stops = [stop_after_delay(budget_s), stop_when_event_set(self._abort)]
+        if interrupt is not None:
+            stops.append(stop_when_event_set(interrupt))
         return Retrying(
             retry=retry_if_exception(is_retryable),
             wait=wait_exponential_jitter(initial=RETRY_INITIAL_S, max=RETRY_MAX_S),
-            stop=stop_any(stop_after_delay(budget_s), stop_when_event_set(self._abort)),
+            stop=stop_any(*stops),
             reraise=True,
-            before_sleep=lambda state: LOGGER.warning(
-                "coordinator call failed (%s); retrying",
-                state.outcome and state.outcome.exception(),
+            before_sleep=lambda state: (
+                LOGGER.warning(
+                    "coordinator call failed (%s); retrying", describe(state.outcome.exception())
+                )
+                if state.outcome
+                else None
             ),
         )
 
-    def register(self, budget_s: float = float("inf")) -> agent_pb2.RegisterResponse:
+    def register(
+        self, budget_s: float = float("inf"), interrupt: threading.Event | None = None
+    ) -> agent_pb2.RegisterResponse:
         request = agent_pb2.RegisterRequest(
             join_token=self._config.join_token,
             name=self._config.name,
@@ -96,7 +115,9 @@ class CoordinatorClient:
             running=list(self.running()),
         )
         try:
-            reply = self._retrying(budget_s)(self._stub.Register, request, timeout=CALL_TIMEOUT_S)
+            reply = self._retrying(budget_s, interrupt)(
+                self._stub.Register, request, timeout=CALL_TIMEOUT_S
+            )
         except grpc.RpcError as error:
             if _code(error) in (
                 grpc.StatusCode.UNAUTHENTICATED,
@@ -118,11 +139,15 @@ class CoordinatorClient:
         *,
         timeout_s: float = CALL_TIMEOUT_S,
         budget_s: float = CALL_RETRY_BUDGET_S,
+        interrupt: threading.Event | None = None,
     ) -> T:
-        """Calls with the session, retrying transient errors within `budget_s`."""
+        """Calls with the session, retrying transient errors within `budget_s`.
+
+        A set `interrupt` ends the retries (the last error is raised).
+        """
         for attempt in range(2):
             try:
-                return self._retrying(budget_s)(
+                return self._retrying(budget_s, interrupt)(
                     lambda: method(request, metadata=self._session, timeout=timeout_s)
                 )
             except grpc.RpcError as error:
@@ -133,10 +158,36 @@ class CoordinatorClient:
                     ) from None
                 if code is grpc.StatusCode.UNAUTHENTICATED and attempt == 0:
                     LOGGER.warning("coordinator forgot our session; registering again")
-                    self.register(budget_s)
+                    self.register(budget_s, interrupt)
                     continue
                 raise
         raise AssertionError("unreachable")
+
+    def poll(
+        self, request: agent_pb2.PollWorkRequest, timeout_s: float, stop: threading.Event
+    ) -> agent_pb2.PollWorkResponse | None:
+        """Long-polls for work; returns None as soon as `stop` is set."""
+
+        def cancellable(
+            req: agent_pb2.PollWorkRequest, metadata: wire.Metadata, timeout: float
+        ) -> agent_pb2.PollWorkResponse:
+            future = self._stub.PollWork.future(req, metadata=metadata, timeout=timeout)
+            done = threading.Event()
+            future.add_done_callback(lambda _: done.set())
+            while not done.wait(STOP_CHECK_S):
+                if stop.is_set():
+                    future.cancel()  # type: ignore[no-untyped-call]
+                    break
+            return future.result()
+
+        try:
+            return self.call(
+                cancellable, request, timeout_s=timeout_s, budget_s=float("inf"), interrupt=stop
+            )
+        except (grpc.FutureCancelledError, grpc.RpcError):
+            if stop.is_set():
+                return None
+            raise
 
     @property
     def stub(self) -> agent_pb2_grpc.AgentServiceStub:

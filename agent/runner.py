@@ -12,7 +12,6 @@ from agent.attempt import AttemptRunner
 from agent.client import CoordinatorClient, is_retryable
 from agent.config import CALL_TIMEOUT_S, AgentConfig
 from agent.executor import Executor
-from conveyor.states import Reason
 from conveyor.v1 import agent_pb2, types_pb2
 
 LOGGER = logging.getLogger(__name__)
@@ -49,7 +48,13 @@ class Agent:
             LOGGER.info(
                 "removed %d containers left by a previous run of %s", removed, self.config.name
             )
-        registration = self._client.register()
+        try:
+            registration = self._client.register(interrupt=self._stop)
+        except grpc.RpcError:
+            if self._stop.is_set():
+                LOGGER.info("stopped before the coordinator could be reached")
+                return
+            raise
         LOGGER.info(
             "agent %s registered as #%d with %s (labels %s, concurrency %d)",
             self.config.name,
@@ -74,14 +79,14 @@ class Agent:
         while not self._stop.is_set():
             request = agent_pb2.PollWorkRequest(free_slots=self.config.concurrency)
             try:
-                reply = self._client.call(
-                    self._client.stub.PollWork, request, timeout_s=timeout_s, budget_s=float("inf")
-                )
+                reply = self._client.poll(request, timeout_s, self._stop)
             except grpc.RpcError as error:
                 if not is_retryable(error):
                     raise
                 self._stop.wait(POLL_ERROR_PAUSE_S)
                 continue
+            if reply is None:
+                break
             for assignment in reply.assignments:
                 self._start(assignment)
             for attempt_id in reply.cancel_attempt_ids:
@@ -150,7 +155,7 @@ class Agent:
             runners = list(self._runners.values())
             threads = list(self._threads.values())
         for runner in runners:
-            runner.cancel(Reason.AGENT_STOPPED, f"agent {self.config.name} was stopped")
+            runner.abandon(f"agent {self.config.name} was stopped while the step ran")
         for thread in threads:
             thread.join(timeout=self.config.stop_grace_s + 30)
         self._abort.set()

@@ -39,7 +39,10 @@ SERVER_OPTIONS: Sequence[tuple[str, int]] = (
 )
 
 
-def bearer(token: str) -> tuple[tuple[str, str], ...]:
+Metadata = tuple[tuple[str, str | bytes], ...]
+
+
+def bearer(token: str) -> Metadata:
     return (("authorization", f"Bearer {token}"),)
 
 

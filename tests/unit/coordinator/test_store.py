@@ -392,6 +392,19 @@ def test_cancel_build_with_dependents_waiting(store: Store, agent_id: int) -> No
     assert store.get_build(build_id).status is BuildStatus.CANCELED
 
 
+def test_a_lost_attempt_of_a_canceled_build_is_not_retried(store: Store, agent_id: int) -> None:
+    build_id = submit(store, FLAKY)
+    first = claim_one(store, agent_id)
+    store.cancel_build(build_id)
+    end = fail(store, first, Reason.AGENT_LOST, None)
+    assert not end.jobs_queued
+    assert store.claim(agent_id, {}, 5) == []
+    build = store.get_build(build_id)
+    assert job_of(build, "deploy").status is JobStatus.CANCELED
+    assert len(job_of(build, "deploy").attempts) == 1
+    assert build.status is BuildStatus.CANCELED
+
+
 def test_cancel_of_a_build_that_never_started_is_final_at_once(store: Store) -> None:
     build_id = submit(store, FORK)
     result = store.cancel_build(build_id)
