@@ -30,6 +30,10 @@ start_docker() {
     as_root systemctl start docker || true
   fi
   if ! docker info >/dev/null 2>&1; then
+    # A daemon killed without shutting down leaves pid files that stop the next one starting.
+    if ! pgrep -x dockerd >/dev/null 2>&1; then
+      as_root rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
+    fi
     as_root sh -c 'nohup dockerd >/var/log/conveyor-dockerd.log 2>&1 &'
   fi
   for _ in $(seq 1 60); do

@@ -56,6 +56,8 @@ def _exit_for(build: control_pb2.Build) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.source:
+        raise CliError("--source: uploading a source directory is not supported yet")
     env = parse_env(args.env or [])
     text = _read_pipeline(args.pipeline)
     client = _client(args)
