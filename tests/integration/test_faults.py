@@ -1,0 +1,102 @@
+"""Faults lose nothing: a dead agent's attempt is reaped; a killed coordinator keeps its builds."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Cluster, job, wait_for, write_pipeline
+
+pytestmark = pytest.mark.docker
+
+TTL_PLUS_REAPER_S = 4 + 0.5  # the harness's --lease-ttl and --reaper-period
+
+
+def test_killed_agent_attempt_is_retried_elsewhere(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    doomed = cluster.start_agent(f"doomed-{unique}")
+    text = (
+        "name: lost\nimage: conveyor/busybox\njobs:\n  work:\n"
+        "    retry: {max: 1, when: [agent_lost]}\n"
+        "    steps:\n      - run: echo attempt; sleep 3\n"
+    )
+    path = write_pipeline(tmp_path, "lost.yml", text)
+    build_id = json.loads(cluster.cli("run", str(path), "--no-follow", "--json").stdout)["id"]
+    wait_for(
+        lambda: cluster.cli("logs", str(build_id), "work").stdout == b"attempt\n",
+        30,
+        "the first attempt to start",
+    )
+    doomed.kill()
+    killed_at = time.monotonic()
+    cluster.start_agent(f"spare-{unique}")
+    doc = cluster.wait_build(build_id, lambda d: d["status"] == "succeeded", 60, "the retry")
+    work = job(doc, "work")
+    assert work["attempts"] == 2
+    assert work["agent"] == f"spare-{unique}"
+    full = cluster.show(build_id)
+    assert full == doc
+    elapsed = time.monotonic() - killed_at
+    assert elapsed < TTL_PLUS_REAPER_S + 30
+
+
+def test_without_retry_rule_lost_agent_fails_the_job(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    doomed = cluster.start_agent(f"doomed-{unique}")
+    text = (
+        "name: once\nimage: conveyor/busybox\njobs:\n  deploy:\n"
+        "    steps:\n      - run: echo deploying; sleep 300\n"
+    )
+    path = write_pipeline(tmp_path, "once.yml", text)
+    build_id = json.loads(cluster.cli("run", str(path), "--no-follow", "--json").stdout)["id"]
+    wait_for(
+        lambda: cluster.cli("logs", str(build_id), "deploy").stdout == b"deploying\n",
+        30,
+        "the deploy to start",
+    )
+    doomed.kill()
+    killed_at = time.monotonic()
+    doc = cluster.wait_build(build_id, lambda d: d["status"] == "failed", 30, "agent_lost")
+    assert time.monotonic() - killed_at < TTL_PLUS_REAPER_S + 3
+    deploy = job(doc, "deploy")
+    assert (deploy["status"], deploy["reason"], deploy["attempts"]) == ("failed", "agent_lost", 1)
+    # The coordinator never handed the deploy out twice, so its log has one line.
+    assert cluster.cli("logs", str(build_id), "deploy").stdout == b"deploying\n"
+
+
+def test_coordinator_killed_mid_build_keeps_it_and_finishes(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    cluster.start_agent(f"steady-{unique}")
+    text = (
+        "name: survive\nimage: conveyor/busybox\njobs:\n  count:\n    steps:\n"
+        "      - run: for i in 1 2 3 4 5 6 7 8; do echo $i; sleep 0.5; done\n"
+        "  then:\n    needs: [count]\n    steps: [{run: echo after}]\n"
+    )
+    path = write_pipeline(tmp_path, "survive.yml", text)
+    build_id = json.loads(cluster.cli("run", str(path), "--no-follow", "--json").stdout)["id"]
+    wait_for(
+        lambda: cluster.cli("logs", str(build_id), "count").stdout.startswith(b"1\n2\n"),
+        30,
+        "the count to start",
+    )
+    server = cluster.processes[0]
+    server.kill()
+    time.sleep(1)
+    cluster.start_server()
+    doc = cluster.wait_build(
+        build_id,
+        lambda d: d["status"] in ("succeeded", "failed"),
+        60,
+        "the build to finish after the restart",
+    )
+    assert doc["status"] == "succeeded", doc
+    assert job(doc, "count")["attempts"] == 1
+    expected = b"".join(f"{i}\n".encode() for i in range(1, 9))
+    assert cluster.cli("logs", str(build_id), "count").stdout == expected
+    assert cluster.cli("logs", str(build_id), "then").stdout == b"after\n"
