@@ -37,6 +37,8 @@ class JobRow(SQLModel, table=True):
     message: str = ""
     exit_code: int | None = None
     attempt_count: int = 0
+    # Attempts not counted against the retry rule (before a manual retry, or never started).
+    retry_base: int = 0
 
 
 class AttemptRow(SQLModel, table=True):

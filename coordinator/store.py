@@ -11,55 +11,26 @@ import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
 
-from sqlalchemy import event, func
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, col, create_engine, select, update
+from sqlalchemy import func
+from sqlmodel import Session, SQLModel, col, select, update
 
-from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
-from coordinator import rowmap, scheduler
+from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
+from coordinator import queries, rowmap, scheduler
+from coordinator.db import make_engine, now_ms
 from coordinator.errors import ConflictError, NotFoundError
 from coordinator.models import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
 from coordinator.records import (
     AgentRecord,
     Assignment,
     AttemptEnd,
-    AttemptRecord,
     BuildRecord,
     CancelResult,
-    JobRecord,
     LiveAttempt,
     NewJob,
 )
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 CLAIM_SCAN_LIMIT = 500
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers run beside the writer; NORMAL sync keeps committed data across a process
-    # crash (kill -9), which is the failure the invariants are about.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        if ":memory:" in url or url.rstrip("/") == "sqlite:":
-            raise ValueError("in-memory SQLite is not supported: give a file path")
-        engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
 
 
 class Store:
@@ -120,12 +91,12 @@ class Store:
             build = session.get(BuildRow, build_id)
             if build is None:
                 raise NotFoundError(f"build {build_id} does not exist")
-            return self._build_record(session, build, with_attempts=True)
+            return queries.build_record(session, build, with_attempts=True)
 
     def list_builds(self, limit: int) -> list[BuildRecord]:
         with self._tx() as session:
             rows = session.exec(select(BuildRow).order_by(col(BuildRow.id).desc()).limit(limit))
-            return [self._build_record(session, row, with_attempts=False) for row in rows]
+            return [queries.build_record(session, row, with_attempts=False) for row in rows]
 
     def cancel_build(self, build_id: int) -> CancelResult:
         with self._tx() as session:
@@ -133,10 +104,10 @@ class Store:
             if build is None:
                 raise NotFoundError(f"build {build_id} does not exist")
             if BuildStatus(build.status).final:
-                return CancelResult(self._build_record(session, build, with_attempts=True))
+                return CancelResult(queries.build_record(session, build, with_attempts=True))
             build.cancel_requested = True
             running: list[LiveAttempt] = []
-            for job in self._jobs(session, build_id):
+            for job in queries.build_jobs(session, build_id):
                 status = JobStatus(job.status)
                 if status in (JobStatus.WAITING, JobStatus.QUEUED):
                     self._set_job(job, JobStatus.CANCELED, "canceled", "canceled before it ran")
@@ -144,7 +115,7 @@ class Store:
                     running.extend(self._request_attempt_cancel(session, job))
             self._advance(session, build)
             return CancelResult(
-                self._build_record(session, build, with_attempts=True), tuple(running)
+                queries.build_record(session, build, with_attempts=True), tuple(running)
             )
 
     def retry_build(self, build_id: int, job_name: str | None) -> BuildRecord:
@@ -152,18 +123,20 @@ class Store:
             build = session.get(BuildRow, build_id)
             if build is None:
                 raise NotFoundError(f"build {build_id} does not exist")
-            jobs = self._jobs(session, build_id)
+            jobs = queries.build_jobs(session, build_id)
             targets = _retry_targets(jobs, job_name, build_id)
             for job in jobs:
                 if job.name in targets:
                     self._set_job(job, JobStatus.WAITING, "", "")
                     job.exit_code = None
+                    # A manual retry gives the job its automatic retries afresh.
+                    job.retry_base = job.attempt_count
             build.status = BuildStatus.RUNNING
             build.cancel_requested = False
             build.finished_at_ms = None
             session.flush()
             self._advance(session, build)
-            return self._build_record(session, build, with_attempts=True)
+            return queries.build_record(session, build, with_attempts=True)
 
     # Agents and attempts
 
@@ -238,8 +211,8 @@ class Store:
     def start_step(self, attempt_id: int, index: int) -> bool:
         """Marks a step running; returns whether the attempt has been asked to cancel."""
         with self._tx() as session:
-            attempt = self._attempt(session, attempt_id)
-            step = self._step(session, attempt_id, index)
+            attempt = queries.attempt(session, attempt_id)
+            step = queries.step(session, attempt_id, index)
             step.status = StepStatus.RUNNING
             step.started_at_ms = now_ms()
             return attempt.cancel_requested
@@ -253,7 +226,7 @@ class Store:
         log_length: int,
     ) -> None:
         with self._tx() as session:
-            step = self._step(session, attempt_id, index)
+            step = queries.step(session, attempt_id, index)
             step.status = status
             step.exit_code = exit_code
             step.log_length = log_length
@@ -266,7 +239,7 @@ class Store:
     ) -> AttemptEnd:
         """Records an attempt's result once; a repeated finish returns the stored result."""
         with self._tx() as session:
-            attempt = self._attempt(session, attempt_id)
+            attempt = queries.attempt(session, attempt_id)
             if attempt.outcome is not None:
                 return AttemptEnd(
                     attempt.build_id,
@@ -278,11 +251,11 @@ class Store:
             attempt.outcome = outcome
             attempt.reason, attempt.message, attempt.exit_code = reason, message, exit_code
             attempt.finished_at_ms = now_ms()
-            self._close_steps(session, attempt_id, outcome)
+            started = self._close_steps(session, attempt_id, outcome)
             job = session.get(JobRow, attempt.job_id)
             build = session.get(BuildRow, attempt.build_id)
             assert job is not None and build is not None
-            self._settle_job(job, build, attempt)
+            self._settle_job(job, build, attempt, started=started)
             session.flush()
             queued = self._advance(session, build) or job.status == JobStatus.QUEUED
             return AttemptEnd(attempt.build_id, outcome, reason, jobs_queued=queued)
@@ -290,39 +263,15 @@ class Store:
     def live_attempts(self) -> list[LiveAttempt]:
         with self._tx() as session:
             rows = session.exec(select(AttemptRow).where(col(AttemptRow.outcome).is_(None)))
-            return [_live(row) for row in rows]
+            return [queries.live(row) for row in rows]
 
     def attempt_result(self, attempt_id: int) -> tuple[Outcome | None, str, str]:
         """(outcome, reason, lease token) of an attempt; outcome None while it runs."""
         with self._tx() as session:
-            row = self._attempt(session, attempt_id)
+            row = queries.attempt(session, attempt_id)
             return (Outcome(row.outcome) if row.outcome else None), row.reason, row.lease_token
 
-    def queued_labels(self, build_id: int) -> dict[str, dict[str, str]]:
-        with self._tx() as session:
-            rows = session.exec(
-                select(JobRow).where(JobRow.build_id == build_id, JobRow.status == JobStatus.QUEUED)
-            )
-            return {row.name: json.loads(row.labels_json) for row in rows}
-
     # Helpers (run inside the caller's transaction)
-
-    def _jobs(self, session: Session, build_id: int) -> list[JobRow]:
-        query = select(JobRow).where(JobRow.build_id == build_id).order_by(col(JobRow.position))
-        return list(session.exec(query))
-
-    def _attempt(self, session: Session, attempt_id: int) -> AttemptRow:
-        row = session.get(AttemptRow, attempt_id)
-        if row is None:
-            raise NotFoundError(f"attempt {attempt_id} does not exist")
-        return row
-
-    def _step(self, session: Session, attempt_id: int, index: int) -> StepRow:
-        query = select(StepRow).where(StepRow.attempt_id == attempt_id, StepRow.idx == index)
-        row = session.exec(query).first()
-        if row is None:
-            raise NotFoundError(f"attempt {attempt_id} has no step {index}")
-        return row
 
     @staticmethod
     def _set_job(job: JobRow, status: JobStatus, reason: str, message: str) -> None:
@@ -364,19 +313,24 @@ class Store:
         live = []
         for attempt in session.exec(query):
             attempt.cancel_requested = True
-            live.append(_live(attempt))
+            live.append(queries.live(attempt))
         return live
 
-    def _close_steps(self, session: Session, attempt_id: int, outcome: Outcome) -> None:
-        stamp = now_ms()
+    def _close_steps(self, session: Session, attempt_id: int, outcome: Outcome) -> bool:
+        """Ends the attempt's unfinished steps; returns whether any step had started."""
+        stamp, started = now_ms(), False
         for step in session.exec(select(StepRow).where(StepRow.attempt_id == attempt_id)):
+            started = started or step.status != StepStatus.PENDING
             if step.status == StepStatus.PENDING:
                 step.status = StepStatus.SKIPPED
             elif step.status == StepStatus.RUNNING:
                 lost = StepStatus.CANCELED if outcome is Outcome.CANCELED else StepStatus.FAILED
                 step.status, step.finished_at_ms = lost, stamp
+        return started
 
-    def _settle_job(self, job: JobRow, build: BuildRow, attempt: AttemptRow) -> None:
+    def _settle_job(
+        self, job: JobRow, build: BuildRow, attempt: AttemptRow, *, started: bool
+    ) -> None:
         assert attempt.outcome is not None
         outcome = Outcome(attempt.outcome)
         spec = rowmap.spec_from_json(job.spec_json)
@@ -385,9 +339,15 @@ class Store:
             self._set_job(job, JobStatus.SUCCEEDED, "", "")
         elif outcome is Outcome.CANCELED or build.cancel_requested:
             self._set_job(job, JobStatus.CANCELED, attempt.reason or "canceled", attempt.message)
+        elif attempt.reason == Reason.AGENT_LOST and not started:
+            # The agent vanished before running anything (e.g. the assignment never reached it):
+            # running it elsewhere cannot repeat a side effect, so it does not use up a retry.
+            job.retry_base += 1
+            message = f"attempt {attempt.number} never started on its agent; queued again"
+            self._set_job(job, JobStatus.QUEUED, attempt.reason, message)
         elif scheduler.should_retry(
             reason=attempt.reason,
-            attempts_used=job.attempt_count,
+            attempts_used=job.attempt_count - job.retry_base,
             retry_max=spec.retry_max,
             retry_when=spec.retry_when,
         ):
@@ -399,7 +359,7 @@ class Store:
     def _advance(self, session: Session, build: BuildRow) -> bool:
         """Applies the scheduler's transitions to a build; returns whether a job became queued."""
         assert build.id is not None
-        jobs = self._jobs(session, build.id)
+        jobs = queries.build_jobs(session, build.id)
         by_name = {job.name: job for job in jobs}
         states = [
             scheduler.JobState(j.name, JobStatus(j.status), tuple(json.loads(j.needs_json)))
@@ -412,59 +372,6 @@ class Store:
         if final is not None and build.status != final:
             build.status, build.finished_at_ms = final, now_ms()
         return any(t.status is JobStatus.QUEUED for t in transitions)
-
-    def _build_record(
-        self, session: Session, build: BuildRow, *, with_attempts: bool
-    ) -> BuildRecord:
-        assert build.id is not None
-        jobs = self._jobs(session, build.id)
-        attempts: dict[int, list[AttemptRecord]] = {}
-        if with_attempts:
-            attempts = self._attempt_records(session, build.id)
-        statuses = {job.name: JobStatus(job.status) for job in jobs}
-        records = [
-            _with_waiting_message(rowmap.job_record(job, attempts.get(job.id or 0, [])), statuses)
-            for job in jobs
-        ]
-        return rowmap.build_record(build, records)
-
-    def _attempt_records(self, session: Session, build_id: int) -> dict[int, list[AttemptRecord]]:
-        rows = list(
-            session.exec(
-                select(AttemptRow)
-                .where(AttemptRow.build_id == build_id)
-                .order_by(col(AttemptRow.id))
-            )
-        )
-        ids = [row.id for row in rows]
-        steps: dict[int, list[StepRow]] = {}
-        for step in session.exec(select(StepRow).where(col(StepRow.attempt_id).in_(ids))):
-            steps.setdefault(step.attempt_id, []).append(step)
-        agent_ids = {row.agent_id for row in rows}
-        names = dict(
-            session.exec(
-                select(AgentRow.id, AgentRow.name).where(col(AgentRow.id).in_(agent_ids))
-            ).all()
-        )
-        result: dict[int, list[AttemptRecord]] = {}
-        for row in rows:
-            record = rowmap.attempt_record(
-                row, names.get(row.agent_id, "?"), steps.get(row.id or 0, [])
-            )
-            result.setdefault(row.job_id, []).append(record)
-        return result
-
-
-def _live(row: AttemptRow) -> LiveAttempt:
-    assert row.id is not None
-    return LiveAttempt(row.id, row.agent_id, row.build_id, row.lease_token, row.cancel_requested)
-
-
-def _with_waiting_message(job: JobRecord, statuses: Mapping[str, JobStatus]) -> JobRecord:
-    if job.status is not JobStatus.WAITING:
-        return job
-    message = scheduler.waiting_message(job.needs, statuses)
-    return JobRecord(**{**job.__dict__, "reason": "waiting_for_needs", "message": message})
 
 
 def _retry_targets(jobs: Sequence[JobRow], job_name: str | None, build_id: int) -> set[str]:

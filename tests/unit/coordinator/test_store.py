@@ -129,6 +129,7 @@ def succeed(store: Store, assignment: Assignment) -> AttemptEnd:
 
 
 def fail(store: Store, assignment: Assignment, reason: str, exit_code: int | None) -> AttemptEnd:
+    store.start_step(assignment.attempt_id, 0)  # the attempt ran something before it ended
     return store.finish_attempt(
         assignment.attempt_id,
         outcome=Outcome.FAILED,
@@ -564,3 +565,36 @@ def test_an_accepted_build_survives_a_process_that_dies_without_closing(tmp_path
         }
     finally:
         store.close()
+
+
+def test_attempt_lost_before_any_step_is_requeued_without_using_a_retry(
+    store: Store, agent_id: int
+) -> None:
+    build_id = submit(store, FLAKY)
+    never_started = claim_one(store, agent_id)
+    store.finish_attempt(
+        never_started.attempt_id,
+        outcome=Outcome.FAILED,
+        reason=Reason.AGENT_LOST,
+        message="gone",
+        exit_code=None,
+    )
+    assert job_of(store.get_build(build_id), "deploy").status is JobStatus.QUEUED
+    # The retry rule (max 1) is still whole: one started-and-lost attempt is retried...
+    fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
+    assert job_of(store.get_build(build_id), "deploy").status is JobStatus.QUEUED
+    # ...and the next one uses it up.
+    fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
+    deploy = job_of(store.get_build(build_id), "deploy")
+    assert (deploy.status, len(deploy.attempts)) == (JobStatus.FAILED, 3)
+
+
+def test_manual_retry_restores_the_automatic_retries(store: Store, agent_id: int) -> None:
+    build_id = submit(store, FLAKY)
+    fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
+    fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
+    assert job_of(store.get_build(build_id), "deploy").status is JobStatus.FAILED
+    store.retry_build(build_id, "deploy")
+    fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
+    deploy = job_of(store.get_build(build_id), "deploy")
+    assert (deploy.status, len(deploy.attempts)) == (JobStatus.QUEUED, 3)

@@ -1,0 +1,87 @@
+"""Reads shared by the store's transactions: rows by key, and builds assembled into records.
+
+Every function runs inside the caller's session; none commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlmodel import Session, col, select
+
+from conveyor.states import JobStatus
+from coordinator import rowmap, scheduler
+from coordinator.errors import NotFoundError
+from coordinator.models import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
+from coordinator.records import AttemptRecord, BuildRecord, JobRecord, LiveAttempt
+
+
+def build_jobs(session: Session, build_id: int) -> list[JobRow]:
+    query = select(JobRow).where(JobRow.build_id == build_id).order_by(col(JobRow.position))
+    return list(session.exec(query))
+
+
+def attempt(session: Session, attempt_id: int) -> AttemptRow:
+    row = session.get(AttemptRow, attempt_id)
+    if row is None:
+        raise NotFoundError(f"attempt {attempt_id} does not exist")
+    return row
+
+
+def step(session: Session, attempt_id: int, index: int) -> StepRow:
+    query = select(StepRow).where(StepRow.attempt_id == attempt_id, StepRow.idx == index)
+    row = session.exec(query).first()
+    if row is None:
+        raise NotFoundError(f"attempt {attempt_id} has no step {index}")
+    return row
+
+
+def build_record(session: Session, build: BuildRow, *, with_attempts: bool) -> BuildRecord:
+    assert build.id is not None
+    jobs = build_jobs(session, build.id)
+    attempts: dict[int, list[AttemptRecord]] = {}
+    if with_attempts:
+        attempts = attempt_records(session, build.id)
+    statuses = {job.name: JobStatus(job.status) for job in jobs}
+    records = [
+        with_waiting_message(rowmap.job_record(job, attempts.get(job.id or 0, [])), statuses)
+        for job in jobs
+    ]
+    return rowmap.build_record(build, records)
+
+
+def attempt_records(session: Session, build_id: int) -> dict[int, list[AttemptRecord]]:
+    rows = list(
+        session.exec(
+            select(AttemptRow).where(AttemptRow.build_id == build_id).order_by(col(AttemptRow.id))
+        )
+    )
+    ids = [row.id for row in rows]
+    steps: dict[int, list[StepRow]] = {}
+    for step in session.exec(select(StepRow).where(col(StepRow.attempt_id).in_(ids))):
+        steps.setdefault(step.attempt_id, []).append(step)
+    agent_ids = {row.agent_id for row in rows}
+    names = dict(
+        session.exec(
+            select(AgentRow.id, AgentRow.name).where(col(AgentRow.id).in_(agent_ids))
+        ).all()
+    )
+    result: dict[int, list[AttemptRecord]] = {}
+    for row in rows:
+        record = rowmap.attempt_record(
+            row, names.get(row.agent_id, "?"), steps.get(row.id or 0, [])
+        )
+        result.setdefault(row.job_id, []).append(record)
+    return result
+
+
+def live(row: AttemptRow) -> LiveAttempt:
+    assert row.id is not None
+    return LiveAttempt(row.id, row.agent_id, row.build_id, row.lease_token, row.cancel_requested)
+
+
+def with_waiting_message(job: JobRecord, statuses: Mapping[str, JobStatus]) -> JobRecord:
+    if job.status is not JobStatus.WAITING:
+        return job
+    message = scheduler.waiting_message(job.needs, statuses)
+    return JobRecord(**{**job.__dict__, "reason": "waiting_for_needs", "message": message})
