@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ _COLOURS = {
 
 def colour(text: str, status: str, stream: TextIO = sys.stdout) -> str:
     code = _COLOURS.get(status)
-    if code is None or not stream.isatty():
+    if code is None or not stream.isatty() or os.environ.get("NO_COLOR"):
         return text
     return f"\033[{code}m{text}\033[0m"
 
