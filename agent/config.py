@@ -17,6 +17,14 @@ CALL_TIMEOUT_S = 20.0
 # A step's log shipping gets this long to drain after the step ends before the attempt fails.
 LOG_DRAIN_TIMEOUT_S = 120.0
 
+# Shell executor: how late a stop request or deadline is noticed at worst, the read size, how
+# long output may stay open after the script's shell exited (a process that escaped the group),
+# and the PATH steps get unless their env sets one.
+SHELL_TICK_S = 0.05
+SHELL_READ_BYTES = 256 * 1024
+SHELL_DRAIN_AFTER_EXIT_S = 1.0
+SHELL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 
 @dataclass(frozen=True)
 class AgentConfig:
