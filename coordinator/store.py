@@ -12,11 +12,12 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import func
+from sqlalchemy import func, tuple_
 from sqlmodel import Session, SQLModel, col, select, update
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
 from coordinator import queries, rowmap, scheduler
+from coordinator.config import CLAIM_PAGE_ROWS, CLAIM_SCAN_LIMIT
 from coordinator.db import make_engine, now_ms
 from coordinator.errors import ConflictError, NotFoundError
 from coordinator.models import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
@@ -29,8 +30,6 @@ from coordinator.records import (
     LiveAttempt,
     NewJob,
 )
-
-CLAIM_SCAN_LIMIT = 500
 
 
 class Store:
@@ -187,26 +186,47 @@ class Store:
         if slots <= 0:
             return []
         with self._tx() as session:
-            candidates = session.exec(
-                select(JobRow)
-                .where(JobRow.status == JobStatus.QUEUED)
-                .order_by(col(JobRow.queued_seq))
-                .limit(CLAIM_SCAN_LIMIT)
-            ).all()
             assignments: list[Assignment] = []
-            for job in candidates:
-                if len(assignments) >= slots:
-                    break
-                if not scheduler.labels_match(json.loads(job.labels_json), labels):
-                    continue
+            for job_id in self._matching_queued(session, labels, slots):
                 claimed = session.exec(
                     update(JobRow)
-                    .where(col(JobRow.id) == job.id, col(JobRow.status) == JobStatus.QUEUED)
+                    .where(col(JobRow.id) == job_id, col(JobRow.status) == JobStatus.QUEUED)
                     .values(status=JobStatus.RUNNING, reason="", message="")
                 )
                 if claimed.rowcount == 1:
+                    job = session.get(JobRow, job_id)
+                    assert job is not None
                     assignments.append(self._new_attempt(session, job, agent_id))
             return assignments
+
+    @staticmethod
+    def _matching_queued(session: Session, labels: Mapping[str, str], wanted: int) -> list[int]:
+        """Ids of up to `wanted` oldest queued jobs `labels` satisfy, read a page at a time.
+
+        Only ids and labels are read, along the queue index, and only as far as needed (at most
+        CLAIM_SCAN_LIMIT jobs), so a claim costs the same with ten queued jobs or ten thousand.
+        """
+        found: list[int] = []
+        after: tuple[int, int] | None = None
+        scanned = 0
+        while len(found) < wanted and scanned < CLAIM_SCAN_LIMIT:
+            query = select(JobRow.id, JobRow.queued_seq, JobRow.labels_json).where(
+                JobRow.status == JobStatus.QUEUED
+            )
+            if after is not None:
+                query = query.where(tuple_(col(JobRow.queued_seq), col(JobRow.id)) > after)
+            page = session.exec(
+                query.order_by(col(JobRow.queued_seq), col(JobRow.id)).limit(CLAIM_PAGE_ROWS)
+            ).all()
+            for job_id, seq, labels_json in page:
+                assert job_id is not None and seq is not None
+                after = (seq, job_id)
+                if len(found) < wanted and scheduler.labels_match(json.loads(labels_json), labels):
+                    found.append(job_id)
+            scanned += len(page)
+            if len(page) < CLAIM_PAGE_ROWS:
+                break
+        return found
 
     def start_step(self, attempt_id: int, index: int) -> bool:
         """Marks a step running; returns whether the attempt has been asked to cancel."""

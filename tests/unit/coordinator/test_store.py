@@ -13,6 +13,7 @@ import pytest
 
 from conveyor.pipeline import load_pipeline
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
+from coordinator.config import CLAIM_PAGE_ROWS
 from coordinator.errors import ConflictError, NotFoundError
 from coordinator.records import Assignment, AttemptEnd, BuildRecord, JobRecord
 from coordinator.store import Store
@@ -220,6 +221,33 @@ def test_claim_creates_attempt_one_with_the_resolved_spec(store: Store, agent_id
     assert attempt.agent_name == "agent-1"
     assert attempt.outcome is None
     assert [s.status for s in attempt.steps] == [StepStatus.PENDING]
+
+
+LINUX_ONLY = """\
+name: linux-only
+image: conveyor/busybox
+jobs:
+  linux:
+    labels: {os: linux}
+    steps:
+      - run: uname
+"""
+
+
+def test_claim_finds_a_match_behind_pages_of_jobs_it_cannot_take(
+    store: Store, agent_id: int
+) -> None:
+    blocked = [submit(store, LINUX_ONLY) for _ in range(3 * CLAIM_PAGE_ROWS + 1)]
+    reachable = submit(store, SINGLE)
+    assert [a.build_id for a in store.claim(agent_id, {"os": "mac"}, 3)] == [reachable]
+    assert all(statuses(store, b)["linux"] is JobStatus.QUEUED for b in blocked)
+
+
+def test_claim_keeps_queue_order_across_pages(store: Store, agent_id: int) -> None:
+    builds = [submit(store, SINGLE) for _ in range(2 * CLAIM_PAGE_ROWS + 3)]
+    got = store.claim(agent_id, {}, 3)
+    got += store.claim(agent_id, {}, len(builds))
+    assert [a.build_id for a in got] == builds
 
 
 def test_claim_with_no_slots_claims_nothing(store: Store, agent_id: int) -> None:
