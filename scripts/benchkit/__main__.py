@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchkit import growth, latency, logs, scale, throughput
+from benchkit import growth, latency, logs, procs, scale, throughput
 from benchkit.config import FULL, QUICK, Sizes
 from benchkit.figures import Report
 from benchkit.scale import Scale
@@ -38,6 +38,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--json", type=Path, default=DEFAULT_JSON, metavar="FILE", help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample every coordinator with py-spy into DIR (collapsed stacks; needs py-spy)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the processes' logs and data")
     args = parser.parse_args(argv)
@@ -76,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
     sizes = QUICK if args.quick else FULL
+    procs.PROFILE_DIR = args.profile
     docker = not args.no_docker and shutil.which("docker") is not None
     root = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))
     try:

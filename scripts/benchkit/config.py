@@ -16,8 +16,8 @@ class Sizes:
     log_bytes: int = 100 * MB
     scale_agents: int = 1000
     scale_queued: int = 10_000
-    # The scale drain stops after this long even if jobs are left (rates need no full drain).
-    scale_drain_s: float = 20.0
+    # Each phase of the scale drain stops after this long even if jobs are left.
+    scale_drain_s: float = 15.0
     growth_agents: tuple[int, ...] = (1, 2, 4, 8)
     growth_scale_agents: tuple[int, ...] = (100, 300, 1000)
 
@@ -30,7 +30,7 @@ QUICK = Sizes(
     log_bytes=2 * MB,
     scale_agents=20,
     scale_queued=200,
-    scale_drain_s=5.0,
+    scale_drain_s=3.0,
     growth_agents=(1, 2),
     growth_scale_agents=(10, 20),
 )

@@ -27,11 +27,12 @@ def run(root: Path, sizes: Sizes, done: dict[int, Scale]) -> list[Figure]:
             root / f"scale-{agents}", agents, sizes.scale_queued, sizes.scale_drain_s
         )
         figures += [
-            Figure("growth", f"scale {agents} agents: dispatches/s",
-                   measured.dispatches_per_s, "/s"),
-            Figure("growth", f"  claim p99, {agents} agents", measured.claim_p99_s * 1000, "ms"),
-            Figure("growth", f"  peak RSS, {agents} agents", measured.peak_rss_mb, "MB"),
+            Figure("growth", f"scale {agents} agents: saturated dispatches/s",
+                   measured.saturated.dispatches_per_s, "/s"),
             Figure("growth", f"  CPU per dispatch, {agents} agents",
-                   measured.cpu_per_dispatch_ms, "ms"),
+                   measured.saturated.cpu_per_dispatch_ms, "ms"),
+            Figure("growth", f"  paced claim p99, {agents} agents",
+                   measured.paced.claim_p99_s * 1000, "ms"),
+            Figure("growth", f"  peak RSS, {agents} agents", measured.peak_rss_mb, "MB"),
         ]  # fmt: skip
     return figures

@@ -34,6 +34,7 @@ class _SimAgent:
     stub: agent_pb2_grpc.AgentServiceAsyncStub
     metadata: wire.Metadata
     poll_timeout_s: float
+    busy: bool = False  # between receiving an assignment and reporting it finished
 
 
 async def _register(stub: agent_pb2_grpc.AgentServiceAsyncStub, name: str) -> _SimAgent:
@@ -61,21 +62,29 @@ async def _run_noop(agent: _SimAgent, assignment: agent_pb2.Assignment) -> None:
     await stub.FinishAttempt(done, metadata=md, timeout=CALL_TIMEOUT_S)
 
 
-async def _serve(agent: _SimAgent, stats: LoadStats) -> None:
+async def _serve(
+    agent: _SimAgent, stats: LoadStats, hold_s: float, stopping: asyncio.Event
+) -> None:
     request = agent_pb2.PollWorkRequest(free_slots=1)
     timeout_s = agent.poll_timeout_s + CALL_TIMEOUT_S
-    while True:
+    while not stopping.is_set():
         started = time.perf_counter()
         try:
             reply = await agent.stub.PollWork(request, metadata=agent.metadata, timeout=timeout_s)
-            if reply.assignments:
-                stats.claim_latencies_s.append(time.perf_counter() - started)
+            if not reply.assignments:
+                continue
+            agent.busy = True
+            stats.claim_latencies_s.append(time.perf_counter() - started)
             for assignment in reply.assignments:
+                if hold_s:
+                    await asyncio.sleep(hold_s)  # the job's run time; 0 is a no-op step
                 await _run_noop(agent, assignment)
                 stats.dispatches += 1
         except grpc.aio.AioRpcError:
             stats.errors += 1
             await asyncio.sleep(0.5)
+        finally:
+            agent.busy = False
 
 
 class LoadGenerator:
@@ -95,18 +104,30 @@ class LoadGenerator:
             names = range(first, min(first + AGENTS_PER_CHANNEL, self._count))
             self._agents += await asyncio.gather(*(_register(stub, f"sim-{n}") for n in names))
 
-    async def drain(self, jobs: int, limit_s: float) -> float:
-        """Serves until `jobs` were dispatched or `limit_s` passed; returns the seconds taken."""
+    async def drain(self, jobs: int, limit_s: float, hold_s: float = 0.0) -> float:
+        """Serves until `jobs` were dispatched or `limit_s` passed; returns the seconds taken.
+
+        Each job takes `hold_s` before it is reported finished. With 0 the agents poll again at
+        once: the coordinator is saturated and claims wait in its queue (latency = agents/rate).
+        """
+        self.stats = LoadStats()
+        stopping = asyncio.Event()
         started = time.perf_counter()
-        tasks = [asyncio.create_task(_serve(agent, self.stats)) for agent in self._agents]
+        tasks = {
+            id(agent): (agent, asyncio.create_task(_serve(agent, self.stats, hold_s, stopping)))
+            for agent in self._agents
+        }
         try:
             while self.stats.dispatches < jobs and time.perf_counter() - started < limit_s:
                 await asyncio.sleep(0.02)
             return time.perf_counter() - started
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Busy agents finish their job, so no lease is left behind; waiting polls are dropped.
+            stopping.set()
+            for agent, task in tasks.values():
+                if not agent.busy:
+                    task.cancel()
+            await asyncio.gather(*(task for _, task in tasks.values()), return_exceptions=True)
 
     async def close(self) -> None:
         for channel in self._channels:

@@ -20,6 +20,8 @@ CLI = [sys.executable, "-m", "conveyor.cli.main"]
 AGENT_TOKEN = "bench-agent-token"
 CLIENT_TOKEN = "bench-client-token"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Set by `scripts/bench --profile DIR`: every coordinator is sampled by py-spy into DIR.
+PROFILE_DIR: Path | None = None
 
 
 def cpu_seconds(pid: int) -> float:
@@ -52,6 +54,7 @@ class Farm:
     address: str = ""
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     coordinator_pid: int = 0
+    profiler: subprocess.Popen[bytes] | None = None
 
     def _spawn(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -73,6 +76,21 @@ class Farm:
             raise RuntimeError(f"the coordinator did not start; see {self.root}/coordinator.log")
         self.address = addr.read_text().strip()
         self.coordinator_pid = process.pid
+        if PROFILE_DIR is not None:
+            name = "-".join(self.root.parts[-2:])
+            self._start_profiler(process.pid, PROFILE_DIR / f"coordinator-{name}.txt")
+
+    def _start_profiler(self, pid: int, out: Path) -> None:
+        """py-spy samples the coordinator until it exits; stop() stops the coordinator first."""
+        py_spy = Path(sys.executable).parent / "py-spy"
+        if not py_spy.exists():
+            raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        log = (self.root / "py-spy.log").open("ab")
+        command = [str(py_spy), "record", "--pid", str(pid), "--format", "raw", "--threads",
+                   "--rate", "200", "--output", str(out)]  # fmt: skip
+        self.profiler = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        LOGGER.info("profiling the coordinator into %s", out)
 
     def client(self) -> Client:
         return Client(self.address, CLIENT_TOKEN)
@@ -108,3 +126,5 @@ class Farm:
                 LOGGER.warning("process %d ignored SIGTERM; killing it", process.pid)
                 process.kill()
                 process.wait()
+        if self.profiler is not None:  # it writes the profile once the coordinator has ended
+            self.profiler.wait(STOP_TIMEOUT_S)
