@@ -14,6 +14,7 @@ class Sizes:
     throughput_jobs: int = 200
     throughput_agents: int = 4
     log_bytes: int = 100 * MB
+    log_runs: int = 3
     scale_agents: int = 1000
     scale_queued: int = 10_000
     # Each phase of the scale drain stops after this long even if jobs are left.
@@ -28,6 +29,7 @@ QUICK = Sizes(
     throughput_jobs=12,
     throughput_agents=2,
     log_bytes=2 * MB,
+    log_runs=1,
     scale_agents=20,
     scale_queued=200,
     scale_drain_s=3.0,
