@@ -19,6 +19,8 @@ class Sizes:
     scale_queued: int = 10_000
     # Each phase of the scale drain stops after this long even if jobs are left.
     scale_drain_s: float = 15.0
+    # Jobs submitted one at a time to a farm of idle (parked) agents.
+    idle_jobs: int = 50
     growth_agents: tuple[int, ...] = (1, 2, 4, 8)
     growth_scale_agents: tuple[int, ...] = (100, 300, 1000)
 
@@ -33,6 +35,7 @@ QUICK = Sizes(
     scale_agents=20,
     scale_queued=200,
     scale_drain_s=3.0,
+    idle_jobs=5,
     growth_agents=(1, 2),
     growth_scale_agents=(10, 20),
 )

@@ -23,9 +23,7 @@ def run(root: Path, sizes: Sizes, done: dict[int, Scale]) -> list[Figure]:
                    result.cpu_per_job_s * 1000, "ms"),
         ]  # fmt: skip
     for agents in sizes.growth_scale_agents:
-        measured = done.get(agents) or scale.measure(
-            root / f"scale-{agents}", agents, sizes.scale_queued, sizes.scale_drain_s
-        )
+        measured = done.get(agents) or scale.measure_all(root / f"scale-{agents}", agents, sizes)
         figures += [
             Figure("growth", f"scale {agents} agents: saturated dispatches/s",
                    measured.saturated.dispatches_per_s, "/s"),
@@ -35,4 +33,9 @@ def run(root: Path, sizes: Sizes, done: dict[int, Scale]) -> list[Figure]:
                    measured.paced.claim_p99_s * 1000, "ms"),
             Figure("growth", f"  peak RSS, {agents} agents", measured.peak_rss_mb, "MB"),
         ]  # fmt: skip
+        if measured.idle is not None:
+            figures.append(
+                Figure("growth", f"  idle farm CPU per job, {agents} agents",
+                       measured.idle.cpu_per_job_ms, "ms"),
+            )  # fmt: skip
     return figures

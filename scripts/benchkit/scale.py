@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from benchkit import builds
+from benchkit import builds, idle
 from benchkit.config import (
     SCALE_CLAIM_P99_MAX_S,
     SCALE_DISPATCHES_PER_S_MIN,
@@ -15,6 +15,7 @@ from benchkit.config import (
     Sizes,
 )
 from benchkit.figures import Figure, at_least, at_most, percentile
+from benchkit.idle import Idle
 from benchkit.loadgen import LoadGenerator
 from benchkit.procs import Farm, cpu_seconds, peak_rss_mb
 
@@ -44,6 +45,7 @@ class Scale:
     paced: Phase  # jobs held so that the agents offer the target rate: claim latency under load
     hold_s: float
     peak_rss_mb: float
+    idle: Idle | None = None
 
 
 async def _phase(
@@ -114,9 +116,27 @@ def figures(result: Scale, scenario: str = "scale") -> list[Figure]:
         Figure(scenario, "coordinator peak RSS", result.peak_rss_mb, "MB",
                f"< {SCALE_RSS_MAX_MB:g}", at_most(result.peak_rss_mb, SCALE_RSS_MAX_MB)),
         Figure(scenario, "submissions/s while queueing", result.submits_per_s, "/s"),
+        *_idle_figures(result.idle, scenario),
     ]  # fmt: skip
 
 
+def _idle_figures(measured: Idle | None, scenario: str) -> list[Figure]:
+    if measured is None:
+        return []
+    what = f"idle farm ({measured.agents} parked agents, {measured.jobs} jobs one by one)"
+    return [
+        Figure(scenario, f"{what}: submit to final, median", measured.submit_to_final_s * 1000,
+               "ms"),
+        Figure(scenario, "idle farm: coordinator CPU per job", measured.cpu_per_job_ms, "ms"),
+    ]  # fmt: skip
+
+
+def measure_all(root: Path, agents: int, sizes: Sizes) -> Scale:
+    """The deep-queue drain, then the idle farm, each with a fresh coordinator."""
+    drained = measure(root / "drain", agents, sizes.scale_queued, sizes.scale_drain_s)
+    return replace(drained, idle=idle.measure(root / "idle", agents, sizes.idle_jobs))
+
+
 def run(root: Path, sizes: Sizes) -> tuple[list[Figure], Scale]:
-    result = measure(root, sizes.scale_agents, sizes.scale_queued, sizes.scale_drain_s)
+    result = measure_all(root, sizes.scale_agents, sizes)
     return figures(result), result

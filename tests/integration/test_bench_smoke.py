@@ -48,7 +48,9 @@ def test_every_scenario_without_docker(tmp_path: Path) -> None:
         assert found, f"no figures for {scenario}"
         for figure in found:
             assert_sane(figure)
-    rate = next(f for f in figures_of(doc, "scale") if f["name"].startswith("saturated: dispatches/s"))
+    rate = next(
+        f for f in figures_of(doc, "scale") if f["name"].startswith("saturated: dispatches/s")
+    )
     assert rate["value"] > 0
 
 

@@ -626,3 +626,11 @@ def test_manual_retry_restores_the_automatic_retries(store: Store, agent_id: int
     fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
     deploy = job_of(store.get_build(build_id), "deploy")
     assert (deploy.status, len(deploy.attempts)) == (JobStatus.QUEUED, 3)
+
+
+def test_touch_agents_records_when_each_agent_was_seen(store: Store) -> None:
+    a = store.register_agent(name="a", labels={}, capacity=1, session_hash="")
+    b = store.register_agent(name="b", labels={}, capacity=1, session_hash="")
+    store.touch_agents({a.id: 1_000, b.id: 2_000})
+    seen = {agent.name: agent.last_seen_ms for agent in store.list_agents()}
+    assert seen == {"a": 1_000, "b": 2_000}
