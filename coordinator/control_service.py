@@ -120,5 +120,13 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         self, request: control_pb2.ListAgentsRequest, context: Context
     ) -> control_pb2.ListAgentsResponse:
         self._authorize(context)
-        agents = await self._core.agents()
-        return control_pb2.ListAgentsResponse(agents=[agent_to_pb(a, on) for a, on in agents])
+        agents = await self._core.list_agents()
+        return control_pb2.ListAgentsResponse(agents=[agent_to_pb(a, st) for a, st in agents])
+
+    @unary
+    async def SetAgentMode(
+        self, request: control_pb2.SetAgentModeRequest, context: Context
+    ) -> control_pb2.Agent:
+        self._authorize(context)
+        record, state = await self._core.set_agent_mode(request.agent_name, request.mode)
+        return agent_to_pb(record, state)

@@ -124,5 +124,9 @@ class Client:
         request = control_pb2.RetryBuildRequest(build_id=build_id, job=job)
         return self._call(self._stub.RetryBuild, request)
 
+    def set_agent_mode(self, name: str, mode: str) -> control_pb2.Agent:
+        request = control_pb2.SetAgentModeRequest(agent_name=name, mode=mode)
+        return self._call(self._stub.SetAgentMode, request)
+
     def agents(self) -> list[control_pb2.Agent]:
         return list(self._call(self._stub.ListAgents, control_pb2.ListAgentsRequest()).agents)

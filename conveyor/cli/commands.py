@@ -142,6 +142,18 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return _exit_for(build) if args.follow else EXIT_OK
 
 
+_MODE_OF = {"pause": "paused", "resume": "active", "drain": "draining"}
+
+
+def cmd_agent_mode(args: argparse.Namespace) -> int:
+    agent = _client(args).set_agent_mode(args.agent, _MODE_OF[args.command])
+    if args.json:
+        _emit_json(agent_doc(agent))
+    else:
+        print(f"agent {agent.name}: {agent.state}")
+    return EXIT_OK
+
+
 def cmd_agents(args: argparse.Namespace) -> int:
     agents = _client(args).agents()
     if args.json:

@@ -88,7 +88,9 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "agent",
         help="run an agent that takes jobs and runs them in Docker",
         description="Run an agent: registers with the coordinator, takes jobs "
-        "whose labels it carries, runs each step in a container.",
+        "whose labels it carries, runs each step in a container. The first SIGTERM (or Ctrl-C) "
+        "drains it: no new work, running jobs finish, then it exits 0. A second one stops the "
+        "running steps (SIGTERM, grace, SIGKILL); their attempts end agent_stopped.",
     )
     p.add_argument(
         "--coordinator",
@@ -103,6 +105,13 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument(
         "--work-dir", metavar="DIR", help="spool for logs (default: ~/.conveyor/agent-NAME)"
+    )
+    p.add_argument(
+        "--spool-limit",
+        type=float,
+        default=1024,
+        metavar="MB",
+        help="log bytes per step kept on disk while the coordinator is unreachable (default 1024)",
     )
     p.add_argument(
         "--stop-grace",
@@ -160,6 +169,15 @@ def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
     p = sub.add_parser("agents", parents=[common], help="list agents")
     p.set_defaults(handler=commands.cmd_agents)
+
+    for verb, text in (
+        ("pause", "stop giving an agent new work (running jobs go on)"),
+        ("resume", "give a paused or draining agent work again"),
+        ("drain", "stop giving an agent new work; it exits once its jobs end"),
+    ):
+        p = sub.add_parser(verb, parents=[common], help=text, description=text)
+        p.add_argument("agent", metavar="AGENT", help="the agent's name")
+        p.set_defaults(handler=commands.cmd_agent_mode)
 
 
 def build_parser() -> argparse.ArgumentParser:

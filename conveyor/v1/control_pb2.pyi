@@ -99,6 +99,7 @@ class Step(_message.Message):
     STARTED_AT_MS_FIELD_NUMBER: _builtins.int
     FINISHED_AT_MS_FIELD_NUMBER: _builtins.int
     LOG_LENGTH_FIELD_NUMBER: _builtins.int
+    LOG_LOST_BYTES_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     name: _builtins.str
     status: _types_pb2.StepStatus.ValueType
@@ -107,6 +108,8 @@ class Step(_message.Message):
     started_at_ms: _builtins.int
     finished_at_ms: _builtins.int
     log_length: _builtins.int
+    log_lost_bytes: _builtins.int
+    """see FinishStepRequest.log_lost_bytes"""
     def __init__(
         self,
         *,
@@ -118,10 +121,11 @@ class Step(_message.Message):
         started_at_ms: _builtins.int = ...,
         finished_at_ms: _builtins.int = ...,
         log_length: _builtins.int = ...,
+        log_lost_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "finished_at_ms", b"finished_at_ms", "has_exit_code", b"has_exit_code", "index", b"index", "log_length", b"log_length", "name", b"name", "started_at_ms", b"started_at_ms", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "finished_at_ms", b"finished_at_ms", "has_exit_code", b"has_exit_code", "index", b"index", "log_length", b"log_length", "log_lost_bytes", b"log_lost_bytes", "name", b"name", "started_at_ms", b"started_at_ms", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -556,7 +560,7 @@ class Agent(_message.Message):
     capacity: _builtins.int
     running: _builtins.int
     state: _builtins.str
-    """online, offline"""
+    """online, offline, paused, draining"""
     last_seen_ms: _builtins.int
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
@@ -578,6 +582,29 @@ class Agent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Agent: _TypeAlias = Agent  # noqa: Y015
+
+@_typing.final
+class SetAgentModeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_NAME_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    agent_name: _builtins.str
+    mode: _builtins.str
+    """active, paused, draining"""
+    def __init__(
+        self,
+        *,
+        agent_name: _builtins.str = ...,
+        mode: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_name", b"agent_name", "mode", b"mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetAgentModeRequest: _TypeAlias = SetAgentModeRequest  # noqa: Y015
 
 @_typing.final
 class ListAgentsResponse(_message.Message):

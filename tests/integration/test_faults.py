@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,9 +70,22 @@ def test_without_retry_rule_lost_agent_fails_the_job(
     assert cluster.cli("logs", str(build_id), "deploy").stdout == b"deploying\n"
 
 
+@pytest.fixture
+def patient_cluster(tmp_path: Path, docker_ready: None) -> Iterator[Cluster]:
+    """Leases long enough (12 s) for agents to ride out a coordinator restart."""
+    created = Cluster(tmp_path / "patient", server_args=("--lease-ttl", "12"))
+    created.root.mkdir()
+    created.start_server()
+    try:
+        yield created
+    finally:
+        created.close()
+
+
 def test_coordinator_killed_mid_build_keeps_it_and_finishes(
-    cluster: Cluster, unique: str, tmp_path: Path
+    patient_cluster: Cluster, unique: str, tmp_path: Path
 ) -> None:
+    cluster = patient_cluster
     cluster.start_agent(f"steady-{unique}")
     text = (
         "name: survive\nimage: conveyor/busybox\njobs:\n  count:\n    steps:\n"
