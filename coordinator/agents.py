@@ -26,10 +26,13 @@ class AgentSession:
     last_seen: float  # monotonic; 0 when not heard from since the coordinator started
     mode: str = "active"  # set by an operator
     draining: bool = False  # reported by the agent itself (e.g. after its first SIGTERM)
+    # One of its leases expired: a poll it left parked may no longer reach it, so it gets no
+    # work until it is heard from again.
+    silent: bool = False
 
     @property
     def takes_work(self) -> bool:
-        return self.mode == "active" and not self.draining
+        return self.mode == "active" and not self.draining and not self.silent
 
 
 class AgentRegistry:
@@ -71,6 +74,7 @@ class AgentRegistry:
             raise AuthError("missing or unknown agent session; register again")
         agent = self._agents[agent_id]
         agent.last_seen = time.monotonic()
+        agent.silent = False
         return agent
 
     def online(self, agent_id: int, *, polling: bool) -> bool:

@@ -293,6 +293,8 @@ class Coordinator:
     async def _expire(self, lease: Lease) -> None:
         agent = self.registry.get(lease.agent_id)
         name = agent.name if agent else f"#{lease.agent_id}"
+        if agent is not None:
+            agent.silent = True
         LOGGER.warning("attempt %d: lease of agent %s expired", lease.attempt_id, name)
         await self._end_attempt(
             lease.attempt_id,

@@ -347,7 +347,7 @@ class Store:
         spec = rowmap.spec_from_json(job.spec_json)
         job.exit_code = attempt.exit_code
         if outcome is Outcome.SUCCEEDED:
-            self._set_job(job, JobStatus.SUCCEEDED, "", "")
+            self._set_job(job, JobStatus.SUCCEEDED, "", attempt.message)
         elif outcome is Outcome.CANCELED or build.cancel_requested:
             self._set_job(job, JobStatus.CANCELED, attempt.reason or "canceled", attempt.message)
         elif attempt.reason == Reason.AGENT_LOST and not started:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,18 +67,6 @@ def test_without_retry_rule_lost_agent_fails_the_job(
     assert (deploy["status"], deploy["reason"], deploy["attempts"]) == ("failed", "agent_lost", 1)
     # The coordinator never handed the deploy out twice, so its log has one line.
     assert cluster.cli("logs", str(build_id), "deploy").stdout == b"deploying\n"
-
-
-@pytest.fixture
-def patient_cluster(tmp_path: Path, docker_ready: None) -> Iterator[Cluster]:
-    """Leases long enough (12 s) for agents to ride out a coordinator restart."""
-    created = Cluster(tmp_path / "patient", server_args=("--lease-ttl", "12"))
-    created.root.mkdir()
-    created.start_server()
-    try:
-        yield created
-    finally:
-        created.close()
 
 
 def test_coordinator_killed_mid_build_keeps_it_and_finishes(
