@@ -225,8 +225,9 @@ class Coordinator:
             stored, stored_reason, stored_token = await self.db(
                 self.store.attempt_result, attempt_id
             )
-            if stored is not None and hmac.compare_digest(stored_token, token):
-                return stored, stored_reason  # a resent finish: answer as the first time
+            resent = (stored, stored_reason) == (outcome, reason)
+            if resent and hmac.compare_digest(stored_token, token):
+                return outcome, reason  # the same finish again: answer as the first time
             raise
         return await self._end_attempt(
             attempt_id, outcome=outcome, reason=reason, message=message, exit_code=exit_code
