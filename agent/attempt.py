@@ -6,8 +6,10 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from agent.client import CoordinatorClient, FencedError
 from agent.config import LOG_DRAIN_TIMEOUT_S
@@ -25,6 +27,7 @@ from conveyor.states import Reason
 from conveyor.v1 import agent_pb2, types_pb2
 
 LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class AttemptRunner:
         agent_name: str,
         spool_dir: Path,
         grace_s: float,
+        spool_limit: int,
     ) -> None:
         self.assignment = assignment
         self.lease = assignment.lease
@@ -59,7 +63,9 @@ class AttemptRunner:
         self._grace_s = grace_s
         self._stop = threading.Event()
         self._stop_verdict: Verdict | None = None
-        self._lost = False
+        self._lost = threading.Event()
+        self._spool_limit = spool_limit
+        self._lost_log_bytes: dict[str, int] = {}
         self._label = (
             f"build {assignment.build_id} job {assignment.job_name} "
             f"attempt {assignment.attempt_number}"
@@ -80,19 +86,26 @@ class AttemptRunner:
 
     def lose(self) -> None:
         """The lease is gone: stop the containers now and report nothing."""
-        self._lost = True
+        self._lost.set()
         self._stop.set()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
 
     def run(self) -> None:
         LOGGER.info("%s: starting (%d steps)", self._label, len(self.assignment.steps))
         try:
             verdict = self._run_steps()
-            if not self._lost:
-                self._finish(verdict)
+            if not self.lost:
+                self._finish(self._with_log_loss(verdict))
         except FencedError as error:
             LOGGER.warning("%s: no longer ours (%s); stopped", self._label, error)
         except Exception:
-            LOGGER.exception("%s: failed unexpectedly", self._label)
+            if self.lost:
+                LOGGER.warning("%s: lease lost; stopped without reporting", self._label)
+            else:
+                LOGGER.exception("%s: failed unexpectedly", self._label)
         finally:
             self._cleanup()
 
@@ -114,7 +127,7 @@ class AttemptRunner:
         return Verdict(types_pb2.OUTCOME_SUCCEEDED, exit_code=0)
 
     def _run_step(self, index: int, spec: agent_pb2.StepSpec, deadline: float | None) -> Verdict:
-        started = self._client.call(
+        started = self._call(
             self._client.stub.StartStep,
             agent_pb2.StartStepRequest(lease=self.lease, step_index=index),
         )
@@ -126,17 +139,26 @@ class AttemptRunner:
             step_deadline = own if deadline is None else min(deadline, own)
         control = StepControl(stop=self._stop, deadline=step_deadline, grace_s=self._grace_s)
         request = StepRequest(index, spec.name, spec.image, spec.run, dict(spec.env))
-        shipper = LogShipper(self._client, self.lease, index, self._spool_dir / f"{index}.log")
+        shipper = LogShipper(
+            self._client,
+            self.lease,
+            index,
+            self._spool_dir / f"{index}.log",
+            limit=self._spool_limit,
+            interrupt=self._lost,
+        )
         result = self._executor.run_step(self._info, request, shipper.write, control)
-        if not shipper.close(LOG_DRAIN_TIMEOUT_S):
+        if not shipper.close(LOG_DRAIN_TIMEOUT_S) and not self.lost:
             return Verdict(
                 types_pb2.OUTCOME_FAILED,
                 Reason.ERROR,
                 f"step '{spec.name}': its log could not be delivered",
             )
         verdict = self._judge(spec, result)
-        if not self._lost:
-            self._client.call(
+        if shipper.lost_bytes:
+            self._lost_log_bytes[spec.name] = shipper.lost_bytes
+        if not self.lost:
+            self._call(
                 self._client.stub.FinishStep,
                 agent_pb2.FinishStepRequest(
                     lease=self.lease,
@@ -147,6 +169,7 @@ class AttemptRunner:
                     reason=verdict.reason,
                     message=verdict.message,
                     log_length=shipper.length,
+                    log_lost_bytes=shipper.lost_bytes,
                 ),
             )
         return verdict
@@ -181,6 +204,17 @@ class AttemptRunner:
             return Verdict(types_pb2.OUTCOME_FAILED, Reason.IMAGE_PULL_FAILED, result.message)
         return Verdict(types_pb2.OUTCOME_FAILED, Reason.ERROR, f"step '{name}': {result.message}")
 
+    def _with_log_loss(self, verdict: Verdict) -> Verdict:
+        """Says in the attempt's message when output was lost, whatever the outcome."""
+        if not self._lost_log_bytes:
+            return verdict
+        losses = ", ".join(
+            f"step '{name}' lost {count} bytes" for name, count in self._lost_log_bytes.items()
+        )
+        note = f"log truncated ({losses}: the agent's spool was full)"
+        message = f"{verdict.message}; {note}" if verdict.message else note
+        return Verdict(verdict.outcome, verdict.reason, message, verdict.exit_code)
+
     def _finish(self, verdict: Verdict) -> None:
         request = agent_pb2.FinishAttemptRequest(
             lease=self.lease,
@@ -190,13 +224,17 @@ class AttemptRunner:
             exit_code=verdict.exit_code or 0,
             has_exit_code=verdict.exit_code is not None,
         )
-        reply = self._client.call(self._client.stub.FinishAttempt, request)
+        reply = self._call(self._client.stub.FinishAttempt, request)
         LOGGER.info(
             "%s: finished %s %s",
             self._label,
             types_pb2.Outcome.Name(reply.recorded_outcome),
             reply.recorded_reason,
         )
+
+    def _call(self, method: Callable[..., T], request: object) -> T:
+        """Keeps trying through outages for as long as the lease lasts (the watchdog ends it)."""
+        return self._client.call(method, request, budget_s=float("inf"), interrupt=self._lost)
 
     def _cleanup(self) -> None:
         try:

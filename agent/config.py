@@ -16,6 +16,8 @@ RETRY_MAX_S = 5.0
 CALL_TIMEOUT_S = 20.0
 # A step's log shipping gets this long to drain after the step ends before the attempt fails.
 LOG_DRAIN_TIMEOUT_S = 120.0
+# Unacknowledged log bytes one step may keep on disk while the coordinator is unreachable.
+SPOOL_LIMIT_BYTES = 1024 * 1024 * 1024
 
 # Shell executor: how late a stop request or deadline is noticed at worst, the read size, how
 # long output may stay open after the script's shell exited (a process that escaped the group),
@@ -35,3 +37,4 @@ class AgentConfig:
     labels: dict[str, str] = field(default_factory=dict)
     concurrency: int = 1
     stop_grace_s: float = 3.0
+    spool_limit_bytes: int = SPOOL_LIMIT_BYTES

@@ -8,8 +8,8 @@ merged in exact order afterwards), log driver ``none`` and attach-before-start (
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, cast
@@ -46,18 +46,18 @@ _ATTACH_PARAMS = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
 _BACKEND_ERRORS = (DockerException, OSError)
 
 
-def _scope(agent_name: str) -> str:
-    """A Docker-safe tag of the agent: attempt ids restart at 1 with every coordinator, so agents
-    of different coordinators sharing one engine would otherwise take each other's names."""
-    return hashlib.sha256(agent_name.encode()).hexdigest()[:10]
+def _name_part(agent_name: str) -> str:
+    # Attempt ids are only unique per coordinator, so names carry the agent too: two agents (or
+    # two farms) sharing one Docker host never touch each other's containers or volumes.
+    return re.sub(r"[^a-zA-Z0-9_.-]", "_", agent_name)[:64]
 
 
 def volume_name(attempt: AttemptInfo) -> str:
-    return f"conveyor-ws-{_scope(attempt.agent_name)}-{attempt.attempt_id}"
+    return f"conveyor-ws-{_name_part(attempt.agent_name)}-{attempt.attempt_id}"
 
 
 def container_name(attempt: AttemptInfo, index: int) -> str:
-    return f"conveyor-{_scope(attempt.agent_name)}-{attempt.attempt_id}-{index}"
+    return f"conveyor-{_name_part(attempt.agent_name)}-{attempt.attempt_id}-{index}"
 
 
 def attempt_labels(attempt: AttemptInfo) -> dict[str, str]:

@@ -3,6 +3,10 @@
 The step's reader appends to a spool file and never waits for the network; a shipper thread sends
 from the last acknowledged offset. The coordinator answers with the length it holds, so a resend
 never duplicates and a gap is filled from the length it reports (DESIGN §6.5).
+
+The spool holds at most `limit` bytes not yet acknowledged. Past that (a long outage and a chatty
+step) the rest of the step's output is dropped and counted, so the stored log is an exact prefix
+and the loss is reported, never silent.
 """
 
 from __future__ import annotations
@@ -17,20 +21,33 @@ from conveyor.v1 import agent_pb2, types_pb2
 
 LOGGER = logging.getLogger(__name__)
 
+# How often close() looks whether the attempt was lost while it waits for the drain.
+DRAIN_CHECK_S = 0.1
+
 
 class LogShipper:
     def __init__(
-        self, client: CoordinatorClient, lease: types_pb2.Lease, step_index: int, spool_path: Path
+        self,
+        client: CoordinatorClient,
+        lease: types_pb2.Lease,
+        step_index: int,
+        spool_path: Path,
+        *,
+        limit: int,
+        interrupt: threading.Event,
     ) -> None:
         self._client = client
         self._lease = lease
         self._step_index = step_index
         self._path = spool_path
+        self._limit = limit
+        self._interrupt = interrupt
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._path.open("wb")
         self._reader = self._path.open("rb")
         self._written = 0
         self._acked = 0
+        self.lost_bytes = 0
         self._closed = False
         self._error: BaseException | None = None
         self._cond = threading.Condition()
@@ -45,6 +62,17 @@ class LogShipper:
 
     def write(self, data: bytes) -> None:
         """Called by the step's reader; appends to the spool and wakes the shipper."""
+        if self.lost_bytes or self._written - self._acked + len(data) > self._limit:
+            if not self.lost_bytes:
+                LOGGER.error(
+                    "attempt %d step %d: log spool full (%d bytes unacknowledged); "
+                    "dropping the rest of this step's output",
+                    self._lease.attempt_id,
+                    self._step_index,
+                    self._written - self._acked,
+                )
+            self.lost_bytes += len(data)
+            return
         self._writer.write(data)
         self._writer.flush()
         with self._cond:
@@ -56,17 +84,20 @@ class LogShipper:
         with self._cond:
             self._closed = True
             self._cond.notify()
-        self._thread.join(timeout_s)
+        waited = 0.0
+        while self._thread.is_alive() and waited < timeout_s and not self._interrupt.is_set():
+            self._thread.join(DRAIN_CHECK_S)
+            waited += DRAIN_CHECK_S
         self._writer.close()
         self._reader.close()
         self._path.unlink(missing_ok=True)
-        if self._error is not None:
+        if self._error is not None and not self._interrupt.is_set():
             raise self._error
         return not self._thread.is_alive() and self._acked == self._written
 
     def _ship(self) -> None:
         try:
-            while True:
+            while not self._interrupt.is_set():
                 with self._cond:
                     while self._acked >= self._written and not self._closed:
                         self._cond.wait()
@@ -83,7 +114,10 @@ class LogShipper:
         request = agent_pb2.AppendLogRequest(
             lease=self._lease, step_index=self._step_index, offset=self._acked, data=data
         )
-        reply = self._client.call(self._client.stub.AppendLog, request)
+        # Retried until the lease itself gives out (the watchdog then sets the interrupt).
+        reply = self._client.call(
+            self._client.stub.AppendLog, request, budget_s=float("inf"), interrupt=self._interrupt
+        )
         if not reply.accepted:
             LOGGER.warning(
                 "attempt %d step %d: coordinator holds %d bytes, resending from there",
@@ -91,4 +125,5 @@ class LogShipper:
                 self._step_index,
                 reply.held_length,
             )
-        self._acked = min(reply.held_length, self._written)
+        with self._cond:
+            self._acked = min(reply.held_length, self._written)

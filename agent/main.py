@@ -57,6 +57,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         labels=parse_labels(args.labels),
         concurrency=args.concurrency,
         stop_grace_s=args.stop_grace,
+        spool_limit_bytes=int(args.spool_limit * 1024 * 1024),
     )
 
 

@@ -1,10 +1,15 @@
-"""The agent's loops: register, long-poll for work, renew leases, run attempts on threads."""
+"""The agent's loops: register, long-poll for work, keep leases, run attempts on threads.
+
+Stopping: the first stop() drains (no new work; running attempts finish, leases still renewed),
+the second abandons running attempts (their steps get SIGTERM, grace, SIGKILL; they end
+agent_stopped and are retried per their job's rule). An operator's drain works like the first.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
+import time
 
 import grpc
 
@@ -12,6 +17,7 @@ from agent.attempt import AttemptRunner
 from agent.client import CoordinatorClient, is_retryable
 from agent.config import CALL_TIMEOUT_S, AgentConfig
 from agent.executor import Executor
+from agent.leases import LeaseKeeper
 from conveyor.v1 import agent_pb2, types_pb2
 
 LOGGER = logging.getLogger(__name__)
@@ -25,33 +31,45 @@ class Agent:
     def __init__(self, config: AgentConfig, executor: Executor) -> None:
         self.config = config
         self._executor = executor
-        self._stop = threading.Event()  # stop taking work, then stop running attempts
-        self._abort = threading.Event()  # give up retrying calls
+        self._draining = threading.Event()  # take no new work
+        self._abandon = threading.Event()  # stop running attempts too
+        self._abort = threading.Event()  # give up every call: the agent is exiting
+        self._wake_poll = threading.Event()  # cut a long-poll short: the agent's plans changed
         self._client = CoordinatorClient(config, self._abort)
         self._client.running = self._running_leases
         self._runners: dict[int, AttemptRunner] = {}
         self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
-        self._spool = config.work_dir / "spool"
+        self._keeper: LeaseKeeper | None = None
 
     def stop(self) -> None:
-        self._stop.set()
+        """First call: drain. Second call: abandon running attempts."""
+        if self._draining.is_set():
+            LOGGER.info("stopping running attempts")
+            self._abandon_all()
+        else:
+            LOGGER.info("draining: no new work; running attempts finish (stop again to end them)")
+            self._draining.set()
+        self._wake_poll.set()
+
+    def _running(self) -> list[AttemptRunner]:
+        with self._lock:
+            return list(self._runners.values())
 
     def _running_leases(self) -> list[types_pb2.Lease]:
-        with self._lock:
-            return [runner.lease for runner in self._runners.values()]
+        return [runner.lease for runner in self._running()]
 
     def run(self) -> None:
-        """Registers and serves until stop(); raises JoinRefusedError for a wrong token."""
+        """Registers and serves until drained; raises JoinRefusedError for a wrong token."""
         removed = self._executor.remove_leftovers(self.config.name)
         if removed:
             LOGGER.info(
                 "removed %d containers left by a previous run of %s", removed, self.config.name
             )
         try:
-            registration = self._client.register(interrupt=self._stop)
+            registration = self._client.register(interrupt=self._draining)
         except grpc.RpcError:
-            if self._stop.is_set():
+            if self._draining.is_set():
                 LOGGER.info("stopped before the coordinator could be reached")
                 return
             raise
@@ -63,45 +81,68 @@ class Agent:
             self.config.labels or "{}",
             self.config.concurrency,
         )
-        renewer = threading.Thread(target=self._renew_loop, name="lease-renewal", daemon=True)
-        renewer.start()
+        self._keeper = LeaseKeeper(
+            self._client,
+            self._running,
+            self._abort,
+            ttl_s=registration.lease_ttl_ms / 1000,
+            interval_s=registration.renew_interval_ms / 1000,
+        )
+        keepers = self._keeper.start()
         try:
-            self._poll_loop()
+            self._poll_loop(registration.poll_timeout_ms / 1000 + CALL_TIMEOUT_S)
+            self._wait_for_attempts()
         finally:
-            self._shutdown()
-            renewer.join(timeout=5)
+            self._abort.set()
+            for thread in keepers:
+                thread.join(timeout=5)
             self._client.close()
+        LOGGER.info("agent %s stopped", self.config.name)
 
-    def _poll_loop(self) -> None:
-        registration = self._client.registration
-        assert registration is not None
-        timeout_s = registration.poll_timeout_ms / 1000 + CALL_TIMEOUT_S
-        while not self._stop.is_set():
-            request = agent_pb2.PollWorkRequest(free_slots=self.config.concurrency)
+    def _poll_loop(self, timeout_s: float) -> None:
+        # While draining the agent keeps polling with no free slots, to hear about cancellations.
+        while not (self._draining.is_set() and not self._running()):
+            self._wake_poll.clear()
+            slots = 0 if self._draining.is_set() else self.config.concurrency
             try:
-                reply = self._client.poll(request, timeout_s, self._stop)
+                reply = self._client.poll(
+                    agent_pb2.PollWorkRequest(free_slots=slots, draining=self._draining.is_set()),
+                    timeout_s,
+                    self._wake_poll,
+                )
             except grpc.RpcError as error:
                 if not is_retryable(error):
                     raise
-                self._stop.wait(POLL_ERROR_PAUSE_S)
+                self._wake_poll.wait(POLL_ERROR_PAUSE_S)
                 continue
             if reply is None:
-                break
+                continue
+            # The lease ran from the claim, moments before the reply arrived; LEASE_SAFETY's
+            # margin covers that delivery time.
+            received = time.monotonic()
             for assignment in reply.assignments:
-                self._start(assignment)
+                self._start(assignment, received)
             for attempt_id in reply.cancel_attempt_ids:
-                self._with_runner(attempt_id, lambda runner: runner.cancel())
+                for runner in self._running():
+                    if runner.lease.attempt_id == attempt_id:
+                        runner.cancel()
+            if reply.drain and not self._draining.is_set():
+                LOGGER.info("the coordinator asked this agent to drain")
+                self._draining.set()
 
-    def _start(self, assignment: agent_pb2.Assignment) -> None:
+    def _start(self, assignment: agent_pb2.Assignment, polled_at: float) -> None:
         runner = AttemptRunner(
             assignment,
             self._client,
             self._executor,
             self.config.name,
-            self._spool,
+            self.config.work_dir / "spool",
             self.config.stop_grace_s,
+            self.config.spool_limit_bytes,
         )
         attempt_id = assignment.lease.attempt_id
+        if self._keeper is not None:
+            self._keeper.track(attempt_id, polled_at)
         thread = threading.Thread(
             target=self._run_attempt, args=(runner,), name=f"attempt-{attempt_id}", daemon=True
         )
@@ -109,6 +150,8 @@ class Agent:
             self._runners[attempt_id] = runner
             self._threads[attempt_id] = thread
         thread.start()
+        if self._abandon.is_set():
+            runner.abandon(f"agent {self.config.name} was stopped")
 
     def _run_attempt(self, runner: AttemptRunner) -> None:
         try:
@@ -117,48 +160,18 @@ class Agent:
             with self._lock:
                 self._runners.pop(runner.lease.attempt_id, None)
                 self._threads.pop(runner.lease.attempt_id, None)
+            if self._keeper is not None:
+                self._keeper.forget(runner.lease.attempt_id)
+            if self._draining.is_set():
+                self._wake_poll.set()  # the poll loop ends once the last attempt has
 
-    def _with_runner(self, attempt_id: int, action: object) -> None:
-        with self._lock:
-            runner = self._runners.get(attempt_id)
-        if runner is not None and callable(action):
-            action(runner)
-
-    def _renew_loop(self) -> None:
-        """Renews on its own thread and interval, so busy steps or log traffic never starve it."""
-        registration = self._client.registration
-        assert registration is not None
-        interval_s = registration.renew_interval_ms / 1000
-        while not self._abort.wait(interval_s):
-            leases = self._running_leases()
-            if not leases:
-                continue
-            try:
-                reply = self._client.call(
-                    self._client.stub.RenewLeases,
-                    agent_pb2.RenewLeasesRequest(leases=leases),
-                    budget_s=interval_s,
-                )
-            except grpc.RpcError as error:
-                LOGGER.warning("lease renewal failed: %s", error)
-                continue
-            for status in reply.leases:
-                if status.state == agent_pb2.LEASE_STATE_LOST:
-                    LOGGER.warning("attempt %d: lease lost; stopping it", status.attempt_id)
-                    self._with_runner(status.attempt_id, lambda runner: runner.lose())
-                elif status.state == agent_pb2.LEASE_STATE_CANCEL:
-                    self._with_runner(status.attempt_id, lambda runner: runner.cancel())
-
-    def _shutdown(self) -> None:
-        """Stops running attempts (reason agent_stopped), waits for their reports, then returns."""
-        with self._lock:
-            runners = list(self._runners.values())
-            threads = list(self._threads.values())
-        for runner in runners:
+    def _abandon_all(self) -> None:
+        self._abandon.set()
+        for runner in self._running():
             runner.abandon(f"agent {self.config.name} was stopped while the step ran")
+
+    def _wait_for_attempts(self) -> None:
+        with self._lock:
+            threads = list(self._threads.values())
         for thread in threads:
-            thread.join(timeout=self.config.stop_grace_s + 30)
-        self._abort.set()
-
-
-__all__ = ["Agent", "Path"]
+            thread.join()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from conveyor import wire
 from conveyor.states import Outcome, StepStatus
 from conveyor.v1 import agent_pb2, agent_pb2_grpc
+from coordinator.agents import AgentSession
 from coordinator.convert import assignment_to_pb
-from coordinator.core import AgentSession, Coordinator, LeaseState
+from coordinator.core import Coordinator, LeaseState
 from coordinator.edge import Context, unary
 
 _LEASE_STATES = {
@@ -61,10 +62,11 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     async def PollWork(
         self, request: agent_pb2.PollWorkRequest, context: Context
     ) -> agent_pb2.PollWorkResponse:
-        result = await self._core.poll(self._agent(context), request.free_slots)
+        result = await self._core.poll(self._agent(context), request.free_slots, request.draining)
         return agent_pb2.PollWorkResponse(
             assignments=[assignment_to_pb(a) for a in result.assignments],
             cancel_attempt_ids=result.cancel_attempt_ids,
+            drain=result.drain,
         )
 
     @unary
@@ -118,6 +120,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             request.step_index,
             _STEP_STATUS[outcome],
             exit_code,
+            request.log_lost_bytes,
         )
         return agent_pb2.FinishStepResponse()
 

@@ -10,7 +10,7 @@ from coordinator.config import DEFAULT_LIST_LIMIT
 from coordinator.convert import agent_to_pb, build_to_pb
 from coordinator.core import Coordinator
 from coordinator.edge import Context, abort_for, unary
-from coordinator.follow import read_logs, watch_build
+from coordinator.follow import LogQuery, read_logs, watch_build
 from coordinator.records import BuildRecord
 
 MAX_LIST_LIMIT = 1000
@@ -58,7 +58,9 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     ) -> AsyncIterator[control_pb2.BuildEvent]:
         try:
             self._authorize(context)
-            async for item in watch_build(self._core, request.build_id, request.include_logs):
+            resume = {(r.job, r.attempt_number, r.step_index): r.offset for r in request.resume}
+            items = watch_build(self._core, request.build_id, request.include_logs, resume)
+            async for item in items:
                 if isinstance(item, BuildRecord):
                     yield control_pb2.BuildEvent(snapshot=build_to_pb(item))
                     continue
@@ -81,14 +83,16 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     ) -> AsyncIterator[control_pb2.LogChunk]:
         try:
             self._authorize(context)
-            chunks = read_logs(
-                self._core,
+            query = LogQuery(
                 request.build_id,
                 request.job,
                 request.step,
                 request.attempt_number,
                 request.follow,
+                request.from_step,
+                request.from_offset,
             )
+            chunks = read_logs(self._core, query)
             async for attempt, step, offset, data in chunks:
                 yield control_pb2.LogChunk(
                     job=request.job,
@@ -120,5 +124,13 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         self, request: control_pb2.ListAgentsRequest, context: Context
     ) -> control_pb2.ListAgentsResponse:
         self._authorize(context)
-        agents = await self._core.agents()
-        return control_pb2.ListAgentsResponse(agents=[agent_to_pb(a, on) for a, on in agents])
+        agents = await self._core.list_agents()
+        return control_pb2.ListAgentsResponse(agents=[agent_to_pb(a, st) for a, st in agents])
+
+    @unary
+    async def SetAgentMode(
+        self, request: control_pb2.SetAgentModeRequest, context: Context
+    ) -> control_pb2.Agent:
+        self._authorize(context)
+        record, state = await self._core.set_agent_mode(request.agent_name, request.mode)
+        return agent_to_pb(record, state)

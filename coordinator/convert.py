@@ -44,6 +44,7 @@ def step_to_pb(step: StepRecord) -> control_pb2.Step:
         started_at_ms=step.started_at_ms or 0,
         finished_at_ms=step.finished_at_ms or 0,
         log_length=step.log_length,
+        log_lost_bytes=step.log_lost_bytes,
     )
 
 
@@ -90,13 +91,13 @@ def build_to_pb(build: BuildRecord) -> control_pb2.Build:
     )
 
 
-def agent_to_pb(agent: AgentRecord, online: bool) -> control_pb2.Agent:
+def agent_to_pb(agent: AgentRecord, state: str) -> control_pb2.Agent:
     return control_pb2.Agent(
         id=agent.id,
         name=agent.name,
         labels=agent.labels,
         capacity=agent.capacity,
         running=agent.running,
-        state="online" if online else "offline",
+        state=state,
         last_seen_ms=agent.last_seen_ms,
     )

@@ -9,20 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import hmac
 import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TypeVar
 
 from conveyor import PROTOCOL_VERSION
 from conveyor.pipeline import load_pipeline
 from conveyor.states import JobStatus, Outcome, Reason, StepStatus
 from coordinator import scheduler
+from coordinator.agents import MODES, AgentRegistry, AgentSession, session_hash
 from coordinator.config import LOG_IO_THREADS, CoordinatorConfig
 from coordinator.dispatch import Dispatcher, PollResult
 from coordinator.errors import AuthError, ConflictError, FencedError
@@ -37,24 +37,10 @@ LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass
-class AgentSession:
-    id: int
-    name: str
-    labels: dict[str, str]
-    capacity: int
-    session_hash: str
-    last_seen: float  # monotonic; 0 when not heard from since the coordinator started
-
-
 class LeaseState:
     ACTIVE = "active"
     CANCEL = "cancel"
     LOST = "lost"
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Coordinator:
@@ -68,8 +54,7 @@ class Coordinator:
         self.dispatcher = Dispatcher(self._claim)
         self._db = ThreadPoolExecutor(1, thread_name_prefix="store")
         self._io = ThreadPoolExecutor(LOG_IO_THREADS, thread_name_prefix="logs")
-        self._agents: dict[int, AgentSession] = {}
-        self._sessions: dict[str, int] = {}
+        self.registry = AgentRegistry(config.agent_offline_after_s)
 
     async def db(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         loop = asyncio.get_running_loop()
@@ -84,11 +69,11 @@ class Coordinator:
         for attempt in await self.db(self.store.live_attempts):
             self.leases.add(attempt)
         for agent in await self.db(self.store.list_agents):
-            self._remember(agent, last_seen=0.0)
+            self.registry.remember(agent, last_seen=0.0)
         LOGGER.info(
             "coordinator state loaded: %d running attempts, %d known agents",
             len(self.leases),
-            len(self._agents),
+            len(self.registry),
         )
 
     async def close(self) -> None:
@@ -103,12 +88,7 @@ class Coordinator:
             raise AuthError("missing or wrong client token")
 
     def agent_for(self, session_token: str | None) -> AgentSession:
-        agent_id = self._sessions.get(_hash(session_token)) if session_token else None
-        if agent_id is None:
-            raise AuthError("missing or unknown agent session; register again")
-        agent = self._agents[agent_id]
-        agent.last_seen = time.monotonic()
-        return agent
+        return self.registry.by_session(session_token)
 
     # Agent-facing
 
@@ -141,9 +121,9 @@ class Coordinator:
             name=name,
             labels=labels,
             capacity=capacity,
-            session_hash=_hash(session_token),
+            session_hash=session_hash(session_token),
         )
-        agent = self._remember(record, last_seen=time.monotonic())
+        agent = self.registry.remember(record, last_seen=time.monotonic())
         # No wake-up for the others: this agent polls next, and waking every parked agent at each
         # registration would cost N^2 claims while a large farm starts.
         await self._drop_forgotten_attempts(agent, running)
@@ -152,16 +132,35 @@ class Coordinator:
         )
         return agent, session_token
 
-    async def poll(self, agent: AgentSession, free_slots: int) -> PollResult:
+    async def poll(self, agent: AgentSession, free_slots: int, draining: bool) -> PollResult:
+        """Waits for work or cancellations; `drain` in the result relays an operator's drain."""
+
         def slots() -> int:
+            if not agent.takes_work:
+                return 0
             held = sum(1 for _ in self.leases.of_agent(agent.id))
             return min(free_slots, agent.capacity - held)
 
+        agent.draining = draining
         result = await self.dispatcher.poll(
             agent.id, agent.labels, slots, self.config.poll_timeout_s
         )
         agent.last_seen = time.monotonic()
+        result.drain = agent.mode == "draining"
         return result
+
+    async def set_agent_mode(self, name: str, mode: str) -> tuple[AgentRecord, str]:
+        if mode not in MODES:
+            raise ValueError(f"unknown agent mode '{mode}' (use {', '.join(MODES)})")
+        record = await self.db(self.store.set_agent_mode, name, mode)
+        agent = self.registry.get(record.id)
+        if agent is not None:
+            agent.mode = mode
+            self.dispatcher.nudge(agent.id)
+        if mode == "active":
+            self.dispatcher.work_available()
+        LOGGER.info("agent %s set to %s by an operator", name, mode)
+        return record, self._agent_state(record.id)
 
     def renew(
         self, agent: AgentSession, leases: Sequence[tuple[int, str]]
@@ -201,10 +200,13 @@ class Coordinator:
         index: int,
         status: StepStatus,
         exit_code: int | None,
+        log_lost_bytes: int = 0,
     ) -> None:
         lease = self.leases.check(agent.id, attempt_id, token)
         length = await self.io(self.logs.length, attempt_id, index)
-        await self.db(self.store.finish_step, attempt_id, index, status, exit_code, length)
+        await self.db(
+            self.store.finish_step, attempt_id, index, status, exit_code, length, log_lost_bytes
+        )
         self.notifier.changed(lease.build_id)
 
     async def finish_attempt(
@@ -224,8 +226,9 @@ class Coordinator:
             stored, stored_reason, stored_token = await self.db(
                 self.store.attempt_result, attempt_id
             )
-            if stored is not None and hmac.compare_digest(stored_token, token):
-                return stored, stored_reason  # a resent finish: answer as the first time
+            resent = (stored, stored_reason) == (outcome, reason)
+            if resent and hmac.compare_digest(stored_token, token):
+                return outcome, reason  # the same finish again: answer as the first time
             raise
         return await self._end_attempt(
             attempt_id, outcome=outcome, reason=reason, message=message, exit_code=exit_code
@@ -272,9 +275,12 @@ class Coordinator:
         self.dispatcher.work_available()
         return self._explain(build)
 
-    async def agents(self) -> list[tuple[AgentRecord, bool]]:
+    async def list_agents(self) -> list[tuple[AgentRecord, str]]:
         records = await self.db(self.store.list_agents)
-        return [(record, self._online(record.id)) for record in records]
+        return [(record, self._agent_state(record.id)) for record in records]
+
+    def _agent_state(self, agent_id: int) -> str:
+        return self.registry.state(agent_id, polling=self.dispatcher.is_waiting(agent_id))
 
     # Leases
 
@@ -288,8 +294,10 @@ class Coordinator:
                 await asyncio.wait_for(stop.wait(), self.config.reaper_period_s)
 
     async def _expire(self, lease: Lease) -> None:
-        agent = self._agents.get(lease.agent_id)
+        agent = self.registry.get(lease.agent_id)
         name = agent.name if agent else f"#{lease.agent_id}"
+        if agent is not None:
+            agent.silent = True
         LOGGER.warning("attempt %d: lease of agent %s expired", lease.attempt_id, name)
         await self._end_attempt(
             lease.attempt_id,
@@ -354,36 +362,8 @@ class Coordinator:
 
     # Agents in memory
 
-    def _remember(self, record: AgentRecord, last_seen: float) -> AgentSession:
-        previous = self._agents.get(record.id)
-        if previous is not None:
-            self._sessions.pop(previous.session_hash, None)
-        agent = AgentSession(
-            record.id,
-            record.name,
-            dict(record.labels),
-            record.capacity,
-            record.session_hash,
-            last_seen,
-        )
-        self._agents[record.id] = agent
-        if record.session_hash:
-            self._sessions[record.session_hash] = record.id
-        return agent
-
-    def _online(self, agent_id: int) -> bool:
-        agent = self._agents.get(agent_id)
-        if agent is None or agent.last_seen == 0.0:
-            return False
-        return time.monotonic() - agent.last_seen < self.config.agent_offline_after_s
-
     async def _persist_last_seen(self) -> None:
-        now_mono, now_wall = time.monotonic(), int(time.time() * 1000)
-        stamps = {
-            a.id: now_wall - int((now_mono - a.last_seen) * 1000)
-            for a in self._agents.values()
-            if a.last_seen
-        }
+        stamps = self.registry.last_seen_ms()
         if stamps:
             await self.db(self.store.touch_agents, stamps)
 
@@ -393,9 +373,12 @@ class Coordinator:
             return build
         views = [
             scheduler.AgentView(
-                a.labels, a.capacity, sum(1 for _ in self.leases.of_agent(a.id)), self._online(a.id)
+                a.labels,
+                a.capacity if a.takes_work else 0,
+                sum(1 for _ in self.leases.of_agent(a.id)),
+                self.registry.online(a.id, polling=self.dispatcher.is_waiting(a.id)),
             )
-            for a in self._agents.values()
+            for a in self.registry.all()
         ]
         jobs: list[JobRecord] = []
         for job in build.jobs:

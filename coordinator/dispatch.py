@@ -35,6 +35,7 @@ class _Waiter:
 class PollResult:
     assignments: list[Assignment] = field(default_factory=list)
     cancel_attempt_ids: list[int] = field(default_factory=list)
+    drain: bool = False
 
 
 class Dispatcher:
@@ -43,10 +44,19 @@ class Dispatcher:
         self._generation = 0
         self._waiters: dict[int, _Waiter] = {}
         self._cancels: dict[int, set[int]] = {}
+        self._nudged: set[int] = set()
 
     @property
     def waiting_agents(self) -> int:
         return len(self._waiters)
+
+    def nudge(self, agent_id: int) -> None:
+        """Makes the agent's parked poll return at once, empty (its settings changed)."""
+        self._nudged.add(agent_id)
+        self.wake(agent_id)
+
+    def is_waiting(self, agent_id: int) -> bool:
+        return agent_id in self._waiters
 
     def wake(self, agent_id: int) -> None:
         """Makes one agent's parked poll look again (e.g. one of its attempts freed a slot)."""
@@ -108,6 +118,9 @@ class Dispatcher:
             cancels = self._cancels.pop(agent_id, set())
             if cancels:
                 return PollResult(cancel_attempt_ids=sorted(cancels))
+            if agent_id in self._nudged:
+                self._nudged.discard(agent_id)
+                return PollResult()
             generation = self._generation
             slots = free_slots()
             if slots > 0:

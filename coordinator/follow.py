@@ -6,7 +6,8 @@ stream down rather than pile bytes up in the coordinator.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 
 from conveyor.states import StepStatus
 from coordinator.config import LOG_READ_CHUNK_BYTES, WATCH_REFRESH_S
@@ -27,11 +28,17 @@ async def log_bytes(
         offset += len(data)
 
 
+LogKey = tuple[str, int, int]  # job name, attempt number, step index
+
+
 async def watch_build(
-    core: Coordinator, build_id: int, include_logs: bool
+    core: Coordinator, build_id: int, include_logs: bool, resume: Mapping[LogKey, int]
 ) -> AsyncIterator[BuildRecord | tuple[JobRecord, AttemptRecord, StepRecord, int, bytes]]:
-    """Yields a snapshot on every change and, if asked, every log chunk; ends once final."""
-    sent: dict[tuple[int, int], int] = {}
+    """Yields a snapshot on every change and, if asked, every log chunk; ends once final.
+
+    `resume` holds the bytes a reconnecting client already has, so nothing is sent twice.
+    """
+    sent: dict[LogKey, int] = dict(resume)
     last: BuildRecord | None = None
     while True:
         version = core.notifier.version(build_id)
@@ -43,7 +50,7 @@ async def watch_build(
                     for step in attempt.steps:
                         if step.status is StepStatus.PENDING:
                             continue
-                        key = (attempt.id, step.index)
+                        key = (job.name, attempt.number, step.index)
                         async for offset, data in log_bytes(
                             core, attempt.id, step.index, sent.get(key, 0)
                         ):
@@ -79,15 +86,27 @@ def pick_steps(job: JobRecord, step_name: str) -> list[int]:
     return [job.step_names.index(step_name)]
 
 
+@dataclass(frozen=True)
+class LogQuery:
+    build_id: int
+    job_name: str
+    step_name: str = ""  # empty: every step
+    number: int = 0  # attempt number; 0: the latest
+    follow: bool = False
+    from_step: int = 0  # resume point after a reconnect
+    from_offset: int = 0
+
+
 async def read_logs(
-    core: Coordinator, build_id: int, job_name: str, step_name: str, number: int, follow: bool
+    core: Coordinator, query: LogQuery
 ) -> AsyncIterator[tuple[AttemptRecord, StepRecord, int, bytes]]:
     """A job's step logs in step order; with `follow`, waits for bytes until each step ends."""
+    build_id, job_name, number, follow = query.build_id, query.job_name, query.number, query.follow
     build = await core.get_build(build_id)
     job = build.job(job_name)
     attempt = pick_attempt(build, job_name, number)
     assert job is not None
-    indexes = pick_steps(job, step_name)
+    indexes = [i for i in pick_steps(job, query.step_name) if i >= query.from_step]
     while attempt is None and follow and not job.status.final:
         version = core.notifier.version(build_id)
         await core.notifier.wait(build_id, version, WATCH_REFRESH_S)
@@ -96,7 +115,7 @@ async def read_logs(
     if attempt is None:
         return
     for index in indexes:
-        offset = 0
+        offset = query.from_offset if index == query.from_step else 0
         while True:
             version = core.notifier.version(build_id)
             step = attempt.steps[index]

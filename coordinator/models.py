@@ -76,6 +76,7 @@ class StepRow(SQLModel, table=True):
     started_at_ms: int | None = None
     finished_at_ms: int | None = None
     log_length: int = 0
+    log_lost_bytes: int = 0
 
 
 class AgentRow(SQLModel, table=True):
@@ -86,5 +87,7 @@ class AgentRow(SQLModel, table=True):
     labels_json: str
     capacity: int
     session_hash: str
+    # Set by an operator: active, paused (no new work) or draining (no new work, then exit).
+    mode: str = "active"
     registered_at_ms: int
     last_seen_ms: int

@@ -16,6 +16,7 @@ class StepRecord:
     started_at_ms: int | None
     finished_at_ms: int | None
     log_length: int
+    log_lost_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class AgentRecord:
     session_hash: str
     last_seen_ms: int
     running: int = 0
+    mode: str = "active"
 
 
 @dataclass(frozen=True)

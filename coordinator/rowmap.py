@@ -43,6 +43,7 @@ def step_record(row: StepRow) -> StepRecord:
         started_at_ms=row.started_at_ms,
         finished_at_ms=row.finished_at_ms,
         log_length=row.log_length,
+        log_lost_bytes=row.log_lost_bytes,
     )
 
 
@@ -101,4 +102,5 @@ def agent_record(row: AgentRow, running: Mapping[int, int]) -> AgentRecord:
         session_hash=row.session_hash,
         last_seen_ms=row.last_seen_ms,
         running=running.get(row.id, 0),
+        mode=row.mode,
     )

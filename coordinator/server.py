@@ -50,7 +50,10 @@ async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -
     host = config.listen.rsplit(":", 1)[0]
     address = f"{host}:{port}"
     await server.start()
-    (config.data_dir / ADDRESS_FILE).write_text(address + "\n")
+    # Written then renamed, so a reader never sees a half-written address.
+    partial = config.data_dir / (ADDRESS_FILE + ".tmp")
+    partial.write_text(address + "\n")
+    partial.replace(config.data_dir / ADDRESS_FILE)
     LOGGER.info("coordinator listening on %s (data in %s)", address, config.data_dir)
 
     stop = asyncio.Event()

@@ -174,6 +174,15 @@ class Store:
             rows = session.exec(select(AgentRow).order_by(col(AgentRow.name)))
             return [rowmap.agent_record(row, counts) for row in rows]
 
+    def set_agent_mode(self, name: str, mode: str) -> AgentRecord:
+        with self._tx() as session:
+            row = session.exec(select(AgentRow).where(AgentRow.name == name)).first()
+            if row is None:
+                raise NotFoundError(f"no agent named '{name}'")
+            row.mode = mode
+            session.flush()
+            return rowmap.agent_record(row, {})
+
     def touch_agents(self, last_seen_ms: Mapping[int, int]) -> None:
         # One executemany by primary key: a thousand agents every reaper period must stay cheap.
         rows = [{"id": agent_id, "last_seen_ms": stamp} for agent_id, stamp in last_seen_ms.items()]
@@ -243,12 +252,14 @@ class Store:
         status: StepStatus,
         exit_code: int | None,
         log_length: int,
+        log_lost_bytes: int = 0,
     ) -> None:
         with self._tx() as session:
             step = queries.step(session, attempt_id, index)
             step.status = status
             step.exit_code = exit_code
             step.log_length = log_length
+            step.log_lost_bytes = log_lost_bytes
             step.finished_at_ms = now_ms()
             if step.started_at_ms is None:
                 step.started_at_ms = step.finished_at_ms
@@ -355,7 +366,7 @@ class Store:
         spec = rowmap.spec_from_json(job.spec_json)
         job.exit_code = attempt.exit_code
         if outcome is Outcome.SUCCEEDED:
-            self._set_job(job, JobStatus.SUCCEEDED, "", "")
+            self._set_job(job, JobStatus.SUCCEEDED, "", attempt.message)
         elif outcome is Outcome.CANCELED or build.cancel_requested:
             self._set_job(job, JobStatus.CANCELED, attempt.reason or "canceled", attempt.message)
         elif attempt.reason == Reason.AGENT_LOST and not started:

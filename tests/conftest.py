@@ -51,6 +51,18 @@ def cluster(tmp_path: Path, docker_ready: None) -> Iterator[Cluster]:
         created.close()
 
 
+@pytest.fixture
+def patient_cluster(tmp_path: Path, docker_ready: None) -> Iterator[Cluster]:
+    """Leases of 12 s: agents ride out a coordinator restart or a short network cut."""
+    created = Cluster(tmp_path / "patient", server_args=("--lease-ttl", "12"))
+    created.root.mkdir()
+    created.start_server()
+    try:
+        yield created
+    finally:
+        created.close()
+
+
 @pytest.fixture(scope="module")
 def shared_cluster(
     tmp_path_factory: pytest.TempPathFactory, docker_ready: None

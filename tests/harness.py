@@ -137,14 +137,16 @@ class Cluster:
         token: str = AGENT_TOKEN,
         wait: bool = True,
         extra: Sequence[str] = (),
+        via: str | None = None,
     ) -> Process:
+        """Starts an agent; `via` is another address to reach the coordinator (a proxy)."""
         self.agent_names.add(name)
         process = self._spawn(
             f"agent-{name}",
             [
                 "agent",
                 "--coordinator",
-                self.address,
+                via or self.address,
                 "--token",
                 token,
                 "--name",

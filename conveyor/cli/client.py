@@ -105,16 +105,19 @@ class Client:
         reply = self._call(self._stub.ListBuilds, control_pb2.ListBuildsRequest(limit=limit))
         return list(reply.builds)
 
-    def watch(self, build_id: int, include_logs: bool) -> Iterator[control_pb2.BuildEvent]:
-        request = control_pb2.WatchBuildRequest(build_id=build_id, include_logs=include_logs)
+    def watch(
+        self, build_id: int, include_logs: bool, resume: dict[tuple[str, int, int], int]
+    ) -> Iterator[control_pb2.BuildEvent]:
+        offsets = [
+            control_pb2.LogOffset(job=job, attempt_number=number, step_index=step, offset=offset)
+            for (job, number, step), offset in resume.items()
+        ]
+        request = control_pb2.WatchBuildRequest(
+            build_id=build_id, include_logs=include_logs, resume=offsets
+        )
         return self._stream(self._stub.WatchBuild, request)
 
-    def read_logs(
-        self, build_id: int, job: str, step: str, attempt: int, follow: bool
-    ) -> Iterator[control_pb2.LogChunk]:
-        request = control_pb2.ReadLogsRequest(
-            build_id=build_id, job=job, step=step, attempt_number=attempt, follow=follow
-        )
+    def read_logs(self, request: control_pb2.ReadLogsRequest) -> Iterator[control_pb2.LogChunk]:
         return self._stream(self._stub.ReadLogs, request)
 
     def cancel(self, build_id: int) -> control_pb2.Build:
@@ -123,6 +126,10 @@ class Client:
     def retry(self, build_id: int, job: str) -> control_pb2.Build:
         request = control_pb2.RetryBuildRequest(build_id=build_id, job=job)
         return self._call(self._stub.RetryBuild, request)
+
+    def set_agent_mode(self, name: str, mode: str) -> control_pb2.Agent:
+        request = control_pb2.SetAgentModeRequest(agent_name=name, mode=mode)
+        return self._call(self._stub.SetAgentMode, request)
 
     def agents(self) -> list[control_pb2.Agent]:
         return list(self._call(self._stub.ListAgents, control_pb2.ListAgentsRequest()).agents)

@@ -11,7 +11,7 @@ from typing import Any
 
 from conveyor import wire
 from conveyor.cli.client import EXIT_FAILED, EXIT_OK, Client, CliError
-from conveyor.cli.progress import Progress
+from conveyor.cli.follow import follow_build, stream_logs
 from conveyor.cli.render import agent_doc, build_doc, print_agents, print_build, print_builds
 from conveyor.pipeline import PipelineError, load_pipeline
 from conveyor.states import BuildStatus
@@ -78,22 +78,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _exit_for(build)
 
 
-def follow_build(client: Client, build_id: int, show_progress: bool) -> control_pb2.Build:
-    progress = Progress(show_logs=show_progress)
-    last: control_pb2.Build | None = None
-    for event in client.watch(build_id, include_logs=show_progress):
-        if event.HasField("snapshot"):
-            last = event.snapshot
-            if show_progress:
-                progress.snapshot(last)
-        elif show_progress:
-            progress.log(event.log)
-    if last is None or not wire.build_status_from_pb(last.status).final:
-        # The stream ended early (e.g. the coordinator restarted): fetch where things stand.
-        last = client.get_build(build_id)
-    return last
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     build = _client(args).get_build(args.build)
     if args.json:
@@ -113,10 +97,16 @@ def cmd_builds(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    client = _client(args)
+    request = control_pb2.ReadLogsRequest(
+        build_id=args.build,
+        job=args.job,
+        step=args.step or "",
+        attempt_number=args.attempt,
+        follow=args.follow,
+    )
     out = sys.stdout.buffer
-    for chunk in client.read_logs(args.build, args.job, args.step or "", args.attempt, args.follow):
-        out.write(chunk.data)
+    for data in stream_logs(_client(args), request):
+        out.write(data)
         out.flush()
     return EXIT_OK
 
@@ -140,6 +130,18 @@ def cmd_retry(args: argparse.Namespace) -> int:
     else:
         print_build(build)
     return _exit_for(build) if args.follow else EXIT_OK
+
+
+_MODE_OF = {"pause": "paused", "resume": "active", "drain": "draining"}
+
+
+def cmd_agent_mode(args: argparse.Namespace) -> int:
+    agent = _client(args).set_agent_mode(args.agent, _MODE_OF[args.command])
+    if args.json:
+        _emit_json(agent_doc(agent))
+    else:
+        print(f"agent {agent.name}: {agent.state}")
+    return EXIT_OK
 
 
 def cmd_agents(args: argparse.Namespace) -> int:

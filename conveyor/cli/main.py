@@ -89,7 +89,9 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="run an agent that takes jobs and runs their steps in Docker (or on the host)",
         description="Run an agent: registers with the coordinator, takes jobs "
         "whose labels it carries, runs each step in a container (or, with --executor shell, "
-        "as an unisolated process on this host).",
+        "as an unisolated process on this host). The first SIGTERM (or Ctrl-C) "
+        "drains it: no new work, running jobs finish, then it exits 0. A second one stops the "
+        "running steps (SIGTERM, grace, SIGKILL); their attempts end agent_stopped.",
     )
     p.add_argument(
         "--coordinator",
@@ -115,6 +117,13 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="how steps run: 'docker' (default) runs each step in a fresh container; 'shell' "
         "runs each step as a plain process on this host, as this agent's user, UNISOLATED: it "
         "sees the host's files, network and processes and ignores the step's image",
+    )
+    p.add_argument(
+        "--spool-limit",
+        type=float,
+        default=1024,
+        metavar="MB",
+        help="log bytes per step kept on disk while the coordinator is unreachable (default 1024)",
     )
     p.add_argument(
         "--stop-grace",
@@ -172,6 +181,15 @@ def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
     p = sub.add_parser("agents", parents=[common], help="list agents")
     p.set_defaults(handler=commands.cmd_agents)
+
+    for verb, text in (
+        ("pause", "stop giving an agent new work (running jobs go on)"),
+        ("resume", "give a paused or draining agent work again"),
+        ("drain", "stop giving an agent new work; it exits once its jobs end"),
+    ):
+        p = sub.add_parser(verb, parents=[common], help=text, description=text)
+        p.add_argument("agent", metavar="AGENT", help="the agent's name")
+        p.set_defaults(handler=commands.cmd_agent_mode)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,6 +48,8 @@ def job_doc(job: control_pb2.Job) -> dict[str, Any]:
                 "exit_code": step.exit_code if step.has_exit_code else None,
                 "started_at_ms": step.started_at_ms or None,
                 "finished_at_ms": step.finished_at_ms or None,
+                "log_bytes": step.log_length,
+                "log_lost_bytes": step.log_lost_bytes,
             }
             for step in (latest.steps if latest else [])
         ],

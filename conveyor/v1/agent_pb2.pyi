@@ -137,15 +137,19 @@ class PollWorkRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FREE_SLOTS_FIELD_NUMBER: _builtins.int
+    DRAINING_FIELD_NUMBER: _builtins.int
     free_slots: _builtins.int
+    draining: _builtins.bool
+    """the agent takes no new work and exits once idle"""
     def __init__(
         self,
         *,
         free_slots: _builtins.int = ...,
+        draining: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["free_slots", b"free_slots"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draining", b"draining", "free_slots", b"free_slots"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -249,6 +253,9 @@ class PollWorkResponse(_message.Message):
 
     ASSIGNMENTS_FIELD_NUMBER: _builtins.int
     CANCEL_ATTEMPT_IDS_FIELD_NUMBER: _builtins.int
+    DRAIN_FIELD_NUMBER: _builtins.int
+    drain: _builtins.bool
+    """An operator asked this agent to drain: take no more work, finish what runs, then exit."""
     @_builtins.property
     def assignments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Assignment]: ...
     @_builtins.property
@@ -258,10 +265,11 @@ class PollWorkResponse(_message.Message):
         *,
         assignments: _abc.Iterable[Global___Assignment] | None = ...,
         cancel_attempt_ids: _abc.Iterable[_builtins.int] | None = ...,
+        drain: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_attempt_ids", b"cancel_attempt_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignments", b"assignments", "cancel_attempt_ids", b"cancel_attempt_ids", "drain", b"drain"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -438,6 +446,7 @@ class FinishStepRequest(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     LOG_LENGTH_FIELD_NUMBER: _builtins.int
     HAS_EXIT_CODE_FIELD_NUMBER: _builtins.int
+    LOG_LOST_BYTES_FIELD_NUMBER: _builtins.int
     step_index: _builtins.int
     outcome: _types_pb2.Outcome.ValueType
     exit_code: _builtins.int
@@ -445,6 +454,10 @@ class FinishStepRequest(_message.Message):
     message: _builtins.str
     log_length: _builtins.int
     has_exit_code: _builtins.bool
+    log_lost_bytes: _builtins.int
+    """Output bytes the agent could not keep (its spool overflowed while the coordinator was
+    unreachable); the stored log is then an exact prefix of what the step wrote.
+    """
     @_builtins.property
     def lease(self) -> _types_pb2.Lease: ...
     def __init__(
@@ -458,10 +471,11 @@ class FinishStepRequest(_message.Message):
         message: _builtins.str = ...,
         log_length: _builtins.int = ...,
         has_exit_code: _builtins.bool = ...,
+        log_lost_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "has_exit_code", b"has_exit_code", "lease", b"lease", "log_length", b"log_length", "message", b"message", "outcome", b"outcome", "reason", b"reason", "step_index", b"step_index"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "has_exit_code", b"has_exit_code", "lease", b"lease", "log_length", b"log_length", "log_lost_bytes", b"log_lost_bytes", "message", b"message", "outcome", b"outcome", "reason", b"reason", "step_index", b"step_index"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -99,6 +99,7 @@ class Step(_message.Message):
     STARTED_AT_MS_FIELD_NUMBER: _builtins.int
     FINISHED_AT_MS_FIELD_NUMBER: _builtins.int
     LOG_LENGTH_FIELD_NUMBER: _builtins.int
+    LOG_LOST_BYTES_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     name: _builtins.str
     status: _types_pb2.StepStatus.ValueType
@@ -107,6 +108,8 @@ class Step(_message.Message):
     started_at_ms: _builtins.int
     finished_at_ms: _builtins.int
     log_length: _builtins.int
+    log_lost_bytes: _builtins.int
+    """see FinishStepRequest.log_lost_bytes"""
     def __init__(
         self,
         *,
@@ -118,10 +121,11 @@ class Step(_message.Message):
         started_at_ms: _builtins.int = ...,
         finished_at_ms: _builtins.int = ...,
         log_length: _builtins.int = ...,
+        log_lost_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "finished_at_ms", b"finished_at_ms", "has_exit_code", b"has_exit_code", "index", b"index", "log_length", b"log_length", "name", b"name", "started_at_ms", b"started_at_ms", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "finished_at_ms", b"finished_at_ms", "has_exit_code", b"has_exit_code", "index", b"index", "log_length", b"log_length", "log_lost_bytes", b"log_lost_bytes", "name", b"name", "started_at_ms", b"started_at_ms", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -354,21 +358,55 @@ class WatchBuildRequest(_message.Message):
 
     BUILD_ID_FIELD_NUMBER: _builtins.int
     INCLUDE_LOGS_FIELD_NUMBER: _builtins.int
+    RESUME_FIELD_NUMBER: _builtins.int
     build_id: _builtins.int
     include_logs: _builtins.bool
+    @_builtins.property
+    def resume(self) -> _containers.RepeatedCompositeFieldContainer[Global___LogOffset]:
+        """Log bytes the client already has (after a reconnect): sending resumes from these offsets."""
+
     def __init__(
         self,
         *,
         build_id: _builtins.int = ...,
         include_logs: _builtins.bool = ...,
+        resume: _abc.Iterable[Global___LogOffset] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_id", b"build_id", "include_logs", b"include_logs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_id", b"build_id", "include_logs", b"include_logs", "resume", b"resume"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchBuildRequest: _TypeAlias = WatchBuildRequest  # noqa: Y015
+
+@_typing.final
+class LogOffset(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_FIELD_NUMBER: _builtins.int
+    ATTEMPT_NUMBER_FIELD_NUMBER: _builtins.int
+    STEP_INDEX_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    job: _builtins.str
+    attempt_number: _builtins.int
+    step_index: _builtins.int
+    offset: _builtins.int
+    def __init__(
+        self,
+        *,
+        job: _builtins.str = ...,
+        attempt_number: _builtins.int = ...,
+        step_index: _builtins.int = ...,
+        offset: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_number", b"attempt_number", "job", b"job", "offset", b"offset", "step_index", b"step_index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogOffset: _TypeAlias = LogOffset  # noqa: Y015
 
 @_typing.final
 class LogChunk(_message.Message):
@@ -439,6 +477,8 @@ class ReadLogsRequest(_message.Message):
     STEP_FIELD_NUMBER: _builtins.int
     ATTEMPT_NUMBER_FIELD_NUMBER: _builtins.int
     FOLLOW_FIELD_NUMBER: _builtins.int
+    FROM_STEP_FIELD_NUMBER: _builtins.int
+    FROM_OFFSET_FIELD_NUMBER: _builtins.int
     build_id: _builtins.int
     job: _builtins.str
     step: _builtins.str
@@ -446,6 +486,9 @@ class ReadLogsRequest(_message.Message):
     attempt_number: _builtins.int
     """0: the latest attempt"""
     follow: _builtins.bool
+    from_step: _builtins.int
+    """Resume point after a reconnect: skip steps before from_step, start it at from_offset."""
+    from_offset: _builtins.int
     def __init__(
         self,
         *,
@@ -454,10 +497,12 @@ class ReadLogsRequest(_message.Message):
         step: _builtins.str = ...,
         attempt_number: _builtins.int = ...,
         follow: _builtins.bool = ...,
+        from_step: _builtins.int = ...,
+        from_offset: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_number", b"attempt_number", "build_id", b"build_id", "follow", b"follow", "job", b"job", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_number", b"attempt_number", "build_id", b"build_id", "follow", b"follow", "from_offset", b"from_offset", "from_step", b"from_step", "job", b"job", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -556,7 +601,7 @@ class Agent(_message.Message):
     capacity: _builtins.int
     running: _builtins.int
     state: _builtins.str
-    """online, offline"""
+    """online, offline, paused, draining"""
     last_seen_ms: _builtins.int
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
@@ -578,6 +623,29 @@ class Agent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Agent: _TypeAlias = Agent  # noqa: Y015
+
+@_typing.final
+class SetAgentModeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_NAME_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    agent_name: _builtins.str
+    mode: _builtins.str
+    """active, paused, draining"""
+    def __init__(
+        self,
+        *,
+        agent_name: _builtins.str = ...,
+        mode: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_name", b"agent_name", "mode", b"mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetAgentModeRequest: _TypeAlias = SetAgentModeRequest  # noqa: Y015
 
 @_typing.final
 class ListAgentsResponse(_message.Message):

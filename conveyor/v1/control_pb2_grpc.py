@@ -76,6 +76,11 @@ class ControlServiceStub:
                 request_serializer=conveyor_dot_v1_dot_control__pb2.ListAgentsRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_control__pb2.ListAgentsResponse.FromString,
                 _registered_method=True)
+        self.SetAgentMode = channel.unary_unary(
+                '/conveyor.v1.ControlService/SetAgentMode',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.SetAgentModeRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.Agent.FromString,
+                _registered_method=True)
 
 
 class ControlServiceServicer:
@@ -133,6 +138,13 @@ class ControlServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetAgentMode(self, request, context):
+        """Operator control: pause (no new work), resume, or drain (no new work, then the agent exits).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -175,6 +187,11 @@ def add_ControlServiceServicer_to_server(servicer, server):
                     servicer.ListAgents,
                     request_deserializer=conveyor_dot_v1_dot_control__pb2.ListAgentsRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_control__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'SetAgentMode': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAgentMode,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.SetAgentModeRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.Agent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -395,6 +412,33 @@ class ControlService:
             '/conveyor.v1.ControlService/ListAgents',
             conveyor_dot_v1_dot_control__pb2.ListAgentsRequest.SerializeToString,
             conveyor_dot_v1_dot_control__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAgentMode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/SetAgentMode',
+            conveyor_dot_v1_dot_control__pb2.SetAgentModeRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.Agent.FromString,
             options,
             channel_credentials,
             insecure,

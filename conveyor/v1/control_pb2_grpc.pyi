@@ -46,6 +46,8 @@ class ControlServiceStub:
     CancelBuild: _grpc.UnaryUnaryMultiCallable[_control_pb2.CancelBuildRequest, _control_pb2.Build]
     RetryBuild: _grpc.UnaryUnaryMultiCallable[_control_pb2.RetryBuildRequest, _control_pb2.Build]
     ListAgents: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListAgentsRequest, _control_pb2.ListAgentsResponse]
+    SetAgentMode: _grpc.UnaryUnaryMultiCallable[_control_pb2.SetAgentModeRequest, _control_pb2.Agent]
+    """Operator control: pause (no new work), resume, or drain (no new work, then the agent exits)."""
 
 @_typing.type_check_only
 class ControlServiceAsyncStub(ControlServiceStub):
@@ -65,6 +67,8 @@ class ControlServiceAsyncStub(ControlServiceStub):
     CancelBuild: _aio.UnaryUnaryMultiCallable[_control_pb2.CancelBuildRequest, _control_pb2.Build]  # type: ignore[assignment]
     RetryBuild: _aio.UnaryUnaryMultiCallable[_control_pb2.RetryBuildRequest, _control_pb2.Build]  # type: ignore[assignment]
     ListAgents: _aio.UnaryUnaryMultiCallable[_control_pb2.ListAgentsRequest, _control_pb2.ListAgentsResponse]  # type: ignore[assignment]
+    SetAgentMode: _aio.UnaryUnaryMultiCallable[_control_pb2.SetAgentModeRequest, _control_pb2.Agent]  # type: ignore[assignment]
+    """Operator control: pause (no new work), resume, or drain (no new work, then the agent exits)."""
 
 class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
     """The service people and scripts call (through the CLI). Every call carries the client token in
@@ -129,5 +133,13 @@ class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _control_pb2.ListAgentsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.ListAgentsResponse, _abc.Awaitable[_control_pb2.ListAgentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetAgentMode(
+        self,
+        request: _control_pb2.SetAgentModeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.Agent, _abc.Awaitable[_control_pb2.Agent]]:
+        """Operator control: pause (no new work), resume, or drain (no new work, then the agent exits)."""
 
 def add_ControlServiceServicer_to_server(servicer: ControlServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,7 +26,7 @@ def one_step(script: str, name: str = "bench") -> str:
 
 def wait_final(client: Client, build_id: int) -> int:
     """Follows the build until it is final; returns its status."""
-    for event in client.watch(build_id, include_logs=False):
+    for event in client.watch(build_id, include_logs=False, resume={}):
         if event.HasField("snapshot") and event.snapshot.status in FINAL:
             return int(event.snapshot.status)
     raise RuntimeError(f"build {build_id}: the watch ended before a final state")

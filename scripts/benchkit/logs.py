@@ -8,6 +8,7 @@ from benchkit import builds, raw
 from benchkit.config import DOCKER_LOG_SHARE_MIN, MB, SHELL_LOG_MB_PER_S_MIN, Sizes
 from benchkit.figures import Figure, at_least, median
 from benchkit.procs import Farm
+from conveyor.v1 import control_pb2
 
 
 def writer(size: int) -> str:
@@ -28,7 +29,8 @@ def conveyor_rate(root: Path, executor: str, size: int, runs: int) -> float:
         builds.run_timed(client, builds.one_step("true"))  # warm-up
         for _ in range(runs):
             build_id, elapsed = builds.run_build(client, builds.one_step(writer(size), "logs"))
-            held = sum(len(c.data) for c in client.read_logs(build_id, "one", "", 0, False))
+            request = control_pb2.ReadLogsRequest(build_id=build_id, job="one")
+            held = sum(len(chunk.data) for chunk in client.read_logs(request))
             if held != size:
                 raise RuntimeError(f"logs: the coordinator holds {held} of {size} bytes")
             rates.append(size / elapsed)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.harness import Cluster, job, wait_for, write_pipeline
+from tests.harness import CLI, CLIENT_TOKEN, Cluster, job, wait_for, write_pipeline
 
 pytestmark = pytest.mark.docker
 
@@ -70,16 +71,30 @@ def test_without_retry_rule_lost_agent_fails_the_job(
 
 
 def test_coordinator_killed_mid_build_keeps_it_and_finishes(
-    cluster: Cluster, unique: str, tmp_path: Path
+    patient_cluster: Cluster, unique: str, tmp_path: Path
 ) -> None:
+    cluster = patient_cluster
     cluster.start_agent(f"steady-{unique}")
     text = (
         "name: survive\nimage: conveyor/busybox\njobs:\n  count:\n    steps:\n"
-        "      - run: for i in 1 2 3 4 5 6 7 8; do echo $i; sleep 0.5; done\n"
+        "      - run: for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo $i; sleep 0.4; done\n"
         "  then:\n    needs: [count]\n    steps: [{run: echo after}]\n"
     )
     path = write_pipeline(tmp_path, "survive.yml", text)
-    build_id = json.loads(cluster.cli("run", str(path), "--no-follow", "--json").stdout)["id"]
+    connection = ["--coordinator", cluster.address, "--token", CLIENT_TOKEN]
+    runner = subprocess.Popen(
+        [*CLI, "run", str(path), *connection], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    build_id = wait_for(
+        lambda: cluster.json("builds") and cluster.json("builds")[0]["id"],
+        30,
+        "the build to be submitted",
+    )
+    follower = subprocess.Popen(
+        [*CLI, "logs", str(build_id), "count", "--follow", *connection],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     wait_for(
         lambda: cluster.cli("logs", str(build_id), "count").stdout.startswith(b"1\n2\n"),
         30,
@@ -89,14 +104,19 @@ def test_coordinator_killed_mid_build_keeps_it_and_finishes(
     server.kill()
     time.sleep(1)
     cluster.start_server()
-    doc = cluster.wait_build(
-        build_id,
-        lambda d: d["status"] in ("succeeded", "failed"),
-        60,
-        "the build to finish after the restart",
-    )
+
+    out, err = runner.communicate(timeout=90)
+    assert runner.returncode == 0, err.decode()
+    assert b"reconnecting" in err
+    count_lines = [line for line in out.splitlines() if line.startswith(b"count/step-1 | ")]
+    assert count_lines == [f"count/step-1 | {i}".encode() for i in range(1, 13)]
+    followed, _ = follower.communicate(timeout=30)
+    expected = b"".join(f"{i}\n".encode() for i in range(1, 13))
+    assert follower.returncode == 0
+    assert followed == expected
+
+    doc = cluster.show(build_id)
     assert doc["status"] == "succeeded", doc
     assert job(doc, "count")["attempts"] == 1
-    expected = b"".join(f"{i}\n".encode() for i in range(1, 9))
     assert cluster.cli("logs", str(build_id), "count").stdout == expected
     assert cluster.cli("logs", str(build_id), "then").stdout == b"after\n"

@@ -1,0 +1,112 @@
+"""Keeps the agent's leases: renews them on their own thread and stops attempts it cannot renew.
+
+The agent stops an attempt's containers itself once it has gone LEASE_SAFETY of the TTL without a
+confirmed renewal, measured on the monotonic clock from when the last successful renewal was
+*sent*. The coordinator's lease runs from when it *processed* that renewal, so the agent always
+gives up first: never two live containers for one job, even across a network cut.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from agent.attempt import AttemptRunner
+from agent.client import CoordinatorClient, describe
+from conveyor.v1 import agent_pb2
+
+LOGGER = logging.getLogger(__name__)
+
+# Fraction of the TTL the agent waits without a confirmed renewal before stopping an attempt.
+LEASE_SAFETY = 0.75
+# How often the watchdog looks at the leases.
+WATCHDOG_PERIOD_S = 0.1
+
+
+class LeaseKeeper:
+    def __init__(
+        self,
+        client: CoordinatorClient,
+        runners: Callable[[], list[AttemptRunner]],
+        abort: threading.Event,
+        *,
+        ttl_s: float,
+        interval_s: float,
+    ) -> None:
+        self._client = client
+        self._runners = runners
+        self._abort = abort
+        self._give_up_after_s = ttl_s * LEASE_SAFETY
+        self._interval_s = interval_s
+        self._confirmed: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def track(self, attempt_id: int, since: float) -> None:
+        """A new lease, granted about `since` (monotonic: when its assignment arrived)."""
+        with self._lock:
+            self._confirmed[attempt_id] = since
+
+    def forget(self, attempt_id: int) -> None:
+        with self._lock:
+            self._confirmed.pop(attempt_id, None)
+
+    def start(self) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(target=self._renew_loop, name="lease-renewal", daemon=True),
+            threading.Thread(target=self._watchdog_loop, name="lease-watchdog", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _renew_loop(self) -> None:
+        while not self._abort.wait(self._interval_s):
+            runners = {runner.lease.attempt_id: runner for runner in self._runners()}
+            if runners:
+                self._renew(runners)
+
+    def _renew(self, runners: dict[int, AttemptRunner]) -> None:
+        sent = time.monotonic()
+        request = agent_pb2.RenewLeasesRequest(leases=[r.lease for r in runners.values()])
+        try:
+            # One try per interval: a renewal that cannot get through is replaced by the next.
+            reply = self._client.call(
+                self._client.stub.RenewLeases, request, timeout_s=self._interval_s, budget_s=0
+            )
+        except Exception as error:  # logged; the watchdog decides
+            LOGGER.warning("lease renewal failed: %s", describe(error))
+            return
+        for status in reply.leases:
+            runner = runners.get(status.attempt_id)
+            if runner is None:
+                continue
+            if status.state == agent_pb2.LEASE_STATE_LOST:
+                LOGGER.warning(
+                    "attempt %d: the coordinator says the lease is lost; stopping it",
+                    status.attempt_id,
+                )
+                runner.lose()
+                continue
+            with self._lock:
+                if status.attempt_id in self._confirmed:
+                    self._confirmed[status.attempt_id] = sent
+            if status.state == agent_pb2.LEASE_STATE_CANCEL:
+                runner.cancel()
+
+    def _watchdog_loop(self) -> None:
+        while not self._abort.wait(WATCHDOG_PERIOD_S):
+            now = time.monotonic()
+            for runner in self._runners():
+                with self._lock:
+                    confirmed = self._confirmed.get(runner.lease.attempt_id)
+                if confirmed is not None and now - confirmed > self._give_up_after_s:
+                    if not runner.lost:
+                        LOGGER.warning(
+                            "attempt %d: lease not renewed for %.1fs; stopping it "
+                            "before the coordinator gives the job to another agent",
+                            runner.lease.attempt_id,
+                            now - confirmed,
+                        )
+                    runner.lose()

@@ -1,0 +1,88 @@
+"""Bounded everything: output floods starve nothing; slow readers cost the coordinator nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from conveyor import wire
+from conveyor.v1 import control_pb2, control_pb2_grpc
+from tests.harness import CLIENT_TOKEN, Cluster, job, wait_for, write_pipeline
+
+pytestmark = pytest.mark.docker
+
+MIB = 1024 * 1024
+
+
+def _rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def test_flood_of_output_starves_neither_leases_nor_other_jobs(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    cluster.start_agent(f"busy-{unique}", concurrency=2)
+    size = 120 * MIB
+    text = (
+        "name: flood\nimage: conveyor/busybox\njobs:\n"
+        f"  flood:\n    steps:\n      - run: head -c {size} /dev/zero | tr '\\000' z\n"
+        "  calm:\n    steps:\n"
+        "      - run: for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.2; done\n"
+    )
+    result = cluster.cli(
+        "run", str(write_pipeline(tmp_path, "flood.yml", text)), "--json", timeout_s=180
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    doc = json.loads(result.stdout)
+    flood, calm = job(doc, "flood"), job(doc, "calm")
+    # No lease was lost to the flood (a lost lease would mean a second attempt or agent_lost).
+    assert (flood["status"], flood["attempts"]) == ("succeeded", 1)
+    assert flood["steps"][0]["log_bytes"] == size
+    calm_step = calm["steps"][0]
+    assert (calm["status"], calm["attempts"]) == ("succeeded", 1)
+    # Ten 0.2 s sleeps; the neighbour's flood may slow it a little, not by seconds.
+    assert calm_step["finished_at_ms"] - calm_step["started_at_ms"] < 6000
+
+
+def test_slow_log_reader_keeps_coordinator_memory_bounded(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    cluster.start_agent(f"writer-{unique}")
+    size = 80 * MIB
+    text = (
+        "name: big\nimage: conveyor/busybox\njobs:\n"
+        f"  big:\n    steps:\n      - run: sleep 1; head -c {size} /dev/urandom\n"
+    )
+    path = write_pipeline(tmp_path, "big.yml", text)
+    build_id = json.loads(cluster.cli("run", str(path), "--no-follow", "--json").stdout)["id"]
+    server_pid = cluster.processes[0].popen.pid
+    channel = wire.insecure_channel(cluster.address)
+    try:
+        stub = control_pb2_grpc.ControlServiceStub(channel)
+        request = control_pb2.ReadLogsRequest(build_id=build_id, job="big", follow=True)
+        stream = stub.ReadLogs(request, metadata=wire.bearer(CLIENT_TOKEN))
+        wait_for(
+            lambda: job(cluster.show(build_id), "big")["status"] == "running",
+            30,
+            "the step to start",
+        )
+        baseline = _rss_bytes(server_pid)
+        received = len(next(stream).data)
+        peak = baseline
+        # Read slowly while the step writes everything: the coordinator must not buffer for us.
+        while job(cluster.show(build_id), "big")["status"] == "running":
+            received += len(next(stream).data)
+            peak = max(peak, _rss_bytes(server_pid))
+            time.sleep(0.2)
+        peak = max(peak, _rss_bytes(server_pid))
+        received += sum(len(chunk.data) for chunk in stream)
+    finally:
+        channel.close()
+    assert received == size
+    assert peak - baseline < 40 * MIB, f"coordinator grew by {(peak - baseline) / MIB:.0f} MiB"

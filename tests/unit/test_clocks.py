@@ -1,0 +1,65 @@
+"""Leases run on the monotonic clock on both sides: a wall-clock jump expires nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from agent.leases import LeaseKeeper
+from coordinator.leases import LeaseTable
+from coordinator.records import LiveAttempt
+
+
+@pytest.fixture
+def wall_clock_jumps(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every read of the wall clock is two hours later than the one before."""
+    real = time.time
+    jumps = iter(range(1, 1_000_000))
+    monkeypatch.setattr(time, "time", lambda: real() + 7200 * next(jumps))
+    yield
+
+
+def test_coordinator_leases_ignore_wall_clock_jumps(wall_clock_jumps: None) -> None:
+    table = LeaseTable(ttl_s=5.0)
+    table.add(
+        LiveAttempt(attempt_id=1, agent_id=7, build_id=1, lease_token="t", cancel_requested=False)
+    )
+    time.time()
+    time.time()
+    assert table.expired() == []
+    assert table.renew(7, 1, "t") is not None
+
+
+class _Runner:
+    def __init__(self) -> None:
+        self.lost = False
+        self.lease = type("L", (), {"attempt_id": 1})()
+
+    def lose(self) -> None:
+        self.lost = True
+
+
+def test_agent_watchdog_ignores_wall_clock_jumps(wall_clock_jumps: None) -> None:
+    runner = _Runner()
+    abort = threading.Event()
+    keeper = LeaseKeeper(
+        client=None,
+        runners=lambda: [runner],
+        abort=abort,  # type: ignore[arg-type]
+        ttl_s=2.0,
+        interval_s=60.0,
+    )
+    keeper.track(1, time.monotonic())
+    threads = keeper.start()
+    try:
+        time.sleep(0.5)  # the watchdog looks five times while the wall clock leaps hours
+        assert not runner.lost
+        time.sleep(1.3)  # past 75% of the 2 s TTL on the monotonic clock: now it acts
+        assert runner.lost
+    finally:
+        abort.set()
+        for thread in threads:
+            thread.join(2)
