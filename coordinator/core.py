@@ -324,7 +324,7 @@ class Coordinator:
             self.dispatcher.forget_cancel(lease.agent_id, attempt_id)
             self.dispatcher.wake(lease.agent_id)
         if end.jobs_queued:
-            self.dispatcher.work_available()
+            self.dispatcher.work_available(end.queued_labels)
         self.notifier.changed(end.build_id)
         return end.outcome, end.reason
 

@@ -287,8 +287,16 @@ class Store:
             assert job is not None and build is not None
             self._settle_job(job, build, attempt, started=started)
             session.flush()
-            queued = self._advance(session, build) or job.status == JobStatus.QUEUED
-            return AttemptEnd(attempt.build_id, outcome, reason, jobs_queued=queued)
+            queued = self._advance(session, build)
+            if job.status == JobStatus.QUEUED:
+                queued.append(json.loads(job.labels_json))
+            return AttemptEnd(
+                attempt.build_id,
+                outcome,
+                reason,
+                jobs_queued=bool(queued),
+                queued_labels=tuple(queued),
+            )
 
     def live_attempts(self) -> list[LiveAttempt]:
         with self._tx() as session:
@@ -386,8 +394,8 @@ class Store:
         else:
             self._set_job(job, JobStatus.FAILED, attempt.reason, attempt.message)
 
-    def _advance(self, session: Session, build: BuildRow) -> bool:
-        """Applies the scheduler's transitions to a build; returns whether a job became queued."""
+    def _advance(self, session: Session, build: BuildRow) -> list[dict[str, str]]:
+        """Applies the scheduler's transitions to a build; returns the labels of jobs it queued."""
         assert build.id is not None
         jobs = queries.build_jobs(session, build.id)
         by_name = {job.name: job for job in jobs}
@@ -401,7 +409,11 @@ class Store:
         final = scheduler.build_outcome((JobStatus(j.status) for j in jobs), build.cancel_requested)
         if final is not None and build.status != final:
             build.status, build.finished_at_ms = final, now_ms()
-        return any(t.status is JobStatus.QUEUED for t in transitions)
+        return [
+            json.loads(by_name[t.name].labels_json)
+            for t in transitions
+            if t.status is JobStatus.QUEUED
+        ]
 
 
 def _retry_targets(jobs: Sequence[JobRow], job_name: str | None, build_id: int) -> set[str]:

@@ -261,6 +261,7 @@ def test_success_queues_dependents_and_the_build_succeeds(store: Store, agent_id
     a = claim_one(store, agent_id)
     end = succeed(store, a)
     assert end.jobs_queued and not end.already_recorded
+    assert end.queued_labels == ({}, {})  # b and c, for the dispatcher to wake agents for
     assert end.outcome is Outcome.SUCCEEDED
     assert statuses(store, build_id) == {
         "a": JobStatus.SUCCEEDED,
@@ -331,6 +332,7 @@ def test_agent_lost_is_retried_as_a_new_attempt_keeping_history(
     first = claim_one(store, agent_id)
     end = fail(store, first, Reason.AGENT_LOST, None)
     assert end.jobs_queued
+    assert end.queued_labels == ({},)  # the job itself, queued again
 
     build = store.get_build(build_id)
     assert build.status is BuildStatus.RUNNING
