@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from agent.client import CoordinatorClient, FencedError
+from agent.client import CoordinatorClient, FencedError, JoinRefusedError
 from agent.config import LOG_DRAIN_TIMEOUT_S
 from agent.executor import (
     AttemptInfo,
@@ -64,6 +64,7 @@ class AttemptRunner:
         self._stop = threading.Event()
         self._stop_verdict: Verdict | None = None
         self._lost = threading.Event()
+        self._control: StepControl | None = None
         self._spool_limit = spool_limit
         self._lost_log_bytes: dict[str, int] = {}
         self._label = (
@@ -85,7 +86,14 @@ class AttemptRunner:
         self._stop.set()
 
     def lose(self) -> None:
-        """The lease is gone: stop the containers now and report nothing."""
+        """The lease is gone: kill the containers now (no grace) and report nothing.
+
+        No grace: the coordinator may soon hand the job to another agent, and a step that
+        ignores SIGTERM must not outlive the lease.
+        """
+        if self._control is not None:
+            self._control.grace_s = 0.0
+        self._grace_s = 0.0
         self._lost.set()
         self._stop.set()
 
@@ -101,13 +109,25 @@ class AttemptRunner:
                 self._finish(self._with_log_loss(verdict))
         except FencedError as error:
             LOGGER.warning("%s: no longer ours (%s); stopped", self._label, error)
-        except Exception:
+        except JoinRefusedError:
+            raise
+        except Exception as error:
             if self.lost:
                 LOGGER.warning("%s: lease lost; stopped without reporting", self._label)
             else:
                 LOGGER.exception("%s: failed unexpectedly", self._label)
+                self._report_error(error)
         finally:
             self._cleanup()
+
+    def _report_error(self, error: Exception) -> None:
+        """Says what broke rather than going silent (which would look like agent_lost)."""
+        self._stop.set()
+        verdict = Verdict(types_pb2.OUTCOME_FAILED, Reason.ERROR, f"agent error: {error}")
+        try:
+            self._finish(verdict)
+        except Exception:  # the lease decides now; the agent's log has the details
+            LOGGER.exception("%s: could not report the error", self._label)
 
     def _run_steps(self) -> Verdict:
         try:
@@ -138,6 +158,7 @@ class AttemptRunner:
             own = time.monotonic() + spec.timeout_ms / 1000
             step_deadline = own if deadline is None else min(deadline, own)
         control = StepControl(stop=self._stop, deadline=step_deadline, grace_s=self._grace_s)
+        self._control = control
         request = StepRequest(index, spec.name, spec.image, spec.run, dict(spec.env))
         shipper = LogShipper(
             self._client,

@@ -156,6 +156,12 @@ class CoordinatorClient:
                     raise FencedError(
                         error.details() if isinstance(error, grpc.Call) else ""
                     ) from None
+                details = error.details() if isinstance(error, grpc.Call) else ""
+                if code is grpc.StatusCode.UNAUTHENTICATED and "session replaced" in (
+                    details or ""
+                ):
+                    # Taking the session back would cut the other agent off in turn, forever.
+                    raise JoinRefusedError(details) from None
                 if code is grpc.StatusCode.UNAUTHENTICATED and attempt == 0:
                     LOGGER.warning("coordinator forgot our session; registering again")
                     self.register(budget_s, interrupt)

@@ -25,6 +25,11 @@ LOG_READ_CHUNK_BYTES = 256 * 1024
 CLAIM_SCAN_LIMIT = 500
 # Threads writing log files (fsync each append before acknowledging it).
 LOG_IO_THREADS = 4
+# A job as handed to an agent (steps with env merged) must fit well inside one gRPC message.
+MAX_JOB_SPEC_BYTES = 4 * 1024 * 1024
+# An attempt lost before any step started is re-queued for free this many times, then the job
+# fails: something (too large? an agent crashing on it?) keeps it from ever being delivered.
+MAX_UNSTARTED_REQUEUES = 3
 # Builds returned by ListBuilds when the client sets no limit.
 DEFAULT_LIST_LIMIT = 20
 

@@ -17,8 +17,9 @@ from sqlmodel import Session, SQLModel, col, select, update
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
 from coordinator import queries, rowmap, scheduler
+from coordinator.config import MAX_UNSTARTED_REQUEUES
 from coordinator.db import make_engine, now_ms
-from coordinator.errors import ConflictError, NotFoundError
+from coordinator.errors import ConflictError, FencedError, NotFoundError
 from coordinator.models import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
 from coordinator.records import (
     AgentRecord,
@@ -221,6 +222,8 @@ class Store:
         """Marks a step running; returns whether the attempt has been asked to cancel."""
         with self._tx() as session:
             attempt = queries.attempt(session, attempt_id)
+            if attempt.outcome is not None:
+                raise FencedError(f"attempt {attempt_id} has ended")
             step = queries.step(session, attempt_id, index)
             step.status = StepStatus.RUNNING
             step.started_at_ms = now_ms()
@@ -236,6 +239,8 @@ class Store:
         log_lost_bytes: int = 0,
     ) -> None:
         with self._tx() as session:
+            if queries.attempt(session, attempt_id).outcome is not None:
+                raise FencedError(f"attempt {attempt_id} has ended")
             step = queries.step(session, attempt_id, index)
             step.status = status
             step.exit_code = exit_code
@@ -350,10 +355,15 @@ class Store:
             self._set_job(job, JobStatus.SUCCEEDED, "", attempt.message)
         elif outcome is Outcome.CANCELED or build.cancel_requested:
             self._set_job(job, JobStatus.CANCELED, attempt.reason or "canceled", attempt.message)
-        elif attempt.reason == Reason.AGENT_LOST and not started:
+        elif (
+            attempt.reason == Reason.AGENT_LOST
+            and not started
+            and job.unstarted_requeues < MAX_UNSTARTED_REQUEUES
+        ):
             # The agent vanished before running anything (e.g. the assignment never reached it):
             # running it elsewhere cannot repeat a side effect, so it does not use up a retry.
             job.retry_base += 1
+            job.unstarted_requeues += 1
             message = f"attempt {attempt.number} never started on its agent; queued again"
             self._set_job(job, JobStatus.QUEUED, attempt.reason, message)
         elif scheduler.should_retry(
