@@ -21,8 +21,9 @@ from agent.executor import (
     StepResult,
 )
 from agent.logship import LogShipper
+from agent.transfer import TransferError, Transfers
 from conveyor.states import Reason
-from conveyor.v1 import agent_pb2, types_pb2
+from conveyor.v1 import agent_pb2, blobs_pb2, types_pb2
 
 LOGGER = logging.getLogger(__name__)
 
@@ -101,6 +102,32 @@ class AttemptRunner:
             self._executor.prepare_attempt(self._info)
         except ExecutorError as error:
             return Verdict(types_pb2.OUTCOME_FAILED, Reason.ERROR, f"workspace: {error}")
+        transfers = Transfers(self._client, self._executor, self._info, self.lease)
+        inputs = transfers.inputs()
+        try:
+            transfers.prepare(inputs)
+        except TransferError as error:
+            return Verdict(types_pb2.OUTCOME_FAILED, error.reason, str(error))
+        verdict = self._steps()
+        return self._collect(transfers, inputs, verdict)
+
+    def _collect(
+        self, transfers: Transfers, inputs: blobs_pb2.GetInputsResponse, verdict: Verdict
+    ) -> Verdict:
+        """Artifacts after the steps: on success, or also on failure with `when: always`."""
+        succeeded = verdict.outcome == types_pb2.OUTCOME_SUCCEEDED
+        failed = verdict.outcome == types_pb2.OUTCOME_FAILED
+        if self._lost or not (succeeded or (failed and inputs.artifacts_always)):
+            return verdict
+        try:
+            transfers.collect(inputs)
+        except TransferError as error:
+            LOGGER.warning("%s: %s", self._label, error)
+            if succeeded:
+                return Verdict(types_pb2.OUTCOME_FAILED, error.reason, str(error))
+        return verdict
+
+    def _steps(self) -> Verdict:
         timeout_ms = self.assignment.timeout_ms
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
         for index, spec in enumerate(self.assignment.steps):

@@ -192,3 +192,13 @@ class CoordinatorClient:
     @property
     def stub(self) -> agent_pb2_grpc.AgentServiceStub:
         return self._stub
+
+    @property
+    def channel(self) -> grpc.Channel:
+        """For the other agent-facing services (blobs), sharing this connection."""
+        return self._channel
+
+    @property
+    def session(self) -> wire.Metadata:
+        """Metadata of the current session, for calls that cannot go through `call`."""
+        return self._session

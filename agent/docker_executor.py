@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, cast
@@ -18,6 +19,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Mount
 from docker.utils import parse_repository_tag
 
+from agent.docker_workspace import DockerWorkspaceReader, helper_container, put_tar
 from agent.executor import (
     AttemptInfo,
     Executor,
@@ -26,10 +28,11 @@ from agent.executor import (
     StepEnd,
     StepRequest,
     StepResult,
+    WorkspaceReader,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +48,17 @@ _ATTACH_PARAMS = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
 _BACKEND_ERRORS = (DockerException, OSError)
 
 
-def volume_name(attempt_id: int) -> str:
-    return f"conveyor-ws-{attempt_id}"
+def _scope(agent_name: str) -> str:
+    # Attempt ids are per coordinator: agents of different coordinators can share one engine.
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", agent_name)
 
 
-def container_name(attempt_id: int, index: int) -> str:
-    return f"conveyor-{attempt_id}-{index}"
+def volume_name(attempt: AttemptInfo) -> str:
+    return f"conveyor-ws-{_scope(attempt.agent_name)}-{attempt.attempt_id}"
+
+
+def container_name(attempt: AttemptInfo, index: int) -> str:
+    return f"conveyor-{_scope(attempt.agent_name)}-{attempt.attempt_id}-{index}"
 
 
 def attempt_labels(attempt: AttemptInfo) -> dict[str, str]:
@@ -211,7 +219,7 @@ class DockerExecutor(Executor):
     def prepare_attempt(self, attempt: AttemptInfo) -> None:
         self.cleanup_attempt(attempt)
         try:
-            self._api.create_volume(volume_name(attempt.attempt_id), labels=attempt_labels(attempt))
+            self._api.create_volume(volume_name(attempt), labels=attempt_labels(attempt))
         except _BACKEND_ERRORS as exc:
             raise ExecutorError(
                 f"could not create the workspace of attempt {attempt.attempt_id}: {_describe(exc)}"
@@ -243,7 +251,7 @@ class DockerExecutor(Executor):
         selector = [f"conveyor.agent={attempt.agent_name}", f"conveyor.attempt={attempt_id}"]
         try:
             self._remove_containers(selector)
-            self._remove_volume(volume_name(attempt_id))
+            self._remove_volume(volume_name(attempt))
         except _BACKEND_ERRORS as exc:
             raise ExecutorError(f"could not clean up attempt {attempt_id}: {exc}") from exc
 
@@ -259,6 +267,17 @@ class DockerExecutor(Executor):
         log.info("removed %d leftover containers of agent %r", removed, agent_name)
         return removed
 
+    @contextlib.contextmanager
+    def open_workspace(self, attempt: AttemptInfo) -> Iterator[WorkspaceReader]:
+        volume = volume_name(attempt)
+        with helper_container(self._api, attempt, volume, attempt_labels(attempt)) as helper:
+            yield DockerWorkspaceReader(self._api, helper)
+
+    def import_tar(self, attempt: AttemptInfo, chunks: Iterable[bytes]) -> None:
+        volume = volume_name(attempt)
+        with helper_container(self._api, attempt, volume, attempt_labels(attempt)) as helper:
+            put_tar(self._api, helper, chunks)
+
     def _create(self, attempt: AttemptInfo, step: StepRequest, control: StepControl) -> str:
         try:
             return self._create_container(attempt, step)
@@ -271,7 +290,7 @@ class DockerExecutor(Executor):
             raise _StepOver(_pull_failed(step.image, _describe(exc))) from exc
 
     def _create_container(self, attempt: AttemptInfo, step: StepRequest) -> str:
-        name = container_name(attempt.attempt_id, step.index)
+        name = container_name(attempt, step.index)
         try:
             return self._create_named(name, attempt, step)
         except APIError as exc:  # ImageNotFound (404) passes through to _create
@@ -286,7 +305,7 @@ class DockerExecutor(Executor):
 
     def _create_named(self, name: str, attempt: AttemptInfo, step: StepRequest) -> str:
         labels = attempt_labels(attempt)
-        workspace = Mount(WORKSPACE, volume_name(attempt.attempt_id), labels=dict(labels))
+        workspace = Mount(WORKSPACE, volume_name(attempt), labels=dict(labels))
         host_config = self._api.create_host_config(
             mounts=[workspace],
             # An init as PID 1 forwards SIGTERM to the script; PID 1 itself would ignore it.

@@ -79,6 +79,12 @@ def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--reaper-period", type=float, help="how often expired leases are reaped (default 2)"
     )
     tuning.add_argument("--poll-timeout", type=float, help="long-poll length (default 30)")
+    limits = p.add_argument_group("limits (sizes like 512KiB, 100MiB, 2GiB)")
+    limits.add_argument("--max-artifact-size", metavar="SIZE", help="one artifact file (4GiB)")
+    limits.add_argument(
+        "--max-build-artifacts-size", metavar="SIZE", help="all artifacts of a build (20GiB)"
+    )
+    limits.add_argument("--max-source-size", metavar="SIZE", help="one source snapshot (2GiB)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(handler=_side("coordinator.main"))
 

@@ -102,9 +102,9 @@ def start_leftover(client: docker.DockerClient, attempt: AttemptInfo, index: int
     client.containers.run(
         IMAGE,
         ["sleep", "300"],
-        name=container_name(attempt.attempt_id, index),
+        name=container_name(attempt, index),
         labels={**attempt_labels(attempt), "conveyor.step": str(index)},
-        volumes={volume_name(attempt.attempt_id): {"bind": "/workspace", "mode": "rw"}},
+        volumes={volume_name(attempt): {"bind": "/workspace", "mode": "rw"}},
         detach=True,
     )
 
@@ -262,7 +262,7 @@ def test_step_runs_without_privileges(executor: DockerExecutor, attempt: Attempt
 def test_prepare_attempt_labels_the_workspace(
     client: docker.DockerClient, attempt: AttemptInfo
 ) -> None:
-    volume = client.volumes.get(volume_name(attempt.attempt_id))
+    volume = client.volumes.get(volume_name(attempt))
     labels = volume.attrs["Labels"]
     assert labels == {
         "conveyor.agent": attempt.agent_name,
@@ -294,7 +294,7 @@ def test_cleanup_attempt_removes_containers_and_workspace(
 
     assert containers_of(client, info) == []
     names = [volume.name for volume in client.volumes.list()]
-    assert volume_name(info.attempt_id) not in names
+    assert volume_name(info) not in names
 
 
 def test_remove_leftovers_removes_everything_of_the_agent(
