@@ -72,7 +72,12 @@ class Transfers:
             self._import(
                 Reason.SOURCE_FAILED,
                 "source snapshot",
-                self._download(inputs.snapshot_sha256, inputs.snapshot_size, "source snapshot"),
+                self._download(
+                    inputs.snapshot_sha256,
+                    inputs.snapshot_size,
+                    "source snapshot",
+                    Reason.SOURCE_FAILED,
+                ),
             )
         elif kind == "git":
             self._checkout(inputs.git)
@@ -130,7 +135,9 @@ class Transfers:
             self._client.call(self._stub.ReportSource, request)
             self._import(Reason.SOURCE_FAILED, "git checkout", gitsource.archive(repo, commit))
 
-    def _download(self, digest: str, size: int, what: str) -> Iterator[bytes]:
+    def _download(
+        self, digest: str, size: int, what: str, reason: str = Reason.ARTIFACTS_FAILED
+    ) -> Iterator[bytes]:
         request = blobs_pb2.AgentDownloadRequest(lease=self._lease, sha256=digest)
         stream = self._client.call(self._open_download, request, timeout_s=TRANSFER_TIMEOUT_S)
         hasher, received = hashlib.sha256(), 0
@@ -141,11 +148,12 @@ class Transfers:
                 yield chunk.data
         except grpc.RpcError as error:
             _reraise_fenced(error)
-            raise TransferError(Reason.ARTIFACTS_FAILED, f"{what}: {_details(error)}") from None
+            raise TransferError(reason, f"{what}: {_details(error)}") from None
         if hasher.hexdigest() != digest or received != size:
             raise TransferError(
-                Reason.ARTIFACTS_FAILED,
-                f"{what}: digest mismatch (expected {digest}, got {hasher.hexdigest()})",
+                reason,
+                f"{what}: digest mismatch (expected {digest} of {size} bytes, "
+                f"got {hasher.hexdigest()} of {received})",
             )
 
     def _open_download(

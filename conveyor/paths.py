@@ -81,7 +81,7 @@ def safe_destination(root: Path, name: str) -> Path:
 
 
 @lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
+def glob_regex(pattern: str) -> re.Pattern[str]:
     """`**` spans any number of directories, `*` and `?` stay within one name."""
     pieces = []
     for index, part in enumerate(pattern.strip("/").split("/")):
@@ -97,7 +97,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 
 def glob_match(pattern: str, name: str) -> bool:
     """Whether `name` (a file) matches `pattern` or lies under a directory that does."""
-    regex = _glob_regex(pattern)
+    regex = glob_regex(pattern)
     parts = name.split("/")
     return any(regex.match("/".join(parts[:depth])) for depth in range(len(parts), 0, -1))
 

@@ -49,6 +49,7 @@ class Inputs:
     needed: tuple[ArtifactRecord, ...]
     pipeline_yaml: str
     job_name: str
+    snapshot_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,14 @@ class ArtifactStore:
             needs = set(json.loads(job.needs_json))
             needed = _current(session, build.id, needs) if needs else []
             source = _source(session.get(BuildSourceRow, build.id))
-            return Inputs(source, tuple(_record(r) for r in needed), build.pipeline_yaml, job.name)
+            blob = session.get(BlobRow, source.snapshot_sha256) if source else None
+            return Inputs(
+                source,
+                tuple(_record(r) for r in needed),
+                build.pipeline_yaml,
+                job.name,
+                blob.size if blob else 0,
+            )
 
     def add_blob(self, sha256: str, size: int) -> None:
         with self._tx() as session:

@@ -37,6 +37,7 @@ class AttemptInputs:
     source: SourceSpec | None
     needed: tuple[ArtifactRecord, ...]
     rule: ArtifactRule
+    snapshot_size: int
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Artifacts:
         self.core.leases.check(agent.id, attempt_id, token)
         found = await self.core.db(self.meta.inputs, attempt_id)
         rule = load_pipeline(found.pipeline_yaml).job(found.job_name).artifacts
-        return AttemptInputs(found.source, found.needed, rule)
+        return AttemptInputs(found.source, found.needed, rule, found.snapshot_size)
 
     async def report_source(
         self, agent: AgentSession, attempt_id: int, token: str, commit: str

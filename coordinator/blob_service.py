@@ -80,6 +80,7 @@ class AgentBlobService(blobs_pb2_grpc.AgentBlobServiceServicer):
         source = found.source
         if source is not None and source.snapshot_sha256:
             reply.snapshot_sha256 = source.snapshot_sha256
+            reply.snapshot_size = found.snapshot_size
         elif source is not None and source.git_url:
             reply.git.CopyFrom(
                 blobs_pb2.GitSource(

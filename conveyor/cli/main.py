@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from conveyor import __version__
-from conveyor.cli import commands
+from conveyor.cli import artifact_commands, commands
 from conveyor.cli.client import CliError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -132,7 +132,13 @@ def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     )
     p.add_argument("pipeline", metavar="PIPELINE.yml")
     p.add_argument("--env", action="append", metavar="K=V", help="override a build env variable")
-    p.add_argument("--source", metavar="DIR", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--source",
+        metavar="DIR",
+        help="upload DIR (minus .gitignore/.conveyorignore matches and .git) as the workspace",
+    )
+    p.add_argument("--git", metavar="URL", help="check out this git repository in every job")
+    p.add_argument("--ref", metavar="REF", help="branch, tag or commit for --git (default HEAD)")
     p.add_argument("--no-follow", action="store_true", help="print the build id and return")
     p.set_defaults(handler=commands.cmd_run)
 
@@ -166,6 +172,28 @@ def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
     p = sub.add_parser("agents", parents=[common], help="list agents")
     p.set_defaults(handler=commands.cmd_agents)
+    _add_artifact_commands(sub, common)
+
+
+def _add_artifact_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = sub.add_parser("artifacts", parents=[common], help="list or download a build's artifacts")
+    p.add_argument("build", type=int, metavar="BUILD")
+    p.add_argument("--download", metavar="DIR", help="write them to DIR/JOB/NAME, verified")
+    p.add_argument("--job", help="only this job's artifacts")
+    p.add_argument("--name", help="only the artifact with this name")
+    p.set_defaults(handler=artifact_commands.cmd_artifacts)
+
+    p = sub.add_parser(
+        "gc",
+        parents=[common],
+        help="remove old builds' artifacts and sources",
+        description="Remove artifacts and sources of builds older than --older-than, except "
+        "the newest build's; content another kept build uses stays.",
+    )
+    p.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 7d, 12h, 30m, 0s")
+    p.set_defaults(handler=artifact_commands.cmd_gc)
 
 
 def build_parser() -> argparse.ArgumentParser:
