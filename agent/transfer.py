@@ -59,7 +59,7 @@ class Transfers:
         self._executor = executor
         self._info = info
         self._lease = lease
-        self._stub = blobs_pb2_grpc.AgentBlobServiceStub(client.channel)
+        self._stub = blobs_pb2_grpc.AgentBlobServiceStub(client.transfer_channel)
 
     def inputs(self) -> blobs_pb2.GetInputsResponse:
         request = blobs_pb2.GetInputsRequest(lease=self._lease)

@@ -14,6 +14,7 @@ from typing import BinaryIO, TypeVar
 
 import grpc
 
+from conveyor import wire
 from conveyor.cli.client import CALL_TIMEOUT_S, EXIT_FAILED, Client, CliError, explain
 from conveyor.cli.snapshot import make_snapshot
 from conveyor.paths import UnsafePathError, check_name, safe_destination
@@ -46,7 +47,8 @@ def parse_age(text: str) -> float:
 class Transfers:
     def __init__(self, client: Client) -> None:
         self._client = client
-        self._stub = blobs_pb2_grpc.BlobServiceStub(client.channel)
+        self._channel = wire.insecure_channel(client.address, transfers=True)
+        self._stub = blobs_pb2_grpc.BlobServiceStub(self._channel)
 
     def _rpc(self, method: Callable[..., T], request: object) -> T:
         try:
