@@ -18,6 +18,10 @@ CALL_TIMEOUT_S = 20.0
 TRANSFER_CHUNK_BYTES = 1024 * 1024
 # Per-call deadline of one artifact upload or download; large files on slow links need long.
 TRANSFER_TIMEOUT_S = 3600.0
+# Chunks read ahead of the upload stream (memory bound: this many TRANSFER_CHUNK_BYTES), and how
+# often a blocked reader checks whether the upload call has ended.
+UPLOAD_QUEUE_CHUNKS = 4
+UPLOAD_POLL_S = 0.1
 # Image of the helper container that reaches a workspace volume (needs `find`); never a step.
 HELPER_IMAGE = "conveyor/busybox"
 # Limit for cloning a git source and for resolving its ref.

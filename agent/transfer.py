@@ -8,8 +8,10 @@ again on the coordinator.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import queue
 import tarfile
 import tempfile
 import time
@@ -20,7 +22,12 @@ import grpc
 
 from agent import gitsource
 from agent.client import CoordinatorClient, FencedError
-from agent.config import MAX_SYMLINK_HOPS, TRANSFER_TIMEOUT_S
+from agent.config import (
+    MAX_SYMLINK_HOPS,
+    TRANSFER_TIMEOUT_S,
+    UPLOAD_POLL_S,
+    UPLOAD_QUEUE_CHUNKS,
+)
 from agent.executor import AttemptInfo, Executor, ExecutorError, FileKind, WorkspaceReader
 from conveyor import paths
 from conveyor.states import Reason
@@ -208,33 +215,57 @@ class Transfers:
         return resolved
 
     def _send(self, name: str, size: int, mode: int, chunks: Iterator[bytes]) -> None:
-        failures: list[BaseException] = []
+        """Streams one file up. Only this thread reads the workspace; gRPC's sending thread
+        reads a small queue, so a refused upload never leaves the engine's stream mid-read."""
+        outbox: queue.Queue[blobs_pb2.UploadChunk | None] = queue.Queue(UPLOAD_QUEUE_CHUNKS)
         header = blobs_pb2.UploadHeader(lease=self._lease, name=name, size=size, mode=mode)
-
-        def messages() -> Iterator[blobs_pb2.UploadChunk]:
-            try:
-                yield blobs_pb2.UploadChunk(header=header)
+        # Not retried: the workspace stream is read once; a failed upload fails the attempt,
+        # which the job's retry rule may run again.
+        call = self._stub.UploadArtifact.future(
+            iter(outbox.get, None), metadata=self._client.session, timeout=TRANSFER_TIMEOUT_S
+        )
+        try:
+            if _offer(outbox, blobs_pb2.UploadChunk(header=header), call):
                 hasher = hashlib.sha256()
                 for data in chunks:
                     hasher.update(data)
-                    yield blobs_pb2.UploadChunk(data=data)
-                yield blobs_pb2.UploadChunk(sha256=hasher.hexdigest())
-            except BaseException as error:
-                failures.append(error)
-                raise
-
+                    if not _offer(outbox, blobs_pb2.UploadChunk(data=data), call):
+                        break
+                else:
+                    _offer(outbox, blobs_pb2.UploadChunk(sha256=hasher.hexdigest()), call)
+        finally:
+            _close(outbox)
         try:
-            # Not retried: the workspace stream is consumed once; a failed upload fails the
-            # attempt, which the job's retry rule may run again.
-            self._stub.UploadArtifact(
-                messages(), metadata=self._client.session, timeout=TRANSFER_TIMEOUT_S
-            )
+            call.result()
         except grpc.RpcError as error:
-            if failures:
-                message = f"artifact {name!r}: {failures[0]}"
-                raise TransferError(Reason.ARTIFACTS_FAILED, message) from None
             _reraise_fenced(error)
             raise TransferError(Reason.ARTIFACTS_FAILED, _details(error)) from None
+
+
+def _offer(
+    outbox: queue.Queue[blobs_pb2.UploadChunk | None],
+    item: blobs_pb2.UploadChunk,
+    call: grpc.Future[blobs_pb2.UploadArtifactResponse],
+) -> bool:
+    """Queues `item` for sending; False once the call has ended (refused, failed)."""
+    while not call.done():
+        try:
+            outbox.put(item, timeout=UPLOAD_POLL_S)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _close(outbox: queue.Queue[blobs_pb2.UploadChunk | None]) -> None:
+    """Ends the request stream, making room if the call stopped reading it."""
+    while True:
+        try:
+            outbox.put_nowait(None)
+            return
+        except queue.Full:
+            with contextlib.suppress(queue.Empty):
+                outbox.get_nowait()
 
 
 __all__ = ["TransferError", "Transfers"]
