@@ -28,8 +28,10 @@ def check_name(name: str, what: str = "artifact") -> str:
     """`name` if it is a normalised relative path inside its root; raises UnsafePathError."""
     if not name or "\0" in name or len(name.encode()) > MAX_NAME_BYTES:
         raise UnsafePathError(f"{what} {name!r}: not a valid file name")
-    if name.startswith("/") or "\\" in name:
+    if name.startswith("/"):
         raise UnsafePathError(f"{what} {name!r}: absolute paths are not allowed")
+    if "\\" in name:
+        raise UnsafePathError(f"{what} {name!r}: backslashes are not allowed")
     parts = name.split("/")
     if ".." in parts:
         raise UnsafePathError(f"{what} {name!r}: path escapes the workspace")

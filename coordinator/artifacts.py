@@ -74,7 +74,9 @@ class Artifacts:
     async def inputs(self, agent: AgentSession, attempt_id: int, token: str) -> AttemptInputs:
         self.core.leases.check(agent.id, attempt_id, token)
         found = await self.core.db(self.meta.inputs, attempt_id)
-        rule = load_pipeline(found.pipeline_yaml).job(found.job_name).artifacts
+        # Parsed off the event loop: a pipeline may be up to 1 MiB of YAML.
+        pipeline = await self.core.io(load_pipeline, found.pipeline_yaml)
+        rule = pipeline.job(found.job_name).artifacts
         return AttemptInputs(found.source, found.needed, rule, found.snapshot_size)
 
     async def report_source(
@@ -126,11 +128,15 @@ class Artifacts:
         self.blobs.commit(incoming, new.sha256)
         self.meta.add_artifact(new, self._config.max_build_artifact_bytes, MAX_BUILD_ARTIFACTS)
 
-    def agent_download(
+    async def agent_download(
         self, agent: AgentSession, attempt_id: int, token: str, digest: str
     ) -> AsyncIterator[bytes]:
-        self.core.leases.check(agent.id, attempt_id, token)
-        return self._read(check_digest(digest))
+        lease = self.core.leases.check(agent.id, attempt_id, token)
+        check_digest(digest)
+        # Only what the attempt's own build references: its source and its artifacts.
+        if not await self.core.db(self.meta.blob_of_build, lease.build_id, digest):
+            raise NotFoundError(f"build {lease.build_id} has no blob {digest}")
+        return self._read(digest)
 
     # Client-facing
 

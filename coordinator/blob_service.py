@@ -118,7 +118,7 @@ class AgentBlobService(blobs_pb2_grpc.AgentBlobServiceServicer):
     ) -> AsyncIterator[blobs_pb2.BlobChunk]:
         try:
             lease = request.lease
-            chunks = self._artifacts.agent_download(
+            chunks = await self._artifacts.agent_download(
                 self._agent(context), lease.attempt_id, lease.lease_token, request.sha256
             )
             async for data in chunks:
