@@ -9,6 +9,7 @@ from typing import Any
 
 from conveyor.cli.artifacts import Transfers, parse_age
 from conveyor.cli.client import EXIT_OK, Client
+from conveyor.cli.render import table
 from conveyor.paths import format_size
 from conveyor.v1 import blobs_pb2
 
@@ -39,12 +40,8 @@ def _print_listing(listing: blobs_pb2.ListArtifactsResponse) -> None:
     if not listing.artifacts:
         print("no artifacts")
         return
-    width = max(len(a.name) for a in listing.artifacts)
-    job_width = max(len(a.job) for a in listing.artifacts)
-    print(f"{'JOB':<{job_width}}  {'NAME':<{width}}  {'SIZE':>10}  SHA256")
-    for a in listing.artifacts:
-        size = format_size(a.size)
-        print(f"{a.job:<{job_width}}  {a.name:<{width}}  {size:>10}  {a.sha256}")
+    rows = [(a.job, a.name, format_size(a.size), a.sha256) for a in listing.artifacts]
+    table(rows, ("JOB", "NAME", "SIZE", "SHA256"))
 
 
 def cmd_artifacts(args: argparse.Namespace) -> int:
