@@ -21,7 +21,7 @@ from agent.executor import (
     StepResult,
 )
 from agent.logship import LogShipper
-from agent.transfer import TransferError, Transfers
+from agent.transfer import StoppedError, TransferError, Transfers
 from conveyor.states import Reason
 from conveyor.v1 import agent_pb2, blobs_pb2, types_pb2
 
@@ -102,10 +102,12 @@ class AttemptRunner:
             self._executor.prepare_attempt(self._info)
         except ExecutorError as error:
             return Verdict(types_pb2.OUTCOME_FAILED, Reason.ERROR, f"workspace: {error}")
-        transfers = Transfers(self._client, self._executor, self._info, self.lease)
+        transfers = Transfers(self._client, self._executor, self._info, self.lease, self._stop)
         inputs = transfers.inputs()
         try:
             transfers.prepare(inputs)
+        except StoppedError:
+            return self._stop_verdict or Verdict(types_pb2.OUTCOME_CANCELED, Reason.CANCELED)
         except TransferError as error:
             return Verdict(types_pb2.OUTCOME_FAILED, error.reason, str(error))
         verdict = self._steps()
@@ -121,6 +123,8 @@ class AttemptRunner:
             return verdict
         try:
             transfers.collect(inputs)
+        except StoppedError:
+            return self._stop_verdict or verdict
         except TransferError as error:
             LOGGER.warning("%s: %s", self._label, error)
             if succeeded:

@@ -14,6 +14,7 @@ import logging
 import queue
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -54,6 +55,13 @@ def _reraise_fenced(error: grpc.RpcError) -> None:
         raise FencedError(_details(error)) from None
 
 
+class StoppedError(TransferError):
+    """The attempt was stopped while bytes moved; its stop verdict applies."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(Reason.CANCELED, f"stopped while transferring {what}")
+
+
 class Transfers:
     def __init__(
         self,
@@ -61,7 +69,10 @@ class Transfers:
         executor: Executor,
         info: AttemptInfo,
         lease: types_pb2.Lease,
+        stop: threading.Event,
     ) -> None:
+        """`stop` (cancel, agent stopping, lease lost) ends a transfer between two chunks."""
+        self._stop = stop
         self._client = client
         self._executor = executor
         self._info = info
@@ -150,6 +161,9 @@ class Transfers:
         hasher, received = hashlib.sha256(), 0
         try:
             for chunk in stream:
+                if self._stop.is_set():
+                    stream.cancel()  # type: ignore[attr-defined]
+                    raise StoppedError(what)
                 hasher.update(chunk.data)
                 received += len(chunk.data)
                 yield chunk.data
@@ -228,6 +242,9 @@ class Transfers:
             if _offer(outbox, blobs_pb2.UploadChunk(header=header), call):
                 hasher = hashlib.sha256()
                 for data in chunks:
+                    if self._stop.is_set():
+                        call.cancel()  # type: ignore[no-untyped-call]
+                        raise StoppedError(f"artifact {name!r}")
                     hasher.update(data)
                     if not _offer(outbox, blobs_pb2.UploadChunk(data=data), call):
                         break
