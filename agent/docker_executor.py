@@ -48,17 +48,18 @@ _ATTACH_PARAMS = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
 _BACKEND_ERRORS = (DockerException, OSError)
 
 
-def _scope(agent_name: str) -> str:
-    # Attempt ids are per coordinator: agents of different coordinators can share one engine.
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", agent_name)
+def _name_part(agent_name: str) -> str:
+    # Attempt ids are only unique per coordinator, so names carry the agent too: two agents (or
+    # two farms) sharing one Docker host never touch each other's containers or volumes.
+    return re.sub(r"[^a-zA-Z0-9_.-]", "_", agent_name)[:64]
 
 
 def volume_name(attempt: AttemptInfo) -> str:
-    return f"conveyor-ws-{_scope(attempt.agent_name)}-{attempt.attempt_id}"
+    return f"conveyor-ws-{_name_part(attempt.agent_name)}-{attempt.attempt_id}"
 
 
 def container_name(attempt: AttemptInfo, index: int) -> str:
-    return f"conveyor-{_scope(attempt.agent_name)}-{attempt.attempt_id}-{index}"
+    return f"conveyor-{_name_part(attempt.agent_name)}-{attempt.attempt_id}-{index}"
 
 
 def attempt_labels(attempt: AttemptInfo) -> dict[str, str]:
