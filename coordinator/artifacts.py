@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from conveyor.paths import check_name, format_size
 from conveyor.pipeline import ArtifactRule, load_pipeline
@@ -26,10 +26,17 @@ from coordinator.artifact_store import (
 )
 from coordinator.blobstore import BlobStore, Incoming, check_digest, check_source_tar
 from coordinator.config import BLOB_CHUNK_BYTES, MAX_BUILD_ARTIFACTS
-from coordinator.core import AgentSession, Coordinator
+from coordinator.core import Coordinator
 from coordinator.errors import NotFoundError
 
 LOGGER = logging.getLogger(__name__)
+
+
+class AgentSession(Protocol):
+    """What these calls need of the calling agent's session (see Coordinator.agent_for)."""
+
+    @property
+    def id(self) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 from conveyor import wire
 from conveyor.v1 import blobs_pb2, blobs_pb2_grpc
 from coordinator.artifact_store import ArtifactRecord
-from coordinator.artifacts import Artifacts, Upload
-from coordinator.core import AgentSession
+from coordinator.artifacts import AgentSession, Artifacts, Upload
 from coordinator.edge import Context, abort_for, unary
 
 
