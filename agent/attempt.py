@@ -116,10 +116,13 @@ class AttemptRunner:
     def _collect(
         self, transfers: Transfers, inputs: blobs_pb2.GetInputsResponse, verdict: Verdict
     ) -> Verdict:
-        """Artifacts after the steps: on success, or also on failure with `when: always`."""
+        """Artifacts after the steps: on success, or also on failure with `when: always`.
+
+        A lost lease needs no check here: the stop it sets ends the transfer at once, and the
+        coordinator fences the upload anyway."""
         succeeded = verdict.outcome == types_pb2.OUTCOME_SUCCEEDED
         failed = verdict.outcome == types_pb2.OUTCOME_FAILED
-        if self._lost or not (succeeded or (failed and inputs.artifacts_always)):
+        if not (succeeded or (failed and inputs.artifacts_always)):
             return verdict
         try:
             transfers.collect(inputs)
