@@ -23,8 +23,9 @@ from agent.executor import (
     StepResult,
 )
 from agent.logship import LogShipper
+from agent.transfer import StoppedError, TransferError, Transfers
 from conveyor.states import Reason
-from conveyor.v1 import agent_pb2, types_pb2
+from conveyor.v1 import agent_pb2, blobs_pb2, types_pb2
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -134,6 +135,39 @@ class AttemptRunner:
             self._executor.prepare_attempt(self._info)
         except ExecutorError as error:
             return Verdict(types_pb2.OUTCOME_FAILED, Reason.ERROR, f"workspace: {error}")
+        transfers = Transfers(self._client, self._executor, self._info, self.lease, self._stop)
+        inputs = transfers.inputs()
+        try:
+            transfers.prepare(inputs)
+        except StoppedError:
+            return self._stop_verdict or Verdict(types_pb2.OUTCOME_CANCELED, Reason.CANCELED)
+        except TransferError as error:
+            return Verdict(types_pb2.OUTCOME_FAILED, error.reason, str(error))
+        verdict = self._steps()
+        return self._collect(transfers, inputs, verdict)
+
+    def _collect(
+        self, transfers: Transfers, inputs: blobs_pb2.GetInputsResponse, verdict: Verdict
+    ) -> Verdict:
+        """Artifacts after the steps: on success, or also on failure with `when: always`.
+
+        A lost lease needs no check here: the stop it sets ends the transfer at once, and the
+        coordinator fences the upload anyway."""
+        succeeded = verdict.outcome == types_pb2.OUTCOME_SUCCEEDED
+        failed = verdict.outcome == types_pb2.OUTCOME_FAILED
+        if not (succeeded or (failed and inputs.artifacts_always)):
+            return verdict
+        try:
+            transfers.collect(inputs)
+        except StoppedError:
+            return self._stop_verdict or verdict
+        except TransferError as error:
+            LOGGER.warning("%s: %s", self._label, error)
+            if succeeded:
+                return Verdict(types_pb2.OUTCOME_FAILED, error.reason, str(error))
+        return verdict
+
+    def _steps(self) -> Verdict:
         timeout_ms = self.assignment.timeout_ms
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
         for index, spec in enumerate(self.assignment.steps):

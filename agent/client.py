@@ -78,12 +78,15 @@ class CoordinatorClient:
         self._channel = wire.insecure_channel(config.coordinator)
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
         self._session: wire.Metadata = ()
+        self._transfer_channel: grpc.Channel | None = None
         self._lock = threading.Lock()
         self.running: Callable[[], Sequence[types_pb2.Lease]] = list
         self.registration: agent_pb2.RegisterResponse | None = None
 
     def close(self) -> None:
         self._channel.close()
+        if self._transfer_channel is not None:
+            self._transfer_channel.close()
 
     def _retrying(self, budget_s: float, interrupt: threading.Event | None = None) -> Retrying:
         stops = [stop_after_delay(budget_s), stop_when_event_set(self._abort)]
@@ -198,3 +201,18 @@ class CoordinatorClient:
     @property
     def stub(self) -> agent_pb2_grpc.AgentServiceStub:
         return self._stub
+
+    @property
+    def transfer_channel(self) -> grpc.Channel:
+        """A second connection for blob streams, so bulk bytes never delay leases or logs."""
+        with self._lock:
+            if self._transfer_channel is None:
+                self._transfer_channel = wire.insecure_channel(
+                    self._config.coordinator, transfers=True
+                )
+            return self._transfer_channel
+
+    @property
+    def session(self) -> wire.Metadata:
+        """Metadata of the current session, for calls that cannot go through `call`."""
+        return self._session

@@ -32,6 +32,14 @@ MAX_JOB_SPEC_BYTES = 4 * 1024 * 1024
 MAX_UNSTARTED_REQUEUES = 3
 # Builds returned by ListBuilds when the client sets no limit.
 DEFAULT_LIST_LIMIT = 20
+# Bytes per message when streaming a blob out; the agent and CLI send the same size in.
+BLOB_CHUNK_BYTES = 1024 * 1024
+# Largest single artifact file, all artifacts of one build, and one source snapshot (bytes).
+MAX_ARTIFACT_BYTES = 4 * 1024**3
+MAX_BUILD_ARTIFACT_BYTES = 20 * 1024**3
+MAX_SOURCE_BYTES = 2 * 1024**3
+# Most artifact files one build may keep; each is a row and a file.
+MAX_BUILD_ARTIFACTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,9 @@ class CoordinatorConfig:
     reaper_period_s: float = REAPER_PERIOD_S
     poll_timeout_s: float = POLL_TIMEOUT_S
     agent_offline_after_s: float = AGENT_OFFLINE_AFTER_S
+    max_artifact_bytes: int = MAX_ARTIFACT_BYTES
+    max_build_artifact_bytes: int = MAX_BUILD_ARTIFACT_BYTES
+    max_source_bytes: int = MAX_SOURCE_BYTES
 
     @property
     def database_url(self) -> str:
@@ -54,3 +65,7 @@ class CoordinatorConfig:
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"

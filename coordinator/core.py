@@ -23,9 +23,10 @@ from conveyor.pipeline import load_pipeline
 from conveyor.states import JobStatus, Outcome, Reason, StepStatus
 from coordinator import scheduler
 from coordinator.agents import MODES, AgentRegistry, AgentSession, session_hash
+from coordinator.artifact_store import ArtifactStore, SourceSpec
 from coordinator.config import LOG_IO_THREADS, CoordinatorConfig
 from coordinator.dispatch import Dispatcher, PollResult
-from coordinator.errors import AuthError, ConflictError, FencedError
+from coordinator.errors import AuthError, ConflictError, FencedError, NotFoundError
 from coordinator.leases import Lease, LeaseTable
 from coordinator.logstore import LogStore
 from coordinator.notify import BuildNotifier
@@ -48,6 +49,7 @@ class Coordinator:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.database_url)
+        self._blob_index = ArtifactStore(self.store.engine)
         self.logs = LogStore(config.log_dir)
         self.notifier = BuildNotifier()
         self.leases = LeaseTable(config.lease_ttl_s)
@@ -236,12 +238,32 @@ class Coordinator:
 
     # Client-facing
 
-    async def submit(self, pipeline_yaml: str, source_name: str, env: Mapping[str, str]) -> int:
-        return await _uncancellable(self._accept(pipeline_yaml, source_name, env))
+    async def submit(
+        self,
+        pipeline_yaml: str,
+        source_name: str,
+        env: Mapping[str, str],
+        source: SourceSpec | None = None,
+    ) -> int:
+        """`source` (an uploaded snapshot or `--git`) overrides the pipeline's `source:`."""
+        return await _uncancellable(self._accept(pipeline_yaml, source_name, env, source))
 
-    async def _accept(self, pipeline_yaml: str, source_name: str, env: Mapping[str, str]) -> int:
+    async def _accept(
+        self,
+        pipeline_yaml: str,
+        source_name: str,
+        env: Mapping[str, str],
+        source: SourceSpec | None,
+    ) -> int:
         pipeline = load_pipeline(pipeline_yaml, source_name)
         jobs = jobs_from_pipeline(pipeline, env)
+        if source is None and pipeline.source is not None:
+            source = SourceSpec(git_url=pipeline.source.url, git_ref=pipeline.source.ref)
+        digest = source.snapshot_sha256 if source is not None else ""
+        if digest and not await self.db(self._blob_index.has_blob, digest):
+            raise NotFoundError(
+                f"source snapshot {digest} is not on the coordinator; upload it first"
+            )
         build_id = await self.db(
             self.store.create_build,
             name=pipeline.name,
@@ -249,6 +271,7 @@ class Coordinator:
             source_name=source_name,
             env=env,
             jobs=jobs,
+            source=source,
         )
         LOGGER.info("build %d (%s) accepted with %d jobs", build_id, pipeline.name, len(jobs))
         self.dispatcher.work_available()

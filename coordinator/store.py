@@ -13,10 +13,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import func
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select, update
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
 from coordinator import queries, rowmap, scheduler
+from coordinator.artifact_store import SourceSpec, add_build_source
 from coordinator.config import MAX_UNSTARTED_REQUEUES
 from coordinator.db import make_engine, now_ms
 from coordinator.errors import ConflictError, FencedError, NotFoundError
@@ -39,6 +41,10 @@ class Store:
         self._engine = make_engine(url)
         SQLModel.metadata.create_all(self._engine)
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     def close(self) -> None:
         self._engine.dispose()
 
@@ -58,6 +64,7 @@ class Store:
         source_name: str,
         env: Mapping[str, str],
         jobs: Sequence[NewJob],
+        source: SourceSpec | None = None,
     ) -> int:
         with self._tx() as session:
             build = BuildRow(
@@ -71,6 +78,8 @@ class Store:
             session.add(build)
             session.flush()
             assert build.id is not None
+            if source is not None:
+                add_build_source(session, build.id, source)
             for position, job in enumerate(jobs):
                 session.add(
                     JobRow(
