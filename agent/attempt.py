@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from agent.client import CoordinatorClient, FencedError
+from agent.client import CoordinatorClient, FencedError, JoinRefusedError
 from agent.config import LOG_DRAIN_TIMEOUT_S
 from agent.executor import (
     AttemptInfo,
@@ -23,8 +23,9 @@ from agent.executor import (
     StepResult,
 )
 from agent.logship import LogShipper
+from agent.transfer import StoppedError, TransferError, Transfers
 from conveyor.states import Reason
-from conveyor.v1 import agent_pb2, types_pb2
+from conveyor.v1 import agent_pb2, blobs_pb2, types_pb2
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,6 +65,7 @@ class AttemptRunner:
         self._stop = threading.Event()
         self._stop_verdict: Verdict | None = None
         self._lost = threading.Event()
+        self._control: StepControl | None = None
         self._spool_limit = spool_limit
         self._lost_log_bytes: dict[str, int] = {}
         self._label = (
@@ -85,7 +87,14 @@ class AttemptRunner:
         self._stop.set()
 
     def lose(self) -> None:
-        """The lease is gone: stop the containers now and report nothing."""
+        """The lease is gone: kill the containers now (no grace) and report nothing.
+
+        No grace: the coordinator may soon hand the job to another agent, and a step that
+        ignores SIGTERM must not outlive the lease.
+        """
+        if self._control is not None:
+            self._control.grace_s = 0.0
+        self._grace_s = 0.0
         self._lost.set()
         self._stop.set()
 
@@ -101,19 +110,64 @@ class AttemptRunner:
                 self._finish(self._with_log_loss(verdict))
         except FencedError as error:
             LOGGER.warning("%s: no longer ours (%s); stopped", self._label, error)
-        except Exception:
+        except JoinRefusedError:
+            raise
+        except Exception as error:
             if self.lost:
                 LOGGER.warning("%s: lease lost; stopped without reporting", self._label)
             else:
                 LOGGER.exception("%s: failed unexpectedly", self._label)
+                self._report_error(error)
         finally:
             self._cleanup()
+
+    def _report_error(self, error: Exception) -> None:
+        """Says what broke rather than going silent (which would look like agent_lost)."""
+        self._stop.set()
+        verdict = Verdict(types_pb2.OUTCOME_FAILED, Reason.ERROR, f"agent error: {error}")
+        try:
+            self._finish(verdict)
+        except Exception:  # the lease decides now; the agent's log has the details
+            LOGGER.exception("%s: could not report the error", self._label)
 
     def _run_steps(self) -> Verdict:
         try:
             self._executor.prepare_attempt(self._info)
         except ExecutorError as error:
             return Verdict(types_pb2.OUTCOME_FAILED, Reason.ERROR, f"workspace: {error}")
+        transfers = Transfers(self._client, self._executor, self._info, self.lease, self._stop)
+        inputs = transfers.inputs()
+        try:
+            transfers.prepare(inputs)
+        except StoppedError:
+            return self._stop_verdict or Verdict(types_pb2.OUTCOME_CANCELED, Reason.CANCELED)
+        except TransferError as error:
+            return Verdict(types_pb2.OUTCOME_FAILED, error.reason, str(error))
+        verdict = self._steps()
+        return self._collect(transfers, inputs, verdict)
+
+    def _collect(
+        self, transfers: Transfers, inputs: blobs_pb2.GetInputsResponse, verdict: Verdict
+    ) -> Verdict:
+        """Artifacts after the steps: on success, or also on failure with `when: always`.
+
+        A lost lease needs no check here: the stop it sets ends the transfer at once, and the
+        coordinator fences the upload anyway."""
+        succeeded = verdict.outcome == types_pb2.OUTCOME_SUCCEEDED
+        failed = verdict.outcome == types_pb2.OUTCOME_FAILED
+        if not (succeeded or (failed and inputs.artifacts_always)):
+            return verdict
+        try:
+            transfers.collect(inputs)
+        except StoppedError:
+            return self._stop_verdict or verdict
+        except TransferError as error:
+            LOGGER.warning("%s: %s", self._label, error)
+            if succeeded:
+                return Verdict(types_pb2.OUTCOME_FAILED, error.reason, str(error))
+        return verdict
+
+    def _steps(self) -> Verdict:
         timeout_ms = self.assignment.timeout_ms
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
         for index, spec in enumerate(self.assignment.steps):
@@ -138,6 +192,7 @@ class AttemptRunner:
             own = time.monotonic() + spec.timeout_ms / 1000
             step_deadline = own if deadline is None else min(deadline, own)
         control = StepControl(stop=self._stop, deadline=step_deadline, grace_s=self._grace_s)
+        self._control = control
         request = StepRequest(index, spec.name, spec.image, spec.run, dict(spec.env))
         shipper = LogShipper(
             self._client,

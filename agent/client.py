@@ -78,12 +78,15 @@ class CoordinatorClient:
         self._channel = wire.insecure_channel(config.coordinator)
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
         self._session: wire.Metadata = ()
+        self._transfer_channel: grpc.Channel | None = None
         self._lock = threading.Lock()
         self.running: Callable[[], Sequence[types_pb2.Lease]] = list
         self.registration: agent_pb2.RegisterResponse | None = None
 
     def close(self) -> None:
         self._channel.close()
+        if self._transfer_channel is not None:
+            self._transfer_channel.close()
 
     def _retrying(self, budget_s: float, interrupt: threading.Event | None = None) -> Retrying:
         stops = [stop_after_delay(budget_s), stop_when_event_set(self._abort)]
@@ -156,6 +159,12 @@ class CoordinatorClient:
                     raise FencedError(
                         error.details() if isinstance(error, grpc.Call) else ""
                     ) from None
+                details = error.details() if isinstance(error, grpc.Call) else ""
+                if code is grpc.StatusCode.UNAUTHENTICATED and "session replaced" in (
+                    details or ""
+                ):
+                    # Taking the session back would cut the other agent off in turn, forever.
+                    raise JoinRefusedError(details) from None
                 if code is grpc.StatusCode.UNAUTHENTICATED and attempt == 0:
                     LOGGER.warning("coordinator forgot our session; registering again")
                     self.register(budget_s, interrupt)
@@ -192,3 +201,18 @@ class CoordinatorClient:
     @property
     def stub(self) -> agent_pb2_grpc.AgentServiceStub:
         return self._stub
+
+    @property
+    def transfer_channel(self) -> grpc.Channel:
+        """A second connection for blob streams, so bulk bytes never delay leases or logs."""
+        with self._lock:
+            if self._transfer_channel is None:
+                self._transfer_channel = wire.insecure_channel(
+                    self._config.coordinator, transfers=True
+                )
+            return self._transfer_channel
+
+    @property
+    def session(self) -> wire.Metadata:
+        """Metadata of the current session, for calls that cannot go through `call`."""
+        return self._session

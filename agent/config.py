@@ -14,6 +14,20 @@ RETRY_INITIAL_S = 0.1
 RETRY_MAX_S = 5.0
 # Unary calls' own deadline; PollWork adds this on top of the coordinator's poll timeout.
 CALL_TIMEOUT_S = 20.0
+# Bytes per message or read when moving sources and artifacts (the coordinator uses the same).
+TRANSFER_CHUNK_BYTES = 1024 * 1024
+# Per-call deadline of one artifact upload or download; large files on slow links need long.
+TRANSFER_TIMEOUT_S = 3600.0
+# Chunks read ahead of the upload stream (memory bound: this many TRANSFER_CHUNK_BYTES), and how
+# often a blocked reader checks whether the upload call has ended.
+UPLOAD_QUEUE_CHUNKS = 4
+UPLOAD_POLL_S = 0.1
+# Image of the helper container that reaches a workspace volume (needs `find`); never a step.
+HELPER_IMAGE = "conveyor/busybox"
+# Limit for cloning a git source and for resolving its ref.
+GIT_TIMEOUT_S = 600.0
+# Symlinks followed in a row when collecting an artifact before giving up (a loop).
+MAX_SYMLINK_HOPS = 8
 # A step's log shipping gets this long to drain after the step ends before the attempt fails.
 LOG_DRAIN_TIMEOUT_S = 120.0
 # Unacknowledged log bytes one step may keep on disk while the coordinator is unreachable.

@@ -19,6 +19,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Mount
 from docker.utils import parse_repository_tag
 
+from agent.docker_workspace import DockerWorkspaceReader, helper_container, put_tar
 from agent.executor import (
     AttemptInfo,
     Executor,
@@ -27,10 +28,11 @@ from agent.executor import (
     StepEnd,
     StepRequest,
     StepResult,
+    WorkspaceReader,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +267,17 @@ class DockerExecutor(Executor):
             raise ExecutorError(f"could not remove leftovers of {agent_name!r}: {exc}") from exc
         log.info("removed %d leftover containers of agent %r", removed, agent_name)
         return removed
+
+    @contextlib.contextmanager
+    def open_workspace(self, attempt: AttemptInfo) -> Iterator[WorkspaceReader]:
+        volume = volume_name(attempt)
+        with helper_container(self._api, attempt, volume, attempt_labels(attempt)) as helper:
+            yield DockerWorkspaceReader(self._api, helper)
+
+    def import_tar(self, attempt: AttemptInfo, chunks: Iterable[bytes]) -> None:
+        volume = volume_name(attempt)
+        with helper_container(self._api, attempt, volume, attempt_labels(attempt)) as helper:
+            put_tar(self._api, helper, chunks)
 
     def _create(self, attempt: AttemptInfo, step: StepRequest, control: StepControl) -> str:
         try:

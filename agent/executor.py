@@ -5,7 +5,8 @@ Docker implementation. One attempt's steps share one workspace, mounted at ``/wo
 """
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -71,6 +72,36 @@ class ExecutorError(Exception):
     """
 
 
+class FileKind(StrEnum):
+    FILE = "file"
+    SYMLINK = "symlink"
+    OTHER = "other"  # a directory, device, fifo...: never an artifact
+
+
+@dataclass(frozen=True)
+class WorkspaceFile:
+    """One entry read from a workspace: for a FILE, `chunks` yields its bytes exactly once."""
+
+    name: str  # relative to the workspace, '/'-separated
+    kind: FileKind
+    size: int
+    mode: int  # permission bits
+    link_target: str  # for a SYMLINK, as stored in the link
+    chunks: Iterator[bytes]
+
+
+class WorkspaceReader(Protocol):
+    """Read access to one attempt's workspace, open for the duration of a `with` block."""
+
+    def names(self) -> list[str]:
+        """Relative names of every regular file and symlink, in no particular order."""
+        ...
+
+    def read(self, name: str) -> AbstractContextManager[WorkspaceFile]:
+        """Streams one entry; raises :class:`ExecutorError` when it cannot be read."""
+        ...
+
+
 class Executor(Protocol):
     """Runs the steps of attempts in isolated containers sharing a per-attempt workspace.
 
@@ -123,5 +154,20 @@ class Executor(Protocol):
         Meant for agent start-up, after a crash, when no attempt of this agent is running.
         Returns how many containers were removed. Raises :class:`ExecutorError` when the backend
         fails.
+        """
+        ...
+
+    def open_workspace(self, attempt: AttemptInfo) -> AbstractContextManager[WorkspaceReader]:
+        """Read files out of the attempt's workspace (to collect artifacts) without a step.
+
+        Streams: no file is ever held whole in memory. Raises :class:`ExecutorError`.
+        """
+        ...
+
+    def import_tar(self, attempt: AttemptInfo, chunks: Iterable[bytes]) -> None:
+        """Unpack a tar stream into the attempt's workspace (sources, needed artifacts).
+
+        Exceptions raised by ``chunks`` propagate; backend failures raise :class:`ExecutorError`.
+        Paths in the tar are relative to the workspace; the backend keeps them inside it.
         """
         ...

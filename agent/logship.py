@@ -1,18 +1,21 @@
 """Ships one step's output to the coordinator through an on-disk spool, offset by offset.
 
-The step's reader appends to a spool file and never waits for the network; a shipper thread sends
-from the last acknowledged offset. The coordinator answers with the length it holds, so a resend
-never duplicates and a gap is filled from the length it reports (DESIGN §6.5).
+The step's reader appends to a spool file; a shipper thread sends from the last acknowledged
+offset. The coordinator answers with the length it holds, so a resend never duplicates and a gap
+is filled from the length it reports (DESIGN §6.5).
 
-The spool holds at most `limit` bytes not yet acknowledged. Past that (a long outage and a chatty
-step) the rest of the step's output is dropped and counted, so the stored log is an exact prefix
-and the loss is reported, never silent.
+The spool holds at most `limit` unacknowledged bytes, and acknowledged bytes are cut from the
+file, so disk use stays under twice the limit however long the step runs. A full spool slows the
+step down while the coordinator keeps acknowledging; only when nothing has been acknowledged for
+SPOOL_STALL_S (an outage) is the rest of the step's output dropped and counted, so the stored log
+is an exact prefix and the loss is reported, never silent.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from agent.client import CoordinatorClient
@@ -23,6 +26,8 @@ LOGGER = logging.getLogger(__name__)
 
 # How often close() looks whether the attempt was lost while it waits for the drain.
 DRAIN_CHECK_S = 0.1
+# A full spool waits this long for an acknowledgement before it counts as an outage.
+SPOOL_STALL_S = 1.0
 
 
 class LogShipper:
@@ -45,6 +50,7 @@ class LogShipper:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._path.open("wb")
         self._reader = self._path.open("rb")
+        self._base = 0  # log offset of the spool file's first byte
         self._written = 0
         self._acked = 0
         self.lost_bytes = 0
@@ -62,28 +68,42 @@ class LogShipper:
 
     def write(self, data: bytes) -> None:
         """Called by the step's reader; appends to the spool and wakes the shipper."""
-        if self.lost_bytes or self._written - self._acked + len(data) > self._limit:
-            if not self.lost_bytes:
+        with self._cond:
+            if not self.lost_bytes and not self._room_for(len(data)):
                 LOGGER.error(
-                    "attempt %d step %d: log spool full (%d bytes unacknowledged); "
-                    "dropping the rest of this step's output",
+                    "attempt %d step %d: log spool full (%d bytes unacknowledged) "
+                    "and the coordinator unreachable; dropping the rest of this step's "
+                    "output",
                     self._lease.attempt_id,
                     self._step_index,
                     self._written - self._acked,
                 )
-            self.lost_bytes += len(data)
-            return
-        self._writer.write(data)
-        self._writer.flush()
-        with self._cond:
+            if self.lost_bytes or not self._room_for(len(data)):
+                self.lost_bytes += len(data)
+                return
+            self._writer.write(data)
+            self._writer.flush()
             self._written += len(data)
-            self._cond.notify()
+            self._cond.notify_all()
+
+    def _room_for(self, size: int) -> bool:
+        """Waits (lock held) while acknowledgements keep coming; False after a stall."""
+        stalled_since = time.monotonic()
+        acked = self._acked
+        while self._written - self._acked + size > self._limit and self._written > self._acked:
+            if self._acked != acked:
+                acked, stalled_since = self._acked, time.monotonic()
+            remaining = SPOOL_STALL_S - (time.monotonic() - stalled_since)
+            if remaining <= 0 or self._interrupt.is_set():
+                return False
+            self._cond.wait(remaining)
+        return True
 
     def close(self, timeout_s: float) -> bool:
         """No more output; waits until every byte is acknowledged. False if that failed."""
         with self._cond:
             self._closed = True
-            self._cond.notify()
+            self._cond.notify_all()
         waited = 0.0
         while self._thread.is_alive() and waited < timeout_s and not self._interrupt.is_set():
             self._thread.join(DRAIN_CHECK_S)
@@ -103,16 +123,16 @@ class LogShipper:
                         self._cond.wait()
                     if self._acked >= self._written and self._closed:
                         return
-                    end = self._written
-                self._send(min(end - self._acked, LOG_CHUNK_BYTES))
+                    start, end = self._acked, min(self._written, self._acked + LOG_CHUNK_BYTES)
+                    self._reader.seek(start - self._base)
+                    data = self._reader.read(end - start)
+                self._send(start, data)
         except BaseException as error:  # handed to close(), which re-raises it in the step thread
             self._error = error
 
-    def _send(self, size: int) -> None:
-        self._reader.seek(self._acked)
-        data = self._reader.read(size)
+    def _send(self, offset: int, data: bytes) -> None:
         request = agent_pb2.AppendLogRequest(
-            lease=self._lease, step_index=self._step_index, offset=self._acked, data=data
+            lease=self._lease, step_index=self._step_index, offset=offset, data=data
         )
         # Retried until the lease itself gives out (the watchdog then sets the interrupt).
         reply = self._client.call(
@@ -125,5 +145,24 @@ class LogShipper:
                 self._step_index,
                 reply.held_length,
             )
+        if reply.held_length < self._base:
+            raise RuntimeError(
+                f"the coordinator holds {reply.held_length} bytes of a log it had "
+                f"acknowledged up to {self._base}"
+            )
         with self._cond:
             self._acked = min(reply.held_length, self._written)
+            if self._acked - self._base > self._limit or self._acked == self._written:
+                self._compact()
+            self._cond.notify_all()
+
+    def _compact(self) -> None:
+        """Drops the acknowledged prefix from the spool file (lock held), keeping the disk used
+        under twice the limit; the copy is at most `limit` bytes, once per `limit` shipped."""
+        self._reader.seek(self._acked - self._base)
+        tail = self._reader.read(self._written - self._acked)
+        self._writer.seek(0)
+        self._writer.write(tail)
+        self._writer.truncate()
+        self._writer.flush()
+        self._base = self._acked

@@ -14,7 +14,7 @@ import time
 import grpc
 
 from agent.attempt import AttemptRunner
-from agent.client import CoordinatorClient, is_retryable
+from agent.client import CoordinatorClient, describe, is_retryable
 from agent.config import CALL_TIMEOUT_S, AgentConfig
 from agent.executor import Executor
 from agent.leases import LeaseKeeper
@@ -22,9 +22,9 @@ from conveyor.v1 import agent_pb2, types_pb2
 
 LOGGER = logging.getLogger(__name__)
 
-# After a failed poll (coordinator down), wait this long before the next one; tenacity already
-# backs off inside one call, this only spaces out whole failed polls.
-POLL_ERROR_PAUSE_S = 1.0
+# After a poll failed with a coordinator fault (not an outage, which is retried inside the call),
+# wait this long before the next one.
+POLL_FAULT_PAUSE_S = 5.0
 
 
 class Agent:
@@ -91,8 +91,12 @@ class Agent:
         keepers = self._keeper.start()
         try:
             self._poll_loop(registration.poll_timeout_ms / 1000 + CALL_TIMEOUT_S)
-            self._wait_for_attempts()
         finally:
+            # Whatever ended the loop, no container outlives the agent: running attempts are
+            # stopped (if not drained already) and cleaned up before the process exits.
+            if self._running():
+                self._abandon_all()
+            self._wait_for_attempts()
             self._abort.set()
             for thread in keepers:
                 thread.join(timeout=5)
@@ -111,9 +115,11 @@ class Agent:
                     self._wake_poll,
                 )
             except grpc.RpcError as error:
+                # Retryable codes were retried inside the call; anything else is a coordinator
+                # fault, not a reason to drop running work: report it and poll again later.
                 if not is_retryable(error):
-                    raise
-                self._wake_poll.wait(POLL_ERROR_PAUSE_S)
+                    LOGGER.error("polling for work failed: %s", describe(error))
+                self._wake_poll.wait(POLL_FAULT_PAUSE_S)
                 continue
             if reply is None:
                 continue
@@ -175,3 +181,5 @@ class Agent:
             threads = list(self._threads.values())
         for thread in threads:
             thread.join()
+        if threads:
+            LOGGER.info("all attempts ended")

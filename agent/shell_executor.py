@@ -37,10 +37,12 @@ from agent.executor import (
     StepEnd,
     StepRequest,
     StepResult,
+    WorkspaceReader,
 )
+from agent.host_workspace import HostWorkspaceReader, unpack
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +213,16 @@ class ShellExecutor(Executor):
             pass
         except OSError as exc:
             raise ExecutorError(f"could not clean up attempt {attempt.attempt_id}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def open_workspace(self, attempt: AttemptInfo) -> Iterator[WorkspaceReader]:
+        workspace = self.workspace(attempt)
+        if not workspace.is_dir():
+            raise ExecutorError(f"attempt {attempt.attempt_id} has no workspace")
+        yield HostWorkspaceReader(workspace)
+
+    def import_tar(self, attempt: AttemptInfo, chunks: Iterable[bytes]) -> None:
+        unpack(self.workspace(attempt), chunks)
 
     def remove_leftovers(self, agent_name: str) -> int:
         """Kills processes still running in this agent's workspaces and removes the workspaces.

@@ -62,6 +62,8 @@ class Reason(StrEnum):
     AGENT_STOPPED = "agent_stopped"
     CANCELED = "canceled"
     ERROR = "error"
+    SOURCE_FAILED = "source_failed"  # the snapshot or git checkout could not be put in place
+    ARTIFACTS_FAILED = "artifacts_failed"  # needed artifacts missing, or refused on collection
     WAITING_FOR_NEEDS = "waiting_for_needs"
     WAITING_FOR_AGENT = "waiting_for_agent"
     WAITING_FOR_CAPACITY = "waiting_for_capacity"

@@ -30,12 +30,22 @@ CHANNEL_OPTIONS: Sequence[tuple[str, int]] = (
     ("grpc.max_reconnect_backoff_ms", 2_000),
 )
 
+# Bulk transfers (sources, artifacts): a fixed 4 MiB flow-control window per stream instead of
+# BDP probing, which on a fast link grows it until tens of MiB of a blob sit in memory.
+TRANSFER_WINDOW_BYTES = 4 * 1024 * 1024
+_TRANSFER_FLOW: Sequence[tuple[str, int]] = (
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.http2.lookahead_bytes", TRANSFER_WINDOW_BYTES),
+)
+TRANSFER_CHANNEL_OPTIONS: Sequence[tuple[str, int]] = (*CHANNEL_OPTIONS, *_TRANSFER_FLOW)
+
 SERVER_OPTIONS: Sequence[tuple[str, int]] = (
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_ping_strikes", 0),
+    *_TRANSFER_FLOW,
 )
 
 
@@ -53,8 +63,10 @@ def token_from_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> s
     return None
 
 
-def insecure_channel(target: str) -> grpc.Channel:
-    return grpc.insecure_channel(target, options=list(CHANNEL_OPTIONS))
+def insecure_channel(target: str, *, transfers: bool = False) -> grpc.Channel:
+    """A channel to the coordinator; `transfers` for one that carries blob streams."""
+    options = TRANSFER_CHANNEL_OPTIONS if transfers else CHANNEL_OPTIONS
+    return grpc.insecure_channel(target, options=list(options))
 
 
 def build_status_to_pb(status: BuildStatus) -> types_pb2.BuildStatus.ValueType:

@@ -10,6 +10,8 @@ from coordinator.errors import AuthError
 from coordinator.records import AgentRecord
 
 MODES = ("active", "paused", "draining")
+SESSION_REPLACED = "session replaced"
+MAX_REPLACED_SESSIONS = 1000
 
 
 def session_hash(token: str) -> str:
@@ -40,6 +42,9 @@ class AgentRegistry:
         self._offline_after_s = offline_after_s
         self._agents: dict[int, AgentSession] = {}
         self._sessions: dict[str, int] = {}
+        # Sessions taken over by a later registration under the same name, to tell their
+        # holder why it was cut off (bounded: only the most recent are kept).
+        self._replaced: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._agents)
@@ -54,6 +59,10 @@ class AgentRegistry:
         previous = self._agents.get(record.id)
         if previous is not None:
             self._sessions.pop(previous.session_hash, None)
+            if previous.session_hash and previous.session_hash != record.session_hash:
+                self._replaced[previous.session_hash] = record.name
+                while len(self._replaced) > MAX_REPLACED_SESSIONS:
+                    del self._replaced[next(iter(self._replaced))]
         agent = AgentSession(
             record.id,
             record.name,
@@ -69,8 +78,14 @@ class AgentRegistry:
         return agent
 
     def by_session(self, token: str | None) -> AgentSession:
-        agent_id = self._sessions.get(session_hash(token)) if token else None
+        hashed = session_hash(token) if token else ""
+        agent_id = self._sessions.get(hashed)
         if agent_id is None:
+            if hashed in self._replaced:
+                raise AuthError(
+                    f"{SESSION_REPLACED}: another agent registered as '{self._replaced[hashed]}'"
+                    " (agent names must be unique)"
+                )
             raise AuthError("missing or unknown agent session; register again")
         agent = self._agents[agent_id]
         agent.last_seen = time.monotonic()

@@ -27,8 +27,21 @@ CLAIM_SCAN_LIMIT = 500
 CLAIM_PAGE_ROWS = 16
 # Threads writing log files (fsync each append before acknowledging it).
 LOG_IO_THREADS = 4
+# A job as handed to an agent (steps with env merged) must fit well inside one gRPC message.
+MAX_JOB_SPEC_BYTES = 4 * 1024 * 1024
+# An attempt lost before any step started is re-queued for free this many times, then the job
+# fails: something (too large? an agent crashing on it?) keeps it from ever being delivered.
+MAX_UNSTARTED_REQUEUES = 3
 # Builds returned by ListBuilds when the client sets no limit.
 DEFAULT_LIST_LIMIT = 20
+# Bytes per message when streaming a blob out; the agent and CLI send the same size in.
+BLOB_CHUNK_BYTES = 1024 * 1024
+# Largest single artifact file, all artifacts of one build, and one source snapshot (bytes).
+MAX_ARTIFACT_BYTES = 4 * 1024**3
+MAX_BUILD_ARTIFACT_BYTES = 20 * 1024**3
+MAX_SOURCE_BYTES = 2 * 1024**3
+# Most artifact files one build may keep; each is a row and a file.
+MAX_BUILD_ARTIFACTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,9 @@ class CoordinatorConfig:
     reaper_period_s: float = REAPER_PERIOD_S
     poll_timeout_s: float = POLL_TIMEOUT_S
     agent_offline_after_s: float = AGENT_OFFLINE_AFTER_S
+    max_artifact_bytes: int = MAX_ARTIFACT_BYTES
+    max_build_artifact_bytes: int = MAX_BUILD_ARTIFACT_BYTES
+    max_source_bytes: int = MAX_SOURCE_BYTES
 
     @property
     def database_url(self) -> str:
@@ -51,3 +67,7 @@ class CoordinatorConfig:
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"

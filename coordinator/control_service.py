@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from conveyor import wire
 from conveyor.v1 import control_pb2, control_pb2_grpc
+from coordinator.artifact_store import SourceSpec
 from coordinator.config import DEFAULT_LIST_LIMIT
 from coordinator.convert import agent_to_pb, build_to_pb
 from coordinator.core import Coordinator
@@ -32,8 +33,15 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         self, request: control_pb2.SubmitBuildRequest, context: Context
     ) -> control_pb2.SubmitBuildResponse:
         self._authorize(context)
+        source = None
+        if request.source_sha256 or request.git_url:
+            source = SourceSpec(
+                snapshot_sha256=request.source_sha256,
+                git_url=request.git_url,
+                git_ref=request.git_ref or "HEAD",
+            )
         build_id = await self._core.submit(
-            request.pipeline_yaml, request.source_name or "pipeline.yml", dict(request.env)
+            request.pipeline_yaml, request.source_name or "pipeline.yml", dict(request.env), source
         )
         return control_pb2.SubmitBuildResponse(build_id=build_id)
 

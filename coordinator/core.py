@@ -13,7 +13,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TypeVar
@@ -23,9 +23,10 @@ from conveyor.pipeline import load_pipeline
 from conveyor.states import JobStatus, Outcome, Reason, StepStatus
 from coordinator import scheduler
 from coordinator.agents import MODES, AgentRegistry, AgentSession, session_hash
+from coordinator.artifact_store import ArtifactStore, SourceSpec
 from coordinator.config import LOG_IO_THREADS, CoordinatorConfig
 from coordinator.dispatch import Dispatcher, PollResult
-from coordinator.errors import AuthError, ConflictError, FencedError
+from coordinator.errors import AuthError, ConflictError, FencedError, NotFoundError
 from coordinator.leases import Lease, LeaseTable
 from coordinator.logstore import LogStore
 from coordinator.notify import BuildNotifier
@@ -48,6 +49,7 @@ class Coordinator:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.database_url)
+        self._blob_index = ArtifactStore(self.store.engine)
         self.logs = LogStore(config.log_dir)
         self.notifier = BuildNotifier()
         self.leases = LeaseTable(config.lease_ttl_s)
@@ -204,6 +206,7 @@ class Coordinator:
     ) -> None:
         lease = self.leases.check(agent.id, attempt_id, token)
         length = await self.io(self.logs.length, attempt_id, index)
+        self.logs.forget(attempt_id, index)
         await self.db(
             self.store.finish_step, attempt_id, index, status, exit_code, length, log_lost_bytes
         )
@@ -236,9 +239,32 @@ class Coordinator:
 
     # Client-facing
 
-    async def submit(self, pipeline_yaml: str, source_name: str, env: Mapping[str, str]) -> int:
+    async def submit(
+        self,
+        pipeline_yaml: str,
+        source_name: str,
+        env: Mapping[str, str],
+        source: SourceSpec | None = None,
+    ) -> int:
+        """`source` (an uploaded snapshot or `--git`) overrides the pipeline's `source:`."""
+        return await _uncancellable(self._accept(pipeline_yaml, source_name, env, source))
+
+    async def _accept(
+        self,
+        pipeline_yaml: str,
+        source_name: str,
+        env: Mapping[str, str],
+        source: SourceSpec | None,
+    ) -> int:
         pipeline = load_pipeline(pipeline_yaml, source_name)
         jobs = jobs_from_pipeline(pipeline, env)
+        if source is None and pipeline.source is not None:
+            source = SourceSpec(git_url=pipeline.source.url, git_ref=pipeline.source.ref)
+        digest = source.snapshot_sha256 if source is not None else ""
+        if digest and not await self.db(self._blob_index.has_blob, digest):
+            raise NotFoundError(
+                f"source snapshot {digest} is not on the coordinator; upload it first"
+            )
         build_id = await self.db(
             self.store.create_build,
             name=pipeline.name,
@@ -246,6 +272,7 @@ class Coordinator:
             source_name=source_name,
             env=env,
             jobs=jobs,
+            source=source,
         )
         LOGGER.info("build %d (%s) accepted with %d jobs", build_id, pipeline.name, len(jobs))
         # Jobs that need nothing are queued at once; the others wait for their needs to end.
@@ -259,6 +286,9 @@ class Coordinator:
         return await self.db(self.store.list_builds, limit)
 
     async def cancel(self, build_id: int) -> BuildRecord:
+        return await _uncancellable(self._cancel_now(build_id))
+
+    async def _cancel_now(self, build_id: int) -> BuildRecord:
         result = await self.db(self.store.cancel_build, build_id)
         for attempt in result.running:
             self.leases.mark_cancel(attempt.attempt_id)
@@ -294,6 +324,10 @@ class Coordinator:
                 await asyncio.wait_for(stop.wait(), self.config.reaper_period_s)
 
     async def _expire(self, lease: Lease) -> None:
+        # Earlier expiries in this round awaited the store: this lease may have been renewed since.
+        current = self.leases.check_any(lease.attempt_id)
+        if current is not lease or lease.deadline > time.monotonic():
+            return
         agent = self.registry.get(lease.agent_id)
         name = agent.name if agent else f"#{lease.agent_id}"
         if agent is not None:
@@ -309,6 +343,13 @@ class Coordinator:
 
     async def _end_attempt(
         self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+    ) -> tuple[Outcome, str]:
+        return await _uncancellable(
+            self._record_end(attempt_id, outcome, reason, message, exit_code)
+        )
+
+    async def _record_end(
+        self, attempt_id: int, outcome: Outcome, reason: str, message: str, exit_code: int | None
     ) -> tuple[Outcome, str]:
         lease = self.leases.check_any(attempt_id)
         end = await self.db(
@@ -344,6 +385,11 @@ class Coordinator:
                 )
 
     async def _claim(
+        self, agent_id: int, labels: Mapping[str, str], slots: int
+    ) -> list[Assignment]:
+        return await _uncancellable(self._claim_and_lease(agent_id, labels, slots))
+
+    async def _claim_and_lease(
         self, agent_id: int, labels: Mapping[str, str], slots: int
     ) -> list[Assignment]:
         assignments = await self.db(self.store.claim, agent_id, labels, slots)
@@ -388,3 +434,9 @@ class Coordinator:
             else:
                 jobs.append(job)
         return replace(build, jobs=tuple(jobs))
+
+
+async def _uncancellable(work: Coroutine[object, object, T]) -> T:
+    """Runs a commit and the in-memory bookkeeping after it to the end, even if the RPC that
+    asked for it is cancelled meanwhile: a committed claim without its lease would never expire."""
+    return await asyncio.shield(asyncio.ensure_future(work))

@@ -111,6 +111,8 @@ async def read_logs(
         version = core.notifier.version(build_id)
         await core.notifier.wait(build_id, version, WATCH_REFRESH_S)
         build = await core.get_build(build_id)
+        job = build.job(job_name)
+        assert job is not None
         attempt = pick_attempt(build, job_name, number)
     if attempt is None:
         return

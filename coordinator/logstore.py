@@ -63,6 +63,11 @@ class LogStore:
         except FileNotFoundError:
             return b""
 
+    def forget(self, attempt_id: int, step_index: int) -> None:
+        """The step has ended: its lock is no longer needed."""
+        with self._locks_guard:
+            self._locks.pop((attempt_id, step_index), None)
+
     def _lock(self, attempt_id: int, step_index: int) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault((attempt_id, step_index), threading.Lock())

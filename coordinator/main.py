@@ -8,6 +8,7 @@ import logging
 import os
 from pathlib import Path
 
+from conveyor.paths import parse_size
 from coordinator import config as defaults
 from coordinator.config import CoordinatorConfig
 from coordinator.server import ensure_token, serve
@@ -36,7 +37,17 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
         renew_interval_s=args.renew_interval or defaults.RENEW_INTERVAL_S,
         reaper_period_s=args.reaper_period or defaults.REAPER_PERIOD_S,
         poll_timeout_s=args.poll_timeout or defaults.POLL_TIMEOUT_S,
+        max_artifact_bytes=_size(args, "max_artifact_size", defaults.MAX_ARTIFACT_BYTES),
+        max_build_artifact_bytes=_size(
+            args, "max_build_artifacts_size", defaults.MAX_BUILD_ARTIFACT_BYTES
+        ),
+        max_source_bytes=_size(args, "max_source_size", defaults.MAX_SOURCE_BYTES),
     )
+
+
+def _size(args: argparse.Namespace, name: str, default: int) -> int:
+    text = getattr(args, name, None)
+    return parse_size(text) if text else default
 
 
 def run(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ class JobRow(SQLModel, table=True):
     attempt_count: int = 0
     # Attempts not counted against the retry rule (before a manual retry, or never started).
     retry_base: int = 0
+    unstarted_requeues: int = 0
 
 
 class AttemptRow(SQLModel, table=True):

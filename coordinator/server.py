@@ -12,8 +12,10 @@ from pathlib import Path
 import grpc
 
 from conveyor import wire
-from conveyor.v1 import agent_pb2_grpc, control_pb2_grpc
+from conveyor.v1 import agent_pb2_grpc, blobs_pb2_grpc, control_pb2_grpc
 from coordinator.agent_service import AgentService
+from coordinator.artifacts import Artifacts
+from coordinator.blob_service import AgentBlobService, BlobService
 from coordinator.config import CoordinatorConfig
 from coordinator.control_service import ControlService
 from coordinator.core import Coordinator
@@ -44,6 +46,9 @@ async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -
     server = grpc.aio.server(options=list(wire.SERVER_OPTIONS))
     agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(core), server)
     control_pb2_grpc.add_ControlServiceServicer_to_server(ControlService(core), server)
+    artifacts = Artifacts(core)
+    blobs_pb2_grpc.add_AgentBlobServiceServicer_to_server(AgentBlobService(artifacts), server)
+    blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobService(artifacts), server)
     port = server.add_insecure_port(config.listen)
     if port == 0:
         raise OSError(f"cannot listen on {config.listen}")

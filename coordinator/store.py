@@ -13,13 +13,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import func, tuple_
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select, update
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
 from coordinator import queries, rowmap, scheduler
-from coordinator.config import CLAIM_PAGE_ROWS, CLAIM_SCAN_LIMIT
+from coordinator.artifact_store import SourceSpec, add_build_source
+from coordinator.config import CLAIM_PAGE_ROWS, CLAIM_SCAN_LIMIT, MAX_UNSTARTED_REQUEUES
 from coordinator.db import make_engine, now_ms
-from coordinator.errors import ConflictError, NotFoundError
+from coordinator.errors import ConflictError, FencedError, NotFoundError
 from coordinator.models import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
 from coordinator.records import (
     AgentRecord,
@@ -36,6 +38,10 @@ class Store:
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
         SQLModel.metadata.create_all(self._engine)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     def close(self) -> None:
         self._engine.dispose()
@@ -56,6 +62,7 @@ class Store:
         source_name: str,
         env: Mapping[str, str],
         jobs: Sequence[NewJob],
+        source: SourceSpec | None = None,
     ) -> int:
         with self._tx() as session:
             build = BuildRow(
@@ -69,6 +76,8 @@ class Store:
             session.add(build)
             session.flush()
             assert build.id is not None
+            if source is not None:
+                add_build_source(session, build.id, source)
             for position, job in enumerate(jobs):
                 session.add(
                     JobRow(
@@ -240,6 +249,8 @@ class Store:
         """Marks a step running; returns whether the attempt has been asked to cancel."""
         with self._tx() as session:
             attempt = queries.attempt(session, attempt_id)
+            if attempt.outcome is not None:
+                raise FencedError(f"attempt {attempt_id} has ended")
             step = queries.step(session, attempt_id, index)
             step.status = StepStatus.RUNNING
             step.started_at_ms = now_ms()
@@ -255,6 +266,8 @@ class Store:
         log_lost_bytes: int = 0,
     ) -> None:
         with self._tx() as session:
+            if queries.attempt(session, attempt_id).outcome is not None:
+                raise FencedError(f"attempt {attempt_id} has ended")
             step = queries.step(session, attempt_id, index)
             step.status = status
             step.exit_code = exit_code
@@ -377,10 +390,15 @@ class Store:
             self._set_job(job, JobStatus.SUCCEEDED, "", attempt.message)
         elif outcome is Outcome.CANCELED or build.cancel_requested:
             self._set_job(job, JobStatus.CANCELED, attempt.reason or "canceled", attempt.message)
-        elif attempt.reason == Reason.AGENT_LOST and not started:
+        elif (
+            attempt.reason == Reason.AGENT_LOST
+            and not started
+            and job.unstarted_requeues < MAX_UNSTARTED_REQUEUES
+        ):
             # The agent vanished before running anything (e.g. the assignment never reached it):
             # running it elsewhere cannot repeat a side effect, so it does not use up a retry.
             job.retry_base += 1
+            job.unstarted_requeues += 1
             message = f"attempt {attempt.number} never started on its agent; queued again"
             self._set_job(job, JobStatus.QUEUED, attempt.reason, message)
         elif scheduler.should_retry(

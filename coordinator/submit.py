@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from conveyor.pipeline import Pipeline, resolve_steps
+from coordinator.config import MAX_JOB_SPEC_BYTES
 from coordinator.records import JobSpecRecord, NewJob, StepSpecRecord
+from coordinator.rowmap import spec_to_json
 
 
 def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> list[NewJob]:
@@ -16,5 +18,13 @@ def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> 
             for step in resolve_steps(pipeline, job, env_overrides)
         )
         spec = JobSpecRecord(steps, job.timeout_s, job.retry.max, tuple(job.retry.when))
+        size = len(spec_to_json(spec).encode())
+        if size > MAX_JOB_SPEC_BYTES:
+            # Env is merged into every step, so a modest pipeline can resolve into a job too
+            # large to hand to an agent in one message.
+            raise ValueError(
+                f"jobs.{job.name}: too large once the env is merged into its {len(steps)} steps "
+                f"({size / 1e6:.1f} MB > {MAX_JOB_SPEC_BYTES / 1e6:.1f} MB); shrink the env"
+            )
         jobs.append(NewJob(job.name, tuple(job.needs), dict(job.labels), spec))
     return jobs

@@ -25,6 +25,10 @@ install_packages() {
 
 start_docker() {
   if docker info >/dev/null 2>&1; then return; fi
+  if docker info 2>&1 | grep -qi 'permission denied'; then
+    log "Docker runs but this user may not use it: sudo usermod -aG docker $USER, then log in again"
+    exit 1
+  fi
   log "starting the Docker daemon"
   if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
     as_root systemctl start docker || true

@@ -80,6 +80,14 @@ class Client:
     def close(self) -> None:
         self._channel.close()
 
+    @property
+    def channel(self) -> grpc.Channel:
+        return self._channel
+
+    @property
+    def metadata(self) -> wire.Metadata:
+        return self._metadata
+
     def _call(self, method: Callable[..., T], request: object) -> T:
         try:
             return method(request, metadata=self._metadata, timeout=CALL_TIMEOUT_S)
@@ -92,9 +100,21 @@ class Client:
         except grpc.RpcError as error:
             raise explain(error, self.address) from None
 
-    def submit(self, pipeline_yaml: str, source_name: str, env: dict[str, str]) -> int:
+    def submit(
+        self,
+        pipeline_yaml: str,
+        source_name: str,
+        env: dict[str, str],
+        source: tuple[str, str, str] = ("", "", ""),
+    ) -> int:
+        """`source` is (snapshot sha256, git URL, git ref); empty strings when not given."""
         request = control_pb2.SubmitBuildRequest(
-            pipeline_yaml=pipeline_yaml, source_name=source_name, env=env
+            pipeline_yaml=pipeline_yaml,
+            source_name=source_name,
+            env=env,
+            source_sha256=source[0],
+            git_url=source[1],
+            git_ref=source[2],
         )
         return self._call(self._stub.SubmitBuild, request).build_id
 

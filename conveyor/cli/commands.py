@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from conveyor import wire
+from conveyor.cli import artifacts
 from conveyor.cli.client import EXIT_FAILED, EXIT_OK, Client, CliError
 from conveyor.cli.follow import follow_build, stream_logs
 from conveyor.cli.render import agent_doc, build_doc, print_agents, print_build, print_builds
+from conveyor.paths import format_size
 from conveyor.pipeline import PipelineError, load_pipeline
 from conveyor.states import BuildStatus
 from conveyor.v1 import control_pb2
@@ -55,13 +57,35 @@ def _exit_for(build: control_pb2.Build) -> int:
     return EXIT_OK if status is BuildStatus.SUCCEEDED else EXIT_FAILED
 
 
+def _source(args: argparse.Namespace, client: Client) -> tuple[str, str, str]:
+    """(snapshot sha256, git URL, git ref) for the build, uploading --source DIR if needed."""
+    if args.source and args.git:
+        raise CliError("--source and --git: give one source for the build")
+    if args.ref and not args.git:
+        raise CliError("--ref needs --git URL")
+    if args.git:
+        if args.git.startswith("-") or (args.ref or "").startswith("-"):
+            raise CliError("--git/--ref: a URL or ref cannot start with '-'")
+        return "", args.git, args.ref or "HEAD"
+    if not args.source:
+        return "", "", ""
+    uploaded = artifacts.Transfers(client).upload_source(Path(args.source))
+    if not args.json:
+        state = "uploaded" if uploaded.sent else "already on the coordinator"
+        print(
+            f"source {args.source}: {uploaded.files} entries, {format_size(uploaded.size)}, "
+            f"sha256 {uploaded.sha256[:12]} ({state})",
+            flush=True,
+        )
+    return uploaded.sha256, "", ""
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.source:
-        raise CliError("--source: uploading a source directory is not supported yet")
     env = parse_env(args.env or [])
     text = _read_pipeline(args.pipeline)
     client = _client(args)
-    build_id = client.submit(text, Path(args.pipeline).name, env)
+    source = _source(args, client)
+    build_id = client.submit(text, Path(args.pipeline).name, env, source)
     if args.no_follow:
         if args.json:
             _emit_json({"id": build_id})

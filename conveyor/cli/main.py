@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from conveyor import __version__
-from conveyor.cli import commands
+from conveyor.cli import artifact_commands, commands
 from conveyor.cli.client import CliError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -79,6 +79,12 @@ def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--reaper-period", type=float, help="how often expired leases are reaped (default 2)"
     )
     tuning.add_argument("--poll-timeout", type=float, help="long-poll length (default 30)")
+    limits = p.add_argument_group("limits (sizes like 512KiB, 100MiB, 2GiB)")
+    limits.add_argument("--max-artifact-size", metavar="SIZE", help="one artifact file (4GiB)")
+    limits.add_argument(
+        "--max-build-artifacts-size", metavar="SIZE", help="all artifacts of a build (20GiB)"
+    )
+    limits.add_argument("--max-source-size", metavar="SIZE", help="one source snapshot (2GiB)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(handler=_side("coordinator.main"))
 
@@ -147,7 +153,13 @@ def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     )
     p.add_argument("pipeline", metavar="PIPELINE.yml")
     p.add_argument("--env", action="append", metavar="K=V", help="override a build env variable")
-    p.add_argument("--source", metavar="DIR", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--source",
+        metavar="DIR",
+        help="upload DIR (minus .gitignore/.conveyorignore matches and .git) as the workspace",
+    )
+    p.add_argument("--git", metavar="URL", help="check out this git repository in every job")
+    p.add_argument("--ref", metavar="REF", help="branch, tag or commit for --git (default HEAD)")
     p.add_argument("--no-follow", action="store_true", help="print the build id and return")
     p.set_defaults(handler=commands.cmd_run)
 
@@ -181,6 +193,28 @@ def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
     p = sub.add_parser("agents", parents=[common], help="list agents")
     p.set_defaults(handler=commands.cmd_agents)
+    _add_artifact_commands(sub, common)
+
+
+def _add_artifact_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = sub.add_parser("artifacts", parents=[common], help="list or download a build's artifacts")
+    p.add_argument("build", type=int, metavar="BUILD")
+    p.add_argument("--download", metavar="DIR", help="write them to DIR/JOB/NAME, verified")
+    p.add_argument("--job", help="only this job's artifacts")
+    p.add_argument("--name", help="only the artifact with this name")
+    p.set_defaults(handler=artifact_commands.cmd_artifacts)
+
+    p = sub.add_parser(
+        "gc",
+        parents=[common],
+        help="remove old builds' artifacts and sources",
+        description="Remove artifacts and sources of builds older than --older-than, except "
+        "the newest build's; content another kept build uses stays.",
+    )
+    p.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 7d, 12h, 30m, 0s")
+    p.set_defaults(handler=artifact_commands.cmd_gc)
 
     for verb, text in (
         ("pause", "stop giving an agent new work (running jobs go on)"),

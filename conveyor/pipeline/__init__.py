@@ -2,6 +2,7 @@
 
 from conveyor.pipeline.model import (
     ArtifactRule,
+    GitSource,
     JobDef,
     Pipeline,
     ResolvedStep,
@@ -13,6 +14,7 @@ from conveyor.pipeline.parse import PipelineError, PipelineIssue, load_pipeline
 
 __all__ = [
     "ArtifactRule",
+    "GitSource",
     "JobDef",
     "Pipeline",
     "PipelineError",

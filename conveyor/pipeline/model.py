@@ -35,6 +35,14 @@ class ArtifactRule:
 
 
 @dataclass(frozen=True)
+class GitSource:
+    """A git repository whose `ref` (branch, tag or commit) is checked out into each workspace."""
+
+    url: str
+    ref: str = "HEAD"
+
+
+@dataclass(frozen=True)
 class StepDef:
     name: str
     run: str
@@ -68,6 +76,8 @@ class Pipeline:
     env: Mapping[str, str]
     jobs: tuple[JobDef, ...]
     """In file order; never empty, names unique."""
+    source: GitSource | None = None
+    """Where the workspace's files come from; None: an empty workspace (or `run --source`)."""
 
     def job(self, name: str) -> JobDef:
         """The job called `name`; raises KeyError if there is none."""

@@ -23,13 +23,14 @@ from conveyor.pipeline.values import (
     read_image,
     read_labels,
     read_retry,
+    read_source,
     read_timeout,
 )
 
 if TYPE_CHECKING:
     from yaml.nodes import Node
 
-PIPELINE_KEYS = ("name", "image", "env", "jobs")
+PIPELINE_KEYS = ("name", "image", "env", "source", "jobs")
 JOB_KEYS = ("image", "labels", "env", "steps", "needs", "artifacts", "timeout", "retry")
 STEP_KEYS = ("name", "run", "image", "env", "timeout")
 
@@ -73,12 +74,15 @@ def read_pipeline(w: Walker, root: Node) -> Pipeline | None:
     image = section.get("image", read_image, None)
     env: dict[str, str] = section.get("env", read_env, {})
     jobs: list[_JobDraft] = section.get("jobs", _jobs, [])
+    source = section.get("source", read_source, None)
     if not section.has("image"):
         _check_images(w, jobs)
     _check_needs(w, jobs)
     if w.issues:
         return None
-    return Pipeline(name=name, image=image, env=env, jobs=tuple(job.job for job in jobs))
+    return Pipeline(
+        name=name, image=image, env=env, jobs=tuple(job.job for job in jobs), source=source
+    )
 
 
 # -- jobs ----------------------------------------------------------------------------------------

@@ -19,7 +19,13 @@ from conveyor.pipeline.limits import (
     MAX_LABELS,
     MAX_RETRIES,
 )
-from conveyor.pipeline.model import ARTIFACTS_WHEN, RETRY_REASONS, ArtifactRule, RetryRule
+from conveyor.pipeline.model import (
+    ARTIFACTS_WHEN,
+    RETRY_REASONS,
+    ArtifactRule,
+    GitSource,
+    RetryRule,
+)
 from conveyor.pipeline.nodes import (
     FLOAT_TAG,
     INT_TAG,
@@ -33,6 +39,7 @@ from conveyor.pipeline.nodes import (
 
 ARTIFACT_KEYS = ("paths", "when")
 RETRY_KEYS = ("max", "when")
+SOURCE_KEYS = ("git", "ref")
 
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV_NAME_RULE = "use letters, digits and '_', not starting with a digit"
@@ -178,3 +185,23 @@ def _retry_when(w: Walker, node: Node, path: str) -> tuple[str, ...]:
         elif reason is not None:
             reasons.append(reason)
     return tuple(reasons)
+
+
+def read_source(w: Walker, node: Node, path: str) -> GitSource | None:
+    section = w.section(node, path, SOURCE_KEYS, required=("git",))
+    if section is None:
+        return None
+    url = section.get("git", _git_word, "")
+    ref = section.get("ref", _git_word, "HEAD")
+    return GitSource(url, ref) if url and ref else None
+
+
+def _git_word(w: Walker, node: Node, path: str) -> str:
+    """A URL or ref handed to git as one argument: never an option, never blank."""
+    value = w.string(node, path)
+    if value is None:
+        return ""
+    if not value or value.startswith("-") or any(c.isspace() or c == "\0" for c in value):
+        w.report(path, f"invalid value {quote(value)} (no spaces, not starting with '-')", node)
+        return ""
+    return value

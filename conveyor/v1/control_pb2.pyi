@@ -46,9 +46,18 @@ class SubmitBuildRequest(_message.Message):
     PIPELINE_YAML_FIELD_NUMBER: _builtins.int
     SOURCE_NAME_FIELD_NUMBER: _builtins.int
     ENV_FIELD_NUMBER: _builtins.int
+    SOURCE_SHA256_FIELD_NUMBER: _builtins.int
+    GIT_URL_FIELD_NUMBER: _builtins.int
+    GIT_REF_FIELD_NUMBER: _builtins.int
     pipeline_yaml: _builtins.str
     source_name: _builtins.str
     """file name, used in error messages"""
+    source_sha256: _builtins.str
+    """Source of the build's workspace (issue 3): an uploaded snapshot (BlobService.UploadSource)
+    or a git repository; git_url overrides the pipeline's `source`.
+    """
+    git_url: _builtins.str
+    git_ref: _builtins.str
     @_builtins.property
     def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """overrides for the build-wide env"""
@@ -59,10 +68,13 @@ class SubmitBuildRequest(_message.Message):
         pipeline_yaml: _builtins.str = ...,
         source_name: _builtins.str = ...,
         env: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        source_sha256: _builtins.str = ...,
+        git_url: _builtins.str = ...,
+        git_ref: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["env", b"env", "pipeline_yaml", b"pipeline_yaml", "source_name", b"source_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["env", b"env", "git_ref", b"git_ref", "git_url", b"git_url", "pipeline_yaml", b"pipeline_yaml", "source_name", b"source_name", "source_sha256", b"source_sha256"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import subprocess
+import tarfile
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from agent.executor import AttemptInfo, StepControl, StepEnd, StepRequest, StepResult
+from agent.executor import (
+    AttemptInfo,
+    ExecutorError,
+    FileKind,
+    StepControl,
+    StepEnd,
+    StepRequest,
+    StepResult,
+)
 from agent.shell_executor import WORKSPACE_VAR, ShellExecutor
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
-    from pathlib import Path
 
 
 @pytest.fixture
@@ -285,3 +295,51 @@ def test_concurrent_steps_of_different_attempts_stay_apart(executor: ShellExecut
     for worker in workers:
         worker.join(timeout=60)
     assert outputs == {info.attempt_id: f"{info.attempt_id}\nid\n".encode() for info in attempts}
+
+
+def tar_of(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_import_tar_unpacks_into_the_workspace(
+    executor: ShellExecutor, attempt: AttemptInfo
+) -> None:
+    data = tar_of({"src/main.c": b"int main;\n", "README": b"hi\n"})
+    executor.import_tar(attempt, [data[:700], data[700:]])
+    _, output = run(executor, attempt, "cat src/main.c README")
+    assert output == b"int main;\nhi\n"
+
+
+def test_import_tar_refuses_paths_leaving_the_workspace(
+    executor: ShellExecutor, attempt: AttemptInfo, tmp_path: Path
+) -> None:
+    with pytest.raises(ExecutorError):
+        executor.import_tar(attempt, [tar_of({"../../escaped": b"x"})])
+    assert not any(tmp_path.rglob("escaped"))
+
+
+def test_open_workspace_lists_and_streams_files_without_following_links(
+    executor: ShellExecutor, attempt: AttemptInfo
+) -> None:
+    run(
+        executor,
+        attempt,
+        "mkdir -p out && printf abc > out/a.txt && ln -s / out/root && ln -s out/a.txt link",
+    )
+    with executor.open_workspace(attempt) as workspace:
+        assert sorted(workspace.names()) == ["link", "out/a.txt", "out/root"]
+        with workspace.read("out/a.txt") as entry:
+            assert (entry.kind, entry.size, b"".join(entry.chunks)) == (FileKind.FILE, 3, b"abc")
+        with workspace.read("link") as entry:
+            assert (entry.kind, entry.link_target) == (FileKind.SYMLINK, "out/a.txt")
+        # Through a symlinked directory: never followed.
+        with pytest.raises(ExecutorError), workspace.read("out/root/etc/passwd"):
+            pass
+        with pytest.raises(ExecutorError), workspace.read("../secret"):
+            pass

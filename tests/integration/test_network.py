@@ -20,12 +20,13 @@ def _numbered(count: int) -> bytes:
     return b"".join(f"{i}\n".encode() for i in range(1, count + 1))
 
 
-def _counting_pipeline(tmp_path: Path, pause: str, retry: str = "") -> Path:
+def _counting_pipeline(tmp_path: Path, pause: str, retry: str = "", prelude: str = "") -> Path:
     text = (
         "name: count\nimage: conveyor/busybox\njobs:\n  count:\n"
         f"{retry}"
         "    steps:\n"
-        f"      - run: i=1; while [ $i -le {LINES} ]; do echo $i; i=$((i+1)); sleep {pause}; done\n"
+        f"      - run: {prelude}i=1; while [ $i -le {LINES} ]; do echo $i; i=$((i+1));"
+        f" sleep {pause}; done\n"
     )
     return write_pipeline(tmp_path, "count.yml", text)
 
@@ -73,9 +74,13 @@ def test_long_cut_agent_stops_before_job_moves(
     proxy = TcpProxy(cluster.address)
     cut_name = f"isolated-{unique}"
     try:
-        cut_agent = cluster.start_agent(cut_name, via=proxy.address)
+        # A long grace and a step that ignores SIGTERM: losing the lease must still kill at once.
+        cut_agent = cluster.start_agent(cut_name, via=proxy.address, extra=["--stop-grace", "30"])
         path = _counting_pipeline(
-            tmp_path, "0.2", retry="    retry: {max: 1, when: [agent_lost]}\n"
+            tmp_path,
+            "0.2",
+            retry="    retry: {max: 1, when: [agent_lost]}\n",
+            prelude="trap '' TERM; ",
         )
         build_id = _submit(cluster, path)
         wait_for(

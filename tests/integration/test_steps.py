@@ -105,3 +105,17 @@ def test_retry_makes_a_new_attempt_and_keeps_history(
     missing = shared_cluster.cli("retry", "99999")
     assert missing.returncode == 2
     assert b"build 99999 does not exist" in missing.stderr
+
+
+def test_logs_follow_of_a_job_that_never_runs_returns(
+    shared_cluster: Cluster, tmp_path: Path
+) -> None:
+    text = (
+        "name: never\nimage: conveyor/busybox\njobs:\n  first:\n    steps: [{run: 'exit 1'}]\n"
+        "  second:\n    needs: [first]\n    steps: [{run: 'true'}]\n"
+    )
+    build_id = _submit(shared_cluster, write_pipeline(tmp_path, "never.yml", text))
+    follow = shared_cluster.cli("logs", str(build_id), "second", "--follow", timeout_s=30)
+    assert follow.returncode == 0
+    assert follow.stdout == b""
+    assert job(shared_cluster.show(build_id), "second")["status"] == "skipped"

@@ -262,7 +262,7 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
                 "unknown key 'when' (allowed: name, run, image, env, timeout)",
                 7,
             ),
-            ("triggers", "unknown key 'triggers' (allowed: name, image, env, jobs)", 8),
+            ("triggers", "unknown key 'triggers' (allowed: name, image, env, source, jobs)", 8),
         ],
     ),
     (
@@ -876,7 +876,7 @@ def test_billion_laughs_in_an_unread_key_is_cheap() -> None:
     start = time.monotonic()
     found = problems("\n".join(lines) + "\n")
     assert time.monotonic() - start < 2
-    assert ("lol9", "unknown key 'lol9' (allowed: name, image, env, jobs)", 10) in found
+    assert ("lol9", "unknown key 'lol9' (allowed: name, image, env, source, jobs)", 10) in found
 
 
 def test_billion_laughs_through_the_schema_hits_the_node_budget() -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from conveyor.pipeline import load_pipeline
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
-from coordinator.config import CLAIM_PAGE_ROWS
-from coordinator.errors import ConflictError, NotFoundError
+from coordinator.config import CLAIM_PAGE_ROWS, MAX_UNSTARTED_REQUEUES
+from coordinator.errors import ConflictError, FencedError, NotFoundError
 from coordinator.records import Assignment, AttemptEnd, BuildRecord, JobRecord
 from coordinator.store import Store
 from coordinator.submit import jobs_from_pipeline
@@ -636,3 +636,46 @@ def test_touch_agents_records_when_each_agent_was_seen(store: Store) -> None:
     store.touch_agents({a.id: 1_000, b.id: 2_000})
     seen = {agent.name: agent.last_seen_ms for agent in store.list_agents()}
     assert seen == {"a": 1_000, "b": 2_000}
+
+
+def test_free_requeues_of_never_started_attempts_are_capped(store: Store, agent_id: int) -> None:
+    build_id = submit(store, FLAKY)
+    for _ in range(MAX_UNSTARTED_REQUEUES + 1):
+        undelivered = claim_one(store, agent_id)
+        store.finish_attempt(
+            undelivered.attempt_id,
+            outcome=Outcome.FAILED,
+            reason=Reason.AGENT_LOST,
+            message="gone",
+            exit_code=None,
+        )
+    deploy = job_of(store.get_build(build_id), "deploy")
+    # The retry rule (max 1, agent_lost) still applies once the free requeues are used up.
+    assert deploy.status is JobStatus.QUEUED
+    fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
+    deploy = job_of(store.get_build(build_id), "deploy")
+    assert (deploy.status, len(deploy.attempts)) == (JobStatus.FAILED, MAX_UNSTARTED_REQUEUES + 2)
+
+
+def test_steps_of_an_ended_attempt_cannot_be_written(store: Store, agent_id: int) -> None:
+    submit(store, FLAKY)
+    attempt = claim_one(store, agent_id)
+    store.finish_attempt(
+        attempt.attempt_id,
+        outcome=Outcome.FAILED,
+        reason=Reason.AGENT_LOST,
+        message="gone",
+        exit_code=None,
+    )
+    with pytest.raises(FencedError):
+        store.start_step(attempt.attempt_id, 0)
+    with pytest.raises(FencedError):
+        store.finish_step(attempt.attempt_id, 0, StepStatus.SUCCEEDED, 0, 10)
+
+
+def test_a_job_too_large_for_one_message_is_refused_at_submission() -> None:
+    big_env = "x" * 300_000
+    steps = "".join(f"      - run: echo {i}\n" for i in range(20))
+    text = f"name: big\nimage: i\nenv: {{BIG: {big_env}}}\njobs:\n  fat:\n    steps:\n{steps}"
+    with pytest.raises(ValueError, match=r"jobs\.fat: too large once the env is merged"):
+        jobs_from_pipeline(load_pipeline(text, "big.yml"), {})

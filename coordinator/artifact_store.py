@@ -1,0 +1,268 @@
+"""Durable metadata of blobs, artifacts and build sources. One public method, one transaction.
+
+Shares the engine of `coordinator.store.Store` and, like it, runs on the store's single thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from coordinator.artifact_models import ArtifactRow, BlobRow, BuildSourceRow
+from coordinator.db import now_ms
+from coordinator.errors import NotFoundError
+from coordinator.models import AttemptRow, BuildRow, JobRow
+
+
+class LimitError(ValueError):
+    """Storing this would exceed a configured size or count limit."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    snapshot_sha256: str = ""
+    git_url: str = ""
+    git_ref: str = ""
+    git_commit: str = ""
+    collected: bool = False
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    job: str
+    name: str
+    sha256: str
+    size: int
+    mode: int
+    attempt_number: int
+
+
+@dataclass(frozen=True)
+class Inputs:
+    source: SourceSpec | None
+    needed: tuple[ArtifactRecord, ...]
+    pipeline_yaml: str
+    job_name: str
+    snapshot_size: int = 0
+
+
+@dataclass(frozen=True)
+class NewArtifact:
+    build_id: int
+    attempt_id: int
+    name: str
+    sha256: str
+    size: int
+    mode: int
+
+
+@dataclass(frozen=True)
+class Collected:
+    builds: int
+    digests: tuple[str, ...]
+
+
+def add_build_source(session: Session, build_id: int, source: SourceSpec) -> None:
+    """Part of the build's creating transaction (see Store.create_build)."""
+    session.add(
+        BuildSourceRow(
+            build_id=build_id,
+            snapshot_sha256=source.snapshot_sha256,
+            git_url=source.git_url,
+            git_ref=source.git_ref,
+        )
+    )
+
+
+def _source(row: BuildSourceRow | None) -> SourceSpec | None:
+    if row is None:
+        return None
+    return SourceSpec(row.snapshot_sha256, row.git_url, row.git_ref, row.git_commit, row.collected)
+
+
+def _record(row: ArtifactRow) -> ArtifactRecord:
+    return ArtifactRecord(
+        row.job_name, row.name, row.sha256, row.size, row.mode, row.attempt_number
+    )
+
+
+def _current(session: Session, build_id: int, jobs: set[str] | None) -> list[ArtifactRow]:
+    """Artifacts of each job's latest attempt that kept any (a retry replaces older ones)."""
+    rows = list(
+        session.exec(
+            select(ArtifactRow)
+            .where(ArtifactRow.build_id == build_id)
+            .order_by(col(ArtifactRow.job_name), col(ArtifactRow.name))
+        )
+    )
+    latest: dict[str, int] = {}
+    for row in rows:
+        latest[row.job_name] = max(latest.get(row.job_name, 0), row.attempt_id)
+    return [
+        row
+        for row in rows
+        if row.attempt_id == latest[row.job_name] and (jobs is None or row.job_name in jobs)
+    ]
+
+
+class ArtifactStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with Session(self._engine, expire_on_commit=False) as session:
+            yield session
+            session.commit()
+
+    def inputs(self, attempt_id: int) -> Inputs:
+        with self._tx() as session:
+            attempt = session.get(AttemptRow, attempt_id)
+            job = session.get(JobRow, attempt.job_id) if attempt else None
+            build = session.get(BuildRow, job.build_id) if job else None
+            if job is None or build is None or build.id is None:
+                raise NotFoundError(f"attempt {attempt_id} does not exist")
+            needs = set(json.loads(job.needs_json))
+            needed = _current(session, build.id, needs) if needs else []
+            source = _source(session.get(BuildSourceRow, build.id))
+            blob = session.get(BlobRow, source.snapshot_sha256) if source else None
+            return Inputs(
+                source,
+                tuple(_record(r) for r in needed),
+                build.pipeline_yaml,
+                job.name,
+                blob.size if blob else 0,
+            )
+
+    def add_blob(self, sha256: str, size: int) -> None:
+        with self._tx() as session:
+            if session.get(BlobRow, sha256) is None:
+                session.add(BlobRow(sha256=sha256, size=size, created_at_ms=now_ms()))
+
+    def has_blob(self, sha256: str) -> bool:
+        with self._tx() as session:
+            return session.get(BlobRow, sha256) is not None
+
+    def check_room(self, build_id: int, size: int, max_bytes: int, max_count: int) -> None:
+        with self._tx() as session:
+            self._check_room(session, build_id, size, max_bytes, max_count)
+
+    def _check_room(
+        self, session: Session, build_id: int, size: int, max_bytes: int, max_count: int
+    ) -> None:
+        count, used = session.exec(
+            select(func.count(), func.coalesce(func.sum(ArtifactRow.size), 0)).where(
+                ArtifactRow.build_id == build_id
+            )
+        ).one()
+        if count + 1 > max_count:
+            raise LimitError(
+                f"build {build_id} already keeps {count} artifacts (limit {max_count})"
+            )
+        if used + size > max_bytes:
+            raise LimitError(
+                f"the build's artifacts would total {used + size} bytes, "
+                f"over the limit of {max_bytes} bytes per build"
+            )
+
+    def add_artifact(self, new: NewArtifact, max_bytes: int, max_count: int) -> None:
+        """Records an artifact whose blob is in place; the room is checked again, atomically."""
+        with self._tx() as session:
+            attempt = session.get(AttemptRow, new.attempt_id)
+            job = session.get(JobRow, attempt.job_id) if attempt else None
+            if attempt is None or job is None:
+                raise NotFoundError(f"attempt {new.attempt_id} does not exist")
+            session.exec(  # a resent upload of the same name replaces the earlier record
+                delete(ArtifactRow).where(
+                    col(ArtifactRow.attempt_id) == new.attempt_id, col(ArtifactRow.name) == new.name
+                )
+            )
+            self._check_room(session, new.build_id, new.size, max_bytes, max_count)
+            if session.get(BlobRow, new.sha256) is None:
+                session.add(BlobRow(sha256=new.sha256, size=new.size, created_at_ms=now_ms()))
+            session.add(
+                ArtifactRow(
+                    build_id=new.build_id,
+                    job_name=job.name,
+                    attempt_id=new.attempt_id,
+                    attempt_number=attempt.number,
+                    name=new.name,
+                    sha256=new.sha256,
+                    size=new.size,
+                    mode=new.mode,
+                    created_at_ms=now_ms(),
+                )
+            )
+
+    def set_commit(self, build_id: int, commit: str) -> str:
+        """Keeps the first resolved commit, so every job of the build checks out the same one."""
+        with self._tx() as session:
+            row = session.get(BuildSourceRow, build_id)
+            if row is None or not row.git_url:
+                raise NotFoundError(f"build {build_id} has no git source")
+            if not row.git_commit:
+                row.git_commit = commit
+                session.add(row)
+            return row.git_commit
+
+    def artifacts(self, build_id: int) -> tuple[list[ArtifactRecord], SourceSpec | None]:
+        with self._tx() as session:
+            if session.get(BuildRow, build_id) is None:
+                raise NotFoundError(f"build {build_id} does not exist")
+            rows = _current(session, build_id, None)
+            return [_record(r) for r in rows], _source(session.get(BuildSourceRow, build_id))
+
+    def blob_of_build(self, build_id: int, sha256: str) -> bool:
+        with self._tx() as session:
+            artifact = session.exec(
+                select(ArtifactRow.id).where(
+                    ArtifactRow.build_id == build_id, ArtifactRow.sha256 == sha256
+                )
+            ).first()
+            source = session.get(BuildSourceRow, build_id)
+            return artifact is not None or (
+                source is not None and source.snapshot_sha256 == sha256 and not source.collected
+            )
+
+    def collect(self, cutoff_ms: int) -> Collected:
+        """Forgets artifacts and sources of builds created before the cutoff (never the newest
+        build's) and returns the digests no longer referenced, whose rows are deleted here."""
+        with self._tx() as session:
+            newest = session.exec(select(func.max(BuildRow.id))).one() or 0
+            old = set(
+                session.exec(
+                    select(BuildRow.id).where(
+                        col(BuildRow.created_at_ms) < cutoff_ms, col(BuildRow.id) != newest
+                    )
+                )
+            )
+            old_ids = [i for i in old if i is not None]
+            session.exec(delete(ArtifactRow).where(col(ArtifactRow.build_id).in_(old_ids)))
+            sources = session.exec(
+                select(BuildSourceRow).where(col(BuildSourceRow.build_id).in_(old_ids))
+            )
+            for source in sources:
+                source.collected = True
+                session.add(source)
+            session.flush()
+            used = set(session.exec(select(ArtifactRow.sha256))) | set(
+                session.exec(
+                    select(BuildSourceRow.snapshot_sha256).where(
+                        col(BuildSourceRow.collected).is_(False)
+                    )
+                )
+            )
+            # Blobs newer than the cutoff stay: a source may be uploaded but not yet submitted.
+            stale = [
+                b.sha256
+                for b in session.exec(select(BlobRow).where(col(BlobRow.created_at_ms) < cutoff_ms))
+                if b.sha256 not in used
+            ]
+            session.exec(delete(BlobRow).where(col(BlobRow.sha256).in_(stale)))
+            return Collected(len(old_ids), tuple(stale))

@@ -1,0 +1,193 @@
+"""AgentBlobService and BlobService: protobuf in and out, `coordinator.artifacts` in between."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from conveyor import wire
+from conveyor.v1 import blobs_pb2, blobs_pb2_grpc
+from coordinator.artifact_store import ArtifactRecord
+from coordinator.artifacts import AgentSession, Artifacts, Upload
+from coordinator.edge import Context, abort_for, unary
+
+
+class _Stream:
+    """Splits an upload stream into its header, its data chunks and its sha256 trailer."""
+
+    def __init__(self, requests: AsyncIterator[blobs_pb2.UploadChunk]) -> None:
+        self._requests = requests
+        self._sha256: str | None = None
+
+    async def header(self) -> blobs_pb2.UploadHeader:
+        first = await anext(self._requests, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise ValueError("an upload starts with its header")
+        return first.header
+
+    async def data(self) -> AsyncIterator[bytes]:
+        async for chunk in self._requests:
+            part = chunk.WhichOneof("part")
+            if part == "data":
+                yield chunk.data
+            elif part == "sha256":
+                self._sha256 = chunk.sha256
+                return
+            else:
+                raise ValueError("unexpected second header in an upload")
+
+    def trailer(self) -> str:
+        if self._sha256 is None:
+            raise ValueError("the upload ended without its sha256: refused")
+        return self._sha256
+
+    async def upload(self, header: blobs_pb2.UploadHeader) -> Upload:
+        return Upload(header.name, header.size, header.mode, self.data(), self.trailer)
+
+
+def artifact_to_pb(record: ArtifactRecord) -> blobs_pb2.Artifact:
+    return blobs_pb2.Artifact(
+        job=record.job,
+        name=record.name,
+        size=record.size,
+        sha256=record.sha256,
+        mode=record.mode,
+        attempt_number=record.attempt_number,
+    )
+
+
+class AgentBlobService(blobs_pb2_grpc.AgentBlobServiceServicer):
+    def __init__(self, artifacts: Artifacts) -> None:
+        self._artifacts = artifacts
+        self._core = artifacts.core
+
+    def _agent(self, context: Context) -> AgentSession:
+        return self._core.agent_for(wire.token_from_metadata(context.invocation_metadata()))
+
+    @unary
+    async def GetInputs(
+        self, request: blobs_pb2.GetInputsRequest, context: Context
+    ) -> blobs_pb2.GetInputsResponse:
+        lease = request.lease
+        found = await self._artifacts.inputs(
+            self._agent(context), lease.attempt_id, lease.lease_token
+        )
+        reply = blobs_pb2.GetInputsResponse(
+            needed=[artifact_to_pb(a) for a in found.needed],
+            artifact_paths=list(found.rule.paths),
+            artifacts_always=found.rule.when == "always",
+        )
+        source = found.source
+        if source is not None and source.snapshot_sha256:
+            reply.snapshot_sha256 = source.snapshot_sha256
+            reply.snapshot_size = found.snapshot_size
+        elif source is not None and source.git_url:
+            reply.git.CopyFrom(
+                blobs_pb2.GitSource(
+                    url=source.git_url, ref=source.git_ref, commit=source.git_commit
+                )
+            )
+        return reply
+
+    @unary
+    async def ReportSource(
+        self, request: blobs_pb2.ReportSourceRequest, context: Context
+    ) -> blobs_pb2.ReportSourceResponse:
+        lease = request.lease
+        commit = await self._artifacts.report_source(
+            self._agent(context), lease.attempt_id, lease.lease_token, request.commit
+        )
+        return blobs_pb2.ReportSourceResponse(commit=commit)
+
+    @unary
+    async def UploadArtifact(
+        self, request: AsyncIterator[blobs_pb2.UploadChunk], context: Context
+    ) -> blobs_pb2.UploadArtifactResponse:
+        stream = _Stream(request)
+        header = await stream.header()
+        digest = await self._artifacts.upload_artifact(
+            self._agent(context),
+            header.lease.attempt_id,
+            header.lease.lease_token,
+            await stream.upload(header),
+        )
+        return blobs_pb2.UploadArtifactResponse(sha256=digest)
+
+    async def DownloadBlob(
+        self, request: blobs_pb2.AgentDownloadRequest, context: Context
+    ) -> AsyncIterator[blobs_pb2.BlobChunk]:
+        try:
+            lease = request.lease
+            chunks = await self._artifacts.agent_download(
+                self._agent(context), lease.attempt_id, lease.lease_token, request.sha256
+            )
+            async for data in chunks:
+                yield blobs_pb2.BlobChunk(data=data)
+        except Exception as error:
+            await abort_for(error, context)
+
+
+class BlobService(blobs_pb2_grpc.BlobServiceServicer):
+    def __init__(self, artifacts: Artifacts) -> None:
+        self._artifacts = artifacts
+        self._core = artifacts.core
+
+    def _authorize(self, context: Context) -> None:
+        self._core.check_client_token(wire.token_from_metadata(context.invocation_metadata()))
+
+    @unary
+    async def HasBlob(
+        self, request: blobs_pb2.HasBlobRequest, context: Context
+    ) -> blobs_pb2.HasBlobResponse:
+        self._authorize(context)
+        return blobs_pb2.HasBlobResponse(present=await self._artifacts.has_blob(request.sha256))
+
+    @unary
+    async def UploadSource(
+        self, request: AsyncIterator[blobs_pb2.UploadChunk], context: Context
+    ) -> blobs_pb2.UploadSourceResponse:
+        self._authorize(context)
+        stream = _Stream(request)
+        header = await stream.header()
+        digest = await self._artifacts.upload_source(await stream.upload(header))
+        return blobs_pb2.UploadSourceResponse(sha256=digest)
+
+    @unary
+    async def ListArtifacts(
+        self, request: blobs_pb2.ListArtifactsRequest, context: Context
+    ) -> blobs_pb2.ListArtifactsResponse:
+        self._authorize(context)
+        artifacts, source = await self._artifacts.list(request.build_id)
+        reply = blobs_pb2.ListArtifactsResponse(artifacts=[artifact_to_pb(a) for a in artifacts])
+        if source is not None and source.git_url:
+            reply.git.CopyFrom(
+                blobs_pb2.GitSource(
+                    url=source.git_url, ref=source.git_ref, commit=source.git_commit
+                )
+            )
+        elif source is not None:
+            reply.snapshot_sha256 = source.snapshot_sha256
+        return reply
+
+    async def DownloadArtifact(
+        self, request: blobs_pb2.DownloadArtifactRequest, context: Context
+    ) -> AsyncIterator[blobs_pb2.BlobChunk]:
+        try:
+            self._authorize(context)
+            chunks = await self._artifacts.client_download(request.build_id, request.sha256)
+            async for data in chunks:
+                yield blobs_pb2.BlobChunk(data=data)
+        except Exception as error:
+            await abort_for(error, context)
+
+    @unary
+    async def CollectGarbage(
+        self, request: blobs_pb2.CollectGarbageRequest, context: Context
+    ) -> blobs_pb2.CollectGarbageResponse:
+        self._authorize(context)
+        result = await self._artifacts.collect(request.older_than_ms / 1000)
+        return blobs_pb2.CollectGarbageResponse(
+            builds=result.builds, blobs=result.blobs, bytes=result.bytes
+        )
+
+
+__all__ = ["AgentBlobService", "BlobService"]
