@@ -36,15 +36,23 @@ class _ChunkReader:
         data, self._buffer = bytes(self._buffer[:size]), self._buffer[size:]
         return data
 
+    def drain(self) -> None:
+        """Reads the stream to its end: tarfile stops at the end-of-archive block, and the
+        producer (a download) must see its stream consumed, not abandoned."""
+        for _ in self._chunks:
+            pass
+
 
 def unpack(root: Path, chunks: Iterable[bytes]) -> None:
     """Unpacks a tar stream into `root`; exceptions raised by `chunks` propagate."""
-    reader = cast("IO[bytes]", _ChunkReader(chunks))
+    reader = _ChunkReader(chunks)
     try:
-        with tarfile.open(fileobj=reader, mode="r|", bufsize=TRANSFER_CHUNK_BYTES) as archive:
+        stream = cast("IO[bytes]", reader)
+        with tarfile.open(fileobj=stream, mode="r|", bufsize=TRANSFER_CHUNK_BYTES) as archive:
             archive.extractall(root, filter="data")
     except (tarfile.TarError, OSError) as exc:
         raise ExecutorError(f"could not unpack into the workspace: {exc}") from exc
+    reader.drain()
 
 
 def _file_chunks(fd: int) -> Iterator[bytes]:

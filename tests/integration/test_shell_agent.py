@@ -81,3 +81,26 @@ def test_cancel_stops_a_host_step(shell_cluster: Cluster, tmp_path: Path) -> Non
     )
     assert job(doc, "long")["status"] == "canceled"
     assert not Path(f"/proc/{pid}").exists()
+
+
+ARTIFACTS = """
+name: handoff
+image: any
+jobs:
+  build:
+    steps:
+      - run: mkdir -p dist && printf 'built\\n' > dist/out.txt
+    artifacts: [dist/out.txt]
+  test:
+    needs: [build]
+    steps:
+      - run: cat dist/out.txt
+"""
+
+
+def test_artifacts_pass_between_host_jobs(shell_cluster: Cluster, tmp_path: Path) -> None:
+    path = write_pipeline(tmp_path, "handoff.yml", ARTIFACTS)
+    result = shell_cluster.cli("run", str(path), "--json")
+    assert result.returncode == 0, result.stderr.decode() + result.stdout.decode()
+    build = str(json.loads(result.stdout)["id"])
+    assert shell_cluster.cli("logs", build, "test").stdout == b"built\n"
