@@ -33,6 +33,14 @@ LOG_DRAIN_TIMEOUT_S = 120.0
 # Unacknowledged log bytes one step may keep on disk while the coordinator is unreachable.
 SPOOL_LIMIT_BYTES = 1024 * 1024 * 1024
 
+# Shell executor: how late a stop request or deadline is noticed at worst, the read size, how
+# long output may stay open after the script's shell exited (a process that escaped the group),
+# and the PATH steps get unless their env sets one.
+SHELL_TICK_S = 0.05
+SHELL_READ_BYTES = 256 * 1024
+SHELL_DRAIN_AFTER_EXIT_S = 1.0
+SHELL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 
 @dataclass(frozen=True)
 class AgentConfig:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from agent.client import JoinRefusedError
 from agent.config import AgentConfig
+from agent.executor import Executor
 from agent.runner import Agent
 
 LOGGER = logging.getLogger(__name__)
@@ -60,18 +61,30 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
     )
 
 
+def make_executor(kind: str, config: AgentConfig) -> Executor | None:
+    """The executor the operator chose; None (after saying why) when it cannot work here."""
+    if kind == "shell":
+        from agent.shell_executor import ShellExecutor
+
+        LOGGER.warning("shell executor: steps run as host processes, without any isolation")
+        return ShellExecutor(config.work_dir / "workspaces")
+    from agent.docker_executor import DockerExecutor
+
+    try:
+        return DockerExecutor()
+    except Exception as error:
+        LOGGER.error("cannot use Docker: %s (is the engine running? `docker info`)", error)
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
     except UsageError as error:
         LOGGER.error("%s", error)
         return 2
-    from agent.docker_executor import DockerExecutor
-
-    try:
-        executor = DockerExecutor()
-    except Exception as error:
-        LOGGER.error("cannot use Docker: %s (is the engine running? `docker info`)", error)
+    executor = make_executor(getattr(args, "executor", "docker"), config)
+    if executor is None:
         return 1
     agent = Agent(config, executor)
     stopping = threading.Event()

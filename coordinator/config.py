@@ -23,6 +23,8 @@ WATCH_REFRESH_S = 5.0
 LOG_READ_CHUNK_BYTES = 256 * 1024
 # Queued jobs examined per claim, oldest first; a label mismatch moves on to the next.
 CLAIM_SCAN_LIMIT = 500
+# ... read this many at a time, so the common case (the first queued job matches) reads a few rows.
+CLAIM_PAGE_ROWS = 16
 # Threads writing log files (fsync each append before acknowledging it).
 LOG_IO_THREADS = 4
 # A job as handed to an agent (steps with env merged) must fit well inside one gRPC message.

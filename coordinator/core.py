@@ -126,8 +126,9 @@ class Coordinator:
             session_hash=session_hash(session_token),
         )
         agent = self.registry.remember(record, last_seen=time.monotonic())
+        # No wake-up for the others: this agent polls next, and waking every parked agent at each
+        # registration would cost N^2 claims while a large farm starts.
         await self._drop_forgotten_attempts(agent, running)
-        self.dispatcher.work_available()
         LOGGER.info(
             "agent %s (id %d) registered: labels %s, capacity %d", name, agent.id, labels, capacity
         )
@@ -274,7 +275,8 @@ class Coordinator:
             source=source,
         )
         LOGGER.info("build %d (%s) accepted with %d jobs", build_id, pipeline.name, len(jobs))
-        self.dispatcher.work_available()
+        # Jobs that need nothing are queued at once; the others wait for their needs to end.
+        self.dispatcher.work_available([job.labels for job in jobs if not job.needs])
         return build_id
 
     async def get_build(self, build_id: int) -> BuildRecord:
@@ -363,7 +365,7 @@ class Coordinator:
             self.dispatcher.forget_cancel(lease.agent_id, attempt_id)
             self.dispatcher.wake(lease.agent_id)
         if end.jobs_queued:
-            self.dispatcher.work_available()
+            self.dispatcher.work_available(end.queued_labels)
         self.notifier.changed(end.build_id)
         return end.outcome, end.reason
 

@@ -3,16 +3,20 @@
 Runs on the event loop. A poll first tries to claim; if nothing matches it parks a future until a
 job is queued or one of the agent's attempts is canceled. A generation counter closes the gap
 between an empty claim and parking, so a job queued meanwhile is never missed.
+
+When the labels of newly queued jobs are known, only one parked agent that can take each job is
+woken, not every parked agent: with a thousand idle agents, waking all of them for one job costs
+a thousand claims. A targeted agent that cannot claim after all passes the wake on to everyone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from coordinator.records import Assignment
+from coordinator.scheduler import labels_match
 
 ClaimFn = Callable[[int, Mapping[str, str], int], Awaitable[list[Assignment]]]
 
@@ -20,7 +24,11 @@ ClaimFn = Callable[[int, Mapping[str, str], int], Awaitable[list[Assignment]]]
 @dataclass
 class _Waiter:
     future: asyncio.Future[None]
+    labels: Mapping[str, str]
+    free_slots: Callable[[], int]
     superseded: bool = False
+    # Woken for one particular new job: it must claim, or pass the wake on.
+    targeted: bool = False
 
 
 @dataclass
@@ -56,9 +64,30 @@ class Dispatcher:
         if waiter is not None and not waiter.future.done():
             waiter.future.set_result(None)
 
-    def work_available(self) -> None:
-        """Called when jobs become queued: every parked agent retries its claim."""
+    def work_available(self, job_labels: Sequence[Mapping[str, str]] | None = None) -> None:
+        """Called when jobs become queued: parked agents retry their claim.
+
+        With the new jobs' labels, one parked agent with a free slot that matches each job is
+        woken; without them (unknown jobs), every parked agent is.
+        """
         self._generation += 1
+        if job_labels is None:
+            self._wake_all()
+            return
+        for labels in job_labels:
+            waiter = next(
+                (
+                    w
+                    for w in self._waiters.values()
+                    if not w.future.done() and labels_match(labels, w.labels) and w.free_slots() > 0
+                ),
+                None,
+            )
+            if waiter is not None:  # else no one waits for it: the next matching poll claims it
+                waiter.targeted = True
+                waiter.future.set_result(None)
+
+    def _wake_all(self) -> None:
         for waiter in list(self._waiters.values()):
             if not waiter.future.done():
                 waiter.future.set_result(None)
@@ -84,6 +113,7 @@ class Dispatcher:
         """Waits up to `timeout_s` for work or cancellations; `free_slots` is re-read each round."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        woken: _Waiter | None = None
         while True:
             cancels = self._cancels.pop(agent_id, set())
             if cancels:
@@ -97,27 +127,43 @@ class Dispatcher:
                 assignments = await self._claim(agent_id, labels, slots)
                 if assignments:
                     return PollResult(assignments=assignments)
+            elif woken is not None and woken.targeted:
+                self._wake_all()  # it was woken for a job it cannot take now: let others try
+            woken = None
             if generation != self._generation or self._cancels.get(agent_id):
                 continue
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return PollResult()
-            if not await self._park(agent_id, remaining):
+            woken = await self._park(agent_id, labels, free_slots, remaining)
+            if woken is None:
                 return PollResult()
 
-    async def _park(self, agent_id: int, timeout_s: float) -> bool:
-        """Parks until woken or timed out; False if a newer poll of the agent replaced this one."""
-        waiter = _Waiter(asyncio.get_running_loop().create_future())
+    async def _park(
+        self,
+        agent_id: int,
+        labels: Mapping[str, str],
+        free_slots: Callable[[], int],
+        timeout_s: float,
+    ) -> _Waiter | None:
+        """Parks until woken or timed out; None if a newer poll of the agent replaced this one."""
+        waiter = _Waiter(asyncio.get_running_loop().create_future(), labels, free_slots)
         previous = self._waiters.get(agent_id)
         if previous is not None and not previous.future.done():
             # A newer poll from the same agent supersedes the old one (its client gave up on it).
             previous.superseded = True
             previous.future.set_result(None)
         self._waiters[agent_id] = waiter
+        if previous is not None and previous.targeted:
+            waiter.future.set_result(None)  # the wake meant for the old poll goes to this one
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.future, timeout_s)
+            # Not wait_for: on Python 3.11 it swallows a cancellation that races with the wake.
+            await asyncio.wait((waiter.future,), timeout=timeout_s)
+        except asyncio.CancelledError:
+            if waiter.targeted:
+                self._wake_all()  # the agent went away holding a wake meant for a job
+            raise
         finally:
             if self._waiters.get(agent_id) is waiter:
                 del self._waiters[agent_id]
-        return not waiter.superseded
+        return None if waiter.superseded else waiter

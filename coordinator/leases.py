@@ -29,9 +29,13 @@ class LeaseTable:
         self._ttl_s = ttl_s
         self._clock = clock
         self._leases: dict[int, Lease] = {}
+        # The same leases by agent: every poll asks for its agent's, and a scan of all leases
+        # there would make each poll cost as much as the farm is large.
+        self._by_agent: dict[int, dict[int, Lease]] = {}
 
     def add(self, attempt: LiveAttempt) -> None:
-        self._leases[attempt.attempt_id] = Lease(
+        self.remove(attempt.attempt_id)
+        lease = Lease(
             attempt.attempt_id,
             attempt.agent_id,
             attempt.build_id,
@@ -39,6 +43,8 @@ class LeaseTable:
             self._clock() + self._ttl_s,
             attempt.cancel_requested,
         )
+        self._leases[lease.attempt_id] = lease
+        self._by_agent.setdefault(lease.agent_id, {})[lease.attempt_id] = lease
 
     def check(self, agent_id: int, attempt_id: int, token: str) -> Lease:
         """The live lease for this call, or FencedError when the caller no longer holds it."""
@@ -56,7 +62,13 @@ class LeaseTable:
         return lease
 
     def remove(self, attempt_id: int) -> None:
-        self._leases.pop(attempt_id, None)
+        lease = self._leases.pop(attempt_id, None)
+        if lease is None:
+            return
+        held = self._by_agent.get(lease.agent_id, {})
+        held.pop(attempt_id, None)
+        if not held:
+            self._by_agent.pop(lease.agent_id, None)
 
     def mark_cancel(self, attempt_id: int) -> Lease | None:
         lease = self._leases.get(attempt_id)
@@ -69,7 +81,7 @@ class LeaseTable:
         return [lease for lease in self._leases.values() if lease.deadline <= now]
 
     def of_agent(self, agent_id: int) -> Iterable[Lease]:
-        return [lease for lease in self._leases.values() if lease.agent_id == agent_id]
+        return list(self._by_agent.get(agent_id, {}).values())
 
     def __len__(self) -> int:
         return len(self._leases)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 
@@ -21,6 +22,9 @@ class BuildRow(SQLModel, table=True):
 
 class JobRow(SQLModel, table=True):
     __tablename__ = "jobs"
+    # The queue, oldest first, as an index range: a claim reads only the queued jobs it needs,
+    # however many jobs have ever run.
+    __table_args__ = (Index("ix_jobs_queue", "status", "queued_seq", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     build_id: int = Field(index=True, foreign_key="builds.id")

@@ -118,6 +118,8 @@ class AttemptEnd:
     reason: str
     jobs_queued: bool
     already_recorded: bool = False
+    # Labels of each job it queued (dependents now free to run, or the job itself for a retry).
+    queued_labels: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

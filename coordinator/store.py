@@ -12,14 +12,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import func
+from sqlalchemy import func, tuple_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select, update
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
 from coordinator import queries, rowmap, scheduler
 from coordinator.artifact_store import SourceSpec, add_build_source
-from coordinator.config import MAX_UNSTARTED_REQUEUES
+from coordinator.config import CLAIM_PAGE_ROWS, CLAIM_SCAN_LIMIT, MAX_UNSTARTED_REQUEUES
 from coordinator.db import make_engine, now_ms
 from coordinator.errors import ConflictError, FencedError, NotFoundError
 from coordinator.models import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
@@ -32,8 +32,6 @@ from coordinator.records import (
     LiveAttempt,
     NewJob,
 )
-
-CLAIM_SCAN_LIMIT = 500
 
 
 class Store:
@@ -195,37 +193,57 @@ class Store:
             return rowmap.agent_record(row, {})
 
     def touch_agents(self, last_seen_ms: Mapping[int, int]) -> None:
+        # One executemany by primary key: a thousand agents every reaper period must stay cheap.
+        rows = [{"id": agent_id, "last_seen_ms": stamp} for agent_id, stamp in last_seen_ms.items()]
         with self._tx() as session:
-            for agent_id, stamp in last_seen_ms.items():
-                session.exec(
-                    update(AgentRow).where(col(AgentRow.id) == agent_id).values(last_seen_ms=stamp)
-                )
+            session.execute(update(AgentRow), rows)
 
     def claim(self, agent_id: int, labels: Mapping[str, str], slots: int) -> list[Assignment]:
         """Atomically gives up to `slots` of the oldest queued jobs matching `labels`."""
         if slots <= 0:
             return []
         with self._tx() as session:
-            candidates = session.exec(
-                select(JobRow)
-                .where(JobRow.status == JobStatus.QUEUED)
-                .order_by(col(JobRow.queued_seq))
-                .limit(CLAIM_SCAN_LIMIT)
-            ).all()
             assignments: list[Assignment] = []
-            for job in candidates:
-                if len(assignments) >= slots:
-                    break
-                if not scheduler.labels_match(json.loads(job.labels_json), labels):
-                    continue
+            for job_id in self._matching_queued(session, labels, slots):
                 claimed = session.exec(
                     update(JobRow)
-                    .where(col(JobRow.id) == job.id, col(JobRow.status) == JobStatus.QUEUED)
+                    .where(col(JobRow.id) == job_id, col(JobRow.status) == JobStatus.QUEUED)
                     .values(status=JobStatus.RUNNING, reason="", message="")
                 )
                 if claimed.rowcount == 1:
+                    job = session.get(JobRow, job_id)
+                    assert job is not None
                     assignments.append(self._new_attempt(session, job, agent_id))
             return assignments
+
+    @staticmethod
+    def _matching_queued(session: Session, labels: Mapping[str, str], wanted: int) -> list[int]:
+        """Ids of up to `wanted` oldest queued jobs `labels` satisfy, read a page at a time.
+
+        Only ids and labels are read, along the queue index, and only as far as needed (at most
+        CLAIM_SCAN_LIMIT jobs), so a claim costs the same with ten queued jobs or ten thousand.
+        """
+        found: list[int] = []
+        after: tuple[int, int] | None = None
+        scanned = 0
+        while len(found) < wanted and scanned < CLAIM_SCAN_LIMIT:
+            query = select(JobRow.id, JobRow.queued_seq, JobRow.labels_json).where(
+                JobRow.status == JobStatus.QUEUED
+            )
+            if after is not None:
+                query = query.where(tuple_(col(JobRow.queued_seq), col(JobRow.id)) > after)
+            page = session.exec(
+                query.order_by(col(JobRow.queued_seq), col(JobRow.id)).limit(CLAIM_PAGE_ROWS)
+            ).all()
+            for job_id, seq, labels_json in page:
+                assert job_id is not None and seq is not None
+                after = (seq, job_id)
+                if len(found) < wanted and scheduler.labels_match(json.loads(labels_json), labels):
+                    found.append(job_id)
+            scanned += len(page)
+            if len(page) < CLAIM_PAGE_ROWS:
+                break
+        return found
 
     def start_step(self, attempt_id: int, index: int) -> bool:
         """Marks a step running; returns whether the attempt has been asked to cancel."""
@@ -282,8 +300,16 @@ class Store:
             assert job is not None and build is not None
             self._settle_job(job, build, attempt, started=started)
             session.flush()
-            queued = self._advance(session, build) or job.status == JobStatus.QUEUED
-            return AttemptEnd(attempt.build_id, outcome, reason, jobs_queued=queued)
+            queued = self._advance(session, build)
+            if job.status == JobStatus.QUEUED:
+                queued.append(json.loads(job.labels_json))
+            return AttemptEnd(
+                attempt.build_id,
+                outcome,
+                reason,
+                jobs_queued=bool(queued),
+                queued_labels=tuple(queued),
+            )
 
     def live_attempts(self) -> list[LiveAttempt]:
         with self._tx() as session:
@@ -386,8 +412,8 @@ class Store:
         else:
             self._set_job(job, JobStatus.FAILED, attempt.reason, attempt.message)
 
-    def _advance(self, session: Session, build: BuildRow) -> bool:
-        """Applies the scheduler's transitions to a build; returns whether a job became queued."""
+    def _advance(self, session: Session, build: BuildRow) -> list[dict[str, str]]:
+        """Applies the scheduler's transitions to a build; returns the labels of jobs it queued."""
         assert build.id is not None
         jobs = queries.build_jobs(session, build.id)
         by_name = {job.name: job for job in jobs}
@@ -401,7 +427,11 @@ class Store:
         final = scheduler.build_outcome((JobStatus(j.status) for j in jobs), build.cancel_requested)
         if final is not None and build.status != final:
             build.status, build.finished_at_ms = final, now_ms()
-        return any(t.status is JobStatus.QUEUED for t in transitions)
+        return [
+            json.loads(by_name[t.name].labels_json)
+            for t in transitions
+            if t.status is JobStatus.QUEUED
+        ]
 
 
 def _retry_targets(jobs: Sequence[JobRow], job_name: str | None, build_id: int) -> set[str]:

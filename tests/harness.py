@@ -71,6 +71,8 @@ class Cluster:
     processes: list[Process] = field(default_factory=list)
     address: str = ""
     agent_names: set[str] = field(default_factory=set)
+    # False for clusters whose agents all use the shell executor: no Docker needed to clean up.
+    uses_docker: bool = True
 
     @property
     def data_dir(self) -> Path:
@@ -203,7 +205,8 @@ class Cluster:
     def close(self) -> None:
         for process in reversed(self.processes):
             process.stop()
-        remove_containers(lambda labels: labels.get("conveyor.agent") in self.agent_names)
+        if self.uses_docker:
+            remove_containers(lambda labels: labels.get("conveyor.agent") in self.agent_names)
 
     def containers_of_build(self, build_id: int) -> list[Any]:
         found = _containers({"label": f"conveyor.build={build_id}"})

@@ -92,9 +92,10 @@ def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "agent",
-        help="run an agent that takes jobs and runs them in Docker",
+        help="run an agent that takes jobs and runs their steps in Docker (or on the host)",
         description="Run an agent: registers with the coordinator, takes jobs "
-        "whose labels it carries, runs each step in a container. The first SIGTERM (or Ctrl-C) "
+        "whose labels it carries, runs each step in a container (or, with --executor shell, "
+        "as an unisolated process on this host). The first SIGTERM (or Ctrl-C) "
         "drains it: no new work, running jobs finish, then it exits 0. A second one stops the "
         "running steps (SIGTERM, grace, SIGKILL); their attempts end agent_stopped.",
     )
@@ -110,7 +111,18 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--concurrency", type=int, default=1, metavar="N", help="jobs run at once (default 1)"
     )
     p.add_argument(
-        "--work-dir", metavar="DIR", help="spool for logs (default: ~/.conveyor/agent-NAME)"
+        "--work-dir",
+        metavar="DIR",
+        help="spool for logs, and workspaces with --executor shell "
+        "(default: ~/.conveyor/agent-NAME)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("docker", "shell"),
+        default="docker",
+        help="how steps run: 'docker' (default) runs each step in a fresh container; 'shell' "
+        "runs each step as a plain process on this host, as this agent's user, UNISOLATED: it "
+        "sees the host's files, network and processes and ignores the step's image",
     )
     p.add_argument(
         "--spool-limit",

@@ -319,3 +319,90 @@ def test_a_canceled_poll_leaves_no_waiter_behind() -> None:
         assert dispatcher.waiting_agents == 0
 
     run(main())
+
+
+async def parked(dispatcher: Dispatcher, agents: dict[int, dict[str, str]]) -> list[Any]:
+    tasks = [
+        asyncio.create_task(dispatcher.poll(agent, labels, slots(), LONG))
+        for agent, labels in agents.items()
+    ]
+    await until(lambda: dispatcher.waiting_agents == len(agents))
+    return tasks
+
+
+def test_a_new_job_wakes_one_matching_agent_not_all() -> None:
+    async def main() -> None:
+        queue = FakeQueue()
+        dispatcher = Dispatcher(queue.claim)
+        tasks = await parked(dispatcher, {1: {}, 2: {}, 3: {"os": "linux"}, 4: {"os": "linux"}})
+        queue.calls.clear()
+
+        queue.put("a", {"os": "linux"})
+        dispatcher.work_available([{"os": "linux"}])
+        await until(lambda: sum(task.done() for task in tasks) == 1)
+        winner = next(task for task in tasks if task.done())
+        assert names(winner.result()) == ["a"]
+        assert tasks.index(winner) in (2, 3)
+        assert len(queue.calls) == 1  # one claim for one job, not one per parked agent
+        assert dispatcher.waiting_agents == 3
+        for task in tasks:
+            task.cancel()
+
+    run(main())
+
+
+def test_a_job_nobody_parked_can_take_wakes_no_one() -> None:
+    async def main() -> None:
+        queue = FakeQueue()
+        dispatcher = Dispatcher(queue.claim)
+        tasks = await parked(dispatcher, {1: {}, 2: {"os": "mac"}})
+        queue.calls.clear()
+
+        queue.put("a", {"os": "linux"})
+        dispatcher.work_available([{"os": "linux"}])
+        await asyncio.sleep(0.05)
+        assert queue.calls == []
+        assert dispatcher.waiting_agents == 2
+        # An agent that can take it claims it on its next poll.
+        result = await asyncio.wait_for(dispatcher.poll(3, {"os": "linux"}, slots(), 0.1), PROMPT)
+        assert names(result) == ["a"]
+        for task in tasks:
+            task.cancel()
+
+    run(main())
+
+
+def test_a_parked_agent_without_a_free_slot_is_not_the_one_woken() -> None:
+    async def main() -> None:
+        queue = FakeQueue()
+        dispatcher = Dispatcher(queue.claim)
+        full = asyncio.create_task(dispatcher.poll(1, {}, slots(0), LONG))
+        await until(lambda: dispatcher.waiting_agents == 1)
+        free_task = asyncio.create_task(dispatcher.poll(2, {}, slots(1), LONG))
+        await until(lambda: dispatcher.waiting_agents == 2)
+
+        queue.put("a")
+        dispatcher.work_available([{}])
+        assert names(await asyncio.wait_for(free_task, PROMPT)) == ["a"]
+        assert not full.done()
+        full.cancel()
+
+    run(main())
+
+
+def test_a_woken_agent_that_goes_away_passes_the_job_on() -> None:
+    async def main() -> None:
+        queue = FakeQueue()
+        dispatcher = Dispatcher(queue.claim)
+        first = asyncio.create_task(dispatcher.poll(1, {}, slots(), LONG))
+        await until(lambda: dispatcher.waiting_agents == 1)
+        second = asyncio.create_task(dispatcher.poll(2, {}, slots(), LONG))
+        await until(lambda: dispatcher.waiting_agents == 2)
+
+        queue.put("a")
+        dispatcher.work_available([{}])  # the longest-parked agent is the one woken
+        first.cancel()  # its client disconnects before the poll could claim
+        assert names(await asyncio.wait_for(second, PROMPT)) == ["a"]
+        assert first.cancelled()
+
+    run(main())

@@ -132,3 +132,16 @@ def test_of_agent_lists_only_that_agents_leases(table: LeaseTable) -> None:
     table.add(live(3, agent_id=7))
     assert sorted(lease.attempt_id for lease in table.of_agent(7)) == [1, 3]
     assert [lease.attempt_id for lease in table.of_agent(9)] == []
+
+
+def test_of_agent_follows_removals_and_reassignment(table: LeaseTable) -> None:
+    table.add(live(1, agent_id=7))
+    table.add(live(2, agent_id=7))
+    table.remove(1)
+    assert [lease.attempt_id for lease in table.of_agent(7)] == [2]
+    table.add(live(2, agent_id=8, token="new"))  # the same attempt re-added for another agent
+    assert list(table.of_agent(7)) == []
+    assert [lease.token for lease in table.of_agent(8)] == ["new"]
+    table.remove(2)
+    assert list(table.of_agent(8)) == []
+    assert len(table) == 0

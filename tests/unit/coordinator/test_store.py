@@ -13,7 +13,7 @@ import pytest
 
 from conveyor.pipeline import load_pipeline
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
-from coordinator.config import MAX_UNSTARTED_REQUEUES
+from coordinator.config import CLAIM_PAGE_ROWS, MAX_UNSTARTED_REQUEUES
 from coordinator.errors import ConflictError, FencedError, NotFoundError
 from coordinator.records import Assignment, AttemptEnd, BuildRecord, JobRecord
 from coordinator.store import Store
@@ -223,6 +223,33 @@ def test_claim_creates_attempt_one_with_the_resolved_spec(store: Store, agent_id
     assert [s.status for s in attempt.steps] == [StepStatus.PENDING]
 
 
+LINUX_ONLY = """\
+name: linux-only
+image: conveyor/busybox
+jobs:
+  linux:
+    labels: {os: linux}
+    steps:
+      - run: uname
+"""
+
+
+def test_claim_finds_a_match_behind_pages_of_jobs_it_cannot_take(
+    store: Store, agent_id: int
+) -> None:
+    blocked = [submit(store, LINUX_ONLY) for _ in range(3 * CLAIM_PAGE_ROWS + 1)]
+    reachable = submit(store, SINGLE)
+    assert [a.build_id for a in store.claim(agent_id, {"os": "mac"}, 3)] == [reachable]
+    assert all(statuses(store, b)["linux"] is JobStatus.QUEUED for b in blocked)
+
+
+def test_claim_keeps_queue_order_across_pages(store: Store, agent_id: int) -> None:
+    builds = [submit(store, SINGLE) for _ in range(2 * CLAIM_PAGE_ROWS + 3)]
+    got = store.claim(agent_id, {}, 3)
+    got += store.claim(agent_id, {}, len(builds))
+    assert [a.build_id for a in got] == builds
+
+
 def test_claim_with_no_slots_claims_nothing(store: Store, agent_id: int) -> None:
     build_id = submit(store, SINGLE)
     assert store.claim(agent_id, {}, 0) == []
@@ -234,6 +261,7 @@ def test_success_queues_dependents_and_the_build_succeeds(store: Store, agent_id
     a = claim_one(store, agent_id)
     end = succeed(store, a)
     assert end.jobs_queued and not end.already_recorded
+    assert end.queued_labels == ({}, {})  # b and c, for the dispatcher to wake agents for
     assert end.outcome is Outcome.SUCCEEDED
     assert statuses(store, build_id) == {
         "a": JobStatus.SUCCEEDED,
@@ -304,6 +332,7 @@ def test_agent_lost_is_retried_as_a_new_attempt_keeping_history(
     first = claim_one(store, agent_id)
     end = fail(store, first, Reason.AGENT_LOST, None)
     assert end.jobs_queued
+    assert end.queued_labels == ({},)  # the job itself, queued again
 
     build = store.get_build(build_id)
     assert build.status is BuildStatus.RUNNING
@@ -599,6 +628,14 @@ def test_manual_retry_restores_the_automatic_retries(store: Store, agent_id: int
     fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
     deploy = job_of(store.get_build(build_id), "deploy")
     assert (deploy.status, len(deploy.attempts)) == (JobStatus.QUEUED, 3)
+
+
+def test_touch_agents_records_when_each_agent_was_seen(store: Store) -> None:
+    a = store.register_agent(name="a", labels={}, capacity=1, session_hash="")
+    b = store.register_agent(name="b", labels={}, capacity=1, session_hash="")
+    store.touch_agents({a.id: 1_000, b.id: 2_000})
+    seen = {agent.name: agent.last_seen_ms for agent in store.list_agents()}
+    assert seen == {"a": 1_000, "b": 2_000}
 
 
 def test_free_requeues_of_never_started_attempts_are_capped(store: Store, agent_id: int) -> None:

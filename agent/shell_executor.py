@@ -1,0 +1,258 @@
+"""Host-process implementation of :class:`agent.executor.Executor`: no isolation at all.
+
+Each step is ``sh -e -c SCRIPT`` in its own process group, with the attempt's workspace directory
+as working directory. stdout and stderr share one pipe, so their order is exactly as written. The
+process group stands in for the container: stopping signals the whole group, and once the
+script's shell has exited anything it left running in the group is killed, as Docker would.
+
+For machines without Docker and for measuring the farm's own overhead; the operator must ask for
+it (``conveyor agent --executor shell``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agent.config import (
+    SHELL_DRAIN_AFTER_EXIT_S,
+    SHELL_PATH,
+    SHELL_READ_BYTES,
+    SHELL_TICK_S,
+)
+from agent.executor import (
+    AttemptInfo,
+    Executor,
+    ExecutorError,
+    StepControl,
+    StepEnd,
+    StepRequest,
+    StepResult,
+    WorkspaceReader,
+)
+from agent.host_workspace import HostWorkspaceReader, unpack
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+log = logging.getLogger(__name__)
+
+# Every step process carries its workspace here; remove_leftovers finds orphans by it.
+WORKSPACE_VAR = "CONVEYOR_WORKSPACE"
+_TICK_MS = int(SHELL_TICK_S * 1000)
+
+
+def _exit_code(returncode: int) -> int:
+    """Shell convention (128 + signal) for a signalled process, as Docker reports it."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _interruption(control: StepControl) -> StepResult | None:
+    if control.stop.is_set():
+        return StepResult(StepEnd.STOPPED, None, "stopped before the step started")
+    if control.deadline is not None and time.monotonic() >= control.deadline:
+        return StepResult(StepEnd.TIMEOUT, None, "deadline passed before the step started")
+    return None
+
+
+class _Watchdog(threading.Thread):
+    """Turns ``control.stop`` and ``control.deadline`` into signals for one process group."""
+
+    def __init__(self, pgid: int, control: StepControl) -> None:
+        super().__init__(name=f"conveyor-shell-watchdog-{pgid}", daemon=True)
+        self._pgid, self._control = pgid, control
+        self._finished = threading.Event()
+        self.outcome: StepEnd | None = None
+
+    def finish(self) -> None:
+        self._finished.set()
+        if self.is_alive():
+            self.join()
+
+    def run(self) -> None:
+        control = self._control
+        while not control.stop.is_set():
+            if control.deadline is not None and time.monotonic() >= control.deadline:
+                self.outcome = StepEnd.TIMEOUT
+                break
+            wait_s = SHELL_TICK_S
+            if control.deadline is not None:
+                wait_s = min(wait_s, control.deadline - time.monotonic())
+            if self._finished.wait(max(0.0, wait_s)):
+                return
+        else:
+            self.outcome = StepEnd.STOPPED
+            _signal_group(self._pgid, signal.SIGTERM)
+            if self._finished.wait(control.grace_s):
+                return
+        _signal_group(self._pgid, signal.SIGKILL)
+
+
+def _pump(process: subprocess.Popen[bytes], on_output: Callable[[bytes], None]) -> None:
+    """Delivers the merged output until EOF, or shortly after the script's shell has exited.
+
+    Leftover processes of the group are killed when the shell exits; a process that left the
+    group (setsid) could hold the pipe open forever, so reading stops a little later regardless.
+    """
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    exited_at: float | None = None
+    while True:
+        if poller.poll(_TICK_MS):
+            data = os.read(fd, SHELL_READ_BYTES)
+            if not data:
+                return
+            on_output(data)
+        elif exited_at is None:
+            if process.poll() is not None:
+                _signal_group(process.pid, signal.SIGKILL)
+                exited_at = time.monotonic()
+        elif time.monotonic() - exited_at > SHELL_DRAIN_AFTER_EXIT_S:
+            log.warning(
+                "step process %d exited but its output stays open; ignoring the rest", process.pid
+            )
+            return
+
+
+class ShellExecutor(Executor):
+    """Runs steps as host processes under ``root/<attempt id>``; contracts are :class:`Executor`'s.
+
+    ``root`` must belong to this agent alone: :meth:`remove_leftovers` empties it.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def workspace(self, attempt: AttemptInfo) -> Path:
+        return self._root / str(attempt.attempt_id)
+
+    def prepare_attempt(self, attempt: AttemptInfo) -> None:
+        self.cleanup_attempt(attempt)
+        try:
+            self.workspace(attempt).mkdir(parents=True)
+        except OSError as exc:
+            raise ExecutorError(
+                f"could not create the workspace of attempt {attempt.attempt_id}: {exc}"
+            ) from exc
+
+    def run_step(
+        self,
+        attempt: AttemptInfo,
+        step: StepRequest,
+        on_output: Callable[[bytes], None],
+        control: StepControl,
+    ) -> StepResult:
+        early = _interruption(control)
+        if early is not None:
+            return early
+        workspace = self.workspace(attempt)
+        env = {"PATH": SHELL_PATH, "HOME": str(workspace), **step.env}
+        env[WORKSPACE_VAR] = str(workspace)
+        try:
+            process = subprocess.Popen(
+                ["sh", "-e", "-c", step.run],
+                cwd=workspace,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, which stop and cleanup signal
+            )
+        except OSError as exc:
+            return StepResult(StepEnd.ERROR, None, f"could not start step {step.index}: {exc}")
+        return self._supervise(process, on_output, control)
+
+    def _supervise(
+        self,
+        process: subprocess.Popen[bytes],
+        on_output: Callable[[bytes], None],
+        control: StepControl,
+    ) -> StepResult:
+        watchdog = _Watchdog(process.pid, control)
+        watchdog.start()
+        try:
+            try:
+                _pump(process, on_output)
+            except OSError as exc:
+                return StepResult(StepEnd.ERROR, None, f"reading the step's output failed: {exc}")
+            code = _exit_code(process.wait())
+        finally:
+            watchdog.finish()
+            # Like a removed container: nothing of the step outlives run_step.
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        detail = f"exit code {code}"
+        if watchdog.outcome is StepEnd.STOPPED:
+            return StepResult(StepEnd.STOPPED, code, f"stopped on request ({detail})")
+        if watchdog.outcome is StepEnd.TIMEOUT:
+            return StepResult(StepEnd.TIMEOUT, code, f"deadline passed; killed ({detail})")
+        return StepResult(StepEnd.EXITED, code, detail)
+
+    def cleanup_attempt(self, attempt: AttemptInfo) -> None:
+        try:
+            shutil.rmtree(self.workspace(attempt))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ExecutorError(f"could not clean up attempt {attempt.attempt_id}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def open_workspace(self, attempt: AttemptInfo) -> Iterator[WorkspaceReader]:
+        workspace = self.workspace(attempt)
+        if not workspace.is_dir():
+            raise ExecutorError(f"attempt {attempt.attempt_id} has no workspace")
+        yield HostWorkspaceReader(workspace)
+
+    def import_tar(self, attempt: AttemptInfo, chunks: Iterable[bytes]) -> None:
+        unpack(self.workspace(attempt), chunks)
+
+    def remove_leftovers(self, agent_name: str) -> int:
+        """Kills processes still running in this agent's workspaces and removes the workspaces.
+
+        Returns how many processes were killed.
+        """
+        killed = _kill_processes_under(self._root)
+        try:
+            if self._root.exists():
+                for entry in self._root.iterdir():
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        except OSError as exc:
+            raise ExecutorError(f"could not remove leftovers of {agent_name!r}: {exc}") from exc
+        log.info("removed %d leftover step processes of agent %r", killed, agent_name)
+        return killed
+
+
+def _kill_processes_under(root: Path) -> int:
+    """SIGKILLs every process whose initial environment puts its workspace under ``root``."""
+    prefix = f"{WORKSPACE_VAR}={root}{os.sep}".encode()
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if any(item.startswith(prefix) for item in environ.split(b"\0")):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+    return killed

@@ -1,0 +1,1 @@
+"""Conveyor's benchmark suite, run by `scripts/bench` (see the README's Benchmark section)."""

@@ -1,0 +1,62 @@
+"""Sizes, targets and timings of the benchmark, with their units (targets are from issue 5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BUSYBOX = "conveyor/busybox"
+MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class Sizes:
+    latency_runs: int = 20
+    throughput_jobs: int = 200
+    throughput_agents: int = 4
+    log_bytes: int = 100 * MB
+    log_runs: int = 3
+    scale_agents: int = 1000
+    scale_queued: int = 10_000
+    # Each phase of the scale drain stops after this long even if jobs are left.
+    scale_drain_s: float = 15.0
+    # Jobs submitted one at a time to a farm of idle (parked) agents.
+    idle_jobs: int = 50
+    growth_agents: tuple[int, ...] = (1, 2, 4, 8)
+    growth_scale_agents: tuple[int, ...] = (100, 300, 1000)
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    latency_runs=3,
+    throughput_jobs=12,
+    throughput_agents=2,
+    log_bytes=2 * MB,
+    log_runs=1,
+    scale_agents=20,
+    scale_queued=200,
+    scale_drain_s=3.0,
+    idle_jobs=5,
+    growth_agents=(1, 2),
+    growth_scale_agents=(10, 20),
+)
+
+# Targets (the product's goals, printed beside the figures; not assertions).
+SHELL_LATENCY_MAX_S = 0.100
+DOCKER_LATENCY_OVERHEAD_MAX_S = 0.100
+SHELL_JOBS_PER_S_MIN = 40.0
+COORDINATOR_CPU_PER_JOB_MAX_S = 0.020
+DOCKER_THROUGHPUT_SHARE_MIN = 0.90
+DOCKER_LOG_SHARE_MIN = 0.75
+SHELL_LOG_MB_PER_S_MIN = 100.0
+SCALE_DISPATCHES_PER_S_MIN = 500.0
+SCALE_CLAIM_P99_MAX_S = 0.100
+SCALE_RSS_MAX_MB = 300.0
+
+# Process handling.
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+BUILD_TIMEOUT_S = 600.0
+# Simulated agents share one gRPC channel per this many (one process cannot hold 1,000 sockets'
+# worth of gRPC channels cheaply; the coordinator's per-RPC work is what the scenario measures).
+AGENTS_PER_CHANNEL = 25
+SUBMIT_THREADS = 8

@@ -1,0 +1,57 @@
+"""latency: a one-step `true` pipeline from submission to final state, beside the bare command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchkit import builds, raw
+from benchkit.config import DOCKER_LATENCY_OVERHEAD_MAX_S, SHELL_LATENCY_MAX_S, Sizes
+from benchkit.figures import Figure, at_most, median, percentile
+from benchkit.procs import Farm
+
+TRUE = builds.one_step("true", "latency")
+WARM_UP_RUNS = 2
+
+
+def conveyor_latencies(root: Path, executor: str, runs: int) -> list[float]:
+    farm = Farm(root)
+    try:
+        farm.start_coordinator()
+        farm.start_agents(1, executor)
+        client = farm.client()
+        for _ in range(WARM_UP_RUNS):  # first connections, first image use
+            builds.run_timed(client, TRUE)
+        samples = [builds.run_timed(client, TRUE) for _ in range(runs)]
+        client.close()
+        return samples
+    finally:
+        farm.stop()
+
+
+def run(root: Path, sizes: Sizes, docker: bool) -> list[Figure]:
+    n = sizes.latency_runs
+    shell = conveyor_latencies(root / "shell", "shell", n)
+    bare = [raw.timed(["sh", "-c", "true"]) for _ in range(n)]
+    shell_median = median(shell)
+    figures = [
+        Figure("latency", f"shell: submit to final, median of {n}", shell_median, "s",
+               f"<= {SHELL_LATENCY_MAX_S:.3f}", at_most(shell_median, SHELL_LATENCY_MAX_S),
+               median(bare), "sh -c true"),
+        Figure("latency", f"shell: submit to final, p95 of {n}", percentile(shell, 0.95), "s",
+               limit=percentile(bare, 0.95), limit_name="sh -c true"),
+    ]  # fmt: skip
+    if docker:
+        containers = conveyor_latencies(root / "docker", "docker", n)
+        docker_run = [raw.timed([*raw.DOCKER_RUN, "true"]) for _ in range(n)]
+        limit = median(docker_run)
+        bound = limit + DOCKER_LATENCY_OVERHEAD_MAX_S
+        value = median(containers)
+        figures += [
+            Figure("latency", f"docker: submit to final, median of {n}", value, "s",
+                   f"<= {bound:.3f} (raw + 0.100)", at_most(value, bound),
+                   limit, "docker run --rm"),
+            Figure("latency", f"docker: submit to final, p95 of {n}",
+                   percentile(containers, 0.95), "s",
+                   limit=percentile(docker_run, 0.95), limit_name="docker run --rm"),
+        ]  # fmt: skip
+    return figures

@@ -1,0 +1,44 @@
+"""The physical limits: the same work without Conveyor, on the same machine, in the same run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from benchkit.config import BUSYBOX
+
+READ_BYTES = 256 * 1024
+DOCKER_RUN = ["docker", "run", "--rm", BUSYBOX]
+# What the Docker executor does for output: no log driver, the step's stdout read as it comes.
+DOCKER_RUN_NO_LOGS = ["docker", "run", "--rm", "--log-driver", "none", BUSYBOX]
+
+
+def timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def rate(command: list[str], count: int, concurrency: int) -> float:
+    """Commands per second, `count` runs at `concurrency` at a time."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: timed(command), range(count)))
+    return count / (time.perf_counter() - started)
+
+
+def read_rate(command: list[str], expected_bytes: int) -> float:
+    """Bytes per second of a command's stdout read through a pipe, start to end."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert process.stdout is not None
+    fd, got = process.stdout.fileno(), 0
+    while chunk := os.read(fd, READ_BYTES):
+        got += len(chunk)
+    process.wait()
+    elapsed = time.perf_counter() - started
+    if got != expected_bytes or process.returncode != 0:
+        raise RuntimeError(f"{command}: read {got} of {expected_bytes} bytes")
+    return got / elapsed
