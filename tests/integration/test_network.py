@@ -128,7 +128,7 @@ def test_spool_overflow_is_reported_not_silent(
         )
         text = (
             "name: flood\nimage: conveyor/busybox\njobs:\n  flood:\n    steps:\n"
-            f"      - run: echo start; sleep 1.5; head -c {size} /dev/zero | tr '\\000' y;"
+            f"      - run: echo start; sleep 4; head -c {size} /dev/zero | tr '\\000' y;"
             " sleep 1\n"
         )
         build_id = _submit(cluster, write_pipeline(tmp_path, "flood.yml", text))
@@ -138,7 +138,7 @@ def test_spool_overflow_is_reported_not_silent(
             "the step to start",
         )
         proxy.set_mode("blackhole")
-        time.sleep(3.5)
+        time.sleep(6)  # the flood comes about 4 s after "start", inside the cut
         proxy.set_mode("pass")
         doc = cluster.wait_build(build_id, lambda d: d["status"] == "succeeded", 60, "the build")
     finally:
