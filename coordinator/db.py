@@ -10,7 +10,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-CLAIM_SCAN_LIMIT = 500
 
 
 def now_ms() -> int:
