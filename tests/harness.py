@@ -207,6 +207,7 @@ class Cluster:
             process.stop()
         if self.uses_docker:
             remove_containers(lambda labels: labels.get("conveyor.agent") in self.agent_names)
+            remove_volumes(self.agent_names)
 
     def containers_of_build(self, build_id: int) -> list[Any]:
         found = _containers({"label": f"conveyor.build={build_id}"})
@@ -222,6 +223,15 @@ def _containers(filters: dict[str, str]) -> list[Any]:
     # sparse: a full listing inspects each container and fails if one vanishes meanwhile.
     client = docker.from_env()
     return list(client.containers.list(all=True, sparse=True, filters=filters))
+
+
+def remove_volumes(agent_names: set[str]) -> None:
+    """Workspaces of agents a test killed: nobody restarts them to clean up after themselves."""
+    client = docker.from_env()
+    for volume in client.volumes.list(filters={"label": "conveyor.agent"}):
+        if (volume.attrs.get("Labels") or {}).get("conveyor.agent") in agent_names:
+            with contextlib.suppress(docker.errors.APIError):
+                volume.remove(force=True)
 
 
 def remove_containers(match: Callable[[dict[str, str]], bool]) -> None:
