@@ -13,12 +13,12 @@ import grpc
 
 from conveyor import wire
 from conveyor.v1 import agent_pb2_grpc, blobs_pb2_grpc, control_pb2_grpc
-from coordinator.agent_service import AgentService
-from coordinator.artifacts import Artifacts
-from coordinator.blob_service import AgentBlobService, BlobService
 from coordinator.config import CoordinatorConfig
-from coordinator.control_service import ControlService
-from coordinator.core import Coordinator
+from coordinator.domain.artifacts import Artifacts
+from coordinator.domain.coordinator import Coordinator
+from coordinator.edge.agent_service import AgentService
+from coordinator.edge.blob_service import AgentBlobService, BlobService
+from coordinator.edge.control_service import ControlService
 
 LOGGER = logging.getLogger(__name__)
 

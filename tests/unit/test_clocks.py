@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from agent.leases import LeaseKeeper
-from coordinator.leases import LeaseTable
-from coordinator.records import LiveAttempt
+from coordinator.domain.leases import LeaseTable
+from coordinator.domain.records import LiveAttempt
 
 
 @pytest.fixture

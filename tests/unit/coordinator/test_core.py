@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conveyor import PROTOCOL_VERSION
 from coordinator.config import CoordinatorConfig
-from coordinator.core import Coordinator
+from coordinator.domain.coordinator import Coordinator
 
 PIPELINE = "name: p\nimage: conveyor/busybox\njobs:\n  j:\n    steps: [{run: 'true'}]\n"
 

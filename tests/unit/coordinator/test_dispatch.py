@@ -7,9 +7,9 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from coordinator.dispatch import Dispatcher, PollResult
-from coordinator.records import Assignment, JobSpecRecord
-from coordinator.scheduler import labels_match
+from coordinator.domain.dispatch import Dispatcher, PollResult
+from coordinator.domain.records import Assignment, JobSpecRecord
+from coordinator.policy.scheduling import labels_match
 
 LONG = 30.0  # a poll timeout no passing test ever reaches
 PROMPT = 2.0  # how long a poll that should answer at once may take before the test fails

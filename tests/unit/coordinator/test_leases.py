@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from coordinator.errors import FencedError
-from coordinator.leases import LeaseTable
-from coordinator.records import LiveAttempt
+from coordinator.domain.errors import FencedError
+from coordinator.domain.leases import LeaseTable
+from coordinator.domain.records import LiveAttempt
 
 TTL = 10.0
 

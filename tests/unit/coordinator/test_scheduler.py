@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conveyor.states import BuildStatus, JobStatus, Reason
-from coordinator.scheduler import (
+from coordinator.policy.scheduling import (
     AgentView,
     JobState,
     Transition,

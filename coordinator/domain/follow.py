@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from conveyor.states import StepStatus
 from coordinator.config import LOG_READ_CHUNK_BYTES, WATCH_REFRESH_S
-from coordinator.core import Coordinator
-from coordinator.errors import NotFoundError
-from coordinator.records import AttemptRecord, BuildRecord, JobRecord, StepRecord
+from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.errors import NotFoundError
+from coordinator.domain.records import AttemptRecord, BuildRecord, JobRecord, StepRecord
 
 
 async def log_bytes(

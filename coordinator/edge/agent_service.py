@@ -5,10 +5,10 @@ from __future__ import annotations
 from conveyor import wire
 from conveyor.states import Outcome, StepStatus
 from conveyor.v1 import agent_pb2, agent_pb2_grpc
-from coordinator.agents import AgentSession
-from coordinator.convert import assignment_to_pb
-from coordinator.core import Coordinator, LeaseState
-from coordinator.edge import Context, unary
+from coordinator.domain.agents import AgentSession
+from coordinator.domain.coordinator import Coordinator, LeaseState
+from coordinator.edge.convert import assignment_to_pb
+from coordinator.edge.errors import Context, unary
 
 _LEASE_STATES = {
     LeaseState.ACTIVE: agent_pb2.LEASE_STATE_ACTIVE,

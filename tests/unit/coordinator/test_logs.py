@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coordinator.logstore import LogStore
+from coordinator.storage.logs import LogStore
 
 
 def read_all(store: LogStore, attempt_id: int = 1, step: int = 0) -> bytes:

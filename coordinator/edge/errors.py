@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import grpc
 
 from conveyor.pipeline import PipelineError
-from coordinator.errors import AuthError, ConflictError, FencedError, NotFoundError
+from coordinator.domain.errors import AuthError, ConflictError, FencedError, NotFoundError
 
 LOGGER = logging.getLogger(__name__)
 S = TypeVar("S")

@@ -1,7 +1,7 @@
 """The coordinator's durable state. One public method is one transaction; it returns records.
 
 Every method is blocking and meant to run on the store's single worker thread (see
-`coordinator.core`), which also serialises writers so SQLite never sees lock contention.
+the `Coordinator`), which also serialises writers so SQLite never sees lock contention.
 """
 
 from __future__ import annotations
@@ -17,13 +17,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select, update
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
-from coordinator import queries, rowmap, scheduler
-from coordinator.artifact_store import SourceSpec, add_build_source
 from coordinator.config import CLAIM_PAGE_ROWS, CLAIM_SCAN_LIMIT, MAX_UNSTARTED_REQUEUES
-from coordinator.db import make_engine, now_ms
-from coordinator.errors import ConflictError, FencedError, NotFoundError
-from coordinator.models import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
-from coordinator.records import (
+from coordinator.domain.errors import ConflictError, FencedError, NotFoundError
+from coordinator.domain.records import (
     AgentRecord,
     Assignment,
     AttemptEnd,
@@ -32,6 +28,11 @@ from coordinator.records import (
     LiveAttempt,
     NewJob,
 )
+from coordinator.policy import scheduling as scheduler
+from coordinator.store import queries, rowmap
+from coordinator.store.artifacts import SourceSpec, add_build_source
+from coordinator.store.engine import make_engine, now_ms
+from coordinator.store.tables import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
 
 
 class Store:

@@ -6,8 +6,8 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-from coordinator.errors import AuthError
-from coordinator.records import AgentRecord
+from coordinator.domain.errors import AuthError
+from coordinator.domain.records import AgentRecord
 
 MODES = ("active", "paused", "draining")
 SESSION_REPLACED = "session replaced"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conveyor import wire
 from conveyor.v1 import agent_pb2, control_pb2, types_pb2
-from coordinator.records import (
+from coordinator.domain.records import (
     AgentRecord,
     Assignment,
     AttemptRecord,

@@ -7,8 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
-from coordinator.models import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
-from coordinator.records import (
+from coordinator.domain.records import (
     AgentRecord,
     AttemptRecord,
     BuildRecord,
@@ -17,6 +16,7 @@ from coordinator.records import (
     StepRecord,
     StepSpecRecord,
 )
+from coordinator.store.tables import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
 
 
 def spec_to_json(spec: JobSpecRecord) -> str:

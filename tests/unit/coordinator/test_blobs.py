@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.paths import UnsafePathError
-from coordinator.blobstore import BlobStore, DigestError, check_source_tar
+from coordinator.storage.blobs import BlobStore, DigestError, check_source_tar
 
 
 def test_verified_blob_is_committed_under_its_digest(tmp_path: Path) -> None:

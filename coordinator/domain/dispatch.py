@@ -15,8 +15,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from coordinator.records import Assignment
-from coordinator.scheduler import labels_match
+from coordinator.domain.records import Assignment
+from coordinator.policy.scheduling import labels_match
 
 ClaimFn = Callable[[int, Mapping[str, str], int], Awaitable[list[Assignment]]]
 

@@ -21,18 +21,18 @@ from typing import TypeVar
 from conveyor import PROTOCOL_VERSION
 from conveyor.pipeline import load_pipeline
 from conveyor.states import JobStatus, Outcome, Reason, StepStatus
-from coordinator import scheduler
-from coordinator.agents import MODES, AgentRegistry, AgentSession, session_hash
-from coordinator.artifact_store import ArtifactStore, SourceSpec
 from coordinator.config import LOG_IO_THREADS, CoordinatorConfig
-from coordinator.dispatch import Dispatcher, PollResult
-from coordinator.errors import AuthError, ConflictError, FencedError, NotFoundError
-from coordinator.leases import Lease, LeaseTable
-from coordinator.logstore import LogStore
-from coordinator.notify import BuildNotifier
-from coordinator.records import AgentRecord, Assignment, BuildRecord, JobRecord, LiveAttempt
-from coordinator.store import Store
-from coordinator.submit import jobs_from_pipeline
+from coordinator.domain.agents import MODES, AgentRegistry, AgentSession, session_hash
+from coordinator.domain.dispatch import Dispatcher, PollResult
+from coordinator.domain.errors import AuthError, ConflictError, FencedError, NotFoundError
+from coordinator.domain.leases import Lease, LeaseTable
+from coordinator.domain.notify import BuildNotifier
+from coordinator.domain.records import AgentRecord, Assignment, BuildRecord, JobRecord, LiveAttempt
+from coordinator.domain.submit import jobs_from_pipeline
+from coordinator.policy import scheduling as scheduler
+from coordinator.storage.logs import LogStore
+from coordinator.store.artifacts import ArtifactStore, SourceSpec
+from coordinator.store.builds import Store
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from coordinator.errors import FencedError
-from coordinator.records import LiveAttempt
+from coordinator.domain.errors import FencedError
+from coordinator.domain.records import LiveAttempt
 
 
 @dataclass

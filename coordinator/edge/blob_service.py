@@ -1,4 +1,4 @@
-"""AgentBlobService and BlobService: protobuf in and out, `coordinator.artifacts` in between."""
+"""AgentBlobService and BlobService: protobuf in and out, the domain in between."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 from conveyor import wire
 from conveyor.v1 import blobs_pb2, blobs_pb2_grpc
-from coordinator.artifact_store import ArtifactRecord
-from coordinator.artifacts import AgentSession, Artifacts, Upload
-from coordinator.edge import Context, abort_for, unary
+from coordinator.domain.artifacts import AgentSession, Artifacts, Upload
+from coordinator.edge.errors import Context, abort_for, unary
+from coordinator.store.artifacts import ArtifactRecord
 
 
 class _Stream:

@@ -1,6 +1,6 @@
 """Durable metadata of blobs, artifacts and build sources. One public method, one transaction.
 
-Shares the engine of `coordinator.store.Store` and, like it, runs on the store's single thread.
+Shares the engine of the build store and, like it, runs on the store's single thread.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from sqlalchemy import delete, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from coordinator.artifact_models import ArtifactRow, BlobRow, BuildSourceRow
-from coordinator.db import now_ms
-from coordinator.errors import NotFoundError
-from coordinator.models import AttemptRow, BuildRow, JobRow
+from coordinator.domain.errors import NotFoundError
+from coordinator.store.artifact_tables import ArtifactRow, BlobRow, BuildSourceRow
+from coordinator.store.engine import now_ms
+from coordinator.store.tables import AttemptRow, BuildRow, JobRow
 
 
 class LimitError(ValueError):

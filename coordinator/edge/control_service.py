@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 
 from conveyor import wire
 from conveyor.v1 import control_pb2, control_pb2_grpc
-from coordinator.artifact_store import SourceSpec
 from coordinator.config import DEFAULT_LIST_LIMIT
-from coordinator.convert import agent_to_pb, build_to_pb
-from coordinator.core import Coordinator
-from coordinator.edge import Context, abort_for, unary
-from coordinator.follow import LogQuery, read_logs, watch_build
-from coordinator.records import BuildRecord
+from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.follow import LogQuery, read_logs, watch_build
+from coordinator.domain.records import BuildRecord
+from coordinator.edge.convert import agent_to_pb, build_to_pb
+from coordinator.edge.errors import Context, abort_for, unary
+from coordinator.store.artifacts import SourceSpec
 
 MAX_LIST_LIMIT = 1000
 

@@ -1,7 +1,7 @@
 """The domain API for bytes: source snapshots in, artifacts in and out, garbage collection.
 
-Lives beside `coordinator.core.Coordinator` and uses its store thread, I/O threads and lease
-table, so artifact calls are fenced exactly like step and log calls. Blob files are committed and
+Lives beside the `Coordinator` and uses its store thread, I/O threads and lease table,
+ so artifact calls are fenced exactly like step and log calls. Blob files are committed and
 removed on the store thread, serialised with the rows that reference them.
 """
 
@@ -16,7 +16,11 @@ from typing import BinaryIO, Protocol
 
 from conveyor.paths import check_name, format_size
 from conveyor.pipeline import ArtifactRule, load_pipeline
-from coordinator.artifact_store import (
+from coordinator.config import BLOB_CHUNK_BYTES, MAX_BUILD_ARTIFACTS
+from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.errors import NotFoundError
+from coordinator.storage.blobs import BlobStore, Incoming, check_digest, check_source_tar
+from coordinator.store.artifacts import (
     ArtifactRecord,
     ArtifactStore,
     Collected,
@@ -24,10 +28,6 @@ from coordinator.artifact_store import (
     NewArtifact,
     SourceSpec,
 )
-from coordinator.blobstore import BlobStore, Incoming, check_digest, check_source_tar
-from coordinator.config import BLOB_CHUNK_BYTES, MAX_BUILD_ARTIFACTS
-from coordinator.core import Coordinator
-from coordinator.errors import NotFoundError
 
 LOGGER = logging.getLogger(__name__)
 

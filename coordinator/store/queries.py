@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from sqlmodel import Session, col, select
 
 from conveyor.states import JobStatus
-from coordinator import rowmap, scheduler
-from coordinator.errors import NotFoundError
-from coordinator.models import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
-from coordinator.records import AttemptRecord, BuildRecord, JobRecord, LiveAttempt
+from coordinator.domain.errors import NotFoundError
+from coordinator.domain.records import AttemptRecord, BuildRecord, JobRecord, LiveAttempt
+from coordinator.policy import scheduling as scheduler
+from coordinator.store import rowmap
+from coordinator.store.tables import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
 
 
 def build_jobs(session: Session, build_id: int) -> list[JobRow]:

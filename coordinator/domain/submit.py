@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from conveyor.pipeline import Pipeline, resolve_steps
 from coordinator.config import MAX_JOB_SPEC_BYTES
-from coordinator.records import JobSpecRecord, NewJob, StepSpecRecord
-from coordinator.rowmap import spec_to_json
+from coordinator.domain.records import JobSpecRecord, NewJob, StepSpecRecord
+from coordinator.store.rowmap import spec_to_json
 
 
 def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> list[NewJob]:
