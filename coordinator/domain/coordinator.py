@@ -31,8 +31,8 @@ from coordinator.domain.records import AgentRecord, Assignment, BuildRecord, Job
 from coordinator.domain.submit import jobs_from_pipeline
 from coordinator.policy import scheduling as scheduler
 from coordinator.storage.logs import LogStore
+from coordinator.store import Store
 from coordinator.store.artifacts import ArtifactStore, SourceSpec
-from coordinator.store.builds import Store
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from coordinator.config import CLAIM_PAGE_ROWS, MAX_UNSTARTED_REQUEUES
 from coordinator.domain.errors import ConflictError, FencedError, NotFoundError
 from coordinator.domain.records import Assignment, AttemptEnd, BuildRecord, JobRecord
 from coordinator.domain.submit import jobs_from_pipeline
-from coordinator.store.builds import Store
+from coordinator.store import Store
 
 FORK = """\
 name: fork
@@ -566,7 +566,7 @@ def test_an_accepted_build_survives_a_process_that_dies_without_closing(tmp_path
         f"""
         import os
         from conveyor.pipeline import load_pipeline
-        from coordinator.store.builds import Store
+        from coordinator.store import Store
         from coordinator.domain.submit import jobs_from_pipeline
         text = {FORK!r}
         pipeline = load_pipeline(text)
