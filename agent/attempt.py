@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from agent.client import CoordinatorClient, FencedError, JoinRefusedError
 from agent.config import LOG_DRAIN_TIMEOUT_S
-from agent.executor import (
+from agent.executors.base import (
     AttemptInfo,
     Executor,
     ExecutorError,

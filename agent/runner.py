@@ -16,7 +16,7 @@ import grpc
 from agent.attempt import AttemptRunner
 from agent.client import CoordinatorClient, describe, is_retryable
 from agent.config import CALL_TIMEOUT_S, AgentConfig
-from agent.executor import Executor
+from agent.executors.base import Executor
 from agent.leases import LeaseKeeper
 from conveyor.v1 import agent_pb2, types_pb2
 

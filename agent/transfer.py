@@ -29,7 +29,7 @@ from agent.config import (
     UPLOAD_POLL_S,
     UPLOAD_QUEUE_CHUNKS,
 )
-from agent.executor import AttemptInfo, Executor, ExecutorError, FileKind, WorkspaceReader
+from agent.executors.base import AttemptInfo, Executor, ExecutorError, FileKind, WorkspaceReader
 from conveyor import paths
 from conveyor.states import Reason
 from conveyor.v1 import blobs_pb2, blobs_pb2_grpc, types_pb2

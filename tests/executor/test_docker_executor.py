@@ -13,8 +13,8 @@ import docker
 import pytest
 from docker.errors import DockerException, ImageNotFound
 
-from agent.docker_executor import DockerExecutor, attempt_labels, container_name, volume_name
-from agent.executor import AttemptInfo, StepControl, StepEnd, StepRequest, StepResult
+from agent.executors.base import AttemptInfo, StepControl, StepEnd, StepRequest, StepResult
+from agent.executors.docker import DockerExecutor, attempt_labels, container_name, volume_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from agent.executor import (
+from agent.executors.base import (
     AttemptInfo,
     ExecutorError,
     FileKind,
@@ -23,7 +23,7 @@ from agent.executor import (
     StepRequest,
     StepResult,
 )
-from agent.shell_executor import WORKSPACE_VAR, ShellExecutor
+from agent.executors.shell import WORKSPACE_VAR, ShellExecutor
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
