@@ -11,9 +11,10 @@ import threading
 from pathlib import Path
 
 from agent import executors
-from agent.client import JoinRefusedError
 from agent.config import AgentConfig
 from agent.executors.base import Executor
+from agent.peer import JoinRefusedError
+from agent.peer.grpc import GrpcPeer
 from agent.runner import Agent
 
 LOGGER = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     executor = make_executor(getattr(args, "executor", "docker"), config)
     if executor is None:
         return 1
-    agent = Agent(config, executor)
+    agent = Agent(config, executor, GrpcPeer(config.coordinator, config.join_token))
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

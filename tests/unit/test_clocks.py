@@ -46,9 +46,9 @@ def test_agent_watchdog_ignores_wall_clock_jumps(wall_clock_jumps: None) -> None
     runner = _Runner()
     abort = threading.Event()
     keeper = LeaseKeeper(
-        client=None,
-        runners=lambda: [runner],
-        abort=abort,  # type: ignore[arg-type]
+        peer=None,  # type: ignore[arg-type]  # never called: the renewal interval is a minute
+        runners=lambda: [runner],  # type: ignore[list-item]
+        abort=abort,
         ttl_s=2.0,
         interval_s=60.0,
     )
