@@ -15,7 +15,7 @@ from agent.attempt import AttemptRunner
 from agent.config import AgentConfig
 from agent.executors.base import Executor
 from agent.leases import LeaseKeeper
-from agent.peer import AgentInfo, Assignment, Lease, Peer, PeerError
+from agent.peer import AgentInfo, Assignment, Lease, Peer, PeerError, Registration
 
 LOGGER = logging.getLogger(__name__)
 
@@ -59,18 +59,28 @@ class Agent:
 
     def run(self) -> None:
         """Registers and serves until drained; raises JoinRefusedError for a wrong token."""
-        removed = self._executor.remove_leftovers(self.config.name)
-        if removed:
-            LOGGER.info(
-                "removed %d containers left by a previous run of %s", removed, self.config.name
-            )
+        try:
+            removed = self._executor.remove_leftovers(self.config.name)
+            if removed:
+                LOGGER.info(
+                    "removed %d containers left by a previous run of %s", removed, self.config.name
+                )
+            registration = self._register()
+            if registration is not None:
+                self._serve(registration)
+                LOGGER.info("agent %s stopped", self.config.name)
+        finally:
+            self._peer.close()
+
+    def _register(self) -> Registration | None:
+        """None when the agent was stopped before the coordinator could be reached."""
         about = AgentInfo(self.config.name, self.config.labels, self.config.concurrency)
         try:
             registration = self._peer.register(about, self._running_leases, give_up=self._draining)
         except PeerError:
             if self._draining.is_set():
                 LOGGER.info("stopped before the coordinator could be reached")
-                return
+                return None
             raise
         LOGGER.info(
             "agent %s registered as #%d with %s (labels %s, concurrency %d)",
@@ -80,6 +90,9 @@ class Agent:
             self.config.labels or "{}",
             self.config.concurrency,
         )
+        return registration
+
+    def _serve(self, registration: Registration) -> None:
         self._keeper = LeaseKeeper(
             self._peer,
             self._running,
@@ -99,8 +112,6 @@ class Agent:
             self._abort.set()
             for thread in keepers:
                 thread.join(timeout=5)
-            self._peer.close()
-        LOGGER.info("agent %s stopped", self.config.name)
 
     def _poll_loop(self) -> None:
         # While draining the agent keeps polling with no free slots, to hear about cancellations.

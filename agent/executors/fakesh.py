@@ -29,6 +29,9 @@ from agent.executors.watchdog import TICK_S
 
 Output = Generator[bytes, None, int]
 CHUNK_BYTES = 256 * 1024
+# The most a step's output reaches the agent in one piece, as through a Linux pipe: the agent's
+# log spool sees the sizes a real process would cause.
+PIPE_BYTES = 64 * 1024
 TERM_EXIT = 128 + 15
 KILL_EXIT = 128 + 9
 
@@ -67,7 +70,8 @@ class _StepOutput:
     deliver: Callable[[bytes], None]
 
     def write(self, data: bytes, /) -> object:
-        self.deliver(data)
+        for start in range(0, len(data), PIPE_BYTES):
+            self.deliver(data[start : start + PIPE_BYTES])
         return None
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.executors.base import AttemptInfo, StepControl, StepEnd
+from agent.executors.base import AttemptInfo, StepControl, StepEnd, StepRequest
 from agent.executors.fake import FakeExecutor
+from agent.executors.fakesh import PIPE_BYTES
 from tests.executor.steps import new_attempt, run, stop_after
 
 
@@ -123,3 +124,13 @@ def test_untrapped_stop_ends_with_143(executor: FakeExecutor, attempt: AttemptIn
     stop_after(control, 0.2)
     result, output = run(executor, attempt, "echo up; sleep 300; echo never", control=control)
     assert (result.end, result.exit_code, output) == (StepEnd.STOPPED, 143, b"up\n")
+
+
+def test_output_arrives_in_pieces_no_larger_than_a_pipe(
+    executor: FakeExecutor, attempt: AttemptInfo
+) -> None:
+    chunks: list[bytes] = []
+    step = StepRequest(0, "s", "", "head -c 200000 /dev/zero | tr '\\0' y", {})
+    executor.run_step(attempt, step, chunks.append, StepControl(threading.Event()))
+    assert b"".join(chunks) == b"y" * 200000
+    assert max(len(chunk) for chunk in chunks) == PIPE_BYTES
