@@ -29,6 +29,18 @@ def _docker_problem() -> str | None:
     return None
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs Docker says so with the `docker` marker (`-m "not docker"` works)."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "docker_ready" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("docker") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"tests need docker_ready but lack @pytest.mark.docker: {unmarked}")
+
+
 @pytest.fixture(scope="session")
 def docker_ready() -> None:
     problem = _docker_problem()
