@@ -15,3 +15,7 @@ class FencedError(PermissionError):
 
 class AuthError(PermissionError):
     """Missing or wrong token."""
+
+
+class LimitError(ValueError):
+    """Storing this would exceed a configured size or count limit."""
