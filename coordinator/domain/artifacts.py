@@ -22,7 +22,6 @@ from coordinator.domain.errors import NotFoundError
 from coordinator.storage.blobs import BlobStore, Incoming, check_digest, check_source_tar
 from coordinator.store.artifacts import (
     ArtifactRecord,
-    ArtifactStore,
     Collected,
     LimitError,
     NewArtifact,
@@ -73,7 +72,7 @@ class Artifacts:
     def __init__(self, core: Coordinator) -> None:
         self.core = core
         self._config = core.config
-        self.meta = ArtifactStore(core.store.engine)
+        self.meta = core.store.artifacts
         self.blobs = BlobStore(core.config.blob_dir)
 
     # Agent-facing (fenced)

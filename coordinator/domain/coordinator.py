@@ -32,7 +32,7 @@ from coordinator.domain.submit import jobs_from_pipeline
 from coordinator.policy import scheduling as scheduler
 from coordinator.storage.logs import LogStore
 from coordinator.store import Store
-from coordinator.store.artifacts import ArtifactStore, SourceSpec
+from coordinator.store.artifacts import SourceSpec
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,7 +49,6 @@ class Coordinator:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.database_url)
-        self._blob_index = ArtifactStore(self.store.engine)
         self.logs = LogStore(config.log_dir)
         self.notifier = BuildNotifier()
         self.leases = LeaseTable(config.lease_ttl_s)
@@ -68,9 +67,9 @@ class Coordinator:
         )
 
     async def start(self) -> None:
-        for attempt in await self.db(self.store.live_attempts):
+        for attempt in await self.db(self.store.attempts.live):
             self.leases.add(attempt)
-        for agent in await self.db(self.store.list_agents):
+        for agent in await self.db(self.store.agents.list):
             self.registry.remember(agent, last_seen=0.0)
         LOGGER.info(
             "coordinator state loaded: %d running attempts, %d known agents",
@@ -115,11 +114,11 @@ class Coordinator:
             raise ValueError("an agent needs a name and a capacity of at least 1")
         secret = secrets.token_urlsafe(24)
         record = await self.db(
-            self.store.register_agent, name=name, labels=labels, capacity=capacity, session_hash=""
+            self.store.agents.register, name=name, labels=labels, capacity=capacity, session_hash=""
         )
         session_token = f"{record.id}.{secret}"
         record = await self.db(
-            self.store.register_agent,
+            self.store.agents.register,
             name=name,
             labels=labels,
             capacity=capacity,
@@ -154,7 +153,7 @@ class Coordinator:
     async def set_agent_mode(self, name: str, mode: str) -> tuple[AgentRecord, str]:
         if mode not in MODES:
             raise ValueError(f"unknown agent mode '{mode}' (use {', '.join(MODES)})")
-        record = await self.db(self.store.set_agent_mode, name, mode)
+        record = await self.db(self.store.agents.set_mode, name, mode)
         agent = self.registry.get(record.id)
         if agent is not None:
             agent.mode = mode
@@ -182,7 +181,7 @@ class Coordinator:
         self, agent: AgentSession, attempt_id: int, token: str, index: int
     ) -> bool:
         lease = self.leases.check(agent.id, attempt_id, token)
-        await self.db(self.store.start_step, attempt_id, index)
+        await self.db(self.store.attempts.start_step, attempt_id, index)
         self.notifier.changed(lease.build_id)
         return lease.cancel_requested
 
@@ -208,7 +207,13 @@ class Coordinator:
         length = await self.io(self.logs.length, attempt_id, index)
         self.logs.forget(attempt_id, index)
         await self.db(
-            self.store.finish_step, attempt_id, index, status, exit_code, length, log_lost_bytes
+            self.store.attempts.finish_step,
+            attempt_id,
+            index,
+            status,
+            exit_code,
+            length,
+            log_lost_bytes,
         )
         self.notifier.changed(lease.build_id)
 
@@ -227,7 +232,7 @@ class Coordinator:
             self.leases.check(agent.id, attempt_id, token)
         except FencedError:
             stored, stored_reason, stored_token = await self.db(
-                self.store.attempt_result, attempt_id
+                self.store.attempts.result, attempt_id
             )
             resent = (stored, stored_reason) == (outcome, reason)
             if resent and hmac.compare_digest(stored_token, token):
@@ -261,12 +266,12 @@ class Coordinator:
         if source is None and pipeline.source is not None:
             source = SourceSpec(git_url=pipeline.source.url, git_ref=pipeline.source.ref)
         digest = source.snapshot_sha256 if source is not None else ""
-        if digest and not await self.db(self._blob_index.has_blob, digest):
+        if digest and not await self.db(self.store.artifacts.has_blob, digest):
             raise NotFoundError(
                 f"source snapshot {digest} is not on the coordinator; upload it first"
             )
         build_id = await self.db(
-            self.store.create_build,
+            self.store.builds.create,
             name=pipeline.name,
             pipeline_yaml=pipeline_yaml,
             source_name=source_name,
@@ -280,16 +285,16 @@ class Coordinator:
         return build_id
 
     async def get_build(self, build_id: int) -> BuildRecord:
-        return self._explain(await self.db(self.store.get_build, build_id))
+        return self._explain(await self.db(self.store.builds.get, build_id))
 
     async def list_builds(self, limit: int) -> list[BuildRecord]:
-        return await self.db(self.store.list_builds, limit)
+        return await self.db(self.store.builds.list, limit)
 
     async def cancel(self, build_id: int) -> BuildRecord:
         return await _uncancellable(self._cancel_now(build_id))
 
     async def _cancel_now(self, build_id: int) -> BuildRecord:
-        result = await self.db(self.store.cancel_build, build_id)
+        result = await self.db(self.store.builds.cancel, build_id)
         for attempt in result.running:
             self.leases.mark_cancel(attempt.attempt_id)
             self.dispatcher.cancel_attempt(attempt.agent_id, attempt.attempt_id)
@@ -300,13 +305,13 @@ class Coordinator:
         return self._explain(result.build)
 
     async def retry(self, build_id: int, job: str | None) -> BuildRecord:
-        build = await self.db(self.store.retry_build, build_id, job)
+        build = await self.db(self.store.builds.retry, build_id, job)
         self.notifier.changed(build_id)
         self.dispatcher.work_available()
         return self._explain(build)
 
     async def list_agents(self) -> list[tuple[AgentRecord, str]]:
-        records = await self.db(self.store.list_agents)
+        records = await self.db(self.store.agents.list)
         return [(record, self._agent_state(record.id)) for record in records]
 
     def _agent_state(self, agent_id: int) -> str:
@@ -353,7 +358,7 @@ class Coordinator:
     ) -> tuple[Outcome, str]:
         lease = self.leases.check_any(attempt_id)
         end = await self.db(
-            self.store.finish_attempt,
+            self.store.attempts.finish,
             attempt_id,
             outcome=outcome,
             reason=reason,
@@ -392,7 +397,7 @@ class Coordinator:
     async def _claim_and_lease(
         self, agent_id: int, labels: Mapping[str, str], slots: int
     ) -> list[Assignment]:
-        assignments = await self.db(self.store.claim, agent_id, labels, slots)
+        assignments = await self.db(self.store.attempts.claim, agent_id, labels, slots)
         for assignment in assignments:
             self.leases.add(
                 LiveAttempt(
@@ -411,7 +416,7 @@ class Coordinator:
     async def _persist_last_seen(self) -> None:
         stamps = self.registry.last_seen_ms()
         if stamps:
-            await self.db(self.store.touch_agents, stamps)
+            await self.db(self.store.agents.touch, stamps)
 
     def _explain(self, build: BuildRecord) -> BuildRecord:
         """Fills in why each queued job still waits, from the agents known right now."""
