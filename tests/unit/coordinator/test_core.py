@@ -27,13 +27,13 @@ def test_a_poll_cancelled_during_its_claim_still_leases_what_was_claimed(tmp_pat
             protocol_version=PROTOCOL_VERSION,
             running=(),
         )
-        real_claim = core.store.claim
+        real_claim = core.store.attempts.claim
 
         def slow_claim(*args: object) -> object:
             time.sleep(0.5)  # the RPC is cancelled while the store thread commits
             return real_claim(*args)  # type: ignore[arg-type]
 
-        core.store.claim = slow_claim  # type: ignore[method-assign]
+        core.store.attempts.claim = slow_claim  # type: ignore[method-assign]
         await core.submit(PIPELINE, "p.yml", {})
         poll = asyncio.create_task(core.poll(agent, free_slots=1, draining=False))
         await asyncio.sleep(0.1)
