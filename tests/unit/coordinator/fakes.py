@@ -41,8 +41,10 @@ from coordinator.domain.records import (
 SPEC = JobSpecRecord(steps=(), timeout_s=None, retry_max=0, retry_when=())
 
 
-def job(name: str, status: JobStatus = JobStatus.QUEUED, **labels: str) -> JobRecord:
-    return JobRecord(name, status, (), dict(labels), "", "", None, ("s0", "s1"))
+def job(
+    name: str, status: JobStatus = JobStatus.QUEUED, labels: Mapping[str, str] | None = None
+) -> JobRecord:
+    return JobRecord(name, status, (), dict(labels or {}), "", "", None, ("s0", "s1"))
 
 
 def build(build_id: int = 1, *jobs: JobRecord) -> BuildRecord:
@@ -69,7 +71,7 @@ class FakeBuilds:
     ) -> int:
         self.created.append({"name": name, "source_name": source_name, "source": source})
         build_id = len(self.created)
-        self.records[build_id] = build(build_id, *(job(j.name, **j.labels) for j in jobs))
+        self.records[build_id] = build(build_id, *(job(j.name, labels=j.labels) for j in jobs))
         return build_id
 
     def get(self, build_id: int) -> BuildRecord:
@@ -323,4 +325,3 @@ def coordinator(state: FakeState | None = None, *, poll_timeout_s: float = 0.2) 
     logs, blobs = MemoryLogs(), MemoryBlobs()
     core = Coordinator(config(poll_timeout_s=poll_timeout_s), store=state, logs=logs, blobs=blobs)
     return Harness(core, state, logs, blobs)
-
