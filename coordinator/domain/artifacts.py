@@ -200,10 +200,6 @@ class Artifacts:
         )
         return GcResult(collected.builds, len(collected.digests), freed)
 
-    async def source_exists(self, digest: str) -> None:
-        if not await self.has_blob(digest):
-            raise NotFoundError(f"source snapshot {digest} is not on the coordinator; upload it")
-
     # Bytes
 
     def _check_size(self, what: str, size: int, limit: int) -> None:

@@ -22,7 +22,15 @@ from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.follow import Follow
 from coordinator.domain.leases import LeaseTable
 from coordinator.domain.notify import BuildNotifier
-from coordinator.domain.ports import BlobStorage, LogStorage, StateStore
+from coordinator.domain.ports import (
+    AgentStore,
+    ArtifactIndex,
+    AttemptStore,
+    BlobStorage,
+    BuildStore,
+    LogStorage,
+    StateStore,
+)
 from coordinator.domain.registry import AgentRegistry
 from coordinator.domain.runtime import Runtime
 
@@ -43,41 +51,19 @@ class Coordinator:
     ) -> None:
         self.config = config
         self._store = store
+        # Shared in memory by the parts below (each is handed only what it uses).
         self.runtime = Runtime()
         self.notifier = BuildNotifier()
         self.leases = LeaseTable(config.lease_ttl_s)
         self.registry = AgentRegistry(config.agent_offline_after_s)
-        claims = Claims(self.runtime, store.attempts, self.leases, self.notifier)
-        self.dispatcher = Dispatcher(claims)
+        self.dispatcher = Dispatcher(
+            Claims(self.runtime, store.attempts, self.leases, self.notifier)
+        )
+        # The API.
         self.access = Access(agent_token=config.agent_token, client_token=config.client_token)
-        self.attempts = Attempts(
-            runtime=self.runtime,
-            store=store.attempts,
-            logs=logs,
-            leases=self.leases,
-            registry=self.registry,
-            dispatcher=self.dispatcher,
-            notifier=self.notifier,
-        )
-        self.agents = Agents(
-            config=config,
-            runtime=self.runtime,
-            store=store.agents,
-            access=self.access,
-            registry=self.registry,
-            leases=self.leases,
-            dispatcher=self.dispatcher,
-            attempts=self.attempts,
-        )
-        self.builds = Builds(
-            runtime=self.runtime,
-            store=store.builds,
-            index=store.artifacts,
-            notifier=self.notifier,
-            dispatcher=self.dispatcher,
-            attempts=self.attempts,
-            agents=self.agents,
-        )
+        self.attempts = self._attempts(store.attempts, logs)
+        self.agents = self._agents(store.agents)
+        self.builds = self._builds(store.builds, store.artifacts)
         self.artifacts = Artifacts(
             config=config,
             runtime=self.runtime,
@@ -87,6 +73,40 @@ class Coordinator:
         )
         self.follow = Follow(
             runtime=self.runtime, logs=logs, notifier=self.notifier, builds=self.builds
+        )
+
+    def _attempts(self, store: AttemptStore, logs: LogStorage) -> Attempts:
+        return Attempts(
+            runtime=self.runtime,
+            store=store,
+            logs=logs,
+            leases=self.leases,
+            registry=self.registry,
+            dispatcher=self.dispatcher,
+            notifier=self.notifier,
+        )
+
+    def _agents(self, store: AgentStore) -> Agents:
+        return Agents(
+            config=self.config,
+            runtime=self.runtime,
+            store=store,
+            access=self.access,
+            registry=self.registry,
+            leases=self.leases,
+            dispatcher=self.dispatcher,
+            attempts=self.attempts,
+        )
+
+    def _builds(self, store: BuildStore, index: ArtifactIndex) -> Builds:
+        return Builds(
+            runtime=self.runtime,
+            store=store,
+            index=index,
+            notifier=self.notifier,
+            dispatcher=self.dispatcher,
+            attempts=self.attempts,
+            agents=self.agents,
         )
 
     async def start(self) -> None:

@@ -1,4 +1,4 @@
-"""Domain errors raised below the gRPC layer; the services map each to one status code."""
+"""Domain errors; each edge maps each of them to one status of its own (gRPC code, HTTP status)."""
 
 
 class NotFoundError(LookupError):
