@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 
+from agent.attempt import AttemptRunner
+from agent.client import CoordinatorClient
 from agent.leases import LeaseKeeper
 from coordinator.domain.leases import LeaseTable
 from coordinator.domain.records import LiveAttempt
@@ -46,9 +49,9 @@ def test_agent_watchdog_ignores_wall_clock_jumps(wall_clock_jumps: None) -> None
     runner = _Runner()
     abort = threading.Event()
     keeper = LeaseKeeper(
-        client=None,
-        runners=lambda: [runner],
-        abort=abort,  # type: ignore[arg-type]
+        client=cast(CoordinatorClient, None),  # the watchdog alone never calls the coordinator
+        runners=lambda: [cast(AttemptRunner, runner)],
+        abort=abort,
         ttl_s=2.0,
         interval_s=60.0,
     )
