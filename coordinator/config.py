@@ -34,6 +34,8 @@ MAX_JOB_SPEC_BYTES = 4 * 1024 * 1024
 MAX_UNSTARTED_REQUEUES = 3
 # Builds returned by ListBuilds when the client sets no limit.
 DEFAULT_LIST_LIMIT = 20
+# ... and the most it returns whatever the client asks for.
+MAX_LIST_LIMIT = 1000
 # Bytes per message when streaming a blob out; the agent and CLI send the same size in.
 BLOB_CHUNK_BYTES = 1024 * 1024
 # Largest single artifact file, all artifacts of one build, and one source snapshot (bytes).

@@ -1,4 +1,4 @@
-"""Runs the coordinator: gRPC server, services, lease reaper; stops on SIGTERM or SIGINT."""
+"""Runs the coordinator: its edges (gRPC), the lease reaper; stops on SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -9,16 +9,9 @@ import secrets
 import signal
 from pathlib import Path
 
-import grpc
-
-from conveyor import wire
-from conveyor.v1 import agent_pb2_grpc, blobs_pb2_grpc, control_pb2_grpc
+from coordinator.app import build_coordinator
 from coordinator.config import CoordinatorConfig
-from coordinator.domain.artifacts import Artifacts
-from coordinator.domain.coordinator import Coordinator
-from coordinator.edge.agent_service import AgentService
-from coordinator.edge.blob_service import AgentBlobService, BlobService
-from coordinator.edge.control_service import ControlService
+from coordinator.edge.grpc_server import GrpcEdge
 
 LOGGER = logging.getLogger(__name__)
 
@@ -41,20 +34,10 @@ def ensure_token(data_dir: Path, name: str, given: str | None) -> tuple[str, Pat
 
 
 async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -> None:
-    core = Coordinator(config)
+    core = build_coordinator(config)
     await core.start()
-    server = grpc.aio.server(options=list(wire.SERVER_OPTIONS))
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(core), server)
-    control_pb2_grpc.add_ControlServiceServicer_to_server(ControlService(core), server)
-    artifacts = Artifacts(core)
-    blobs_pb2_grpc.add_AgentBlobServiceServicer_to_server(AgentBlobService(artifacts), server)
-    blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobService(artifacts), server)
-    port = server.add_insecure_port(config.listen)
-    if port == 0:
-        raise OSError(f"cannot listen on {config.listen}")
-    host = config.listen.rsplit(":", 1)[0]
-    address = f"{host}:{port}"
-    await server.start()
+    edge = GrpcEdge(core, config.listen)
+    address = await edge.start()
     # Written then renamed, so a reader never sees a half-written address.
     partial = config.data_dir / (ADDRESS_FILE + ".tmp")
     partial.write_text(address + "\n")
@@ -70,6 +53,6 @@ async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -
         ready.set()
     await stop.wait()
     LOGGER.info("coordinator stopping")
-    await server.stop(SHUTDOWN_GRACE_S)
+    await edge.stop(SHUTDOWN_GRACE_S)
     await reaper
     await core.close()

@@ -1,4 +1,4 @@
-"""Domain errors raised below the gRPC layer; the services map each to one status code."""
+"""Domain errors; each edge maps each of them to one status of its own (gRPC code, HTTP status)."""
 
 
 class NotFoundError(LookupError):
@@ -15,3 +15,7 @@ class FencedError(PermissionError):
 
 class AuthError(PermissionError):
     """Missing or wrong token."""
+
+
+class LimitError(ValueError):
+    """Storing this would exceed a configured size or count limit."""

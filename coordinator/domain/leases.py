@@ -9,9 +9,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from coordinator.domain.errors import FencedError
 from coordinator.domain.records import LiveAttempt
+
+
+class LeaseState(StrEnum):
+    """What a renewal tells the agent about one of its attempts."""
+
+    ACTIVE = "active"
+    CANCEL = "cancel"  # keep renewing, but stop the attempt: its build was canceled
+    LOST = "lost"  # no longer the caller's: stop at once, report nothing more
 
 
 @dataclass
@@ -79,6 +88,10 @@ class LeaseTable:
     def expired(self) -> list[Lease]:
         now = self._clock()
         return [lease for lease in self._leases.values() if lease.deadline <= now]
+
+    def is_due(self, lease: Lease) -> bool:
+        """Whether `lease` is still the attempt's and past its deadline (not renewed, not ended)."""
+        return self._leases.get(lease.attempt_id) is lease and lease.deadline <= self._clock()
 
     def of_agent(self, agent_id: int) -> Iterable[Lease]:
         return list(self._by_agent.get(agent_id, {}).values())

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import asdict
 
 from conveyor.pipeline import Pipeline, resolve_steps
 from coordinator.config import MAX_JOB_SPEC_BYTES
 from coordinator.domain.records import JobSpecRecord, NewJob, StepSpecRecord
-from coordinator.store.rowmap import spec_to_json
 
 
 def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> list[NewJob]:
@@ -18,7 +19,7 @@ def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> 
             for step in resolve_steps(pipeline, job, env_overrides)
         )
         spec = JobSpecRecord(steps, job.timeout_s, job.retry.max, tuple(job.retry.when))
-        size = len(spec_to_json(spec).encode())
+        size = encoded_size(spec)
         if size > MAX_JOB_SPEC_BYTES:
             # Env is merged into every step, so a modest pipeline can resolve into a job too
             # large to hand to an agent in one message.
@@ -28,3 +29,8 @@ def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> 
             )
         jobs.append(NewJob(job.name, tuple(job.needs), dict(job.labels), spec))
     return jobs
+
+
+def encoded_size(spec: JobSpecRecord) -> int:
+    """About the bytes the job takes once stored or sent: its JSON form, as the store keeps it."""
+    return len(json.dumps(asdict(spec), sort_keys=True).encode())

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from conveyor import wire
-from conveyor.states import Outcome, StepStatus
+from conveyor.states import Outcome
 from conveyor.v1 import agent_pb2, agent_pb2_grpc
-from coordinator.domain.agents import AgentSession
-from coordinator.domain.coordinator import Coordinator, LeaseState
-from coordinator.edge.convert import assignment_to_pb
+from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.registry import AgentSession
+from coordinator.edge.convert import LEASE_STATES, assignment_to_pb
 from coordinator.edge.errors import Context, unary
-
-_LEASE_STATES = {
-    LeaseState.ACTIVE: agent_pb2.LEASE_STATE_ACTIVE,
-    LeaseState.CANCEL: agent_pb2.LEASE_STATE_CANCEL,
-    LeaseState.LOST: agent_pb2.LEASE_STATE_LOST,
-}
-
-_STEP_STATUS = {
-    Outcome.SUCCEEDED: StepStatus.SUCCEEDED,
-    Outcome.FAILED: StepStatus.FAILED,
-    Outcome.CANCELED: StepStatus.CANCELED,
-}
 
 
 def _outcome(value: int) -> Outcome:
@@ -32,16 +20,17 @@ def _outcome(value: int) -> Outcome:
 
 class AgentService(agent_pb2_grpc.AgentServiceServicer):
     def __init__(self, core: Coordinator) -> None:
-        self._core = core
+        self._agents = core.agents
+        self._attempts = core.attempts
 
     def _agent(self, context: Context) -> AgentSession:
-        return self._core.agent_for(wire.token_from_metadata(context.invocation_metadata()))
+        return self._agents.session(wire.token_from_metadata(context.invocation_metadata()))
 
     @unary
     async def Register(
         self, request: agent_pb2.RegisterRequest, context: Context
     ) -> agent_pb2.RegisterResponse:
-        agent, token = await self._core.register(
+        registration = await self._agents.register(
             join_token=request.join_token,
             name=request.name,
             labels=dict(request.labels),
@@ -49,20 +38,19 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             protocol_version=request.protocol_version,
             running=[(lease.attempt_id, lease.lease_token) for lease in request.running],
         )
-        config = self._core.config
         return agent_pb2.RegisterResponse(
-            agent_id=agent.id,
-            session_token=token,
-            lease_ttl_ms=int(config.lease_ttl_s * 1000),
-            renew_interval_ms=int(config.renew_interval_s * 1000),
-            poll_timeout_ms=int(config.poll_timeout_s * 1000),
+            agent_id=registration.agent.id,
+            session_token=registration.session_token,
+            lease_ttl_ms=int(registration.lease_ttl_s * 1000),
+            renew_interval_ms=int(registration.renew_interval_s * 1000),
+            poll_timeout_ms=int(registration.poll_timeout_s * 1000),
         )
 
     @unary
     async def PollWork(
         self, request: agent_pb2.PollWorkRequest, context: Context
     ) -> agent_pb2.PollWorkResponse:
-        result = await self._core.poll(self._agent(context), request.free_slots, request.draining)
+        result = await self._agents.poll(self._agent(context), request.free_slots, request.draining)
         return agent_pb2.PollWorkResponse(
             assignments=[assignment_to_pb(a) for a in result.assignments],
             cancel_attempt_ids=result.cancel_attempt_ids,
@@ -73,12 +61,12 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     async def RenewLeases(
         self, request: agent_pb2.RenewLeasesRequest, context: Context
     ) -> agent_pb2.RenewLeasesResponse:
-        states = self._core.renew(
+        states = self._agents.renew(
             self._agent(context),
             [(lease.attempt_id, lease.lease_token) for lease in request.leases],
         )
         return agent_pb2.RenewLeasesResponse(
-            leases=[agent_pb2.LeaseStatus(attempt_id=i, state=_LEASE_STATES[s]) for i, s in states]
+            leases=[agent_pb2.LeaseStatus(attempt_id=i, state=LEASE_STATES[s]) for i, s in states]
         )
 
     @unary
@@ -86,7 +74,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.StartStepRequest, context: Context
     ) -> agent_pb2.StartStepResponse:
         lease = request.lease
-        cancel = await self._core.start_step(
+        cancel = await self._attempts.start_step(
             self._agent(context), lease.attempt_id, lease.lease_token, request.step_index
         )
         return agent_pb2.StartStepResponse(cancel_requested=cancel)
@@ -96,7 +84,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.AppendLogRequest, context: Context
     ) -> agent_pb2.AppendLogResponse:
         lease = request.lease
-        held, accepted = await self._core.append_log(
+        held, accepted = await self._attempts.append_log(
             self._agent(context),
             lease.attempt_id,
             lease.lease_token,
@@ -111,16 +99,14 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.FinishStepRequest, context: Context
     ) -> agent_pb2.FinishStepResponse:
         lease = request.lease
-        outcome = _outcome(request.outcome)
-        exit_code = request.exit_code if request.has_exit_code else None
-        await self._core.finish_step(
+        await self._attempts.finish_step(
             self._agent(context),
             lease.attempt_id,
             lease.lease_token,
             request.step_index,
-            _STEP_STATUS[outcome],
-            exit_code,
-            request.log_lost_bytes,
+            outcome=_outcome(request.outcome),
+            exit_code=request.exit_code if request.has_exit_code else None,
+            log_lost_bytes=request.log_lost_bytes,
         )
         return agent_pb2.FinishStepResponse()
 
@@ -129,7 +115,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.FinishAttemptRequest, context: Context
     ) -> agent_pb2.FinishAttemptResponse:
         lease = request.lease
-        outcome, reason = await self._core.finish_attempt(
+        recorded = await self._attempts.finish(
             self._agent(context),
             lease.attempt_id,
             lease.lease_token,
@@ -139,7 +125,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             exit_code=request.exit_code if request.has_exit_code else None,
         )
         return agent_pb2.FinishAttemptResponse(
-            recorded_outcome=wire.outcome_to_pb(outcome), recorded_reason=reason
+            recorded_outcome=wire.outcome_to_pb(recorded.outcome), recorded_reason=recorded.reason
         )
 
 

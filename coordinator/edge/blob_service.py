@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 
 from conveyor import wire
 from conveyor.v1 import blobs_pb2, blobs_pb2_grpc
-from coordinator.domain.artifacts import AgentSession, Artifacts, Upload
+from coordinator.domain.artifacts import Upload
+from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.registry import AgentSession
+from coordinator.edge.convert import artifacts_to_pb, inputs_to_pb
 from coordinator.edge.errors import Context, abort_for, unary
-from coordinator.store.artifacts import ArtifactRecord
 
 
 class _Stream:
@@ -44,24 +46,13 @@ class _Stream:
         return Upload(header.name, header.size, header.mode, self.data(), self.trailer)
 
 
-def artifact_to_pb(record: ArtifactRecord) -> blobs_pb2.Artifact:
-    return blobs_pb2.Artifact(
-        job=record.job,
-        name=record.name,
-        size=record.size,
-        sha256=record.sha256,
-        mode=record.mode,
-        attempt_number=record.attempt_number,
-    )
-
-
 class AgentBlobService(blobs_pb2_grpc.AgentBlobServiceServicer):
-    def __init__(self, artifacts: Artifacts) -> None:
-        self._artifacts = artifacts
-        self._core = artifacts.core
+    def __init__(self, core: Coordinator) -> None:
+        self._artifacts = core.artifacts
+        self._agents = core.agents
 
     def _agent(self, context: Context) -> AgentSession:
-        return self._core.agent_for(wire.token_from_metadata(context.invocation_metadata()))
+        return self._agents.session(wire.token_from_metadata(context.invocation_metadata()))
 
     @unary
     async def GetInputs(
@@ -71,22 +62,7 @@ class AgentBlobService(blobs_pb2_grpc.AgentBlobServiceServicer):
         found = await self._artifacts.inputs(
             self._agent(context), lease.attempt_id, lease.lease_token
         )
-        reply = blobs_pb2.GetInputsResponse(
-            needed=[artifact_to_pb(a) for a in found.needed],
-            artifact_paths=list(found.rule.paths),
-            artifacts_always=found.rule.when == "always",
-        )
-        source = found.source
-        if source is not None and source.snapshot_sha256:
-            reply.snapshot_sha256 = source.snapshot_sha256
-            reply.snapshot_size = found.snapshot_size
-        elif source is not None and source.git_url:
-            reply.git.CopyFrom(
-                blobs_pb2.GitSource(
-                    url=source.git_url, ref=source.git_ref, commit=source.git_commit
-                )
-            )
-        return reply
+        return inputs_to_pb(found)
 
     @unary
     async def ReportSource(
@@ -127,12 +103,12 @@ class AgentBlobService(blobs_pb2_grpc.AgentBlobServiceServicer):
 
 
 class BlobService(blobs_pb2_grpc.BlobServiceServicer):
-    def __init__(self, artifacts: Artifacts) -> None:
-        self._artifacts = artifacts
-        self._core = artifacts.core
+    def __init__(self, core: Coordinator) -> None:
+        self._artifacts = core.artifacts
+        self._access = core.access
 
     def _authorize(self, context: Context) -> None:
-        self._core.check_client_token(wire.token_from_metadata(context.invocation_metadata()))
+        self._access.check_client(wire.token_from_metadata(context.invocation_metadata()))
 
     @unary
     async def HasBlob(
@@ -157,16 +133,7 @@ class BlobService(blobs_pb2_grpc.BlobServiceServicer):
     ) -> blobs_pb2.ListArtifactsResponse:
         self._authorize(context)
         artifacts, source = await self._artifacts.list(request.build_id)
-        reply = blobs_pb2.ListArtifactsResponse(artifacts=[artifact_to_pb(a) for a in artifacts])
-        if source is not None and source.git_url:
-            reply.git.CopyFrom(
-                blobs_pb2.GitSource(
-                    url=source.git_url, ref=source.git_ref, commit=source.git_commit
-                )
-            )
-        elif source is not None:
-            reply.snapshot_sha256 = source.snapshot_sha256
-        return reply
+        return artifacts_to_pb(artifacts, source)
 
     async def DownloadArtifact(
         self, request: blobs_pb2.DownloadArtifactRequest, context: Context

@@ -1,17 +1,27 @@
-"""Records to protobuf messages (the gRPC edge's only translation code for outgoing data)."""
+"""Domain records to protobuf messages: the gRPC edge's translation of outgoing data."""
 
 from __future__ import annotations
 
 from conveyor import wire
-from conveyor.v1 import agent_pb2, control_pb2, types_pb2
+from conveyor.v1 import agent_pb2, blobs_pb2, control_pb2, types_pb2
+from coordinator.domain.agents import AgentStatus
+from coordinator.domain.artifact_records import ArtifactRecord, SourceSpec
+from coordinator.domain.artifacts import AttemptInputs
+from coordinator.domain.follow import LogChunk
+from coordinator.domain.leases import LeaseState
 from coordinator.domain.records import (
-    AgentRecord,
     Assignment,
     AttemptRecord,
     BuildRecord,
     JobRecord,
     StepRecord,
 )
+
+LEASE_STATES = {
+    LeaseState.ACTIVE: agent_pb2.LEASE_STATE_ACTIVE,
+    LeaseState.CANCEL: agent_pb2.LEASE_STATE_CANCEL,
+    LeaseState.LOST: agent_pb2.LEASE_STATE_LOST,
+}
 
 
 def _ms(seconds: float | None) -> int:
@@ -91,13 +101,66 @@ def build_to_pb(build: BuildRecord) -> control_pb2.Build:
     )
 
 
-def agent_to_pb(agent: AgentRecord, state: str) -> control_pb2.Agent:
+def agent_to_pb(status: AgentStatus) -> control_pb2.Agent:
+    agent = status.record
     return control_pb2.Agent(
         id=agent.id,
         name=agent.name,
         labels=agent.labels,
         capacity=agent.capacity,
         running=agent.running,
-        state=state,
+        state=status.state,
         last_seen_ms=agent.last_seen_ms,
     )
+
+
+def log_chunk_to_pb(chunk: LogChunk) -> control_pb2.LogChunk:
+    return control_pb2.LogChunk(
+        job=chunk.job,
+        attempt_number=chunk.attempt_number,
+        step_index=chunk.step_index,
+        step_name=chunk.step_name,
+        offset=chunk.offset,
+        data=chunk.data,
+    )
+
+
+def artifact_to_pb(record: ArtifactRecord) -> blobs_pb2.Artifact:
+    return blobs_pb2.Artifact(
+        job=record.job,
+        name=record.name,
+        size=record.size,
+        sha256=record.sha256,
+        mode=record.mode,
+        attempt_number=record.attempt_number,
+    )
+
+
+def git_source_to_pb(source: SourceSpec) -> blobs_pb2.GitSource:
+    return blobs_pb2.GitSource(url=source.git_url, ref=source.git_ref, commit=source.git_commit)
+
+
+def inputs_to_pb(found: AttemptInputs) -> blobs_pb2.GetInputsResponse:
+    reply = blobs_pb2.GetInputsResponse(
+        needed=[artifact_to_pb(a) for a in found.needed],
+        artifact_paths=list(found.artifact_paths),
+        artifacts_always=found.artifacts_always,
+    )
+    source = found.source
+    if source is not None and source.snapshot_sha256:
+        reply.snapshot_sha256 = source.snapshot_sha256
+        reply.snapshot_size = found.snapshot_size
+    elif source is not None and source.git_url:
+        reply.git.CopyFrom(git_source_to_pb(source))
+    return reply
+
+
+def artifacts_to_pb(
+    artifacts: list[ArtifactRecord], source: SourceSpec | None
+) -> blobs_pb2.ListArtifactsResponse:
+    reply = blobs_pb2.ListArtifactsResponse(artifacts=[artifact_to_pb(a) for a in artifacts])
+    if source is not None and source.git_url:
+        reply.git.CopyFrom(git_source_to_pb(source))
+    elif source is not None:
+        reply.snapshot_sha256 = source.snapshot_sha256
+    return reply

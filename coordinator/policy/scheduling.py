@@ -73,13 +73,6 @@ def build_outcome(statuses: Iterable[JobStatus], cancel_requested: bool) -> Buil
     return BuildStatus.FAILED
 
 
-def should_retry(
-    *, reason: str, attempts_used: int, retry_max: int, retry_when: Sequence[str]
-) -> bool:
-    """A new attempt is made only when the job's retry rule names this reason and allows more."""
-    return reason in retry_when and attempts_used <= retry_max
-
-
 def waiting_message(needs: Sequence[str], statuses: Mapping[str, JobStatus]) -> str:
     pending = [need for need in needs if statuses.get(need) is not JobStatus.SUCCEEDED]
     return f"waits for {', '.join(pending)}"

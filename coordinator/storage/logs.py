@@ -1,8 +1,9 @@
-"""Step logs as append-only files: exact bytes, durable before acknowledged.
+"""Step logs as append-only local files: exact bytes, durable before acknowledged.
 
-One file per (attempt, step). The file's length is the offset the coordinator holds, so a crash
-between write and acknowledgement never loses or duplicates a byte: the agent resends from the
-length we report. Methods block; call them from a worker thread.
+The local-disk `LogStorage` of `coordinator.domain.ports`. One file per (attempt, step). The
+file's length is the offset the coordinator holds, so a crash between write and acknowledgement
+never loses or duplicates a byte: the agent resends from the length we report. Methods block;
+call them from a worker thread.
 """
 
 from __future__ import annotations

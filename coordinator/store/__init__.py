@@ -1,5 +1,36 @@
-"""The coordinator's durable state: SQLAlchemy lives here and nowhere else in the coordinator."""
+"""The coordinator's durable state: SQLAlchemy lives here and nowhere else in the coordinator.
 
-from coordinator.store.builds import Store
+`Store` is a composition of one component per domain; each component's public methods are one
+transaction each and return plain records (`coordinator.domain.records`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+from coordinator.store.agents import AgentStore
+from coordinator.store.artifacts import ArtifactStore
+from coordinator.store.attempts import AttemptStore
+from coordinator.store.builds import BuildStore
+from coordinator.store.engine import make_engine
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self._engine = make_engine(url)
+        SQLModel.metadata.create_all(self._engine)
+        self.builds = BuildStore(self._engine)
+        self.agents = AgentStore(self._engine)
+        self.attempts = AttemptStore(self._engine)
+        self.artifacts = ArtifactStore(self._engine)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def close(self) -> None:
+        self._engine.dispose()
+
 
 __all__ = ["Store"]

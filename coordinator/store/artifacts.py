@@ -8,64 +8,25 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from sqlalchemy import delete, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from coordinator.domain.errors import NotFoundError
+from coordinator.domain.artifact_records import (
+    ArtifactRecord,
+    Collected,
+    Inputs,
+    NewArtifact,
+    SourceSpec,
+)
+from coordinator.domain.errors import LimitError, NotFoundError
 from coordinator.store.artifact_tables import ArtifactRow, BlobRow, BuildSourceRow
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
 
-
-class LimitError(ValueError):
-    """Storing this would exceed a configured size or count limit."""
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    snapshot_sha256: str = ""
-    git_url: str = ""
-    git_ref: str = ""
-    git_commit: str = ""
-    collected: bool = False
-
-
-@dataclass(frozen=True)
-class ArtifactRecord:
-    job: str
-    name: str
-    sha256: str
-    size: int
-    mode: int
-    attempt_number: int
-
-
-@dataclass(frozen=True)
-class Inputs:
-    source: SourceSpec | None
-    needed: tuple[ArtifactRecord, ...]
-    pipeline_yaml: str
-    job_name: str
-    snapshot_size: int = 0
-
-
-@dataclass(frozen=True)
-class NewArtifact:
-    build_id: int
-    attempt_id: int
-    name: str
-    sha256: str
-    size: int
-    mode: int
-
-
-@dataclass(frozen=True)
-class Collected:
-    builds: int
-    digests: tuple[str, ...]
+# SourceSpec now lives in the domain; named here too for the store modules that import it from here.
+__all__ = ["ArtifactStore", "SourceSpec", "add_build_source"]
 
 
 def add_build_source(session: Session, build_id: int, source: SourceSpec) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 
+from agent.attempt import AttemptRunner
 from agent.leases import LeaseKeeper
+from agent.peer import Peer
 from coordinator.domain.leases import LeaseTable
 from coordinator.domain.records import LiveAttempt
 
@@ -46,8 +49,8 @@ def test_agent_watchdog_ignores_wall_clock_jumps(wall_clock_jumps: None) -> None
     runner = _Runner()
     abort = threading.Event()
     keeper = LeaseKeeper(
-        peer=None,  # type: ignore[arg-type]  # never called: the renewal interval is a minute
-        runners=lambda: [runner],  # type: ignore[list-item]
+        peer=cast(Peer, None),  # the watchdog alone never calls the coordinator
+        runners=lambda: [cast(AttemptRunner, runner)],
         abort=abort,
         ttl_s=2.0,
         interval_s=60.0,

@@ -145,3 +145,18 @@ def test_of_agent_follows_removals_and_reassignment(table: LeaseTable) -> None:
     table.remove(2)
     assert list(table.of_agent(8)) == []
     assert len(table) == 0
+
+
+def test_is_due_only_for_the_same_lease_past_its_deadline(
+    table: LeaseTable, clock: FakeClock
+) -> None:
+    table.add(live(1))
+    lease = table.check(7, 1, "tok")
+    assert not table.is_due(lease)
+    clock.now += TTL
+    assert table.is_due(lease)
+    table.renew(7, 1, "tok")
+    assert not table.is_due(lease)  # renewed meanwhile
+    clock.now += TTL
+    table.add(live(1, token="new"))  # the attempt re-leased: the old lease object is stale
+    assert not table.is_due(lease)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conveyor.states import BuildStatus, JobStatus, Reason
+from coordinator.policy.retry import should_retry
 from coordinator.policy.scheduling import (
     AgentView,
     JobState,
@@ -13,7 +14,6 @@ from coordinator.policy.scheduling import (
     build_outcome,
     labels_match,
     queued_reason,
-    should_retry,
 )
 
 W, Q, R = JobStatus.WAITING, JobStatus.QUEUED, JobStatus.RUNNING

@@ -87,14 +87,14 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def agent_id(store: Store) -> int:
-    return store.register_agent(
+    return store.agents.register(
         name="agent-1", labels={"os": "linux"}, capacity=4, session_hash=""
     ).id
 
 
 def submit(store: Store, text: str) -> int:
     pipeline = load_pipeline(text, "pipeline.yml")
-    return store.create_build(
+    return store.builds.create(
         name=pipeline.name,
         pipeline_yaml=text,
         source_name="pipeline.yml",
@@ -110,17 +110,17 @@ def job_of(build: BuildRecord, name: str) -> JobRecord:
 
 
 def statuses(store: Store, build_id: int) -> dict[str, JobStatus]:
-    return {job.name: job.status for job in store.get_build(build_id).jobs}
+    return {job.name: job.status for job in store.builds.get(build_id).jobs}
 
 
 def claim_one(store: Store, agent_id: int, labels: dict[str, str] | None = None) -> Assignment:
-    assignments = store.claim(agent_id, labels or {}, 1)
+    assignments = store.attempts.claim(agent_id, labels or {}, 1)
     assert len(assignments) == 1
     return assignments[0]
 
 
 def succeed(store: Store, assignment: Assignment) -> AttemptEnd:
-    return store.finish_attempt(
+    return store.attempts.finish(
         assignment.attempt_id,
         outcome=Outcome.SUCCEEDED,
         reason="",
@@ -130,8 +130,8 @@ def succeed(store: Store, assignment: Assignment) -> AttemptEnd:
 
 
 def fail(store: Store, assignment: Assignment, reason: str, exit_code: int | None) -> AttemptEnd:
-    store.start_step(assignment.attempt_id, 0)  # the attempt ran something before it ended
-    return store.finish_attempt(
+    store.attempts.start_step(assignment.attempt_id, 0)  # the attempt ran something before it ended
+    return store.attempts.finish(
         assignment.attempt_id,
         outcome=Outcome.FAILED,
         reason=reason,
@@ -147,7 +147,7 @@ def test_in_memory_sqlite_is_refused() -> None:
 
 def test_create_build_queues_the_root_and_waits_the_rest(store: Store) -> None:
     build_id = submit(store, FORK)
-    build = store.get_build(build_id)
+    build = store.builds.get(build_id)
     assert build.name == "fork"
     assert build.status is BuildStatus.QUEUED
     assert not build.cancel_requested
@@ -167,21 +167,23 @@ def test_create_build_queues_the_root_and_waits_the_rest(store: Store) -> None:
 
 def test_get_build_of_an_unknown_id_is_not_found(store: Store) -> None:
     with pytest.raises(NotFoundError):
-        store.get_build(404)
+        store.builds.get(404)
 
 
 def test_claim_respects_labels(store: Store) -> None:
     build_id = submit(store, LABELLED)
-    mac = store.register_agent(name="mac", labels={"os": "mac"}, capacity=2, session_hash="")
+    mac = store.agents.register(name="mac", labels={"os": "mac"}, capacity=2, session_hash="")
 
     # "linux" is older (first in file) but needs os=linux: the mac agent only gets "anywhere".
-    got = store.claim(mac.id, {"os": "mac"}, 2)
+    got = store.attempts.claim(mac.id, {"os": "mac"}, 2)
     assert [a.job_name for a in got] == ["anywhere"]
-    assert store.claim(mac.id, {"os": "mac"}, 2) == []
+    assert store.attempts.claim(mac.id, {"os": "mac"}, 2) == []
     assert statuses(store, build_id)["linux"] is JobStatus.QUEUED
 
-    linux = store.register_agent(name="linux", labels={"os": "linux"}, capacity=1, session_hash="")
-    assert [a.job_name for a in store.claim(linux.id, {"os": "linux", "x": "y"}, 1)] == ["linux"]
+    linux = store.agents.register(name="linux", labels={"os": "linux"}, capacity=1, session_hash="")
+    assert [a.job_name for a in store.attempts.claim(linux.id, {"os": "linux", "x": "y"}, 1)] == [
+        "linux"
+    ]
 
 
 def test_claim_hands_out_the_oldest_queued_job_first(store: Store, agent_id: int) -> None:
@@ -189,7 +191,7 @@ def test_claim_hands_out_the_oldest_queued_job_first(store: Store, agent_id: int
     second = submit(store, SINGLE)
     third = submit(store, SINGLE)
     assert claim_one(store, agent_id).build_id == first
-    assert [a.build_id for a in store.claim(agent_id, {}, 5)] == [second, third]
+    assert [a.build_id for a in store.attempts.claim(agent_id, {}, 5)] == [second, third]
 
 
 def test_claim_never_hands_the_same_job_twice(store: Store, agent_id: int) -> None:
@@ -199,7 +201,7 @@ def test_claim_never_hands_the_same_job_twice(store: Store, agent_id: int) -> No
     assert {one.job_name, two.job_name} == {"linux", "anywhere"}
     assert one.attempt_id != two.attempt_id
     assert one.lease_token != two.lease_token
-    assert store.claim(agent_id, {"os": "linux"}, 1) == []
+    assert store.attempts.claim(agent_id, {"os": "linux"}, 1) == []
     assert set(statuses(store, build_id).values()) == {JobStatus.RUNNING}
 
 
@@ -214,7 +216,7 @@ def test_claim_creates_attempt_one_with_the_resolved_spec(store: Store, agent_id
     [step] = assignment.spec.steps
     assert (step.name, step.image, step.run) == ("hello", "conveyor/busybox", "echo a")
 
-    build = store.get_build(build_id)
+    build = store.builds.get(build_id)
     assert build.status is BuildStatus.RUNNING
     [attempt] = job_of(build, "a").attempts
     assert attempt.id == assignment.attempt_id
@@ -239,20 +241,20 @@ def test_claim_finds_a_match_behind_pages_of_jobs_it_cannot_take(
 ) -> None:
     blocked = [submit(store, LINUX_ONLY) for _ in range(3 * CLAIM_PAGE_ROWS + 1)]
     reachable = submit(store, SINGLE)
-    assert [a.build_id for a in store.claim(agent_id, {"os": "mac"}, 3)] == [reachable]
+    assert [a.build_id for a in store.attempts.claim(agent_id, {"os": "mac"}, 3)] == [reachable]
     assert all(statuses(store, b)["linux"] is JobStatus.QUEUED for b in blocked)
 
 
 def test_claim_keeps_queue_order_across_pages(store: Store, agent_id: int) -> None:
     builds = [submit(store, SINGLE) for _ in range(2 * CLAIM_PAGE_ROWS + 3)]
-    got = store.claim(agent_id, {}, 3)
-    got += store.claim(agent_id, {}, len(builds))
+    got = store.attempts.claim(agent_id, {}, 3)
+    got += store.attempts.claim(agent_id, {}, len(builds))
     assert [a.build_id for a in got] == builds
 
 
 def test_claim_with_no_slots_claims_nothing(store: Store, agent_id: int) -> None:
     build_id = submit(store, SINGLE)
-    assert store.claim(agent_id, {}, 0) == []
+    assert store.attempts.claim(agent_id, {}, 0) == []
     assert statuses(store, build_id)["only"] is JobStatus.QUEUED
 
 
@@ -269,14 +271,14 @@ def test_success_queues_dependents_and_the_build_succeeds(store: Store, agent_id
         "c": JobStatus.QUEUED,
     }
 
-    b, c = store.claim(agent_id, {}, 2)
+    b, c = store.attempts.claim(agent_id, {}, 2)
     assert [b.job_name, c.job_name] == ["b", "c"]
     succeed(store, b)
-    assert store.get_build(build_id).status is BuildStatus.RUNNING
+    assert store.builds.get(build_id).status is BuildStatus.RUNNING
     end = succeed(store, c)
     assert not end.jobs_queued
 
-    build = store.get_build(build_id)
+    build = store.builds.get(build_id)
     assert build.status is BuildStatus.SUCCEEDED
     assert build.finished_at_ms is not None
     assert all(job.status is JobStatus.SUCCEEDED for job in build.jobs)
@@ -285,11 +287,11 @@ def test_success_queues_dependents_and_the_build_succeeds(store: Store, agent_id
 def test_failure_skips_dependents_and_fails_the_build(store: Store, agent_id: int) -> None:
     build_id = submit(store, FORK)
     a = claim_one(store, agent_id)
-    store.start_step(a.attempt_id, 0)
+    store.attempts.start_step(a.attempt_id, 0)
     end = fail(store, a, Reason.EXIT_CODE, 3)
     assert end.outcome is Outcome.FAILED and not end.jobs_queued
 
-    build = store.get_build(build_id)
+    build = store.builds.get(build_id)
     assert build.status is BuildStatus.FAILED
     assert build.finished_at_ms is not None
     job_a = job_of(build, "a")
@@ -303,26 +305,26 @@ def test_failure_skips_dependents_and_fails_the_build(store: Store, agent_id: in
     for name in "bc":
         assert job_of(build, name).status is JobStatus.SKIPPED
         assert job_of(build, name).reason == Reason.DEPENDENCY_FAILED
-    assert store.claim(agent_id, {}, 5) == []
+    assert store.attempts.claim(agent_id, {}, 5) == []
 
 
 def test_finishing_twice_returns_the_stored_result(store: Store, agent_id: int) -> None:
     build_id = submit(store, FORK)
     a = claim_one(store, agent_id)
     fail(store, a, Reason.EXIT_CODE, 2)
-    before = store.get_build(build_id)
+    before = store.builds.get(build_id)
 
     again = succeed(store, a)
     assert again.already_recorded
     assert again.outcome is Outcome.FAILED
     assert again.reason == Reason.EXIT_CODE
     assert not again.jobs_queued
-    assert store.get_build(build_id) == before
+    assert store.builds.get(build_id) == before
 
 
 def test_finish_of_an_unknown_attempt_is_not_found(store: Store) -> None:
     with pytest.raises(NotFoundError):
-        store.finish_attempt(999, outcome=Outcome.SUCCEEDED, reason="", message="", exit_code=0)
+        store.attempts.finish(999, outcome=Outcome.SUCCEEDED, reason="", message="", exit_code=0)
 
 
 def test_agent_lost_is_retried_as_a_new_attempt_keeping_history(
@@ -334,7 +336,7 @@ def test_agent_lost_is_retried_as_a_new_attempt_keeping_history(
     assert end.jobs_queued
     assert end.queued_labels == ({},)  # the job itself, queued again
 
-    build = store.get_build(build_id)
+    build = store.builds.get(build_id)
     assert build.status is BuildStatus.RUNNING
     deploy = job_of(build, "deploy")
     assert deploy.status is JobStatus.QUEUED
@@ -347,7 +349,7 @@ def test_agent_lost_is_retried_as_a_new_attempt_keeping_history(
     assert second.lease_token != first.lease_token
 
     succeed(store, second)
-    attempts = job_of(store.get_build(build_id), "deploy").attempts
+    attempts = job_of(store.builds.get(build_id), "deploy").attempts
     assert [(a.number, a.outcome, a.reason) for a in attempts] == [
         (1, Outcome.FAILED, "agent_lost"),
         (2, Outcome.SUCCEEDED, ""),
@@ -360,7 +362,7 @@ def test_retry_budget_is_exhausted_after_max_retries(store: Store, agent_id: int
     fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
     fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
 
-    build = store.get_build(build_id)
+    build = store.builds.get(build_id)
     assert job_of(build, "deploy").status is JobStatus.FAILED
     assert len(job_of(build, "deploy").attempts) == 2
     assert job_of(build, "after").status is JobStatus.SKIPPED
@@ -370,7 +372,7 @@ def test_retry_budget_is_exhausted_after_max_retries(store: Store, agent_id: int
 def test_a_reason_not_in_the_retry_rule_is_not_retried(store: Store, agent_id: int) -> None:
     build_id = submit(store, FLAKY)
     fail(store, claim_one(store, agent_id), Reason.EXIT_CODE, 1)
-    build = store.get_build(build_id)
+    build = store.builds.get(build_id)
     assert job_of(build, "deploy").status is JobStatus.FAILED
     assert build.status is BuildStatus.FAILED
 
@@ -382,7 +384,7 @@ def test_cancel_build_cancels_waiting_and_queued_jobs_and_returns_running_attemp
     running = claim_one(store, agent_id, {"os": "mac"})  # takes "anywhere"; "linux" stays queued
     assert running.job_name == "anywhere"
 
-    result = store.cancel_build(build_id)
+    result = store.builds.cancel(build_id)
     assert result.build.cancel_requested
     assert job_of(result.build, "linux").status is JobStatus.CANCELED
     assert job_of(result.build, "anywhere").status is JobStatus.RUNNING
@@ -395,17 +397,17 @@ def test_cancel_build_cancels_waiting_and_queued_jobs_and_returns_running_attemp
     )
     assert live.cancel_requested
     # The agent learns of it on its next step, and nothing is left to claim.
-    assert store.start_step(running.attempt_id, 0)
-    assert store.claim(agent_id, {"os": "linux"}, 5) == []
+    assert store.attempts.start_step(running.attempt_id, 0)
+    assert store.attempts.claim(agent_id, {"os": "linux"}, 5) == []
 
-    store.finish_attempt(
+    store.attempts.finish(
         running.attempt_id,
         outcome=Outcome.CANCELED,
         reason=Reason.CANCELED,
         message="canceled",
         exit_code=None,
     )
-    build = store.get_build(build_id)
+    build = store.builds.get(build_id)
     assert build.status is BuildStatus.CANCELED
     assert job_of(build, "anywhere").status is JobStatus.CANCELED
     assert build.finished_at_ms is not None
@@ -414,23 +416,23 @@ def test_cancel_build_cancels_waiting_and_queued_jobs_and_returns_running_attemp
 def test_cancel_build_with_dependents_waiting(store: Store, agent_id: int) -> None:
     build_id = submit(store, FORK)
     a = claim_one(store, agent_id)
-    result = store.cancel_build(build_id)
+    result = store.builds.cancel(build_id)
     assert [r.attempt_id for r in result.running] == [a.attempt_id]
     assert job_of(result.build, "b").status is JobStatus.CANCELED
     assert job_of(result.build, "c").status is JobStatus.CANCELED
     # Even if the running attempt manages to succeed, the build ends canceled.
     succeed(store, a)
-    assert store.get_build(build_id).status is BuildStatus.CANCELED
+    assert store.builds.get(build_id).status is BuildStatus.CANCELED
 
 
 def test_a_lost_attempt_of_a_canceled_build_is_not_retried(store: Store, agent_id: int) -> None:
     build_id = submit(store, FLAKY)
     first = claim_one(store, agent_id)
-    store.cancel_build(build_id)
+    store.builds.cancel(build_id)
     end = fail(store, first, Reason.AGENT_LOST, None)
     assert not end.jobs_queued
-    assert store.claim(agent_id, {}, 5) == []
-    build = store.get_build(build_id)
+    assert store.attempts.claim(agent_id, {}, 5) == []
+    build = store.builds.get(build_id)
     assert job_of(build, "deploy").status is JobStatus.CANCELED
     assert len(job_of(build, "deploy").attempts) == 1
     assert build.status is BuildStatus.CANCELED
@@ -438,7 +440,7 @@ def test_a_lost_attempt_of_a_canceled_build_is_not_retried(store: Store, agent_i
 
 def test_cancel_of_a_build_that_never_started_is_final_at_once(store: Store) -> None:
     build_id = submit(store, FORK)
-    result = store.cancel_build(build_id)
+    result = store.builds.cancel(build_id)
     assert result.running == ()
     assert result.build.status is BuildStatus.CANCELED
     assert {job.status for job in result.build.jobs} == {JobStatus.CANCELED}
@@ -447,7 +449,7 @@ def test_cancel_of_a_build_that_never_started_is_final_at_once(store: Store) -> 
 def test_cancel_of_a_finished_build_changes_nothing(store: Store, agent_id: int) -> None:
     build_id = submit(store, SINGLE)
     succeed(store, claim_one(store, agent_id))
-    result = store.cancel_build(build_id)
+    result = store.builds.cancel(build_id)
     assert result.running == ()
     assert result.build.status is BuildStatus.SUCCEEDED
     assert not result.build.cancel_requested
@@ -459,9 +461,9 @@ def test_retry_build_requeues_the_failed_job_and_its_skipped_dependents(
     build_id = submit(store, FORK)
     first = claim_one(store, agent_id)
     fail(store, first, Reason.EXIT_CODE, 1)
-    assert store.get_build(build_id).status is BuildStatus.FAILED
+    assert store.builds.get(build_id).status is BuildStatus.FAILED
 
-    build = store.retry_build(build_id, None)
+    build = store.builds.retry(build_id, None)
     assert build.status is BuildStatus.RUNNING
     assert build.finished_at_ms is None
     a = job_of(build, "a")
@@ -472,11 +474,11 @@ def test_retry_build_requeues_the_failed_job_and_its_skipped_dependents(
     second = claim_one(store, agent_id)
     assert (second.job_name, second.attempt_number) == ("a", 2)
     succeed(store, second)
-    b, c = store.claim(agent_id, {}, 2)
+    b, c = store.attempts.claim(agent_id, {}, 2)
     succeed(store, b)
     succeed(store, c)
 
-    build = store.get_build(build_id)
+    build = store.builds.get(build_id)
     assert build.status is BuildStatus.SUCCEEDED
     assert [(x.number, x.outcome) for x in job_of(build, "a").attempts] == [
         (1, Outcome.FAILED),
@@ -487,12 +489,12 @@ def test_retry_build_requeues_the_failed_job_and_its_skipped_dependents(
 def test_retry_build_leaves_succeeded_jobs_alone(store: Store, agent_id: int) -> None:
     build_id = submit(store, FORK)
     succeed(store, claim_one(store, agent_id))
-    b, c = store.claim(agent_id, {}, 2)
+    b, c = store.attempts.claim(agent_id, {}, 2)
     succeed(store, b)
     fail(store, c, Reason.EXIT_CODE, 1)
-    assert store.get_build(build_id).status is BuildStatus.FAILED
+    assert store.builds.get(build_id).status is BuildStatus.FAILED
 
-    build = store.retry_build(build_id, None)
+    build = store.builds.retry(build_id, None)
     assert {job.name: job.status for job in build.jobs} == {
         "a": JobStatus.SUCCEEDED,
         "b": JobStatus.SUCCEEDED,
@@ -506,18 +508,18 @@ def test_retry_build_refusals(store: Store, agent_id: int) -> None:
     build_id = submit(store, FORK)
     claim_one(store, agent_id)
     with pytest.raises(ConflictError):
-        store.retry_build(build_id, None)  # still running
+        store.builds.retry(build_id, None)  # still running
     with pytest.raises(ConflictError):
-        store.retry_build(build_id, "a")  # running job
+        store.builds.retry(build_id, "a")  # running job
     with pytest.raises(NotFoundError):
-        store.retry_build(build_id, "nope")
+        store.builds.retry(build_id, "nope")
     with pytest.raises(NotFoundError):
-        store.retry_build(build_id + 1, None)
+        store.builds.retry(build_id + 1, None)
 
     done = submit(store, SINGLE)
     succeed(store, claim_one(store, agent_id))
     with pytest.raises(ConflictError):
-        store.retry_build(done, None)  # nothing failed
+        store.builds.retry(done, None)  # nothing failed
 
 
 def test_retrying_a_job_never_gives_a_running_dependent_a_second_live_attempt(
@@ -525,38 +527,38 @@ def test_retrying_a_job_never_gives_a_running_dependent_a_second_live_attempt(
 ) -> None:
     build_id = submit(store, FORK)
     succeed(store, claim_one(store, agent_id))
-    b, _ = store.claim(agent_id, {}, 2)  # b and c are running
+    b, _ = store.attempts.claim(agent_id, {}, 2)  # b and c are running
     assert b.job_name == "b"
 
     # Refusing the retry or leaving b alone are both fine; a second live b is not.
     with contextlib.suppress(ConflictError):
-        store.retry_build(build_id, "a")
-    for assignment in store.claim(agent_id, {}, 5):
+        store.builds.retry(build_id, "a")
+    for assignment in store.attempts.claim(agent_id, {}, 5):
         if assignment.job_name == "a":
             succeed(store, assignment)
-    store.claim(agent_id, {}, 5)
+    store.attempts.claim(agent_id, {}, 5)
 
-    live_b = [x for x in job_of(store.get_build(build_id), "b").attempts if x.outcome is None]
+    live_b = [x for x in job_of(store.builds.get(build_id), "b").attempts if x.outcome is None]
     assert len(live_b) <= 1
 
 
 def test_a_build_survives_reopening_the_store(tmp_path: Path) -> None:
     first = Store(db_url(tmp_path))
-    agent = first.register_agent(name="agent-1", labels={}, capacity=2, session_hash="h")
+    agent = first.agents.register(name="agent-1", labels={}, capacity=2, session_hash="h")
     build_id = submit(first, FORK)
     a = claim_one(first, agent.id)
-    before = first.get_build(build_id)
+    before = first.builds.get(build_id)
     first.close()
 
     reopened = Store(db_url(tmp_path))
     try:
-        assert reopened.get_build(build_id) == before
-        assert [x.attempt_id for x in reopened.live_attempts()] == [a.attempt_id]
-        assert reopened.attempt_result(a.attempt_id) == (None, "", a.lease_token)
-        assert [x.name for x in reopened.list_agents()] == ["agent-1"]
+        assert reopened.builds.get(build_id) == before
+        assert [x.attempt_id for x in reopened.attempts.live()] == [a.attempt_id]
+        assert reopened.attempts.result(a.attempt_id) == (None, "", a.lease_token)
+        assert [x.name for x in reopened.agents.list()] == ["agent-1"]
         # Work continues where it stopped.
         succeed(reopened, a)
-        assert [x.job_name for x in reopened.claim(agent.id, {}, 2)] == ["b", "c"]
+        assert [x.job_name for x in reopened.attempts.claim(agent.id, {}, 2)] == ["b", "c"]
     finally:
         reopened.close()
 
@@ -571,7 +573,7 @@ def test_an_accepted_build_survives_a_process_that_dies_without_closing(tmp_path
         text = {FORK!r}
         pipeline = load_pipeline(text)
         store = Store({db_url(tmp_path)!r})
-        build_id = store.create_build(
+        build_id = store.builds.create(
             name=pipeline.name, pipeline_yaml=text, source_name="pipeline.yml", env={{}},
             jobs=jobs_from_pipeline(pipeline, {{}}),
         )
@@ -586,7 +588,7 @@ def test_an_accepted_build_survives_a_process_that_dies_without_closing(tmp_path
 
     store = Store(db_url(tmp_path))
     try:
-        build = store.get_build(build_id)
+        build = store.builds.get(build_id)
         assert build.name == "fork"
         assert statuses(store, build_id) == {
             "a": JobStatus.QUEUED,
@@ -602,20 +604,20 @@ def test_attempt_lost_before_any_step_is_requeued_without_using_a_retry(
 ) -> None:
     build_id = submit(store, FLAKY)
     never_started = claim_one(store, agent_id)
-    store.finish_attempt(
+    store.attempts.finish(
         never_started.attempt_id,
         outcome=Outcome.FAILED,
         reason=Reason.AGENT_LOST,
         message="gone",
         exit_code=None,
     )
-    assert job_of(store.get_build(build_id), "deploy").status is JobStatus.QUEUED
+    assert job_of(store.builds.get(build_id), "deploy").status is JobStatus.QUEUED
     # The retry rule (max 1) is still whole: one started-and-lost attempt is retried...
     fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
-    assert job_of(store.get_build(build_id), "deploy").status is JobStatus.QUEUED
+    assert job_of(store.builds.get(build_id), "deploy").status is JobStatus.QUEUED
     # ...and the next one uses it up.
     fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
-    deploy = job_of(store.get_build(build_id), "deploy")
+    deploy = job_of(store.builds.get(build_id), "deploy")
     assert (deploy.status, len(deploy.attempts)) == (JobStatus.FAILED, 3)
 
 
@@ -623,18 +625,18 @@ def test_manual_retry_restores_the_automatic_retries(store: Store, agent_id: int
     build_id = submit(store, FLAKY)
     fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
     fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
-    assert job_of(store.get_build(build_id), "deploy").status is JobStatus.FAILED
-    store.retry_build(build_id, "deploy")
+    assert job_of(store.builds.get(build_id), "deploy").status is JobStatus.FAILED
+    store.builds.retry(build_id, "deploy")
     fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
-    deploy = job_of(store.get_build(build_id), "deploy")
+    deploy = job_of(store.builds.get(build_id), "deploy")
     assert (deploy.status, len(deploy.attempts)) == (JobStatus.QUEUED, 3)
 
 
 def test_touch_agents_records_when_each_agent_was_seen(store: Store) -> None:
-    a = store.register_agent(name="a", labels={}, capacity=1, session_hash="")
-    b = store.register_agent(name="b", labels={}, capacity=1, session_hash="")
-    store.touch_agents({a.id: 1_000, b.id: 2_000})
-    seen = {agent.name: agent.last_seen_ms for agent in store.list_agents()}
+    a = store.agents.register(name="a", labels={}, capacity=1, session_hash="")
+    b = store.agents.register(name="b", labels={}, capacity=1, session_hash="")
+    store.agents.touch({a.id: 1_000, b.id: 2_000})
+    seen = {agent.name: agent.last_seen_ms for agent in store.agents.list()}
     assert seen == {"a": 1_000, "b": 2_000}
 
 
@@ -642,25 +644,25 @@ def test_free_requeues_of_never_started_attempts_are_capped(store: Store, agent_
     build_id = submit(store, FLAKY)
     for _ in range(MAX_UNSTARTED_REQUEUES + 1):
         undelivered = claim_one(store, agent_id)
-        store.finish_attempt(
+        store.attempts.finish(
             undelivered.attempt_id,
             outcome=Outcome.FAILED,
             reason=Reason.AGENT_LOST,
             message="gone",
             exit_code=None,
         )
-    deploy = job_of(store.get_build(build_id), "deploy")
+    deploy = job_of(store.builds.get(build_id), "deploy")
     # The retry rule (max 1, agent_lost) still applies once the free requeues are used up.
     assert deploy.status is JobStatus.QUEUED
     fail(store, claim_one(store, agent_id), Reason.AGENT_LOST, None)
-    deploy = job_of(store.get_build(build_id), "deploy")
+    deploy = job_of(store.builds.get(build_id), "deploy")
     assert (deploy.status, len(deploy.attempts)) == (JobStatus.FAILED, MAX_UNSTARTED_REQUEUES + 2)
 
 
 def test_steps_of_an_ended_attempt_cannot_be_written(store: Store, agent_id: int) -> None:
     submit(store, FLAKY)
     attempt = claim_one(store, agent_id)
-    store.finish_attempt(
+    store.attempts.finish(
         attempt.attempt_id,
         outcome=Outcome.FAILED,
         reason=Reason.AGENT_LOST,
@@ -668,9 +670,9 @@ def test_steps_of_an_ended_attempt_cannot_be_written(store: Store, agent_id: int
         exit_code=None,
     )
     with pytest.raises(FencedError):
-        store.start_step(attempt.attempt_id, 0)
+        store.attempts.start_step(attempt.attempt_id, 0)
     with pytest.raises(FencedError):
-        store.finish_step(attempt.attempt_id, 0, StepStatus.SUCCEEDED, 0, 10)
+        store.attempts.finish_step(attempt.attempt_id, 0, StepStatus.SUCCEEDED, 0, 10)
 
 
 def test_a_job_too_large_for_one_message_is_refused_at_submission() -> None:

@@ -1,0 +1,24 @@
+"""The composition root: concrete store and files, handed to the domain. No transport here.
+
+The gRPC server (`coordinator.server`) calls this, and so would an HTTP server beside it: both
+edges then share the one `Coordinator`.
+"""
+
+from __future__ import annotations
+
+from coordinator.config import CoordinatorConfig
+from coordinator.domain.coordinator import Coordinator
+from coordinator.storage.blobs import BlobStore
+from coordinator.storage.logs import LogStore
+from coordinator.store import Store
+
+
+def build_coordinator(config: CoordinatorConfig) -> Coordinator:
+    """A coordinator over the configured database and the data dir's log and blob files."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return Coordinator(
+        config,
+        store=Store(config.database_url),
+        logs=LogStore(config.log_dir),
+        blobs=BlobStore(config.blob_dir),
+    )

@@ -1,0 +1,270 @@
+"""Running attempts: claims and their leases, step events, log appends, finishing, lease expiry.
+
+Every call an agent makes about an attempt is fenced: the caller must hold the attempt's lease
+(same agent, same token) or it gets FencedError and must stop. Leases live in memory; an attempt
+whose lease is not renewed in time is ended by the reaper as `agent_lost`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from conveyor.states import Outcome, Reason, StepStatus
+from coordinator.domain.dispatch import Dispatcher
+from coordinator.domain.errors import FencedError
+from coordinator.domain.leases import Lease, LeaseTable
+from coordinator.domain.notify import BuildNotifier
+from coordinator.domain.ports import AttemptStore, LogStorage
+from coordinator.domain.records import Assignment, LiveAttempt
+from coordinator.domain.registry import AgentRegistry, AgentSession
+from coordinator.domain.runtime import Runtime, uncancellable
+
+LOGGER = logging.getLogger(__name__)
+
+_STEP_STATUS = {
+    Outcome.SUCCEEDED: StepStatus.SUCCEEDED,
+    Outcome.FAILED: StepStatus.FAILED,
+    Outcome.CANCELED: StepStatus.CANCELED,
+}
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """How an attempt ended, as recorded (the first finish wins; later ones get this back)."""
+
+    outcome: Outcome
+    reason: str
+
+
+class Claims:
+    """The dispatcher's claim: takes queued jobs in the store and leases them, as one step."""
+
+    def __init__(
+        self, runtime: Runtime, store: AttemptStore, leases: LeaseTable, notifier: BuildNotifier
+    ) -> None:
+        self._runtime = runtime
+        self._store = store
+        self._leases = leases
+        self._notifier = notifier
+
+    async def __call__(
+        self, agent_id: int, labels: Mapping[str, str], slots: int
+    ) -> list[Assignment]:
+        # A committed claim without its lease would never expire: finish even if the poll goes.
+        return await uncancellable(self._claim(agent_id, labels, slots))
+
+    async def _claim(
+        self, agent_id: int, labels: Mapping[str, str], slots: int
+    ) -> list[Assignment]:
+        assignments = await self._runtime.db(self._store.claim, agent_id, labels, slots)
+        for assignment in assignments:
+            self._leases.add(
+                LiveAttempt(
+                    assignment.attempt_id,
+                    agent_id,
+                    assignment.build_id,
+                    assignment.lease_token,
+                    cancel_requested=False,
+                )
+            )
+            self._notifier.changed(assignment.build_id)
+        return assignments
+
+
+class Attempts:
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        store: AttemptStore,
+        logs: LogStorage,
+        leases: LeaseTable,
+        registry: AgentRegistry,
+        dispatcher: Dispatcher,
+        notifier: BuildNotifier,
+    ) -> None:
+        self._runtime = runtime
+        self._store = store
+        self._logs = logs
+        self._leases = leases
+        self._registry = registry
+        self._dispatcher = dispatcher
+        self._notifier = notifier
+
+    async def load(self) -> int:
+        """Leases every attempt the store says runs, with a fresh TTL; returns how many."""
+        for attempt in await self._runtime.db(self._store.live):
+            self._leases.add(attempt)
+        return len(self._leases)
+
+    def check(self, agent: AgentSession, attempt_id: int, token: str) -> Lease:
+        """The caller's live lease on the attempt; FencedError if it does not hold one."""
+        return self._leases.check(agent.id, attempt_id, token)
+
+    def held_by(self, agent_id: int) -> int:
+        return sum(1 for _ in self._leases.of_agent(agent_id))
+
+    # Agent-facing (fenced)
+
+    async def start_step(
+        self, agent: AgentSession, attempt_id: int, token: str, index: int
+    ) -> bool:
+        """Marks a step running; whether the attempt has been asked to cancel."""
+        lease = self.check(agent, attempt_id, token)
+        await self._runtime.db(self._store.start_step, attempt_id, index)
+        self._notifier.changed(lease.build_id)
+        return lease.cancel_requested
+
+    async def append_log(
+        self, agent: AgentSession, attempt_id: int, token: str, index: int, offset: int, data: bytes
+    ) -> tuple[int, bool]:
+        """Stores log bytes found at `offset`; (length held, accepted) as in LogStorage.append."""
+        lease = self.check(agent, attempt_id, token)
+        held, accepted = await self._runtime.io(self._logs.append, attempt_id, index, offset, data)
+        self._notifier.changed(lease.build_id)
+        return held, accepted
+
+    async def finish_step(
+        self,
+        agent: AgentSession,
+        attempt_id: int,
+        token: str,
+        index: int,
+        *,
+        outcome: Outcome,
+        exit_code: int | None,
+        log_lost_bytes: int = 0,
+    ) -> None:
+        lease = self.check(agent, attempt_id, token)
+        length = await self._runtime.io(self._logs.length, attempt_id, index)
+        self._logs.forget(attempt_id, index)
+        await self._runtime.db(
+            self._store.finish_step,
+            attempt_id,
+            index,
+            _STEP_STATUS[outcome],
+            exit_code,
+            length,
+            log_lost_bytes,
+        )
+        self._notifier.changed(lease.build_id)
+
+    async def finish(
+        self,
+        agent: AgentSession,
+        attempt_id: int,
+        token: str,
+        *,
+        outcome: Outcome,
+        reason: str,
+        message: str,
+        exit_code: int | None,
+    ) -> AttemptResult:
+        """Records the agent's result; a resend of the same finish gets the same answer."""
+        try:
+            self.check(agent, attempt_id, token)
+        except FencedError:
+            stored, stored_reason, stored_token = await self._runtime.db(
+                self._store.result, attempt_id
+            )
+            resent = (stored, stored_reason) == (outcome, reason)
+            if resent and hmac.compare_digest(stored_token, token):
+                return AttemptResult(outcome, reason)  # the lease went with the first finish
+            raise
+        return await self.end(
+            attempt_id, outcome=outcome, reason=reason, message=message, exit_code=exit_code
+        )
+
+    # Coordinator-side ends
+
+    async def end(
+        self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+    ) -> AttemptResult:
+        """Ends an attempt whoever holds it, and wakes what that frees: runs to the end even if
+        the request that asked is cancelled (the lease must go with the commit)."""
+        return await uncancellable(self._end(attempt_id, outcome, reason, message, exit_code))
+
+    async def _end(
+        self, attempt_id: int, outcome: Outcome, reason: str, message: str, exit_code: int | None
+    ) -> AttemptResult:
+        lease = self._leases.check_any(attempt_id)
+        end = await self._runtime.db(
+            self._store.finish,
+            attempt_id,
+            outcome=outcome,
+            reason=reason,
+            message=message,
+            exit_code=exit_code,
+        )
+        self._leases.remove(attempt_id)
+        if lease is not None:
+            self._dispatcher.forget_cancel(lease.agent_id, attempt_id)
+            self._dispatcher.wake(lease.agent_id)  # a slot is free
+        if end.jobs_queued:
+            self._dispatcher.work_available(end.queued_labels)
+        self._notifier.changed(end.build_id)
+        return AttemptResult(end.outcome, end.reason)
+
+    async def end_unlisted(self, agent: AgentSession, kept: Sequence[tuple[int, str]]) -> None:
+        """A re-registering agent re-presents (attempt, token) it still runs; the rest is lost."""
+        still_running = set(kept)
+        for lease in list(self._leases.of_agent(agent.id)):
+            if (lease.attempt_id, lease.token) not in still_running:
+                await self.end(
+                    lease.attempt_id,
+                    outcome=Outcome.FAILED,
+                    reason=Reason.AGENT_LOST,
+                    message=f"agent {agent.name} restarted without this attempt",
+                    exit_code=None,
+                )
+
+    def request_cancel(self, running: Sequence[LiveAttempt]) -> None:
+        """Tells the agents of these attempts to stop them (on their next poll or renewal)."""
+        for attempt in running:
+            self._leases.mark_cancel(attempt.attempt_id)
+            self._dispatcher.cancel_attempt(attempt.agent_id, attempt.attempt_id)
+
+    # Lease expiry
+
+    async def reap_forever(
+        self,
+        stop: asyncio.Event,
+        period_s: float,
+        each_round: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Every `period_s` until `stop` is set: ends attempts whose lease expired, then runs
+        `each_round` (other periodic upkeep)."""
+        while not stop.is_set():
+            await self.expire_due()
+            if each_round is not None:
+                await each_round()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), period_s)
+
+    async def expire_due(self) -> int:
+        """Ends every attempt whose lease has expired (reason agent_lost); returns how many."""
+        ended = 0
+        for lease in self._leases.expired():
+            ended += await self._expire(lease)
+        return ended
+
+    async def _expire(self, lease: Lease) -> bool:
+        # Earlier expiries in this round awaited the store: this lease may have been renewed or
+        # ended since.
+        if not self._leases.is_due(lease):
+            return False
+        name = self._registry.lost_lease(lease.agent_id)
+        LOGGER.warning("attempt %d: lease of agent %s expired", lease.attempt_id, name)
+        await self.end(
+            lease.attempt_id,
+            outcome=Outcome.FAILED,
+            reason=Reason.AGENT_LOST,
+            message=f"agent {name} stopped renewing its lease",
+            exit_code=None,
+        )
+        return True

@@ -1,0 +1,158 @@
+"""Builds: submitting a pipeline, reading builds back, cancelling, retrying.
+
+A build read back says why each queued job still waits, from the agents known right now.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+
+from conveyor.pipeline import load_pipeline
+from conveyor.states import JobStatus
+from coordinator.config import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from coordinator.domain.agents import Agents
+from coordinator.domain.artifact_records import SourceSpec
+from coordinator.domain.attempts import Attempts
+from coordinator.domain.dispatch import Dispatcher
+from coordinator.domain.errors import NotFoundError
+from coordinator.domain.notify import BuildNotifier
+from coordinator.domain.ports import ArtifactIndex, BuildStore
+from coordinator.domain.records import BuildRecord, JobRecord, NewJob
+from coordinator.domain.runtime import Runtime, uncancellable
+from coordinator.domain.submit import jobs_from_pipeline
+from coordinator.policy.scheduling import queued_reason
+
+LOGGER = logging.getLogger(__name__)
+
+DEFAULT_SOURCE_NAME = "pipeline.yml"
+DEFAULT_GIT_REF = "HEAD"
+
+
+def requested_source(source: SourceSpec | None) -> SourceSpec | None:
+    """A submitted source as kept: None when nothing was named, git ref HEAD when none given."""
+    if source is None or not (source.snapshot_sha256 or source.git_url):
+        return None
+    if source.git_url and not source.git_ref:
+        return replace(source, git_ref=DEFAULT_GIT_REF)
+    return source
+
+
+class Builds:
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        store: BuildStore,
+        index: ArtifactIndex,
+        notifier: BuildNotifier,
+        dispatcher: Dispatcher,
+        attempts: Attempts,
+        agents: Agents,
+    ) -> None:
+        self._runtime = runtime
+        self._store = store
+        self._index = index
+        self._notifier = notifier
+        self._dispatcher = dispatcher
+        self._attempts = attempts
+        self._agents = agents
+
+    async def submit(
+        self,
+        pipeline_yaml: str,
+        *,
+        source_name: str = "",
+        env: Mapping[str, str] | None = None,
+        source: SourceSpec | None = None,
+    ) -> int:
+        """Accepts a pipeline as a new build; returns its id.
+
+        `source` (an uploaded snapshot or a git URL) overrides the pipeline's `source:`.
+        """
+        name = source_name or DEFAULT_SOURCE_NAME
+        return await uncancellable(self._accept(pipeline_yaml, name, env or {}, source))
+
+    async def _accept(
+        self,
+        pipeline_yaml: str,
+        source_name: str,
+        env: Mapping[str, str],
+        source: SourceSpec | None,
+    ) -> int:
+        # Parsed off the event loop: a pipeline may be up to 1 MiB of YAML.
+        pipeline = await self._runtime.io(load_pipeline, pipeline_yaml, source_name)
+        jobs = await self._runtime.io(jobs_from_pipeline, pipeline, env)
+        source = requested_source(source)
+        if source is None and pipeline.source is not None:
+            source = SourceSpec(git_url=pipeline.source.url, git_ref=pipeline.source.ref)
+        await self._check_source(source)
+        build_id = await self._runtime.db(
+            self._store.create,
+            name=pipeline.name,
+            pipeline_yaml=pipeline_yaml,
+            source_name=source_name,
+            env=env,
+            jobs=jobs,
+            source=source,
+        )
+        LOGGER.info("build %d (%s) accepted with %d jobs", build_id, pipeline.name, len(jobs))
+        self._dispatcher.work_available(_queued_at_once(jobs))
+        return build_id
+
+    async def _check_source(self, source: SourceSpec | None) -> None:
+        digest = source.snapshot_sha256 if source is not None else ""
+        if digest and not await self._runtime.db(self._index.has_blob, digest):
+            raise NotFoundError(
+                f"source snapshot {digest} is not on the coordinator; upload it first"
+            )
+
+    async def get(self, build_id: int) -> BuildRecord:
+        return self.explain(await self._runtime.db(self._store.get, build_id))
+
+    async def list(self, limit: int = 0) -> builtins.list[BuildRecord]:
+        """The newest builds, newest first; `limit` 0 means the default, and it is capped."""
+        limit = min(limit or DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
+        return await self._runtime.db(self._store.list, limit)
+
+    async def cancel(self, build_id: int) -> BuildRecord:
+        """Cancels what has not started and asks the agents to stop what runs."""
+        return await uncancellable(self._cancel(build_id))
+
+    async def _cancel(self, build_id: int) -> BuildRecord:
+        result = await self._runtime.db(self._store.cancel, build_id)
+        self._attempts.request_cancel(result.running)
+        self._notifier.changed(build_id)
+        LOGGER.info(
+            "build %d: cancel requested (%d running attempts)", build_id, len(result.running)
+        )
+        return self.explain(result.build)
+
+    async def retry(self, build_id: int, job: str | None = None) -> BuildRecord:
+        """Runs one finished job again (or, without `job`, every unsuccessful one) and what
+        needs it."""
+        build = await self._runtime.db(self._store.retry, build_id, job)
+        self._notifier.changed(build_id)
+        self._dispatcher.work_available()
+        return self.explain(build)
+
+    def explain(self, build: BuildRecord) -> BuildRecord:
+        """Fills in why each queued job still waits, from the agents known right now."""
+        if not any(job.status is JobStatus.QUEUED for job in build.jobs):
+            return build
+        views = self._agents.views()
+        jobs: builtins.list[JobRecord] = []
+        for job in build.jobs:
+            if job.status is JobStatus.QUEUED and not job.reason:
+                reason, message = queued_reason(job.labels, views)
+                jobs.append(replace(job, reason=reason, message=message))
+            else:
+                jobs.append(job)
+        return replace(build, jobs=tuple(jobs))
+
+
+def _queued_at_once(jobs: list[NewJob]) -> list[dict[str, str]]:
+    """Labels of the jobs a new build queues at once: those that need nothing."""
+    return [job.labels for job in jobs if not job.needs]

@@ -1,0 +1,256 @@
+"""What the domain needs of durable state and of files, as Protocols; adapters implement them.
+
+The domain never imports an implementation: `coordinator.app` builds the SQL store
+(`coordinator.store`) and the local-disk files (`coordinator.storage`) and hands them over.
+
+Every method of the store components is one transaction returning plain records, and blocks:
+the domain calls them on its store thread (`Runtime.db`), never on the event loop. The file
+methods block too and run on the I/O threads (`Runtime.io`), except the blob `commit` and
+`remove`, which run on the store thread so they serialise with the rows that reference them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import BinaryIO, Protocol
+
+from conveyor.states import Outcome, StepStatus
+from coordinator.domain.artifact_records import (
+    ArtifactRecord,
+    Collected,
+    Inputs,
+    NewArtifact,
+    SourceSpec,
+)
+from coordinator.domain.records import (
+    AgentRecord,
+    Assignment,
+    AttemptEnd,
+    BuildRecord,
+    CancelResult,
+    LiveAttempt,
+    NewJob,
+)
+
+
+class BuildStore(Protocol):
+    """Builds and their jobs. Unknown ids raise NotFoundError."""
+
+    def create(
+        self,
+        *,
+        name: str,
+        pipeline_yaml: str,
+        source_name: str,
+        env: Mapping[str, str],
+        jobs: Sequence[NewJob],
+        source: SourceSpec | None = None,
+    ) -> int:
+        """Stores a build and its jobs (those that need nothing already queued); its id."""
+        ...
+
+    def get(self, build_id: int) -> BuildRecord:
+        """The build with its jobs, attempts and steps."""
+        ...
+
+    def list(self, limit: int) -> list[BuildRecord]:
+        """The newest `limit` builds, newest first, without attempts."""
+        ...
+
+    def cancel(self, build_id: int) -> CancelResult:
+        """Cancels what has not run and flags what runs; a final build is returned unchanged."""
+        ...
+
+    def retry(self, build_id: int, job_name: str | None) -> BuildRecord:
+        """Re-queues one finished job (or every unsuccessful one) and what needs it.
+
+        Raises ConflictError while any of those still runs, or when there is nothing to retry.
+        """
+        ...
+
+
+class AgentStore(Protocol):
+    """Agents as registered; the in-memory registry holds their sessions and liveness."""
+
+    def register(
+        self, *, name: str, labels: Mapping[str, str], capacity: int, session_hash: str
+    ) -> AgentRecord:
+        """Creates the agent, or updates the one of this name (ids are stable per name)."""
+        ...
+
+    def list(self) -> list[AgentRecord]:
+        """Every agent by name, each with its count of running attempts."""
+        ...
+
+    def set_mode(self, name: str, mode: str) -> AgentRecord:
+        """Keeps an operator's mode (active, paused, draining); NotFoundError for no such agent."""
+        ...
+
+    def touch(self, last_seen_ms: Mapping[int, int]) -> None:
+        """Stores when each agent (by id) was last heard from, wall-clock milliseconds."""
+        ...
+
+
+class AttemptStore(Protocol):
+    """Attempts: claimed by agents, stepped through, finished once."""
+
+    def claim(self, agent_id: int, labels: Mapping[str, str], slots: int) -> list[Assignment]:
+        """Atomically starts up to `slots` of the oldest queued jobs `labels` can run."""
+        ...
+
+    def start_step(self, attempt_id: int, index: int) -> bool:
+        """Marks a step running; whether the attempt is asked to cancel. FencedError if ended."""
+        ...
+
+    def finish_step(
+        self,
+        attempt_id: int,
+        index: int,
+        status: StepStatus,
+        exit_code: int | None,
+        log_length: int,
+        log_lost_bytes: int = 0,
+    ) -> None:
+        """Records a step's end and its log's length. FencedError if the attempt has ended."""
+        ...
+
+    def finish(
+        self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+    ) -> AttemptEnd:
+        """Records the attempt's result once, settles its job and moves the build on.
+
+        A repeated finish changes nothing and returns the stored result (`already_recorded`).
+        """
+        ...
+
+    def live(self) -> list[LiveAttempt]:
+        """Every attempt not yet finished (leases are rebuilt from these after a restart)."""
+        ...
+
+    def result(self, attempt_id: int) -> tuple[Outcome | None, str, str]:
+        """The stored outcome (None while running), reason and lease token of an attempt."""
+        ...
+
+
+class ArtifactIndex(Protocol):
+    """Metadata of blobs, artifacts and build sources (the bytes are in BlobStorage)."""
+
+    def inputs(self, attempt_id: int) -> Inputs: ...
+
+    def add_blob(self, sha256: str, size: int) -> None:
+        """Records an uploaded blob (a source snapshot); an existing one is kept."""
+        ...
+
+    def has_blob(self, sha256: str) -> bool: ...
+
+    def check_room(self, build_id: int, size: int, max_bytes: int, max_count: int) -> None:
+        """LimitError if one more artifact of `size` bytes would exceed the build's limits."""
+        ...
+
+    def add_artifact(self, new: NewArtifact, max_bytes: int, max_count: int) -> None:
+        """Records an artifact whose blob is in place; the room is checked again, atomically."""
+        ...
+
+    def set_commit(self, build_id: int, commit: str) -> str:
+        """Keeps the first commit a git source resolved to, and returns the one kept."""
+        ...
+
+    def artifacts(self, build_id: int) -> tuple[list[ArtifactRecord], SourceSpec | None]:
+        """The artifacts of each job's latest attempt that kept any, and the build's source."""
+        ...
+
+    def blob_of_build(self, build_id: int, sha256: str) -> bool:
+        """Whether the build references this blob (its source or one of its artifacts)."""
+        ...
+
+    def collect(self, cutoff_ms: int) -> Collected:
+        """Forgets artifacts and sources of builds older than the cutoff (never the newest);
+        returns the digests no longer referenced, which the caller then removes."""
+        ...
+
+
+class StateStore(Protocol):
+    """The durable state, one component per concern; what must outlive a coordinator is here."""
+
+    @property
+    def builds(self) -> BuildStore: ...
+
+    @property
+    def agents(self) -> AgentStore: ...
+
+    @property
+    def attempts(self) -> AttemptStore: ...
+
+    @property
+    def artifacts(self) -> ArtifactIndex: ...
+
+    def close(self) -> None: ...
+
+
+class LogStorage(Protocol):
+    """Step logs, append-only, one per (attempt, step): exact bytes, durable once acknowledged."""
+
+    def append(
+        self, attempt_id: int, step_index: int, offset: int, data: bytes
+    ) -> tuple[int, bool]:
+        """Stores `data` found at `offset`; returns (length held, accepted).
+
+        Bytes already held are not written again; a chunk starting past the held length is a gap
+        and is refused, and the sender resends from the returned length.
+        """
+        ...
+
+    def length(self, attempt_id: int, step_index: int) -> int:
+        """Bytes held; 0 for a log never written."""
+        ...
+
+    def read(self, attempt_id: int, step_index: int, offset: int, limit: int) -> bytes:
+        """Up to `limit` bytes from `offset`; empty at the end or for a log never written."""
+        ...
+
+    def forget(self, attempt_id: int, step_index: int) -> None:
+        """The step has ended: no more appends will come (per-log resources may go)."""
+        ...
+
+
+class IncomingBlob(Protocol):
+    """One blob being received; invisible to readers until committed."""
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def seal(self, expected: str) -> str:
+        """Makes the bytes durable and checks them; DigestError unless they hash to `expected`."""
+        ...
+
+    def open(self) -> BinaryIO:
+        """The sealed bytes from the start, to check them before committing."""
+        ...
+
+    def commit(self, digest: str) -> None:
+        """Makes the sealed blob visible under its digest (an existing copy is kept)."""
+        ...
+
+    def discard(self) -> None:
+        """Drops the bytes; safe to call more than once, and after a failed seal."""
+        ...
+
+
+class BlobStorage(Protocol):
+    """Content-addressed bytes (sha256), written whole or not at all."""
+
+    def has(self, digest: str) -> bool: ...
+
+    def begin(self) -> IncomingBlob: ...
+
+    def open(self, digest: str) -> BinaryIO:
+        """The blob's bytes; FileNotFoundError if it is not held."""
+        ...
+
+    def remove(self, digest: str) -> int:
+        """Deletes a blob; the bytes freed (0 if it was not held)."""
+        ...

@@ -1,0 +1,34 @@
+"""The gRPC listener: every service on one server, over the one `Coordinator`."""
+
+from __future__ import annotations
+
+import grpc
+
+from conveyor import wire
+from conveyor.v1 import agent_pb2_grpc, blobs_pb2_grpc, control_pb2_grpc
+from coordinator.domain.coordinator import Coordinator
+from coordinator.edge.agent_service import AgentService
+from coordinator.edge.blob_service import AgentBlobService, BlobService
+from coordinator.edge.control_service import ControlService
+
+
+class GrpcEdge:
+    def __init__(self, core: Coordinator, listen: str) -> None:
+        self._listen = listen
+        self._server = grpc.aio.server(options=list(wire.SERVER_OPTIONS))
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(core), self._server)
+        control_pb2_grpc.add_ControlServiceServicer_to_server(ControlService(core), self._server)
+        blobs_pb2_grpc.add_AgentBlobServiceServicer_to_server(AgentBlobService(core), self._server)
+        blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobService(core), self._server)
+
+    async def start(self) -> str:
+        """Binds and starts serving; returns the address bound (`host:port`, port 0 resolved)."""
+        port = self._server.add_insecure_port(self._listen)
+        if port == 0:
+            raise OSError(f"cannot listen on {self._listen}")
+        await self._server.start()
+        return f"{self._listen.rsplit(':', 1)[0]}:{port}"
+
+    async def stop(self, grace_s: float) -> None:
+        """Refuses new calls and gives those in flight `grace_s` to finish."""
+        await self._server.stop(grace_s)

@@ -1,0 +1,86 @@
+"""Moving jobs and builds on, inside the caller's transaction, as `coordinator.policy` decides.
+
+Shared by the build and attempt components: submitting, cancelling, retrying and ending an
+attempt all end by advancing the build. Columns are read and written with single statements;
+no ORM objects are loaded on these paths.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+from sqlmodel import Session, col
+
+from conveyor.states import BuildStatus, JobStatus
+from coordinator.policy import scheduling
+from coordinator.store.engine import now_ms
+from coordinator.store.tables import BuildRow, JobRow
+
+
+def set_job(session: Session, job_id: int, status: JobStatus, reason: str, message: str) -> None:
+    values: dict[str, object] = {"status": status, "reason": reason, "message": message}
+    if status is JobStatus.QUEUED:
+        values["queued_seq"] = next_queue_seq(session)
+    session.execute(update(JobRow).where(col(JobRow.id) == job_id).values(**values))
+
+
+def next_queue_seq(session: Session) -> int:
+    """Order of entry into the queue, oldest first."""
+    # Nanosecond clock keeps queue order across restarts without a shared counter.
+    return time.time_ns()
+
+
+def advance(session: Session, build_id: int) -> list[dict[str, str]]:
+    """Applies the scheduler's transitions to a build and settles its final status; returns the
+    labels of the jobs it queued."""
+    rows = session.execute(
+        select(
+            col(JobRow.id),
+            col(JobRow.name),
+            col(JobRow.status),
+            col(JobRow.needs_json),
+            col(JobRow.labels_json),
+        )
+        .where(col(JobRow.build_id) == build_id)
+        .order_by(col(JobRow.position))
+    ).all()
+    states = [
+        scheduling.JobState(row.name, JobStatus(row.status), tuple(json.loads(row.needs_json)))
+        for row in rows
+    ]
+    by_name = {row.name: row for row in rows}
+    transitions = scheduling.advance(states)
+    for step in transitions:
+        set_job(session, by_name[step.name].id, step.status, step.reason, step.message)
+    statuses = {state.name: state.status for state in states}
+    statuses.update({step.name: step.status for step in transitions})
+    settle_build(session, build_id, statuses.values())
+    return [
+        json.loads(by_name[t.name].labels_json) for t in transitions if t.status is JobStatus.QUEUED
+    ]
+
+
+def settle_build(session: Session, build_id: int, statuses: Iterable[JobStatus]) -> None:
+    build = session.execute(
+        select(col(BuildRow.status), col(BuildRow.cancel_requested)).where(
+            col(BuildRow.id) == build_id
+        )
+    ).one()
+    final = scheduling.build_outcome(statuses, build.cancel_requested)
+    if final is not None and build.status != final:
+        session.execute(
+            update(BuildRow)
+            .where(col(BuildRow.id) == build_id)
+            .values(status=final, finished_at_ms=now_ms())
+        )
+
+
+def mark_running(session: Session, build_id: int) -> None:
+    session.execute(
+        update(BuildRow)
+        .where(col(BuildRow.id) == build_id, col(BuildRow.status) == BuildStatus.QUEUED)
+        .values(status=BuildStatus.RUNNING)
+    )

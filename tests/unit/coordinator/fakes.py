@@ -1,0 +1,327 @@
+"""In-memory stand-ins for the domain's ports, scripted by the tests that use them.
+
+They are as small as the tests need and record what the domain asked of them; mypy checks them
+against the Protocols in `coordinator.domain.ports` wherever they are handed to the domain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
+from coordinator.config import CoordinatorConfig
+from coordinator.domain.artifact_records import (
+    ArtifactRecord,
+    Collected,
+    Inputs,
+    NewArtifact,
+    SourceSpec,
+)
+from coordinator.domain.content import DigestError
+from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.errors import NotFoundError
+from coordinator.domain.records import (
+    AgentRecord,
+    Assignment,
+    AttemptEnd,
+    BuildRecord,
+    CancelResult,
+    JobRecord,
+    JobSpecRecord,
+    LiveAttempt,
+    NewJob,
+)
+
+SPEC = JobSpecRecord(steps=(), timeout_s=None, retry_max=0, retry_when=())
+
+
+def job(
+    name: str, status: JobStatus = JobStatus.QUEUED, labels: Mapping[str, str] | None = None
+) -> JobRecord:
+    return JobRecord(name, status, (), dict(labels or {}), "", "", None, ("s0", "s1"))
+
+
+def build(build_id: int = 1, *jobs: JobRecord) -> BuildRecord:
+    status = BuildStatus.SUCCEEDED if all(j.status.final for j in jobs) else BuildStatus.RUNNING
+    return BuildRecord(build_id, "b", status, 0, None, False, tuple(jobs))
+
+
+@dataclass
+class FakeBuilds:
+    records: dict[int, BuildRecord] = field(default_factory=dict)
+    created: list[dict[str, object]] = field(default_factory=list)
+    running: tuple[LiveAttempt, ...] = ()  # what a cancel finds running
+    limits: list[int] = field(default_factory=list)
+
+    def create(
+        self,
+        *,
+        name: str,
+        pipeline_yaml: str,
+        source_name: str,
+        env: Mapping[str, str],
+        jobs: Sequence[NewJob],
+        source: SourceSpec | None = None,
+    ) -> int:
+        self.created.append({"name": name, "source_name": source_name, "source": source})
+        build_id = len(self.created)
+        self.records[build_id] = build(build_id, *(job(j.name, labels=j.labels) for j in jobs))
+        return build_id
+
+    def get(self, build_id: int) -> BuildRecord:
+        if build_id not in self.records:
+            raise NotFoundError(f"build {build_id} does not exist")
+        return self.records[build_id]
+
+    def list(self, limit: int) -> list[BuildRecord]:
+        self.limits.append(limit)
+        return list(self.records.values())[:limit]
+
+    def cancel(self, build_id: int) -> CancelResult:
+        return CancelResult(self.get(build_id), self.running)
+
+    def retry(self, build_id: int, job_name: str | None) -> BuildRecord:
+        return self.get(build_id)
+
+
+@dataclass
+class FakeAgents:
+    rows: dict[str, AgentRecord] = field(default_factory=dict)
+    touched: list[dict[int, int]] = field(default_factory=list)
+
+    def register(
+        self, *, name: str, labels: Mapping[str, str], capacity: int, session_hash: str
+    ) -> AgentRecord:
+        agent_id = self.rows[name].id if name in self.rows else len(self.rows) + 1
+        record = AgentRecord(agent_id, name, dict(labels), capacity, session_hash, 0)
+        self.rows[name] = record
+        return record
+
+    def list(self) -> list[AgentRecord]:
+        return sorted(self.rows.values(), key=lambda r: r.name)
+
+    def set_mode(self, name: str, mode: str) -> AgentRecord:
+        if name not in self.rows:
+            raise NotFoundError(f"no agent named '{name}'")
+        record = self.rows[name]
+        self.rows[name] = AgentRecord(
+            record.id, name, record.labels, record.capacity, record.session_hash, 0, mode=mode
+        )
+        return self.rows[name]
+
+    def touch(self, last_seen_ms: Mapping[int, int]) -> None:
+        self.touched.append(dict(last_seen_ms))
+
+
+@dataclass
+class FakeAttempts:
+    """Queued jobs are (name, labels); every claim starts attempt ids 1, 2, ... with build 1."""
+
+    queued: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    running: list[LiveAttempt] = field(default_factory=list)
+    ends: dict[int, AttemptEnd] = field(default_factory=dict)  # scripted finish results
+    results: dict[int, tuple[Outcome | None, str, str]] = field(default_factory=dict)
+    calls: list[tuple[object, ...]] = field(default_factory=list)
+    next_attempt: int = 1
+
+    def claim(self, agent_id: int, labels: Mapping[str, str], slots: int) -> list[Assignment]:
+        self.calls.append(("claim", agent_id, slots))
+        taken = [j for j in self.queued if all(labels.get(k) == v for k, v in j[1].items())]
+        assignments = []
+        for name, _ in taken[:slots]:
+            self.queued.remove((name, _))
+            attempt_id, self.next_attempt = self.next_attempt, self.next_attempt + 1
+            token = f"token-{attempt_id}"
+            self.results[attempt_id] = (None, "", token)
+            assignments.append(Assignment(attempt_id, token, 1, name, 1, SPEC))
+        return assignments
+
+    def start_step(self, attempt_id: int, index: int) -> bool:
+        self.calls.append(("start_step", attempt_id, index))
+        return False
+
+    def finish_step(
+        self,
+        attempt_id: int,
+        index: int,
+        status: StepStatus,
+        exit_code: int | None,
+        log_length: int,
+        log_lost_bytes: int = 0,
+    ) -> None:
+        self.calls.append(("finish_step", attempt_id, index, status, exit_code, log_length))
+
+    def finish(
+        self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+    ) -> AttemptEnd:
+        self.calls.append(("finish", attempt_id, outcome, reason))
+        stored, _, token = self.results.get(attempt_id, (None, "", ""))
+        if stored is not None:
+            raise AssertionError(f"attempt {attempt_id} finished twice in the store")
+        self.results[attempt_id] = (outcome, reason, token)
+        return self.ends.get(attempt_id, AttemptEnd(1, outcome, reason, jobs_queued=False))
+
+    def live(self) -> list[LiveAttempt]:
+        return list(self.running)
+
+    def result(self, attempt_id: int) -> tuple[Outcome | None, str, str]:
+        if attempt_id not in self.results:
+            raise NotFoundError(f"attempt {attempt_id} does not exist")
+        return self.results[attempt_id]
+
+    def finished(self) -> list[tuple[object, ...]]:
+        return [call for call in self.calls if call[0] == "finish"]
+
+
+@dataclass
+class FakeIndex:
+    blobs: dict[str, int] = field(default_factory=dict)
+    artifacts_added: list[NewArtifact] = field(default_factory=list)
+    inputs_of: dict[int, Inputs] = field(default_factory=dict)
+
+    def inputs(self, attempt_id: int) -> Inputs:
+        return self.inputs_of[attempt_id]
+
+    def add_blob(self, sha256: str, size: int) -> None:
+        self.blobs.setdefault(sha256, size)
+
+    def has_blob(self, sha256: str) -> bool:
+        return sha256 in self.blobs
+
+    def check_room(self, build_id: int, size: int, max_bytes: int, max_count: int) -> None:
+        pass
+
+    def add_artifact(self, new: NewArtifact, max_bytes: int, max_count: int) -> None:
+        self.artifacts_added.append(new)
+
+    def set_commit(self, build_id: int, commit: str) -> str:
+        return commit
+
+    def artifacts(self, build_id: int) -> tuple[list[ArtifactRecord], SourceSpec | None]:
+        return [], None
+
+    def blob_of_build(self, build_id: int, sha256: str) -> bool:
+        return sha256 in self.blobs
+
+    def collect(self, cutoff_ms: int) -> Collected:
+        return Collected(0, ())
+
+
+@dataclass
+class FakeState:
+    builds: FakeBuilds = field(default_factory=FakeBuilds)
+    agents: FakeAgents = field(default_factory=FakeAgents)
+    attempts: FakeAttempts = field(default_factory=FakeAttempts)
+    artifacts: FakeIndex = field(default_factory=FakeIndex)
+    closed: bool = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class MemoryLogs:
+    def __init__(self) -> None:
+        self.logs: dict[tuple[int, int], bytes] = {}
+        self.forgotten: list[tuple[int, int]] = []
+
+    def append(
+        self, attempt_id: int, step_index: int, offset: int, data: bytes
+    ) -> tuple[int, bool]:
+        held = self.logs.get((attempt_id, step_index), b"")
+        if offset > len(held):
+            return len(held), False
+        self.logs[(attempt_id, step_index)] = held + data[len(held) - offset :]
+        return len(self.logs[(attempt_id, step_index)]), True
+
+    def length(self, attempt_id: int, step_index: int) -> int:
+        return len(self.logs.get((attempt_id, step_index), b""))
+
+    def read(self, attempt_id: int, step_index: int, offset: int, limit: int) -> bytes:
+        return self.logs.get((attempt_id, step_index), b"")[offset : offset + limit]
+
+    def forget(self, attempt_id: int, step_index: int) -> None:
+        self.forgotten.append((attempt_id, step_index))
+
+
+class MemoryIncoming:
+    def __init__(self, blobs: MemoryBlobs) -> None:
+        self._blobs = blobs
+        self._data = bytearray()
+        self.sealed = False
+        self.discarded = False
+
+    @property
+    def size(self) -> int:
+        return len(self._data)
+
+    def write(self, data: bytes) -> None:
+        self._data += data
+
+    def seal(self, expected: str) -> str:
+        actual = hashlib.sha256(self._data).hexdigest()
+        if actual != expected:
+            raise DigestError(f"digest mismatch: sent {expected}, received bytes hash to {actual}")
+        self.sealed = True
+        return actual
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(bytes(self._data))
+
+    def commit(self, digest: str) -> None:
+        assert self.sealed
+        self._blobs.held.setdefault(digest, bytes(self._data))
+
+    def discard(self) -> None:
+        self.discarded = True
+
+
+class MemoryBlobs:
+    def __init__(self) -> None:
+        self.held: dict[str, bytes] = {}
+        self.incoming: list[MemoryIncoming] = []
+
+    def has(self, digest: str) -> bool:
+        return digest in self.held
+
+    def begin(self) -> MemoryIncoming:
+        self.incoming.append(MemoryIncoming(self))
+        return self.incoming[-1]
+
+    def open(self, digest: str) -> BinaryIO:
+        if digest not in self.held:
+            raise FileNotFoundError(digest)
+        return io.BytesIO(self.held[digest])
+
+    def remove(self, digest: str) -> int:
+        return len(self.held.pop(digest, b""))
+
+
+def config(*, poll_timeout_s: float = 0.2) -> CoordinatorConfig:
+    """Settings for a coordinator over fakes (which write nothing to the data dir)."""
+    return CoordinatorConfig(
+        data_dir=Path(tempfile.gettempdir()) / "unused",
+        agent_token="a",
+        client_token="c",
+        poll_timeout_s=poll_timeout_s,
+    )
+
+
+@dataclass
+class Harness:
+    core: Coordinator
+    state: FakeState
+    logs: MemoryLogs
+    blobs: MemoryBlobs
+
+
+def coordinator(state: FakeState | None = None, *, poll_timeout_s: float = 0.2) -> Harness:
+    state = state or FakeState()
+    logs, blobs = MemoryLogs(), MemoryBlobs()
+    core = Coordinator(config(poll_timeout_s=poll_timeout_s), store=state, logs=logs, blobs=blobs)
+    return Harness(core, state, logs, blobs)

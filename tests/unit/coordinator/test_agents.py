@@ -1,0 +1,149 @@
+"""Agents over fake ports: joining, re-presenting running attempts, renewals, operator modes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+import pytest
+
+from conveyor import PROTOCOL_VERSION
+from conveyor.states import Outcome, Reason
+from coordinator.domain.agents import Registration
+from coordinator.domain.errors import AuthError, ConflictError
+from coordinator.domain.leases import LeaseState
+from tests.unit.coordinator.fakes import Harness, coordinator
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coro)
+
+
+async def register(
+    h: Harness,
+    name: str = "n",
+    *,
+    capacity: int = 2,
+    join_token: str = "a",
+    protocol_version: int = PROTOCOL_VERSION,
+    running: Sequence[tuple[int, str]] = (),
+) -> Registration:
+    return await h.core.agents.register(
+        join_token=join_token,
+        name=name,
+        labels={"os": "linux"},
+        capacity=capacity,
+        protocol_version=protocol_version,
+        running=running,
+    )
+
+
+def test_joining_needs_the_token_the_protocol_and_a_capacity() -> None:
+    async def main() -> None:
+        h = coordinator()
+        with pytest.raises(AuthError):
+            await register(h, join_token="wrong")
+        with pytest.raises(ConflictError, match="upgrade the older side"):
+            await register(h, protocol_version=PROTOCOL_VERSION + 1)
+        with pytest.raises(ValueError, match="capacity"):
+            await register(h, capacity=0)
+        assert h.state.agents.rows == {}
+        await h.core.close()
+
+    run(main())
+
+
+def test_a_session_token_names_its_agent_and_a_replaced_one_says_why() -> None:
+    async def main() -> None:
+        h = coordinator()
+        first = await register(h)
+        assert h.core.agents.session(first.session_token) is first.agent
+        assert first.lease_ttl_s == h.core.config.lease_ttl_s
+        second = await register(h)  # the same name again: the first session is cut off
+        assert second.agent.id == first.agent.id
+        with pytest.raises(AuthError, match="session replaced"):
+            h.core.agents.session(first.session_token)
+        with pytest.raises(AuthError):
+            h.core.agents.session(None)
+        await h.core.close()
+
+    run(main())
+
+
+def test_re_registering_keeps_the_attempts_re_presented_and_ends_the_rest() -> None:
+    async def main() -> None:
+        h = coordinator()
+        joined = await register(h)
+        h.state.attempts.queued.extend([("a", {}), ("b", {})])
+        kept, lost = (await h.core.agents.poll(joined.agent, 2, draining=False)).assignments
+        await register(h, running=[(kept.attempt_id, kept.lease_token)])
+        assert h.state.attempts.finished() == [
+            ("finish", lost.attempt_id, Outcome.FAILED, Reason.AGENT_LOST)
+        ]
+        assert h.core.leases.check_any(kept.attempt_id) is not None
+        assert h.core.leases.check_any(lost.attempt_id) is None
+        await h.core.close()
+
+    run(main())
+
+
+def test_renewal_says_active_cancel_or_lost() -> None:
+    async def main() -> None:
+        h = coordinator()
+        joined = await register(h)
+        h.state.attempts.queued.extend([("a", {}), ("b", {})])
+        one, two = (await h.core.agents.poll(joined.agent, 2, draining=False)).assignments
+        h.core.leases.mark_cancel(two.attempt_id)
+        states = h.core.agents.renew(
+            joined.agent,
+            [(one.attempt_id, one.lease_token), (two.attempt_id, two.lease_token), (99, "x")],
+        )
+        assert states == [
+            (one.attempt_id, LeaseState.ACTIVE),
+            (two.attempt_id, LeaseState.CANCEL),
+            (99, LeaseState.LOST),
+        ]
+        await h.core.close()
+
+    run(main())
+
+
+def test_a_paused_agent_claims_nothing_and_a_draining_one_is_told_so() -> None:
+    async def main() -> None:
+        h = coordinator(poll_timeout_s=0.05)
+        joined = await register(h)
+        h.state.attempts.queued.append(("a", {}))
+        paused = await h.core.agents.set_mode("n", "paused")
+        assert paused.state == "paused"
+        assert (await h.core.agents.poll(joined.agent, 1, draining=False)).assignments == []
+        assert [c for c in h.state.attempts.calls if c[0] == "claim"] == []
+        await h.core.agents.set_mode("n", "draining")
+        assert (await h.core.agents.poll(joined.agent, 1, draining=False)).drain
+        with pytest.raises(ValueError, match="unknown agent mode"):
+            await h.core.agents.set_mode("n", "asleep")
+        await h.core.agents.set_mode("n", "active")
+        # The mode change first ends (or pre-empts) the agent's poll, empty; the next one claims.
+        polls = [await h.core.agents.poll(joined.agent, 1, draining=False) for _ in range(2)]
+        assert [len(p.assignments) for p in polls] == [0, 1]
+        await h.core.close()
+
+    run(main())
+
+
+def test_agents_known_before_a_restart_are_offline_until_heard_from() -> None:
+    async def main() -> None:
+        h = coordinator()
+        joined = await register(h)
+        await h.core.agents.persist_last_seen()
+        assert list(h.state.agents.touched[-1]) == [joined.agent.id]
+
+        restarted = coordinator(h.state)
+        await restarted.core.start()
+        assert [s.state for s in await restarted.core.agents.list()] == ["offline"]
+        restarted.core.agents.session(joined.session_token)  # heard from again
+        assert [s.state for s in await restarted.core.agents.list()] == ["online"]
+        await h.core.close()
+        await restarted.core.close()
+
+    run(main())
