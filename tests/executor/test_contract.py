@@ -86,7 +86,7 @@ def test_stop_ends_the_step_quickly_and_leaves_nothing(
     control = StepControl(stop=threading.Event(), grace_s=3.0)
     stopped_at = stop_after(control, 0.7)
     result, _ = run(backend.executor, attempt, "sleep 300", control=control)
-    assert result.end is StepEnd.STOPPED
+    assert (result.end, result.exit_code) == (StepEnd.STOPPED, 143)  # SIGTERM, untrapped
     assert time.monotonic() - stopped_at[0] < 2.0
     assert backend.leftovers(attempt) == []
 
