@@ -6,14 +6,10 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-from agent.client import CoordinatorClient, FencedError, JoinRefusedError
 from agent.config import LOG_DRAIN_TIMEOUT_S
-from agent.executor import (
+from agent.executors.base import (
     AttemptInfo,
     Executor,
     ExecutorError,
@@ -23,30 +19,29 @@ from agent.executor import (
     StepResult,
 )
 from agent.logship import LogShipper
+from agent.peer import (
+    Assignment,
+    FencedError,
+    Inputs,
+    JoinRefusedError,
+    Peer,
+    StepReport,
+    StepSpec,
+    Verdict,
+)
 from agent.transfer import StoppedError, TransferError, Transfers
-from conveyor.states import Reason
-from conveyor.v1 import agent_pb2, blobs_pb2, types_pb2
+from conveyor.states import Outcome, Reason
 
 LOGGER = logging.getLogger(__name__)
-T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class Verdict:
-    outcome: types_pb2.Outcome.ValueType
-    reason: str = ""
-    message: str = ""
-    exit_code: int | None = None
-
-
-SUCCESS = Verdict(types_pb2.OUTCOME_SUCCEEDED)
+SUCCESS = Verdict(Outcome.SUCCEEDED)
 
 
 class AttemptRunner:
     def __init__(
         self,
-        assignment: agent_pb2.Assignment,
-        client: CoordinatorClient,
+        assignment: Assignment,
+        peer: Peer,
         executor: Executor,
         agent_name: str,
         spool_dir: Path,
@@ -55,7 +50,7 @@ class AttemptRunner:
     ) -> None:
         self.assignment = assignment
         self.lease = assignment.lease
-        self._client = client
+        self._peer = peer
         self._executor = executor
         self._info = AttemptInfo(
             assignment.lease.attempt_id, assignment.build_id, assignment.job_name, agent_name
@@ -75,11 +70,11 @@ class AttemptRunner:
 
     def cancel(self) -> None:
         """A user canceled the build: stop the step with grace; the attempt ends canceled."""
-        self._stop_with(Verdict(types_pb2.OUTCOME_CANCELED, Reason.CANCELED, "canceled by a user"))
+        self._stop_with(Verdict(Outcome.CANCELED, Reason.CANCELED, "canceled by a user"))
 
     def abandon(self, message: str) -> None:
         """The agent is stopping: the attempt fails with agent_stopped (retried per its rule)."""
-        self._stop_with(Verdict(types_pb2.OUTCOME_FAILED, Reason.AGENT_STOPPED, message))
+        self._stop_with(Verdict(Outcome.FAILED, Reason.AGENT_STOPPED, message))
 
     def _stop_with(self, verdict: Verdict) -> None:
         if self._stop_verdict is None:
@@ -124,7 +119,7 @@ class AttemptRunner:
     def _report_error(self, error: Exception) -> None:
         """Says what broke rather than going silent (which would look like agent_lost)."""
         self._stop.set()
-        verdict = Verdict(types_pb2.OUTCOME_FAILED, Reason.ERROR, f"agent error: {error}")
+        verdict = Verdict(Outcome.FAILED, Reason.ERROR, f"agent error: {error}")
         try:
             self._finish(verdict)
         except Exception:  # the lease decides now; the agent's log has the details
@@ -134,27 +129,25 @@ class AttemptRunner:
         try:
             self._executor.prepare_attempt(self._info)
         except ExecutorError as error:
-            return Verdict(types_pb2.OUTCOME_FAILED, Reason.ERROR, f"workspace: {error}")
-        transfers = Transfers(self._client, self._executor, self._info, self.lease, self._stop)
+            return Verdict(Outcome.FAILED, Reason.ERROR, f"workspace: {error}")
+        transfers = Transfers(self._peer, self._executor, self._info, self.lease, self._stop)
         inputs = transfers.inputs()
         try:
             transfers.prepare(inputs)
         except StoppedError:
-            return self._stop_verdict or Verdict(types_pb2.OUTCOME_CANCELED, Reason.CANCELED)
+            return self._stop_verdict or Verdict(Outcome.CANCELED, Reason.CANCELED)
         except TransferError as error:
-            return Verdict(types_pb2.OUTCOME_FAILED, error.reason, str(error))
+            return Verdict(Outcome.FAILED, error.reason, str(error))
         verdict = self._steps()
         return self._collect(transfers, inputs, verdict)
 
-    def _collect(
-        self, transfers: Transfers, inputs: blobs_pb2.GetInputsResponse, verdict: Verdict
-    ) -> Verdict:
+    def _collect(self, transfers: Transfers, inputs: Inputs, verdict: Verdict) -> Verdict:
         """Artifacts after the steps: on success, or also on failure with `when: always`.
 
         A lost lease needs no check here: the stop it sets ends the transfer at once, and the
         coordinator fences the upload anyway."""
-        succeeded = verdict.outcome == types_pb2.OUTCOME_SUCCEEDED
-        failed = verdict.outcome == types_pb2.OUTCOME_FAILED
+        succeeded = verdict.outcome == Outcome.SUCCEEDED
+        failed = verdict.outcome == Outcome.FAILED
         if not (succeeded or (failed and inputs.artifacts_always)):
             return verdict
         try:
@@ -164,12 +157,12 @@ class AttemptRunner:
         except TransferError as error:
             LOGGER.warning("%s: %s", self._label, error)
             if succeeded:
-                return Verdict(types_pb2.OUTCOME_FAILED, error.reason, str(error))
+                return Verdict(Outcome.FAILED, error.reason, str(error))
         return verdict
 
     def _steps(self) -> Verdict:
-        timeout_ms = self.assignment.timeout_ms
-        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
+        timeout_s = self.assignment.timeout_s
+        deadline = time.monotonic() + timeout_s if timeout_s else None
         for index, spec in enumerate(self.assignment.steps):
             if self._stop.is_set():
                 break
@@ -178,24 +171,20 @@ class AttemptRunner:
                 return verdict
         if self._stop.is_set() and self._stop_verdict is not None:
             return self._stop_verdict
-        return Verdict(types_pb2.OUTCOME_SUCCEEDED, exit_code=0)
+        return Verdict(Outcome.SUCCEEDED, exit_code=0)
 
-    def _run_step(self, index: int, spec: agent_pb2.StepSpec, deadline: float | None) -> Verdict:
-        started = self._call(
-            self._client.stub.StartStep,
-            agent_pb2.StartStepRequest(lease=self.lease, step_index=index),
-        )
-        if started.cancel_requested:
+    def _run_step(self, index: int, spec: StepSpec, deadline: float | None) -> Verdict:
+        if self._peer.start_step(self.lease, index, give_up=self._lost):
             self.cancel()
         step_deadline = deadline
-        if spec.timeout_ms:
-            own = time.monotonic() + spec.timeout_ms / 1000
+        if spec.timeout_s:
+            own = time.monotonic() + spec.timeout_s
             step_deadline = own if deadline is None else min(deadline, own)
         control = StepControl(stop=self._stop, deadline=step_deadline, grace_s=self._grace_s)
         self._control = control
         request = StepRequest(index, spec.name, spec.image, spec.run, dict(spec.env))
         shipper = LogShipper(
-            self._client,
+            self._peer,
             self.lease,
             index,
             self._spool_dir / f"{index}.log",
@@ -205,7 +194,7 @@ class AttemptRunner:
         result = self._executor.run_step(self._info, request, shipper.write, control)
         if not shipper.close(LOG_DRAIN_TIMEOUT_S) and not self.lost:
             return Verdict(
-                types_pb2.OUTCOME_FAILED,
+                Outcome.FAILED,
                 Reason.ERROR,
                 f"step '{spec.name}': its log could not be delivered",
             )
@@ -213,42 +202,32 @@ class AttemptRunner:
         if shipper.lost_bytes:
             self._lost_log_bytes[spec.name] = shipper.lost_bytes
         if not self.lost:
-            self._call(
-                self._client.stub.FinishStep,
-                agent_pb2.FinishStepRequest(
-                    lease=self.lease,
-                    step_index=index,
-                    outcome=verdict.outcome,
-                    exit_code=result.exit_code or 0,
-                    has_exit_code=result.exit_code is not None,
-                    reason=verdict.reason,
-                    message=verdict.message,
-                    log_length=shipper.length,
-                    log_lost_bytes=shipper.lost_bytes,
-                ),
+            report = StepReport(
+                index, verdict, result.exit_code, shipper.length, shipper.lost_bytes
             )
+            self._peer.finish_step(self.lease, report, give_up=self._lost)
         return verdict
 
-    def _judge(self, spec: agent_pb2.StepSpec, result: StepResult) -> Verdict:
+    def _judge(self, spec: StepSpec, result: StepResult) -> Verdict:
         name = spec.name
         if result.end is StepEnd.EXITED:
             if result.exit_code == 0:
                 return SUCCESS
             return Verdict(
-                types_pb2.OUTCOME_FAILED,
+                Outcome.FAILED,
                 Reason.EXIT_CODE,
                 f"step '{name}' exited with code {result.exit_code}",
                 result.exit_code,
             )
         if result.end is StepEnd.TIMEOUT:
             return Verdict(
-                types_pb2.OUTCOME_FAILED,
+                Outcome.FAILED,
                 Reason.TIMEOUT,
                 f"step '{name}' was killed: the time limit passed",
                 result.exit_code,
             )
         if result.end is StepEnd.STOPPED:
-            stopped = self._stop_verdict or Verdict(types_pb2.OUTCOME_CANCELED, Reason.CANCELED)
+            stopped = self._stop_verdict or Verdict(Outcome.CANCELED, Reason.CANCELED)
             return Verdict(
                 stopped.outcome,
                 stopped.reason,
@@ -256,8 +235,8 @@ class AttemptRunner:
                 result.exit_code,
             )
         if result.end is StepEnd.IMAGE_PULL_FAILED:
-            return Verdict(types_pb2.OUTCOME_FAILED, Reason.IMAGE_PULL_FAILED, result.message)
-        return Verdict(types_pb2.OUTCOME_FAILED, Reason.ERROR, f"step '{name}': {result.message}")
+            return Verdict(Outcome.FAILED, Reason.IMAGE_PULL_FAILED, result.message)
+        return Verdict(Outcome.FAILED, Reason.ERROR, f"step '{name}': {result.message}")
 
     def _with_log_loss(self, verdict: Verdict) -> Verdict:
         """Says in the attempt's message when output was lost, whatever the outcome."""
@@ -271,25 +250,9 @@ class AttemptRunner:
         return Verdict(verdict.outcome, verdict.reason, message, verdict.exit_code)
 
     def _finish(self, verdict: Verdict) -> None:
-        request = agent_pb2.FinishAttemptRequest(
-            lease=self.lease,
-            outcome=verdict.outcome,
-            reason=verdict.reason,
-            message=verdict.message,
-            exit_code=verdict.exit_code or 0,
-            has_exit_code=verdict.exit_code is not None,
-        )
-        reply = self._call(self._client.stub.FinishAttempt, request)
-        LOGGER.info(
-            "%s: finished %s %s",
-            self._label,
-            types_pb2.Outcome.Name(reply.recorded_outcome),
-            reply.recorded_reason,
-        )
-
-    def _call(self, method: Callable[..., T], request: object) -> T:
-        """Keeps trying through outages for as long as the lease lasts (the watchdog ends it)."""
-        return self._client.call(method, request, budget_s=float("inf"), interrupt=self._lost)
+        # Keeps trying through outages for as long as the lease lasts (the watchdog ends it).
+        recorded = self._peer.finish_attempt(self.lease, verdict, give_up=self._lost)
+        LOGGER.info("%s: finished %s %s", self._label, recorded.outcome, recorded.reason)
 
     def _cleanup(self) -> None:
         try:

@@ -14,8 +14,7 @@ import time
 from collections.abc import Callable
 
 from agent.attempt import AttemptRunner
-from agent.client import CoordinatorClient, describe
-from conveyor.v1 import agent_pb2
+from agent.peer import LeaseState, Peer
 
 LOGGER = logging.getLogger(__name__)
 
@@ -28,14 +27,14 @@ WATCHDOG_PERIOD_S = 0.1
 class LeaseKeeper:
     def __init__(
         self,
-        client: CoordinatorClient,
+        peer: Peer,
         runners: Callable[[], list[AttemptRunner]],
         abort: threading.Event,
         *,
         ttl_s: float,
         interval_s: float,
     ) -> None:
-        self._client = client
+        self._peer = peer
         self._runners = runners
         self._abort = abort
         self._give_up_after_s = ttl_s * LEASE_SAFETY
@@ -69,20 +68,18 @@ class LeaseKeeper:
 
     def _renew(self, runners: dict[int, AttemptRunner]) -> None:
         sent = time.monotonic()
-        request = agent_pb2.RenewLeasesRequest(leases=[r.lease for r in runners.values()])
+        leases = [runner.lease for runner in runners.values()]
         try:
             # One try per interval: a renewal that cannot get through is replaced by the next.
-            reply = self._client.call(
-                self._client.stub.RenewLeases, request, timeout_s=self._interval_s, budget_s=0
-            )
+            statuses = self._peer.renew_leases(leases, timeout_s=self._interval_s)
         except Exception as error:  # logged; the watchdog decides
-            LOGGER.warning("lease renewal failed: %s", describe(error))
+            LOGGER.warning("lease renewal failed: %s", error)
             return
-        for status in reply.leases:
+        for status in statuses:
             runner = runners.get(status.attempt_id)
             if runner is None:
                 continue
-            if status.state == agent_pb2.LEASE_STATE_LOST:
+            if status.state is LeaseState.LOST:
                 LOGGER.warning(
                     "attempt %d: the coordinator says the lease is lost; stopping it",
                     status.attempt_id,
@@ -92,7 +89,7 @@ class LeaseKeeper:
             with self._lock:
                 if status.attempt_id in self._confirmed:
                     self._confirmed[status.attempt_id] = sent
-            if status.state == agent_pb2.LEASE_STATE_CANCEL:
+            if status.state is LeaseState.CANCEL:
                 runner.cancel()
 
     def _watchdog_loop(self) -> None:

@@ -18,9 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-from agent.client import CoordinatorClient
 from agent.config import LOG_CHUNK_BYTES
-from conveyor.v1 import agent_pb2, types_pb2
+from agent.peer import Lease, Peer
 
 LOGGER = logging.getLogger(__name__)
 
@@ -33,15 +32,15 @@ SPOOL_STALL_S = 1.0
 class LogShipper:
     def __init__(
         self,
-        client: CoordinatorClient,
-        lease: types_pb2.Lease,
+        peer: Peer,
+        lease: Lease,
         step_index: int,
         spool_path: Path,
         *,
         limit: int,
         interrupt: threading.Event,
     ) -> None:
-        self._client = client
+        self._peer = peer
         self._lease = lease
         self._step_index = step_index
         self._path = spool_path
@@ -131,12 +130,9 @@ class LogShipper:
             self._error = error
 
     def _send(self, offset: int, data: bytes) -> None:
-        request = agent_pb2.AppendLogRequest(
-            lease=self._lease, step_index=self._step_index, offset=offset, data=data
-        )
         # Retried until the lease itself gives out (the watchdog then sets the interrupt).
-        reply = self._client.call(
-            self._client.stub.AppendLog, request, budget_s=float("inf"), interrupt=self._interrupt
+        reply = self._peer.append_log(
+            self._lease, self._step_index, offset, data, give_up=self._interrupt
         )
         if not reply.accepted:
             LOGGER.warning(

@@ -10,9 +10,11 @@ import socket
 import threading
 from pathlib import Path
 
-from agent.client import JoinRefusedError
+from agent import executors
 from agent.config import AgentConfig
-from agent.executor import Executor
+from agent.executors.base import Executor
+from agent.peer import JoinRefusedError
+from agent.peer.grpc import GrpcPeer
 from agent.runner import Agent
 
 LOGGER = logging.getLogger(__name__)
@@ -64,15 +66,14 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
 def make_executor(kind: str, config: AgentConfig) -> Executor | None:
     """The executor the operator chose; None (after saying why) when it cannot work here."""
     if kind == "shell":
-        from agent.shell_executor import ShellExecutor
-
         LOGGER.warning("shell executor: steps run as host processes, without any isolation")
-        return ShellExecutor(config.work_dir / "workspaces")
-    from agent.docker_executor import DockerExecutor
-
+    if kind == "fake":
+        LOGGER.warning("fake executor: steps are only simulated (for testing the farm itself)")
     try:
-        return DockerExecutor()
+        return executors.create(kind, config.work_dir / "workspaces")
     except Exception as error:
+        if kind != "docker":
+            raise
         LOGGER.error("cannot use Docker: %s (is the engine running? `docker info`)", error)
         return None
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     executor = make_executor(getattr(args, "executor", "docker"), config)
     if executor is None:
         return 1
-    agent = Agent(config, executor)
+    agent = Agent(config, executor, GrpcPeer(config.coordinator, config.join_token))
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -11,14 +11,11 @@ import logging
 import threading
 import time
 
-import grpc
-
 from agent.attempt import AttemptRunner
-from agent.client import CoordinatorClient, describe, is_retryable
-from agent.config import CALL_TIMEOUT_S, AgentConfig
-from agent.executor import Executor
+from agent.config import AgentConfig
+from agent.executors.base import Executor
 from agent.leases import LeaseKeeper
-from conveyor.v1 import agent_pb2, types_pb2
+from agent.peer import AgentInfo, Assignment, Lease, Peer, PeerError, Registration
 
 LOGGER = logging.getLogger(__name__)
 
@@ -28,15 +25,16 @@ POLL_FAULT_PAUSE_S = 5.0
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, executor: Executor) -> None:
+    """One agent process's work; it owns `peer` and closes it when :meth:`run` ends."""
+
+    def __init__(self, config: AgentConfig, executor: Executor, peer: Peer) -> None:
         self.config = config
         self._executor = executor
+        self._peer = peer
         self._draining = threading.Event()  # take no new work
         self._abandon = threading.Event()  # stop running attempts too
-        self._abort = threading.Event()  # give up every call: the agent is exiting
+        self._abort = threading.Event()  # stop the lease loops: the agent is exiting
         self._wake_poll = threading.Event()  # cut a long-poll short: the agent's plans changed
-        self._client = CoordinatorClient(config, self._abort)
-        self._client.running = self._running_leases
         self._runners: dict[int, AttemptRunner] = {}
         self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
@@ -56,22 +54,33 @@ class Agent:
         with self._lock:
             return list(self._runners.values())
 
-    def _running_leases(self) -> list[types_pb2.Lease]:
+    def _running_leases(self) -> list[Lease]:
         return [runner.lease for runner in self._running()]
 
     def run(self) -> None:
         """Registers and serves until drained; raises JoinRefusedError for a wrong token."""
-        removed = self._executor.remove_leftovers(self.config.name)
-        if removed:
-            LOGGER.info(
-                "removed %d containers left by a previous run of %s", removed, self.config.name
-            )
         try:
-            registration = self._client.register(interrupt=self._draining)
-        except grpc.RpcError:
+            removed = self._executor.remove_leftovers(self.config.name)
+            if removed:
+                LOGGER.info(
+                    "removed %d containers left by a previous run of %s", removed, self.config.name
+                )
+            registration = self._register()
+            if registration is not None:
+                self._serve(registration)
+                LOGGER.info("agent %s stopped", self.config.name)
+        finally:
+            self._peer.close()
+
+    def _register(self) -> Registration | None:
+        """None when the agent was stopped before the coordinator could be reached."""
+        about = AgentInfo(self.config.name, self.config.labels, self.config.concurrency)
+        try:
+            registration = self._peer.register(about, self._running_leases, give_up=self._draining)
+        except PeerError:
             if self._draining.is_set():
                 LOGGER.info("stopped before the coordinator could be reached")
-                return
+                return None
             raise
         LOGGER.info(
             "agent %s registered as #%d with %s (labels %s, concurrency %d)",
@@ -81,16 +90,19 @@ class Agent:
             self.config.labels or "{}",
             self.config.concurrency,
         )
+        return registration
+
+    def _serve(self, registration: Registration) -> None:
         self._keeper = LeaseKeeper(
-            self._client,
+            self._peer,
             self._running,
             self._abort,
-            ttl_s=registration.lease_ttl_ms / 1000,
-            interval_s=registration.renew_interval_ms / 1000,
+            ttl_s=registration.lease_ttl_s,
+            interval_s=registration.renew_interval_s,
         )
         keepers = self._keeper.start()
         try:
-            self._poll_loop(registration.poll_timeout_ms / 1000 + CALL_TIMEOUT_S)
+            self._poll_loop()
         finally:
             # Whatever ended the loop, no container outlives the agent: running attempts are
             # stopped (if not drained already) and cleaned up before the process exits.
@@ -100,25 +112,20 @@ class Agent:
             self._abort.set()
             for thread in keepers:
                 thread.join(timeout=5)
-            self._client.close()
-        LOGGER.info("agent %s stopped", self.config.name)
 
-    def _poll_loop(self, timeout_s: float) -> None:
+    def _poll_loop(self) -> None:
         # While draining the agent keeps polling with no free slots, to hear about cancellations.
         while not (self._draining.is_set() and not self._running()):
             self._wake_poll.clear()
-            slots = 0 if self._draining.is_set() else self.config.concurrency
+            draining = self._draining.is_set()
+            slots = 0 if draining else self.config.concurrency
             try:
-                reply = self._client.poll(
-                    agent_pb2.PollWorkRequest(free_slots=slots, draining=self._draining.is_set()),
-                    timeout_s,
-                    self._wake_poll,
-                )
-            except grpc.RpcError as error:
-                # Retryable codes were retried inside the call; anything else is a coordinator
-                # fault, not a reason to drop running work: report it and poll again later.
-                if not is_retryable(error):
-                    LOGGER.error("polling for work failed: %s", describe(error))
+                reply = self._peer.poll(free_slots=slots, draining=draining, stop=self._wake_poll)
+            except PeerError as error:
+                # Outages were retried inside the call; anything else is a coordinator fault,
+                # not a reason to drop running work: report it and poll again later.
+                if not error.transient:
+                    LOGGER.error("polling for work failed: %s", error)
                 self._wake_poll.wait(POLL_FAULT_PAUSE_S)
                 continue
             if reply is None:
@@ -136,10 +143,10 @@ class Agent:
                 LOGGER.info("the coordinator asked this agent to drain")
                 self._draining.set()
 
-    def _start(self, assignment: agent_pb2.Assignment, polled_at: float) -> None:
+    def _start(self, assignment: Assignment, polled_at: float) -> None:
         runner = AttemptRunner(
             assignment,
-            self._client,
+            self._peer,
             self._executor,
             self.config.name,
             self.config.work_dir / "spool",

@@ -1,17 +1,15 @@
 """Sources and artifacts of one attempt: what goes into the workspace before the first step and
-what comes out after the last, streamed between the coordinator and the workspace volume.
+what comes out after the last, streamed between the coordinator and the workspace.
 
-Bytes are never held whole: downloads stream from gRPC into `Executor.import_tar`, uploads from
-`Executor.open_workspace` into a client-streaming call, both with their sha256 checked here and
-again on the coordinator.
+Bytes are never held whole: downloads stream from `Peer.download` into `Executor.import_tar`,
+uploads from `Executor.open_workspace` into `Peer.upload_artifact`; downloads are checked
+against their sha256 here, and uploads on the coordinator.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import queue
 import tarfile
 import tempfile
 import threading
@@ -19,20 +17,22 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import grpc
-
 from agent import gitsource
-from agent.client import CoordinatorClient, FencedError
-from agent.config import (
-    MAX_SYMLINK_HOPS,
-    TRANSFER_TIMEOUT_S,
-    UPLOAD_POLL_S,
-    UPLOAD_QUEUE_CHUNKS,
+from agent.config import MAX_SYMLINK_HOPS
+from agent.executors.base import AttemptInfo, Executor, ExecutorError, FileKind, WorkspaceReader
+from agent.peer import (
+    ArtifactFile,
+    FencedError,
+    GitSource,
+    Inputs,
+    Lease,
+    NeededArtifact,
+    Peer,
+    PeerError,
+    Snapshot,
 )
-from agent.executor import AttemptInfo, Executor, ExecutorError, FileKind, WorkspaceReader
 from conveyor import paths
 from conveyor.states import Reason
-from conveyor.v1 import blobs_pb2, blobs_pb2_grpc, types_pb2
 
 LOGGER = logging.getLogger(__name__)
 _TAR_BLOCK = 512
@@ -46,15 +46,6 @@ class TransferError(Exception):
         self.reason = reason
 
 
-def _details(error: grpc.RpcError) -> str:
-    return (error.details() if isinstance(error, grpc.Call) else "") or str(error)
-
-
-def _reraise_fenced(error: grpc.RpcError) -> None:
-    if isinstance(error, grpc.Call) and error.code() is grpc.StatusCode.FAILED_PRECONDITION:
-        raise FencedError(_details(error)) from None
-
-
 class StoppedError(TransferError):
     """The attempt was stopped while bytes moved; its stop verdict applies."""
 
@@ -65,44 +56,35 @@ class StoppedError(TransferError):
 class Transfers:
     def __init__(
         self,
-        client: CoordinatorClient,
+        peer: Peer,
         executor: Executor,
         info: AttemptInfo,
-        lease: types_pb2.Lease,
+        lease: Lease,
         stop: threading.Event,
     ) -> None:
         """`stop` (cancel, agent stopping, lease lost) ends a transfer between two chunks."""
         self._stop = stop
-        self._client = client
+        self._peer = peer
         self._executor = executor
         self._info = info
         self._lease = lease
-        self._stub = blobs_pb2_grpc.AgentBlobServiceStub(client.transfer_channel)
 
-    def inputs(self) -> blobs_pb2.GetInputsResponse:
-        request = blobs_pb2.GetInputsRequest(lease=self._lease)
-        return self._client.call(self._stub.GetInputs, request)
+    def inputs(self) -> Inputs:
+        return self._peer.get_inputs(self._lease)
 
-    def prepare(self, inputs: blobs_pb2.GetInputsResponse) -> None:
+    def prepare(self, inputs: Inputs) -> None:
         """Unpacks the source, then the needed artifacts, into the workspace."""
-        kind = inputs.WhichOneof("source")
-        if kind == "snapshot_sha256":
-            self._import(
-                Reason.SOURCE_FAILED,
-                "source snapshot",
-                self._download(
-                    inputs.snapshot_sha256,
-                    inputs.snapshot_size,
-                    "source snapshot",
-                    Reason.SOURCE_FAILED,
-                ),
-            )
-        elif kind == "git":
-            self._checkout(inputs.git)
+        source = inputs.source
+        if isinstance(source, Snapshot):
+            what = "source snapshot"
+            chunks = self._download(source.sha256, source.size, what, Reason.SOURCE_FAILED)
+            self._import(Reason.SOURCE_FAILED, what, chunks)
+        elif isinstance(source, GitSource):
+            self._checkout(source)
         if inputs.needed:
             self._import(Reason.ARTIFACTS_FAILED, "needed artifacts", self._tar(inputs.needed))
 
-    def collect(self, inputs: blobs_pb2.GetInputsResponse) -> int:
+    def collect(self, inputs: Inputs) -> int:
         """Uploads every workspace file matching the job's artifact globs; returns the count."""
         patterns = list(inputs.artifact_paths)
         if not patterns:
@@ -134,7 +116,7 @@ class Transfers:
 
         try:
             self._executor.import_tar(self._info, guarded())
-        except (ExecutorError, TransferError, gitsource.GitError, grpc.RpcError) as error:
+        except (ExecutorError, TransferError, gitsource.GitError, PeerError) as error:
             cause: BaseException = failures[0] if failures else error
             if isinstance(cause, (FencedError, TransferError)):
                 raise cause from None
@@ -142,34 +124,32 @@ class Transfers:
         if failures:
             raise failures[0]
 
-    def _checkout(self, git: blobs_pb2.GitSource) -> None:
+    def _checkout(self, git: GitSource) -> None:
         with tempfile.TemporaryDirectory(prefix="conveyor-git-") as tmp:
             repo = Path(tmp) / "repo"
             try:
                 commit = gitsource.fetch(git.url, git.commit or git.ref, repo)
             except gitsource.GitError as error:
                 raise TransferError(Reason.SOURCE_FAILED, str(error)) from None
-            request = blobs_pb2.ReportSourceRequest(lease=self._lease, commit=commit)
-            self._client.call(self._stub.ReportSource, request)
+            self._peer.report_source(self._lease, commit)
             self._import(Reason.SOURCE_FAILED, "git checkout", gitsource.archive(repo, commit))
 
     def _download(
         self, digest: str, size: int, what: str, reason: str = Reason.ARTIFACTS_FAILED
     ) -> Iterator[bytes]:
-        request = blobs_pb2.AgentDownloadRequest(lease=self._lease, sha256=digest)
-        stream = self._client.call(self._open_download, request, timeout_s=TRANSFER_TIMEOUT_S)
         hasher, received = hashlib.sha256(), 0
+        stream = self._peer.download(self._lease, digest)
         try:
-            for chunk in stream:
+            for data in stream:
                 if self._stop.is_set():
-                    stream.cancel()  # type: ignore[attr-defined]
                     raise StoppedError(what)
-                hasher.update(chunk.data)
-                received += len(chunk.data)
-                yield chunk.data
-        except grpc.RpcError as error:
-            _reraise_fenced(error)
-            raise TransferError(reason, f"{what}: {_details(error)}") from None
+                hasher.update(data)
+                received += len(data)
+                yield data
+        except PeerError as error:
+            raise TransferError(reason, f"{what}: {error.detail}") from None
+        finally:
+            stream.close()  # after an early end, cancels the download
         if hasher.hexdigest() != digest or received != size:
             raise TransferError(
                 reason,
@@ -177,12 +157,7 @@ class Transfers:
                 f"got {hasher.hexdigest()} of {received})",
             )
 
-    def _open_download(
-        self, request: blobs_pb2.AgentDownloadRequest, metadata: object, timeout: float
-    ) -> Iterable[blobs_pb2.BlobChunk]:
-        return self._stub.DownloadBlob(request, metadata=metadata, timeout=timeout)  # type: ignore[arg-type]
-
-    def _tar(self, needed: Iterable[blobs_pb2.Artifact]) -> Iterator[bytes]:
+    def _tar(self, needed: Iterable[NeededArtifact]) -> Iterator[bytes]:
         """A tar stream of the needed artifacts, written as their bytes arrive."""
         now = int(time.time())
         for artifact in needed:
@@ -229,60 +204,18 @@ class Transfers:
         return resolved
 
     def _send(self, name: str, size: int, mode: int, chunks: Iterator[bytes]) -> None:
-        """Streams one file up. Only this thread reads the workspace; gRPC's sending thread
-        reads a small queue, so a refused upload never leaves the engine's stream mid-read."""
-        outbox: queue.Queue[blobs_pb2.UploadChunk | None] = queue.Queue(UPLOAD_QUEUE_CHUNKS)
-        header = blobs_pb2.UploadHeader(lease=self._lease, name=name, size=size, mode=mode)
+        def guarded() -> Iterator[bytes]:
+            for data in chunks:
+                if self._stop.is_set():
+                    raise StoppedError(f"artifact {name!r}")
+                yield data
+
         # Not retried: the workspace stream is read once; a failed upload fails the attempt,
         # which the job's retry rule may run again.
-        call = self._stub.UploadArtifact.future(
-            iter(outbox.get, None), metadata=self._client.session, timeout=TRANSFER_TIMEOUT_S
-        )
         try:
-            if _offer(outbox, blobs_pb2.UploadChunk(header=header), call):
-                hasher = hashlib.sha256()
-                for data in chunks:
-                    if self._stop.is_set():
-                        call.cancel()  # type: ignore[no-untyped-call]
-                        raise StoppedError(f"artifact {name!r}")
-                    hasher.update(data)
-                    if not _offer(outbox, blobs_pb2.UploadChunk(data=data), call):
-                        break
-                else:
-                    _offer(outbox, blobs_pb2.UploadChunk(sha256=hasher.hexdigest()), call)
-        finally:
-            _close(outbox)
-        try:
-            call.result()
-        except grpc.RpcError as error:
-            _reraise_fenced(error)
-            raise TransferError(Reason.ARTIFACTS_FAILED, _details(error)) from None
-
-
-def _offer(
-    outbox: queue.Queue[blobs_pb2.UploadChunk | None],
-    item: blobs_pb2.UploadChunk,
-    call: grpc.Future[blobs_pb2.UploadArtifactResponse],
-) -> bool:
-    """Queues `item` for sending; False once the call has ended (refused, failed)."""
-    while not call.done():
-        try:
-            outbox.put(item, timeout=UPLOAD_POLL_S)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _close(outbox: queue.Queue[blobs_pb2.UploadChunk | None]) -> None:
-    """Ends the request stream, making room if the call stopped reading it."""
-    while True:
-        try:
-            outbox.put_nowait(None)
-            return
-        except queue.Full:
-            with contextlib.suppress(queue.Empty):
-                outbox.get_nowait()
+            self._peer.upload_artifact(self._lease, ArtifactFile(name, size, mode), guarded())
+        except PeerError as error:
+            raise TransferError(Reason.ARTIFACTS_FAILED, error.detail) from None
 
 
 __all__ = ["TransferError", "Transfers"]

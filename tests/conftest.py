@@ -1,4 +1,8 @@
-"""Shared fixtures: Docker availability (a failure, not a skip, under CI) and real clusters."""
+"""Shared fixtures: Docker availability (a failure, not a skip, under CI) and real clusters.
+
+Clusters' agents use the fake executor; the `docker_*` clusters (which need `docker_ready`)
+run steps in containers.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,18 @@ def _docker_problem() -> str | None:
     return None
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs Docker says so with the `docker` marker (`-m "not docker"` works)."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "docker_ready" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("docker") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"tests need docker_ready but lack @pytest.mark.docker: {unmarked}")
+
+
 @pytest.fixture(scope="session")
 def docker_ready() -> None:
     problem = _docker_problem()
@@ -41,9 +57,9 @@ def unique() -> str:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, docker_ready: None) -> Iterator[Cluster]:
-    """A fresh coordinator with no agents; tests start the agents they need."""
-    created = Cluster(tmp_path)
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """A fresh coordinator with no agents; tests start the agents they need (fake executor)."""
+    created = Cluster(tmp_path, executor="fake")
     created.start_server()
     try:
         yield created
@@ -52,9 +68,20 @@ def cluster(tmp_path: Path, docker_ready: None) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def patient_cluster(tmp_path: Path, docker_ready: None) -> Iterator[Cluster]:
+def docker_cluster(tmp_path: Path, docker_ready: None) -> Iterator[Cluster]:
+    """Like `cluster`, for tests that need their steps in containers: agents use Docker."""
+    created = Cluster(tmp_path, executor="docker")
+    created.start_server()
+    try:
+        yield created
+    finally:
+        created.close()
+
+
+@pytest.fixture
+def patient_cluster(tmp_path: Path) -> Iterator[Cluster]:
     """Leases of 12 s: agents ride out a coordinator restart or a short network cut."""
-    created = Cluster(tmp_path / "patient", server_args=("--lease-ttl", "12"))
+    created = Cluster(tmp_path / "patient", server_args=("--lease-ttl", "12"), executor="fake")
     created.root.mkdir()
     created.start_server()
     try:
@@ -63,18 +90,32 @@ def patient_cluster(tmp_path: Path, docker_ready: None) -> Iterator[Cluster]:
         created.close()
 
 
-@pytest.fixture(scope="module")
-def shared_cluster(
-    tmp_path_factory: pytest.TempPathFactory, docker_ready: None
-) -> Iterator[Cluster]:
-    """One coordinator and two agents for a module's tests: `main` (os=linux, concurrency 2) and
-    `gpu` (gpu=yes)."""
-    root = tmp_path_factory.mktemp("cluster")
-    created = Cluster(root)
+def _shared(root: Path, executor: str) -> Cluster:
+    created = Cluster(root, executor=executor)
     created.start_server()
     suffix = uuid.uuid4().hex[:6]
     created.start_agent(f"main-{suffix}", labels="os=linux", concurrency=2)
     created.start_agent(f"gpu-{suffix}", labels="gpu=yes")
+    return created
+
+
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One coordinator and two fake-executor agents for a module's tests: `main` (os=linux,
+    concurrency 2) and `gpu` (gpu=yes)."""
+    created = _shared(tmp_path_factory.mktemp("cluster"), "fake")
+    try:
+        yield created
+    finally:
+        created.close()
+
+
+@pytest.fixture(scope="module")
+def docker_shared_cluster(
+    tmp_path_factory: pytest.TempPathFactory, docker_ready: None
+) -> Iterator[Cluster]:
+    """`shared_cluster` with Docker agents, for a module's tests that need containers."""
+    created = _shared(tmp_path_factory.mktemp("docker-cluster"), "docker")
     try:
         yield created
     finally:

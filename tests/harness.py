@@ -1,6 +1,8 @@
 """Real processes for integration and fault tests: a coordinator, agents, and CLI calls.
 
 Everything binds to 127.0.0.1; timings are short so lease and reaper behaviour shows in seconds.
+Agents use the fake executor unless a test asks for another (``executor="docker"`` for what
+needs containers), so what needs Docker is visible and nothing else does.
 """
 
 from __future__ import annotations
@@ -68,15 +70,21 @@ class Process:
 class Cluster:
     root: Path
     server_args: Sequence[str] = ()
+    # The executor of agents started without one: "fake", "shell" or "docker".
+    executor: str = "fake"
     processes: list[Process] = field(default_factory=list)
     address: str = ""
     agent_names: set[str] = field(default_factory=set)
-    # False for clusters whose agents all use the shell executor: no Docker needed to clean up.
-    uses_docker: bool = True
+    agent_executors: dict[str, str] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
         return self.root / "server"
+
+    @property
+    def uses_docker(self) -> bool:
+        """Whether any agent ran steps in Docker (then closing removes what they left)."""
+        return "docker" in self.agent_executors.values()
 
     def _spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> Process:
         log_path = self.root / f"{name}.log"
@@ -138,39 +146,37 @@ class Cluster:
         wait: bool = True,
         extra: Sequence[str] = (),
         via: str | None = None,
+        executor: str | None = None,
     ) -> Process:
-        """Starts an agent; `via` is another address to reach the coordinator (a proxy)."""
+        """Starts an agent; `via` is another address to reach the coordinator (a proxy).
+
+        `executor` defaults to the cluster's; a "docker" agent needs the `docker_ready` fixture.
+        """
+        executor = executor or self.executor
         self.agent_names.add(name)
-        process = self._spawn(
-            f"agent-{name}",
-            [
-                "agent",
-                "--coordinator",
-                via or self.address,
-                "--token",
-                token,
-                "--name",
-                name,
-                "--labels",
-                labels,
-                "--concurrency",
-                str(concurrency),
-                "--work-dir",
-                str(self.root / f"agent-{name}"),
-                "--stop-grace",
-                "1",
-                *extra,
-            ],
-        )
+        self.agent_executors[name] = executor
+        options = {
+            "--coordinator": via or self.address,
+            "--token": token,
+            "--name": name,
+            "--labels": labels,
+            "--concurrency": str(concurrency),
+            "--work-dir": str(self.root / f"agent-{name}"),
+            "--stop-grace": "1",
+            "--executor": executor,
+        }
+        args = [arg for pair in options.items() for arg in pair]
+        process = self._spawn(f"agent-{name}", ["agent", *args, *extra])
         if wait:
-            wait_for(
-                lambda: any(
-                    a["name"] == name and a["state"] == "online" for a in self.json("agents")
-                ),
-                START_TIMEOUT_S,
-                f"agent {name} to register",
-            )
+            self.wait_for_agent(name)
         return process
+
+    def wait_for_agent(self, name: str) -> None:
+        wait_for(
+            lambda: any(a["name"] == name and a["state"] == "online" for a in self.json("agents")),
+            START_TIMEOUT_S,
+            f"agent {name} to register",
+        )
 
     def cli(
         self, *args: str, token: str = CLIENT_TOKEN, timeout_s: float = 120.0
@@ -210,6 +216,7 @@ class Cluster:
             remove_volumes(self.agent_names)
 
     def containers_of_build(self, build_id: int) -> list[Any]:
+        assert self.uses_docker, "only Docker agents run containers"
         found = _containers({"label": f"conveyor.build={build_id}"})
         return [c for c in found if c.attrs["Labels"].get("conveyor.agent") in self.agent_names]
 
@@ -219,7 +226,7 @@ def job(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-def _containers(filters: dict[str, str]) -> list[Any]:
+def _containers(filters: dict[str, str | list[str] | bool]) -> list[Any]:
     # sparse: a full listing inspects each container and fails if one vanishes meanwhile.
     client = docker.from_env()
     return list(client.containers.list(all=True, sparse=True, filters=filters))

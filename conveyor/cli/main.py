@@ -118,11 +118,13 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument(
         "--executor",
-        choices=("docker", "shell"),
+        choices=("docker", "shell", "fake"),
         default="docker",
         help="how steps run: 'docker' (default) runs each step in a fresh container; 'shell' "
         "runs each step as a plain process on this host, as this agent's user, UNISOLATED: it "
-        "sees the host's files, network and processes and ignores the step's image",
+        "sees the host's files, network and processes and ignores the step's image; 'fake' "
+        "runs nothing and only simulates a few sh commands (echo, sleep, exit...): for testing "
+        "the farm itself",
     )
     p.add_argument(
         "--spool-limit",

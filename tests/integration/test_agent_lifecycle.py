@@ -1,4 +1,6 @@
-"""The agent starts, stops on SIGTERM promptly, and leaves nothing running behind."""
+"""The agent starts, stops on SIGTERM promptly, and leaves nothing running behind.
+
+Fake-executor agents, except where containers are the point."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Cluster, job, wait_for, write_pipeline
-
-pytestmark = pytest.mark.docker
 
 
 def _state(cluster: Cluster, name: str) -> str:
@@ -37,9 +37,11 @@ def test_agent_stops_on_sigterm_while_coordinator_is_down(cluster: Cluster, uniq
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.docker
 def test_stopped_agent_ends_its_attempt_and_removes_containers(
-    cluster: Cluster, unique: str, tmp_path: Path
+    docker_cluster: Cluster, unique: str, tmp_path: Path
 ) -> None:
+    cluster = docker_cluster
     agent_name = f"busy-{unique}"
     agent = cluster.start_agent(agent_name)
     text = (

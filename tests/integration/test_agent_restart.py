@@ -1,4 +1,7 @@
-"""An agent restarted under the same name cleans up after its previous life, which is fenced off."""
+"""An agent restarted under the same name cleans up after its previous life, which is fenced off.
+
+The restart's cleanup is about containers (Docker); the fencing tests speak the protocol
+themselves and start no agent at all."""
 
 from __future__ import annotations
 
@@ -13,16 +16,16 @@ from conveyor import PROTOCOL_VERSION, wire
 from conveyor.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 from tests.harness import AGENT_TOKEN, Cluster, job, wait_for, write_pipeline
 
-pytestmark = pytest.mark.docker
-
 NAP = (
     "name: nap\nimage: conveyor/busybox\njobs:\n  nap:\n    steps:\n      - run: echo up; sleep 9\n"
 )
 
 
+@pytest.mark.docker
 def test_restarted_agent_removes_leftovers_and_old_attempt_ends(
-    cluster: Cluster, unique: str, tmp_path: Path
+    docker_cluster: Cluster, unique: str, tmp_path: Path
 ) -> None:
+    cluster = docker_cluster
     name = f"phoenix-{unique}"
     first_life = cluster.start_agent(name)
     path = write_pipeline(tmp_path, "nap.yml", NAP)

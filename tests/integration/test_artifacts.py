@@ -1,4 +1,5 @@
-"""Artifacts through the whole system: a large file between jobs and to the CLI, and retention."""
+"""Artifacts through the whole system: a large file between jobs and to the CLI (out of and into
+Docker volumes), and retention (fake executor)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 
 from tests.harness import Cluster, Process, job, write_pipeline
 
-pytestmark = pytest.mark.docker
 LOGGER = logging.getLogger(__name__)
 
 BIG_MIB = 200
@@ -48,9 +48,11 @@ def peak_rss_mib(process: Process) -> float:
     raise AssertionError("no VmHWM in /proc status")
 
 
+@pytest.mark.docker
 def test_large_artifact_arrives_byte_exact_with_bounded_memory(
-    cluster: Cluster, tmp_path: Path
+    docker_cluster: Cluster, tmp_path: Path
 ) -> None:
+    cluster = docker_cluster
     agent = cluster.start_agent("big")
     server = next(p for p in cluster.processes if p.name == "server")
     idle = {"coordinator": peak_rss_mib(server), "agent": peak_rss_mib(agent)}

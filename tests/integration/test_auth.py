@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.harness import Cluster, write_pipeline
-
-pytestmark = pytest.mark.docker
 
 
 def test_agent_with_wrong_join_token_stops_with_clear_error(cluster: Cluster) -> None:

@@ -1,4 +1,5 @@
-"""Cancellation reaches a running step fast and leaves no container behind."""
+"""Cancellation reaches a running step fast and leaves no container behind (Docker); canceling
+a queued or finished build runs nothing (fake executor)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Cluster, job, wait_for, write_pipeline
-
-pytestmark = pytest.mark.docker
 
 SLEEPER = """
 name: sleeper
@@ -28,7 +27,11 @@ jobs:
 """
 
 
-def test_cancel_stops_running_step_within_seconds(shared_cluster: Cluster, tmp_path: Path) -> None:
+@pytest.mark.docker
+def test_cancel_stops_running_step_within_seconds(
+    docker_shared_cluster: Cluster, tmp_path: Path
+) -> None:
+    shared_cluster = docker_shared_cluster
     path = write_pipeline(tmp_path, "sleeper.yml", SLEEPER)
     submitted = shared_cluster.cli("run", str(path), "--no-follow", "--json")
     assert submitted.returncode == 0, submitted.stderr.decode()

@@ -7,11 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.harness import CLI, CLIENT_TOKEN, Cluster, job, wait_for, write_pipeline
-
-pytestmark = pytest.mark.docker
 
 TTL_PLUS_REAPER_S = 4 + 0.5  # the harness's --lease-ttl and --reaper-period
 
@@ -77,7 +73,7 @@ def test_coordinator_killed_mid_build_keeps_it_and_finishes(
     cluster.start_agent(f"steady-{unique}")
     text = (
         "name: survive\nimage: conveyor/busybox\njobs:\n  count:\n    steps:\n"
-        "      - run: for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo $i; sleep 0.4; done\n"
+        f"      - run: {'; '.join(f'echo {i}; sleep 0.4' for i in range(1, 13))}\n"
         "  then:\n    needs: [count]\n    steps: [{run: echo after}]\n"
     )
     path = write_pipeline(tmp_path, "survive.yml", text)

@@ -1,4 +1,6 @@
-"""Network cuts between one agent and the coordinator, through a TCP proxy the test controls."""
+"""Network cuts between one agent and the coordinator, through a TCP proxy the test controls.
+
+Only the long cut needs Docker: it counts the job's live containers."""
 
 from __future__ import annotations
 
@@ -11,8 +13,6 @@ import pytest
 from tests.faults import ContainerSampler, TcpProxy
 from tests.harness import Cluster, job, wait_for, write_pipeline
 
-pytestmark = pytest.mark.docker
-
 LINES = 40
 
 
@@ -21,12 +21,13 @@ def _numbered(count: int) -> bytes:
 
 
 def _counting_pipeline(tmp_path: Path, pause: str, retry: str = "", prelude: str = "") -> Path:
+    # Unrolled rather than a loop: the fake executor reads no loops.
+    count = "; ".join(f"echo {i}; sleep {pause}" for i in range(1, LINES + 1))
     text = (
         "name: count\nimage: conveyor/busybox\njobs:\n  count:\n"
         f"{retry}"
         "    steps:\n"
-        f"      - run: {prelude}i=1; while [ $i -le {LINES} ]; do echo $i; i=$((i+1));"
-        f" sleep {pause}; done\n"
+        f"      - run: {prelude}{count}\n"
     )
     return write_pipeline(tmp_path, "count.yml", text)
 
@@ -68,9 +69,11 @@ def test_short_cut_loses_no_log_byte(
     assert cluster.cli("logs", str(build_id), "count").stdout == _numbered(LINES)
 
 
+@pytest.mark.docker
 def test_long_cut_agent_stops_before_job_moves(
-    cluster: Cluster, unique: str, tmp_path: Path
+    docker_cluster: Cluster, unique: str, tmp_path: Path
 ) -> None:
+    cluster = docker_cluster
     proxy = TcpProxy(cluster.address)
     cut_name = f"isolated-{unique}"
     try:

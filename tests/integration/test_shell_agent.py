@@ -42,9 +42,9 @@ jobs:
 
 @pytest.fixture(scope="module")
 def shell_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    created = Cluster(tmp_path_factory.mktemp("shell-cluster"), uses_docker=False)
+    created = Cluster(tmp_path_factory.mktemp("shell-cluster"), executor="shell")
     created.start_server()
-    created.start_agent("host", concurrency=2, extra=["--executor", "shell"])
+    created.start_agent("host", concurrency=2)
     try:
         yield created
     finally:

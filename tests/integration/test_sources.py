@@ -1,4 +1,5 @@
-"""Sources through the whole system: `run --source DIR` snapshots and git checkouts."""
+"""Sources through the whole system: `run --source DIR` snapshots and git checkouts, unpacked
+into real Docker volumes (modes and trees as the step's image sees them)."""
 
 from __future__ import annotations
 
@@ -52,20 +53,20 @@ def _logs(cluster: Cluster, build_id: int, job_name: str) -> str:
 
 
 def test_source_snapshot_arrives_with_modes_and_without_ignored_files(
-    shared_cluster: Cluster, tmp_path: Path
+    docker_shared_cluster: Cluster, tmp_path: Path
 ) -> None:
     root = tmp_path / "project"
     _tree(root)
     os.umask(0o022)
     pipeline = write_pipeline(tmp_path, "listing.yml", LISTING)
-    first = shared_cluster.cli("run", str(pipeline), "--source", str(root))
+    first = docker_shared_cluster.cli("run", str(pipeline), "--source", str(root))
     assert first.returncode == 0, first.stderr.decode() + first.stdout.decode()
     assert b"uploaded" in first.stdout
     build_id = int(re.search(rb"build (\d+) submitted", first.stdout)[1])  # type: ignore[index]
-    listing = _logs(shared_cluster, build_id, "look").splitlines()
+    listing = _logs(docker_shared_cluster, build_id, "look").splitlines()
     assert listing == _expected_listing(root)
     # An unchanged tree has the same digest: nothing is sent again.
-    again = shared_cluster.cli("run", str(pipeline), "--source", str(root))
+    again = docker_shared_cluster.cli("run", str(pipeline), "--source", str(root))
     assert again.returncode == 0, again.stderr.decode()
     assert b"already on the coordinator" in again.stdout
 
@@ -113,26 +114,28 @@ jobs:
 
 
 def test_git_ref_checks_out_that_commit_and_records_it(
-    shared_cluster: Cluster, tmp_path: Path, two_commits: tuple[Path, str, str]
+    docker_shared_cluster: Cluster, tmp_path: Path, two_commits: tuple[Path, str, str]
 ) -> None:
     repo, first, second = two_commits
     text = GIT_PIPELINE.format(url=repo, ref="v1")
-    result = shared_cluster.cli("run", str(write_pipeline(tmp_path, "g.yml", text)), "--json")
+    result = docker_shared_cluster.cli(
+        "run", str(write_pipeline(tmp_path, "g.yml", text)), "--json"
+    )
     assert result.returncode == 0, result.stderr.decode() + result.stdout.decode()
     build_id = json.loads(result.stdout)["id"]
-    assert _logs(shared_cluster, build_id, "show") == "one\n"
-    source = shared_cluster.json("artifacts", str(build_id))["source"]
+    assert _logs(docker_shared_cluster, build_id, "show") == "one\n"
+    source = docker_shared_cluster.json("artifacts", str(build_id))["source"]
     assert source == {"git": str(repo), "ref": "v1", "commit": first}
 
     # The CLI's --git overrides the pipeline; a file:// URL works too.
-    override = shared_cluster.cli(
+    override = docker_shared_cluster.cli(
         "run", str(write_pipeline(tmp_path, "g2.yml", text)), "--git", f"file://{repo}",
         "--ref", "main", "--json",
     )  # fmt: skip
     assert override.returncode == 0, override.stderr.decode()
     build_id = json.loads(override.stdout)["id"]
-    assert _logs(shared_cluster, build_id, "show") == "two\n"
-    assert shared_cluster.json("artifacts", str(build_id))["source"]["commit"] == second
+    assert _logs(docker_shared_cluster, build_id, "show") == "two\n"
+    assert docker_shared_cluster.json("artifacts", str(build_id))["source"]["commit"] == second
 
 
 @pytest.mark.parametrize(
@@ -143,7 +146,7 @@ def test_git_ref_checks_out_that_commit_and_records_it(
     ],
 )
 def test_bad_git_url_or_ref_fails_fast_with_reason(
-    shared_cluster: Cluster,
+    docker_shared_cluster: Cluster,
     tmp_path: Path,
     two_commits: tuple[Path, str, str],
     url: str,
@@ -153,7 +156,9 @@ def test_bad_git_url_or_ref_fails_fast_with_reason(
     repo, _, _ = two_commits
     text = GIT_PIPELINE.format(url=url.format(repo=repo), ref=ref)
     started = time.monotonic()
-    result = shared_cluster.cli("run", str(write_pipeline(tmp_path, "bad.yml", text)), "--json")
+    result = docker_shared_cluster.cli(
+        "run", str(write_pipeline(tmp_path, "bad.yml", text)), "--json"
+    )
     assert result.returncode == 1, result.stderr.decode()
     assert time.monotonic() - started < 20
     show = job(json.loads(result.stdout), "show")

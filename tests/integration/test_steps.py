@@ -1,4 +1,6 @@
-"""Step limits and failures through the whole system: timeouts, missing images, follow, retry."""
+"""Step limits and failures through the whole system: timeouts, missing images, follow, retry.
+
+Timeouts and images are about containers (Docker); following and retrying are not (fake)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,6 @@ import pytest
 
 from tests.harness import CLI, CLIENT_TOKEN, Cluster, job, write_pipeline
 
-pytestmark = pytest.mark.docker
-
 
 def _submit(cluster: Cluster, path: Path) -> int:
     result = cluster.cli("run", str(path), "--no-follow", "--json")
@@ -21,7 +21,9 @@ def _submit(cluster: Cluster, path: Path) -> int:
     return build_id
 
 
-def test_job_timeout_kills_the_step(shared_cluster: Cluster, tmp_path: Path) -> None:
+@pytest.mark.docker
+def test_job_timeout_kills_the_step(docker_shared_cluster: Cluster, tmp_path: Path) -> None:
+    shared_cluster = docker_shared_cluster
     text = (
         "name: slow\nimage: conveyor/busybox\njobs:\n  slow:\n    timeout: 2s\n"
         "    steps:\n      - run: echo begin; sleep 300\n      - run: echo never\n"
@@ -37,7 +39,9 @@ def test_job_timeout_kills_the_step(shared_cluster: Cluster, tmp_path: Path) -> 
     assert shared_cluster.containers_of_build(doc["id"]) == []
 
 
-def test_missing_image_fails_fast_naming_it(shared_cluster: Cluster, tmp_path: Path) -> None:
+@pytest.mark.docker
+def test_missing_image_fails_fast_naming_it(docker_shared_cluster: Cluster, tmp_path: Path) -> None:
+    shared_cluster = docker_shared_cluster
     text = (
         "name: noimage\nimage: conveyor/busybox\njobs:\n  pull:\n"
         "    steps:\n      - image: conveyor/does-not-exist:1\n        run: 'true'\n"
@@ -54,7 +58,7 @@ def test_missing_image_fails_fast_naming_it(shared_cluster: Cluster, tmp_path: P
 def test_logs_follow_streams_until_the_step_ends(shared_cluster: Cluster, tmp_path: Path) -> None:
     text = (
         "name: ticks\nimage: conveyor/busybox\njobs:\n  tick:\n    steps:\n"
-        "      - run: for i in 1 2 3 4 5; do echo tick $i; sleep 0.4; done\n"
+        f"      - run: {'; '.join(f'echo tick {i}; sleep 0.4' for i in range(1, 6))}\n"
     )
     build_id = _submit(shared_cluster, write_pipeline(tmp_path, "ticks.yml", text))
     follower = subprocess.Popen(

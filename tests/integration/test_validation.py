@@ -9,8 +9,6 @@ import pytest
 from conveyor.cli.client import Client, CliError
 from tests.harness import CLIENT_TOKEN, Cluster, write_pipeline
 
-pytestmark = pytest.mark.docker
-
 HEAD = "name: p\nimage: conveyor/busybox\n"
 MANY_JOBS = (
     HEAD + "jobs:\n" + "".join(f"  j{i}:\n    steps: [{{run: 'true'}}]\n" for i in range(300))

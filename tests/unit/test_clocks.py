@@ -10,8 +10,8 @@ from typing import cast
 import pytest
 
 from agent.attempt import AttemptRunner
-from agent.client import CoordinatorClient
 from agent.leases import LeaseKeeper
+from agent.peer import Peer
 from coordinator.domain.leases import LeaseTable
 from coordinator.domain.records import LiveAttempt
 
@@ -49,7 +49,7 @@ def test_agent_watchdog_ignores_wall_clock_jumps(wall_clock_jumps: None) -> None
     runner = _Runner()
     abort = threading.Event()
     keeper = LeaseKeeper(
-        client=cast(CoordinatorClient, None),  # the watchdog alone never calls the coordinator
+        peer=cast(Peer, None),  # the watchdog alone never calls the coordinator
         runners=lambda: [cast(AttemptRunner, runner)],
         abort=abort,
         ttl_s=2.0,

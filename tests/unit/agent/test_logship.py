@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from agent.logship import LogShipper
-from conveyor.v1 import agent_pb2, types_pb2
+from agent.peer import Lease, LogAck, Peer
 
 
 class FakeCoordinator:
@@ -19,28 +18,26 @@ class FakeCoordinator:
         self.held = bytearray()
         self.reachable = threading.Event()
         self.reachable.set()
-        self.stub = self
         self.max_spool_seen = 0
         self.spool: Path | None = None
 
-    def AppendLog(self, request: agent_pb2.AppendLogRequest) -> agent_pb2.AppendLogResponse:
+    def append_log(
+        self, lease: Lease, index: int, offset: int, data: bytes, *, give_up: threading.Event
+    ) -> LogAck:
+        self.reachable.wait()
         if self.spool is not None and self.spool.exists():
             self.max_spool_seen = max(self.max_spool_seen, self.spool.stat().st_size)
-        if request.offset <= len(self.held):
-            self.held += request.data[len(self.held) - request.offset :]
-        return agent_pb2.AppendLogResponse(held_length=len(self.held), accepted=True)
-
-    def call(self, method: Callable[[Any], Any], request: Any, **_: Any) -> Any:
-        self.reachable.wait()
-        return method(request)
+        if offset <= len(self.held):
+            self.held += data[len(self.held) - offset :]
+        return LogAck(held_length=len(self.held), accepted=True)
 
 
 def _shipper(fake: FakeCoordinator, tmp_path: Path, limit: int) -> LogShipper:
     fake.spool = tmp_path / "0.log"
     return LogShipper(
-        fake,
-        types_pb2.Lease(attempt_id=1, lease_token="t"),
-        0,  # type: ignore[arg-type]
+        cast("Peer", fake),  # the shipper only appends logs
+        Lease(attempt_id=1, token="t"),
+        0,
         fake.spool,
         limit=limit,
         interrupt=threading.Event(),

@@ -1,4 +1,5 @@
-"""Files in and out of a workspace directory on the host, for :mod:`agent.shell_executor`.
+"""Workspaces as directories on the host, and files in and out of them: what the shell and fake
+executors share.
 
 Names are always resolved component by component with ``O_NOFOLLOW`` below the workspace, so a
 symlink a step planted can be reported (as a SYMLINK entry) but never followed out of it. Tar
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -17,35 +19,19 @@ from pathlib import Path
 from typing import IO, cast
 
 from agent.config import TRANSFER_CHUNK_BYTES
-from agent.executor import ExecutorError, FileKind, WorkspaceFile
-
-
-class _ChunkReader:
-    """A read()-able view of an iterator of byte chunks, for tarfile's streaming mode."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._buffer = memoryview(b"")
-
-    def read(self, size: int = -1) -> bytes:
-        if not self._buffer:
-            self._buffer = memoryview(next(self._chunks, b""))
-        if size < 0 or size >= len(self._buffer):
-            data, self._buffer = bytes(self._buffer), memoryview(b"")
-            return data
-        data, self._buffer = bytes(self._buffer[:size]), self._buffer[size:]
-        return data
-
-    def drain(self) -> None:
-        """Reads the stream to its end: tarfile stops at the end-of-archive block, and the
-        producer (a download) must see its stream consumed, not abandoned."""
-        for _ in self._chunks:
-            pass
+from agent.executors.base import (
+    AttemptInfo,
+    ExecutorError,
+    FileKind,
+    WorkspaceFile,
+    WorkspaceReader,
+)
+from agent.executors.tarstream import ChunkReader
 
 
 def unpack(root: Path, chunks: Iterable[bytes]) -> None:
     """Unpacks a tar stream into `root`; exceptions raised by `chunks` propagate."""
-    reader = _ChunkReader(chunks)
+    reader = ChunkReader(chunks)
     try:
         stream = cast("IO[bytes]", reader)
         with tarfile.open(fileobj=stream, mode="r|", bufsize=TRANSFER_CHUNK_BYTES) as archive:
@@ -62,7 +48,7 @@ def _file_chunks(fd: int) -> Iterator[bytes]:
 
 
 class HostWorkspaceReader:
-    """:class:`agent.executor.WorkspaceReader` over a directory."""
+    """:class:`agent.executors.base.WorkspaceReader` over a directory."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
@@ -115,3 +101,51 @@ class HostWorkspaceReader:
             return WorkspaceFile(name, FileKind.OTHER, 0, mode, "", iter(()))
         fd = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=parent)
         return WorkspaceFile(name, FileKind.FILE, info.st_size, mode, "", _file_chunks(fd))
+
+
+class HostWorkspaces:
+    """The workspace half of an executor: one directory ``root/<attempt id>`` per attempt.
+
+    ``root`` must belong to this agent alone: :meth:`remove_workspaces` empties it.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def workspace(self, attempt: AttemptInfo) -> Path:
+        return self.root / str(attempt.attempt_id)
+
+    def prepare_attempt(self, attempt: AttemptInfo) -> None:
+        self.cleanup_attempt(attempt)
+        try:
+            self.workspace(attempt).mkdir(parents=True)
+        except OSError as exc:
+            raise ExecutorError(
+                f"could not create the workspace of attempt {attempt.attempt_id}: {exc}"
+            ) from exc
+
+    def cleanup_attempt(self, attempt: AttemptInfo) -> None:
+        try:
+            shutil.rmtree(self.workspace(attempt))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ExecutorError(f"could not clean up attempt {attempt.attempt_id}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def open_workspace(self, attempt: AttemptInfo) -> Iterator[WorkspaceReader]:
+        workspace = self.workspace(attempt)
+        if not workspace.is_dir():
+            raise ExecutorError(f"attempt {attempt.attempt_id} has no workspace")
+        yield HostWorkspaceReader(workspace)
+
+    def import_tar(self, attempt: AttemptInfo, chunks: Iterable[bytes]) -> None:
+        unpack(self.workspace(attempt), chunks)
+
+    def remove_workspaces(self, agent_name: str) -> None:
+        try:
+            if self.root.exists():
+                for entry in self.root.iterdir():
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        except OSError as exc:
+            raise ExecutorError(f"could not remove leftovers of {agent_name!r}: {exc}") from exc

@@ -1,4 +1,4 @@
-"""Files in and out of an attempt's workspace volume, for :class:`agent.docker_executor`.
+"""Files in and out of an attempt's workspace volume, for :mod:`agent.executors.docker`.
 
 The volume is reached through a helper container that mounts it at /workspace and never runs a
 step: `put_archive` unpacks a tar stream into it and `get_archive` streams one path out as a tar
@@ -18,7 +18,8 @@ from docker.errors import DockerException, NotFound
 from docker.types import Mount
 
 from agent.config import HELPER_IMAGE, TRANSFER_CHUNK_BYTES
-from agent.executor import AttemptInfo, ExecutorError, FileKind, WorkspaceFile
+from agent.executors.base import AttemptInfo, ExecutorError, FileKind, WorkspaceFile
+from agent.executors.tarstream import ChunkReader
 
 if TYPE_CHECKING:
     import docker
@@ -41,23 +42,6 @@ _LIST_COMMAND = [
     "-print0",
 ]
 _BACKEND_ERRORS = (DockerException, OSError)
-
-
-class _ChunkReader:
-    """A read()-able view of an iterator of byte chunks, for tarfile's streaming mode."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = memoryview(b"")
-
-    def read(self, size: int = -1) -> bytes:
-        if not self._buffer:
-            self._buffer = memoryview(next(self._chunks, b""))
-        if size < 0 or size >= len(self._buffer):
-            data, self._buffer = bytes(self._buffer), memoryview(b"")
-            return data
-        data, self._buffer = bytes(self._buffer[:size]), self._buffer[size:]
-        return data
 
 
 def _file_chunks(handle: BinaryIO) -> Iterator[bytes]:
@@ -93,7 +77,7 @@ class DockerWorkspaceReader:
         except _BACKEND_ERRORS as exc:
             raise ExecutorError(f"artifact {name!r}: could not be read: {exc}") from exc
         try:
-            reader = cast("IO[bytes]", _ChunkReader(iter(stream)))
+            reader = cast("IO[bytes]", ChunkReader(stream))
             # A large buffer: tarfile's default 10 KiB reads cost a Python call per 10 KiB.
             with tarfile.open(fileobj=reader, mode="r|", bufsize=TRANSFER_CHUNK_BYTES) as archive:
                 member = archive.next()

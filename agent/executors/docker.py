@@ -1,4 +1,4 @@
-"""Docker implementation of :class:`agent.executor.Executor`.
+"""Docker implementation of :class:`agent.executors.base.Executor`.
 
 One container per step, one named volume per attempt; all carry ``conveyor.*`` labels so they can be
 found after a crash. Output: stderr is merged into stdout inside the container (two pipes cannot be
@@ -10,17 +10,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import signal
 import threading
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Mount
 from docker.utils import parse_repository_tag
 
-from agent.docker_workspace import DockerWorkspaceReader, helper_container, put_tar
-from agent.executor import (
+from agent.executors.base import (
     AttemptInfo,
     Executor,
     ExecutorError,
@@ -30,6 +30,9 @@ from agent.executor import (
     StepResult,
     WorkspaceReader,
 )
+from agent.executors.docker_stream import close_socket, pump
+from agent.executors.docker_workspace import DockerWorkspaceReader, helper_container, put_tar
+from agent.executors.watchdog import TICK_S, Watchdog, early_end
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -37,10 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WORKSPACE = "/workspace"
-# Bounds how late a stop request or deadline is noticed.
-_TICK_S = 0.05
-_READ_SIZE = 256 * 1024
-_FRAME_HEADER = 8
 # `exec 2>&1` merges stderr into stdout at the source; the script travels as "$1", never re-quoted.
 _LAUNCHER = ["sh", "-c", 'exec 2>&1; exec sh -e -c "$1"', "sh"]
 _ATTACH_PARAMS = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
@@ -86,120 +85,12 @@ def _pull_failed(image: str, reason: str) -> StepResult:
     return StepResult(StepEnd.IMAGE_PULL_FAILED, None, message)
 
 
-def _interruption(control: StepControl) -> StepResult | None:
-    """The result for a step that must end before its container has started, if any."""
-    if control.stop.is_set():
-        return StepResult(StepEnd.STOPPED, None, "stopped before the step's container started")
-    if control.deadline is not None and time.monotonic() >= control.deadline:
-        return StepResult(StepEnd.TIMEOUT, None, "deadline passed before the container started")
-    return None
-
-
 class _StepOver(Exception):
     """Ends run_step early with a ready result."""
 
     def __init__(self, result: StepResult) -> None:
         super().__init__(result.message)
         self.result = result
-
-
-class _FrameDecoder:
-    """Strips the 8-byte header Docker puts before each chunk of a non-tty attach stream."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> bytes:
-        buffer, out = self._buffer, []
-        buffer += data
-        while len(buffer) >= _FRAME_HEADER:
-            end = _FRAME_HEADER + int.from_bytes(buffer[4:_FRAME_HEADER], "big")
-            if len(buffer) < end:
-                break
-            out.append(bytes(buffer[_FRAME_HEADER:end]))
-            del buffer[:end]  # cheap: bytearray drops a prefix without moving the rest
-        return b"".join(out)
-
-
-def _open_reader(sock: object) -> Callable[[int], bytes]:
-    """A blocking ``recv`` for what ``attach_socket`` returned, whatever the transport."""
-    inner = getattr(sock, "_sock", None)  # a unix socket comes wrapped in a SocketIO
-    # Depending on the transport the socket may carry the client's request timeout (60 s by
-    # default), but a step may be silent for much longer; the SDK's own attach clears it too.
-    for settimeout in (getattr(sock, "settimeout", None), getattr(inner, "settimeout", None)):
-        if settimeout is not None:
-            settimeout(None)
-    # The inner socket's recv() skips RawIOBase.read's extra buffer copy.
-    recv = (
-        getattr(inner, "recv", None) or getattr(sock, "recv", None) or getattr(sock, "read", None)
-    )
-    return cast("Callable[[int], bytes]", recv)
-
-
-def _close_socket(sock: object) -> None:
-    # Closing the response too drops the hijacked connection now rather than at GC time.
-    for closable in (getattr(sock, "_response", None), sock):
-        try:
-            getattr(closable, "close", lambda: None)()
-        except (OSError, ValueError):  # ValueError: already closed underneath
-            log.debug("closing the attach stream failed", exc_info=True)
-
-
-def _pump(sock: object, on_output: Callable[[bytes], None]) -> str | None:
-    """Delivers the attach stream to on_output until EOF; returns a read error, if any."""
-    recv = _open_reader(sock)
-    decoder = _FrameDecoder()
-    while True:
-        try:
-            data = recv(_READ_SIZE)
-        except OSError as exc:
-            return f"reading the step's output failed: {exc}"
-        if not data:
-            return None
-        payload = decoder.feed(data)
-        if payload:
-            on_output(payload)
-
-
-class _Watchdog(threading.Thread):
-    """Turns ``control.stop`` and ``control.deadline`` into signals for one running container."""
-
-    def __init__(self, api: docker.APIClient, container_id: str, control: StepControl) -> None:
-        super().__init__(name=f"conveyor-watchdog-{container_id[:12]}", daemon=True)
-        self._api, self._container_id, self._control = api, container_id, control
-        self._finished = threading.Event()
-        self.outcome: StepEnd | None = None
-
-    def finish(self) -> None:
-        self._finished.set()
-        if self.is_alive():
-            self.join()
-
-    def run(self) -> None:
-        control = self._control
-        while not control.stop.is_set():
-            if control.deadline is not None and time.monotonic() >= control.deadline:
-                self.outcome = StepEnd.TIMEOUT
-                break
-            wait_s = _TICK_S if control.deadline is None else control.deadline - time.monotonic()
-            if self._finished.wait(max(0.0, min(_TICK_S, wait_s))):
-                return
-        else:
-            self.outcome = StepEnd.STOPPED
-            self._signal("SIGTERM")
-            if self._finished.wait(control.grace_s):
-                return
-        self._signal("SIGKILL")
-        # Repeat until the step is over in case the engine failed to deliver the kill.
-        while not self._finished.wait(1.0):
-            self._signal("SIGKILL")
-
-    def _signal(self, signal: str) -> None:
-        try:
-            self._api.kill(self._container_id, signal=signal)
-        except _BACKEND_ERRORS as exc:
-            # Most often the container has just exited by itself.
-            log.debug("%s to %s failed: %s", signal, self._container_id[:12], _describe(exc))
 
 
 class DockerExecutor(Executor):
@@ -233,7 +124,7 @@ class DockerExecutor(Executor):
         on_output: Callable[[bytes], None],
         control: StepControl,
     ) -> StepResult:
-        early = _interruption(control)
+        early = early_end(control, "the step's container")
         if early is not None:
             return early
         try:
@@ -337,8 +228,8 @@ class DockerExecutor(Executor):
             target=self._pull_worker, args=args, name="conveyor-pull", daemon=True
         ).start()
         give_up = time.monotonic() + self._pull_timeout_s
-        while not done.wait(_TICK_S):
-            interrupted = _interruption(control)
+        while not done.wait(TICK_S):
+            interrupted = early_end(control, "the step's container")
             if interrupted is not None:
                 raise _StepOver(interrupted)
             if time.monotonic() >= give_up:
@@ -367,18 +258,24 @@ class DockerExecutor(Executor):
             sock = self._api.attach_socket(container_id, params=dict(_ATTACH_PARAMS))
             self._api.start(container_id)
         except _BACKEND_ERRORS as exc:
-            _close_socket(sock)
+            close_socket(sock)
             return _error(f"could not start the step's container: {_describe(exc)}")
-        watchdog = _Watchdog(self._api, container_id, control)
+        watchdog = Watchdog(
+            lambda signum: self._signal(container_id, signum),
+            control,
+            name=f"conveyor-watchdog-{container_id[:12]}",
+            # The engine may fail to deliver a kill; repeated until the step is over.
+            repeat_kill_s=1.0,
+        )
         watchdog.start()
         try:
-            read_error = _pump(sock, on_output)
+            read_error = pump(sock, on_output)
             if read_error is not None:
                 return _error(read_error)
             exit_code, detail = self._wait_exit(container_id)
         finally:
             watchdog.finish()
-            _close_socket(sock)
+            close_socket(sock)
         if watchdog.outcome is StepEnd.STOPPED:
             return StepResult(StepEnd.STOPPED, exit_code, f"stopped on request ({detail})")
         if watchdog.outcome is StepEnd.TIMEOUT:
@@ -395,6 +292,13 @@ class DockerExecutor(Executor):
             return None, f"waiting for the step's container failed: {_describe(exc)}"
         code = int(status["StatusCode"])
         return code, f"exit code {code}"
+
+    def _signal(self, container_id: str, signum: signal.Signals) -> None:
+        try:
+            self._api.kill(container_id, signal=signum.name)
+        except _BACKEND_ERRORS as exc:
+            # Most often the container has just exited by itself.
+            log.debug("%s to %s failed: %s", signum.name, container_id[:12], _describe(exc))
 
     def _remove_container(self, container_id: str) -> None:
         try:

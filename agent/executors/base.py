@@ -1,7 +1,9 @@
-"""How an agent runs the steps of an attempt, independent of the container engine.
+"""The executor contract: how an agent runs the steps of an attempt, whatever runs them.
 
-The agent's attempt runner codes against :class:`Executor`; :mod:`agent.docker_executor` is the
-Docker implementation. One attempt's steps share one workspace, mounted at ``/workspace``.
+The agent's attempt runner codes against :class:`Executor`. Implementations: :mod:`.docker` (a
+container per step, the default), :mod:`.shell` (host processes, unisolated) and :mod:`.fake`
+(nothing runs; for tests of the farm itself). One attempt's steps share one workspace; what
+every implementation must do is tested once for all of them in ``tests/executor/test_contract.py``.
 """
 
 import threading
@@ -29,7 +31,7 @@ class StepRequest:
     index: int  # 0-based position in the job
     name: str
     image: str
-    run: str  # shell script, run with `sh -e -c`
+    run: str  # shell script, run with `sh -e -c` (the fake executor reads a subset of sh)
     env: Mapping[str, str]
 
 
@@ -103,7 +105,8 @@ class WorkspaceReader(Protocol):
 
 
 class Executor(Protocol):
-    """Runs the steps of attempts in isolated containers sharing a per-attempt workspace.
+    """Runs the steps of attempts, each step in its own container (or what stands in for one:
+    a process group, nothing at all), the steps of one attempt sharing its workspace.
 
     Every method blocks the calling thread until its work is done. Methods may be called from
     several threads at once for *different* attempts; one attempt's calls must not overlap.
@@ -132,9 +135,14 @@ class Executor(Protocol):
         delivered when this returns. If ``on_output`` blocks, reading output pauses (the step may
         then block on a full pipe), which is how callers apply back-pressure.
 
-        ``control.stop`` (set from another thread) ends the step gracefully -> ``STOPPED``;
-        passing ``control.deadline`` kills it -> ``TIMEOUT``. Both take effect within a fraction
-        of a second, even before the container has started. Backend failures are returned as
+        The step sees ``step.env`` over the executor's own minimal base (PATH...), never the
+        agent's environment. A script that fails (``sh -e``) ends the step with its exit code.
+
+        ``control.stop`` (set from another thread) ends the step gracefully -> ``STOPPED``:
+        SIGTERM, which the script may trap (its exit code is reported; 143 when untrapped), then
+        SIGKILL after ``control.grace_s`` (137). Passing ``control.deadline`` kills it at once ->
+        ``TIMEOUT`` (137). Both take effect within a fraction of a second, even before the
+        container has started. Backend failures are returned as
         ``ERROR`` (or ``IMAGE_PULL_FAILED``) rather than raised; exceptions raised by
         ``on_output`` propagate after the container has been removed.
         """

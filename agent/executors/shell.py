@@ -1,4 +1,4 @@
-"""Host-process implementation of :class:`agent.executor.Executor`: no isolation at all.
+"""Host-process implementation of :class:`agent.executors.base.Executor`: no isolation at all.
 
 Each step is ``sh -e -c SCRIPT`` in its own process group, with the attempt's workspace directory
 as working directory. stdout and stderr share one pipe, so their order is exactly as written. The
@@ -15,10 +15,8 @@ import contextlib
 import logging
 import os
 import select
-import shutil
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,20 +27,19 @@ from agent.config import (
     SHELL_READ_BYTES,
     SHELL_TICK_S,
 )
-from agent.executor import (
+from agent.executors.base import (
     AttemptInfo,
     Executor,
-    ExecutorError,
     StepControl,
     StepEnd,
     StepRequest,
     StepResult,
-    WorkspaceReader,
 )
-from agent.host_workspace import HostWorkspaceReader, unpack
+from agent.executors.host_workspace import HostWorkspaces
+from agent.executors.watchdog import Watchdog, early_end
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -59,47 +56,6 @@ def _exit_code(returncode: int) -> int:
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
-
-
-def _interruption(control: StepControl) -> StepResult | None:
-    if control.stop.is_set():
-        return StepResult(StepEnd.STOPPED, None, "stopped before the step started")
-    if control.deadline is not None and time.monotonic() >= control.deadline:
-        return StepResult(StepEnd.TIMEOUT, None, "deadline passed before the step started")
-    return None
-
-
-class _Watchdog(threading.Thread):
-    """Turns ``control.stop`` and ``control.deadline`` into signals for one process group."""
-
-    def __init__(self, pgid: int, control: StepControl) -> None:
-        super().__init__(name=f"conveyor-shell-watchdog-{pgid}", daemon=True)
-        self._pgid, self._control = pgid, control
-        self._finished = threading.Event()
-        self.outcome: StepEnd | None = None
-
-    def finish(self) -> None:
-        self._finished.set()
-        if self.is_alive():
-            self.join()
-
-    def run(self) -> None:
-        control = self._control
-        while not control.stop.is_set():
-            if control.deadline is not None and time.monotonic() >= control.deadline:
-                self.outcome = StepEnd.TIMEOUT
-                break
-            wait_s = SHELL_TICK_S
-            if control.deadline is not None:
-                wait_s = min(wait_s, control.deadline - time.monotonic())
-            if self._finished.wait(max(0.0, wait_s)):
-                return
-        else:
-            self.outcome = StepEnd.STOPPED
-            _signal_group(self._pgid, signal.SIGTERM)
-            if self._finished.wait(control.grace_s):
-                return
-        _signal_group(self._pgid, signal.SIGKILL)
 
 
 def _pump(process: subprocess.Popen[bytes], on_output: Callable[[bytes], None]) -> None:
@@ -130,26 +86,11 @@ def _pump(process: subprocess.Popen[bytes], on_output: Callable[[bytes], None]) 
             return
 
 
-class ShellExecutor(Executor):
+class ShellExecutor(HostWorkspaces, Executor):
     """Runs steps as host processes under ``root/<attempt id>``; contracts are :class:`Executor`'s.
 
     ``root`` must belong to this agent alone: :meth:`remove_leftovers` empties it.
     """
-
-    def __init__(self, root: Path) -> None:
-        self._root = root
-
-    def workspace(self, attempt: AttemptInfo) -> Path:
-        return self._root / str(attempt.attempt_id)
-
-    def prepare_attempt(self, attempt: AttemptInfo) -> None:
-        self.cleanup_attempt(attempt)
-        try:
-            self.workspace(attempt).mkdir(parents=True)
-        except OSError as exc:
-            raise ExecutorError(
-                f"could not create the workspace of attempt {attempt.attempt_id}: {exc}"
-            ) from exc
 
     def run_step(
         self,
@@ -158,7 +99,7 @@ class ShellExecutor(Executor):
         on_output: Callable[[bytes], None],
         control: StepControl,
     ) -> StepResult:
-        early = _interruption(control)
+        early = early_end(control, "the step")
         if early is not None:
             return early
         workspace = self.workspace(attempt)
@@ -184,7 +125,11 @@ class ShellExecutor(Executor):
         on_output: Callable[[bytes], None],
         control: StepControl,
     ) -> StepResult:
-        watchdog = _Watchdog(process.pid, control)
+        watchdog = Watchdog(
+            lambda signum: _signal_group(process.pid, signum),
+            control,
+            name=f"conveyor-shell-watchdog-{process.pid}",
+        )
         watchdog.start()
         try:
             try:
@@ -206,36 +151,13 @@ class ShellExecutor(Executor):
             return StepResult(StepEnd.TIMEOUT, code, f"deadline passed; killed ({detail})")
         return StepResult(StepEnd.EXITED, code, detail)
 
-    def cleanup_attempt(self, attempt: AttemptInfo) -> None:
-        try:
-            shutil.rmtree(self.workspace(attempt))
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise ExecutorError(f"could not clean up attempt {attempt.attempt_id}: {exc}") from exc
-
-    @contextlib.contextmanager
-    def open_workspace(self, attempt: AttemptInfo) -> Iterator[WorkspaceReader]:
-        workspace = self.workspace(attempt)
-        if not workspace.is_dir():
-            raise ExecutorError(f"attempt {attempt.attempt_id} has no workspace")
-        yield HostWorkspaceReader(workspace)
-
-    def import_tar(self, attempt: AttemptInfo, chunks: Iterable[bytes]) -> None:
-        unpack(self.workspace(attempt), chunks)
-
     def remove_leftovers(self, agent_name: str) -> int:
         """Kills processes still running in this agent's workspaces and removes the workspaces.
 
         Returns how many processes were killed.
         """
-        killed = _kill_processes_under(self._root)
-        try:
-            if self._root.exists():
-                for entry in self._root.iterdir():
-                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        except OSError as exc:
-            raise ExecutorError(f"could not remove leftovers of {agent_name!r}: {exc}") from exc
+        killed = _kill_processes_under(self.root)
+        self.remove_workspaces(agent_name)
         log.info("removed %d leftover step processes of agent %r", killed, agent_name)
         return killed
 

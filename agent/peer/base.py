@@ -1,0 +1,137 @@
+"""The agent's one interface to the coordinator, in domain terms: :class:`Peer`.
+
+The attempt runner, the lease keeper, the log shipper and the transfers code against it; the
+gRPC implementation (:mod:`agent.peer.grpc`) is the only place that knows protobuf, status
+codes and the retry policy. Tests can put any object with these methods in its place.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Iterable, Sequence
+from typing import Protocol
+
+from agent.peer.types import (
+    AgentInfo,
+    ArtifactFile,
+    Inputs,
+    Lease,
+    LeaseStatus,
+    LogAck,
+    Recorded,
+    Registration,
+    StepReport,
+    Verdict,
+    Work,
+)
+
+
+class PeerError(Exception):
+    """A call to the coordinator failed, after any retries it was worth.
+
+    ``str()`` is a one-line account for logs ("UNAVAILABLE: ..."); ``detail`` is the
+    coordinator's own words for messages users see. ``transient`` says the failure was an
+    outage (retried until the call's budget or interrupt ended it), not a refusal.
+    """
+
+    def __init__(self, detail: str, *, code: str, transient: bool) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.detail = detail
+        self.code = code
+        self.transient = transient
+
+
+class FencedError(Exception):
+    """The coordinator says this attempt is no longer ours: stop it, report nothing more."""
+
+
+class JoinRefusedError(Exception):
+    """The coordinator refused this agent (join token, protocol version, a name taken over):
+    retrying won't help."""
+
+
+class Peer(Protocol):
+    """The coordinator as one agent sees it.
+
+    Every method blocks the calling thread and may be called from several threads at once.
+    Calls about an attempt take its :class:`Lease` and raise :class:`FencedError` when the
+    attempt is no longer this agent's. Failures are :class:`PeerError` unless said otherwise;
+    ``give_up`` (where taken) ends the retries of an outage: the call then raises the last
+    failure. A session the coordinator forgot (it restarted) is re-registered transparently.
+    """
+
+    def register(
+        self,
+        agent: AgentInfo,
+        running: Callable[[], Sequence[Lease]],
+        *,
+        give_up: threading.Event | None = None,
+    ) -> Registration:
+        """Joins the farm, retrying an outage until ``give_up`` is set.
+
+        ``running`` is asked for the leases this agent still holds each time the peer
+        (re-)registers, so that they are re-presented, not lost. Raises
+        :class:`JoinRefusedError` for a wrong token or protocol version.
+        """
+        ...
+
+    def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
+        """Long-polls for work: returns as soon as there is some, or empty after the
+        coordinator's poll timeout; returns None within a fraction of a second once ``stop``
+        is set. An outage is retried until then."""
+        ...
+
+    def renew_leases(self, leases: Sequence[Lease], *, timeout_s: float) -> list[LeaseStatus]:
+        """Renews leases in one try of at most ``timeout_s`` (the next renewal is the retry)."""
+        ...
+
+    def start_step(self, lease: Lease, index: int, *, give_up: threading.Event) -> bool:
+        """Records that step ``index`` starts; True when a cancel of the attempt was asked."""
+        ...
+
+    def append_log(
+        self, lease: Lease, index: int, offset: int, data: bytes, *, give_up: threading.Event
+    ) -> LogAck:
+        """Appends ``data`` at byte ``offset`` of step ``index``'s log; the answer says how
+        much the coordinator holds durably (a resent chunk is not duplicated)."""
+        ...
+
+    def finish_step(self, lease: Lease, report: StepReport, *, give_up: threading.Event) -> None:
+        """Records how step ``report.index`` ended."""
+        ...
+
+    def finish_attempt(
+        self, lease: Lease, verdict: Verdict, *, give_up: threading.Event
+    ) -> Recorded:
+        """Records the attempt's result once; a repeat returns the stored result."""
+        ...
+
+    def get_inputs(self, lease: Lease) -> Inputs:
+        """The attempt's source, needed artifacts and artifact globs."""
+        ...
+
+    def report_source(self, lease: Lease, commit: str) -> None:
+        """Tells which commit the attempt's git ref resolved to."""
+        ...
+
+    def download(self, lease: Lease, sha256: str) -> Generator[bytes, None, None]:
+        """Streams the blob ``sha256`` in chunks, unchecked (the caller verifies the digest).
+
+        Not retried. Closing the generator early cancels the transfer; a failure mid-stream
+        raises from it.
+        """
+        ...
+
+    def upload_artifact(
+        self, lease: Lease, artifact: ArtifactFile, chunks: Iterable[bytes]
+    ) -> None:
+        """Streams one artifact up, reading ``chunks`` on the calling thread exactly once.
+
+        Not retried (the chunks cannot be read again). An exception raised by ``chunks``
+        cancels the upload and propagates; a refusal (a size limit...) is a :class:`PeerError`.
+        """
+        ...
+
+    def close(self) -> None:
+        """Ends every retry at once and closes the connections; idempotent."""
+        ...

@@ -1,0 +1,243 @@
+""":class:`~agent.peer.base.Peer` over gRPC: the session, the one retry policy, the stubs.
+
+Every unary call goes through :meth:`GrpcPeer._call`: transient failures are retried with
+exponential backoff and jitter within a budget; a session the coordinator forgot is registered
+again once; the rest is mapped by :mod:`.errors`. Blob streams use a second connection so bulk
+bytes never delay leases or logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Generator, Iterable, Sequence
+from typing import TypeVar
+
+import grpc
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    stop_any,
+    stop_when_event_set,
+    wait_exponential_jitter,
+)
+
+from agent.config import CALL_RETRY_BUDGET_S, CALL_TIMEOUT_S, RETRY_INITIAL_S, RETRY_MAX_S
+from agent.peer.base import PeerError
+from agent.peer.grpc import blobs, convert
+from agent.peer.grpc.errors import (
+    describe,
+    forgot_session,
+    is_retryable,
+    to_join_error,
+    to_peer_error,
+)
+from agent.peer.types import (
+    AgentInfo,
+    ArtifactFile,
+    Inputs,
+    Lease,
+    LeaseStatus,
+    LogAck,
+    Recorded,
+    Registration,
+    StepReport,
+    Verdict,
+    Work,
+)
+from conveyor import PROTOCOL_VERSION, wire
+from conveyor.v1 import agent_pb2, agent_pb2_grpc, blobs_pb2, blobs_pb2_grpc
+
+LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# How often a blocked long-poll looks at its stop flag.
+STOP_CHECK_S = 0.1
+# Until the first registration says otherwise.
+DEFAULT_POLL_TIMEOUT_S = 30.0
+_FOREVER = float("inf")
+
+
+def _log_retry(state: RetryCallState) -> None:
+    if state.outcome is not None:
+        LOGGER.warning(
+            "coordinator call failed (%s); retrying", describe(state.outcome.exception())
+        )
+
+
+class GrpcPeer:
+    """The coordinator at `address`, joined with `join_token`."""
+
+    def __init__(self, address: str, join_token: str) -> None:
+        self._address = address
+        self._join_token = join_token
+        self._closed = threading.Event()
+        self._channel = wire.insecure_channel(address)
+        self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
+        self._transfer_channel: grpc.Channel | None = None
+        self._blob_stub: blobs_pb2_grpc.AgentBlobServiceStub | None = None
+        self._lock = threading.Lock()
+        self._session: wire.Metadata = ()
+        self._agent: AgentInfo | None = None
+        self._running: Callable[[], Sequence[Lease]] = list
+        self._poll_timeout_s = DEFAULT_POLL_TIMEOUT_S
+
+    def close(self) -> None:
+        self._closed.set()
+        self._channel.close()
+        with self._lock:
+            if self._transfer_channel is not None:
+                self._transfer_channel.close()
+
+    def register(
+        self,
+        agent: AgentInfo,
+        running: Callable[[], Sequence[Lease]],
+        *,
+        give_up: threading.Event | None = None,
+    ) -> Registration:
+        self._agent, self._running = agent, running
+        return self._register(agent, _FOREVER, give_up)
+
+    def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
+        request = agent_pb2.PollWorkRequest(free_slots=free_slots, draining=draining)
+
+        def cancellable(
+            req: agent_pb2.PollWorkRequest, metadata: wire.Metadata, timeout: float
+        ) -> agent_pb2.PollWorkResponse:
+            future = self._stub.PollWork.future(req, metadata=metadata, timeout=timeout)
+            done = threading.Event()
+            future.add_done_callback(lambda _: done.set())
+            while not done.wait(STOP_CHECK_S):
+                if stop.is_set():
+                    future.cancel()  # type: ignore[no-untyped-call]
+                    break
+            return future.result()
+
+        # The coordinator answers within its poll timeout; the call's own deadline is later.
+        timeout_s = self._poll_timeout_s + CALL_TIMEOUT_S
+        try:
+            reply = self._call(cancellable, request, timeout_s, _FOREVER, stop)
+        except (grpc.FutureCancelledError, PeerError):
+            if stop.is_set():
+                return None
+            raise
+        return convert.work_from_pb(reply)
+
+    def renew_leases(self, leases: Sequence[Lease], *, timeout_s: float) -> list[LeaseStatus]:
+        request = agent_pb2.RenewLeasesRequest(leases=[convert.lease_to_pb(x) for x in leases])
+        reply = self._call(self._stub.RenewLeases, request, timeout_s, budget_s=0)
+        return [convert.lease_status_from_pb(status) for status in reply.leases]
+
+    def start_step(self, lease: Lease, index: int, *, give_up: threading.Event) -> bool:
+        request = agent_pb2.StartStepRequest(lease=convert.lease_to_pb(lease), step_index=index)
+        return self._call(self._stub.StartStep, request, give_up=give_up).cancel_requested
+
+    def append_log(
+        self, lease: Lease, index: int, offset: int, data: bytes, *, give_up: threading.Event
+    ) -> LogAck:
+        request = agent_pb2.AppendLogRequest(
+            lease=convert.lease_to_pb(lease), step_index=index, offset=offset, data=data
+        )
+        reply = self._call(self._stub.AppendLog, request, give_up=give_up)
+        return LogAck(reply.held_length, reply.accepted)
+
+    def finish_step(self, lease: Lease, report: StepReport, *, give_up: threading.Event) -> None:
+        request = convert.finish_step_to_pb(lease, report)
+        self._call(self._stub.FinishStep, request, give_up=give_up)
+
+    def finish_attempt(
+        self, lease: Lease, verdict: Verdict, *, give_up: threading.Event
+    ) -> Recorded:
+        request = convert.finish_attempt_to_pb(lease, verdict)
+        reply = self._call(self._stub.FinishAttempt, request, give_up=give_up)
+        return convert.recorded_from_pb(reply)
+
+    def get_inputs(self, lease: Lease) -> Inputs:
+        request = blobs_pb2.GetInputsRequest(lease=convert.lease_to_pb(lease))
+        reply = self._call(self._blobs().GetInputs, request, budget_s=CALL_RETRY_BUDGET_S)
+        return convert.inputs_from_pb(reply)
+
+    def report_source(self, lease: Lease, commit: str) -> None:
+        request = blobs_pb2.ReportSourceRequest(lease=convert.lease_to_pb(lease), commit=commit)
+        self._call(self._blobs().ReportSource, request, budget_s=CALL_RETRY_BUDGET_S)
+
+    def download(self, lease: Lease, sha256: str) -> Generator[bytes, None, None]:
+        request = blobs_pb2.AgentDownloadRequest(lease=convert.lease_to_pb(lease), sha256=sha256)
+        return blobs.download(self._blobs(), self._session, request)
+
+    def upload_artifact(
+        self, lease: Lease, artifact: ArtifactFile, chunks: Iterable[bytes]
+    ) -> None:
+        header = convert.upload_header_to_pb(lease, artifact)
+        blobs.upload(self._blobs(), self._session, header, chunks)
+
+    def _blobs(self) -> blobs_pb2_grpc.AgentBlobServiceStub:
+        """The blob service on a second connection, opened on first use."""
+        with self._lock:
+            if self._blob_stub is None:
+                channel = wire.insecure_channel(self._address, transfers=True)
+                self._transfer_channel = channel
+                self._blob_stub = blobs_pb2_grpc.AgentBlobServiceStub(channel)
+            return self._blob_stub
+
+    def _register(
+        self, agent: AgentInfo, budget_s: float, give_up: threading.Event | None
+    ) -> Registration:
+        request = agent_pb2.RegisterRequest(
+            join_token=self._join_token,
+            name=agent.name,
+            labels=dict(agent.labels),
+            capacity=agent.capacity,
+            protocol_version=PROTOCOL_VERSION,
+            running=[convert.lease_to_pb(lease) for lease in self._running()],
+        )
+        try:
+            reply = self._retrying(budget_s, give_up)(
+                self._stub.Register, request, timeout=CALL_TIMEOUT_S
+            )
+        except grpc.RpcError as error:
+            raise to_join_error(error) from None
+        with self._lock:
+            self._session = wire.bearer(reply.session_token)
+            self._poll_timeout_s = reply.poll_timeout_ms / 1000
+        return Registration(
+            reply.agent_id, reply.lease_ttl_ms / 1000, reply.renew_interval_ms / 1000
+        )
+
+    def _call(
+        self,
+        method: Callable[..., T],
+        request: object,
+        timeout_s: float = CALL_TIMEOUT_S,
+        budget_s: float = _FOREVER,
+        give_up: threading.Event | None = None,
+    ) -> T:
+        """Calls with the session, retrying transient failures within `budget_s` (by default
+        for as long as the caller's lease lasts: its watchdog sets `give_up`)."""
+        for attempt in range(2):
+            try:
+                return self._retrying(budget_s, give_up)(
+                    lambda: method(request, metadata=self._session, timeout=timeout_s)
+                )
+            except grpc.RpcError as error:
+                if attempt == 0 and forgot_session(error) and self._agent is not None:
+                    LOGGER.warning("coordinator forgot our session; registering again")
+                    self._register(self._agent, budget_s, give_up)
+                    continue
+                raise to_peer_error(error) from None
+        raise AssertionError("unreachable")
+
+    def _retrying(self, budget_s: float, give_up: threading.Event | None) -> Retrying:
+        stops = [stop_after_delay(budget_s), stop_when_event_set(self._closed)]
+        if give_up is not None:
+            stops.append(stop_when_event_set(give_up))
+        return Retrying(
+            retry=retry_if_exception(is_retryable),
+            wait=wait_exponential_jitter(initial=RETRY_INITIAL_S, max=RETRY_MAX_S),
+            stop=stop_any(*stops),
+            reraise=True,
+            before_sleep=_log_retry,
+        )

@@ -1,0 +1,88 @@
+"""One attempt through its seams: an in-memory Peer and the fake executor, no gRPC, no process."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from agent.attempt import AttemptRunner
+from agent.executors.fake import FakeExecutor
+from agent.peer import Assignment, Lease, StepSpec, Verdict
+from conveyor.states import Outcome, Reason
+from tests.harness import wait_for
+from tests.unit.agent.memory_peer import MemoryPeer, as_peer
+
+
+def _assignment(*scripts: str, timeout_s: float | None = None) -> Assignment:
+    steps = tuple(
+        StepSpec(f"s{i}", "any", run, {"WHO": "fake"}, None) for i, run in enumerate(scripts)
+    )
+    return Assignment(Lease(7, "token"), 3, "job", 1, steps, timeout_s)
+
+
+def _runner(peer: MemoryPeer, tmp_path: Path, assignment: Assignment) -> AttemptRunner:
+    executor = FakeExecutor(tmp_path / "workspaces")
+    return AttemptRunner(
+        assignment, as_peer(peer), executor, "agent", tmp_path / "spool", 1.0, 1024 * 1024
+    )
+
+
+def test_steps_logs_and_the_result_are_reported_in_order(tmp_path: Path) -> None:
+    peer = MemoryPeer()
+    assignment = _assignment('echo "hi $WHO" > f; cat f', "echo two; exit 3", "echo never")
+    _runner(peer, tmp_path, assignment).run()
+    assert bytes(peer.logs[0]) == b"hi fake\n"
+    assert bytes(peer.logs[1]) == b"two\n"
+    assert 2 not in peer.logs
+    assert [(r.index, r.verdict.outcome, r.exit_code, r.log_length) for r in peer.steps] == [
+        (0, Outcome.SUCCEEDED, 0, 8),
+        (1, Outcome.FAILED, 3, 4),
+    ]
+    assert peer.finished == [
+        Verdict(Outcome.FAILED, Reason.EXIT_CODE, "step 's1' exited with code 3", 3)
+    ]
+    assert peer.calls[0] == "get_inputs"
+    assert peer.calls[-1] == "finish_attempt"
+    assert not (tmp_path / "workspaces" / "7").exists()  # cleaned up
+
+
+def test_a_cancel_stops_the_running_step_and_the_attempt_ends_canceled(tmp_path: Path) -> None:
+    peer = MemoryPeer()
+    runner = _runner(peer, tmp_path, _assignment("echo up; sleep 300", "echo never"))
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    wait_for(lambda: bytes(peer.logs.get(0, b"")) == b"up\n", 10, "the step to run")
+    runner.cancel()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert [(r.verdict.outcome, r.exit_code) for r in peer.steps] == [(Outcome.CANCELED, 143)]
+    assert [(v.outcome, v.reason) for v in peer.finished] == [(Outcome.CANCELED, Reason.CANCELED)]
+
+
+def test_a_timeout_fails_the_attempt(tmp_path: Path) -> None:
+    peer = MemoryPeer()
+    _runner(peer, tmp_path, _assignment("echo up; sleep 300", timeout_s=0.3)).run()
+    assert [(v.outcome, v.reason, v.exit_code) for v in peer.finished] == [
+        (Outcome.FAILED, Reason.TIMEOUT, 137)
+    ]
+
+
+def test_a_fenced_attempt_stops_without_reporting_more(tmp_path: Path) -> None:
+    peer = MemoryPeer(fenced={"finish_step"})
+    _runner(peer, tmp_path, _assignment("echo one", "echo two")).run()
+    assert "finish_attempt" not in peer.calls
+    assert peer.calls.count("start_step") == 1
+    assert not (tmp_path / "workspaces" / "7").exists()
+
+
+def test_a_lost_lease_kills_the_step_and_reports_nothing(tmp_path: Path) -> None:
+    peer = MemoryPeer()
+    runner = _runner(peer, tmp_path, _assignment("trap '' TERM; echo up; sleep 300"))
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    wait_for(lambda: bytes(peer.logs.get(0, b"")) == b"up\n", 10, "the step to run")
+    runner.lose()  # no grace: the trapped step is killed at once
+    thread.join(5)
+    assert not thread.is_alive()
+    assert "finish_step" not in peer.calls
+    assert "finish_attempt" not in peer.calls
