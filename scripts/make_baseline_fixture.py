@@ -115,7 +115,9 @@ class OldTree:
     def cli(self, *args: str, check: bool = True) -> bytes:
         command = [sys.executable, "-m", "conveyor.cli.main", *args]
         command += ["--coordinator", self.address, "--token", CLIENT_TOKEN]
-        done = subprocess.run(command, cwd=self.tree, env=self.env, capture_output=True, timeout=120)
+        done = subprocess.run(
+            command, cwd=self.tree, env=self.env, capture_output=True, timeout=120, check=False
+        )
         if check and done.returncode != 0:
             raise RuntimeError(f"{args}: exit {done.returncode}: {done.stderr.decode()}")
         return done.stdout
@@ -145,7 +147,7 @@ def run_builds(old: OldTree, work: Path) -> None:
 
 
 def expectations(old: OldTree) -> dict[str, Any]:
-    """What the old CLI says about every build: documents, log bytes, artifacts."""
+    """What the old CLI says about every build: documents, each attempt's log bytes, artifacts."""
     builds = old.json("builds", "--limit", "100")
     shown, logs, artifacts = {}, {}, {}
     for build in builds:
@@ -154,9 +156,11 @@ def expectations(old: OldTree) -> dict[str, Any]:
         shown[build_id] = doc
         artifacts[build_id] = old.json("artifacts", build_id)
         for job in doc["jobs"]:
-            for step in job["steps"]:
-                data = old.cli("logs", build_id, job["name"], "--step", step["name"])
-                logs[f"{build_id}/{job['name']}/{step['name']}"] = base64.b64encode(data).decode()
+            for number in range(1, job["attempts"] + 1):
+                for step in job["steps"]:
+                    args = (build_id, job["name"], "--attempt", str(number), "--step", step["name"])
+                    key = f"{build_id}/{job['name']}/{number}/{step['name']}"
+                    logs[key] = base64.b64encode(old.cli("logs", *args)).decode()
     return {"builds": builds, "show": shown, "logs": logs, "artifacts": artifacts}
 
 
@@ -164,23 +168,48 @@ def make(commit: str, out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="conveyor-fixture-") as scratch:
         work = Path(scratch)
         tree = work / "old"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit],
+            check=True,
+            capture_output=True,
+        )
         try:
             data = work / "data"
             old = OldTree(tree, work)
-            server = old.spawn("server", "server", "--listen", "127.0.0.1:0", "--data-dir",
-                               str(data), "--agent-token", AGENT_TOKEN, "--client-token",
-                               CLIENT_TOKEN)
+            server = old.spawn(
+                "server",
+                "server",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                str(data),
+                "--agent-token",
+                AGENT_TOKEN,
+                "--client-token",
+                CLIENT_TOKEN,
+            )
             addr = data / "server.addr"
             for _ in range(200):
                 if addr.exists() or server.poll() is not None:
                     break
                 time.sleep(0.1)
             old.address = addr.read_text().strip()
-            old.spawn("agent", "agent", "--coordinator", old.address, "--token", AGENT_TOKEN,
-                      "--name", "fixture-agent", "--executor", "shell", "--labels",
-                      "executor=shell", "--work-dir", str(work / "agent"))
+            old.spawn(
+                "agent",
+                "agent",
+                "--coordinator",
+                old.address,
+                "--token",
+                AGENT_TOKEN,
+                "--name",
+                "fixture-agent",
+                "--executor",
+                "shell",
+                "--labels",
+                "executor=shell",
+                "--work-dir",
+                str(work / "agent"),
+            )
             try:
                 run_builds(old, work)
                 expected = expectations(old)
@@ -189,8 +218,9 @@ def make(commit: str, out: Path) -> None:
             copy_data_dir(data, out)
             (out / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True))
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                           check=False)
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False
+            )
 
 
 def copy_data_dir(data: Path, out: Path) -> None:
