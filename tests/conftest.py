@@ -1,4 +1,5 @@
-"""Shared fixtures: Docker availability (a failure, not a skip, under CI) and real clusters."""
+"""Shared fixtures: Docker and PostgreSQL availability (failures, not skips, under CI), the
+database each test gets, and real clusters."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.databases import DATABASES, Databases, PostgresUnavailable
 from tests.harness import Cluster
 
 BASE_IMAGE = "conveyor/busybox"
@@ -33,6 +35,25 @@ def docker_ready() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{problem} (under CI Docker tests must run; see scripts/setup.sh)")
     pytest.skip(problem)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_databases() -> Iterator[Databases]:
+    """The backend CONVEYOR_TEST_DB names; PostgreSQL is started once for the whole session."""
+    try:
+        DATABASES.start()
+    except PostgresUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{error} (under CI the PostgreSQL tests must run)")
+        pytest.skip(str(error))
+    yield DATABASES
+    DATABASES.close()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, test_databases: Databases) -> str:
+    """A fresh, empty database of the session's backend for this test."""
+    return test_databases.fresh_url(tmp_path / "db")
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from typing import Any
 
 import docker
 
+from tests.databases import DATABASES
+
 CLI = [sys.executable, "-m", "conveyor.cli.main"]
 AGENT_TOKEN = "test-agent-token"
 CLIENT_TOKEN = "test-client-token"
@@ -73,6 +75,9 @@ class Cluster:
     agent_names: set[str] = field(default_factory=set)
     # False for clusters whose agents all use the shell executor: no Docker needed to clean up.
     uses_docker: bool = True
+    # `--db` for the server: a fresh database of the session's backend, kept across restarts;
+    # None means the SQLite file in the data dir.
+    db_url: str | None = field(default_factory=DATABASES.fresh_server_url)
 
     @property
     def data_dir(self) -> Path:
@@ -116,6 +121,7 @@ class Cluster:
                 "0.5",
                 "--poll-timeout",
                 "5",
+                *(("--db", self.db_url) if self.db_url else ()),
                 *self.server_args,
             ],
         )

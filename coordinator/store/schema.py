@@ -23,6 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import SchemaItem
 from sqlmodel import SQLModel
 
@@ -169,7 +170,12 @@ def head_revision() -> str:
 
 def migrate(engine: Engine, target: str = "head") -> None:
     """Upgrades the database to `target` (tests name earlier revisions) or raises SchemaError."""
-    with engine.connect() as connection:
+    try:
+        connection = engine.connect()
+    except OperationalError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise SchemaError(f"cannot open database {_where(engine)}: {reason}") from None
+    with connection:
         _lock(connection)
         config = alembic_config(connection)
         script = ScriptDirectory.from_config(config)

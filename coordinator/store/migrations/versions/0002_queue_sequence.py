@@ -19,23 +19,17 @@ down_revision = "0001_baseline"
 branch_labels = None
 depends_on = None
 
-# Correlated rather than UPDATE ... FROM, so that one statement runs on SQLite and PostgreSQL.
-RENUMBER = """
-UPDATE jobs SET queued_seq = (
-    SELECT ranked.position FROM (
-        SELECT id, ROW_NUMBER() OVER (ORDER BY queued_seq, id) AS position
-        FROM jobs WHERE queued_seq IS NOT NULL
-    ) AS ranked
-    WHERE ranked.id = jobs.id
-)
-WHERE queued_seq IS NOT NULL
-"""
-
-
 def upgrade() -> None:
     bind = op.get_bind()
-    bind.execute(sa.text(RENUMBER))
-    last = bind.execute(sa.text("SELECT COALESCE(MAX(queued_seq), 0) FROM jobs")).scalar_one()
+    # Read first, then write: an UPDATE ranking rows by the column it rewrites would see its own
+    # earlier writes on SQLite.
+    ordered = bind.execute(
+        sa.text("SELECT id FROM jobs WHERE queued_seq IS NOT NULL ORDER BY queued_seq, id")
+    ).scalars()
+    positions = [{"id": job_id, "seq": seq} for seq, job_id in enumerate(ordered, start=1)]
+    if positions:
+        bind.execute(sa.text("UPDATE jobs SET queued_seq = :seq WHERE id = :id"), positions)
+    last = len(positions)
     if bind.dialect.name == "postgresql":
         op.execute(sa.text(f"CREATE SEQUENCE job_queue_seq START WITH {int(last) + 1}"))
         return
