@@ -97,34 +97,35 @@ class Cluster:
         self.processes.append(process)
         return process
 
+    def server_argv(self) -> list[str]:
+        """The `conveyor server` arguments this cluster starts its coordinator with."""
+        listen = self.address or "127.0.0.1:0"
+        return [
+            "server",
+            "--listen",
+            listen,
+            "--data-dir",
+            str(self.data_dir),
+            "--agent-token",
+            AGENT_TOKEN,
+            "--client-token",
+            CLIENT_TOKEN,
+            "--lease-ttl",
+            "4",
+            "--renew-interval",
+            "1",
+            "--reaper-period",
+            "0.5",
+            "--poll-timeout",
+            "5",
+            *(("--db", self.db_url) if self.db_url else ()),
+            *self.server_args,
+        ]
+
     def start_server(self) -> Process:
         addr_file = self.data_dir / "server.addr"
         addr_file.unlink(missing_ok=True)
-        listen = self.address or "127.0.0.1:0"
-        process = self._spawn(
-            "server",
-            [
-                "server",
-                "--listen",
-                listen,
-                "--data-dir",
-                str(self.data_dir),
-                "--agent-token",
-                AGENT_TOKEN,
-                "--client-token",
-                CLIENT_TOKEN,
-                "--lease-ttl",
-                "4",
-                "--renew-interval",
-                "1",
-                "--reaper-period",
-                "0.5",
-                "--poll-timeout",
-                "5",
-                *(("--db", self.db_url) if self.db_url else ()),
-                *self.server_args,
-            ],
-        )
+        process = self._spawn("server", self.server_argv())
         wait_for(
             lambda: addr_file.exists() or process.popen.poll() is not None,
             START_TIMEOUT_S,
