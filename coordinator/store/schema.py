@@ -14,19 +14,26 @@ write lock on SQLite), so coordinators starting together on one database migrate
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import SchemaItem
 from sqlmodel import SQLModel
 
+# Alembic logs each of its plugins, and every step it takes, at INFO: set before it is first
+# imported, since the plugins log then. The lines migrate() logs say what an operator needs.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+
+LOGGER = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001_baseline"
 # Any constant works: it only has to be the same in every coordinator process.
@@ -190,8 +197,18 @@ def migrate(engine: Engine, target: str = "head") -> None:
         if not current and _has_tables(connection):
             _check_baseline(connection, engine)
             command.stamp(config, BASELINE)
+            current = (BASELINE,)
+            LOGGER.info(
+                "database %s predates schema versions: taken as %s", _where(engine), BASELINE
+            )
         if set(current) != {script.get_current_head()} or target != "head":
             command.upgrade(config, target)
+            LOGGER.info(
+                "database %s upgraded from %s to %s",
+                _where(engine),
+                ", ".join(current) or "nothing",
+                ", ".join(MigrationContext.configure(connection).get_current_heads()),
+            )
         connection.commit()
 
 

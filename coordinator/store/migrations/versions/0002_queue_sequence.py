@@ -19,6 +19,7 @@ down_revision = "0001_baseline"
 branch_labels = None
 depends_on = None
 
+
 def upgrade() -> None:
     bind = op.get_bind()
     # Read first, then write: an UPDATE ranking rows by the column it rewrites would see its own
