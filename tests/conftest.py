@@ -37,6 +37,13 @@ def docker_ready() -> None:
     pytest.skip(problem)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `db` the tests that run on the session's database backend (test.sh runs them twice)."""
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()) or "integration" in item.path.parts:
+            item.add_marker(pytest.mark.db)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def test_databases() -> Iterator[Databases]:
     """The backend CONVEYOR_TEST_DB names; PostgreSQL is started once for the whole session."""

@@ -226,7 +226,7 @@ def job(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-def _containers(filters: dict[str, str]) -> list[Any]:
+def _containers(filters: dict[str, str | list[str] | bool]) -> list[Any]:
     # sparse: a full listing inspects each container and fails if one vanishes meanwhile.
     client = docker.from_env()
     return list(client.containers.list(all=True, sparse=True, filters=filters))
