@@ -7,15 +7,16 @@ the `Coordinator`), which also serialises writers so SQLite never sees lock cont
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import func
+from sqlalchemy import func, tuple_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select, update
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
-from coordinator.config import MAX_UNSTARTED_REQUEUES
+from coordinator.config import CLAIM_PAGE_ROWS, CLAIM_SCAN_LIMIT, MAX_UNSTARTED_REQUEUES
 from coordinator.domain.errors import ConflictError, FencedError, NotFoundError
 from coordinator.domain.records import (
     AgentRecord,
@@ -205,6 +206,35 @@ class Store:
         with self._tx() as session:
             return claims.claim(session, agent_id, labels, slots)
 
+    @staticmethod
+    def _matching_queued(session: Session, labels: Mapping[str, str], wanted: int) -> list[int]:
+        """Ids of up to `wanted` oldest queued jobs `labels` satisfy, read a page at a time.
+
+        Only ids and labels are read, along the queue index, and only as far as needed (at most
+        CLAIM_SCAN_LIMIT jobs), so a claim costs the same with ten queued jobs or ten thousand.
+        """
+        found: list[int] = []
+        after: tuple[int, int] | None = None
+        scanned = 0
+        while len(found) < wanted and scanned < CLAIM_SCAN_LIMIT:
+            query = select(JobRow.id, JobRow.queued_seq, JobRow.labels_json).where(
+                JobRow.status == JobStatus.QUEUED
+            )
+            if after is not None:
+                query = query.where(tuple_(col(JobRow.queued_seq), col(JobRow.id)) > after)
+            page = session.exec(
+                query.order_by(col(JobRow.queued_seq), col(JobRow.id)).limit(CLAIM_PAGE_ROWS)
+            ).all()
+            for job_id, seq, labels_json in page:
+                assert job_id is not None and seq is not None
+                after = (seq, job_id)
+                if len(found) < wanted and scheduler.labels_match(json.loads(labels_json), labels):
+                    found.append(job_id)
+            scanned += len(page)
+            if len(page) < CLAIM_PAGE_ROWS:
+                break
+        return found
+
     def start_step(self, attempt_id: int, index: int) -> bool:
         """Marks a step running; returns whether the attempt has been asked to cancel."""
         with self._tx() as session:
@@ -289,6 +319,32 @@ class Store:
         job.status, job.reason, job.message = status, reason, message
         if status is JobStatus.QUEUED:
             job.queued_seq = next_queue_seq_for(job)
+
+    def _new_attempt(self, session: Session, job: JobRow, agent_id: int) -> Assignment:
+        assert job.id is not None
+        job.attempt_count += 1
+        attempt = AttemptRow(
+            job_id=job.id,
+            build_id=job.build_id,
+            number=job.attempt_count,
+            agent_id=agent_id,
+            lease_token=secrets.token_urlsafe(18),
+            started_at_ms=now_ms(),
+        )
+        session.add(attempt)
+        session.flush()
+        assert attempt.id is not None
+        spec = rowmap.spec_from_json(job.spec_json)
+        for index, step in enumerate(spec.steps):
+            session.add(
+                StepRow(attempt_id=attempt.id, idx=index, name=step.name, status=StepStatus.PENDING)
+            )
+        build = session.get(BuildRow, job.build_id)
+        if build is not None and build.status == BuildStatus.QUEUED:
+            build.status = BuildStatus.RUNNING
+        return Assignment(
+            attempt.id, attempt.lease_token, job.build_id, job.name, attempt.number, spec
+        )
 
     def _request_attempt_cancel(self, session: Session, job: JobRow) -> list[LiveAttempt]:
         query = select(AttemptRow).where(
