@@ -25,6 +25,9 @@ LOG_READ_CHUNK_BYTES = 256 * 1024
 CLAIM_SCAN_LIMIT = 500
 # ... read this many at a time, so the common case (the first queued job matches) reads a few rows.
 CLAIM_PAGE_ROWS = 16
+# A claim whose candidates another coordinator took first looks again, at most this many times
+# in all: a bound on the work one claim does when many coordinators share a database.
+CLAIM_ROUNDS = 3
 # Threads writing log files (fsync each append before acknowledging it).
 LOG_IO_THREADS = 4
 # A job as handed to an agent (steps with env merged) must fit well inside one gRPC message.

@@ -12,6 +12,8 @@ from conveyor.paths import parse_size
 from coordinator import config as defaults
 from coordinator.config import CoordinatorConfig
 from coordinator.server import ensure_token, serve
+from coordinator.store.engine import DatabaseUrlError
+from coordinator.store.schema import SchemaError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -59,5 +61,10 @@ def run(args: argparse.Namespace) -> int:
             config.lease_ttl_s,
         )
         return 2
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except (SchemaError, DatabaseUrlError) as error:
+        # The operator's to fix (a database of another version, a wrong URL): say so, no traceback.
+        LOGGER.error("%s", error)
+        return 2
     return 0

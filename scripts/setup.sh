@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Conveyor needs on a Debian/Ubuntu machine, idempotently:
 # Docker engine and static busybox (apt, when root), a running Docker daemon, the local base image
-# conveyor/busybox, and a virtualenv in .venv with Conveyor and its dev tools.
+# conveyor/busybox, a virtualenv in .venv with Conveyor and its dev tools, and the PostgreSQL
+# server binaries (the tests start a private cluster of their own; no service is started here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,8 @@ install_packages() {
   command -v git >/dev/null || missing+=(git)
   command -v file >/dev/null || missing+=(file)
   python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+  command -v runuser >/dev/null || missing+=(util-linux)
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     as_root apt-get update -qq
@@ -58,7 +61,7 @@ make_venv() {
     log "installing Conveyor and its dev tools into .venv"
     .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' >&2 || true
     .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
-    .venv/bin/python -c 'import conveyor, coordinator, agent, grpc, docker, sqlmodel' || {
+    .venv/bin/python -c 'import conveyor, coordinator, agent, grpc, docker, sqlmodel, alembic, psycopg' || {
       log "the install into .venv failed"; exit 1; }
     touch "$stamp"
   fi

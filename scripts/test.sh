@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing (scripts/setup.sh), runs the static checks, then
-# the whole suite with real processes and real Docker. Extra arguments go to pytest.
+# the whole suite on SQLite, then the database tests (store, migrations, claims, integration:
+# marker `db`) again on PostgreSQL, on a private cluster the tests start themselves.
+# Extra arguments go to both pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/check.sh
-set +e
-.venv/bin/pytest "$@"
-code=$?
-set -e
-if [[ $code -eq 5 ]]; then
-  echo "test: pytest collected no tests; that is a failure" >&2
-  exit 1
-fi
-exit $code
+
+# pytest's exit code, except that collecting nothing (5) is a failure too.
+run_pytest() {
+  local code=0
+  .venv/bin/pytest "$@" || code=$?
+  if [[ $code -eq 5 ]]; then
+    echo "test: pytest collected no tests; that is a failure" >&2
+    return 1
+  fi
+  return $code
+}
+
+status=0
+echo "test: the whole suite on SQLite" >&2
+CONVEYOR_TEST_DB=sqlite run_pytest "$@" || status=$?
+echo "test: the database tests on PostgreSQL" >&2
+CONVEYOR_TEST_DB=postgresql run_pytest -m db "$@" || { code=$?; ((status)) || status=$code; }
+exit $status

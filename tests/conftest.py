@@ -1,4 +1,5 @@
-"""Shared fixtures: Docker availability (a failure, not a skip, under CI) and real clusters.
+"""Shared fixtures: Docker and PostgreSQL availability (failures, not skips, under CI), the
+database each test gets, and real clusters.
 
 Clusters' agents use the fake executor; the `docker_*` clusters (which need `docker_ready`)
 run steps in containers.
@@ -14,6 +15,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.databases import DATABASES, Databases, PostgresUnavailable
 from tests.harness import Cluster
 
 BASE_IMAGE = "conveyor/busybox"
@@ -30,7 +32,12 @@ def _docker_problem() -> str | None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs Docker says so with the `docker` marker (`-m "not docker"` works)."""
+    """Marks `db` the tests that run on the session's database backend (test.sh runs them
+    twice), and insists that a test that needs Docker says so with the `docker` marker (so
+    `-m "not docker"` works)."""
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()) or "integration" in item.path.parts:
+            item.add_marker(pytest.mark.db)
     unmarked = [
         item.nodeid
         for item in items
@@ -49,6 +56,25 @@ def docker_ready() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{problem} (under CI Docker tests must run; see scripts/setup.sh)")
     pytest.skip(problem)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_databases() -> Iterator[Databases]:
+    """The backend CONVEYOR_TEST_DB names; PostgreSQL is started once for the whole session."""
+    try:
+        DATABASES.start()
+    except PostgresUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{error} (under CI the PostgreSQL tests must run)")
+        pytest.skip(str(error))
+    yield DATABASES
+    DATABASES.close()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, test_databases: Databases) -> str:
+    """A fresh, empty database of the session's backend for this test."""
+    return test_databases.fresh_url(tmp_path / "db")
 
 
 @pytest.fixture

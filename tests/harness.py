@@ -21,6 +21,8 @@ from typing import Any
 
 import docker
 
+from tests.databases import DATABASES
+
 CLI = [sys.executable, "-m", "conveyor.cli.main"]
 AGENT_TOKEN = "test-agent-token"
 CLIENT_TOKEN = "test-client-token"
@@ -76,6 +78,9 @@ class Cluster:
     address: str = ""
     agent_names: set[str] = field(default_factory=set)
     agent_executors: dict[str, str] = field(default_factory=dict)
+    # `--db` for the server: a fresh database of the session's backend, kept across restarts;
+    # None means the SQLite file in the data dir.
+    db_url: str | None = field(default_factory=DATABASES.fresh_server_url)
 
     @property
     def data_dir(self) -> Path:
@@ -100,33 +105,35 @@ class Cluster:
         self.processes.append(process)
         return process
 
+    def server_argv(self) -> list[str]:
+        """The `conveyor server` arguments this cluster starts its coordinator with."""
+        listen = self.address or "127.0.0.1:0"
+        return [
+            "server",
+            "--listen",
+            listen,
+            "--data-dir",
+            str(self.data_dir),
+            "--agent-token",
+            AGENT_TOKEN,
+            "--client-token",
+            CLIENT_TOKEN,
+            "--lease-ttl",
+            "4",
+            "--renew-interval",
+            "1",
+            "--reaper-period",
+            "0.5",
+            "--poll-timeout",
+            "5",
+            *(("--db", self.db_url) if self.db_url else ()),
+            *self.server_args,
+        ]
+
     def start_server(self) -> Process:
         addr_file = self.data_dir / "server.addr"
         addr_file.unlink(missing_ok=True)
-        listen = self.address or "127.0.0.1:0"
-        process = self._spawn(
-            "server",
-            [
-                "server",
-                "--listen",
-                listen,
-                "--data-dir",
-                str(self.data_dir),
-                "--agent-token",
-                AGENT_TOKEN,
-                "--client-token",
-                CLIENT_TOKEN,
-                "--lease-ttl",
-                "4",
-                "--renew-interval",
-                "1",
-                "--reaper-period",
-                "0.5",
-                "--poll-timeout",
-                "5",
-                *self.server_args,
-            ],
-        )
+        process = self._spawn("server", self.server_argv())
         wait_for(
             lambda: addr_file.exists() or process.popen.poll() is not None,
             START_TIMEOUT_S,

@@ -58,7 +58,10 @@ def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--data-dir", metavar="DIR", help="state, logs and tokens (default: ~/.conveyor/server)"
     )
     p.add_argument(
-        "--db", metavar="URL", help="database URL (default: SQLite file in the data dir)"
+        "--db",
+        metavar="URL",
+        help="database: sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
+        "(default: SQLite file in the data dir)",
     )
     p.add_argument(
         "--agent-token",

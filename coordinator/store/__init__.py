@@ -7,8 +7,8 @@ transaction each and return plain records (`coordinator.domain.records`).
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 
+from coordinator.store import schema
 from coordinator.store.agents import AgentStore
 from coordinator.store.artifacts import ArtifactStore
 from coordinator.store.attempts import AttemptStore
@@ -19,7 +19,7 @@ from coordinator.store.engine import make_engine
 class Store:
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
-        SQLModel.metadata.create_all(self._engine)
+        schema.migrate(self._engine)
         self.builds = BuildStore(self._engine)
         self.agents = AgentStore(self._engine)
         self.attempts = AttemptStore(self._engine)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from coordinator.store.coltypes import BigInt
+
 
 class BlobRow(SQLModel, table=True):
     __tablename__ = "blobs"
 
     sha256: str = Field(primary_key=True)
-    size: int
-    created_at_ms: int = Field(index=True)
+    size: int = Field(sa_type=BigInt)
+    created_at_ms: int = Field(index=True, sa_type=BigInt)
 
 
 class ArtifactRow(SQLModel, table=True):
@@ -25,9 +27,9 @@ class ArtifactRow(SQLModel, table=True):
     attempt_number: int
     name: str
     sha256: str = Field(index=True)
-    size: int
+    size: int = Field(sa_type=BigInt)
     mode: int
-    created_at_ms: int
+    created_at_ms: int = Field(sa_type=BigInt)
 
 
 class BuildSourceRow(SQLModel, table=True):

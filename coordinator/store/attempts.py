@@ -7,10 +7,9 @@ does not grow with the size of a build or the history of the farm.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping
 
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import exists, func, select, update
 from sqlmodel import Session, col
 
 from conveyor.states import JobStatus, Outcome, StepStatus
@@ -30,10 +29,7 @@ class AttemptStore(Component):
         if slots <= 0:
             return []
         with self._tx() as session:
-            return [
-                _new_attempt(session, job_id, agent_id)
-                for job_id in claims.take_queued(session, labels, slots)
-            ]
+            return claims.claim(session, agent_id, labels, slots)
 
     def start_step(self, attempt_id: int, index: int) -> bool:
         """Marks a step running; returns whether the attempt has been asked to cancel."""
@@ -160,41 +156,6 @@ def _update_step(session: Session, attempt_id: int, index: int, **values: object
     if outcome[0] is not None:
         raise FencedError(f"attempt {attempt_id} has ended")
     raise NotFoundError(f"attempt {attempt_id} has no step {index}")
-
-
-def _new_attempt(session: Session, job_id: int, agent_id: int) -> Assignment:
-    job = session.execute(
-        update(JobRow)
-        .where(col(JobRow.id) == job_id)
-        .values(attempt_count=col(JobRow.attempt_count) + 1)
-        .returning(
-            col(JobRow.build_id), col(JobRow.name), col(JobRow.attempt_count), col(JobRow.spec_json)
-        )
-    ).one()
-    token = secrets.token_urlsafe(18)
-    attempt_id = session.execute(
-        insert(AttemptRow)
-        .values(
-            job_id=job_id,
-            build_id=job.build_id,
-            number=job.attempt_count,
-            agent_id=agent_id,
-            lease_token=token,
-            started_at_ms=now_ms(),
-        )
-        .returning(col(AttemptRow.id))
-    ).scalar_one()
-    spec = rowmap.spec_from_json(job.spec_json)
-    if spec.steps:
-        session.execute(
-            insert(StepRow),
-            [
-                {"attempt_id": attempt_id, "idx": i, "name": s.name, "status": StepStatus.PENDING}
-                for i, s in enumerate(spec.steps)
-            ],
-        )
-    progress.mark_running(session, job.build_id)
-    return Assignment(attempt_id, token, job.build_id, job.name, job.attempt_count, spec)
 
 
 def _already_recorded(session: Session, attempt_id: int) -> AttemptEnd:

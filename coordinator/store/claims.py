@@ -1,37 +1,71 @@
-"""Taking jobs off the queue: the oldest queued jobs an agent's labels satisfy, atomically."""
+"""Claims: the oldest queued jobs an agent's labels satisfy become its attempts, atomically.
+
+This is the hottest write path, so it works on columns and statements, never ORM objects:
+
+1. read candidate ids along the queue index (ids and labels only, a page at a time);
+2. take them with one compare-and-set UPDATE ... WHERE status = 'queued' RETURNING, which on
+   PostgreSQL also skips rows another coordinator has locked (FOR UPDATE SKIP LOCKED) instead of
+   waiting for it; on SQLite the writer lock serialises the statement;
+3. insert the attempts and their steps, and mark the builds running.
+
+A job another claimer took between (1) and (2) is simply not returned by (2), so no job is ever
+given twice; a claim that lost some candidates that way looks again, a bounded number of times.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import secrets
+from collections.abc import Collection, Mapping, Sequence
+from typing import NamedTuple
 
-from sqlalchemy import select, tuple_, update
-from sqlmodel import Session, col
+from sqlalchemy import Row, Table, insert, select, tuple_, update
+from sqlalchemy.orm import Session
 
-from conveyor.states import JobStatus
-from coordinator.config import CLAIM_PAGE_ROWS, CLAIM_SCAN_LIMIT
-from coordinator.policy import scheduling
-from coordinator.store.tables import JobRow
+from conveyor.states import BuildStatus, JobStatus, StepStatus
+from coordinator.config import CLAIM_PAGE_ROWS, CLAIM_ROUNDS, CLAIM_SCAN_LIMIT
+from coordinator.domain.records import Assignment
+from coordinator.policy import scheduling as scheduler
+from coordinator.store import rowmap
+from coordinator.store.engine import now_ms
+from coordinator.store.tables import AttemptRow, BuildRow, JobRow, StepRow
 
-
-def take_queued(session: Session, labels: Mapping[str, str], wanted: int) -> list[int]:
-    """Marks up to `wanted` matching queued jobs running and returns their ids.
-
-    Each is taken with a compare-and-set update, so two claimers never get the same job.
-    """
-    taken = []
-    for job_id in _matching_queued(session, labels, wanted):
-        claimed = session.execute(
-            update(JobRow)
-            .where(col(JobRow.id) == job_id, col(JobRow.status) == JobStatus.QUEUED)
-            .values(status=JobStatus.RUNNING, reason="", message="")
-        )
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            taken.append(job_id)
-    return taken
+JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
+ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
+STEPS: Table = StepRow.__table__  # type: ignore[attr-defined]
+BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
 
 
-def _matching_queued(session: Session, labels: Mapping[str, str], wanted: int) -> list[int]:
+class Taken(NamedTuple):
+    job_id: int
+    build_id: int
+    name: str
+    spec_json: str
+    attempt_number: int
+
+
+def claim(
+    session: Session, agent_id: int, labels: Mapping[str, str], slots: int
+) -> list[Assignment]:
+    """Up to `slots` of the oldest queued jobs `labels` satisfy, as new attempts of `agent_id`."""
+    assignments: list[Assignment] = []
+    lost: set[int] = set()
+    for _ in range(CLAIM_ROUNDS):
+        candidates = matching_queued(session, labels, slots - len(assignments), lost)
+        if not candidates:
+            break
+        taken = _take(session, candidates)
+        assignments += _start_attempts(session, taken, agent_id)
+        if len(taken) == len(candidates) or len(assignments) >= slots:
+            break
+        # Taken by another coordinator meanwhile; it may not have committed, so do not retry them.
+        lost.update(set(candidates) - {row.job_id for row in taken})
+    return assignments
+
+
+def matching_queued(
+    session: Session, labels: Mapping[str, str], wanted: int, exclude: Collection[int] = ()
+) -> list[int]:
     """Ids of up to `wanted` oldest queued jobs `labels` satisfy, read a page at a time.
 
     Only ids and labels are read, along the queue index, and only as far as needed (at most
@@ -41,19 +75,99 @@ def _matching_queued(session: Session, labels: Mapping[str, str], wanted: int) -
     after: tuple[int, int] | None = None
     scanned = 0
     while len(found) < wanted and scanned < CLAIM_SCAN_LIMIT:
-        query = select(col(JobRow.id), col(JobRow.queued_seq), col(JobRow.labels_json)).where(
-            col(JobRow.status) == JobStatus.QUEUED
+        query = select(JOBS.c.id, JOBS.c.queued_seq, JOBS.c.labels_json).where(
+            JOBS.c.status == JobStatus.QUEUED
         )
         if after is not None:
-            query = query.where(tuple_(col(JobRow.queued_seq), col(JobRow.id)) > after)
+            query = query.where(tuple_(JOBS.c.queued_seq, JOBS.c.id) > after)
         page = session.execute(
-            query.order_by(col(JobRow.queued_seq), col(JobRow.id)).limit(CLAIM_PAGE_ROWS)
+            query.order_by(JOBS.c.queued_seq, JOBS.c.id).limit(CLAIM_PAGE_ROWS)
         ).all()
         for job_id, seq, labels_json in page:
             after = (seq, job_id)
-            if len(found) < wanted and scheduling.labels_match(json.loads(labels_json), labels):
+            wanted_here = len(found) < wanted and job_id not in exclude
+            if wanted_here and scheduler.labels_match(json.loads(labels_json), labels):
                 found.append(job_id)
         scanned += len(page)
         if len(page) < CLAIM_PAGE_ROWS:
             break
     return found
+
+
+def _take(session: Session, candidates: Sequence[int]) -> list[Taken]:
+    """Moves those candidates still queued to running; returns them in the candidates' order."""
+    still_queued = (
+        select(JOBS.c.id)
+        .where(JOBS.c.id.in_(candidates), JOBS.c.status == JobStatus.QUEUED)
+        .with_for_update(skip_locked=True)  # PostgreSQL only; SQLite renders no locking clause
+    )
+    statement = (
+        update(JOBS)
+        .where(JOBS.c.id.in_(still_queued), JOBS.c.status == JobStatus.QUEUED)
+        .values(
+            status=JobStatus.RUNNING,
+            reason="",
+            message="",
+            attempt_count=JOBS.c.attempt_count + 1,
+        )
+        .returning(JOBS.c.id, JOBS.c.build_id, JOBS.c.name, JOBS.c.spec_json, JOBS.c.attempt_count)
+    )
+    rows: list[Row[tuple[int, int, str, str, int]]] = list(session.execute(statement).all())
+    order = {job_id: index for index, job_id in enumerate(candidates)}
+    return sorted((Taken._make(row) for row in rows), key=lambda t: order[t.job_id])
+
+
+def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> list[Assignment]:
+    if not taken:
+        return []
+    stamp = now_ms()
+    tokens = [secrets.token_urlsafe(18) for _ in taken]
+    attempt_ids = session.execute(
+        insert(ATTEMPTS).returning(ATTEMPTS.c.id, sort_by_parameter_order=True),
+        [
+            _attempt_values(job, agent_id, token, stamp)
+            for job, token in zip(taken, tokens, strict=True)
+        ],
+    ).scalars()
+    assignments, steps = [], []
+    for job, token, attempt_id in zip(taken, tokens, attempt_ids, strict=True):
+        spec = rowmap.spec_from_json(job.spec_json)
+        steps += [
+            {
+                "attempt_id": attempt_id,
+                "idx": index,
+                "name": step.name,
+                "status": StepStatus.PENDING,
+                "log_length": 0,
+                "log_lost_bytes": 0,
+            }
+            for index, step in enumerate(spec.steps)
+        ]
+        assignments.append(
+            Assignment(attempt_id, token, job.build_id, job.name, job.attempt_number, spec)
+        )
+    if steps:
+        session.execute(insert(STEPS), steps)
+    session.execute(
+        update(BUILDS)
+        .where(
+            BUILDS.c.id.in_({job.build_id for job in taken}),
+            BUILDS.c.status == BuildStatus.QUEUED,
+        )
+        .values(status=BuildStatus.RUNNING)
+    )
+    return assignments
+
+
+def _attempt_values(job: Taken, agent_id: int, token: str, stamp: int) -> dict[str, object]:
+    return {
+        "job_id": job.job_id,
+        "build_id": job.build_id,
+        "number": job.attempt_number,
+        "agent_id": agent_id,
+        "lease_token": token,
+        "reason": "",
+        "message": "",
+        "cancel_requested": False,
+        "started_at_ms": stamp,
+    }

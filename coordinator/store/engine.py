@@ -1,4 +1,4 @@
-"""The database engine: SQLite pragmas for durability and concurrency, or another URL as given."""
+"""The database engine: a SQLite file (pragmas for durability and concurrency) or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,6 +10,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Plain postgresql:// (what operators write) means psycopg 3, the driver Conveyor ships with;
+# SQLAlchemy's own default for that scheme is psycopg2, which is not installed.
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+POSTGRES_DRIVER = "postgresql+psycopg://"
+
+
+class DatabaseUrlError(ValueError):
+    """The --db URL names a database Conveyor cannot use."""
 
 
 def now_ms() -> int:
@@ -30,8 +38,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         if ":memory:" in url or url.rstrip("/") == "sqlite:":
-            raise ValueError("in-memory SQLite is not supported: give a file path")
+            raise DatabaseUrlError("in-memory SQLite is not supported: give a file path")
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    for scheme in POSTGRES_SCHEMES:
+        if url.startswith(scheme):
+            url = POSTGRES_DRIVER + url.removeprefix(scheme)
+    if not url.startswith("postgresql+"):
+        raise DatabaseUrlError(
+            f"unsupported database URL {url.split(':', 1)[0]}://...: "
+            "use sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+        )
     return create_engine(url, pool_pre_ping=True)

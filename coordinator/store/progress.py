@@ -8,7 +8,6 @@ no ORM objects are loaded on these paths.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable
 
 from sqlalchemy import select, update
@@ -17,6 +16,7 @@ from sqlmodel import Session, col
 from conveyor.states import BuildStatus, JobStatus
 from coordinator.policy import scheduling
 from coordinator.store.engine import now_ms
+from coordinator.store.queue_order import next_queue_seq
 from coordinator.store.tables import BuildRow, JobRow
 
 
@@ -25,12 +25,6 @@ def set_job(session: Session, job_id: int, status: JobStatus, reason: str, messa
     if status is JobStatus.QUEUED:
         values["queued_seq"] = next_queue_seq(session)
     session.execute(update(JobRow).where(col(JobRow.id) == job_id).values(**values))
-
-
-def next_queue_seq(session: Session) -> int:
-    """Order of entry into the queue, oldest first."""
-    # Nanosecond clock keeps queue order across restarts without a shared counter.
-    return time.time_ns()
 
 
 def advance(session: Session, build_id: int) -> list[dict[str, str]]:

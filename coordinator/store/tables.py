@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
+from coordinator.store.coltypes import BigInt
+
 
 class BuildRow(SQLModel, table=True):
     __tablename__ = "builds"
@@ -16,8 +18,8 @@ class BuildRow(SQLModel, table=True):
     source_name: str
     env_json: str
     cancel_requested: bool = False
-    created_at_ms: int
-    finished_at_ms: int | None = None
+    created_at_ms: int = Field(sa_type=BigInt)
+    finished_at_ms: int | None = Field(default=None, sa_type=BigInt)
 
 
 class JobRow(SQLModel, table=True):
@@ -36,7 +38,7 @@ class JobRow(SQLModel, table=True):
     # Resolved steps, timeout and retry rule, frozen at submission.
     spec_json: str
     # Order of entry into the queue; oldest first. Set each time the job is (re)queued.
-    queued_seq: int | None = Field(default=None, index=True)
+    queued_seq: int | None = Field(default=None, index=True, sa_type=BigInt)
     reason: str = ""
     message: str = ""
     exit_code: int | None = None
@@ -61,8 +63,8 @@ class AttemptRow(SQLModel, table=True):
     message: str = ""
     exit_code: int | None = None
     cancel_requested: bool = False
-    started_at_ms: int
-    finished_at_ms: int | None = None
+    started_at_ms: int = Field(sa_type=BigInt)
+    finished_at_ms: int | None = Field(default=None, sa_type=BigInt)
 
 
 class StepRow(SQLModel, table=True):
@@ -74,10 +76,10 @@ class StepRow(SQLModel, table=True):
     name: str
     status: str
     exit_code: int | None = None
-    started_at_ms: int | None = None
-    finished_at_ms: int | None = None
-    log_length: int = 0
-    log_lost_bytes: int = 0
+    started_at_ms: int | None = Field(default=None, sa_type=BigInt)
+    finished_at_ms: int | None = Field(default=None, sa_type=BigInt)
+    log_length: int = Field(default=0, sa_type=BigInt)
+    log_lost_bytes: int = Field(default=0, sa_type=BigInt)
 
 
 class AgentRow(SQLModel, table=True):
@@ -90,5 +92,5 @@ class AgentRow(SQLModel, table=True):
     session_hash: str
     # Set by an operator: active, paused (no new work) or draining (no new work, then exit).
     mode: str = "active"
-    registered_at_ms: int
-    last_seen_ms: int
+    registered_at_ms: int = Field(sa_type=BigInt)
+    last_seen_ms: int = Field(sa_type=BigInt)

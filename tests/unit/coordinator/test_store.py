@@ -1,4 +1,5 @@
-"""The SQLModel store over a real SQLite file: builds from real pipelines, claims, results."""
+"""The SQLModel store over a real database (SQLite file, or PostgreSQL with CONVEYOR_TEST_DB):
+builds from real pipelines, claims, results."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -74,13 +74,9 @@ jobs:
 """
 
 
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'conveyor.db'}"
-
-
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(db_url(tmp_path))
+def store(database_url: str) -> Iterator[Store]:
+    opened = Store(database_url)
     yield opened
     opened.close()
 
@@ -542,15 +538,15 @@ def test_retrying_a_job_never_gives_a_running_dependent_a_second_live_attempt(
     assert len(live_b) <= 1
 
 
-def test_a_build_survives_reopening_the_store(tmp_path: Path) -> None:
-    first = Store(db_url(tmp_path))
+def test_a_build_survives_reopening_the_store(database_url: str) -> None:
+    first = Store(database_url)
     agent = first.agents.register(name="agent-1", labels={}, capacity=2, session_hash="h")
     build_id = submit(first, FORK)
     a = claim_one(first, agent.id)
     before = first.builds.get(build_id)
     first.close()
 
-    reopened = Store(db_url(tmp_path))
+    reopened = Store(database_url)
     try:
         assert reopened.builds.get(build_id) == before
         assert [x.attempt_id for x in reopened.attempts.live()] == [a.attempt_id]
@@ -563,7 +559,9 @@ def test_a_build_survives_reopening_the_store(tmp_path: Path) -> None:
         reopened.close()
 
 
-def test_an_accepted_build_survives_a_process_that_dies_without_closing(tmp_path: Path) -> None:
+def test_an_accepted_build_survives_a_process_that_dies_without_closing(
+    database_url: str,
+) -> None:
     script = textwrap.dedent(
         f"""
         import os
@@ -572,7 +570,7 @@ def test_an_accepted_build_survives_a_process_that_dies_without_closing(tmp_path
         from coordinator.domain.submit import jobs_from_pipeline
         text = {FORK!r}
         pipeline = load_pipeline(text)
-        store = Store({db_url(tmp_path)!r})
+        store = Store({database_url!r})
         build_id = store.builds.create(
             name=pipeline.name, pipeline_yaml=text, source_name="pipeline.yml", env={{}},
             jobs=jobs_from_pipeline(pipeline, {{}}),
@@ -586,7 +584,7 @@ def test_an_accepted_build_survives_a_process_that_dies_without_closing(tmp_path
     )
     build_id = int(done.stdout.strip())
 
-    store = Store(db_url(tmp_path))
+    store = Store(database_url)
     try:
         build = store.builds.get(build_id)
         assert build.name == "fork"

@@ -1,0 +1,52 @@
+"""Queue positions drawn from the database, so every coordinator on one database agrees on order.
+
+PostgreSQL draws from a real sequence (no row lock, so concurrent claims and submissions never
+wait on each other); SQLite, whose writers are serialised anyway, increments a counter row inside
+the caller's transaction. Either way a later queueing gets a larger number than every earlier one,
+whatever the clocks of the machines say.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Sequence, select, update
+from sqlalchemy.orm import Session, object_session
+from sqlmodel import Field, SQLModel
+
+from coordinator.store.coltypes import BigInt
+
+# Created by migration 0002 on PostgreSQL only.
+JOB_QUEUE_SEQUENCE = Sequence("job_queue_seq", metadata=SQLModel.metadata)
+COUNTER_NAME = "jobs"
+
+
+class QueueCounterRow(SQLModel, table=True):
+    """SQLite only (migration 0002): one row per counter, holding the last number handed out."""
+
+    __tablename__ = "queue_counter"
+    # Read by schema.include_object: compared with the database on these dialects only.
+    __table_args__ = {"info": {"dialects": ("sqlite",)}}
+
+    name: str = Field(primary_key=True)
+    value: int = Field(sa_type=BigInt)
+
+
+def next_queue_seq(session: Session) -> int:
+    """The next queue position, taken inside `session`'s transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        return int(session.execute(select(JOB_QUEUE_SEQUENCE.next_value())).scalar_one())
+    counter = QueueCounterRow.__table__  # type: ignore[attr-defined]
+    bumped = (
+        update(counter)
+        .where(counter.c.name == COUNTER_NAME)
+        .values(value=counter.c.value + 1)
+        .returning(counter.c.value)
+    )
+    return int(session.execute(bumped).scalar_one())
+
+
+def next_queue_seq_for(row: object) -> int:
+    """next_queue_seq in the session `row` belongs to (for helpers that are handed only the row)."""
+    session = object_session(row)
+    if session is None:
+        raise RuntimeError("a job is queued only inside a store transaction")
+    return next_queue_seq(session)

@@ -1,0 +1,263 @@
+"""Schema migrations on the session's backend: fresh, baseline, refused; models == migrations."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+
+from coordinator.store import Store
+from coordinator.store.engine import make_engine
+from coordinator.store.schema import (
+    BASELINE,
+    BASELINE_COLUMNS,
+    SchemaError,
+    head_revision,
+    include_object_for,
+    migrate,
+    target_metadata,
+)
+from tests.unit.coordinator.test_store import SINGLE, claim_one, submit
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "baseline-datadir"
+QUEUE_LABELS = {"pool": "old"}
+SPEC = json.dumps(
+    {
+        "retry_max": 0,
+        "retry_when": [],
+        "steps": [{"env": {}, "image": "i", "name": "s", "run": "true", "timeout_s": None}],
+        "timeout_s": None,
+    }
+)
+KEYS = {"blobs": "sha256", "build_sources": "build_id"} | {
+    table: "id" for table in BASELINE_COLUMNS if table not in ("blobs", "build_sources")
+}
+LABELLED = SINGLE.replace("  only:\n", "  only:\n    labels: {pool: old}\n")
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    made = make_engine(database_url)
+    yield made
+    made.dispose()
+
+
+def revision_of(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(MigrationContext.configure(connection).get_current_heads())
+
+
+def schema_diff(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "compare_type": True,
+                "include_object": include_object_for(connection.dialect.name),
+            },
+        )
+        return list(compare_metadata(context, target_metadata()))
+
+
+def at_baseline_without_version(engine: Engine) -> None:
+    """What the code before migrations left: the baseline tables and no alembic_version."""
+    migrate(engine, BASELINE)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
+
+
+def execute(engine: Engine, statement: str, **params: object) -> None:
+    with engine.begin() as connection:
+        connection.execute(text(statement), params)
+
+
+def test_a_fresh_database_gets_every_migration(engine: Engine) -> None:
+    migrate(engine)
+    assert revision_of(engine) == [head_revision()]
+    assert set(BASELINE_COLUMNS) <= set(inspect(engine).get_table_names())
+
+
+def test_the_models_and_the_migrations_agree(engine: Engine) -> None:
+    """A model change without its migration fails here (on each backend)."""
+    migrate(engine)
+    assert schema_diff(engine) == []
+
+
+def test_migrating_a_database_at_head_changes_nothing(database_url: str) -> None:
+    Store(database_url).close()
+    again = Store(database_url)
+    try:
+        assert revision_of(again.engine) == [head_revision()]
+    finally:
+        again.close()
+
+
+def test_coordinators_starting_together_migrate_once(database_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            Store(database_url).close()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    engine = make_engine(database_url)
+    try:
+        assert revision_of(engine) == [head_revision()]
+    finally:
+        engine.dispose()
+
+
+def _old_rows(engine: Engine) -> None:
+    """A build with a queued job and a finished one, an attempt, a step, an agent, an artifact."""
+    statements = [
+        "INSERT INTO builds VALUES (1, 'b', 'running', 'name: b', 'p.yml', '{}', false, 10, NULL)",
+        "INSERT INTO agents VALUES (1, 'a1', '{}', 2, 'h', 'active', 10, 20)",
+        "INSERT INTO jobs VALUES (1, 1, 0, 'done', 'succeeded', '[]', '{}', :spec, 100, '', '', 0,"
+        " 1, 0, 0)",
+        "INSERT INTO jobs VALUES (2, 1, 1, 'later', 'queued', '[]', :labels, :spec, 900, '', '',"
+        " NULL, 0, 0, 0)",
+        "INSERT INTO jobs VALUES (3, 1, 2, 'sooner', 'queued', '[]', :labels, :spec, 500, '', '',"
+        " NULL, 0, 0, 0)",
+        "INSERT INTO attempts VALUES (1, 1, 1, 1, 1, 'tok', 'succeeded', '', '', 0, false, 11, 12)",
+        "INSERT INTO steps VALUES (1, 1, 0, 's', 'succeeded', 0, 11, 12, 42, 0)",
+        "INSERT INTO blobs VALUES ('d1', 8, 12)",
+        "INSERT INTO artifacts VALUES (1, 1, 'done', 1, 1, 'out.txt', 'd1', 8, 420, 12)",
+        "INSERT INTO build_sources VALUES (1, 'd1', '', '', '', false)",
+    ]
+    for statement in statements:
+        execute(engine, statement, spec=SPEC, labels=json.dumps(QUEUE_LABELS))
+    if engine.dialect.name == "postgresql":
+        # Explicit ids leave the SERIAL sequences behind; the old code's inserts advanced them.
+        for table, key in KEYS.items():
+            if key == "id":
+                execute(
+                    engine,
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)",
+                )
+
+
+def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as connection:
+        return {
+            table: [
+                tuple(row)
+                for row in connection.execute(
+                    text(f"SELECT {', '.join(sorted(columns))} FROM {table} ORDER BY {KEYS[table]}")
+                )
+            ]
+            for table, columns in BASELINE_COLUMNS.items()
+        }
+
+
+def test_an_unversioned_baseline_database_is_upgraded_keeping_its_rows(
+    engine: Engine, database_url: str
+) -> None:
+    at_baseline_without_version(engine)
+    _old_rows(engine)
+    before = _rows(engine)
+
+    store = Store(database_url)
+    try:
+        assert revision_of(engine) == [head_revision()]
+        after = _rows(engine)
+        # queued_seq is renumbered in order (jobs 1, 3, 2), the only value a migration changes.
+        seq = sorted(BASELINE_COLUMNS["jobs"]).index("queued_seq")
+        assert [row[seq] for row in after["jobs"]] == [1, 3, 2]
+        strip = [(*row[:seq], *row[seq + 1 :]) for row in after["jobs"]]
+        assert strip == [(*row[:seq], *row[seq + 1 :]) for row in before["jobs"]]
+        assert {k: v for k, v in after.items() if k != "jobs"} == {
+            k: v for k, v in before.items() if k != "jobs"
+        }
+        assert schema_diff(engine) == []
+        # The old queue keeps its order, and a job queued now comes after it.
+        newer = submit(store, LABELLED)
+        order = [claim_one(store, 1, QUEUE_LABELS) for _ in range(3)]
+        assert [(a.build_id, a.job_name) for a in order] == [
+            (1, "sooner"),
+            (1, "later"),
+            (newer, "only"),
+        ]
+    finally:
+        store.close()
+
+
+def test_an_unversioned_database_missing_a_baseline_column_is_refused(
+    engine: Engine, database_url: str
+) -> None:
+    at_baseline_without_version(engine)
+    execute(engine, "ALTER TABLE agents DROP COLUMN mode")
+    with pytest.raises(SchemaError) as refused:
+        Store(database_url)
+    message = str(refused.value)
+    assert "agents.mode is missing" in message
+    assert "another data dir or an empty database" in message
+    assert "\n" not in message
+    assert "alembic_version" not in inspect(engine).get_table_names()
+
+
+def test_a_database_that_is_not_conveyors_is_refused(engine: Engine, database_url: str) -> None:
+    execute(engine, "CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    with pytest.raises(SchemaError, match=r"holds tables \(invoices\) but no Conveyor schema"):
+        Store(database_url)
+
+
+def test_a_database_from_a_newer_conveyor_is_refused(engine: Engine, database_url: str) -> None:
+    migrate(engine)
+    execute(engine, "UPDATE alembic_version SET version_num = '0999_from_the_future'")
+    with pytest.raises(SchemaError) as refused:
+        Store(database_url)
+    assert "made by a newer Conveyor (revision 0999_from_the_future)" in str(refused.value)
+    assert "upgrade Conveyor or use another data dir" in str(refused.value)
+
+
+def test_the_comparison_sees_a_schema_behind_the_models(engine: Engine) -> None:
+    """Guards the test above against comparing nothing: the baseline alone is not the models."""
+    migrate(engine, BASELINE)
+    assert schema_diff(engine) != []
+
+
+def test_the_baseline_fixture_is_upgraded_keeping_every_row(tmp_path: Path) -> None:
+    """The data dir ca625a3 wrote (SQLite, whatever the session's backend): every row stays."""
+    copy, pristine = tmp_path / "conveyor.db", tmp_path / "pristine.db"
+    shutil.copy(FIXTURE / "conveyor.db", copy)
+    shutil.copy(FIXTURE / "conveyor.db", pristine)  # read as is, never opened by the Store
+    old = make_engine(f"sqlite:///{pristine}")
+    try:
+        before = _rows(old)
+    finally:
+        old.dispose()
+    store = Store(f"sqlite:///{copy}")
+    try:
+        after = _rows(store.engine)
+        assert revision_of(store.engine) == [head_revision()]
+        assert {k: len(v) for k, v in after.items()} == {k: len(v) for k, v in before.items()}
+        assert {k: v for k, v in after.items() if k != "jobs"} == {
+            k: v for k, v in before.items() if k != "jobs"
+        }
+        seq = sorted(BASELINE_COLUMNS["jobs"]).index("queued_seq")
+        strip = [(*row[:seq], *row[seq + 1 :]) for row in after["jobs"]]
+        assert strip == [(*row[:seq], *row[seq + 1 :]) for row in before["jobs"]]
+        # Builds 5, 6 and 7 were left queued in that order; a new one queues behind them.
+        later = {"executor": "shell", "pool": "later"}
+        newer = submit(store, SINGLE.replace("  only:\n", "  only:\n    labels: {pool: later}\n"))
+        agent = store.agents.register(name="later", labels=later, capacity=4, session_hash="")
+        claimed = [claim_one(store, agent.id, later).build_id for _ in range(4)]
+        assert claimed == [5, 6, 7, newer]
+    finally:
+        store.close()
