@@ -25,9 +25,6 @@ from coordinator.store.artifact_tables import ArtifactRow, BlobRow, BuildSourceR
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
 
-# SourceSpec now lives in the domain; named here too for the store modules that import it from here.
-__all__ = ["ArtifactStore", "SourceSpec", "add_build_source"]
-
 
 def add_build_source(session: Session, build_id: int, source: SourceSpec) -> None:
     """Part of the build's creating transaction (see Store.create_build)."""

@@ -9,11 +9,12 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from conveyor.states import BuildStatus, JobStatus
+from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.errors import ConflictError, NotFoundError
 from coordinator.domain.records import BuildRecord, CancelResult, LiveAttempt, NewJob
 from coordinator.policy import retry
 from coordinator.store import progress, queries, rowmap
-from coordinator.store.artifacts import SourceSpec, add_build_source
+from coordinator.store.artifacts import add_build_source
 from coordinator.store.base import Component
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
