@@ -12,6 +12,7 @@ from pathlib import Path
 
 from agent import executors
 from agent.config import AgentConfig
+from agent.credential import WorkDirBusyError, lock_work_dir
 from agent.executors.base import Executor
 from agent.peer import JoinRefusedError
 from agent.peer.grpc import GrpcPeer
@@ -84,6 +85,16 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as error:
         LOGGER.error("%s", error)
         return 2
+    try:
+        work_dir_lock = lock_work_dir(config.work_dir)
+    except WorkDirBusyError as error:
+        LOGGER.error("%s", error)
+        return 2
+    with work_dir_lock:
+        return _serve(args, config)
+
+
+def _serve(args: argparse.Namespace, config: AgentConfig) -> int:
     executor = make_executor(getattr(args, "executor", "docker"), config)
     if executor is None:
         return 1

@@ -24,6 +24,9 @@ class AgentInfo:
     name: str
     labels: Mapping[str, str]
     capacity: int  # attempts it runs at once
+    # Its own credential from an earlier registration ("" for a first one); proves a restarted
+    # agent is the one that holds its name.
+    credential: str = ""
 
 
 @dataclass(frozen=True)

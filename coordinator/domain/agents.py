@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import hmac
 import logging
 import secrets
 import time
@@ -14,7 +16,7 @@ from coordinator.config import CoordinatorConfig
 from coordinator.domain.access import Access
 from coordinator.domain.attempts import Attempts
 from coordinator.domain.dispatch import Dispatcher, PollResult
-from coordinator.domain.errors import ConflictError
+from coordinator.domain.errors import AlreadyExistsError, ConflictError
 from coordinator.domain.leases import LeaseState, LeaseTable
 from coordinator.domain.ports import AgentStore
 from coordinator.domain.records import AgentRecord
@@ -31,6 +33,8 @@ class Registration:
 
     agent: AgentSession
     session_token: str
+    # A credential issued by this registration ("" when the agent presented its own).
+    agent_credential: str
     lease_ttl_s: float
     renew_interval_s: float
     poll_timeout_s: float
@@ -63,6 +67,8 @@ class Agents:
         self._leases = leases
         self._dispatcher = dispatcher
         self._attempts = attempts
+        # Registrations one at a time: deciding whether a name is free and taking it is one step.
+        self._registering = asyncio.Lock()
 
     async def load(self) -> int:
         """Remembers every stored agent, offline until heard from; returns how many."""
@@ -83,8 +89,14 @@ class Agents:
         capacity: int,
         protocol_version: int,
         running: Sequence[tuple[int, str]],
+        agent_credential: str = "",
     ) -> Registration:
-        """Opens a session; `running` are the (attempt, token) the agent still runs."""
+        """Opens a session; `running` are the (attempt, token) the agent still runs.
+
+        A name held by a live agent is refused (AlreadyExistsError) unless the newcomer presents
+        that agent's credential: it is then the same agent, restarted. A name whose agent is
+        offline and holds no attempt may be taken by a newcomer, which gets a new credential.
+        """
         self._access.check_join(join_token)
         if protocol_version != PROTOCOL_VERSION:
             raise ConflictError(
@@ -93,7 +105,10 @@ class Agents:
             )
         if not name or capacity < 1:
             raise ValueError("an agent needs a name and a capacity of at least 1")
-        agent, token = await self._open_session(name, labels, capacity)
+        async with self._registering:
+            agent, token, issued = await self._open_session(
+                name, labels, capacity, agent_credential
+            )
         # No wake-up for the others: this agent polls next, and waking every parked agent at each
         # registration would cost N^2 claims while a large farm starts.
         await self._attempts.end_unlisted(agent, running)
@@ -102,25 +117,58 @@ class Agents:
         )
         config = self._config
         return Registration(
-            agent, token, config.lease_ttl_s, config.renew_interval_s, config.poll_timeout_s
+            agent,
+            token,
+            issued,
+            config.lease_ttl_s,
+            config.renew_interval_s,
+            config.poll_timeout_s,
         )
 
+    def _live(self, agent_id: int) -> bool:
+        """Heard from lately, or still holding a lease: its name is not free."""
+        online = self._registry.online(agent_id, polling=self._dispatcher.is_waiting(agent_id))
+        return online or self._attempts.held_by(agent_id) > 0
+
     async def _open_session(
-        self, name: str, labels: Mapping[str, str], capacity: int
-    ) -> tuple[AgentSession, str]:
-        # The token names the agent's id, known only once the agent is stored: two writes.
-        record = await self._runtime.db(
-            self._store.register, name=name, labels=labels, capacity=capacity, session_hash=""
-        )
-        token = f"{record.id}.{secrets.token_urlsafe(24)}"
+        self,
+        name: str,
+        labels: Mapping[str, str],
+        capacity: int,
+        credential: str,
+    ) -> tuple[AgentSession, str, str]:
+        existing = await self._runtime.db(self._store.find, name)
+        issued = ""
+        credential_hash: str | None = None
+        if existing is None or not _recognised(existing, credential):
+            if existing is not None and self._live(existing.id):
+                raise AlreadyExistsError(
+                    f"agent name '{name}' is in use by a live agent (#{existing.id}); "
+                    "start this one with another --name, or stop that agent first "
+                    "(an agent restarted with its own --work-dir is recognised by its credential)"
+                )
+            if existing is not None:
+                LOGGER.warning(
+                    "agent name '%s' taken over by a new agent: the previous one is offline",
+                    name,
+                )
+            issued = secrets.token_urlsafe(32)
+            credential_hash = session_hash(issued)
+        if existing is None:
+            # The token names the agent's id, known only once the agent is stored: two writes.
+            existing = await self._runtime.db(
+                self._store.register, name=name, labels=labels, capacity=capacity, session_hash=""
+            )
+        token = f"{existing.id}.{secrets.token_urlsafe(24)}"
         record = await self._runtime.db(
             self._store.register,
             name=name,
             labels=labels,
             capacity=capacity,
             session_hash=session_hash(token),
+            credential_hash=credential_hash,
         )
-        return self._registry.remember(record, last_seen=time.monotonic()), token
+        return self._registry.remember(record, last_seen=time.monotonic()), token, issued
 
     async def poll(self, agent: AgentSession, free_slots: int, draining: bool) -> PollResult:
         """Waits for work or cancellations; `drain` in the result relays an operator's drain."""
@@ -191,3 +239,10 @@ class Agents:
 
     def _state(self, agent_id: int) -> str:
         return self._registry.state(agent_id, polling=self._dispatcher.is_waiting(agent_id))
+
+
+def _recognised(record: AgentRecord, credential: str) -> bool:
+    """The credential presented is this agent's own."""
+    if not credential or not record.credential_hash:
+        return False
+    return hmac.compare_digest(session_hash(credential), record.credential_hash)

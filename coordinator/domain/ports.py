@@ -72,10 +72,22 @@ class BuildStore(Protocol):
 class AgentStore(Protocol):
     """Agents as registered; the in-memory registry holds their sessions and liveness."""
 
+    def find(self, name: str) -> AgentRecord | None:
+        """The agent of this name, if it ever registered."""
+        ...
+
     def register(
-        self, *, name: str, labels: Mapping[str, str], capacity: int, session_hash: str
+        self,
+        *,
+        name: str,
+        labels: Mapping[str, str],
+        capacity: int,
+        session_hash: str,
+        credential_hash: str | None = None,
+        mode: str | None = None,
     ) -> AgentRecord:
-        """Creates the agent, or updates the one of this name (ids are stable per name)."""
+        """Creates the agent, or updates the one of this name (ids are stable per name);
+        `credential_hash` and `mode`, when given, replace the stored ones."""
         ...
 
     def list(self) -> list[AgentRecord]:

@@ -112,16 +112,3 @@ def test_operator_pause_resume_and_drain(cluster: Cluster, unique: str, tmp_path
     missing = cluster.cli("pause", "no-such-agent")
     assert missing.returncode == 2
     assert b"no agent named 'no-such-agent'" in missing.stderr
-
-
-def test_second_agent_with_the_same_name_cuts_the_first_off_cleanly(
-    cluster: Cluster, unique: str
-) -> None:
-    name = f"twin-{unique}"
-    first = cluster.start_agent(name)
-    cluster.start_agent(name)
-    code = first.popen.wait(30)
-    assert code != 0
-    assert "another agent registered as" in first.log()
-    assert "agent names must be unique" in first.log()
-    assert [a["state"] for a in cluster.json("agents")] == ["online"]

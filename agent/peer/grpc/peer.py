@@ -8,6 +8,7 @@ bytes never delay leases or logs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
@@ -82,6 +83,7 @@ class GrpcPeer:
         self._session: wire.Metadata = ()
         self._agent: AgentInfo | None = None
         self._running: Callable[[], Sequence[Lease]] = list
+        self._keep_credential: Callable[[str], None] | None = None
         self._poll_timeout_s = DEFAULT_POLL_TIMEOUT_S
 
     def close(self) -> None:
@@ -97,8 +99,10 @@ class GrpcPeer:
         running: Callable[[], Sequence[Lease]],
         *,
         give_up: threading.Event | None = None,
+        keep_credential: Callable[[str], None] | None = None,
     ) -> Registration:
         self._agent, self._running = agent, running
+        self._keep_credential = keep_credential
         return self._register(agent, _FOREVER, give_up)
 
     def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
@@ -193,6 +197,7 @@ class GrpcPeer:
             capacity=agent.capacity,
             protocol_version=PROTOCOL_VERSION,
             running=[convert.lease_to_pb(lease) for lease in self._running()],
+            agent_credential=agent.credential,
         )
         try:
             reply = self._retrying(budget_s, give_up)(
@@ -200,6 +205,11 @@ class GrpcPeer:
             )
         except grpc.RpcError as error:
             raise to_join_error(error) from None
+        if reply.agent_credential:
+            # Kept before the session is used: a crash from here on restarts as this agent.
+            if self._keep_credential is not None:
+                self._keep_credential(reply.agent_credential)
+            self._agent = dataclasses.replace(agent, credential=reply.agent_credential)
         with self._lock:
             self._session = wire.bearer(reply.session_token)
             self._poll_timeout_s = reply.poll_timeout_ms / 1000

@@ -50,6 +50,7 @@ class MemoryPeer:
         running: Callable[[], Sequence[Lease]],
         *,
         give_up: threading.Event | None = None,
+        keep_credential: Callable[[str], None] | None = None,
     ) -> Registration:
         self._record("register")
         return Registration(agent_id=1, lease_ttl_s=4.0, renew_interval_s=1.0)

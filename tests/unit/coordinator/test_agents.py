@@ -11,8 +11,9 @@ import pytest
 from conveyor import PROTOCOL_VERSION
 from conveyor.states import Outcome, Reason
 from coordinator.domain.agents import Registration
-from coordinator.domain.errors import AuthError, ConflictError
+from coordinator.domain.errors import AlreadyExistsError, AuthError, ConflictError
 from coordinator.domain.leases import LeaseState
+from coordinator.domain.registry import session_hash
 from tests.unit.coordinator.fakes import Harness, coordinator
 
 
@@ -28,6 +29,7 @@ async def register(
     join_token: str = "a",
     protocol_version: int = PROTOCOL_VERSION,
     running: Sequence[tuple[int, str]] = (),
+    credential: str = "",
 ) -> Registration:
     return await h.core.agents.register(
         join_token=join_token,
@@ -36,6 +38,7 @@ async def register(
         capacity=capacity,
         protocol_version=protocol_version,
         running=running,
+        agent_credential=credential,
     )
 
 
@@ -60,12 +63,44 @@ def test_a_session_token_names_its_agent_and_a_replaced_one_says_why() -> None:
         first = await register(h)
         assert h.core.agents.session(first.session_token) is first.agent
         assert first.lease_ttl_s == h.core.config.lease_ttl_s
-        second = await register(h)  # the same name again: the first session is cut off
+        # The same agent again (it presents its credential): the first session is cut off.
+        second = await register(h, credential=first.agent_credential)
         assert second.agent.id == first.agent.id
         with pytest.raises(AuthError, match="session replaced"):
             h.core.agents.session(first.session_token)
         with pytest.raises(AuthError):
             h.core.agents.session(None)
+        await h.core.close()
+
+    run(main())
+
+
+def test_a_live_agents_name_is_refused_to_a_newcomer() -> None:
+    async def main() -> None:
+        h = coordinator()
+        first = await register(h)
+        assert first.agent_credential  # issued at the first registration, stored as a hash only
+        stored = h.state.agents.rows["n"].credential_hash
+        assert stored and first.agent_credential not in stored
+        for credential in ("", "someone-elses"):
+            with pytest.raises(AlreadyExistsError, match="'n' is in use by a live agent"):
+                await register(h, credential=credential)
+        # The running agent is untouched: its session still works.
+        assert h.core.agents.session(first.session_token) is first.agent
+        assert [s.state for s in await h.core.agents.list()] == ["online"]
+        await h.core.close()
+
+    run(main())
+
+
+def test_a_restarted_agent_is_recognised_and_keeps_its_credential() -> None:
+    async def main() -> None:
+        h = coordinator()
+        first = await register(h)
+        again = await register(h, credential=first.agent_credential)
+        assert again.agent.id == first.agent.id
+        assert again.agent_credential == ""  # nothing new to keep
+        assert h.state.agents.rows["n"].credential_hash == session_hash(first.agent_credential)
         await h.core.close()
 
     run(main())
@@ -77,7 +112,9 @@ def test_re_registering_keeps_the_attempts_re_presented_and_ends_the_rest() -> N
         joined = await register(h)
         h.state.attempts.queued.extend([("a", {}), ("b", {})])
         kept, lost = (await h.core.agents.poll(joined.agent, 2, draining=False)).assignments
-        await register(h, running=[(kept.attempt_id, kept.lease_token)])
+        await register(
+            h, running=[(kept.attempt_id, kept.lease_token)], credential=joined.agent_credential
+        )
         assert h.state.attempts.finished() == [
             ("finish", lost.attempt_id, Outcome.FAILED, Reason.AGENT_LOST)
         ]
