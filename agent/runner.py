@@ -69,6 +69,8 @@ class Agent:
             registration = self._register()
             if registration is not None:
                 self._serve(registration)
+                # Shown offline at once rather than after the coordinator's offline delay.
+                self._peer.sign_off()
                 LOGGER.info("agent %s stopped", self.config.name)
         finally:
             self._peer.close()

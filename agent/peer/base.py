@@ -79,6 +79,11 @@ class Peer(Protocol):
         """
         ...
 
+    def sign_off(self) -> None:
+        """Tells the coordinator this agent exits cleanly (shown offline at once). One short
+        try; a failure is logged, not raised."""
+        ...
+
     def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
         """Long-polls for work: returns as soon as there is some, or empty after the
         coordinator's poll timeout; returns None within a fraction of a second once ``stop``

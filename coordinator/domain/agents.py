@@ -170,6 +170,12 @@ class Agents:
         )
         return self._registry.remember(record, last_seen=time.monotonic()), token, issued
 
+    async def sign_off(self, agent: AgentSession) -> None:
+        """The agent exits cleanly: shown offline at once; its session ends."""
+        self._registry.sign_off(agent.id)
+        self._dispatcher.wake(agent.id)
+        LOGGER.info("agent %s (id %d) signed off", agent.name, agent.id)
+
     async def poll(self, agent: AgentSession, free_slots: int, draining: bool) -> PollResult:
         """Waits for work or cancellations; `drain` in the result relays an operator's drain."""
 

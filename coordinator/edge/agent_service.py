@@ -49,6 +49,13 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         )
 
     @unary
+    async def SignOff(
+        self, request: agent_pb2.SignOffRequest, context: Context
+    ) -> agent_pb2.SignOffResponse:
+        await self._agents.sign_off(self._agent(context))
+        return agent_pb2.SignOffResponse()
+
+    @unary
     async def PollWork(
         self, request: agent_pb2.PollWorkRequest, context: Context
     ) -> agent_pb2.PollWorkResponse:

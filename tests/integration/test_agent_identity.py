@@ -1,5 +1,5 @@
 """Agent identity (DESIGN §6.9): a live agent's name is not taken over; a restarted agent is
-recognised by the credential kept in its work dir."""
+recognised by the credential kept in its work dir; a clean exit shows offline at once."""
 
 from __future__ import annotations
 
@@ -63,6 +63,17 @@ def test_an_agent_restarted_after_a_crash_is_recognised_by_its_credential(
     assert again.popen.poll() is None, again.log()
     assert credential.read_text() == kept  # the same agent: nothing new issued
     assert [(a["name"], a["state"]) for a in cluster.json("agents")] == [(name, "online")]
+
+
+def test_an_agent_that_exits_cleanly_is_offline_at_once(cluster: Cluster, unique: str) -> None:
+    name = f"leaver-{unique}"
+    agent = cluster.start_agent(name)
+    assert agent.stop() == 0
+    assert _state(cluster, name) == "offline"
+    # Its name is free again, for a newcomer too.
+    other = cluster.start_agent(name, wait=False, extra=("--work-dir", str(cluster.root / "new")))
+    cluster.wait_for_agent(name)
+    assert other.popen.poll() is None
 
 
 def test_a_second_process_on_the_same_work_dir_is_refused(cluster: Cluster, unique: str) -> None:

@@ -56,6 +56,8 @@ T = TypeVar("T")
 
 # How often a blocked long-poll looks at its stop flag.
 STOP_CHECK_S = 0.1
+# A clean exit's goodbye is not worth waiting for long.
+SIGN_OFF_TIMEOUT_S = 3.0
 # Until the first registration says otherwise.
 DEFAULT_POLL_TIMEOUT_S = 30.0
 _FOREVER = float("inf")
@@ -104,6 +106,14 @@ class GrpcPeer:
         self._agent, self._running = agent, running
         self._keep_credential = keep_credential
         return self._register(agent, _FOREVER, give_up)
+
+    def sign_off(self) -> None:
+        try:
+            self._stub.SignOff(
+                agent_pb2.SignOffRequest(), metadata=self._session, timeout=SIGN_OFF_TIMEOUT_S
+            )
+        except grpc.RpcError as error:
+            LOGGER.warning("could not sign off from the coordinator: %s", describe(error))
 
     def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
         request = agent_pb2.PollWorkRequest(free_slots=free_slots, draining=draining)

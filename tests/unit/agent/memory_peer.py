@@ -55,6 +55,9 @@ class MemoryPeer:
         self._record("register")
         return Registration(agent_id=1, lease_ttl_s=4.0, renew_interval_s=1.0)
 
+    def sign_off(self) -> None:
+        self._record("sign_off")
+
     def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
         self._record("poll")
         return self.work.pop(0) if self.work else Work()

@@ -106,6 +106,37 @@ def test_a_restarted_agent_is_recognised_and_keeps_its_credential() -> None:
     run(main())
 
 
+def test_a_clean_exit_is_offline_at_once_and_frees_the_name() -> None:
+    async def main() -> None:
+        h = coordinator()
+        first = await register(h)
+        await h.core.agents.sign_off(first.agent)
+        assert [s.state for s in await h.core.agents.list()] == ["offline"]
+        with pytest.raises(AuthError):
+            h.core.agents.session(first.session_token)
+        # Offline and holding nothing: a new agent may take the name, with a new credential.
+        newcomer = await register(h)
+        assert newcomer.agent.id == first.agent.id
+        assert newcomer.agent_credential not in ("", first.agent_credential)
+        await h.core.close()
+
+    run(main())
+
+
+def test_a_name_holding_a_lease_is_not_free_though_silent() -> None:
+    async def main() -> None:
+        h = coordinator()
+        first = await register(h)
+        h.state.attempts.queued.append(("a", {}))
+        assert (await h.core.agents.poll(first.agent, 1, draining=False)).assignments
+        await h.core.agents.sign_off(first.agent)  # offline, but it still holds a lease
+        with pytest.raises(AlreadyExistsError):
+            await register(h)
+        await h.core.close()
+
+    run(main())
+
+
 def test_re_registering_keeps_the_attempts_re_presented_and_ends_the_rest() -> None:
     async def main() -> None:
         h = coordinator()
