@@ -101,6 +101,12 @@ class Agent:
             self.config.labels or "{}",
             self.config.concurrency,
         )
+        if registration.mode == "paused":
+            LOGGER.warning(
+                "an operator paused agent %s: it takes no work until `conveyor resume %s`",
+                self.config.name,
+                self.config.name,
+            )
         return registration
 
     def _serve(self, registration: Registration) -> None:

@@ -68,7 +68,7 @@ class Peer(Protocol):
         give_up: threading.Event | None = None,
         keep_credential: Callable[[str], None] | None = None,
     ) -> Registration:
-        """Joins the farm, retrying an outage until ``give_up`` is set.
+        """Joins the farm as a new process, retrying an outage until ``give_up`` is set.
 
         ``running`` is asked for the leases this agent still holds each time the peer
         (re-)registers, so that they are re-presented, not lost. ``keep_credential`` is called

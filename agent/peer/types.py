@@ -36,6 +36,7 @@ class Registration:
     agent_id: int
     lease_ttl_s: float
     renew_interval_s: float
+    mode: str = "active"  # an operator's: active or paused (draining ends with a restart)
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ class Agents:
         protocol_version: int,
         running: Sequence[tuple[int, str]],
         agent_credential: str = "",
+        new_process: bool = False,
     ) -> Registration:
         """Opens a session; `running` are the (attempt, token) the agent still runs.
 
@@ -107,7 +108,7 @@ class Agents:
             raise ValueError("an agent needs a name and a capacity of at least 1")
         async with self._registering:
             agent, token, issued = await self._open_session(
-                name, labels, capacity, agent_credential
+                name, labels, capacity, agent_credential, new_process
             )
         # No wake-up for the others: this agent polls next, and waking every parked agent at each
         # registration would cost N^2 claims while a large farm starts.
@@ -136,10 +137,12 @@ class Agents:
         labels: Mapping[str, str],
         capacity: int,
         credential: str,
+        new_process: bool,
     ) -> tuple[AgentSession, str, str]:
         existing = await self._runtime.db(self._store.find, name)
         issued = ""
         credential_hash: str | None = None
+        mode: str | None = None
         if existing is None or not _recognised(existing, credential):
             if existing is not None and self._live(existing.id):
                 raise AlreadyExistsError(
@@ -154,6 +157,11 @@ class Agents:
                 )
             issued = secrets.token_urlsafe(32)
             credential_hash = session_hash(issued)
+        if existing is not None and new_process and existing.mode == "draining":
+            # The drain asked the previous process to finish its work and exit; it did (or it
+            # died). A new process starts afresh; a pause, which has no end of its own, stays.
+            LOGGER.info("agent %s restarted after a drain: active again", name)
+            mode = "active"
         if existing is None:
             # The token names the agent's id, known only once the agent is stored: two writes.
             existing = await self._runtime.db(
@@ -167,6 +175,7 @@ class Agents:
             capacity=capacity,
             session_hash=session_hash(token),
             credential_hash=credential_hash,
+            mode=mode,
         )
         return self._registry.remember(record, last_seen=time.monotonic()), token, issued
 

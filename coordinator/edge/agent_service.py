@@ -38,6 +38,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             protocol_version=request.protocol_version,
             running=[(lease.attempt_id, lease.lease_token) for lease in request.running],
             agent_credential=request.agent_credential,
+            new_process=request.new_process,
         )
         return agent_pb2.RegisterResponse(
             agent_id=registration.agent.id,
@@ -46,6 +47,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             renew_interval_ms=int(registration.renew_interval_s * 1000),
             poll_timeout_ms=int(registration.poll_timeout_s * 1000),
             agent_credential=registration.agent_credential,
+            mode=registration.agent.mode,
         )
 
     @unary

@@ -1,9 +1,11 @@
 """Agent identity (DESIGN §6.9): a live agent's name is not taken over; a restarted agent is
-recognised by the credential kept in its work dir; a clean exit shows offline at once."""
+recognised by the credential kept in its work dir; a clean exit shows offline at once; a drain
+ends with the process it drained, a pause outlives restarts."""
 
 from __future__ import annotations
 
 import json
+import signal
 import stat
 import time
 from pathlib import Path
@@ -74,6 +76,27 @@ def test_an_agent_that_exits_cleanly_is_offline_at_once(cluster: Cluster, unique
     other = cluster.start_agent(name, wait=False, extra=("--work-dir", str(cluster.root / "new")))
     cluster.wait_for_agent(name)
     assert other.popen.poll() is None
+
+
+def test_a_drained_agent_restarted_comes_back_active(cluster: Cluster, unique: str) -> None:
+    name = f"drained-{unique}"
+    agent = cluster.start_agent(name)
+    assert cluster.cli("drain", name).returncode == 0
+    assert agent.popen.wait(15) == 0
+    again = cluster.start_agent(name)  # waits for it to show online
+    time.sleep(1.5)  # it would have been told to drain on its first poll
+    assert again.popen.poll() is None, again.log()
+    assert _state(cluster, name) == "online"
+    assert "asked this agent to drain" not in again.log().split("registered as")[-1]
+    # A pause has no end of its own: it outlives a restart, and the agent says so.
+    assert cluster.cli("pause", name).returncode == 0
+    again.signal(signal.SIGTERM)
+    assert again.popen.wait(15) == 0
+    paused = cluster.start_agent(name, wait=False)
+    wait_for(lambda: paused.log().count("registered as") == 3, 30, "the agent to register")
+    assert _state(cluster, name) == "paused"
+    assert f"an operator paused agent {name}" in paused.log()
+    assert paused.popen.poll() is None
 
 
 def test_a_second_process_on_the_same_work_dir_is_refused(cluster: Cluster, unique: str) -> None:

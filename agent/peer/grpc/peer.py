@@ -105,7 +105,7 @@ class GrpcPeer:
     ) -> Registration:
         self._agent, self._running = agent, running
         self._keep_credential = keep_credential
-        return self._register(agent, _FOREVER, give_up)
+        return self._register(agent, _FOREVER, give_up, new_process=True)
 
     def sign_off(self) -> None:
         try:
@@ -198,7 +198,12 @@ class GrpcPeer:
             return self._blob_stub
 
     def _register(
-        self, agent: AgentInfo, budget_s: float, give_up: threading.Event | None
+        self,
+        agent: AgentInfo,
+        budget_s: float,
+        give_up: threading.Event | None,
+        *,
+        new_process: bool = False,
     ) -> Registration:
         request = agent_pb2.RegisterRequest(
             join_token=self._join_token,
@@ -208,6 +213,7 @@ class GrpcPeer:
             protocol_version=PROTOCOL_VERSION,
             running=[convert.lease_to_pb(lease) for lease in self._running()],
             agent_credential=agent.credential,
+            new_process=new_process,
         )
         try:
             reply = self._retrying(budget_s, give_up)(
@@ -224,7 +230,10 @@ class GrpcPeer:
             self._session = wire.bearer(reply.session_token)
             self._poll_timeout_s = reply.poll_timeout_ms / 1000
         return Registration(
-            reply.agent_id, reply.lease_ttl_ms / 1000, reply.renew_interval_ms / 1000
+            reply.agent_id,
+            reply.lease_ttl_ms / 1000,
+            reply.renew_interval_ms / 1000,
+            reply.mode or "active",
         )
 
     def _call(

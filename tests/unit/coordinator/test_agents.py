@@ -30,6 +30,7 @@ async def register(
     protocol_version: int = PROTOCOL_VERSION,
     running: Sequence[tuple[int, str]] = (),
     credential: str = "",
+    new_process: bool = False,
 ) -> Registration:
     return await h.core.agents.register(
         join_token=join_token,
@@ -39,6 +40,7 @@ async def register(
         protocol_version=protocol_version,
         running=running,
         agent_credential=credential,
+        new_process=new_process,
     )
 
 
@@ -97,7 +99,7 @@ def test_a_restarted_agent_is_recognised_and_keeps_its_credential() -> None:
     async def main() -> None:
         h = coordinator()
         first = await register(h)
-        again = await register(h, credential=first.agent_credential)
+        again = await register(h, credential=first.agent_credential, new_process=True)
         assert again.agent.id == first.agent.id
         assert again.agent_credential == ""  # nothing new to keep
         assert h.state.agents.rows["n"].credential_hash == session_hash(first.agent_credential)
@@ -132,6 +134,26 @@ def test_a_name_holding_a_lease_is_not_free_though_silent() -> None:
         await h.core.agents.sign_off(first.agent)  # offline, but it still holds a lease
         with pytest.raises(AlreadyExistsError):
             await register(h)
+        await h.core.close()
+
+    run(main())
+
+
+def test_a_restart_ends_a_drain_but_not_a_pause() -> None:
+    async def main() -> None:
+        h = coordinator()
+        joined = await register(h)
+        credential = joined.agent_credential
+        await h.core.agents.set_mode("n", "draining")
+        # A reconnect of the same process (the coordinator restarted) keeps draining.
+        await register(h, credential=credential)
+        assert h.state.agents.rows["n"].mode == "draining"
+        # A new process: the drain it was asked for is over.
+        again = await register(h, credential=credential, new_process=True)
+        assert (again.agent.mode, h.state.agents.rows["n"].mode) == ("active", "active")
+        await h.core.agents.set_mode("n", "paused")
+        again = await register(h, credential=credential, new_process=True)
+        assert again.agent.mode == "paused"
         await h.core.close()
 
     run(main())
