@@ -242,6 +242,8 @@ class Agents:
                 a.capacity if a.takes_work else 0,
                 self._attempts.held_by(a.id),
                 self._registry.online(a.id, polling=self._dispatcher.is_waiting(a.id)),
+                a.name,
+                _held(a),
             )
             for a in self._registry.all()
         ]
@@ -261,3 +263,12 @@ def _recognised(record: AgentRecord, credential: str) -> bool:
     if not credential or not record.credential_hash:
         return False
     return hmac.compare_digest(session_hash(credential), record.credential_hash)
+
+
+def _held(agent: AgentSession) -> str:
+    """Why an agent takes no work, in words for a wait reason ("" when it takes work)."""
+    if agent.mode == "paused":
+        return "paused"
+    if agent.mode == "draining" or agent.draining:
+        return "draining"
+    return ""

@@ -78,16 +78,25 @@ def waiting_message(needs: Sequence[str], statuses: Mapping[str, JobStatus]) -> 
     return f"waits for {', '.join(pending)}"
 
 
+# Agents named one by one in a wait reason before the rest are counted.
+NAMED_IN_REASON = 3
+
+
 @dataclass(frozen=True)
 class AgentView:
     labels: Mapping[str, str]
-    capacity: int
+    capacity: int  # 0 while it takes no work
     running: int
     online: bool
+    name: str = ""
+    # Why it takes no work though online: "paused" or "draining" (an operator's or its own);
+    # "" when it does.
+    held: str = ""
 
 
 def queued_reason(labels: Mapping[str, str], agents: Sequence[AgentView]) -> tuple[Reason, str]:
-    """Says why a queued job has not started: no agent could take it, or they are all busy."""
+    """Says why a queued job has not started: no agent could take it, they are all busy, or
+    the free ones are paused or draining (named)."""
     matching = [agent for agent in agents if labels_match(labels, agent.labels)]
     online = [agent for agent in matching if agent.online]
     wanted = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "(none)"
@@ -96,5 +105,20 @@ def queued_reason(labels: Mapping[str, str], agents: Sequence[AgentView]) -> tup
             return Reason.WAITING_FOR_AGENT, f"the agents with labels {wanted} are offline"
         return Reason.WAITING_FOR_AGENT, f"no connected agent has labels {wanted}"
     if all(agent.running >= agent.capacity for agent in online):
-        return Reason.WAITING_FOR_CAPACITY, f"all {len(online)} matching agents are busy"
+        held = [agent for agent in online if agent.held]
+        if not held:
+            return Reason.WAITING_FOR_CAPACITY, f"all {len(online)} matching agents are busy"
+        return Reason.WAITING_FOR_CAPACITY, _held_message(held, len(online) - len(held))
     return Reason.WAITING_FOR_AGENT, "waiting for a matching agent to ask for work"
+
+
+def _held_message(held: Sequence[AgentView], busy: int) -> str:
+    parts = [f"agent {agent.name} is {agent.held}" for agent in held[:NAMED_IN_REASON]]
+    if len(held) > NAMED_IN_REASON:
+        parts.append(f"{len(held) - NAMED_IN_REASON} more are paused or draining")
+    message = ", ".join(parts)
+    if busy == 1:
+        message += "; the other matching agent is busy"
+    elif busy > 1:
+        message += f"; the other {busy} matching agents are busy"
+    return message

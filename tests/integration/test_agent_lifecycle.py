@@ -105,6 +105,7 @@ def test_operator_pause_resume_and_drain(cluster: Cluster, unique: str, tmp_path
     time.sleep(1.5)
     waiting = job(cluster.show(build_id), "j")
     assert (waiting["status"], waiting["reason"]) == ("queued", "waiting_for_capacity")
+    assert waiting["message"] == f"agent {name} is paused"  # not "all matching agents are busy"
     assert cluster.cli("resume", name).returncode == 0
     cluster.wait_build(build_id, lambda d: d["status"] == "succeeded", 30, "the build after resume")
     assert cluster.cli("drain", name).returncode == 0
