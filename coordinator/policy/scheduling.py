@@ -28,9 +28,27 @@ class Transition:
     message: str = ""
 
 
+# Labels an agent takes only the jobs that ask for (DESIGN §8): a shell-executor agent runs steps
+# on its host without isolation, so a job without labels must never land there by accident.
+EXCLUSIVE_LABELS: Mapping[str, str] = {"executor": "shell"}
+
+
 def labels_match(required: Mapping[str, str], offered: Mapping[str, str]) -> bool:
-    """A job runs only on an agent that carries every one of its labels, with the same value."""
+    """A job runs only on an agent that carries every one of its labels, with the same value,
+    and that carries none of the exclusive labels the job does not ask for."""
+    return _offers_all(required, offered) and not _exclusive_unasked(required, offered)
+
+
+def _offers_all(required: Mapping[str, str], offered: Mapping[str, str]) -> bool:
     return all(offered.get(key) == value for key, value in required.items())
+
+
+def _exclusive_unasked(required: Mapping[str, str], offered: Mapping[str, str]) -> list[str]:
+    return [
+        f"{key}={value}"
+        for key, value in EXCLUSIVE_LABELS.items()
+        if offered.get(key) == value and required.get(key) != value
+    ]
 
 
 def advance(jobs: Sequence[JobState]) -> list[Transition]:
@@ -103,6 +121,20 @@ def queued_reason(labels: Mapping[str, str], agents: Sequence[AgentView]) -> tup
     if not online:
         if matching:
             return Reason.WAITING_FOR_AGENT, f"the agents with labels {wanted} are offline"
+        exclusive = sorted(
+            {
+                label
+                for agent in agents
+                if agent.online and _offers_all(labels, agent.labels)
+                for label in _exclusive_unasked(labels, agent.labels)
+            }
+        )
+        if exclusive:
+            asked = " or ".join(exclusive)
+            return Reason.WAITING_FOR_AGENT, (
+                f"no connected agent has labels {wanted}; agents labelled {asked} take only "
+                "jobs whose labels ask for it"
+            )
         return Reason.WAITING_FOR_AGENT, f"no connected agent has labels {wanted}"
     if all(agent.running >= agent.capacity for agent in online):
         held = [agent for agent in online if agent.held]

@@ -255,7 +255,9 @@ def test_the_baseline_fixture_is_upgraded_keeping_every_row(tmp_path: Path) -> N
         assert strip == [(*row[:seq], *row[seq + 1 :]) for row in before["jobs"]]
         # Builds 5, 6 and 7 were left queued in that order; a new one queues behind them.
         later = {"executor": "shell", "pool": "later"}
-        newer = submit(store, SINGLE.replace("  only:\n", "  only:\n    labels: {pool: later}\n"))
+        # (A shell agent takes only jobs that ask for executor=shell.)
+        labelled = "  only:\n    labels: {executor: shell, pool: later}\n"
+        newer = submit(store, SINGLE.replace("  only:\n", labelled))
         agent = store.agents.register(name="later", labels=later, capacity=4, session_hash="")
         claimed = [claim_one(store, agent.id, later).build_id for _ in range(4)]
         assert claimed == [5, 6, 7, newer]

@@ -36,6 +36,20 @@ def test_labels_match_when_required_is_a_subset_of_offered() -> None:
     assert labels_match({"os": "linux", "arch": "amd64"}, {"os": "linux", "arch": "amd64"})
 
 
+def test_a_shell_agent_takes_only_jobs_that_ask_for_it() -> None:
+    shell = {"executor": "shell", "os": "linux"}
+    assert not labels_match({}, shell)
+    assert not labels_match({"os": "linux"}, shell)
+    assert labels_match({"executor": "shell"}, shell)
+    assert labels_match({}, {"executor": "docker"})  # only executor=shell is exclusive
+
+
+def test_an_unlabelled_job_beside_only_shell_agents_says_why_it_waits() -> None:
+    reason, message = queued_reason({}, [agent({"executor": "shell"})])
+    assert reason is Reason.WAITING_FOR_AGENT
+    assert "agents labelled executor=shell take only jobs whose labels ask for it" in message
+
+
 def test_labels_do_not_match_on_missing_key_or_different_value() -> None:
     assert not labels_match({"os": "linux", "gpu": "yes"}, {"os": "linux"})
     assert not labels_match({"os": "linux"}, {"os": "windows"})
