@@ -6,13 +6,22 @@ import asyncio
 import builtins
 import hmac
 import logging
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from conveyor import PROTOCOL_VERSION
-from coordinator.config import CoordinatorConfig
+from coordinator.config import (
+    MAX_AGENT_CAPACITY,
+    MAX_AGENT_CREDENTIAL_CHARS,
+    MAX_AGENT_LABELS,
+    MAX_AGENT_NAME_CHARS,
+    MAX_LABEL_KEY_CHARS,
+    MAX_LABEL_VALUE_CHARS,
+    CoordinatorConfig,
+)
 from coordinator.domain.access import Access
 from coordinator.domain.attempts import Attempts
 from coordinator.domain.dispatch import Dispatcher, PollResult
@@ -25,6 +34,9 @@ from coordinator.domain.runtime import Runtime
 from coordinator.policy.scheduling import AgentView
 
 LOGGER = logging.getLogger(__name__)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_LABEL_KEY = re.compile(r"[A-Za-z0-9._/-]+")
+_LABEL_VALUE_REFUSED = re.compile(r"[\x00-\x1f\x7f,=]")
 
 
 @dataclass(frozen=True)
@@ -104,8 +116,7 @@ class Agents:
                 f"agent speaks protocol {protocol_version}, "
                 f"coordinator speaks {PROTOCOL_VERSION}: upgrade the older side"
             )
-        if not name or capacity < 1:
-            raise ValueError("an agent needs a name and a capacity of at least 1")
+        check_registration(name, labels, capacity, running, agent_credential)
         async with self._registering:
             agent, token, issued = await self._open_session(
                 name, labels, capacity, agent_credential, new_process
@@ -272,3 +283,47 @@ def _held(agent: AgentSession) -> str:
     if agent.mode == "draining" or agent.draining:
         return "draining"
     return ""
+
+
+def check_registration(
+    name: str,
+    labels: Mapping[str, str],
+    capacity: int,
+    running: Sequence[tuple[int, str]],
+    credential: str,
+) -> None:
+    """Bounds what an agent says about itself; ValueError naming the field (INVALID_ARGUMENT)."""
+    if not name:
+        raise ValueError("name: an agent needs a name")
+    if len(name) > MAX_AGENT_NAME_CHARS:
+        raise ValueError(f"name: {len(name)} characters, at most {MAX_AGENT_NAME_CHARS}")
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"name: {name!r} may hold only letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
+    if len(labels) > MAX_AGENT_LABELS:
+        raise ValueError(f"labels: {len(labels)} labels, at most {MAX_AGENT_LABELS}")
+    for key, value in labels.items():
+        if len(key) > MAX_LABEL_KEY_CHARS:
+            raise ValueError(
+                f"labels: a key of {len(key)} characters, at most {MAX_LABEL_KEY_CHARS}"
+            )
+        if not _LABEL_KEY.fullmatch(key):
+            raise ValueError(
+                f"labels: key {key!r} may hold only letters, digits, '.', '_', '/' and '-'"
+            )
+        if len(value) > MAX_LABEL_VALUE_CHARS:
+            raise ValueError(
+                f"labels.{key}: {len(value)} characters, at most {MAX_LABEL_VALUE_CHARS}"
+            )
+        if _LABEL_VALUE_REFUSED.search(value):
+            raise ValueError(f"labels.{key}: no control characters, ',' or '=' in a value")
+    if not 1 <= capacity <= MAX_AGENT_CAPACITY:
+        raise ValueError(f"capacity: {capacity}, must be 1 to {MAX_AGENT_CAPACITY}")
+    if len(running) > MAX_AGENT_CAPACITY:
+        raise ValueError(f"running: {len(running)} leases, at most {MAX_AGENT_CAPACITY}")
+    if len(credential) > MAX_AGENT_CREDENTIAL_CHARS:
+        raise ValueError(
+            f"agent_credential: {len(credential)} characters, at most {MAX_AGENT_CREDENTIAL_CHARS}"
+        )

@@ -71,6 +71,7 @@ def to_join_error(error: grpc.RpcError) -> Exception:
         grpc.StatusCode.UNAUTHENTICATED,
         grpc.StatusCode.FAILED_PRECONDITION,
         grpc.StatusCode.ALREADY_EXISTS,  # a live agent holds the name
+        grpc.StatusCode.INVALID_ARGUMENT,  # a name, label or capacity out of bounds
     )
     if code_of(error) in refusals:
         return JoinRefusedError(details_of(error))

@@ -10,7 +10,14 @@ import pytest
 
 from conveyor import PROTOCOL_VERSION
 from conveyor.states import Outcome, Reason
-from coordinator.domain.agents import Registration
+from coordinator.config import (
+    MAX_AGENT_CAPACITY,
+    MAX_AGENT_LABELS,
+    MAX_AGENT_NAME_CHARS,
+    MAX_LABEL_KEY_CHARS,
+    MAX_LABEL_VALUE_CHARS,
+)
+from coordinator.domain.agents import Registration, check_registration
 from coordinator.domain.errors import AlreadyExistsError, AuthError, ConflictError
 from coordinator.domain.leases import LeaseState
 from coordinator.domain.registry import session_hash
@@ -237,3 +244,21 @@ def test_agents_known_before_a_restart_are_offline_until_heard_from() -> None:
         await restarted.core.close()
 
     run(main())
+
+
+def test_registration_bounds_accept_the_limits_and_refuse_one_more() -> None:
+    ok_labels = {f"k{i}": "v" * MAX_LABEL_VALUE_CHARS for i in range(MAX_AGENT_LABELS)}
+    check_registration("a" * MAX_AGENT_NAME_CHARS, ok_labels, MAX_AGENT_CAPACITY, [], "")
+    too_many = {**ok_labels, "one-more": ""}
+    refused: list[tuple[str, dict[str, str], int, str]] = [
+        ("a" * (MAX_AGENT_NAME_CHARS + 1), {}, 1, "name:"),
+        ("-leading", {}, 1, "name:"),
+        ("n", too_many, 1, "labels:"),
+        ("n", {"k" * (MAX_LABEL_KEY_CHARS + 1): ""}, 1, "labels:"),
+        ("n", {"k": "a=b"}, 1, "labels.k:"),
+        ("n", {}, MAX_AGENT_CAPACITY + 1, "capacity:"),
+        ("n", {}, 0, "capacity:"),
+    ]
+    for name, labels, capacity, field in refused:
+        with pytest.raises(ValueError, match=f"^{field}"):
+            check_registration(name, labels, capacity, [], "")
