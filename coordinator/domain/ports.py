@@ -155,6 +155,10 @@ class ArtifactIndex(Protocol):
 
     def has_blob(self, sha256: str) -> bool: ...
 
+    def artifact_digest(self, attempt_id: int, name: str) -> str | None:
+        """The digest of the artifact of this name the attempt already uploaded, if any."""
+        ...
+
     def check_room(self, build_id: int, size: int, max_bytes: int, max_count: int) -> None:
         """LimitError if one more artifact of `size` bytes would exceed the build's limits."""
         ...

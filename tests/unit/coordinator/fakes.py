@@ -228,6 +228,12 @@ class FakeIndex:
     def check_room(self, build_id: int, size: int, max_bytes: int, max_count: int) -> None:
         pass
 
+    def artifact_digest(self, attempt_id: int, name: str) -> str | None:
+        held = [
+            a.sha256 for a in self.artifacts_added if (a.attempt_id, a.name) == (attempt_id, name)
+        ]
+        return held[-1] if held else None
+
     def add_artifact(self, new: NewArtifact, max_bytes: int, max_count: int) -> None:
         self.artifacts_added.append(new)
 
