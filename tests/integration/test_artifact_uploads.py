@@ -1,5 +1,5 @@
-"""Artifacts as the agent reports them: one name once per attempt. The duplicate test speaks the
-agent protocol itself."""
+"""Artifacts as the agent reports them: one name once per attempt, and globs that match nothing
+are said in the job's log. The duplicate test speaks the agent protocol itself."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from conveyor import PROTOCOL_VERSION, wire
 from conveyor.v1 import agent_pb2, agent_pb2_grpc, blobs_pb2, blobs_pb2_grpc, types_pb2
-from tests.harness import AGENT_TOKEN, Cluster, write_pipeline
+from tests.harness import AGENT_TOKEN, Cluster, job, write_pipeline
 
 KEEPER = (
     "name: keeper\nimage: conveyor/busybox\njobs:\n  keep:\n    steps: [{run: 'true'}]\n"
@@ -83,3 +83,36 @@ def test_a_second_upload_of_a_name_is_refused_unless_identical(
         .joinpath(refused_digest[2:])
         .exists()
     )
+
+
+PARTLY = """
+name: partly
+image: conveyor/busybox
+jobs:
+  make:
+    steps:
+      - run: echo made > made.txt
+      - name: last
+        run: echo last step
+    artifacts: [made.txt, "dist/**", missing.bin]
+"""
+
+
+def test_an_artifact_glob_that_matches_nothing_is_said_in_the_jobs_log(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    cluster.start_agent(f"maker-{unique}")
+    result = cluster.cli("run", str(write_pipeline(tmp_path, "partly.yml", PARTLY)), "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    doc = json.loads(result.stdout)
+    build = str(doc["id"])
+    log = cluster.cli("logs", build, "make", "--step", "last").stdout
+    assert log == (
+        b"last step\n"
+        b"conveyor: artifact pattern 'dist/**' matched no file\n"
+        b"conveyor: artifact pattern 'missing.bin' matched no file\n"
+    )
+    last = job(doc, "make")["steps"][-1]
+    assert last["log_bytes"] == len(log)
+    listing = cluster.json("artifacts", build)
+    assert [a["name"] for a in listing["artifacts"]] == ["made.txt"]
