@@ -63,6 +63,9 @@ class AttemptRunner:
         self._control: StepControl | None = None
         self._spool_limit = spool_limit
         self._lost_log_bytes: dict[str, int] = {}
+        # Set once the inputs are known: what the last step's log needs to say about artifacts.
+        self._transfers: Transfers | None = None
+        self._inputs: Inputs | None = None
         self._label = (
             f"build {assignment.build_id} job {assignment.job_name} "
             f"attempt {assignment.attempt_number}"
@@ -138,6 +141,7 @@ class AttemptRunner:
             return self._stop_verdict or Verdict(Outcome.CANCELED, Reason.CANCELED)
         except TransferError as error:
             return Verdict(Outcome.FAILED, error.reason, str(error))
+        self._transfers, self._inputs = transfers, inputs
         verdict = self._steps()
         return self._collect(transfers, inputs, verdict)
 
@@ -192,13 +196,17 @@ class AttemptRunner:
             interrupt=self._lost,
         )
         result = self._executor.run_step(self._info, request, shipper.write, control)
+        verdict = self._judge(spec, result)
+        if self._collects_after(index, verdict):
+            # Said in the job's log (the end of the step that ran last), not only on the agent.
+            for line in self._artifact_notices():
+                shipper.write(line)
         if not shipper.close(LOG_DRAIN_TIMEOUT_S) and not self.lost:
             return Verdict(
                 Outcome.FAILED,
                 Reason.ERROR,
                 f"step '{spec.name}': its log could not be delivered",
             )
-        verdict = self._judge(spec, result)
         if shipper.lost_bytes:
             self._lost_log_bytes[spec.name] = shipper.lost_bytes
         if not self.lost:
@@ -207,6 +215,23 @@ class AttemptRunner:
             )
             self._peer.finish_step(self.lease, report, give_up=self._lost)
         return verdict
+
+    def _collects_after(self, index: int, verdict: Verdict) -> bool:
+        """Whether this step is the last to run and artifacts are collected after it."""
+        inputs = self._inputs
+        if inputs is None or not inputs.artifact_paths or self._stop.is_set():
+            return False
+        if verdict is SUCCESS:
+            return index == len(self.assignment.steps) - 1
+        return verdict.outcome == Outcome.FAILED and inputs.artifacts_always
+
+    def _artifact_notices(self) -> list[bytes]:
+        if self._transfers is None or self._inputs is None:
+            return []
+        unmatched = self._transfers.unmatched(self._inputs)
+        for pattern in unmatched:
+            LOGGER.warning("%s: artifact pattern %r matched no file", self._label, pattern)
+        return [f"conveyor: artifact pattern '{p}' matched no file\n".encode() for p in unmatched]
 
     def _judge(self, spec: StepSpec, result: StepResult) -> Verdict:
         name = spec.name

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from agent import executors
 from agent.config import AgentConfig
+from agent.credential import WorkDirBusyError, lock_work_dir
 from agent.executors.base import Executor
 from agent.peer import JoinRefusedError
 from agent.peer.grpc import GrpcPeer
@@ -35,6 +36,22 @@ def parse_labels(text: str) -> dict[str, str]:
     return labels
 
 
+# The label a shell-executor agent always carries; it takes only jobs that ask for it (the
+# coordinator's rule), so a job without labels never runs unisolated on a host. Fake agents carry
+# no such label and take unlabelled jobs: they are test doubles for Docker agents.
+SHELL_LABEL = ("executor", "shell")
+
+
+def executor_labels(kind: str, labels: dict[str, str]) -> dict[str, str]:
+    """The operator's labels plus the executor's own."""
+    if kind != "shell":
+        return labels
+    key, value = SHELL_LABEL
+    if labels.get(key, value) != value:
+        raise UsageError(f"--labels: {key}={labels[key]} contradicts --executor shell")
+    return {**labels, key: value}
+
+
 def config_from_args(args: argparse.Namespace) -> AgentConfig:
     token = args.token or os.environ.get("CONVEYOR_AGENT_TOKEN")
     if not token:
@@ -56,7 +73,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         join_token=token,
         name=name,
         work_dir=work_dir,
-        labels=parse_labels(args.labels),
+        labels=executor_labels(getattr(args, "executor", "docker"), parse_labels(args.labels)),
         concurrency=args.concurrency,
         stop_grace_s=args.stop_grace,
         spool_limit_bytes=int(args.spool_limit * 1024 * 1024),
@@ -84,6 +101,16 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as error:
         LOGGER.error("%s", error)
         return 2
+    try:
+        work_dir_lock = lock_work_dir(config.work_dir)
+    except WorkDirBusyError as error:
+        LOGGER.error("%s", error)
+        return 2
+    with work_dir_lock:
+        return _serve(args, config)
+
+
+def _serve(args: argparse.Namespace, config: AgentConfig) -> int:
     executor = make_executor(getattr(args, "executor", "docker"), config)
     if executor is None:
         return 1

@@ -13,6 +13,7 @@ import time
 
 from agent.attempt import AttemptRunner
 from agent.config import AgentConfig
+from agent.credential import CredentialFile
 from agent.executors.base import Executor
 from agent.leases import LeaseKeeper
 from agent.peer import AgentInfo, Assignment, Lease, Peer, PeerError, Registration
@@ -68,15 +69,25 @@ class Agent:
             registration = self._register()
             if registration is not None:
                 self._serve(registration)
+                # Shown offline at once rather than after the coordinator's offline delay.
+                self._peer.sign_off()
                 LOGGER.info("agent %s stopped", self.config.name)
         finally:
             self._peer.close()
 
     def _register(self) -> Registration | None:
         """None when the agent was stopped before the coordinator could be reached."""
-        about = AgentInfo(self.config.name, self.config.labels, self.config.concurrency)
+        credentials = CredentialFile(self.config.work_dir, self.config.name)
+        about = AgentInfo(
+            self.config.name, self.config.labels, self.config.concurrency, credentials.load()
+        )
         try:
-            registration = self._peer.register(about, self._running_leases, give_up=self._draining)
+            registration = self._peer.register(
+                about,
+                self._running_leases,
+                give_up=self._draining,
+                keep_credential=credentials.save,
+            )
         except PeerError:
             if self._draining.is_set():
                 LOGGER.info("stopped before the coordinator could be reached")
@@ -90,6 +101,12 @@ class Agent:
             self.config.labels or "{}",
             self.config.concurrency,
         )
+        if registration.mode == "paused":
+            LOGGER.warning(
+                "an operator paused agent %s: it takes no work until `conveyor resume %s`",
+                self.config.name,
+                self.config.name,
+            )
         return registration
 
     def _serve(self, registration: Registration) -> None:

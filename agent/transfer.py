@@ -84,6 +84,23 @@ class Transfers:
         if inputs.needed:
             self._import(Reason.ARTIFACTS_FAILED, "needed artifacts", self._tar(inputs.needed))
 
+    def unmatched(self, inputs: Inputs) -> list[str]:
+        """The job's artifact globs that match no file in the workspace now.
+
+        [] when the workspace cannot be read: collecting will say what is wrong."""
+        patterns = list(inputs.artifact_paths)
+        if not patterns:
+            return []
+        try:
+            with self._executor.open_workspace(self._info) as workspace:
+                names = workspace.names()
+        except ExecutorError as error:
+            LOGGER.warning(
+                "attempt %d: cannot list the workspace: %s", self._info.attempt_id, error
+            )
+            return []
+        return [p for p in patterns if not any(paths.glob_match(p, n) for n in names)]
+
     def collect(self, inputs: Inputs) -> int:
         """Uploads every workspace file matching the job's artifact globs; returns the count."""
         patterns = list(inputs.artifact_paths)

@@ -47,6 +47,19 @@ MAX_BUILD_ARTIFACT_BYTES = 20 * 1024**3
 MAX_SOURCE_BYTES = 2 * 1024**3
 # Most artifact files one build may keep; each is a row and a file.
 MAX_BUILD_ARTIFACTS = 10_000
+# What an agent may say about itself at registration (characters unless said otherwise). Its
+# name: letters, digits, '.', '_' and '-' (host names fit), starting with a letter or digit.
+# Labels: at most this many; keys of letters, digits, '.', '_', '/' and '-'; values without
+# control characters, ',' or '=' (which --labels could not express). Every agent is in every
+# ListAgents answer, so these bound that message too (1000 agents stay far below 16 MiB).
+MAX_AGENT_NAME_CHARS = 128
+MAX_AGENT_LABELS = 32
+MAX_LABEL_KEY_CHARS = 64
+MAX_LABEL_VALUE_CHARS = 256
+# Attempts an agent runs at once (its capacity, and so the leases it may re-present).
+MAX_AGENT_CAPACITY = 256
+# An agent credential as issued is 43 characters; anything much longer is not one.
+MAX_AGENT_CREDENTIAL_CHARS = 256
 
 
 @dataclass(frozen=True)

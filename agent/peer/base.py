@@ -66,13 +66,22 @@ class Peer(Protocol):
         running: Callable[[], Sequence[Lease]],
         *,
         give_up: threading.Event | None = None,
+        keep_credential: Callable[[str], None] | None = None,
     ) -> Registration:
-        """Joins the farm, retrying an outage until ``give_up`` is set.
+        """Joins the farm as a new process, retrying an outage until ``give_up`` is set.
 
         ``running`` is asked for the leases this agent still holds each time the peer
-        (re-)registers, so that they are re-presented, not lost. Raises
-        :class:`JoinRefusedError` for a wrong token or protocol version.
+        (re-)registers, so that they are re-presented, not lost. ``keep_credential`` is called
+        with each credential the coordinator issues (at the first registration of a name, also
+        on a transparent re-registration), before the registration is used; later
+        registrations present it. Raises :class:`JoinRefusedError` for a wrong token or
+        protocol version, or a name a live agent holds.
         """
+        ...
+
+    def sign_off(self) -> None:
+        """Tells the coordinator this agent exits cleanly (shown offline at once). One short
+        try; a failure is logged, not raised."""
         ...
 
     def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:

@@ -24,6 +24,9 @@ class AgentInfo:
     name: str
     labels: Mapping[str, str]
     capacity: int  # attempts it runs at once
+    # Its own credential from an earlier registration ("" for a first one); proves a restarted
+    # agent is the one that holds its name.
+    credential: str = ""
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Registration:
     agent_id: int
     lease_ttl_s: float
     renew_interval_s: float
+    mode: str = "active"  # an operator's: active or paused (draining ends with a restart)
 
 
 @dataclass(frozen=True)

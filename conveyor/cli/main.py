@@ -116,8 +116,8 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--work-dir",
         metavar="DIR",
-        help="spool for logs, and workspaces with --executor shell "
-        "(default: ~/.conveyor/agent-NAME)",
+        help="spool for logs, the agent's credential, and workspaces with --executor shell "
+        "(default: ~/.conveyor/agent-NAME); one agent per work dir",
     )
     p.add_argument(
         "--executor",
@@ -125,7 +125,9 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default="docker",
         help="how steps run: 'docker' (default) runs each step in a fresh container; 'shell' "
         "runs each step as a plain process on this host, as this agent's user, UNISOLATED: it "
-        "sees the host's files, network and processes and ignores the step's image; 'fake' "
+        "sees the host's files, network and processes and ignores the step's image; such an "
+        "agent carries the label executor=shell and takes only jobs whose labels ask for it; "
+        "'fake' "
         "runs nothing and only simulates a few sh commands (echo, sleep, exit...): for testing "
         "the farm itself",
     )

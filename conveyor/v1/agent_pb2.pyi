@@ -73,10 +73,20 @@ class RegisterRequest(_message.Message):
     CAPACITY_FIELD_NUMBER: _builtins.int
     PROTOCOL_VERSION_FIELD_NUMBER: _builtins.int
     RUNNING_FIELD_NUMBER: _builtins.int
+    AGENT_CREDENTIAL_FIELD_NUMBER: _builtins.int
+    NEW_PROCESS_FIELD_NUMBER: _builtins.int
     join_token: _builtins.str
     name: _builtins.str
     capacity: _builtins.int
     protocol_version: _builtins.int
+    agent_credential: _builtins.str
+    """The credential the coordinator gave this agent at its first registration (kept in its work
+    dir). A name held by a live agent is refused (ALREADY_EXISTS) without it.
+    """
+    new_process: _builtins.bool
+    """The first registration of this agent process (not a reconnect): an operator's drain, which
+    the previous process completed by exiting, is over.
+    """
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -92,10 +102,12 @@ class RegisterRequest(_message.Message):
         capacity: _builtins.int = ...,
         protocol_version: _builtins.int = ...,
         running: _abc.Iterable[_types_pb2.Lease] | None = ...,
+        agent_credential: _builtins.str = ...,
+        new_process: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "join_token", b"join_token", "labels", b"labels", "name", b"name", "protocol_version", b"protocol_version", "running", b"running"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_credential", b"agent_credential", "capacity", b"capacity", "join_token", b"join_token", "labels", b"labels", "name", b"name", "new_process", b"new_process", "protocol_version", b"protocol_version", "running", b"running"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -110,11 +122,17 @@ class RegisterResponse(_message.Message):
     LEASE_TTL_MS_FIELD_NUMBER: _builtins.int
     RENEW_INTERVAL_MS_FIELD_NUMBER: _builtins.int
     POLL_TIMEOUT_MS_FIELD_NUMBER: _builtins.int
+    AGENT_CREDENTIAL_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.int
     session_token: _builtins.str
     lease_ttl_ms: _builtins.int
     renew_interval_ms: _builtins.int
     poll_timeout_ms: _builtins.int
+    agent_credential: _builtins.str
+    """Set when the coordinator issued a new agent credential: keep it and present it from now on."""
+    mode: _builtins.str
+    """The operator's mode for this agent: "active" or "paused" (which outlives restarts)."""
     def __init__(
         self,
         *,
@@ -123,14 +141,46 @@ class RegisterResponse(_message.Message):
         lease_ttl_ms: _builtins.int = ...,
         renew_interval_ms: _builtins.int = ...,
         poll_timeout_ms: _builtins.int = ...,
+        agent_credential: _builtins.str = ...,
+        mode: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "lease_ttl_ms", b"lease_ttl_ms", "poll_timeout_ms", b"poll_timeout_ms", "renew_interval_ms", b"renew_interval_ms", "session_token", b"session_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_credential", b"agent_credential", "agent_id", b"agent_id", "lease_ttl_ms", b"lease_ttl_ms", "mode", b"mode", "poll_timeout_ms", b"poll_timeout_ms", "renew_interval_ms", b"renew_interval_ms", "session_token", b"session_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RegisterResponse: _TypeAlias = RegisterResponse  # noqa: Y015
+
+@_typing.final
+class SignOffRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignOffRequest: _TypeAlias = SignOffRequest  # noqa: Y015
+
+@_typing.final
+class SignOffResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignOffResponse: _TypeAlias = SignOffResponse  # noqa: Y015
 
 @_typing.final
 class PollWorkRequest(_message.Message):

@@ -72,6 +72,11 @@ class AgentServiceStub:
                 request_serializer=conveyor_dot_v1_dot_agent__pb2.FinishAttemptRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_agent__pb2.FinishAttemptResponse.FromString,
                 _registered_method=True)
+        self.SignOff = channel.unary_unary(
+                '/conveyor.v1.AgentService/SignOff',
+                request_serializer=conveyor_dot_v1_dot_agent__pb2.SignOffRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_agent__pb2.SignOffResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -125,6 +130,13 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SignOff(self, request, context):
+        """The agent exits cleanly: it is shown offline at once and its session ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +174,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.FinishAttempt,
                     request_deserializer=conveyor_dot_v1_dot_agent__pb2.FinishAttemptRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_agent__pb2.FinishAttemptResponse.SerializeToString,
+            ),
+            'SignOff': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignOff,
+                    request_deserializer=conveyor_dot_v1_dot_agent__pb2.SignOffRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_agent__pb2.SignOffResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -356,6 +373,33 @@ class AgentService:
             '/conveyor.v1.AgentService/FinishAttempt',
             conveyor_dot_v1_dot_agent__pb2.FinishAttemptRequest.SerializeToString,
             conveyor_dot_v1_dot_agent__pb2.FinishAttemptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignOff(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.AgentService/SignOff',
+            conveyor_dot_v1_dot_agent__pb2.SignOffRequest.SerializeToString,
+            conveyor_dot_v1_dot_agent__pb2.SignOffResponse.FromString,
             options,
             channel_credentials,
             insecure,

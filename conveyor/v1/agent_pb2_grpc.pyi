@@ -47,6 +47,8 @@ class AgentServiceStub:
     FinishStep: _grpc.UnaryUnaryMultiCallable[_agent_pb2.FinishStepRequest, _agent_pb2.FinishStepResponse]
     FinishAttempt: _grpc.UnaryUnaryMultiCallable[_agent_pb2.FinishAttemptRequest, _agent_pb2.FinishAttemptResponse]
     """Idempotent: a repeated finish with the same lease returns the stored answer."""
+    SignOff: _grpc.UnaryUnaryMultiCallable[_agent_pb2.SignOffRequest, _agent_pb2.SignOffResponse]
+    """The agent exits cleanly: it is shown offline at once and its session ends."""
 
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
@@ -67,6 +69,8 @@ class AgentServiceAsyncStub(AgentServiceStub):
     FinishStep: _aio.UnaryUnaryMultiCallable[_agent_pb2.FinishStepRequest, _agent_pb2.FinishStepResponse]  # type: ignore[assignment]
     FinishAttempt: _aio.UnaryUnaryMultiCallable[_agent_pb2.FinishAttemptRequest, _agent_pb2.FinishAttemptResponse]  # type: ignore[assignment]
     """Idempotent: a repeated finish with the same lease returns the stored answer."""
+    SignOff: _aio.UnaryUnaryMultiCallable[_agent_pb2.SignOffRequest, _agent_pb2.SignOffResponse]  # type: ignore[assignment]
+    """The agent exits cleanly: it is shown offline at once and its session ends."""
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
     """The service agents call. Every call but Register carries the session credential in the
@@ -126,5 +130,13 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_agent_pb2.FinishAttemptResponse, _abc.Awaitable[_agent_pb2.FinishAttemptResponse]]:
         """Idempotent: a repeated finish with the same lease returns the stored answer."""
+
+    @_abc_1.abstractmethod
+    def SignOff(
+        self,
+        request: _agent_pb2.SignOffRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agent_pb2.SignOffResponse, _abc.Awaitable[_agent_pb2.SignOffResponse]]:
+        """The agent exits cleanly: it is shown offline at once and its session ends."""
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -53,3 +53,11 @@ class Collected:
 
     builds: int
     digests: tuple[str, ...]
+
+
+def duplicate_artifact_message(name: str, held_sha256: str) -> str:
+    """Why a second upload of an artifact name in one attempt is refused."""
+    return (
+        f"artifact {name!r} was already uploaded by this attempt with other content "
+        f"(sha256 {held_sha256[:12]}...); each artifact name is kept once per attempt"
+    )

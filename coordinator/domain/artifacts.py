@@ -16,9 +16,14 @@ from typing import BinaryIO
 from conveyor.paths import check_name, format_size
 from conveyor.pipeline import load_pipeline
 from coordinator.config import BLOB_CHUNK_BYTES, MAX_BUILD_ARTIFACTS, CoordinatorConfig
-from coordinator.domain.artifact_records import ArtifactRecord, NewArtifact, SourceSpec
+from coordinator.domain.artifact_records import (
+    ArtifactRecord,
+    NewArtifact,
+    SourceSpec,
+    duplicate_artifact_message,
+)
 from coordinator.domain.content import check_commit, check_digest, check_source_tar
-from coordinator.domain.errors import LimitError, NotFoundError
+from coordinator.domain.errors import AlreadyExistsError, LimitError, NotFoundError
 from coordinator.domain.leases import LeaseTable
 from coordinator.domain.ports import ArtifactIndex, BlobStorage, IncomingBlob
 from coordinator.domain.registry import AgentSession
@@ -130,9 +135,15 @@ class Artifacts:
         return digest
 
     def _commit_artifact(self, incoming: IncomingBlob, new: NewArtifact) -> None:
-        self._index.check_room(
-            new.build_id, new.size, self._config.max_build_artifact_bytes, MAX_BUILD_ARTIFACTS
-        )
+        # Refused before the blob is put in place, so a refused file leaves nothing behind; the
+        # store checks again, atomically. The identical file resent is accepted (idempotent).
+        held = self._index.artifact_digest(new.attempt_id, new.name)
+        if held is not None and held != new.sha256:
+            raise AlreadyExistsError(duplicate_artifact_message(new.name, held))
+        if held is None:  # a resent file takes no more room
+            self._index.check_room(
+                new.build_id, new.size, self._config.max_build_artifact_bytes, MAX_BUILD_ARTIFACTS
+            )
         incoming.commit(new.sha256)
         self._index.add_artifact(new, self._config.max_build_artifact_bytes, MAX_BUILD_ARTIFACTS)
 

@@ -9,6 +9,10 @@ class ConflictError(ValueError):
     """Valid request, but the current state forbids it (e.g. retrying a running job)."""
 
 
+class AlreadyExistsError(ConflictError):
+    """The name (of an agent, an artifact...) is taken by something else that must be kept."""
+
+
 class FencedError(PermissionError):
     """A call about an attempt that is no longer the caller's: its lease was lost or replaced."""
 

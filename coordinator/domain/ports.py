@@ -72,10 +72,22 @@ class BuildStore(Protocol):
 class AgentStore(Protocol):
     """Agents as registered; the in-memory registry holds their sessions and liveness."""
 
+    def find(self, name: str) -> AgentRecord | None:
+        """The agent of this name, if it ever registered."""
+        ...
+
     def register(
-        self, *, name: str, labels: Mapping[str, str], capacity: int, session_hash: str
+        self,
+        *,
+        name: str,
+        labels: Mapping[str, str],
+        capacity: int,
+        session_hash: str,
+        credential_hash: str | None = None,
+        mode: str | None = None,
     ) -> AgentRecord:
-        """Creates the agent, or updates the one of this name (ids are stable per name)."""
+        """Creates the agent, or updates the one of this name (ids are stable per name);
+        `credential_hash` and `mode`, when given, replace the stored ones."""
         ...
 
     def list(self) -> list[AgentRecord]:
@@ -142,6 +154,10 @@ class ArtifactIndex(Protocol):
         ...
 
     def has_blob(self, sha256: str) -> bool: ...
+
+    def artifact_digest(self, attempt_id: int, name: str) -> str | None:
+        """The digest of the artifact of this name the attempt already uploaded, if any."""
+        ...
 
     def check_room(self, build_id: int, size: int, max_bytes: int, max_count: int) -> None:
         """LimitError if one more artifact of `size` bytes would exceed the build's limits."""

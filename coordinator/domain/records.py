@@ -138,6 +138,7 @@ class AgentRecord:
     last_seen_ms: int
     running: int = 0
     mode: str = "active"
+    credential_hash: str = ""  # SHA-256 of the agent's own credential; "" before it had one
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,15 @@ class AgentRegistry:
         agent.silent = False
         return agent
 
+    def sign_off(self, agent_id: int) -> None:
+        """The agent exited cleanly: offline at once, its session over."""
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            return
+        self._sessions.pop(agent.session_hash, None)
+        agent.last_seen = 0.0
+        agent.silent = True  # a poll still parked gets no work for it
+
     def lost_lease(self, agent_id: int) -> str:
         """One of the agent's leases expired; returns its name for messages.
 

@@ -37,6 +37,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             capacity=request.capacity,
             protocol_version=request.protocol_version,
             running=[(lease.attempt_id, lease.lease_token) for lease in request.running],
+            agent_credential=request.agent_credential,
+            new_process=request.new_process,
         )
         return agent_pb2.RegisterResponse(
             agent_id=registration.agent.id,
@@ -44,7 +46,16 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             lease_ttl_ms=int(registration.lease_ttl_s * 1000),
             renew_interval_ms=int(registration.renew_interval_s * 1000),
             poll_timeout_ms=int(registration.poll_timeout_s * 1000),
+            agent_credential=registration.agent_credential,
+            mode=registration.agent.mode,
         )
+
+    @unary
+    async def SignOff(
+        self, request: agent_pb2.SignOffRequest, context: Context
+    ) -> agent_pb2.SignOffResponse:
+        await self._agents.sign_off(self._agent(context))
+        return agent_pb2.SignOffResponse()
 
     @unary
     async def PollWork(

@@ -10,7 +10,13 @@ from typing import Any, TypeVar
 import grpc
 
 from conveyor.pipeline import PipelineError
-from coordinator.domain.errors import AuthError, ConflictError, FencedError, NotFoundError
+from coordinator.domain.errors import (
+    AlreadyExistsError,
+    AuthError,
+    ConflictError,
+    FencedError,
+    NotFoundError,
+)
 
 LOGGER = logging.getLogger(__name__)
 S = TypeVar("S")
@@ -24,6 +30,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (AuthError, grpc.StatusCode.UNAUTHENTICATED),
     (FencedError, grpc.StatusCode.FAILED_PRECONDITION),
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
     (ConflictError, grpc.StatusCode.FAILED_PRECONDITION),
     (PipelineError, grpc.StatusCode.INVALID_ARGUMENT),
     (ValueError, grpc.StatusCode.INVALID_ARGUMENT),

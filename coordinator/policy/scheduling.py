@@ -28,9 +28,27 @@ class Transition:
     message: str = ""
 
 
+# Labels an agent takes only the jobs that ask for (DESIGN §8): a shell-executor agent runs steps
+# on its host without isolation, so a job without labels must never land there by accident.
+EXCLUSIVE_LABELS: Mapping[str, str] = {"executor": "shell"}
+
+
 def labels_match(required: Mapping[str, str], offered: Mapping[str, str]) -> bool:
-    """A job runs only on an agent that carries every one of its labels, with the same value."""
+    """A job runs only on an agent that carries every one of its labels, with the same value,
+    and that carries none of the exclusive labels the job does not ask for."""
+    return _offers_all(required, offered) and not _exclusive_unasked(required, offered)
+
+
+def _offers_all(required: Mapping[str, str], offered: Mapping[str, str]) -> bool:
     return all(offered.get(key) == value for key, value in required.items())
+
+
+def _exclusive_unasked(required: Mapping[str, str], offered: Mapping[str, str]) -> list[str]:
+    return [
+        f"{key}={value}"
+        for key, value in EXCLUSIVE_LABELS.items()
+        if offered.get(key) == value and required.get(key) != value
+    ]
 
 
 def advance(jobs: Sequence[JobState]) -> list[Transition]:
@@ -78,23 +96,61 @@ def waiting_message(needs: Sequence[str], statuses: Mapping[str, JobStatus]) -> 
     return f"waits for {', '.join(pending)}"
 
 
+# Agents named one by one in a wait reason before the rest are counted.
+NAMED_IN_REASON = 3
+
+
 @dataclass(frozen=True)
 class AgentView:
     labels: Mapping[str, str]
-    capacity: int
+    capacity: int  # 0 while it takes no work
     running: int
     online: bool
+    name: str = ""
+    # Why it takes no work though online: "paused" or "draining" (an operator's or its own);
+    # "" when it does.
+    held: str = ""
 
 
 def queued_reason(labels: Mapping[str, str], agents: Sequence[AgentView]) -> tuple[Reason, str]:
-    """Says why a queued job has not started: no agent could take it, or they are all busy."""
+    """Says why a queued job has not started: no agent could take it, they are all busy, or
+    the free ones are paused or draining (named)."""
     matching = [agent for agent in agents if labels_match(labels, agent.labels)]
     online = [agent for agent in matching if agent.online]
     wanted = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "(none)"
     if not online:
         if matching:
             return Reason.WAITING_FOR_AGENT, f"the agents with labels {wanted} are offline"
+        exclusive = sorted(
+            {
+                label
+                for agent in agents
+                if agent.online and _offers_all(labels, agent.labels)
+                for label in _exclusive_unasked(labels, agent.labels)
+            }
+        )
+        if exclusive:
+            asked = " or ".join(exclusive)
+            return Reason.WAITING_FOR_AGENT, (
+                f"no connected agent has labels {wanted}; agents labelled {asked} take only "
+                "jobs whose labels ask for it"
+            )
         return Reason.WAITING_FOR_AGENT, f"no connected agent has labels {wanted}"
     if all(agent.running >= agent.capacity for agent in online):
-        return Reason.WAITING_FOR_CAPACITY, f"all {len(online)} matching agents are busy"
+        held = [agent for agent in online if agent.held]
+        if not held:
+            return Reason.WAITING_FOR_CAPACITY, f"all {len(online)} matching agents are busy"
+        return Reason.WAITING_FOR_CAPACITY, _held_message(held, len(online) - len(held))
     return Reason.WAITING_FOR_AGENT, "waiting for a matching agent to ask for work"
+
+
+def _held_message(held: Sequence[AgentView], busy: int) -> str:
+    parts = [f"agent {agent.name} is {agent.held}" for agent in held[:NAMED_IN_REASON]]
+    if len(held) > NAMED_IN_REASON:
+        parts.append(f"{len(held) - NAMED_IN_REASON} more are paused or draining")
+    message = ", ".join(parts)
+    if busy == 1:
+        message += "; the other matching agent is busy"
+    elif busy > 1:
+        message += f"; the other {busy} matching agents are busy"
+    return message

@@ -17,8 +17,20 @@ from coordinator.store.tables import AgentRow, AttemptRow
 
 
 class AgentStore(Component):
+    def find(self, name: str) -> AgentRecord | None:
+        with self._tx() as session:
+            row = session.exec(select(AgentRow).where(AgentRow.name == name)).first()
+            return None if row is None else rowmap.agent_record(row, {})
+
     def register(
-        self, *, name: str, labels: Mapping[str, str], capacity: int, session_hash: str
+        self,
+        *,
+        name: str,
+        labels: Mapping[str, str],
+        capacity: int,
+        session_hash: str,
+        credential_hash: str | None = None,
+        mode: str | None = None,
     ) -> AgentRecord:
         with self._tx() as session:
             row = session.exec(select(AgentRow).where(AgentRow.name == name)).first()
@@ -36,6 +48,10 @@ class AgentStore(Component):
             row.labels_json = json.dumps(dict(labels))
             row.capacity = capacity
             row.session_hash = session_hash
+            if credential_hash is not None:
+                row.credential_hash = credential_hash
+            if mode is not None:
+                row.mode = mode
             row.last_seen_ms = stamp
             session.flush()
             return rowmap.agent_record(row, {})

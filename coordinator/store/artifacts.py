@@ -19,8 +19,9 @@ from coordinator.domain.artifact_records import (
     Inputs,
     NewArtifact,
     SourceSpec,
+    duplicate_artifact_message,
 )
-from coordinator.domain.errors import LimitError, NotFoundError
+from coordinator.domain.errors import AlreadyExistsError, LimitError, NotFoundError
 from coordinator.store.artifact_tables import ArtifactRow, BlobRow, BuildSourceRow
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
@@ -107,6 +108,15 @@ class ArtifactStore:
         with self._tx() as session:
             return session.get(BlobRow, sha256) is not None
 
+    def artifact_digest(self, attempt_id: int, name: str) -> str | None:
+        with self._tx() as session:
+            row = session.exec(
+                select(ArtifactRow).where(
+                    col(ArtifactRow.attempt_id) == attempt_id, col(ArtifactRow.name) == name
+                )
+            ).first()
+            return None if row is None else row.sha256
+
     def check_room(self, build_id: int, size: int, max_bytes: int, max_count: int) -> None:
         with self._tx() as session:
             self._check_room(session, build_id, size, max_bytes, max_count)
@@ -136,11 +146,15 @@ class ArtifactStore:
             job = session.get(JobRow, attempt.job_id) if attempt else None
             if attempt is None or job is None:
                 raise NotFoundError(f"attempt {new.attempt_id} does not exist")
-            session.exec(  # a resent upload of the same name replaces the earlier record
-                delete(ArtifactRow).where(
+            held = session.exec(
+                select(ArtifactRow).where(
                     col(ArtifactRow.attempt_id) == new.attempt_id, col(ArtifactRow.name) == new.name
                 )
-            )
+            ).first()
+            if held is not None:
+                if (held.sha256, held.size) == (new.sha256, new.size):
+                    return  # the identical file resent: already recorded
+                raise AlreadyExistsError(duplicate_artifact_message(new.name, held.sha256))
             self._check_room(session, new.build_id, new.size, max_bytes, max_count)
             if session.get(BlobRow, new.sha256) is None:
                 session.add(BlobRow(sha256=new.sha256, size=new.size, created_at_ms=now_ms()))

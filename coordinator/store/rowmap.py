@@ -103,4 +103,5 @@ def agent_record(row: AgentRow, running: Mapping[int, int]) -> AgentRecord:
         last_seen_ms=row.last_seen_ms,
         running=running.get(row.id, 0),
         mode=row.mode,
+        credential_hash=row.credential_hash,
     )

@@ -94,3 +94,5 @@ class AgentRow(SQLModel, table=True):
     mode: str = "active"
     registered_at_ms: int = Field(sa_type=BigInt)
     last_seen_ms: int = Field(sa_type=BigInt)
+    # SHA-256 of the agent's own credential, issued at its first registration ("" until then).
+    credential_hash: str = Field(default="", sa_column_kwargs={"server_default": ""})

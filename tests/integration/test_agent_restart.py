@@ -48,13 +48,23 @@ def test_restarted_agent_removes_leftovers_and_old_attempt_ends(
     assert cluster.containers_of_build(build_id) == []
 
 
-def _session(stub: agent_pb2_grpc.AgentServiceStub, name: str) -> wire.Metadata:
-    reply = stub.Register(
+def _register(
+    stub: agent_pb2_grpc.AgentServiceStub, name: str, credential: str = ""
+) -> agent_pb2.RegisterResponse:
+    reply: agent_pb2.RegisterResponse = stub.Register(
         agent_pb2.RegisterRequest(
-            join_token=AGENT_TOKEN, name=name, capacity=1, protocol_version=PROTOCOL_VERSION
+            join_token=AGENT_TOKEN,
+            name=name,
+            capacity=1,
+            protocol_version=PROTOCOL_VERSION,
+            agent_credential=credential,
         )
     )
-    return wire.bearer(reply.session_token)
+    return reply
+
+
+def _session(stub: agent_pb2_grpc.AgentServiceStub, name: str) -> wire.Metadata:
+    return wire.bearer(_register(stub, name).session_token)
 
 
 def test_late_writes_of_a_previous_life_are_refused(
@@ -65,7 +75,8 @@ def test_late_writes_of_a_previous_life_are_refused(
     channel = wire.insecure_channel(cluster.address)
     stub = agent_pb2_grpc.AgentServiceStub(channel)
     try:
-        old_session = _session(stub, name)
+        first = _register(stub, name)
+        old_session = wire.bearer(first.session_token)
         path = write_pipeline(tmp_path, "nap.yml", NAP)
         cluster.cli("run", str(path), "--no-follow")
         work = stub.PollWork(
@@ -76,7 +87,8 @@ def test_late_writes_of_a_previous_life_are_refused(
         append = agent_pb2.AppendLogRequest(lease=lease, step_index=0, offset=0, data=b"alive\n")
         assert stub.AppendLog(append, metadata=old_session, timeout=10).accepted
 
-        new_session = _session(stub, name)  # the restart: nothing re-presented
+        # The restart: the same agent (its credential), nothing re-presented.
+        new_session = wire.bearer(_register(stub, name, first.agent_credential).session_token)
         for session, code in (
             (old_session, grpc.StatusCode.UNAUTHENTICATED),
             (new_session, grpc.StatusCode.FAILED_PRECONDITION),

@@ -1,8 +1,12 @@
-"""`conveyor agent --executor shell` through the whole system: no Docker involved."""
+"""`conveyor agent --executor shell` through the whole system: no Docker involved.
+
+A shell agent carries `executor=shell` and takes only jobs that ask for it (DESIGN §8), so
+every job here does."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +20,7 @@ image: conveyor/does-not-exist:1   # ignored by the shell executor
 env: {FLAVOUR: pumpkin}
 jobs:
   make:
+    labels: {executor: shell}
     steps:
       - name: write
         run: |
@@ -25,6 +30,7 @@ jobs:
       - name: read
         run: cat scoop.txt
   broken:
+    labels: {executor: shell}
     steps:
       - run: echo failing; exit 4
 """
@@ -34,6 +40,7 @@ name: sleeper
 image: any
 jobs:
   long:
+    labels: {executor: shell}
     steps:
       # Outside the workspace, which is gone once the attempt ends.
       - run: echo $$ > "$HOME/../sleeper.pid"; echo started; sleep 300
@@ -88,11 +95,13 @@ name: handoff
 image: any
 jobs:
   build:
+    labels: {executor: shell}
     steps:
       - run: mkdir -p dist && printf 'built\\n' > dist/out.txt
     artifacts: [dist/out.txt]
   test:
     needs: [build]
+    labels: {executor: shell}
     steps:
       - run: cat dist/out.txt
 """
@@ -104,3 +113,28 @@ def test_artifacts_pass_between_host_jobs(shell_cluster: Cluster, tmp_path: Path
     assert result.returncode == 0, result.stderr.decode() + result.stdout.decode()
     build = str(json.loads(result.stdout)["id"])
     assert shell_cluster.cli("logs", build, "test").stdout == b"built\n"
+
+
+UNLABELLED = "name: plain\nimage: any\njobs:\n  plain:\n    steps: [{run: echo on the host}]\n"
+
+
+def test_a_job_without_labels_never_runs_on_a_shell_agent(
+    shell_cluster: Cluster, tmp_path: Path
+) -> None:
+    agents = shell_cluster.json("agents")
+    assert [a["labels"] for a in agents] == [{"executor": "shell"}]
+    path = write_pipeline(tmp_path, "plain.yml", UNLABELLED)
+    submitted = shell_cluster.cli("run", str(path), "--no-follow", "--json")
+    build = json.loads(submitted.stdout)["id"]
+    time.sleep(2)  # the idle shell agent would have taken it by now
+    plain = job(shell_cluster.show(build), "plain")
+    assert (plain["status"], plain["attempts"], plain["reason"]) == (
+        "queued",
+        0,
+        "waiting_for_agent",
+    )
+    assert (
+        "agents labelled executor=shell take only jobs whose labels ask for it"
+        in (plain["message"])
+    )
+    assert shell_cluster.cli("cancel", str(build)).returncode == 0

@@ -67,6 +67,12 @@ def to_peer_error(error: grpc.RpcError) -> Exception:
 
 def to_join_error(error: grpc.RpcError) -> Exception:
     """The agent's error for a registration that failed for good."""
-    if code_of(error) in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION):
+    refusals = (
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ALREADY_EXISTS,  # a live agent holds the name
+        grpc.StatusCode.INVALID_ARGUMENT,  # a name, label or capacity out of bounds
+    )
+    if code_of(error) in refusals:
         return JoinRefusedError(details_of(error))
     return to_peer_error(error)

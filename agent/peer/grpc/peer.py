@@ -8,6 +8,7 @@ bytes never delay leases or logs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
@@ -55,6 +56,8 @@ T = TypeVar("T")
 
 # How often a blocked long-poll looks at its stop flag.
 STOP_CHECK_S = 0.1
+# A clean exit's goodbye is not worth waiting for long.
+SIGN_OFF_TIMEOUT_S = 3.0
 # Until the first registration says otherwise.
 DEFAULT_POLL_TIMEOUT_S = 30.0
 _FOREVER = float("inf")
@@ -82,6 +85,7 @@ class GrpcPeer:
         self._session: wire.Metadata = ()
         self._agent: AgentInfo | None = None
         self._running: Callable[[], Sequence[Lease]] = list
+        self._keep_credential: Callable[[str], None] | None = None
         self._poll_timeout_s = DEFAULT_POLL_TIMEOUT_S
 
     def close(self) -> None:
@@ -97,9 +101,19 @@ class GrpcPeer:
         running: Callable[[], Sequence[Lease]],
         *,
         give_up: threading.Event | None = None,
+        keep_credential: Callable[[str], None] | None = None,
     ) -> Registration:
         self._agent, self._running = agent, running
-        return self._register(agent, _FOREVER, give_up)
+        self._keep_credential = keep_credential
+        return self._register(agent, _FOREVER, give_up, new_process=True)
+
+    def sign_off(self) -> None:
+        try:
+            self._stub.SignOff(
+                agent_pb2.SignOffRequest(), metadata=self._session, timeout=SIGN_OFF_TIMEOUT_S
+            )
+        except grpc.RpcError as error:
+            LOGGER.warning("could not sign off from the coordinator: %s", describe(error))
 
     def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
         request = agent_pb2.PollWorkRequest(free_slots=free_slots, draining=draining)
@@ -184,7 +198,12 @@ class GrpcPeer:
             return self._blob_stub
 
     def _register(
-        self, agent: AgentInfo, budget_s: float, give_up: threading.Event | None
+        self,
+        agent: AgentInfo,
+        budget_s: float,
+        give_up: threading.Event | None,
+        *,
+        new_process: bool = False,
     ) -> Registration:
         request = agent_pb2.RegisterRequest(
             join_token=self._join_token,
@@ -193,6 +212,8 @@ class GrpcPeer:
             capacity=agent.capacity,
             protocol_version=PROTOCOL_VERSION,
             running=[convert.lease_to_pb(lease) for lease in self._running()],
+            agent_credential=agent.credential,
+            new_process=new_process,
         )
         try:
             reply = self._retrying(budget_s, give_up)(
@@ -200,11 +221,19 @@ class GrpcPeer:
             )
         except grpc.RpcError as error:
             raise to_join_error(error) from None
+        if reply.agent_credential:
+            # Kept before the session is used: a crash from here on restarts as this agent.
+            if self._keep_credential is not None:
+                self._keep_credential(reply.agent_credential)
+            self._agent = dataclasses.replace(agent, credential=reply.agent_credential)
         with self._lock:
             self._session = wire.bearer(reply.session_token)
             self._poll_timeout_s = reply.poll_timeout_ms / 1000
         return Registration(
-            reply.agent_id, reply.lease_ttl_ms / 1000, reply.renew_interval_ms / 1000
+            reply.agent_id,
+            reply.lease_ttl_ms / 1000,
+            reply.renew_interval_ms / 1000,
+            reply.mode or "active",
         )
 
     def _call(

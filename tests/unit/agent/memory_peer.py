@@ -50,9 +50,13 @@ class MemoryPeer:
         running: Callable[[], Sequence[Lease]],
         *,
         give_up: threading.Event | None = None,
+        keep_credential: Callable[[str], None] | None = None,
     ) -> Registration:
         self._record("register")
         return Registration(agent_id=1, lease_ttl_s=4.0, renew_interval_s=1.0)
+
+    def sign_off(self) -> None:
+        self._record("sign_off")
 
     def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
         self._record("poll")

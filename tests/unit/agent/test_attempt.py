@@ -7,7 +7,7 @@ from pathlib import Path
 
 from agent.attempt import AttemptRunner
 from agent.executors.fake import FakeExecutor
-from agent.peer import Assignment, Lease, StepSpec, Verdict
+from agent.peer import Assignment, Inputs, Lease, StepSpec, Verdict
 from conveyor.states import Outcome, Reason
 from tests.harness import wait_for
 from tests.unit.agent.memory_peer import MemoryPeer, as_peer
@@ -86,3 +86,18 @@ def test_a_lost_lease_kills_the_step_and_reports_nothing(tmp_path: Path) -> None
     assert not thread.is_alive()
     assert "finish_step" not in peer.calls
     assert "finish_attempt" not in peer.calls
+
+
+def test_unmatched_artifact_globs_end_the_log_of_the_step_that_ran_last(tmp_path: Path) -> None:
+    peer = MemoryPeer(inputs=Inputs(artifact_paths=("f", "none/**"), artifacts_always=True))
+    _runner(peer, tmp_path, _assignment("echo a > f", "echo two; exit 3", "echo never")).run()
+    assert 0 not in peer.logs  # not the last to run (and silent): nothing said there
+    notice = b"conveyor: artifact pattern 'none/**' matched no file\n"
+    assert bytes(peer.logs[1]) == b"two\n" + notice
+    assert [r.log_length for r in peer.steps] == [0, 4 + len(notice)]
+
+
+def test_a_failed_attempt_without_always_says_nothing_about_artifacts(tmp_path: Path) -> None:
+    peer = MemoryPeer(inputs=Inputs(artifact_paths=("none",)))
+    _runner(peer, tmp_path, _assignment("echo two; exit 3")).run()
+    assert bytes(peer.logs[0]) == b"two\n"

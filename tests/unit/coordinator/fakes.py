@@ -95,11 +95,35 @@ class FakeAgents:
     rows: dict[str, AgentRecord] = field(default_factory=dict)
     touched: list[dict[int, int]] = field(default_factory=list)
 
+    def find(self, name: str) -> AgentRecord | None:
+        return self.rows.get(name)
+
     def register(
-        self, *, name: str, labels: Mapping[str, str], capacity: int, session_hash: str
+        self,
+        *,
+        name: str,
+        labels: Mapping[str, str],
+        capacity: int,
+        session_hash: str,
+        credential_hash: str | None = None,
+        mode: str | None = None,
     ) -> AgentRecord:
-        agent_id = self.rows[name].id if name in self.rows else len(self.rows) + 1
-        record = AgentRecord(agent_id, name, dict(labels), capacity, session_hash, 0)
+        old = self.rows.get(name)
+        agent_id = old.id if old is not None else len(self.rows) + 1
+        record = AgentRecord(
+            agent_id,
+            name,
+            dict(labels),
+            capacity,
+            session_hash,
+            0,
+            mode=mode if mode is not None else (old.mode if old else "active"),
+            credential_hash=(
+                credential_hash
+                if credential_hash is not None
+                else (old.credential_hash if old else "")
+            ),
+        )
         self.rows[name] = record
         return record
 
@@ -111,7 +135,14 @@ class FakeAgents:
             raise NotFoundError(f"no agent named '{name}'")
         record = self.rows[name]
         self.rows[name] = AgentRecord(
-            record.id, name, record.labels, record.capacity, record.session_hash, 0, mode=mode
+            record.id,
+            name,
+            record.labels,
+            record.capacity,
+            record.session_hash,
+            0,
+            mode=mode,
+            credential_hash=record.credential_hash,
         )
         return self.rows[name]
 
@@ -196,6 +227,12 @@ class FakeIndex:
 
     def check_room(self, build_id: int, size: int, max_bytes: int, max_count: int) -> None:
         pass
+
+    def artifact_digest(self, attempt_id: int, name: str) -> str | None:
+        held = [
+            a.sha256 for a in self.artifacts_added if (a.attempt_id, a.name) == (attempt_id, name)
+        ]
+        return held[-1] if held else None
 
     def add_artifact(self, new: NewArtifact, max_bytes: int, max_count: int) -> None:
         self.artifacts_added.append(new)

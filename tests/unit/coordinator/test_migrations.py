@@ -255,9 +255,47 @@ def test_the_baseline_fixture_is_upgraded_keeping_every_row(tmp_path: Path) -> N
         assert strip == [(*row[:seq], *row[seq + 1 :]) for row in before["jobs"]]
         # Builds 5, 6 and 7 were left queued in that order; a new one queues behind them.
         later = {"executor": "shell", "pool": "later"}
-        newer = submit(store, SINGLE.replace("  only:\n", "  only:\n    labels: {pool: later}\n"))
+        # (A shell agent takes only jobs that ask for executor=shell.)
+        labelled = "  only:\n    labels: {executor: shell, pool: later}\n"
+        newer = submit(store, SINGLE.replace("  only:\n", labelled))
         agent = store.agents.register(name="later", labels=later, capacity=4, session_hash="")
         claimed = [claim_one(store, agent.id, later).build_id for _ in range(4)]
         assert claimed == [5, 6, 7, newer]
+    finally:
+        store.close()
+
+
+def test_agents_stored_before_credentials_keep_their_rows_and_get_one_later(
+    engine: Engine, database_url: str
+) -> None:
+    """0004 adds each agent's credential hash: earlier agents keep every column, with none."""
+    migrate(engine, "0003_bigint_on_postgresql")
+    execute(
+        engine,
+        "INSERT INTO agents (id, name, labels_json, capacity, session_hash, mode,"
+        " registered_at_ms, last_seen_ms)"
+        " VALUES (1, 'old', '{\"os\": \"linux\"}', 3, 'h', 'paused', 10, 1764000000000)",
+    )
+    store = Store(database_url)
+    try:
+        assert revision_of(engine) == [head_revision()]
+        assert schema_diff(engine) == []
+        old = store.agents.find("old")
+        assert old is not None
+        assert (old.id, old.labels, old.capacity, old.session_hash, old.mode) == (
+            1,
+            {"os": "linux"},
+            3,
+            "h",
+            "paused",
+        )
+        assert (old.last_seen_ms, old.credential_hash) == (1764000000000, "")
+        again = store.agents.register(
+            name="old", labels={}, capacity=1, session_hash="s", credential_hash="c"
+        )
+        assert (again.id, again.mode, again.credential_hash) == (1, "paused", "c")
+        # A later registration that issues nothing keeps the credential.
+        kept = store.agents.register(name="old", labels={}, capacity=1, session_hash="t")
+        assert kept.credential_hash == "c"
     finally:
         store.close()

@@ -36,6 +36,20 @@ def test_labels_match_when_required_is_a_subset_of_offered() -> None:
     assert labels_match({"os": "linux", "arch": "amd64"}, {"os": "linux", "arch": "amd64"})
 
 
+def test_a_shell_agent_takes_only_jobs_that_ask_for_it() -> None:
+    shell = {"executor": "shell", "os": "linux"}
+    assert not labels_match({}, shell)
+    assert not labels_match({"os": "linux"}, shell)
+    assert labels_match({"executor": "shell"}, shell)
+    assert labels_match({}, {"executor": "docker"})  # only executor=shell is exclusive
+
+
+def test_an_unlabelled_job_beside_only_shell_agents_says_why_it_waits() -> None:
+    reason, message = queued_reason({}, [agent({"executor": "shell"})])
+    assert reason is Reason.WAITING_FOR_AGENT
+    assert "agents labelled executor=shell take only jobs whose labels ask for it" in message
+
+
 def test_labels_do_not_match_on_missing_key_or_different_value() -> None:
     assert not labels_match({"os": "linux", "gpu": "yes"}, {"os": "linux"})
     assert not labels_match({"os": "linux"}, {"os": "windows"})
@@ -191,9 +205,15 @@ def test_retry_max_zero_never_retries() -> None:
 
 
 def agent(
-    labels: dict[str, str], *, capacity: int = 1, running: int = 0, online: bool = True
+    labels: dict[str, str],
+    *,
+    capacity: int = 1,
+    running: int = 0,
+    online: bool = True,
+    name: str = "",
+    held: str = "",
 ) -> AgentView:
-    return AgentView(labels=labels, capacity=capacity, running=running, online=online)
+    return AgentView(labels, capacity, running, online, name, held)
 
 
 def test_no_agent_with_the_labels_waits_for_agent_naming_them() -> None:
@@ -229,6 +249,25 @@ def test_all_matching_online_agents_busy_waits_for_capacity() -> None:
     reason, message = queued_reason({"os": "linux"}, agents)
     assert reason is Reason.WAITING_FOR_CAPACITY
     assert "2" in message
+
+
+def test_paused_or_draining_agents_are_named_not_called_busy() -> None:
+    linux = {"os": "linux"}
+    reason, message = queued_reason(linux, [agent(linux, capacity=0, name="a1", held="paused")])
+    assert (reason, message) == (Reason.WAITING_FOR_CAPACITY, "agent a1 is paused")
+    agents = [
+        agent(linux, capacity=0, name="a1", held="paused"),
+        agent(linux, capacity=0, name="a2", held="draining"),
+        agent(linux, capacity=1, running=1, name="a3"),
+    ]
+    _, message = queued_reason(linux, agents)
+    assert message == "agent a1 is paused, agent a2 is draining; the other matching agent is busy"
+    many = [agent(linux, capacity=0, name=f"p{i}", held="paused") for i in range(5)]
+    _, message = queued_reason(linux, [*many, *agents[2:], agent(linux, running=1, name="a4")])
+    assert message == (
+        "agent p0 is paused, agent p1 is paused, agent p2 is paused, "
+        "2 more are paused or draining; the other 2 matching agents are busy"
+    )
 
 
 def test_a_free_matching_agent_is_not_reported_as_busy() -> None:

@@ -14,7 +14,8 @@ import pytest
 from conveyor.pipeline import load_pipeline
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
 from coordinator.config import CLAIM_PAGE_ROWS, MAX_UNSTARTED_REQUEUES
-from coordinator.domain.errors import ConflictError, FencedError, NotFoundError
+from coordinator.domain.artifact_records import NewArtifact
+from coordinator.domain.errors import AlreadyExistsError, ConflictError, FencedError, NotFoundError
 from coordinator.domain.records import Assignment, AttemptEnd, BuildRecord, JobRecord
 from coordinator.domain.submit import jobs_from_pipeline
 from coordinator.store import Store
@@ -679,3 +680,20 @@ def test_a_job_too_large_for_one_message_is_refused_at_submission() -> None:
     text = f"name: big\nimage: i\nenv: {{BIG: {big_env}}}\njobs:\n  fat:\n    steps:\n{steps}"
     with pytest.raises(ValueError, match=r"jobs\.fat: too large once the env is merged"):
         jobs_from_pipeline(load_pipeline(text, "big.yml"), {})
+
+
+def test_an_artifact_name_is_kept_once_per_attempt_unless_resent_identically(
+    store: Store, agent_id: int
+) -> None:
+    build_id = submit(store, SINGLE)
+    claimed = claim_one(store, agent_id)
+    first = NewArtifact(build_id, claimed.attempt_id, "out.txt", "a" * 64, 6, 0o644)
+    store.artifacts.add_artifact(first, 10**9, 100)
+    store.artifacts.add_artifact(first, 10**9, 100)  # resent: no change, no error
+    other = NewArtifact(build_id, claimed.attempt_id, "out.txt", "b" * 64, 7, 0o644)
+    with pytest.raises(AlreadyExistsError, match=r"artifact 'out\.txt' was already uploaded"):
+        store.artifacts.add_artifact(other, 10**9, 100)
+    listed, _ = store.artifacts.artifacts(build_id)
+    assert [(a.name, a.sha256) for a in listed] == [("out.txt", "a" * 64)]
+    assert store.artifacts.artifact_digest(claimed.attempt_id, "out.txt") == "a" * 64
+    assert store.artifacts.artifact_digest(claimed.attempt_id, "other.txt") is None
