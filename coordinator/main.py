@@ -11,6 +11,7 @@ from pathlib import Path
 from conveyor.paths import parse_size
 from coordinator import config as defaults
 from coordinator.config import CoordinatorConfig
+from coordinator.domain.loops import LoopDied
 from coordinator.server import ensure_token, serve
 from coordinator.store.engine import DatabaseUrlError
 from coordinator.store.schema import SchemaError
@@ -67,4 +68,7 @@ def run(args: argparse.Namespace) -> int:
         # The operator's to fix (a database of another version, a wrong URL): say so, no traceback.
         LOGGER.error("%s", error)
         return 2
+    except LoopDied as error:
+        LOGGER.error("coordinator stopped: %s", error)
+        return 1
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from coordinator.app import build_coordinator
 from coordinator.config import CoordinatorConfig
+from coordinator.domain.loops import LoopDied
 from coordinator.edge.grpc_server import GrpcEdge
 
 LOGGER = logging.getLogger(__name__)
@@ -48,11 +49,25 @@ async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    reaper = asyncio.create_task(core.reap_forever(stop), name="lease-reaper")
+    upkeep = asyncio.create_task(core.reap_forever(stop), name="upkeep")
     if ready is not None:
         ready.set()
-    await stop.wait()
+    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+    await asyncio.wait({stopping, upkeep}, return_when=asyncio.FIRST_COMPLETED)
+    # The upkeep loops end only when told to, or when one kept dying (its supervisor gave up):
+    # then the server stops rather than run on without its reaper.
+    died = not stop.is_set()
+    stop.set()
     LOGGER.info("coordinator stopping")
     await edge.stop(SHUTDOWN_GRACE_S)
-    await reaper
+    await stopping
+    failure: BaseException | None = None
+    try:
+        await upkeep
+    except Exception as error:
+        failure = error
+        while isinstance(failure, BaseExceptionGroup) and failure.exceptions:
+            failure = failure.exceptions[0]
     await core.close()
+    if died or failure is not None:
+        raise LoopDied(str(failure) if failure else "a coordinator loop ended unexpectedly")

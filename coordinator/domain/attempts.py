@@ -8,7 +8,6 @@ whose lease is not renewed in time is ended by the reaper as `agent_lost`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -18,6 +17,7 @@ from conveyor.states import Outcome, Reason, StepStatus
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import FencedError
 from coordinator.domain.leases import Lease, LeaseTable
+from coordinator.domain.loops import DEFAULT_BACKOFF, Backoff, every
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import AttemptStore, LogStorage
 from coordinator.domain.records import Assignment, LiveAttempt
@@ -236,15 +236,18 @@ class Attempts:
         stop: asyncio.Event,
         period_s: float,
         each_round: Callable[[], Awaitable[None]] | None = None,
+        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         """Every `period_s` until `stop` is set: ends attempts whose lease expired, then runs
-        `each_round` (other periodic upkeep)."""
-        while not stop.is_set():
+        `each_round` (other periodic upkeep). A failed round is logged and retried after a
+        backoff: the loop itself goes on."""
+
+        async def one_round() -> None:
             await self.expire_due()
             if each_round is not None:
                 await each_round()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), period_s)
+
+        await every("lease reaper", period_s, one_round, stop, backoff)
 
     async def expire_due(self) -> int:
         """Ends every attempt whose lease has expired (reason agent_lost); returns how many."""
