@@ -262,12 +262,15 @@ class Attempts:
         if not self._leases.is_due(lease):
             return False
         name = self._registry.lost_lease(lease.agent_id)
-        LOGGER.warning("attempt %d: lease of agent %s expired", lease.attempt_id, name)
+        # What was observed, not a guess at the culprit: the agent, the network or this
+        # coordinator (frozen, or its disk) may be why no renewal arrived.
+        observed = f"no lease renewal from agent {name} for {self._leases.silent_for(lease):.1f} s"
+        LOGGER.warning("attempt %d: lease expired: %s", lease.attempt_id, observed)
         await self.end(
             lease.attempt_id,
             outcome=Outcome.FAILED,
             reason=Reason.AGENT_LOST,
-            message=f"agent {name} stopped renewing its lease",
+            message=observed,
             exit_code=None,
         )
         return True

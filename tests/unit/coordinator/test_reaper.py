@@ -99,6 +99,20 @@ def test_a_failed_reaper_pass_is_logged_and_the_next_pass_still_expires_the_leas
     assert all(r.exc_info and "disk is full" in str(r.exc_info[1]) for r in failed)
 
 
+def test_an_expiry_says_what_was_observed_not_who_is_to_blame() -> None:
+    async def main() -> None:
+        clock, store, runtime = FakeClock(), FlakyAttempts(failures=0), Runtime()
+        attempts = attempts_over(store, clock, runtime)
+        store.running = [LiveAttempt(1, 7, 3, "t1", False)]
+        await attempts.load()
+        clock.now += TTL + 2.5
+        assert await attempts.expire_due() == 1
+        assert store.messages == ["no lease renewal from agent seven for 12.5 s"]
+        runtime.close()
+
+    run(main())
+
+
 def test_a_pass_that_raises_does_not_end_the_loop() -> None:
     async def main() -> None:
         stop = asyncio.Event()
