@@ -19,3 +19,8 @@ class AuthError(PermissionError):
 
 class LimitError(ValueError):
     """Storing this would exceed a configured size or count limit."""
+
+
+class StorageExhaustedError(RuntimeError):
+    """The coordinator's storage could not take a write (disk full, quota, an I/O error): nothing
+    of it was recorded, and the same call may succeed once space returns. Callers retry."""

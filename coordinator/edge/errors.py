@@ -10,7 +10,13 @@ from typing import Any, TypeVar
 import grpc
 
 from conveyor.pipeline import PipelineError
-from coordinator.domain.errors import AuthError, ConflictError, FencedError, NotFoundError
+from coordinator.domain.errors import (
+    AuthError,
+    ConflictError,
+    FencedError,
+    NotFoundError,
+    StorageExhaustedError,
+)
 
 LOGGER = logging.getLogger(__name__)
 S = TypeVar("S")
@@ -25,12 +31,20 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (FencedError, grpc.StatusCode.FAILED_PRECONDITION),
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (ConflictError, grpc.StatusCode.FAILED_PRECONDITION),
+    # A full or failing disk: nothing was recorded, and agents retry this code with backoff.
+    (StorageExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (PipelineError, grpc.StatusCode.INVALID_ARGUMENT),
     (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
 )
 
 
+# Mapped errors the operator must hear of too, not only the caller: the server's disk.
+_OPERATORS_BUSINESS = (StorageExhaustedError,)
+
+
 def status_for(error: Exception) -> grpc.StatusCode | None:
+    if isinstance(error, _OPERATORS_BUSINESS):
+        LOGGER.warning("%s", error)
     for kind, code in _CODES:
         if isinstance(error, kind):
             return code

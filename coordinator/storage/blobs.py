@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from coordinator.domain.content import DigestError, check_digest
+from coordinator.storage.errors import storage_error
 
 
 class Incoming:
@@ -33,15 +34,21 @@ class Incoming:
         return self._size
 
     def write(self, data: bytes) -> None:
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as error:
+            raise storage_error(error, self.path) from error
         self._hash.update(data)
         self._size += len(data)
 
     def seal(self, expected: str) -> str:
         """Flushes to disk and checks the digest; raises DigestError on a mismatch."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        except OSError as error:
+            raise storage_error(error, self.path) from error
         actual = self._hash.hexdigest()
         if actual != expected:
             raise DigestError(f"digest mismatch: sent {expected}, received bytes hash to {actual}")
