@@ -13,7 +13,7 @@ from coordinator import config as defaults
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.loops import LoopDied
 from coordinator.server import ensure_token, serve
-from coordinator.store.engine import DatabaseUrlError
+from coordinator.store.engine import DatabaseFileError, DatabaseUrlError
 from coordinator.store.schema import SchemaError
 
 LOGGER = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(serve(config))
-    except (SchemaError, DatabaseUrlError) as error:
+    except (SchemaError, DatabaseUrlError, DatabaseFileError) as error:
         # The operator's to fix (a database of another version, a wrong URL): say so, no traceback.
         LOGGER.error("%s", error)
         return 2

@@ -13,6 +13,7 @@ from conveyor.pipeline import PipelineError
 from coordinator.domain.errors import (
     AuthError,
     ConflictError,
+    DataLossError,
     FencedError,
     NotFoundError,
     StorageExhaustedError,
@@ -33,13 +34,14 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (ConflictError, grpc.StatusCode.FAILED_PRECONDITION),
     # A full or failing disk: nothing was recorded, and agents retry this code with backoff.
     (StorageExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (DataLossError, grpc.StatusCode.DATA_LOSS),
     (PipelineError, grpc.StatusCode.INVALID_ARGUMENT),
     (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
 )
 
 
-# Mapped errors the operator must hear of too, not only the caller: the server's disk.
-_OPERATORS_BUSINESS = (StorageExhaustedError,)
+# Mapped errors the operator must hear of too, not only the caller: the server's disk or files.
+_OPERATORS_BUSINESS = (StorageExhaustedError, DataLossError)
 
 
 def status_for(error: Exception) -> grpc.StatusCode | None:
