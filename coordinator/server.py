@@ -3,22 +3,52 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import secrets
 import signal
 from pathlib import Path
+from typing import IO
 
 from coordinator.app import build_coordinator
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.loops import LoopDied
-from coordinator.edge.grpc_server import GrpcEdge
+from coordinator.edge.grpc_server import GrpcEdge, ListenError
 
 LOGGER = logging.getLogger(__name__)
 
 # In-flight RPCs get this long to finish when the server stops.
 SHUTDOWN_GRACE_S = 2.0
 ADDRESS_FILE = "server.addr"
+LOCK_FILE = "server.lock"
+
+
+class DataDirInUse(RuntimeError):
+    """Another coordinator holds the data dir."""
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """An exclusive lock on the data dir, held while the returned file stays open (the process
+    lives): a second coordinator on the same data dir is refused before it touches anything."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / LOCK_FILE
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the server
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise DataDirInUse(
+            f"data dir {data_dir} is in use by another coordinator (pid {holder}, lock {path}): "
+            "stop it first, or pass another --data-dir"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def ensure_token(data_dir: Path, name: str, given: str | None) -> tuple[str, Path | None]:
@@ -38,7 +68,11 @@ async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -
     core = build_coordinator(config)
     await core.start()
     edge = GrpcEdge(core, config.listen)
-    address = await edge.start()
+    try:
+        address = await edge.start()
+    except ListenError:
+        await core.close()
+        raise
     # Written then renamed, so a reader never sees a half-written address.
     partial = config.data_dir / (ADDRESS_FILE + ".tmp")
     partial.write_text(address + "\n")

@@ -11,11 +11,19 @@ from coordinator.edge.agent_service import AgentService
 from coordinator.edge.blob_service import AgentBlobService, BlobService
 from coordinator.edge.control_service import ControlService
 
+# gRPC sets SO_REUSEPORT by default: a second coordinator on a port in use would bind it too, and
+# clients would reach either at random. Off, binding a port in use fails.
+NO_REUSEPORT = ("grpc.so_reuseport", 0)
+
+
+class ListenError(OSError):
+    """The listen address cannot be bound (in use, or not this machine's)."""
+
 
 class GrpcEdge:
     def __init__(self, core: Coordinator, listen: str) -> None:
         self._listen = listen
-        self._server = grpc.aio.server(options=list(wire.SERVER_OPTIONS))
+        self._server = grpc.aio.server(options=[*wire.SERVER_OPTIONS, NO_REUSEPORT])
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(core), self._server)
         control_pb2_grpc.add_ControlServiceServicer_to_server(ControlService(core), self._server)
         blobs_pb2_grpc.add_AgentBlobServiceServicer_to_server(AgentBlobService(core), self._server)
@@ -23,9 +31,15 @@ class GrpcEdge:
 
     async def start(self) -> str:
         """Binds and starts serving; returns the address bound (`host:port`, port 0 resolved)."""
-        port = self._server.add_insecure_port(self._listen)
+        try:
+            port = self._server.add_insecure_port(self._listen)
+        except RuntimeError:
+            port = 0
         if port == 0:
-            raise OSError(f"cannot listen on {self._listen}")
+            raise ListenError(
+                f"cannot listen on {self._listen}: the address is in use (another coordinator "
+                "or program) or not this machine's; stop that one or pass another --listen"
+            )
         await self._server.start()
         return f"{self._listen.rsplit(':', 1)[0]}:{port}"
 

@@ -1,11 +1,12 @@
-"""What a coordinator checks at start: its database file."""
+"""What a coordinator checks at start: its database file, its port and its data dir (one server
+each)."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
-from tests.harness import AGENT_TOKEN, CLI, CLIENT_TOKEN
+from tests.harness import AGENT_TOKEN, CLI, CLIENT_TOKEN, Cluster
 
 START_TIMEOUT_S = 30
 
@@ -49,3 +50,25 @@ def test_a_garbage_database_file_is_refused_in_one_line_naming_it(tmp_path: Path
     assert f"{data_dir / 'conveyor.db'} is not a usable SQLite database" in line
     assert "restore it from a backup" in line
     assert (data_dir / "conveyor.db").read_bytes() == garbage
+
+
+def test_a_second_server_on_a_data_dir_in_use_is_refused(cluster: Cluster, tmp_path: Path) -> None:
+    address = (cluster.data_dir / "server.addr").read_text()
+    result = server(cluster.data_dir)
+    assert result.returncode == 2, result.stderr
+    (line,) = errors_of(result)
+    assert f"data dir {cluster.data_dir} is in use by another coordinator" in line
+    assert (cluster.data_dir / "server.addr").read_text() == address
+    assert cluster.processes[0].popen.poll() is None
+    assert cluster.json("agents") == []
+
+
+def test_a_second_server_on_a_port_in_use_is_refused(cluster: Cluster, tmp_path: Path) -> None:
+    result = server(tmp_path / "other", listen=cluster.address)
+    assert result.returncode == 2, result.stderr
+    (line,) = errors_of(result)
+    assert f"cannot listen on {cluster.address}: the address is in use" in line
+    # Every call still reaches the one server (with SO_REUSEPORT some went to the second).
+    assert cluster.processes[0].popen.poll() is None
+    for _ in range(10):
+        assert cluster.json("agents") == []
