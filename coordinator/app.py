@@ -15,7 +15,7 @@ from coordinator.store import Store
 
 def build_coordinator(config: CoordinatorConfig) -> Coordinator:
     """A coordinator over the configured database and the data dir's log and blob files."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return Coordinator(
         config,
         store=Store(config.database_url),

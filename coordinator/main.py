@@ -13,7 +13,7 @@ from coordinator import config as defaults
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.loops import LoopDied
 from coordinator.edge.grpc_server import ListenError
-from coordinator.server import DataDirInUse, ensure_token, lock_data_dir, serve
+from coordinator.server import DataDirInUse, ensure_token, lock_data_dir, make_private, serve
 from coordinator.store.engine import DatabaseFileError, DatabaseUrlError
 from coordinator.store.schema import SchemaError
 
@@ -60,6 +60,7 @@ def _size(args: argparse.Namespace, name: str, default: int) -> int:
 
 def run(args: argparse.Namespace) -> int:
     data_dir = data_dir_of(args)
+    make_private(data_dir)
     # First, before anything in the data dir is read or written: one coordinator per data dir.
     try:
         lock = lock_data_dir(data_dir)

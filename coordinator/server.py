@@ -28,10 +28,27 @@ class DataDirInUse(RuntimeError):
     """Another coordinator holds the data dir."""
 
 
+# Everything the server writes is its own: the database holds env values and lease tokens, the
+# logs what steps printed. Files it (or SQLite) creates get 0600, directories 0700.
+PRIVATE_UMASK = 0o077
+PRIVATE_DIR_MODE = 0o700
+
+
+def make_private(data_dir: Path) -> None:
+    """Makes the server's files private from here on: the data dir 0700 (tightened if an
+    earlier version left it open), and a umask so every file made later is the user's only."""
+    os.umask(PRIVATE_UMASK)
+    data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    mode = data_dir.stat().st_mode & 0o777
+    if mode & ~PRIVATE_DIR_MODE:
+        data_dir.chmod(PRIVATE_DIR_MODE)
+        LOGGER.warning("data dir %s was mode %o: now %o", data_dir, mode, PRIVATE_DIR_MODE)
+
+
 def lock_data_dir(data_dir: Path) -> IO[str]:
     """An exclusive lock on the data dir, held while the returned file stays open (the process
     lives): a second coordinator on the same data dir is refused before it touches anything."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     path = data_dir / LOCK_FILE
     handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the server
     try:
@@ -57,7 +74,7 @@ def ensure_token(data_dir: Path, name: str, given: str | None) -> tuple[str, Pat
         return given, None
     path = data_dir / name
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(24) + "\n")

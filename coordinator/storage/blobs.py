@@ -17,6 +17,10 @@ from typing import BinaryIO
 from coordinator.domain.content import DigestError, check_digest
 from coordinator.storage.errors import storage_error
 
+# Blobs (sources, artifacts) are the server's user's only; temp files are 0600 (mkstemp) and
+# keep that mode when renamed into place.
+DIR_MODE = 0o700
+
 
 class Incoming:
     """One blob being received: a temp file and a running digest."""
@@ -63,7 +67,7 @@ class Incoming:
         if final.exists():
             self.discard()
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         os.replace(self.path, final)
 
     def discard(self) -> None:
@@ -76,7 +80,8 @@ class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._tmp = root / "tmp"
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        self._tmp.mkdir(mode=DIR_MODE, exist_ok=True)
         # Temp files of a previous run were never committed: nothing references them.
         for stale in self._tmp.iterdir():
             stale.unlink(missing_ok=True)

@@ -15,11 +15,15 @@ from pathlib import Path
 
 from coordinator.storage.errors import storage_error
 
+# Logs hold what steps printed: the server's user's only.
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
 
 class LogStore:
     def __init__(self, root: Path) -> None:
         self._root = root
-        self._root.mkdir(parents=True, exist_ok=True)
+        self._root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self._locks: dict[tuple[int, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -49,8 +53,8 @@ class LogStore:
                 return held, True
             path = self.path(attempt_id, step_index)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
             except OSError as error:
                 raise storage_error(error, path) from error
             try:

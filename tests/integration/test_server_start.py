@@ -1,12 +1,15 @@
 """What a coordinator checks at start: its database file, its port and its data dir (one server
-each)."""
+each), and that it keeps its files private."""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 import subprocess
 from pathlib import Path
 
-from tests.harness import AGENT_TOKEN, CLI, CLIENT_TOKEN, Cluster
+from tests.harness import AGENT_TOKEN, CLI, CLIENT_TOKEN, Cluster, write_pipeline
 
 START_TIMEOUT_S = 30
 
@@ -72,3 +75,37 @@ def test_a_second_server_on_a_port_in_use_is_refused(cluster: Cluster, tmp_path:
     assert cluster.processes[0].popen.poll() is None
     for _ in range(10):
         assert cluster.json("agents") == []
+
+
+def test_the_data_dir_and_everything_in_it_are_private_after_a_build(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    cluster.start_agent(f"a-{unique}")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "input.txt").write_text("data\n")
+    text = "name: private\nimage: conveyor/busybox\njobs:\n  a:\n    steps: [{run: echo hi}]\n"
+    path = write_pipeline(tmp_path, "private.yml", text)
+    result = cluster.cli("run", str(path), "--source", str(source), "--no-follow", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    build_id = json.loads(result.stdout)["id"]
+    cluster.wait_build(build_id, lambda d: d["status"] == "succeeded", 60, "the build")
+
+    data_dir = cluster.data_dir
+    expected = {"logs", "blobs", "server.lock", "server.addr"}
+    if cluster.db_url is None:
+        expected |= {"conveyor.db"}
+    assert expected <= {p.name for p in data_dir.iterdir()}
+    assert any((data_dir / "logs").rglob("*.log"))
+    assert any(p.is_file() for p in (data_dir / "blobs" / "sha256").rglob("*"))
+    modes = {data_dir: stat.S_IMODE(data_dir.stat().st_mode)}
+    for root, dirs, files in os.walk(data_dir):
+        for name in dirs + files:
+            entry = Path(root) / name
+            modes[entry] = stat.S_IMODE(entry.lstat().st_mode)
+    wrong = {
+        str(p.relative_to(data_dir.parent)): oct(m)
+        for p, m in modes.items()
+        if m != (0o700 if p.is_dir() else 0o600)
+    }
+    assert wrong == {}
