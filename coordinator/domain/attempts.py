@@ -250,10 +250,21 @@ class Attempts:
         await every("lease reaper", period_s, one_round, stop, backoff)
 
     async def expire_due(self) -> int:
-        """Ends every attempt whose lease has expired (reason agent_lost); returns how many."""
+        """Ends every attempt whose lease has expired (reason agent_lost); returns how many.
+
+        One attempt the store cannot end does not keep the others running: each is tried, and
+        the failures are raised together at the end (the reaper logs them and retries)."""
         ended = 0
+        failures: list[Exception] = []
         for lease in self._leases.expired():
-            ended += await self._expire(lease)
+            try:
+                ended += await self._expire(lease)
+            except Exception as error:
+                failures.append(error)
+        if failures:
+            raise ExceptionGroup(
+                f"{len(failures)} expired attempt(s) could not be ended ({ended} were)", failures
+            )
         return ended
 
     async def _expire(self, lease: Lease) -> bool:

@@ -96,7 +96,11 @@ def test_a_failed_reaper_pass_is_logged_and_the_next_pass_still_expires_the_leas
         run(main())
     failed = [r for r in caplog.records if "pass failed" in r.getMessage()]
     assert len(failed) == 2
-    assert all(r.exc_info and "disk is full" in str(r.exc_info[1]) for r in failed)
+    # Each logged with its exception, traceback and all.
+    formatter = logging.Formatter()
+    assert all(
+        r.exc_info and "disk is full" in formatter.formatException(r.exc_info) for r in failed
+    )
 
 
 def test_an_expiry_says_what_was_observed_not_who_is_to_blame() -> None:
@@ -171,5 +175,33 @@ def test_a_loop_that_keeps_dying_stops_the_supervisor() -> None:
             await asyncio.wait_for(
                 supervise("test loop", loop, stop, restarts_max=3, backoff=QUICK), 5
             )
+
+    run(main())
+
+
+class PoisonedAttempts(FakeAttempts):
+    """A store that can never end attempt 1 (a bad row), and ends the others."""
+
+    def finish(
+        self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+    ) -> AttemptEnd:
+        if attempt_id == 1:
+            raise RuntimeError("attempt 1 cannot be written")
+        return super().finish(
+            attempt_id, outcome=outcome, reason=reason, message=message, exit_code=exit_code
+        )
+
+
+def test_an_attempt_the_store_cannot_end_does_not_keep_the_others_running() -> None:
+    async def main() -> None:
+        clock, store, runtime = FakeClock(), PoisonedAttempts(), Runtime()
+        attempts = attempts_over(store, clock, runtime)
+        store.running = [LiveAttempt(1, 7, 3, "t1", False), LiveAttempt(2, 7, 3, "t2", False)]
+        await attempts.load()
+        clock.now += TTL + 1
+        with pytest.raises(ExceptionGroup, match=r"1 expired attempt\(s\) could not be ended"):
+            await attempts.expire_due()
+        assert store.finished() == [("finish", 2, Outcome.FAILED, "agent_lost")]
+        runtime.close()
 
     run(main())
