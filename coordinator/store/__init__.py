@@ -14,12 +14,11 @@ from coordinator.store.agents import AgentStore
 from coordinator.store.artifacts import ArtifactStore
 from coordinator.store.attempts import AttemptStore
 from coordinator.store.builds import BuildStore
-from coordinator.store.engine import check_sqlite_file, corrupt_file_error, make_engine
+from coordinator.store.engine import corrupt_file_error, make_engine
 
 
 class Store:
     def __init__(self, url: str) -> None:
-        check_sqlite_file(url)
         self._engine = make_engine(url)
         try:
             schema.migrate(self._engine)

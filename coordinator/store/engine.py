@@ -41,7 +41,8 @@ def sqlite_path(url: str) -> Path | None:
 def check_sqlite_file(url: str) -> None:
     """Refuses an existing SQLite file of 0 bytes: a database once made is never empty, so
     something (a full disk, a bad copy, a truncation) lost it; starting on it would start an
-    empty coordinator and hide that."""
+    empty coordinator and hide that. For a coordinator's start, under its data dir lock: a
+    Store opened beside another one making the file may see it empty for a moment."""
     path = sqlite_path(url)
     if path is not None and path.is_file() and path.stat().st_size == 0:
         raise DatabaseFileError(
