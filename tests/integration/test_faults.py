@@ -161,3 +161,39 @@ def test_the_reaper_survives_a_failed_store_write_and_reaps_once_the_store_is_ba
     work = job(doc, "work")
     assert (work["reason"], work["attempts"]) == ("agent_lost", 1)
     assert server.popen.poll() is None
+
+
+def test_a_log_truncated_under_a_follower_is_reported_naming_the_step(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    cluster.start_agent(f"a-{unique}")
+    lines = "; ".join(f"echo line-{i}; sleep 0.3" for i in range(40))
+    text = f"name: cut\nimage: conveyor/busybox\njobs:\n  talk:\n    steps:\n      - run: {lines}\n"
+    path = write_pipeline(tmp_path, "cut.yml", text)
+    build_id = json.loads(cluster.cli("run", str(path), "--no-follow", "--json").stdout)["id"]
+    stderr_path = tmp_path / "follower.err"
+    connection = ["--coordinator", cluster.address, "--token", CLIENT_TOKEN]
+    with stderr_path.open("wb") as stderr:
+        follower = subprocess.Popen(
+            [*CLI, "logs", str(build_id), "talk", "--follow", *connection],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        (log_file,) = wait_for(
+            lambda: [
+                p for p in (cluster.data_dir / "logs").rglob("0.log") if p.stat().st_size > 40
+            ],
+            30,
+            "the step to log",
+        )
+        time.sleep(0.5)  # the follower has what is stored so far
+        with log_file.open("r+b") as handle:
+            handle.truncate(5)
+        wait_for(lambda: b"DATA_LOSS" in stderr_path.read_bytes(), 20, "the follower to be told")
+    finally:
+        follower.kill()
+        follower.wait(10)
+    told = stderr_path.read_bytes().decode()
+    assert "job 'talk' attempt 1 step 0" in told, told
+    assert "truncated" in told
