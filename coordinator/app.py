@@ -11,11 +11,15 @@ from coordinator.domain.coordinator import Coordinator
 from coordinator.storage.blobs import BlobStore
 from coordinator.storage.logs import LogStore
 from coordinator.store import Store
+from coordinator.store.engine import check_sqlite_file
 
 
 def build_coordinator(config: CoordinatorConfig) -> Coordinator:
     """A coordinator over the configured database and the data dir's log and blob files."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Here, not in Store: a coordinator starting finds a 0-byte file only if something lost its
+    # database, while Stores opened together on a new file see it 0 bytes while it is being made.
+    check_sqlite_file(config.database_url)
     return Coordinator(
         config,
         store=Store(config.database_url),

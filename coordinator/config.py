@@ -13,6 +13,16 @@ LEASE_TTL_S = 30.0
 RENEW_INTERVAL_S = 10.0
 # How often expired leases are looked for; adds at most this much to TTL before a re-queue.
 REAPER_PERIOD_S = 2.0
+# A pass of a long-lived loop (the reaper) that fails is logged and tried again after a backoff:
+# this long at first, doubling on each failure in a row up to the max, with up to this jitter
+# fraction added (so coordinators sharing a struggling database do not retry in step).
+LOOP_RETRY_INITIAL_S = 0.5
+LOOP_RETRY_MAX_S = 10.0
+LOOP_RETRY_JITTER = 0.2
+# A loop that dies anyway (a bug outside its pass) is restarted after LOOP_RETRY_INITIAL_S; more
+# than this many deaths within the window and the server stops rather than run on without it.
+LOOP_RESTARTS_MAX = 5
+LOOP_RESTART_WINDOW_S = 60.0
 # A long-poll returns empty after this long, so dead connections are noticed and freed.
 POLL_TIMEOUT_S = 30.0
 # An agent unheard of for this long is shown offline (and matches no waiting job's reason).

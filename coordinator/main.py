@@ -11,15 +11,21 @@ from pathlib import Path
 from conveyor.paths import parse_size
 from coordinator import config as defaults
 from coordinator.config import CoordinatorConfig
-from coordinator.server import ensure_token, serve
-from coordinator.store.engine import DatabaseUrlError
+from coordinator.domain.loops import LoopDied
+from coordinator.edge.grpc_server import ListenError
+from coordinator.server import DataDirInUse, ensure_token, lock_data_dir, make_private, serve
+from coordinator.store.engine import DatabaseFileError, DatabaseUrlError
 from coordinator.store.schema import SchemaError
 
 LOGGER = logging.getLogger(__name__)
 
 
+def data_dir_of(args: argparse.Namespace) -> Path:
+    return Path(args.data_dir).expanduser() if args.data_dir else defaults.DEFAULT_DATA_DIR
+
+
 def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
-    data_dir = Path(args.data_dir).expanduser() if args.data_dir else defaults.DEFAULT_DATA_DIR
+    data_dir = data_dir_of(args)
     agent_token, agent_path = ensure_token(
         data_dir, "agent-token", args.agent_token or os.environ.get("CONVEYOR_AGENT_TOKEN")
     )
@@ -53,6 +59,19 @@ def _size(args: argparse.Namespace, name: str, default: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    data_dir = data_dir_of(args)
+    make_private(data_dir)
+    # First, before anything in the data dir is read or written: one coordinator per data dir.
+    try:
+        lock = lock_data_dir(data_dir)
+    except DataDirInUse as error:
+        LOGGER.error("%s", error)
+        return 2
+    with lock:
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if config.renew_interval_s >= config.lease_ttl_s:
         LOGGER.error(
@@ -63,8 +82,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(serve(config))
-    except (SchemaError, DatabaseUrlError) as error:
+    except (SchemaError, DatabaseUrlError, DatabaseFileError, ListenError) as error:
         # The operator's to fix (a database of another version, a wrong URL): say so, no traceback.
         LOGGER.error("%s", error)
         return 2
+    except LoopDied as error:
+        LOGGER.error("coordinator stopped: %s", error)
+        return 1
     return 0

@@ -3,21 +3,69 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import secrets
 import signal
 from pathlib import Path
+from typing import IO
 
 from coordinator.app import build_coordinator
 from coordinator.config import CoordinatorConfig
-from coordinator.edge.grpc_server import GrpcEdge
+from coordinator.domain.loops import LoopDied
+from coordinator.edge.grpc_server import GrpcEdge, ListenError
 
 LOGGER = logging.getLogger(__name__)
 
 # In-flight RPCs get this long to finish when the server stops.
 SHUTDOWN_GRACE_S = 2.0
 ADDRESS_FILE = "server.addr"
+LOCK_FILE = "server.lock"
+
+
+class DataDirInUse(RuntimeError):
+    """Another coordinator holds the data dir."""
+
+
+# Everything the server writes is its own: the database holds env values and lease tokens, the
+# logs what steps printed. Files it (or SQLite) creates get 0600, directories 0700.
+PRIVATE_UMASK = 0o077
+PRIVATE_DIR_MODE = 0o700
+
+
+def make_private(data_dir: Path) -> None:
+    """Makes the server's files private from here on: the data dir 0700 (tightened if an
+    earlier version left it open), and a umask so every file made later is the user's only."""
+    os.umask(PRIVATE_UMASK)
+    data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    mode = data_dir.stat().st_mode & 0o777
+    if mode & ~PRIVATE_DIR_MODE:
+        data_dir.chmod(PRIVATE_DIR_MODE)
+        LOGGER.warning("data dir %s was mode %o: now %o", data_dir, mode, PRIVATE_DIR_MODE)
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """An exclusive lock on the data dir, held while the returned file stays open (the process
+    lives): a second coordinator on the same data dir is refused before it touches anything."""
+    data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    path = data_dir / LOCK_FILE
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the server
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise DataDirInUse(
+            f"data dir {data_dir} is in use by another coordinator (pid {holder}, lock {path}): "
+            "stop it first, or pass another --data-dir"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def ensure_token(data_dir: Path, name: str, given: str | None) -> tuple[str, Path | None]:
@@ -26,7 +74,7 @@ def ensure_token(data_dir: Path, name: str, given: str | None) -> tuple[str, Pat
         return given, None
     path = data_dir / name
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(24) + "\n")
@@ -37,7 +85,11 @@ async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -
     core = build_coordinator(config)
     await core.start()
     edge = GrpcEdge(core, config.listen)
-    address = await edge.start()
+    try:
+        address = await edge.start()
+    except ListenError:
+        await core.close()
+        raise
     # Written then renamed, so a reader never sees a half-written address.
     partial = config.data_dir / (ADDRESS_FILE + ".tmp")
     partial.write_text(address + "\n")
@@ -48,11 +100,25 @@ async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    reaper = asyncio.create_task(core.reap_forever(stop), name="lease-reaper")
+    upkeep = asyncio.create_task(core.reap_forever(stop), name="upkeep")
     if ready is not None:
         ready.set()
-    await stop.wait()
+    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+    await asyncio.wait({stopping, upkeep}, return_when=asyncio.FIRST_COMPLETED)
+    # The upkeep loops end only when told to, or when one kept dying (its supervisor gave up):
+    # then the server stops rather than run on without its reaper.
+    died = not stop.is_set()
+    stop.set()
     LOGGER.info("coordinator stopping")
     await edge.stop(SHUTDOWN_GRACE_S)
-    await reaper
+    await stopping
+    failure: BaseException | None = None
+    try:
+        await upkeep
+    except Exception as error:
+        failure = error
+        while isinstance(failure, BaseExceptionGroup) and failure.exceptions:
+            failure = failure.exceptions[0]
     await core.close()
+    if died or failure is not None:
+        raise LoopDied(str(failure) if failure else "a coordinator loop ended unexpectedly")

@@ -8,7 +8,6 @@ whose lease is not renewed in time is ended by the reaper as `agent_lost`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -18,6 +17,7 @@ from conveyor.states import Outcome, Reason, StepStatus
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import FencedError
 from coordinator.domain.leases import Lease, LeaseTable
+from coordinator.domain.loops import DEFAULT_BACKOFF, Backoff, every
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import AttemptStore, LogStorage
 from coordinator.domain.records import Assignment, LiveAttempt
@@ -236,21 +236,35 @@ class Attempts:
         stop: asyncio.Event,
         period_s: float,
         each_round: Callable[[], Awaitable[None]] | None = None,
+        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         """Every `period_s` until `stop` is set: ends attempts whose lease expired, then runs
-        `each_round` (other periodic upkeep)."""
-        while not stop.is_set():
+        `each_round` (other periodic upkeep). A failed round is logged and retried after a
+        backoff: the loop itself goes on."""
+
+        async def one_round() -> None:
             await self.expire_due()
             if each_round is not None:
                 await each_round()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), period_s)
+
+        await every("lease reaper", period_s, one_round, stop, backoff)
 
     async def expire_due(self) -> int:
-        """Ends every attempt whose lease has expired (reason agent_lost); returns how many."""
+        """Ends every attempt whose lease has expired (reason agent_lost); returns how many.
+
+        One attempt the store cannot end does not keep the others running: each is tried, and
+        the failures are raised together at the end (the reaper logs them and retries)."""
         ended = 0
+        failures: list[Exception] = []
         for lease in self._leases.expired():
-            ended += await self._expire(lease)
+            try:
+                ended += await self._expire(lease)
+            except Exception as error:
+                failures.append(error)
+        if failures:
+            raise ExceptionGroup(
+                f"{len(failures)} expired attempt(s) could not be ended ({ended} were)", failures
+            )
         return ended
 
     async def _expire(self, lease: Lease) -> bool:
@@ -259,12 +273,15 @@ class Attempts:
         if not self._leases.is_due(lease):
             return False
         name = self._registry.lost_lease(lease.agent_id)
-        LOGGER.warning("attempt %d: lease of agent %s expired", lease.attempt_id, name)
+        # What was observed, not a guess at the culprit: the agent, the network or this
+        # coordinator (frozen, or its disk) may be why no renewal arrived.
+        observed = f"no lease renewal from agent {name} for {self._leases.silent_for(lease):.1f} s"
+        LOGGER.warning("attempt %d: lease expired: %s", lease.attempt_id, observed)
         await self.end(
             lease.attempt_id,
             outcome=Outcome.FAILED,
             reason=Reason.AGENT_LOST,
-            message=f"agent {name} stopped renewing its lease",
+            message=observed,
             exit_code=None,
         )
         return True

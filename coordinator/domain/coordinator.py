@@ -21,6 +21,7 @@ from coordinator.domain.builds import Builds
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.follow import Follow
 from coordinator.domain.leases import LeaseTable
+from coordinator.domain.loops import every, supervise
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import (
     AgentStore,
@@ -118,10 +119,22 @@ class Coordinator:
         )
 
     async def reap_forever(self, stop: asyncio.Event) -> None:
-        """Background upkeep until `stop` is set: expired leases, agents' last-seen times."""
-        await self.attempts.reap_forever(
-            stop, self.config.reaper_period_s, each_round=self.agents.persist_last_seen
-        )
+        """Background upkeep until `stop` is set, each loop supervised: expired leases, agents'
+        last-seen times. A failed pass is retried; a loop that keeps dying raises LoopDied."""
+        period_s = self.config.reaper_period_s
+        async with asyncio.TaskGroup() as group:
+            group.create_task(
+                supervise("lease reaper", lambda: self.attempts.reap_forever(stop, period_s), stop)
+            )
+            group.create_task(
+                supervise(
+                    "agent last-seen writer",
+                    lambda: every(
+                        "agent last-seen writer", period_s, self.agents.persist_last_seen, stop
+                    ),
+                    stop,
+                )
+            )
 
     async def close(self) -> None:
         self.runtime.close()

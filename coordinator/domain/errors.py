@@ -23,3 +23,13 @@ class AuthError(PermissionError):
 
 class LimitError(ValueError):
     """Storing this would exceed a configured size or count limit."""
+
+
+class StorageExhaustedError(RuntimeError):
+    """The coordinator's storage could not take a write (disk full, quota, an I/O error): nothing
+    of it was recorded, and the same call may succeed once space returns. Callers retry."""
+
+
+class DataLossError(RuntimeError):
+    """Stored data is shorter than what was already served from it: it was truncated or replaced
+    behind the coordinator's back."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from conveyor.states import StepStatus
 from coordinator.config import LOG_READ_CHUNK_BYTES, WATCH_REFRESH_S
 from coordinator.domain.builds import Builds
-from coordinator.domain.errors import NotFoundError
+from coordinator.domain.errors import DataLossError, NotFoundError
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import LogStorage
 from coordinator.domain.records import AttemptRecord, BuildRecord, JobRecord
@@ -65,6 +65,10 @@ def pick_steps(job: JobRecord, step_name: str) -> list[int]:
     return [job.step_names.index(step_name)]
 
 
+def _step_label(job: str, attempt_number: int, index: int, name: str) -> str:
+    return f"job '{job}' attempt {attempt_number} step {index} '{name}'"
+
+
 class Follow:
     def __init__(
         self, *, runtime: Runtime, logs: LogStorage, notifier: BuildNotifier, builds: Builds
@@ -75,14 +79,25 @@ class Follow:
         self._builds = builds
 
     async def log_bytes(
-        self, attempt_id: int, step_index: int, offset: int
+        self, attempt_id: int, step_index: int, offset: int, what: str = ""
     ) -> AsyncIterator[tuple[int, bytes]]:
-        """(offset, data) chunks of a step's log from `offset` to what is held right now."""
+        """(offset, data) chunks of a step's log from `offset` to what is held right now.
+
+        `offset` is what the reader already has; a stored log shorter than that was truncated
+        (or replaced) under the reader, and DataLossError says so, naming the step (`what`).
+        """
         while True:
             data = await self._runtime.io(
                 self._logs.read, attempt_id, step_index, offset, LOG_READ_CHUNK_BYTES
             )
             if not data:
+                held = await self._runtime.io(self._logs.length, attempt_id, step_index)
+                if held < offset:
+                    raise DataLossError(
+                        f"the stored log of {what or f'step {step_index}'} is {held} bytes, "
+                        f"shorter than the {offset} bytes already served: it was truncated "
+                        "on the coordinator; its output from there on is lost"
+                    )
                 return
             yield offset, data
             offset += len(data)
@@ -120,8 +135,9 @@ class Follow:
                     if step.status is StepStatus.PENDING:
                         continue
                     key = (job.name, attempt.number, step.index)
+                    what = _step_label(job.name, attempt.number, step.index, step.name)
                     async for offset, data in self.log_bytes(
-                        attempt.id, step.index, sent.get(key, 0)
+                        attempt.id, step.index, sent.get(key, 0), what
                     ):
                         yield LogChunk(
                             job.name, attempt.number, step.index, step.name, offset, data
@@ -161,7 +177,8 @@ class Follow:
         while True:
             version = self._notifier.version(query.build_id)
             step = attempt.steps[index]
-            async for chunk_offset, data in self.log_bytes(attempt.id, index, offset):
+            what = _step_label(query.job_name, attempt.number, index, step.name)
+            async for chunk_offset, data in self.log_bytes(attempt.id, index, offset, what):
                 yield LogChunk(query.job_name, attempt.number, index, step.name, chunk_offset, data)
                 offset = chunk_offset + len(data)
             if not query.follow or step.status.final:

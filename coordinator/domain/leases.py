@@ -31,6 +31,8 @@ class Lease:
     token: str
     deadline: float
     cancel_requested: bool = False
+    # When the lease was last granted or renewed (the table's clock): what an expiry reports.
+    renewed_at: float = 0.0
 
 
 class LeaseTable:
@@ -44,13 +46,15 @@ class LeaseTable:
 
     def add(self, attempt: LiveAttempt) -> None:
         self.remove(attempt.attempt_id)
+        now = self._clock()
         lease = Lease(
             attempt.attempt_id,
             attempt.agent_id,
             attempt.build_id,
             attempt.lease_token,
-            self._clock() + self._ttl_s,
+            now + self._ttl_s,
             attempt.cancel_requested,
+            renewed_at=now,
         )
         self._leases[lease.attempt_id] = lease
         self._by_agent.setdefault(lease.agent_id, {})[lease.attempt_id] = lease
@@ -67,7 +71,8 @@ class LeaseTable:
             lease = self.check(agent_id, attempt_id, token)
         except FencedError:
             return None
-        lease.deadline = self._clock() + self._ttl_s
+        lease.renewed_at = self._clock()
+        lease.deadline = lease.renewed_at + self._ttl_s
         return lease
 
     def remove(self, attempt_id: int) -> None:
@@ -92,6 +97,10 @@ class LeaseTable:
     def is_due(self, lease: Lease) -> bool:
         """Whether `lease` is still the attempt's and past its deadline (not renewed, not ended)."""
         return self._leases.get(lease.attempt_id) is lease and lease.deadline <= self._clock()
+
+    def silent_for(self, lease: Lease) -> float:
+        """Seconds since the lease was last granted or renewed."""
+        return self._clock() - lease.renewed_at
 
     def of_agent(self, agent_id: int) -> Iterable[Lease]:
         return list(self._by_agent.get(agent_id, {}).values())

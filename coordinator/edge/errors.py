@@ -14,8 +14,10 @@ from coordinator.domain.errors import (
     AlreadyExistsError,
     AuthError,
     ConflictError,
+    DataLossError,
     FencedError,
     NotFoundError,
+    StorageExhaustedError,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -32,12 +34,21 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
     (ConflictError, grpc.StatusCode.FAILED_PRECONDITION),
+    # A full or failing disk: nothing was recorded, and agents retry this code with backoff.
+    (StorageExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (DataLossError, grpc.StatusCode.DATA_LOSS),
     (PipelineError, grpc.StatusCode.INVALID_ARGUMENT),
     (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
 )
 
 
+# Mapped errors the operator must hear of too, not only the caller: the server's disk or files.
+_OPERATORS_BUSINESS = (StorageExhaustedError, DataLossError)
+
+
 def status_for(error: Exception) -> grpc.StatusCode | None:
+    if isinstance(error, _OPERATORS_BUSINESS):
+        LOGGER.warning("%s", error)
     for kind, code in _CODES:
         if isinstance(error, kind):
             return code

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import grpc
 
 from conveyor import wire
@@ -11,11 +13,46 @@ from coordinator.edge.agent_service import AgentService
 from coordinator.edge.blob_service import AgentBlobService, BlobService
 from coordinator.edge.control_service import ControlService
 
+# gRPC sets SO_REUSEPORT by default: a second coordinator on a port in use would bind it too, and
+# clients would reach either at random. Off, binding a port in use fails.
+NO_REUSEPORT = ("grpc.so_reuseport", 0)
+
+
+class ListenError(OSError):
+    """The listen address cannot be bound (in use, or not this machine's)."""
+
+
+def _in_use(listen: str) -> ListenError:
+    return ListenError(
+        f"cannot listen on {listen}: the address is in use (another coordinator "
+        "or program) or not this machine's; stop that one or pass another --listen"
+    )
+
+
+def _check_free(listen: str) -> None:
+    """Refuses a listen address in use before gRPC tries it (gRPC's own failure is a native log
+    line and a bare RuntimeError). SO_REUSEADDR as gRPC sets it, so a restart on a port with
+    connections in TIME_WAIT is not refused."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return
+    try:
+        found = socket.getaddrinfo(host.strip("[]") or None, int(port), type=socket.SOCK_STREAM)
+    except OSError:
+        return  # gRPC reports an address it cannot resolve
+    for family, kind, proto, _name, address in found:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                raise _in_use(listen) from error
+
 
 class GrpcEdge:
     def __init__(self, core: Coordinator, listen: str) -> None:
         self._listen = listen
-        self._server = grpc.aio.server(options=list(wire.SERVER_OPTIONS))
+        self._server = grpc.aio.server(options=[*wire.SERVER_OPTIONS, NO_REUSEPORT])
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(core), self._server)
         control_pb2_grpc.add_ControlServiceServicer_to_server(ControlService(core), self._server)
         blobs_pb2_grpc.add_AgentBlobServiceServicer_to_server(AgentBlobService(core), self._server)
@@ -23,9 +60,13 @@ class GrpcEdge:
 
     async def start(self) -> str:
         """Binds and starts serving; returns the address bound (`host:port`, port 0 resolved)."""
-        port = self._server.add_insecure_port(self._listen)
+        _check_free(self._listen)
+        try:
+            port = self._server.add_insecure_port(self._listen)
+        except RuntimeError:
+            port = 0
         if port == 0:
-            raise OSError(f"cannot listen on {self._listen}")
+            raise _in_use(self._listen)
         await self._server.start()
         return f"{self._listen.rsplit(':', 1)[0]}:{port}"
 

@@ -15,6 +15,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from coordinator.domain.content import DigestError, check_digest
+from coordinator.storage.errors import storage_error
+
+# Blobs (sources, artifacts) are the server's user's only; temp files are 0600 (mkstemp) and
+# keep that mode when renamed into place.
+DIR_MODE = 0o700
 
 
 class Incoming:
@@ -33,15 +38,21 @@ class Incoming:
         return self._size
 
     def write(self, data: bytes) -> None:
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as error:
+            raise storage_error(error, self.path) from error
         self._hash.update(data)
         self._size += len(data)
 
     def seal(self, expected: str) -> str:
         """Flushes to disk and checks the digest; raises DigestError on a mismatch."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        except OSError as error:
+            raise storage_error(error, self.path) from error
         actual = self._hash.hexdigest()
         if actual != expected:
             raise DigestError(f"digest mismatch: sent {expected}, received bytes hash to {actual}")
@@ -56,7 +67,7 @@ class Incoming:
         if final.exists():
             self.discard()
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         os.replace(self.path, final)
 
     def discard(self) -> None:
@@ -69,7 +80,8 @@ class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._tmp = root / "tmp"
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        self._tmp.mkdir(mode=DIR_MODE, exist_ok=True)
         # Temp files of a previous run were never committed: nothing references them.
         for stale in self._tmp.iterdir():
             stale.unlink(missing_ok=True)

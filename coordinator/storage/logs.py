@@ -8,15 +8,22 @@ call them from a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
+
+from coordinator.storage.errors import storage_error
+
+# Logs hold what steps printed: the server's user's only.
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 
 class LogStore:
     def __init__(self, root: Path) -> None:
         self._root = root
-        self._root.mkdir(parents=True, exist_ok=True)
+        self._root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         self._locks: dict[tuple[int, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -45,13 +52,22 @@ class LogStore:
             if not fresh:
                 return held, True
             path = self.path(attempt_id, step_index)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+            except OSError as error:
+                raise storage_error(error, path) from error
             try:
                 view = memoryview(fresh)
                 while view:
                     view = view[os.write(fd, view) :]
                 os.fsync(fd)
+            except OSError as error:
+                # Nothing half-recorded: the bytes written before the failure go, so the length
+                # held stays what was acknowledged, and the agent resends from there.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, held)
+                raise storage_error(error, path) from error
             finally:
                 os.close(fd)
             return held + len(fresh), True

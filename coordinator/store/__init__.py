@@ -7,19 +7,27 @@ transaction each and return plain records (`coordinator.domain.records`).
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from coordinator.store import schema
 from coordinator.store.agents import AgentStore
 from coordinator.store.artifacts import ArtifactStore
 from coordinator.store.attempts import AttemptStore
 from coordinator.store.builds import BuildStore
-from coordinator.store.engine import make_engine
+from coordinator.store.engine import corrupt_file_error, make_engine
 
 
 class Store:
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
-        schema.migrate(self._engine)
+        try:
+            schema.migrate(self._engine)
+        except DBAPIError as error:
+            corrupt = corrupt_file_error(url, error)
+            if corrupt is None:
+                raise
+            self._engine.dispose()
+            raise corrupt from error
         self.builds = BuildStore(self._engine)
         self.agents = AgentStore(self._engine)
         self.attempts = AttemptStore(self._engine)

@@ -23,6 +23,7 @@ from coordinator.domain.artifact_records import (
 )
 from coordinator.domain.errors import AlreadyExistsError, LimitError, NotFoundError
 from coordinator.store.artifact_tables import ArtifactRow, BlobRow, BuildSourceRow
+from coordinator.store.base import transaction
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
 
@@ -76,9 +77,8 @@ class ArtifactStore:
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
-        with Session(self._engine, expire_on_commit=False) as session:
+        with transaction(self._engine) as session:
             yield session
-            session.commit()
 
     def inputs(self, attempt_id: int) -> Inputs:
         with self._tx() as session:

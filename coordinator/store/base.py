@@ -6,7 +6,41 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
+
+from coordinator.domain.errors import StorageExhaustedError
+
+# What the drivers say when the database's disk is full or failing. SQLite: SQLITE_FULL and
+# SQLITE_IOERR; PostgreSQL: SQLSTATE class 53 (insufficient resources: disk full, out of memory).
+_SQLITE_EXHAUSTED = ("database or disk is full", "disk i/o error")
+_PG_EXHAUSTED_CLASS = "53"
+
+
+def exhausted(error: DBAPIError) -> bool:
+    """Whether a driver error means the storage is full or failing (not a bug, not bad data)."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(_PG_EXHAUSTED_CLASS)
+    message = str(error.orig).lower()
+    return any(text in message for text in _SQLITE_EXHAUSTED)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One transaction, committed at the end; a full or failing disk rolls it back (nothing is
+    half-recorded) and raises StorageExhaustedError, which callers retry."""
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            yield session
+            session.commit()
+    except DBAPIError as error:
+        if exhausted(error):
+            raise StorageExhaustedError(
+                f"the database cannot store this now ({error.orig}); nothing was recorded, "
+                "retry once space returns"
+            ) from error
+        raise
 
 
 class Component:
@@ -18,6 +52,5 @@ class Component:
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
-        with Session(self._engine, expire_on_commit=False) as session:
+        with transaction(self._engine) as session:
             yield session
-            session.commit()

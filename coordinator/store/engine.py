@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -18,6 +20,47 @@ POSTGRES_DRIVER = "postgresql+psycopg://"
 
 class DatabaseUrlError(ValueError):
     """The --db URL names a database Conveyor cannot use."""
+
+
+class DatabaseFileError(ValueError):
+    """The SQLite file is empty, not a database, or damaged: the operator's to restore."""
+
+
+# What SQLite says of a file that is not a database, or one that is damaged.
+_SQLITE_CORRUPT = ("file is not a database", "database disk image is malformed")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for any other database)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+
+def check_sqlite_file(url: str) -> None:
+    """Refuses an existing SQLite file of 0 bytes: a database once made is never empty, so
+    something (a full disk, a bad copy, a truncation) lost it; starting on it would start an
+    empty coordinator and hide that. For a coordinator's start, under its data dir lock: a
+    Store opened beside another one making the file may see it empty for a moment."""
+    path = sqlite_path(url)
+    if path is not None and path.is_file() and path.stat().st_size == 0:
+        raise DatabaseFileError(
+            f"database {path} is empty (0 bytes): restore it from a backup, "
+            "or delete it to start a coordinator with no builds"
+        )
+
+
+def corrupt_file_error(url: str, error: DBAPIError) -> DatabaseFileError | None:
+    """A one-line DatabaseFileError if `error` says the SQLite file is garbage or damaged."""
+    path = sqlite_path(url)
+    message = str(error.orig)
+    if path is None or not any(text in message.lower() for text in _SQLITE_CORRUPT):
+        return None
+    return DatabaseFileError(
+        f"database {path} is not a usable SQLite database ({message}): restore it from a "
+        "backup, or move it away to start a coordinator with no builds"
+    )
 
 
 def now_ms() -> int:

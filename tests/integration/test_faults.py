@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.harness import CLI, CLIENT_TOKEN, Cluster, job, wait_for, write_pipeline
 
 TTL_PLUS_REAPER_S = 4 + 0.5  # the harness's --lease-ttl and --reaper-period
+# The coordinator's SQLite busy timeout: a write waits this long for a lock, then fails.
+SQLITE_BUSY_S = 10.0
 
 
 def test_killed_agent_attempt_is_retried_elsewhere(
@@ -116,3 +121,79 @@ def test_coordinator_killed_mid_build_keeps_it_and_finishes(
     assert job(doc, "count")["attempts"] == 1
     assert cluster.cli("logs", str(build_id), "count").stdout == expected
     assert cluster.cli("logs", str(build_id), "then").stdout == b"after\n"
+
+
+def test_the_reaper_survives_a_failed_store_write_and_reaps_once_the_store_is_back(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    if cluster.db_url is not None:
+        pytest.skip("fails the store by holding SQLite's write lock past its busy timeout")
+    doomed = cluster.start_agent(f"doomed-{unique}")
+    text = (
+        "name: stuck\nimage: conveyor/busybox\njobs:\n  work:\n"
+        "    steps:\n      - run: echo working; sleep 300\n"
+    )
+    path = write_pipeline(tmp_path, "stuck.yml", text)
+    build_id = json.loads(cluster.cli("run", str(path), "--no-follow", "--json").stdout)["id"]
+    wait_for(
+        lambda: cluster.cli("logs", str(build_id), "work").stdout == b"working\n",
+        30,
+        "the job to start",
+    )
+    # Another writer holds the database past the busy timeout: the reaper's write of the lost
+    # attempt (and the last-seen times) fails with "database is locked".
+    blocker = sqlite3.connect(cluster.data_dir / "conveyor.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    doomed.kill()
+    server = cluster.processes[0]
+    try:
+        # Writes queue on the one store thread, each waiting out the busy timeout in turn.
+        wait_for(
+            lambda: "lease reaper: pass failed" in server.log(),
+            TTL_PLUS_REAPER_S + 3 * SQLITE_BUSY_S,
+            "the reaper's write to fail",
+        )
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert "database is locked" in server.log()
+    doc = cluster.wait_build(build_id, lambda d: d["status"] == "failed", 30, "the reap")
+    work = job(doc, "work")
+    assert (work["reason"], work["attempts"]) == ("agent_lost", 1)
+    assert server.popen.poll() is None
+
+
+def test_a_log_truncated_under_a_follower_is_reported_naming_the_step(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    cluster.start_agent(f"a-{unique}")
+    lines = "; ".join(f"echo line-{i}; sleep 0.3" for i in range(40))
+    text = f"name: cut\nimage: conveyor/busybox\njobs:\n  talk:\n    steps:\n      - run: {lines}\n"
+    path = write_pipeline(tmp_path, "cut.yml", text)
+    build_id = json.loads(cluster.cli("run", str(path), "--no-follow", "--json").stdout)["id"]
+    stderr_path = tmp_path / "follower.err"
+    connection = ["--coordinator", cluster.address, "--token", CLIENT_TOKEN]
+    with stderr_path.open("wb") as stderr:
+        follower = subprocess.Popen(
+            [*CLI, "logs", str(build_id), "talk", "--follow", *connection],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        (log_file,) = wait_for(
+            lambda: [
+                p for p in (cluster.data_dir / "logs").rglob("0.log") if p.stat().st_size > 40
+            ],
+            30,
+            "the step to log",
+        )
+        time.sleep(0.5)  # the follower has what is stored so far
+        with log_file.open("r+b") as handle:
+            handle.truncate(5)
+        wait_for(lambda: b"DATA_LOSS" in stderr_path.read_bytes(), 20, "the follower to be told")
+    finally:
+        follower.kill()
+        follower.wait(10)
+    told = stderr_path.read_bytes().decode()
+    assert "job 'talk' attempt 1 step 0" in told, told
+    assert "truncated" in told

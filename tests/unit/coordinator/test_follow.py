@@ -7,13 +7,15 @@ from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
+import grpc
 import pytest
 
 from conveyor.states import BuildStatus, JobStatus, StepStatus
 from coordinator.config import LOG_READ_CHUNK_BYTES
-from coordinator.domain.errors import NotFoundError
+from coordinator.domain.errors import DataLossError, NotFoundError
 from coordinator.domain.follow import LogChunk, LogQuery
 from coordinator.domain.records import AttemptRecord, BuildRecord, StepRecord
+from coordinator.edge.errors import status_for
 from tests.unit.coordinator.fakes import Harness, build, coordinator, job
 
 
@@ -123,6 +125,45 @@ def test_watch_sends_log_bytes_before_the_snapshot_and_resumes_without_repeats()
         chunk, snapshot = events
         assert isinstance(chunk, LogChunk) and (chunk.offset, chunk.data) == (4, b"ef")
         assert snapshot == h.state.builds.records[1]
+        await h.core.close()
+
+    run(main())
+
+
+def test_a_log_truncated_under_a_follower_is_data_loss_naming_the_step() -> None:
+    async def main() -> None:
+        h = coordinator()
+        h.state.builds.records[1] = running_build(StepStatus.RUNNING)
+        h.logs.logs[(11, 0)] = b"abcdef"
+        got: list[bytes] = []
+
+        async def follow() -> None:
+            async for chunk in h.core.follow.read(LogQuery(1, "j", follow=True)):
+                got.append(chunk.data)
+
+        task = asyncio.create_task(follow())
+        for _ in range(100):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        assert got == [b"abcdef"]
+        h.logs.logs[(11, 0)] = b"ab"  # truncated behind the coordinator's back
+        h.core.notifier.changed(1)
+        with pytest.raises(DataLossError, match=r"job 'j' attempt 1 step 0 's0' is 2 bytes"):
+            await asyncio.wait_for(task, 2.0)
+        assert status_for(DataLossError("x")) is grpc.StatusCode.DATA_LOSS
+        await h.core.close()
+
+    run(main())
+
+
+def test_a_watch_resumed_past_the_stored_log_is_data_loss() -> None:
+    async def main() -> None:
+        h = coordinator()
+        h.state.builds.records[1] = finished(running_build(StepStatus.RUNNING))
+        h.logs.logs[(11, 0)] = b"abc"
+        with pytest.raises(DataLossError, match="step 0 's0'"):
+            _ = [e async for e in h.core.follow.watch(1, True, {("j", 1, 0): 6})]
         await h.core.close()
 
     run(main())
