@@ -18,10 +18,15 @@ FINAL = frozenset(
 )
 
 
-def one_step(script: str, name: str = "bench") -> str:
-    """A pipeline of one job with one step; YAML-quoted so any script survives."""
+def one_step(script: str, name: str = "bench", executor: str = "docker") -> str:
+    """A pipeline of one job with one step; YAML-quoted so any script survives. Shell agents take
+    only jobs that ask for them (`executor=shell`), so a shell run's job says so."""
     quoted = script.replace("'", "''")
-    return f"name: {name}\nimage: {BUSYBOX}\njobs:\n  one:\n    steps:\n      - run: '{quoted}'\n"
+    labels = "    labels: {executor: shell}\n" if executor == "shell" else ""
+    return (
+        f"name: {name}\nimage: {BUSYBOX}\njobs:\n  one:\n{labels}"
+        f"    steps:\n      - run: '{quoted}'\n"
+    )
 
 
 def wait_final(client: Client, build_id: int) -> int:

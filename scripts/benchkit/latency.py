@@ -9,7 +9,6 @@ from benchkit.config import DOCKER_LATENCY_OVERHEAD_MAX_S, SHELL_LATENCY_MAX_S, 
 from benchkit.figures import Figure, at_most, median, percentile
 from benchkit.procs import Farm
 
-TRUE = builds.one_step("true", "latency")
 WARM_UP_RUNS = 2
 
 
@@ -20,8 +19,11 @@ def conveyor_latencies(root: Path, executor: str, runs: int) -> list[float]:
         farm.start_agents(1, executor)
         client = farm.client()
         for _ in range(WARM_UP_RUNS):  # first connections, first image use
-            builds.run_timed(client, TRUE)
-        samples = [builds.run_timed(client, TRUE) for _ in range(runs)]
+            builds.run_timed(client, builds.one_step("true", "latency", executor))
+        samples = [
+            builds.run_timed(client, builds.one_step("true", "latency", executor))
+            for _ in range(runs)
+        ]
         client.close()
         return samples
     finally:

@@ -26,9 +26,11 @@ def conveyor_rate(root: Path, executor: str, size: int, runs: int) -> float:
         farm.start_coordinator()
         farm.start_agents(1, executor)
         client = farm.client()
-        builds.run_timed(client, builds.one_step("true"))  # warm-up
+        builds.run_timed(client, builds.one_step("true", "bench", executor))  # warm-up
         for _ in range(runs):
-            build_id, elapsed = builds.run_build(client, builds.one_step(writer(size), "logs"))
+            build_id, elapsed = builds.run_build(
+                client, builds.one_step(writer(size), "logs", executor)
+            )
             request = control_pb2.ReadLogsRequest(build_id=build_id, job="one")
             held = sum(len(chunk.data) for chunk in client.read_logs(request))
             if held != size:

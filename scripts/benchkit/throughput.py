@@ -16,8 +16,6 @@ from benchkit.config import (
 from benchkit.figures import Figure, at_least, at_most
 from benchkit.procs import Farm, cpu_seconds
 
-TRUE = builds.one_step("true", "throughput")
-
 
 @dataclass(frozen=True)
 class Throughput:
@@ -32,10 +30,10 @@ def measure(root: Path, executor: str, agents: int, jobs: int) -> Throughput:
         farm.start_coordinator()
         farm.start_agents(agents, executor)
         client = farm.client()
-        builds.run_timed(client, TRUE)  # warm-up
+        builds.run_timed(client, builds.one_step("true", "throughput", executor))  # warm-up
         cpu_before = cpu_seconds(farm.coordinator_pid)
         started = time.perf_counter()
-        ids = builds.submit_many(client, TRUE, jobs)
+        ids = builds.submit_many(client, builds.one_step("true", "throughput", executor), jobs)
         failed = builds.wait_all(client, ids)
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(farm.coordinator_pid) - cpu_before
