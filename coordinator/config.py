@@ -39,6 +39,11 @@ MAX_UNSTARTED_REQUEUES = 3
 DEFAULT_LIST_LIMIT = 20
 # ... and the most it returns whatever the client asks for.
 MAX_LIST_LIMIT = 1000
+# Largest byte offset into a step's log a request may name (2**53 - 1: exact as a JSON number);
+# no log comes near it, so a larger one is a client's mistake, answered OUT_OF_RANGE.
+MAX_LOG_OFFSET_BYTES = 2**53 - 1
+# Largest count of log bytes an agent may report as lost for one step (same bound, same reason).
+MAX_LOST_LOG_BYTES = MAX_LOG_OFFSET_BYTES
 # Bytes per message when streaming a blob out; the agent and CLI send the same size in.
 BLOB_CHUNK_BYTES = 1024 * 1024
 # Largest single artifact file, all artifacts of one build, and one source snapshot (bytes).

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from conveyor.states import Outcome, Reason, StepStatus
+from coordinator.config import MAX_LOG_OFFSET_BYTES, MAX_LOST_LOG_BYTES
+from coordinator.domain.bounds import check_range, check_step_index
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import FencedError
 from coordinator.domain.leases import Lease, LeaseTable
@@ -70,6 +72,7 @@ class Claims:
                     assignment.build_id,
                     assignment.lease_token,
                     cancel_requested=False,
+                    step_count=len(assignment.spec.steps),
                 )
             )
             self._notifier.changed(assignment.build_id)
@@ -116,6 +119,7 @@ class Attempts:
     ) -> bool:
         """Marks a step running; whether the attempt has been asked to cancel."""
         lease = self.check(agent, attempt_id, token)
+        check_step_index("step_index", index, lease.step_count)
         await self._runtime.db(self._store.start_step, attempt_id, index)
         self._notifier.changed(lease.build_id)
         return lease.cancel_requested
@@ -125,6 +129,8 @@ class Attempts:
     ) -> tuple[int, bool]:
         """Stores log bytes found at `offset`; (length held, accepted) as in LogStorage.append."""
         lease = self.check(agent, attempt_id, token)
+        check_step_index("step_index", index, lease.step_count)
+        check_range("offset", offset, 0, MAX_LOG_OFFSET_BYTES - len(data))
         held, accepted = await self._runtime.io(self._logs.append, attempt_id, index, offset, data)
         self._notifier.changed(lease.build_id)
         return held, accepted
@@ -141,6 +147,8 @@ class Attempts:
         log_lost_bytes: int = 0,
     ) -> None:
         lease = self.check(agent, attempt_id, token)
+        check_step_index("step_index", index, lease.step_count)
+        check_range("log_lost_bytes", log_lost_bytes, 0, MAX_LOST_LOG_BYTES)
         length = await self._runtime.io(self._logs.length, attempt_id, index)
         self._logs.forget(attempt_id, index)
         await self._runtime.db(

@@ -16,6 +16,7 @@ from coordinator.config import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from coordinator.domain.agents import Agents
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.attempts import Attempts
+from coordinator.domain.bounds import check_range
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import NotFoundError
 from coordinator.domain.notify import BuildNotifier
@@ -113,7 +114,9 @@ class Builds:
         return self.explain(await self._runtime.db(self._store.get, build_id))
 
     async def list(self, limit: int = 0) -> builtins.list[BuildRecord]:
-        """The newest builds, newest first; `limit` 0 means the default, and it is capped."""
+        """The newest builds, newest first; `limit` 0 means the default, and it is capped
+        (a negative one is OutOfRangeError: it used to mean "everything")."""
+        check_range("limit", limit, 0, 2**31 - 1)
         limit = min(limit or DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
         return await self._runtime.db(self._store.list, limit)
 

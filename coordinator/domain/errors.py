@@ -19,3 +19,7 @@ class AuthError(PermissionError):
 
 class LimitError(ValueError):
     """Storing this would exceed a configured size or count limit."""
+
+
+class OutOfRangeError(ValueError):
+    """A number in the request lies outside the range its field allows (the message names it)."""

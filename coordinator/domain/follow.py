@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from conveyor.states import StepStatus
-from coordinator.config import LOG_READ_CHUNK_BYTES, WATCH_REFRESH_S
+from coordinator.config import LOG_READ_CHUNK_BYTES, MAX_LOG_OFFSET_BYTES, WATCH_REFRESH_S
+from coordinator.domain.bounds import check_range
 from coordinator.domain.builds import Builds
 from coordinator.domain.errors import NotFoundError
 from coordinator.domain.notify import BuildNotifier
@@ -94,6 +95,10 @@ class Follow:
 
         `resume` holds the bytes a reconnecting client already has, so nothing is sent twice.
         """
+        for (job, number, index), offset in resume.items():
+            check_range("resume.attempt_number", number, 0, 2**31 - 1)
+            check_range("resume.step_index", index, 0, 2**31 - 1)
+            check_range(f"resume.offset (job {job!r})", offset, 0, MAX_LOG_OFFSET_BYTES)
         sent: dict[LogKey, int] = dict(resume)
         last: BuildRecord | None = None
         while True:
@@ -130,6 +135,9 @@ class Follow:
 
     async def read(self, query: LogQuery) -> AsyncIterator[LogChunk]:
         """A job's step logs in step order; with `follow`, waits for bytes until each step ends."""
+        check_range("attempt_number", query.number, 0, 2**31 - 1)
+        check_range("from_step", query.from_step, 0, 2**31 - 1)
+        check_range("from_offset", query.from_offset, 0, MAX_LOG_OFFSET_BYTES)
         build = await self._builds.get(query.build_id)
         attempt = pick_attempt(build, query.job_name, query.number)
         job = build.job(query.job_name)

@@ -31,6 +31,7 @@ class Lease:
     token: str
     deadline: float
     cancel_requested: bool = False
+    step_count: int | None = None  # None: unknown, the store alone checks step indexes
 
 
 class LeaseTable:
@@ -51,6 +52,7 @@ class LeaseTable:
             attempt.lease_token,
             self._clock() + self._ttl_s,
             attempt.cancel_requested,
+            attempt.step_count,
         )
         self._leases[lease.attempt_id] = lease
         self._by_agent.setdefault(lease.agent_id, {})[lease.attempt_id] = lease

@@ -10,7 +10,13 @@ from typing import Any, TypeVar
 import grpc
 
 from conveyor.pipeline import PipelineError
-from coordinator.domain.errors import AuthError, ConflictError, FencedError, NotFoundError
+from coordinator.domain.errors import (
+    AuthError,
+    ConflictError,
+    FencedError,
+    NotFoundError,
+    OutOfRangeError,
+)
 
 LOGGER = logging.getLogger(__name__)
 S = TypeVar("S")
@@ -26,6 +32,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (ConflictError, grpc.StatusCode.FAILED_PRECONDITION),
     (PipelineError, grpc.StatusCode.INVALID_ARGUMENT),
+    (OutOfRangeError, grpc.StatusCode.OUT_OF_RANGE),
     (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
 )
 

@@ -1,0 +1,133 @@
+"""Bounds on the wire (DESIGN §6.8): every number a request carries has a checked range.
+
+Out of range is INVALID_ARGUMENT or OUT_OF_RANGE naming the field, never UNKNOWN, never a stored
+change, never a traceback in the server's log. Speaks the protocol directly, as a hostile client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from conveyor import PROTOCOL_VERSION, wire
+from conveyor.v1 import agent_pb2, agent_pb2_grpc, control_pb2, control_pb2_grpc, types_pb2
+from tests.harness import AGENT_TOKEN, CLIENT_TOKEN, Cluster, job, write_pipeline
+
+NAP = (
+    "name: nap\nimage: conveyor/busybox\njobs:\n  nap:\n    steps:\n      - run: echo up; sleep 9\n"
+)
+REFUSED = (grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+def _refused(call: Callable[[], Any], field: str) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        result = call()
+        if isinstance(result, Iterator):
+            list(result)  # a stream fails on its first read
+    error: Any = refused.value
+    assert error.code() in REFUSED, (field, error.code(), error.details())
+    assert field in error.details(), (field, error.details())
+
+
+def _log(control: control_pb2_grpc.ControlServiceStub, build_id: int) -> bytes:
+    request = control_pb2.ReadLogsRequest(build_id=build_id, job="nap")
+    chunks = control.ReadLogs(request, metadata=wire.bearer(CLIENT_TOKEN), timeout=10)
+    return b"".join(chunk.data for chunk in chunks)
+
+
+def test_out_of_range_numbers_are_refused_and_change_nothing(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    channel = wire.insecure_channel(cluster.address)
+    agent = agent_pb2_grpc.AgentServiceStub(channel)
+    control = control_pb2_grpc.ControlServiceStub(channel)
+    client = wire.bearer(CLIENT_TOKEN)
+    try:
+        reply = agent.Register(
+            agent_pb2.RegisterRequest(
+                join_token=AGENT_TOKEN,
+                name=f"hostile-{unique}",
+                capacity=1,
+                protocol_version=PROTOCOL_VERSION,
+            )
+        )
+        session = wire.bearer(reply.session_token)
+        cluster.cli("run", str(write_pipeline(tmp_path, "nap.yml", NAP)), "--no-follow")
+        work = agent.PollWork(agent_pb2.PollWorkRequest(free_slots=1), metadata=session, timeout=30)
+        assignment = work.assignments[0]
+        lease, build_id = assignment.lease, assignment.build_id
+        agent.StartStep(agent_pb2.StartStepRequest(lease=lease, step_index=0), metadata=session)
+        stored = b"0123456789ABCDEF"
+        first = agent_pb2.AppendLogRequest(lease=lease, step_index=0, offset=0, data=stored)
+        assert agent.AppendLog(first, metadata=session, timeout=10).accepted
+
+        def append(index: int, offset: int, data: bytes) -> Callable[[], Any]:
+            request = agent_pb2.AppendLogRequest(
+                lease=lease, step_index=index, offset=offset, data=data
+            )
+            return lambda: agent.AppendLog(request, metadata=session, timeout=10)
+
+        _refused(append(0, -4, b"OP"), "offset")
+        _refused(append(0, 2**62, b"x"), "offset")
+        _refused(append(7777, 0, b"x"), "step_index")
+        _refused(append(-1, 0, b"x"), "step_index")
+
+        def start(index: int) -> Callable[[], Any]:
+            request = agent_pb2.StartStepRequest(lease=lease, step_index=index)
+            return lambda: agent.StartStep(request, metadata=session, timeout=10)
+
+        for index in (1, -1, 2**31 - 1):
+            _refused(start(index), "step_index")
+        lost = agent_pb2.FinishStepRequest(
+            lease=lease, step_index=0, outcome=types_pb2.OUTCOME_SUCCEEDED, log_lost_bytes=-5
+        )
+        _refused(lambda: agent.FinishStep(lost, metadata=session, timeout=10), "log_lost_bytes")
+        outside = agent_pb2.FinishStepRequest(
+            lease=lease, step_index=3, outcome=types_pb2.OUTCOME_SUCCEEDED
+        )
+        _refused(lambda: agent.FinishStep(outside, metadata=session, timeout=10), "step_index")
+
+        # Nothing stored changed: the bytes, the files, the step.
+        assert _log(control, build_id) == stored
+        attempt_dir = cluster.data_dir / "logs" / str(lease.attempt_id)
+        assert sorted(p.name for p in attempt_dir.iterdir()) == ["0.log"]
+        step = job(cluster.show(build_id), "nap")["steps"][0]
+        assert step["status"] == "running"
+
+        # Readers: negative or huge offsets are refused; an offset past the end reads nothing.
+        def read(from_offset: int = 0, from_step: int = 0, attempt: int = 0) -> Callable[[], Any]:
+            request = control_pb2.ReadLogsRequest(
+                build_id=build_id,
+                job="nap",
+                from_offset=from_offset,
+                from_step=from_step,
+                attempt_number=attempt,
+            )
+            return lambda: control.ReadLogs(request, metadata=client, timeout=10)
+
+        _refused(read(from_offset=-1), "from_offset")
+        _refused(read(from_offset=2**62), "from_offset")
+        _refused(read(from_step=-1), "from_step")
+        _refused(read(attempt=-1), "attempt_number")
+        assert list(read(from_offset=2**50)()) == []
+
+        def watch(offset: int) -> Callable[[], Any]:
+            resume = control_pb2.LogOffset(job="nap", attempt_number=1, step_index=0, offset=offset)
+            request = control_pb2.WatchBuildRequest(
+                build_id=build_id, include_logs=True, resume=[resume]
+            )
+            return lambda: control.WatchBuild(request, metadata=client, timeout=10)
+
+        for offset in (-1, 2**62):
+            _refused(watch(offset), "resume.offset")
+
+        listing = control_pb2.ListBuildsRequest(limit=-1)
+        _refused(lambda: control.ListBuilds(listing, metadata=client, timeout=10), "limit")
+    finally:
+        channel.close()
+    log = cluster.processes[0].log()
+    assert "Traceback" not in log, log
