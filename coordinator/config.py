@@ -35,6 +35,12 @@ MAX_JOB_SPEC_BYTES = 4 * 1024 * 1024
 # An attempt lost before any step started is re-queued for free this many times, then the job
 # fails: something (too large? an agent crashing on it?) keeps it from ever being delivered.
 MAX_UNSTARTED_REQUEUES = 3
+# Env overrides given at submission (`run --env K=V`), checked on the server as the CLI checks
+# them: names like MY_VAR, no NUL in values, and these bounds (a count, then bytes in UTF-8).
+MAX_ENV_OVERRIDES = 200
+MAX_ENV_NAME_BYTES = 256
+MAX_ENV_VALUE_BYTES = 64 * 1024
+MAX_ENV_OVERRIDES_BYTES = 256 * 1024  # all names and values together
 # Builds returned by ListBuilds when the client sets no limit.
 DEFAULT_LIST_LIMIT = 20
 # ... and the most it returns whatever the client asks for.

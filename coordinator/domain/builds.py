@@ -23,7 +23,7 @@ from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import ArtifactIndex, BuildStore
 from coordinator.domain.records import BuildRecord, JobRecord, NewJob
 from coordinator.domain.runtime import Runtime, uncancellable
-from coordinator.domain.submit import jobs_from_pipeline
+from coordinator.domain.submit import check_env_overrides, jobs_from_pipeline
 from coordinator.policy.scheduling import queued_reason
 
 LOGGER = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class Builds:
         env: Mapping[str, str],
         source: SourceSpec | None,
     ) -> int:
+        check_env_overrides(env)
         # Parsed off the event loop: a pipeline may be up to 1 MiB of YAML.
         pipeline = await self._runtime.io(load_pipeline, pipeline_yaml, source_name)
         jobs = await self._runtime.io(jobs_from_pipeline, pipeline, env)

@@ -131,3 +131,35 @@ def test_out_of_range_numbers_are_refused_and_change_nothing(
         channel.close()
     log = cluster.processes[0].log()
     assert "Traceback" not in log, log
+
+
+ENV_CASES = {
+    "equals_in_name": ({"A=B": "1"}, "env name"),
+    "empty_name": ({"": "1"}, "env name"),
+    "digit_first": ({"1A": "1"}, "env name"),
+    "nul_in_value": ({"A": "x\0y"}, "env.A"),
+    "too_many": ({f"V{i}": "1" for i in range(5000)}, "too many"),
+    "huge_value": ({"BIG": "x" * (3 * 1024 * 1024)}, "env.BIG"),
+    "long_name": ({"N" * 10_000: "1"}, "env name"),
+}
+
+
+def test_env_overrides_get_the_cli_rules_on_the_server(cluster: Cluster) -> None:
+    channel = wire.insecure_channel(cluster.address)
+    control = control_pb2_grpc.ControlServiceStub(channel)
+    try:
+        for case, (env, field) in ENV_CASES.items():
+            request = control_pb2.SubmitBuildRequest(pipeline_yaml=NAP, env=env)
+            with pytest.raises(grpc.RpcError) as refused:
+                control.SubmitBuild(request, metadata=wire.bearer(CLIENT_TOKEN), timeout=10)
+            error: Any = refused.value
+            assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, (case, error.details())
+            assert field in error.details(), (case, error.details())
+        listing = control.ListBuilds(
+            control_pb2.ListBuildsRequest(), metadata=wire.bearer(CLIENT_TOKEN), timeout=10
+        )
+        assert list(listing.builds) == []  # nothing was stored
+        fine = control_pb2.SubmitBuildRequest(pipeline_yaml=NAP, env={"MY_VAR": "a=b c"})
+        assert control.SubmitBuild(fine, metadata=wire.bearer(CLIENT_TOKEN), timeout=10).build_id
+    finally:
+        channel.close()
