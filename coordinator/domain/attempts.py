@@ -22,7 +22,7 @@ from coordinator.domain.errors import FencedError
 from coordinator.domain.leases import Lease, LeaseTable
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import AttemptStore, LogStorage
-from coordinator.domain.records import Assignment, LiveAttempt
+from coordinator.domain.records import Assignment, JobSpecRecord, LiveAttempt
 from coordinator.domain.registry import AgentRegistry, AgentSession
 from coordinator.domain.runtime import Runtime, uncancellable
 
@@ -43,8 +43,28 @@ class AttemptResult:
     reason: str
 
 
+def undeliverable(spec: JobSpecRecord) -> str | None:
+    """Why a job as stored could not be sent to an agent (None: it can): its text must be
+    Unicode that encodes as UTF-8, as every protobuf string must."""
+    for index, step in enumerate(spec.steps):
+        texts = {"name": step.name, "image": step.image, "run": step.run}
+        texts.update({f"env name {name!r}": name for name in step.env})
+        texts.update({f"env.{name}": value for name, value in step.env.items()})
+        for field, text in texts.items():
+            try:
+                text.encode()
+            except UnicodeEncodeError as error:
+                return f"steps[{index}].{field}: not valid Unicode ({error.reason})"
+    return None
+
+
 class Claims:
-    """The dispatcher's claim: takes queued jobs in the store and leases them, as one step."""
+    """The dispatcher's claim: takes queued jobs in the store and leases them, as one step.
+
+    A claimed job that could not be sent to an agent is failed at once (reason `error`, logged)
+    instead of being handed out: it would fail the agent's poll, then its lease would expire and
+    blame the agent, again and again.
+    """
 
     def __init__(
         self, runtime: Runtime, store: AttemptStore, leases: LeaseTable, notifier: BuildNotifier
@@ -63,8 +83,14 @@ class Claims:
     async def _claim(
         self, agent_id: int, labels: Mapping[str, str], slots: int
     ) -> list[Assignment]:
-        assignments = await self._runtime.db(self._store.claim, agent_id, labels, slots)
-        for assignment in assignments:
+        claimed = await self._runtime.db(self._store.claim, agent_id, labels, slots)
+        assignments = []
+        for assignment in claimed:
+            problem = undeliverable(assignment.spec)
+            if problem is not None:
+                await self._refuse(assignment, problem)
+                continue
+            assignments.append(assignment)
             self._leases.add(
                 LiveAttempt(
                     assignment.attempt_id,
@@ -77,6 +103,24 @@ class Claims:
             )
             self._notifier.changed(assignment.build_id)
         return assignments
+
+    async def _refuse(self, assignment: Assignment, problem: str) -> None:
+        LOGGER.error(
+            "build %d job %s: cannot be sent to an agent (%s); attempt %d failed",
+            assignment.build_id,
+            assignment.job_name,
+            problem,
+            assignment.attempt_id,
+        )
+        await self._runtime.db(
+            self._store.finish,
+            assignment.attempt_id,
+            outcome=Outcome.FAILED,
+            reason=Reason.ERROR,
+            message=f"the job cannot be sent to an agent: {problem}",
+            exit_code=None,
+        )
+        self._notifier.changed(assignment.build_id)
 
 
 class Attempts:

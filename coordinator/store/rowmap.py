@@ -64,8 +64,16 @@ def attempt_record(row: AttemptRow, agent_name: str, steps: Sequence[StepRow]) -
     )
 
 
+def _step_names(row: JobRow) -> tuple[str, ...]:
+    """The job's step names; none when its stored spec cannot be read (the claim fails such a
+    job, saying so; reading the build must not fail with it)."""
+    try:
+        return tuple(step.name for step in spec_from_json(row.spec_json).steps)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return ()
+
+
 def job_record(row: JobRow, attempts: Sequence[AttemptRecord] = ()) -> JobRecord:
-    spec = spec_from_json(row.spec_json)
     return JobRecord(
         name=row.name,
         status=JobStatus(row.status),
@@ -74,7 +82,7 @@ def job_record(row: JobRow, attempts: Sequence[AttemptRecord] = ()) -> JobRecord
         reason=row.reason,
         message=row.message,
         exit_code=row.exit_code,
-        step_names=tuple(step.name for step in spec.steps),
+        step_names=_step_names(row),
         attempts=tuple(attempts),
     )
 

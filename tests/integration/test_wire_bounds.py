@@ -163,3 +163,21 @@ def test_env_overrides_get_the_cli_rules_on_the_server(cluster: Cluster) -> None
         assert control.SubmitBuild(fine, metadata=wire.bearer(CLIENT_TOKEN), timeout=10).build_id
     finally:
         channel.close()
+
+
+def test_a_lone_surrogate_is_refused_at_submission_by_the_server(cluster: Cluster) -> None:
+    """The CLI checks pipelines offline too; this is what the server itself says."""
+    text = NAP.replace("- run: echo up; sleep 9", '- run: "echo \\ud800"')
+    channel = wire.insecure_channel(cluster.address)
+    control = control_pb2_grpc.ControlServiceStub(channel)
+    try:
+        request = control_pb2.SubmitBuildRequest(pipeline_yaml=text, source_name="bad.yml")
+        with pytest.raises(grpc.RpcError) as refused:
+            control.SubmitBuild(request, metadata=wire.bearer(CLIENT_TOKEN), timeout=10)
+        error: Any = refused.value
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "bad.yml:6:" in error.details(), error.details()
+        assert "jobs.nap.steps[0].run: invalid character U+D800" in error.details()
+    finally:
+        channel.close()
+    assert cluster.json("builds") == []
