@@ -11,6 +11,7 @@ from typing import Any
 
 from conveyor import wire
 from conveyor.cli import artifacts
+from conveyor.cli.bounds import printable
 from conveyor.cli.client import EXIT_FAILED, EXIT_OK, Client, CliError
 from conveyor.cli.follow import follow_build, stream_logs
 from conveyor.cli.render import agent_doc, build_doc, print_agents, print_build, print_builds
@@ -164,7 +165,7 @@ def cmd_agent_mode(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(agent_doc(agent))
     else:
-        print(f"agent {agent.name}: {agent.state}")
+        print(f"agent {printable(agent.name)}: {agent.state}")
     return EXIT_OK
 
 
