@@ -41,6 +41,13 @@ MAX_ENV_OVERRIDES = 200
 MAX_ENV_NAME_BYTES = 256
 MAX_ENV_VALUE_BYTES = 64 * 1024
 MAX_ENV_OVERRIDES_BYTES = 256 * 1024  # all names and values together
+# What an agent may register with: a name of at most this many characters (printable, so it
+# shows as itself in `conveyor agents`), at most MAX_AGENT_LABELS labels (each as a pipeline's,
+# values without ',' or '=') and a capacity of 1..MAX_AGENT_CAPACITY jobs (the CLI's bound on
+# --concurrency). Bounded so that `ListAgents` of a full farm stays far inside one message.
+MAX_AGENT_NAME_CHARS = 128
+MAX_AGENT_LABELS = 50
+MAX_AGENT_CAPACITY = 1024
 # Builds returned by ListBuilds when the client sets no limit.
 DEFAULT_LIST_LIMIT = 20
 # ... and the most it returns whatever the client asks for.

@@ -80,6 +80,19 @@ def age(text: str) -> float:
     return float(seconds)
 
 
+# An agent's name (coordinator.config.MAX_AGENT_NAME_CHARS): printable, so it shows as itself.
+MAX_AGENT_NAME_CHARS = 128
+
+
+def agent_name(text: str) -> str:
+    """An argparse `type` for `agent --name`: what the coordinator accepts at registration."""
+    if not text or len(text) > MAX_AGENT_NAME_CHARS or not text.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"{printable(text[:40])!r}: expected 1-{MAX_AGENT_NAME_CHARS} printable characters"
+        )
+    return text
+
+
 def agent_labels(text: str) -> str:
     """An argparse `type` for `agent --labels k=v,...`: each a label a job could ask for."""
     for item in filter(None, (part.strip() for part in text.split(","))):

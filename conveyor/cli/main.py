@@ -19,6 +19,7 @@ from conveyor.cli.bounds import (
     MAX_TIMING_S,
     age,
     agent_labels,
+    agent_name,
     float_in,
     int_in,
     printable,
@@ -134,7 +135,11 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
     )
     p.add_argument("--token", help="join token (default: $CONVEYOR_AGENT_TOKEN)")
-    p.add_argument("--name", help="agent name, unique per coordinator (default: host name)")
+    p.add_argument(
+        "--name",
+        type=agent_name,
+        help="agent name, unique per coordinator (default: host name)",
+    )
     p.add_argument(
         "--labels",
         default="",

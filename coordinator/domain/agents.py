@@ -13,6 +13,7 @@ from conveyor import PROTOCOL_VERSION
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.access import Access
 from coordinator.domain.attempts import Attempts
+from coordinator.domain.bounds import check_registration
 from coordinator.domain.dispatch import Dispatcher, PollResult
 from coordinator.domain.errors import ConflictError
 from coordinator.domain.leases import LeaseState, LeaseTable
@@ -91,8 +92,7 @@ class Agents:
                 f"agent speaks protocol {protocol_version}, "
                 f"coordinator speaks {PROTOCOL_VERSION}: upgrade the older side"
             )
-        if not name or capacity < 1:
-            raise ValueError("an agent needs a name and a capacity of at least 1")
+        check_registration(name, labels, capacity, running)
         agent, token = await self._open_session(name, labels, capacity)
         # No wake-up for the others: this agent polls next, and waking every parked agent at each
         # registration would cost N^2 claims while a large farm starts.

@@ -33,6 +33,7 @@ USAGE = {
     ),
     "agent_label_value_with_equals": (["agent", "--labels", "os=a=b"], "argument --labels"),
     "agent_label_bad_name": (["agent", "--labels", "o s=linux"], "argument --labels"),
+    "agent_control_in_name": (["agent", "--name", "evil\x1b[2J"], "argument --name"),
     "agent_nan_grace": (["agent", "--stop-grace", "nan"], "argument --stop-grace"),
 }
 
@@ -89,7 +90,8 @@ def test_names_with_control_characters_print_escaped(
         agent_pb2_grpc.AgentServiceStub(channel).Register(
             agent_pb2.RegisterRequest(
                 join_token=AGENT_TOKEN,
-                name=f"agent-{unique}\x1b[31m\x9b",
+                name=f"agent-{unique}",
+                labels={"os": "linux\x1b[31m\x9b"},  # a name cannot hold them; a label value can
                 capacity=1,
                 protocol_version=PROTOCOL_VERSION,
             ),

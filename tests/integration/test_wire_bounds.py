@@ -181,3 +181,46 @@ def test_a_lone_surrogate_is_refused_at_submission_by_the_server(cluster: Cluste
     finally:
         channel.close()
     assert cluster.json("builds") == []
+
+
+REGISTRATIONS: dict[str, tuple[dict[str, Any], str]] = {
+    "huge_name": ({"name": "n" * 1024 * 1024}, "name"),
+    "control_in_name": ({"name": "evil\x1b[2J"}, "name"),
+    "empty_name": ({"name": ""}, "name"),
+    "many_labels": ({"labels": {f"k{i}": "v" for i in range(5000)}}, "labels"),
+    "huge_label_value": ({"labels": {"big": "x" * 1024 * 1024}}, "labels"),
+    "label_value_with_equals": ({"labels": {"os": "a=b"}}, "labels"),
+    "label_value_with_comma": ({"labels": {"os": "a,b"}}, "labels"),
+    "bad_label_name": ({"labels": {"o s": "x"}}, "labels"),
+    "huge_capacity": ({"capacity": 2**31 - 1}, "capacity"),
+    "zero_capacity": ({"capacity": 0}, "capacity"),
+    "negative_capacity": ({"capacity": -3}, "capacity"),
+}
+
+
+def test_registrations_out_of_bounds_are_refused_and_store_nothing(
+    cluster: Cluster, unique: str
+) -> None:
+    channel = wire.insecure_channel(cluster.address)
+    agent = agent_pb2_grpc.AgentServiceStub(channel)
+    control = control_pb2_grpc.ControlServiceStub(channel)
+    try:
+        for case, (fields, field) in REGISTRATIONS.items():
+            request: dict[str, Any] = {
+                "join_token": AGENT_TOKEN,
+                "name": f"agent-{unique}",
+                "capacity": 1,
+                "protocol_version": PROTOCOL_VERSION,
+                **fields,
+            }
+            with pytest.raises(grpc.RpcError) as refused:
+                agent.Register(agent_pb2.RegisterRequest(**request), timeout=10)
+            error: Any = refused.value
+            assert error.code() in REFUSED, (case, error.code(), error.details()[:200])
+            assert error.details().startswith(field), (case, error.details()[:200])
+        listing = control.ListAgents(
+            control_pb2.ListAgentsRequest(), metadata=wire.bearer(CLIENT_TOKEN), timeout=10
+        )
+        assert list(listing.agents) == []
+    finally:
+        channel.close()
