@@ -48,6 +48,12 @@ MAX_ENV_OVERRIDES_BYTES = 256 * 1024  # all names and values together
 MAX_AGENT_NAME_CHARS = 128
 MAX_AGENT_LABELS = 50
 MAX_AGENT_CAPACITY = 1024
+# An attempt's result as an agent reports it: a reason code and a message, kept per attempt.
+MAX_REASON_CHARS = 64
+MAX_MESSAGE_CHARS = 64 * 1024
+# `CollectGarbage`: ages from 0 up to a century (seconds); a negative age would be a cutoff in
+# the future, dropping every build's artifacts.
+MAX_GC_AGE_S = 100 * 365 * 86400
 # Builds returned by ListBuilds when the client sets no limit.
 DEFAULT_LIST_LIMIT = 20
 # ... and the most it returns whatever the client asks for.

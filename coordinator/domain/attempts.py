@@ -15,10 +15,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from conveyor.states import Outcome, Reason, StepStatus
-from coordinator.config import MAX_LOG_OFFSET_BYTES, MAX_LOST_LOG_BYTES
+from coordinator.config import (
+    MAX_LOG_OFFSET_BYTES,
+    MAX_LOST_LOG_BYTES,
+    MAX_MESSAGE_CHARS,
+    MAX_REASON_CHARS,
+)
 from coordinator.domain.bounds import check_range, check_step_index
 from coordinator.domain.dispatch import Dispatcher
-from coordinator.domain.errors import FencedError
+from coordinator.domain.errors import FencedError, OutOfRangeError
 from coordinator.domain.leases import Lease, LeaseTable
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import AttemptStore, LogStorage
@@ -218,6 +223,14 @@ class Attempts:
         exit_code: int | None,
     ) -> AttemptResult:
         """Records the agent's result; a resend of the same finish gets the same answer."""
+        if len(reason) > MAX_REASON_CHARS:
+            raise OutOfRangeError(
+                f"reason: too long ({len(reason)} > {MAX_REASON_CHARS} characters)"
+            )
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise OutOfRangeError(
+                f"message: too long ({len(message)} > {MAX_MESSAGE_CHARS} characters)"
+            )
         try:
             self.check(agent, attempt_id, token)
         except FencedError:

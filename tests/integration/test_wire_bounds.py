@@ -14,7 +14,15 @@ import grpc
 import pytest
 
 from conveyor import PROTOCOL_VERSION, wire
-from conveyor.v1 import agent_pb2, agent_pb2_grpc, control_pb2, control_pb2_grpc, types_pb2
+from conveyor.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    blobs_pb2,
+    blobs_pb2_grpc,
+    control_pb2,
+    control_pb2_grpc,
+    types_pb2,
+)
 from tests.harness import AGENT_TOKEN, CLIENT_TOKEN, Cluster, job, write_pipeline
 
 NAP = (
@@ -127,6 +135,16 @@ def test_out_of_range_numbers_are_refused_and_change_nothing(
 
         listing = control_pb2.ListBuildsRequest(limit=-1)
         _refused(lambda: control.ListBuilds(listing, metadata=client, timeout=10), "limit")
+
+        def finish(reason: str, message: str) -> Callable[[], Any]:
+            request = agent_pb2.FinishAttemptRequest(
+                lease=lease, outcome=types_pb2.OUTCOME_FAILED, reason=reason, message=message
+            )
+            return lambda: agent.FinishAttempt(request, metadata=session, timeout=10)
+
+        _refused(finish("r" * 1000, ""), "reason")
+        _refused(finish("exit_code", "m" * (1024 * 1024)), "message")
+        assert job(cluster.show(build_id), "nap")["status"] == "running"  # nothing recorded
     finally:
         channel.close()
     log = cluster.processes[0].log()
@@ -222,5 +240,19 @@ def test_registrations_out_of_bounds_are_refused_and_store_nothing(
             control_pb2.ListAgentsRequest(), metadata=wire.bearer(CLIENT_TOKEN), timeout=10
         )
         assert list(listing.agents) == []
+    finally:
+        channel.close()
+
+
+def test_garbage_collection_refuses_a_negative_age(cluster: Cluster) -> None:
+    """A negative age is a cutoff in the future: it would drop every build's artifacts."""
+    channel = wire.insecure_channel(cluster.address)
+    try:
+        stub = blobs_pb2_grpc.BlobServiceStub(channel)
+        request = blobs_pb2.CollectGarbageRequest(older_than_ms=-86_400_000)
+        _refused(
+            lambda: stub.CollectGarbage(request, metadata=wire.bearer(CLIENT_TOKEN), timeout=10),
+            "older_than",
+        )
     finally:
         channel.close()
