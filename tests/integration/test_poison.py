@@ -19,6 +19,7 @@ THREE = (
     "  unsendable:\n    steps: [{run: echo one}]\n"
     "  unreadable:\n    steps: [{run: echo two}]\n"
     "  fine:\n    steps: [{run: echo three}]\n"
+    "  unlabelled:\n    steps: [{run: echo four}]\n"
 )
 
 
@@ -36,6 +37,7 @@ def test_a_job_that_cannot_be_sent_fails_alone_and_blames_no_agent(
                 sqlalchemy.column("build_id"),
                 sqlalchemy.column("name"),
                 sqlalchemy.column("spec_json"),
+                sqlalchemy.column("labels_json"),
             )
             (spec_json,) = db.execute(
                 sqlalchemy.select(jobs.c.spec_json).where(jobs.c.name == "unsendable")
@@ -48,6 +50,11 @@ def test_a_job_that_cannot_be_sent_fails_alone_and_blames_no_agent(
                     .where(jobs.c.build_id == build_id, jobs.c.name == name)
                     .values(spec_json=value)
                 )
+            db.execute(
+                sqlalchemy.update(jobs)
+                .where(jobs.c.build_id == build_id, jobs.c.name == "unlabelled")
+                .values(labels_json="not json")
+            )
     finally:
         engine.dispose()
     cluster.start_agent(f"innocent-{unique}", concurrency=3)
@@ -60,6 +67,9 @@ def test_a_job_that_cannot_be_sent_fails_alone_and_blames_no_agent(
     assert unsendable["attempts"] == 1  # failed once, at its claim: not re-queued, no agent_lost
     assert (unreadable["status"], unreadable["reason"]) == ("failed", "error"), unreadable
     assert "cannot be read" in unreadable["message"], unreadable
+    unlabelled = job(doc, "unlabelled")
+    assert (unlabelled["status"], unlabelled["reason"]) == ("failed", "error"), unlabelled
+    assert "labels cannot be read" in unlabelled["message"], unlabelled
     assert doc["status"] == "failed"
     server_log = cluster.processes[0].log()
     assert "agent_lost" not in json.dumps(doc)
