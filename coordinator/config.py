@@ -45,10 +45,27 @@ MAX_JOB_SPEC_BYTES = 4 * 1024 * 1024
 # An attempt lost before any step started is re-queued for free this many times, then the job
 # fails: something (too large? an agent crashing on it?) keeps it from ever being delivered.
 MAX_UNSTARTED_REQUEUES = 3
+# Env overrides given at submission (`run --env K=V`), checked on the server as the CLI checks
+# them: names like MY_VAR, no NUL in values, and these bounds (a count, then bytes in UTF-8).
+MAX_ENV_OVERRIDES = 200
+MAX_ENV_NAME_BYTES = 256
+MAX_ENV_VALUE_BYTES = 64 * 1024
+MAX_ENV_OVERRIDES_BYTES = 256 * 1024  # all names and values together
+# An attempt's result as an agent reports it: a reason code and a message, kept per attempt.
+MAX_REASON_CHARS = 64
+MAX_MESSAGE_CHARS = 64 * 1024
+# `CollectGarbage`: ages from 0 up to a century (seconds); a negative age would be a cutoff in
+# the future, dropping every build's artifacts.
+MAX_GC_AGE_S = 100 * 365 * 86400
 # Builds returned by ListBuilds when the client sets no limit.
 DEFAULT_LIST_LIMIT = 20
 # ... and the most it returns whatever the client asks for.
 MAX_LIST_LIMIT = 1000
+# Largest byte offset into a step's log a request may name (2**53 - 1: exact as a JSON number);
+# no log comes near it, so a larger one is a client's mistake, answered OUT_OF_RANGE.
+MAX_LOG_OFFSET_BYTES = 2**53 - 1
+# Largest count of log bytes an agent may report as lost for one step (same bound, same reason).
+MAX_LOST_LOG_BYTES = MAX_LOG_OFFSET_BYTES
 # Bytes per message when streaming a blob out; the agent and CLI send the same size in.
 BLOB_CHUNK_BYTES = 1024 * 1024
 # Largest single artifact file, all artifacts of one build, and one source snapshot (bytes).

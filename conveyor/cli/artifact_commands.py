@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conveyor.cli.artifacts import Transfers, parse_age
-from conveyor.cli.client import EXIT_OK, Client
+from conveyor.cli.artifacts import Transfers
+from conveyor.cli.bounds import printable
+from conveyor.cli.client import EXIT_FAILED, EXIT_OK, Client, CliError
 from conveyor.cli.render import table
 from conveyor.paths import format_size
 from conveyor.v1 import blobs_pb2
@@ -36,15 +37,33 @@ def _source_doc(listing: blobs_pb2.ListArtifactsResponse) -> dict[str, str] | No
 def _print_listing(listing: blobs_pb2.ListArtifactsResponse) -> None:
     source = _source_doc(listing)
     if source is not None:
-        print("source: " + " ".join(f"{k}={v or '-'}" for k, v in source.items()))
+        print("source: " + " ".join(f"{k}={printable(v) or '-'}" for k, v in source.items()))
     if not listing.artifacts:
         print("no artifacts")
         return
-    rows = [(a.job, a.name, format_size(a.size), a.sha256) for a in listing.artifacts]
+    rows = [
+        (printable(a.job), printable(a.name), format_size(a.size), a.sha256)
+        for a in listing.artifacts
+    ]
     table(rows, ("JOB", "NAME", "SIZE", "SHA256"))
 
 
+def _download_root(text: str) -> Path:
+    """--download DIR, made if missing; a usage error if it cannot be a directory."""
+    root = Path(text)
+    if root.exists() and not root.is_dir():
+        raise CliError(f"--download {printable(text)}: exists and is not a directory")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(
+            f"--download {printable(text)}: cannot create it ({error.strerror})"
+        ) from None
+    return root
+
+
 def cmd_artifacts(args: argparse.Namespace) -> int:
+    root = _download_root(args.download) if args.download else None
     transfers = Transfers(Client(args.coordinator, args.token))
     listing = transfers.list(args.build)
     chosen = [
@@ -53,14 +72,16 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
         if (not args.job or a.job == args.job) and (not args.name or a.name == args.name)
     ]
     written = []
-    if args.download:
-        root = Path(args.download)
-        root.mkdir(parents=True, exist_ok=True)
+    if root is not None:
         for artifact in chosen:
-            path = transfers.download(args.build, artifact, root)
+            try:
+                path = transfers.download(args.build, artifact, root)
+            except OSError as error:
+                where = printable(error.filename or str(root))
+                raise CliError(f"cannot write {where}: {error.strerror}", EXIT_FAILED) from None
             written.append(str(path))
             if not args.json:
-                print(f"{path} ({format_size(artifact.size)}, sha256 verified)")
+                print(f"{printable(str(path))} ({format_size(artifact.size)}, sha256 verified)")
     if args.json:
         doc: dict[str, Any] = {
             "source": _source_doc(listing),
@@ -80,7 +101,7 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    result = Transfers(Client(args.coordinator, args.token)).collect(parse_age(args.older_than))
+    result = Transfers(Client(args.coordinator, args.token)).collect(args.older_than)
     if args.json:
         print(json.dumps({"builds": result.builds, "blobs": result.blobs, "bytes": result.bytes}))
     else:

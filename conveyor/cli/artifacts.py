@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,8 +21,6 @@ from conveyor.v1 import blobs_pb2, blobs_pb2_grpc
 
 CHUNK_BYTES = 1024 * 1024
 T = TypeVar("T")
-_AGE_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-_AGE_UNITS = (86400, 3600, 60, 1)
 
 
 @dataclass(frozen=True)
@@ -32,16 +29,6 @@ class Uploaded:
     size: int
     files: int
     sent: bool  # False: the coordinator had it already
-
-
-def parse_age(text: str) -> float:
-    """`7d`, `12h`, `1d12h`, `30m`, `0s` -> seconds."""
-    match = _AGE_RE.fullmatch(text.strip())
-    if not text.strip() or match is None:
-        raise CliError(f"--older-than {text!r}: expected an age like 7d, 12h, 30m or 0s")
-    return float(
-        sum(int(v) * unit for v, unit in zip(match.groups(), _AGE_UNITS, strict=True) if v)
-    )
 
 
 class Transfers:

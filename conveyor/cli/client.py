@@ -67,6 +67,9 @@ def explain(error: grpc.RpcError, address: str) -> CliError:
         grpc.StatusCode.FAILED_PRECONDITION,
     ):
         return CliError(detail or code.name)
+    if code is grpc.StatusCode.DATA_LOSS:
+        # Stored bytes went missing behind the coordinator: reconnecting would not bring them back.
+        return CliError(f"coordinator error {code.name}: {detail}", EXIT_FAILED)
     return CliError(f"coordinator error {code.name}: {detail}", EXIT_UNAVAILABLE)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from conveyor import wire
 from conveyor.cli import artifacts
+from conveyor.cli.bounds import printable
 from conveyor.cli.client import EXIT_FAILED, EXIT_OK, Client, CliError
 from conveyor.cli.follow import follow_build, stream_logs
 from conveyor.cli.render import agent_doc, build_doc, print_agents, print_build, print_builds
@@ -136,12 +137,21 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
+    """Exit 0 when the build is canceled or being canceled; 1 when it had already finished
+    otherwise (succeeded or failed): the build was not canceled, so `cancel B && report canceled`
+    must not pass, while the input was valid (not 2). `|| true` makes cleanup idempotent."""
     build = _client(args).cancel(args.build)
+    status = wire.build_status_from_pb(build.status)
+    already = status.final and not build.cancel_requested
     if args.json:
         _emit_json(build_doc(build))
+    elif already:
+        print(f"build {build.id}: had already finished ({status.value}); nothing to cancel")
+    elif status.final:
+        print(f"build {build.id}: {status.value}")
     else:
         print(f"build {build.id}: cancel requested")
-    return EXIT_OK
+    return EXIT_FAILED if already else EXIT_OK
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -164,7 +174,7 @@ def cmd_agent_mode(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(agent_doc(agent))
     else:
-        print(f"agent {agent.name}: {agent.state}")
+        print(f"agent {printable(agent.name)}: {agent.state}")
     return EXIT_OK
 
 

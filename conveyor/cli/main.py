@@ -7,16 +7,40 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from conveyor import __version__
 from conveyor.cli import artifact_commands, commands
+from conveyor.cli.bounds import (
+    MAX_AGENT_CONCURRENCY,
+    MAX_ID,
+    MAX_INT32,
+    MAX_LIST_LIMIT,
+    MAX_TIMING_S,
+    age,
+    agent_labels,
+    agent_name,
+    float_in,
+    int_in,
+    printable,
+)
 from conveyor.cli.client import CliError
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _client_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line naming the flag, exit 2; `--help` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
+BUILD_ID = int_in(1, MAX_ID)
+
+
+def _client_options() -> _Parser:
+    common = _Parser(add_help=False)
     group = common.add_argument_group("connection")
     group.add_argument(
         "--coordinator",
@@ -42,7 +66,7 @@ def _side(module: str) -> Handler:
     return run
 
 
-def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_server(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser(
         "server",
         help="run the coordinator",
@@ -74,14 +98,17 @@ def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "(default: $CONVEYOR_CLIENT_TOKEN, else generated into the data dir)",
     )
     tuning = p.add_argument_group("timing (seconds; short values are for tests)")
+    seconds = float_in(0.01, MAX_TIMING_S)
     tuning.add_argument(
-        "--lease-ttl", type=float, help="lease lifetime without renewal (default 30)"
+        "--lease-ttl", type=seconds, help="lease lifetime without renewal (default 30)"
     )
-    tuning.add_argument("--renew-interval", type=float, help="how often agents renew (default 10)")
     tuning.add_argument(
-        "--reaper-period", type=float, help="how often expired leases are reaped (default 2)"
+        "--renew-interval", type=seconds, help="how often agents renew (default 10)"
     )
-    tuning.add_argument("--poll-timeout", type=float, help="long-poll length (default 30)")
+    tuning.add_argument(
+        "--reaper-period", type=seconds, help="how often expired leases are reaped (default 2)"
+    )
+    tuning.add_argument("--poll-timeout", type=seconds, help="long-poll length (default 30)")
     limits = p.add_argument_group("limits (sizes like 512KiB, 100MiB, 2GiB)")
     limits.add_argument("--max-artifact-size", metavar="SIZE", help="one artifact file (4GiB)")
     limits.add_argument(
@@ -92,7 +119,7 @@ def _add_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(handler=_side("coordinator.main"))
 
 
-def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser(
         "agent",
         help="run an agent that takes jobs and runs their steps in Docker (or on the host)",
@@ -108,10 +135,24 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
     )
     p.add_argument("--token", help="join token (default: $CONVEYOR_AGENT_TOKEN)")
-    p.add_argument("--name", help="agent name, unique per coordinator (default: host name)")
-    p.add_argument("--labels", default="", metavar="k=v,...", help="labels jobs can ask for")
     p.add_argument(
-        "--concurrency", type=int, default=1, metavar="N", help="jobs run at once (default 1)"
+        "--name",
+        type=agent_name,
+        help="agent name, unique per coordinator (default: host name)",
+    )
+    p.add_argument(
+        "--labels",
+        default="",
+        type=agent_labels,
+        metavar="k=v,...",
+        help="labels jobs can ask for (values without ',' or '=')",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int_in(1, MAX_AGENT_CONCURRENCY),
+        default=1,
+        metavar="N",
+        help=f"jobs run at once (default 1, at most {MAX_AGENT_CONCURRENCY})",
     )
     p.add_argument(
         "--work-dir",
@@ -133,14 +174,14 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument(
         "--spool-limit",
-        type=float,
+        type=float_in(0, 1024**2),
         default=1024,
         metavar="MB",
         help="log bytes per step kept on disk while the coordinator is unreachable (default 1024)",
     )
     p.add_argument(
         "--stop-grace",
-        type=float,
+        type=float_in(0, MAX_TIMING_S),
         default=3.0,
         metavar="SECONDS",
         help="SIGTERM-to-SIGKILL delay when a step is canceled (default 3)",
@@ -149,7 +190,7 @@ def _add_agent(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(handler=_side("agent.main"))
 
 
-def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     common = _client_options()
     p = sub.add_parser(
         "run",
@@ -171,29 +212,38 @@ def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p.set_defaults(handler=commands.cmd_run)
 
     p = sub.add_parser("builds", parents=[common], help="list recent builds")
-    p.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    p.add_argument(
+        "--limit",
+        type=int_in(1, MAX_LIST_LIMIT),
+        default=20,
+        help=f"how many (default 20, at most {MAX_LIST_LIMIT})",
+    )
     p.set_defaults(handler=commands.cmd_builds)
 
     p = sub.add_parser("show", parents=[common], help="show a build, its jobs and why they wait")
-    p.add_argument("build", type=int, metavar="BUILD")
+    p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.set_defaults(handler=commands.cmd_show)
 
     p = sub.add_parser("logs", parents=[common], help="print a job's log bytes")
-    p.add_argument("build", type=int, metavar="BUILD")
+    p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.add_argument("job", metavar="JOB")
     p.add_argument("--step", metavar="NAME", help="only this step (default: all, in order)")
     p.add_argument(
-        "--attempt", type=int, default=0, metavar="N", help="attempt number (default: latest)"
+        "--attempt",
+        type=int_in(0, MAX_INT32),
+        default=0,
+        metavar="N",
+        help="attempt number (default: latest)",
     )
     p.add_argument("-f", "--follow", action="store_true", help="keep printing until the steps end")
     p.set_defaults(handler=commands.cmd_logs)
 
     p = sub.add_parser("cancel", parents=[common], help="cancel a build")
-    p.add_argument("build", type=int, metavar="BUILD")
+    p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.set_defaults(handler=commands.cmd_cancel)
 
     p = sub.add_parser("retry", parents=[common], help="re-run a build's failed jobs, or one job")
-    p.add_argument("build", type=int, metavar="BUILD")
+    p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.add_argument("job", nargs="?", metavar="JOB", help="only this job (and what needs it)")
     p.add_argument("--follow", action="store_true", help="follow the build until it ends")
     p.set_defaults(handler=commands.cmd_retry)
@@ -203,11 +253,9 @@ def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     _add_artifact_commands(sub, common)
 
 
-def _add_artifact_commands(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def _add_artifact_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
     p = sub.add_parser("artifacts", parents=[common], help="list or download a build's artifacts")
-    p.add_argument("build", type=int, metavar="BUILD")
+    p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.add_argument("--download", metavar="DIR", help="write them to DIR/JOB/NAME, verified")
     p.add_argument("--job", help="only this job's artifacts")
     p.add_argument("--name", help="only the artifact with this name")
@@ -220,7 +268,9 @@ def _add_artifact_commands(
         description="Remove artifacts and sources of builds older than --older-than, except "
         "the newest build's; content another kept build uses stays.",
     )
-    p.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 7d, 12h, 30m, 0s")
+    p.add_argument(
+        "--older-than", required=True, type=age, metavar="AGE", help="e.g. 7d, 12h, 30m, 0s"
+    )
     p.set_defaults(handler=artifact_commands.cmd_gc)
 
     for verb, text in (
@@ -234,7 +284,7 @@ def _add_artifact_commands(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="conveyor",
         description="Conveyor: a build farm. Start a coordinator with `conveyor server`, agents "
         "with `conveyor agent`, and run pipelines with `conveyor run`.",
@@ -256,7 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except CliError as error:
-        print(f"conveyor: {error}", file=sys.stderr)
+        # One problem a line (a pipeline's issues); each line printed inert.
+        lines = (printable(line) for line in str(error).split("\n"))
+        print("conveyor: " + "\n".join(lines), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130

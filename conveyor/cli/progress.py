@@ -7,6 +7,7 @@ import time
 from typing import BinaryIO, TextIO
 
 from conveyor import wire
+from conveyor.cli.bounds import printable
 from conveyor.cli.render import colour
 from conveyor.v1 import control_pb2
 
@@ -55,9 +56,10 @@ class Progress:
         text = f"{job.name}: {colour(status, status)}"
         if status == "running" and job.attempts:
             attempt = job.attempts[-1]
-            text += f" on {attempt.agent_name} (attempt {attempt.number})"
+            text += f" on {printable(attempt.agent_name)} (attempt {attempt.number})"
         elif job.message:
-            text += f" ({job.reason}: {job.message})" if job.reason else f" ({job.message})"
+            message = printable(job.message)
+            text += f" ({job.reason}: {message})" if job.reason else f" ({message})"
         elif job.reason:
             text += f" ({job.reason})"
         return text

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from conveyor import wire
+from conveyor.cli.bounds import printable
 from conveyor.v1 import control_pb2
 
 _COLOURS = {
@@ -93,7 +94,8 @@ def _duration(start_ms: int, end_ms: int) -> str:
 
 def print_build(build: control_pb2.Build, out: TextIO = sys.stdout) -> None:
     doc = build_doc(build)
-    print(f"build {build.id} ({build.name}): {colour(doc['status'], doc['status'], out)}", file=out)
+    status = colour(doc["status"], doc["status"], out)
+    print(f"build {build.id} ({printable(build.name)}): {status}", file=out)
     rows = []
     for job, job_pb in zip(doc["jobs"], build.jobs, strict=True):
         latest = job_pb.attempts[-1] if job_pb.attempts else None
@@ -102,13 +104,13 @@ def print_build(build: control_pb2.Build, out: TextIO = sys.stdout) -> None:
             why = f"{job['reason']}: {job['message']}"
         rows.append(
             [
-                job["name"],
+                printable(job["name"]),
                 colour(job["status"], job["status"], out),
                 str(job["attempts"]),
                 "" if job["exit_code"] is None else str(job["exit_code"]),
-                job["agent"] or "",
+                printable(job["agent"] or ""),
                 _duration(latest.started_at_ms, latest.finished_at_ms) if latest else "-",
-                why,
+                printable(why),
             ]
         )
     table(rows, ["JOB", "STATUS", "ATTEMPTS", "EXIT", "AGENT", "TIME", "REASON"], out)
@@ -121,7 +123,7 @@ def print_builds(builds: Sequence[control_pb2.Build], out: TextIO = sys.stdout) 
         rows.append(
             [
                 str(build.id),
-                build.name,
+                printable(build.name),
                 colour(status, status, out),
                 str(len(build.jobs)),
                 _ago(build.created_at_ms),
@@ -149,10 +151,10 @@ def print_agents(agents: Sequence[control_pb2.Agent], out: TextIO = sys.stdout) 
         labels = ",".join(f"{k}={v}" for k, v in sorted(agent.labels.items())) or "-"
         rows.append(
             [
-                agent.name,
+                printable(agent.name),
                 colour(agent.state, agent.state, out),
                 f"{agent.running}/{agent.capacity}",
-                labels,
+                printable(labels),
                 _ago(agent.last_seen_ms),
             ]
         )

@@ -11,6 +11,7 @@ from conveyor.pipeline.model import (
     resolve_steps,
 )
 from conveyor.pipeline.parse import PipelineError, PipelineIssue, load_pipeline
+from conveyor.pipeline.values import label_name_problem, label_value_problem
 
 __all__ = [
     "ArtifactRule",
@@ -22,6 +23,8 @@ __all__ = [
     "ResolvedStep",
     "RetryRule",
     "StepDef",
+    "label_name_problem",
+    "label_value_problem",
     "load_pipeline",
     "resolve_steps",
 ]

@@ -6,6 +6,7 @@ pass reports every independent problem; only the node budget stops a walk early.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -29,6 +30,11 @@ _SCALAR_KINDS = {
     "tag:yaml.org,2002:bool": "a boolean",
     "tag:yaml.org,2002:timestamp": "a timestamp",
 }
+
+# What a quoted YAML scalar can spell with escapes ("\\ud800", "\\0") but no process, file or
+# protobuf message can carry: a lone surrogate is not Unicode text (it cannot be encoded as
+# UTF-8, so the job could never be sent to an agent), and a NUL ends a C string.
+_UNCARRIABLE = re.compile("[\ud800-\udfff\x00]")
 
 Pair = tuple[str, Node, Node]
 """A mapping entry: key text, key node, value node."""
@@ -120,7 +126,17 @@ class Walker:
         if not isinstance(node, ScalarNode) or node.tag == NULL_TAG:
             self.report(path, f"expected a string key, got {describe(node)}", node)
             return None
-        return str(node.value)
+        return self._text(node, path)
+
+    def _text(self, node: ScalarNode, path: str) -> str:
+        """A scalar's text; a character no agent could be sent is reported (once, named)."""
+        text = str(node.value)
+        found = _UNCARRIABLE.search(text)
+        if found is not None:
+            char = found.group()
+            kind = "a NUL character" if char == "\x00" else "a lone surrogate, not Unicode text"
+            self.report(path, f"invalid character U+{ord(char):04X} ({kind})", node)
+        return text
 
     def section(
         self,
@@ -163,7 +179,7 @@ class Walker:
         """A string scalar's text; None (reported) for anything else, `123` included."""
         self.visit(node, path)
         if isinstance(node, ScalarNode) and node.tag == STR_TAG:
-            return str(node.value)
+            return self._text(node, path)
         self.report(path, f"expected a string, got {describe(node)}", node)
         return None
 
@@ -171,7 +187,7 @@ class Walker:
         """Any non-null scalar's text as written (`2` -> "2", `true` -> "true")."""
         self.visit(node, path)
         if isinstance(node, ScalarNode) and node.tag != NULL_TAG:
-            return str(node.value)
+            return self._text(node, path)
         self.report(path, f"expected a string, number or boolean, got {describe(node)}", node)
         return None
 

@@ -46,6 +46,25 @@ _ENV_NAME_RULE = "use letters, digits and '_', not starting with a digit"
 _LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}")
 _LABEL_RULE = "use 1-63 letters, digits, '_', '.', '-' or '/', starting with a letter or digit"
 _RETRY_MAX_RE = re.compile(r"[0-9]{1,2}")
+# Agents give their labels as k=v,k=v: a value with ',' or '=' is one no agent could offer.
+_LABEL_VALUE_FORBIDDEN = (",", "=")
+
+
+def label_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a label name (None: it can); the rule jobs and agents share."""
+    if not _LABEL_RE.fullmatch(name):
+        return f"invalid label name {quote(name)} ({_LABEL_RULE})"
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why `value` cannot be a label value (None: it can); the rule jobs and agents share."""
+    if len(value) > MAX_LABEL_VALUE_CHARS:
+        return f"label value too long ({len(value)} > {MAX_LABEL_VALUE_CHARS} characters)"
+    for char in _LABEL_VALUE_FORBIDDEN:
+        if char in value:
+            return f"label value {quote(value)} contains {char!r} (no agent could offer it)"
+    return None
 
 
 def read_image(w: Walker, node: Node, path: str) -> str | None:
@@ -84,14 +103,16 @@ def read_labels(w: Walker, node: Node, path: str) -> dict[str, str]:
         return {}
     labels = {}
     for name, key_node, value_node in pairs:
-        if not _LABEL_RE.fullmatch(name):
-            w.report(path, f"invalid label name {quote(name)} ({_LABEL_RULE})", key_node)
+        name_problem = label_name_problem(name)
+        if name_problem is not None:
+            w.report(path, name_problem, key_node)
         value = w.scalar(value_node, join(path, name))
-        if value is not None and len(value) > MAX_LABEL_VALUE_CHARS:
-            message = f"label value too long ({len(value)} > {MAX_LABEL_VALUE_CHARS} characters)"
-            w.report(join(path, name), message, value_node)
-        if value is not None:
-            labels[name] = value
+        if value is None:
+            continue
+        value_problem = label_value_problem(value)
+        if value_problem is not None:
+            w.report(join(path, name), value_problem, value_node)
+        labels[name] = value
     return labels
 
 

@@ -15,7 +15,12 @@ from typing import BinaryIO
 
 from conveyor.paths import check_name, format_size
 from conveyor.pipeline import load_pipeline
-from coordinator.config import BLOB_CHUNK_BYTES, MAX_BUILD_ARTIFACTS, CoordinatorConfig
+from coordinator.config import (
+    BLOB_CHUNK_BYTES,
+    MAX_BUILD_ARTIFACTS,
+    MAX_GC_AGE_S,
+    CoordinatorConfig,
+)
 from coordinator.domain.artifact_records import (
     ArtifactRecord,
     NewArtifact,
@@ -23,7 +28,7 @@ from coordinator.domain.artifact_records import (
     duplicate_artifact_message,
 )
 from coordinator.domain.content import check_commit, check_digest, check_source_tar
-from coordinator.domain.errors import AlreadyExistsError, LimitError, NotFoundError
+from coordinator.domain.errors import AlreadyExistsError, LimitError, NotFoundError, OutOfRangeError
 from coordinator.domain.leases import LeaseTable
 from coordinator.domain.ports import ArtifactIndex, BlobStorage, IncomingBlob
 from coordinator.domain.registry import AgentSession
@@ -198,6 +203,10 @@ class Artifacts:
         return self._read(digest)
 
     async def collect(self, older_than_s: float) -> GcResult:
+        if not 0 <= older_than_s <= MAX_GC_AGE_S:  # nan too
+            raise OutOfRangeError(
+                f"older_than {older_than_s:g} s is out of range (0..{MAX_GC_AGE_S} s)"
+            )
         cutoff_ms = int((time.time() - older_than_s) * 1000)
         collected = await self._runtime.db(self._index.collect, cutoff_ms)
         freed = 0

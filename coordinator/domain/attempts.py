@@ -14,13 +14,20 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from conveyor.states import Outcome, Reason, StepStatus
+from coordinator.config import (
+    MAX_LOG_OFFSET_BYTES,
+    MAX_LOST_LOG_BYTES,
+    MAX_MESSAGE_CHARS,
+    MAX_REASON_CHARS,
+)
+from coordinator.domain.bounds import check_range, check_step_index
 from coordinator.domain.dispatch import Dispatcher
-from coordinator.domain.errors import FencedError
+from coordinator.domain.errors import FencedError, OutOfRangeError
 from coordinator.domain.leases import Lease, LeaseTable
 from coordinator.domain.loops import DEFAULT_BACKOFF, Backoff, every
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import AttemptStore, LogStorage
-from coordinator.domain.records import Assignment, LiveAttempt
+from coordinator.domain.records import Assignment, JobSpecRecord, LiveAttempt
 from coordinator.domain.registry import AgentRegistry, AgentSession
 from coordinator.domain.runtime import Runtime, uncancellable
 
@@ -41,8 +48,28 @@ class AttemptResult:
     reason: str
 
 
+def undeliverable(spec: JobSpecRecord) -> str | None:
+    """Why a job as stored could not be sent to an agent (None: it can): its text must be
+    Unicode that encodes as UTF-8, as every protobuf string must."""
+    for index, step in enumerate(spec.steps):
+        texts = {"name": step.name, "image": step.image, "run": step.run}
+        texts.update({f"env name {name!r}": name for name in step.env})
+        texts.update({f"env.{name}": value for name, value in step.env.items()})
+        for field, text in texts.items():
+            try:
+                text.encode()
+            except UnicodeEncodeError as error:
+                return f"steps[{index}].{field}: not valid Unicode ({error.reason})"
+    return None
+
+
 class Claims:
-    """The dispatcher's claim: takes queued jobs in the store and leases them, as one step."""
+    """The dispatcher's claim: takes queued jobs in the store and leases them, as one step.
+
+    A claimed job that could not be sent to an agent is failed at once (reason `error`, logged)
+    instead of being handed out: it would fail the agent's poll, then its lease would expire and
+    blame the agent, again and again.
+    """
 
     def __init__(
         self, runtime: Runtime, store: AttemptStore, leases: LeaseTable, notifier: BuildNotifier
@@ -61,8 +88,14 @@ class Claims:
     async def _claim(
         self, agent_id: int, labels: Mapping[str, str], slots: int
     ) -> list[Assignment]:
-        assignments = await self._runtime.db(self._store.claim, agent_id, labels, slots)
-        for assignment in assignments:
+        claimed = await self._runtime.db(self._store.claim, agent_id, labels, slots)
+        assignments = []
+        for assignment in claimed:
+            problem = undeliverable(assignment.spec)
+            if problem is not None:
+                await self._refuse(assignment, problem)
+                continue
+            assignments.append(assignment)
             self._leases.add(
                 LiveAttempt(
                     assignment.attempt_id,
@@ -70,10 +103,29 @@ class Claims:
                     assignment.build_id,
                     assignment.lease_token,
                     cancel_requested=False,
+                    step_count=len(assignment.spec.steps),
                 )
             )
             self._notifier.changed(assignment.build_id)
         return assignments
+
+    async def _refuse(self, assignment: Assignment, problem: str) -> None:
+        LOGGER.error(
+            "build %d job %s: cannot be sent to an agent (%s); attempt %d failed",
+            assignment.build_id,
+            assignment.job_name,
+            problem,
+            assignment.attempt_id,
+        )
+        await self._runtime.db(
+            self._store.finish,
+            assignment.attempt_id,
+            outcome=Outcome.FAILED,
+            reason=Reason.ERROR,
+            message=f"the job cannot be sent to an agent: {problem}",
+            exit_code=None,
+        )
+        self._notifier.changed(assignment.build_id)
 
 
 class Attempts:
@@ -116,6 +168,7 @@ class Attempts:
     ) -> bool:
         """Marks a step running; whether the attempt has been asked to cancel."""
         lease = self.check(agent, attempt_id, token)
+        check_step_index("step_index", index, lease.step_count)
         await self._runtime.db(self._store.start_step, attempt_id, index)
         self._notifier.changed(lease.build_id)
         return lease.cancel_requested
@@ -125,6 +178,8 @@ class Attempts:
     ) -> tuple[int, bool]:
         """Stores log bytes found at `offset`; (length held, accepted) as in LogStorage.append."""
         lease = self.check(agent, attempt_id, token)
+        check_step_index("step_index", index, lease.step_count)
+        check_range("offset", offset, 0, MAX_LOG_OFFSET_BYTES - len(data))
         held, accepted = await self._runtime.io(self._logs.append, attempt_id, index, offset, data)
         self._notifier.changed(lease.build_id)
         return held, accepted
@@ -141,6 +196,8 @@ class Attempts:
         log_lost_bytes: int = 0,
     ) -> None:
         lease = self.check(agent, attempt_id, token)
+        check_step_index("step_index", index, lease.step_count)
+        check_range("log_lost_bytes", log_lost_bytes, 0, MAX_LOST_LOG_BYTES)
         length = await self._runtime.io(self._logs.length, attempt_id, index)
         self._logs.forget(attempt_id, index)
         await self._runtime.db(
@@ -166,6 +223,14 @@ class Attempts:
         exit_code: int | None,
     ) -> AttemptResult:
         """Records the agent's result; a resend of the same finish gets the same answer."""
+        if len(reason) > MAX_REASON_CHARS:
+            raise OutOfRangeError(
+                f"reason: too long ({len(reason)} > {MAX_REASON_CHARS} characters)"
+            )
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise OutOfRangeError(
+                f"message: too long ({len(message)} > {MAX_MESSAGE_CHARS} characters)"
+            )
         try:
             self.check(agent, attempt_id, token)
         except FencedError:

@@ -16,13 +16,14 @@ from coordinator.config import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from coordinator.domain.agents import Agents
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.attempts import Attempts
+from coordinator.domain.bounds import check_range
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import NotFoundError
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import ArtifactIndex, BuildStore
 from coordinator.domain.records import BuildRecord, JobRecord, NewJob
 from coordinator.domain.runtime import Runtime, uncancellable
-from coordinator.domain.submit import jobs_from_pipeline
+from coordinator.domain.submit import check_env_overrides, jobs_from_pipeline
 from coordinator.policy.scheduling import queued_reason
 
 LOGGER = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class Builds:
         env: Mapping[str, str],
         source: SourceSpec | None,
     ) -> int:
+        check_env_overrides(env)
         # Parsed off the event loop: a pipeline may be up to 1 MiB of YAML.
         pipeline = await self._runtime.io(load_pipeline, pipeline_yaml, source_name)
         jobs = await self._runtime.io(jobs_from_pipeline, pipeline, env)
@@ -113,7 +115,9 @@ class Builds:
         return self.explain(await self._runtime.db(self._store.get, build_id))
 
     async def list(self, limit: int = 0) -> builtins.list[BuildRecord]:
-        """The newest builds, newest first; `limit` 0 means the default, and it is capped."""
+        """The newest builds, newest first; `limit` 0 means the default, and it is capped
+        (a negative one is OutOfRangeError: it used to mean "everything")."""
+        check_range("limit", limit, 0, 2**31 - 1)
         limit = min(limit or DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
         return await self._runtime.db(self._store.list, limit)
 

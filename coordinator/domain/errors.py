@@ -33,3 +33,7 @@ class StorageExhaustedError(RuntimeError):
 class DataLossError(RuntimeError):
     """Stored data is shorter than what was already served from it: it was truncated or replaced
     behind the coordinator's back."""
+
+
+class OutOfRangeError(ValueError):
+    """A number in the request lies outside the range its field allows (the message names it)."""

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from conveyor.states import StepStatus
-from coordinator.config import LOG_READ_CHUNK_BYTES, WATCH_REFRESH_S
+from coordinator.config import LOG_READ_CHUNK_BYTES, MAX_LOG_OFFSET_BYTES, WATCH_REFRESH_S
+from coordinator.domain.bounds import check_range
 from coordinator.domain.builds import Builds
 from coordinator.domain.errors import DataLossError, NotFoundError
 from coordinator.domain.notify import BuildNotifier
@@ -79,12 +80,14 @@ class Follow:
         self._builds = builds
 
     async def log_bytes(
-        self, attempt_id: int, step_index: int, offset: int, what: str = ""
+        self, attempt_id: int, step_index: int, offset: int, what: str = "", *, served: bool = True
     ) -> AsyncIterator[tuple[int, bytes]]:
         """(offset, data) chunks of a step's log from `offset` to what is held right now.
 
-        `offset` is what the reader already has; a stored log shorter than that was truncated
-        (or replaced) under the reader, and DataLossError says so, naming the step (`what`).
+        `served` says this stream itself served the bytes up to `offset`: a stored log shorter
+        than that was truncated (or replaced) under the reader, and DataLossError says so, naming
+        the step (`what`). An offset the client asked for past the end reads nothing, as a file
+        read past its end does.
         """
         while True:
             data = await self._runtime.io(
@@ -92,7 +95,7 @@ class Follow:
             )
             if not data:
                 held = await self._runtime.io(self._logs.length, attempt_id, step_index)
-                if held < offset:
+                if served and held < offset:
                     raise DataLossError(
                         f"the stored log of {what or f'step {step_index}'} is {held} bytes, "
                         f"shorter than the {offset} bytes already served: it was truncated "
@@ -109,14 +112,20 @@ class Follow:
 
         `resume` holds the bytes a reconnecting client already has, so nothing is sent twice.
         """
+        for (job, number, index), offset in resume.items():
+            check_range("resume.attempt_number", number, 0, 2**31 - 1)
+            check_range("resume.step_index", index, 0, 2**31 - 1)
+            check_range(f"resume.offset (job {job!r})", offset, 0, MAX_LOG_OFFSET_BYTES)
         sent: dict[LogKey, int] = dict(resume)
+        # A resume offset is what an earlier stream of ours sent this client: below it is loss.
+        served: set[LogKey] = set(resume)
         last: BuildRecord | None = None
         while True:
             version = self._notifier.version(build_id)
             build = await self._builds.get(build_id)
             # Logs go first so a client sees a step's last bytes before the snapshot that ends it.
             if include_logs:
-                async for chunk in self._new_log_bytes(build, sent):
+                async for chunk in self._new_log_bytes(build, sent, served):
                     yield chunk
             if build != last:
                 yield build
@@ -126,9 +135,10 @@ class Follow:
             await self._notifier.wait(build_id, version, WATCH_REFRESH_S)
 
     async def _new_log_bytes(
-        self, build: BuildRecord, sent: dict[LogKey, int]
+        self, build: BuildRecord, sent: dict[LogKey, int], served: set[LogKey]
     ) -> AsyncIterator[LogChunk]:
-        """Log bytes of every started step past what `sent` says was sent; updates `sent`."""
+        """Log bytes of every started step past what `sent` says was sent; updates `sent` and
+        `served` (the steps whose offset in `sent` this stream reached itself)."""
         for job in build.jobs:
             for attempt in job.attempts:
                 for step in attempt.steps:
@@ -137,15 +147,19 @@ class Follow:
                     key = (job.name, attempt.number, step.index)
                     what = _step_label(job.name, attempt.number, step.index, step.name)
                     async for offset, data in self.log_bytes(
-                        attempt.id, step.index, sent.get(key, 0), what
+                        attempt.id, step.index, sent.get(key, 0), what, served=key in served
                     ):
                         yield LogChunk(
                             job.name, attempt.number, step.index, step.name, offset, data
                         )
                         sent[key] = offset + len(data)
+                        served.add(key)
 
     async def read(self, query: LogQuery) -> AsyncIterator[LogChunk]:
         """A job's step logs in step order; with `follow`, waits for bytes until each step ends."""
+        check_range("attempt_number", query.number, 0, 2**31 - 1)
+        check_range("from_step", query.from_step, 0, 2**31 - 1)
+        check_range("from_offset", query.from_offset, 0, MAX_LOG_OFFSET_BYTES)
         build = await self._builds.get(query.build_id)
         attempt = pick_attempt(build, query.job_name, query.number)
         job = build.job(query.job_name)
@@ -174,13 +188,17 @@ class Follow:
     async def _read_step(
         self, query: LogQuery, attempt: AttemptRecord, index: int, offset: int
     ) -> AsyncIterator[LogChunk]:
+        served = False  # `offset` is the client's until this stream has sent bytes itself
         while True:
             version = self._notifier.version(query.build_id)
             step = attempt.steps[index]
             what = _step_label(query.job_name, attempt.number, index, step.name)
-            async for chunk_offset, data in self.log_bytes(attempt.id, index, offset, what):
+            async for chunk_offset, data in self.log_bytes(
+                attempt.id, index, offset, what, served=served
+            ):
                 yield LogChunk(query.job_name, attempt.number, index, step.name, chunk_offset, data)
                 offset = chunk_offset + len(data)
+                served = True
             if not query.follow or step.status.final:
                 return
             await self._notifier.wait(query.build_id, version, WATCH_REFRESH_S)

@@ -33,6 +33,7 @@ class Lease:
     cancel_requested: bool = False
     # When the lease was last granted or renewed (the table's clock): what an expiry reports.
     renewed_at: float = 0.0
+    step_count: int | None = None  # None: unknown, the store alone checks step indexes
 
 
 class LeaseTable:
@@ -55,6 +56,7 @@ class LeaseTable:
             now + self._ttl_s,
             attempt.cancel_requested,
             renewed_at=now,
+            step_count=attempt.step_count,
         )
         self._leases[lease.attempt_id] = lease
         self._by_agent.setdefault(lease.agent_id, {})[lease.attempt_id] = lease

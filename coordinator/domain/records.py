@@ -107,6 +107,8 @@ class LiveAttempt:
     build_id: int
     lease_token: str
     cancel_requested: bool
+    # Steps the attempt has (indexes 0..step_count-1); None where the caller does not need it.
+    step_count: int | None = None
 
 
 @dataclass(frozen=True)

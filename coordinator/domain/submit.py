@@ -3,12 +3,62 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict
 
 from conveyor.pipeline import Pipeline, resolve_steps
-from coordinator.config import MAX_JOB_SPEC_BYTES
+from coordinator.config import (
+    MAX_ENV_NAME_BYTES,
+    MAX_ENV_OVERRIDES,
+    MAX_ENV_OVERRIDES_BYTES,
+    MAX_ENV_VALUE_BYTES,
+    MAX_JOB_SPEC_BYTES,
+)
 from coordinator.domain.records import JobSpecRecord, NewJob, StepSpecRecord
+
+# The rule `conveyor run --env` applies, and the pipeline format's for `env:` names.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class EnvError(ValueError):
+    """Env overrides the server refuses; the message names the variable."""
+
+
+def _utf8_size(field: str, text: str) -> int:
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        raise EnvError(f"{field}: not valid Unicode (a lone surrogate?)") from None
+
+
+def check_env_overrides(env: Mapping[str, str]) -> None:
+    """Env overrides as the CLI accepts them: EnvError naming the first one that is not."""
+    if len(env) > MAX_ENV_OVERRIDES:
+        raise EnvError(f"env: too many variables ({len(env)} > {MAX_ENV_OVERRIDES})")
+    total = 0
+    for name, value in env.items():
+        shown = json.dumps(name[:80])
+        name_size = _utf8_size(f"env name {shown}", name)
+        if name_size > MAX_ENV_NAME_BYTES:
+            raise EnvError(
+                f"env name {shown}...: too long ({name_size} > {MAX_ENV_NAME_BYTES} bytes)"
+            )
+        if not ENV_NAME.fullmatch(name):
+            raise EnvError(
+                f"env name {shown}: invalid (use letters, digits and '_', not starting with a "
+                "digit; no '=', not empty)"
+            )
+        value_size = _utf8_size(f"env.{name}", value)
+        if value_size > MAX_ENV_VALUE_BYTES:
+            raise EnvError(
+                f"env.{name}: value too long ({value_size} > {MAX_ENV_VALUE_BYTES} bytes)"
+            )
+        if "\0" in value:
+            raise EnvError(f"env.{name}: value contains a NUL character")
+        total += name_size + value_size
+    if total > MAX_ENV_OVERRIDES_BYTES:
+        raise EnvError(f"env: too large in all ({total} > {MAX_ENV_OVERRIDES_BYTES} bytes)")
 
 
 def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> list[NewJob]:

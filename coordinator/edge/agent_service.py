@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from conveyor import wire
-from conveyor.states import Outcome
+from conveyor.states import Outcome, Reason
 from conveyor.v1 import agent_pb2, agent_pb2_grpc
 from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.records import Assignment
 from coordinator.domain.registry import AgentSession
 from coordinator.edge.convert import LEASE_STATES, assignment_to_pb
 from coordinator.edge.errors import Context, unary
+
+LOGGER = logging.getLogger(__name__)
 
 
 def _outcome(value: int) -> Outcome:
@@ -62,11 +67,38 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.PollWorkRequest, context: Context
     ) -> agent_pb2.PollWorkResponse:
         result = await self._agents.poll(self._agent(context), request.free_slots, request.draining)
+        assignments = []
+        for assignment in result.assignments:
+            converted = await self._deliverable(assignment)
+            if converted is not None:
+                assignments.append(converted)
         return agent_pb2.PollWorkResponse(
-            assignments=[assignment_to_pb(a) for a in result.assignments],
+            assignments=assignments,
             cancel_attempt_ids=result.cancel_attempt_ids,
             drain=result.drain,
         )
+
+    async def _deliverable(self, assignment: Assignment) -> agent_pb2.Assignment | None:
+        """The assignment as sent; one that cannot be encoded fails its attempt (logged) and is
+        left out, so it neither fails the poll nor comes back to blame the agent."""
+        try:
+            return assignment_to_pb(assignment)
+        except (ValueError, TypeError) as error:  # UnicodeEncodeError is a ValueError
+            LOGGER.error(
+                "attempt %d (build %d, job %s) cannot be encoded for an agent: %s",
+                assignment.attempt_id,
+                assignment.build_id,
+                assignment.job_name,
+                error,
+            )
+            await self._attempts.end(
+                assignment.attempt_id,
+                outcome=Outcome.FAILED,
+                reason=Reason.ERROR,
+                message=f"the job cannot be sent to an agent: {error}",
+                exit_code=None,
+            )
+            return None
 
     @unary
     async def RenewLeases(

@@ -17,6 +17,7 @@ from coordinator.domain.errors import (
     DataLossError,
     FencedError,
     NotFoundError,
+    OutOfRangeError,
     StorageExhaustedError,
 )
 
@@ -38,6 +39,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (StorageExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (DataLossError, grpc.StatusCode.DATA_LOSS),
     (PipelineError, grpc.StatusCode.INVALID_ARGUMENT),
+    (OutOfRangeError, grpc.StatusCode.OUT_OF_RANGE),
     (ValueError, grpc.StatusCode.INVALID_ARGUMENT),
 )
 

@@ -44,6 +44,8 @@ class LogStore:
         Bytes already held are not written again; a chunk that starts past the held length is a
         gap and is refused, and the caller resends from the returned length.
         """
+        if offset < 0 or step_index < 0:
+            raise ValueError(f"log append at step {step_index}, offset {offset}")
         with self._lock(attempt_id, step_index):
             held = self.length(attempt_id, step_index)
             if offset > held:
@@ -73,8 +75,12 @@ class LogStore:
             return held + len(fresh), True
 
     def read(self, attempt_id: int, step_index: int, offset: int, limit: int) -> bytes:
+        if offset < 0 or limit <= 0:
+            raise ValueError(f"log read at offset {offset}, limit {limit}")
         try:
             with self.path(attempt_id, step_index).open("rb") as handle:
+                if offset >= os.fstat(handle.fileno()).st_size:
+                    return b""  # past the end: nothing yet (seeking there may even fail)
                 handle.seek(offset)
                 return handle.read(limit)
         except FileNotFoundError:

@@ -109,6 +109,12 @@ class AttemptStore(Component):
             )
 
     def live(self) -> list[LiveAttempt]:
+        step_count = (
+            select(func.count())
+            .where(col(StepRow.attempt_id) == col(AttemptRow.id))
+            .correlate(AttemptRow)
+            .scalar_subquery()
+        )
         with self._tx() as session:
             rows = session.execute(
                 select(
@@ -117,6 +123,7 @@ class AttemptStore(Component):
                     col(AttemptRow.build_id),
                     col(AttemptRow.lease_token),
                     col(AttemptRow.cancel_requested),
+                    step_count,
                 ).where(col(AttemptRow.outcome).is_(None))
             ).all()
             return [LiveAttempt(*row) for row in rows]

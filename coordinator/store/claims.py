@@ -10,23 +10,27 @@ This is the hottest write path, so it works on columns and statements, never ORM
 
 A job another claimer took between (1) and (2) is simply not returned by (2), so no job is ever
 given twice; a claim that lost some candidates that way looks again, a bounded number of times.
+
+No job can poison a claim: one whose stored labels or spec cannot be read is failed (reason
+`error`, logged) in the claim's transaction, and the claim goes on without it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Collection, Mapping, Sequence
 from typing import NamedTuple
 
 from sqlalchemy import Row, Table, insert, select, tuple_, update
-from sqlalchemy.orm import Session
+from sqlmodel import Session
 
-from conveyor.states import BuildStatus, JobStatus, StepStatus
+from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
 from coordinator.config import CLAIM_PAGE_ROWS, CLAIM_ROUNDS, CLAIM_SCAN_LIMIT
 from coordinator.domain.records import Assignment
 from coordinator.policy import scheduling as scheduler
-from coordinator.store import rowmap
+from coordinator.store import progress, rowmap
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow, StepRow
 
@@ -34,6 +38,10 @@ JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
 ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
 STEPS: Table = StepRow.__table__  # type: ignore[attr-defined]
 BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
+
+LOGGER = logging.getLogger(__name__)
+# What decoding a stored row that is not what this version wrote may raise.
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
 
 
 class Taken(NamedTuple):
@@ -86,7 +94,14 @@ def matching_queued(
         for job_id, seq, labels_json in page:
             after = (seq, job_id)
             wanted_here = len(found) < wanted and job_id not in exclude
-            if wanted_here and scheduler.labels_match(json.loads(labels_json), labels):
+            if not wanted_here:
+                continue
+            try:
+                matches = scheduler.labels_match(json.loads(labels_json), labels)
+            except _UNREADABLE as error:
+                fail_unreadable(session, job_id, "labels", error)
+                continue
+            if matches:
                 found.append(job_id)
         scanned += len(page)
         if len(page) < CLAIM_PAGE_ROWS:
@@ -131,7 +146,12 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
     ).scalars()
     assignments, steps = [], []
     for job, token, attempt_id in zip(taken, tokens, attempt_ids, strict=True):
-        spec = rowmap.spec_from_json(job.spec_json)
+        try:
+            spec = rowmap.spec_from_json(job.spec_json)
+        except _UNREADABLE as error:
+            _drop_attempt(session, attempt_id)
+            fail_unreadable(session, job.job_id, "spec", error)
+            continue
         steps += [
             {
                 "attempt_id": attempt_id,
@@ -157,6 +177,32 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
         .values(status=BuildStatus.RUNNING)
     )
     return assignments
+
+
+def fail_unreadable(session: Session, job_id: int, what: str, error: Exception) -> None:
+    """Fails a queued (or just taken) job whose stored `what` cannot be read, and moves its build
+    on, so that it is never a candidate again."""
+    build_id = session.execute(select(JOBS.c.build_id).where(JOBS.c.id == job_id)).scalar_one()
+    LOGGER.error(
+        "job %d of build %d: stored %s unreadable (%r); job failed", job_id, build_id, what, error
+    )
+    message = f"the job's stored {what} cannot be read ({type(error).__name__}); it cannot run"
+    progress.set_job(session, job_id, JobStatus.FAILED, Reason.ERROR, message)
+    progress.advance(session, build_id)
+
+
+def _drop_attempt(session: Session, attempt_id: int) -> None:
+    """Ends an attempt that was never handed out (its job could not be read), before it leases."""
+    session.execute(
+        update(ATTEMPTS)
+        .where(ATTEMPTS.c.id == attempt_id)
+        .values(
+            outcome=Outcome.FAILED,
+            reason=Reason.ERROR,
+            message="job unreadable",
+            finished_at_ms=now_ms(),
+        )
+    )
 
 
 def _attempt_values(job: Taken, agent_id: int, token: str, stamp: int) -> dict[str, object]:

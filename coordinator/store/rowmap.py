@@ -64,17 +64,36 @@ def attempt_record(row: AttemptRow, agent_name: str, steps: Sequence[StepRow]) -
     )
 
 
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
+
+
+def _step_names(row: JobRow) -> tuple[str, ...]:
+    """The job's step names; none when its stored spec cannot be read (the claim fails such a
+    job, saying so; reading the build must not fail with it)."""
+    try:
+        return tuple(step.name for step in spec_from_json(row.spec_json).steps)
+    except _UNREADABLE:
+        return ()
+
+
+def _labels(row: JobRow) -> dict[str, str]:
+    """The job's labels; none when they cannot be read (as for the spec, above)."""
+    try:
+        return {str(k): str(v) for k, v in dict(json.loads(row.labels_json)).items()}
+    except _UNREADABLE:
+        return {}
+
+
 def job_record(row: JobRow, attempts: Sequence[AttemptRecord] = ()) -> JobRecord:
-    spec = spec_from_json(row.spec_json)
     return JobRecord(
         name=row.name,
         status=JobStatus(row.status),
         needs=tuple(json.loads(row.needs_json)),
-        labels=dict(json.loads(row.labels_json)),
+        labels=_labels(row),
         reason=row.reason,
         message=row.message,
         exit_code=row.exit_code,
-        step_names=tuple(step.name for step in spec.steps),
+        step_names=_step_names(row),
         attempts=tuple(attempts),
     )
 

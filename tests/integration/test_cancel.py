@@ -78,9 +78,28 @@ def test_cancel_of_queued_build_and_finished_build(shared_cluster: Cluster, tmp_
         "canceled",
         0,
     )
-    # Canceling a finished build changes nothing and is not an error.
-    assert shared_cluster.cli("cancel", str(build_id)).returncode == 0
+    # Canceling a canceled build changes nothing and is not an error.
+    again = shared_cluster.cli("cancel", str(build_id))
+    assert again.returncode == 0
+    assert again.stdout.decode().strip() == f"build {build_id}: canceled"
     assert shared_cluster.show(build_id) == doc
     missing = shared_cluster.cli("cancel", "99999")
     assert missing.returncode == 2
     assert b"build 99999 does not exist" in missing.stderr
+
+
+def test_cancel_of_a_finished_build_says_it_had_finished(
+    shared_cluster: Cluster, tmp_path: Path
+) -> None:
+    text = "name: quick\nimage: conveyor/busybox\njobs:\n  a:\n    steps: [{run: 'true'}]\n"
+    done = shared_cluster.json("run", str(write_pipeline(tmp_path, "quick.yml", text)))
+    assert done["status"] == "succeeded"
+    result = shared_cluster.cli("cancel", str(done["id"]))
+    out = result.stdout.decode()
+    assert result.returncode == 1, (out, result.stderr.decode())
+    assert out.strip() == f"build {done['id']}: had already finished (succeeded); nothing to cancel"
+    assert "cancel requested" not in out
+    assert shared_cluster.show(done["id"])["status"] == "succeeded"
+    as_json = shared_cluster.cli("cancel", str(done["id"]), "--json")
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["status"] == "succeeded"

@@ -191,6 +191,8 @@ def test_a_log_truncated_under_a_follower_is_reported_naming_the_step(
         with log_file.open("r+b") as handle:
             handle.truncate(5)
         wait_for(lambda: b"DATA_LOSS" in stderr_path.read_bytes(), 20, "the follower to be told")
+        # Told once and final: the follower fails instead of reconnecting to the same loss.
+        assert follower.wait(20) == 1
     finally:
         follower.kill()
         follower.wait(10)

@@ -46,6 +46,10 @@ CASES = {
     "empty_file": ("", "pipeline is empty"),
     "no_jobs": (HEAD + "jobs: {}\n", "jobs: pipeline has no jobs"),
     "too_many_jobs": (MANY_JOBS, "too many jobs (300 > 200)"),
+    "lone_surrogate": (
+        HEAD + 'jobs:\n  a:\n    steps: [{run: "echo \\ud800"}]\n',
+        "bad.yml:5:19: jobs.a.steps[0].run: invalid character U+D800",
+    ),
 }
 
 

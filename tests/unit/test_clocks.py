@@ -34,6 +34,16 @@ def test_coordinator_leases_ignore_wall_clock_jumps(wall_clock_jumps: None) -> N
     time.time()
     assert table.expired() == []
     assert table.renew(7, 1, "t") is not None
+    # The patched time.time above cannot reach a clock bound at import (a default argument
+    # `clock=time.time` keeps the real function), so also pin the table's clock down: its
+    # deadlines must lie on the monotonic timeline, the one clock no wall-clock jump moves.
+    before = time.monotonic()
+    lease = table.check(7, 1, "t")
+    after = time.monotonic()
+    assert before + 5.0 - 1.0 <= lease.deadline <= after + 5.0, (
+        f"lease deadline {lease.deadline} is not on the monotonic clock ({after}): "
+        "the lease table reads another clock (the wall clock?)"
+    )
 
 
 class _Runner:

@@ -808,6 +808,23 @@ def test_non_utf8_bytes_name_the_offending_byte() -> None:
     assert str(info.value) == "up.yml:2:10: not valid UTF-8 text at byte 17"
 
 
+def test_lone_surrogates_and_nul_escapes_are_refused_where_they_are() -> None:
+    """A quoted scalar can spell what no agent can be sent (a lone surrogate is not Unicode: it
+    cannot be encoded as UTF-8); refused at submission, the place named, keys included."""
+    text = (
+        'name: p\nimage: busybox\nenv: {"A": "x\\0y"}\njobs:\n'
+        '  "b\\udfff":\n    steps: [{run: "true"}]\n'
+        '  a:\n    steps: [{run: "echo \\ud800"}]\n'
+    )
+    found = problems(text)
+    assert ("env.A", "invalid character U+0000 (a NUL character)", 3) in found
+    assert ("jobs", "invalid character U+DFFF (a lone surrogate, not Unicode text)", 5) in found
+    surrogate = "invalid character U+D800 (a lone surrogate, not Unicode text)"
+    assert ("jobs.a.steps[0].run", surrogate, 8) in found
+    # A character outside the BMP, written as one escape, is fine.
+    load_pipeline('name: p\nimage: i\njobs:\n  a:\n    steps: [{run: "echo \\U0001F600"}]\n')
+
+
 def test_utf8_bom_is_accepted() -> None:
     assert load_pipeline(b"\xef\xbb\xbf" + DESIGN_EXAMPLE.encode()).name == "shop"
 

@@ -36,9 +36,16 @@ from coordinator.domain.records import (
     JobSpecRecord,
     LiveAttempt,
     NewJob,
+    StepSpecRecord,
 )
 
-SPEC = JobSpecRecord(steps=(), timeout_s=None, retry_max=0, retry_when=())
+# Two steps: the coordinator refuses step indexes outside the attempt's steps.
+SPEC = JobSpecRecord(
+    steps=tuple(StepSpecRecord(f"s{i}", "img", "true", {}, None) for i in range(2)),
+    timeout_s=None,
+    retry_max=0,
+    retry_when=(),
+)
 
 
 def job(

@@ -551,6 +551,8 @@ def test_a_build_survives_reopening_the_store(database_url: str) -> None:
     try:
         assert reopened.builds.get(build_id) == before
         assert [x.attempt_id for x in reopened.attempts.live()] == [a.attempt_id]
+        # ... with its step count, so the leases reloaded from it bound step indexes.
+        assert [x.step_count for x in reopened.attempts.live()] == [len(a.spec.steps)]
         assert reopened.attempts.result(a.attempt_id) == (None, "", a.lease_token)
         assert [x.name for x in reopened.agents.list()] == ["agent-1"]
         # Work continues where it stopped.
