@@ -57,7 +57,7 @@ def upload(
         call.cancel()  # type: ignore[no-untyped-call]
         raise
     finally:
-        _close(outbox)
+        _close(outbox, call)
     try:
         call.result()
     except grpc.RpcError as error:
@@ -79,12 +79,15 @@ def _offer(
     return False
 
 
-def _close(outbox: _Outbox) -> None:
-    """Ends the request stream, making room if the call stopped reading it."""
+def _close(outbox: _Outbox, call: grpc.Future[blobs_pb2.UploadArtifactResponse]) -> None:
+    """Ends the request stream. Queued chunks are dropped to make room only once the call has
+    ended: while it lives they are still to be sent (dropping one then lost the header of an
+    upload whose sender had fallen behind)."""
     while True:
         try:
-            outbox.put_nowait(None)
+            outbox.put(None, timeout=UPLOAD_POLL_S)
             return
         except queue.Full:
-            with contextlib.suppress(queue.Empty):
-                outbox.get_nowait()
+            if call.done():
+                with contextlib.suppress(queue.Empty):
+                    outbox.get_nowait()
