@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from sqlmodel import Session, col, select
 
 from conveyor.states import JobStatus
-from coordinator.domain.errors import NotFoundError
-from coordinator.domain.records import AttemptRecord, BuildRecord, JobRecord, LiveAttempt
+from coordinator.domain.records import AttemptRecord, BuildRecord, JobRecord
 from coordinator.policy import scheduling as scheduler
 from coordinator.store import rowmap
 from coordinator.store.tables import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
@@ -20,21 +19,6 @@ from coordinator.store.tables import AgentRow, AttemptRow, BuildRow, JobRow, Ste
 def build_jobs(session: Session, build_id: int) -> list[JobRow]:
     query = select(JobRow).where(JobRow.build_id == build_id).order_by(col(JobRow.position))
     return list(session.exec(query))
-
-
-def attempt(session: Session, attempt_id: int) -> AttemptRow:
-    row = session.get(AttemptRow, attempt_id)
-    if row is None:
-        raise NotFoundError(f"attempt {attempt_id} does not exist")
-    return row
-
-
-def step(session: Session, attempt_id: int, index: int) -> StepRow:
-    query = select(StepRow).where(StepRow.attempt_id == attempt_id, StepRow.idx == index)
-    row = session.exec(query).first()
-    if row is None:
-        raise NotFoundError(f"attempt {attempt_id} has no step {index}")
-    return row
 
 
 def build_record(session: Session, build: BuildRow, *, with_attempts: bool) -> BuildRecord:
@@ -74,11 +58,6 @@ def attempt_records(session: Session, build_id: int) -> dict[int, list[AttemptRe
         )
         result.setdefault(row.job_id, []).append(record)
     return result
-
-
-def live(row: AttemptRow) -> LiveAttempt:
-    assert row.id is not None
-    return LiveAttempt(row.id, row.agent_id, row.build_id, row.lease_token, row.cancel_requested)
 
 
 def with_waiting_message(job: JobRecord, statuses: Mapping[str, JobStatus]) -> JobRecord:

@@ -9,7 +9,7 @@ whatever the clocks of the machines say.
 from __future__ import annotations
 
 from sqlalchemy import Sequence, select, update
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
 from coordinator.store.coltypes import BigInt
@@ -42,11 +42,3 @@ def next_queue_seq(session: Session) -> int:
         .returning(counter.c.value)
     )
     return int(session.execute(bumped).scalar_one())
-
-
-def next_queue_seq_for(row: object) -> int:
-    """next_queue_seq in the session `row` belongs to (for helpers that are handed only the row)."""
-    session = object_session(row)
-    if session is None:
-        raise RuntimeError("a job is queued only inside a store transaction")
-    return next_queue_seq(session)
