@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -215,6 +215,7 @@ class ArtifactStore:
                 )
             )
             old_ids = [i for i in old if i is not None]
+            _mark_collected(session, old_ids)
             session.exec(delete(ArtifactRow).where(col(ArtifactRow.build_id).in_(old_ids)))
             sources = session.exec(
                 select(BuildSourceRow).where(col(BuildSourceRow.build_id).in_(old_ids))
@@ -238,3 +239,19 @@ class ArtifactStore:
             ]
             session.exec(delete(BlobRow).where(col(BlobRow.sha256).in_(stale)))
             return Collected(len(old_ids), tuple(stale))
+
+
+def _mark_collected(session: Session, build_ids: list[int]) -> None:
+    """Marks the builds that lose a source or an artifact now, so a retry of one is refused."""
+    losing = set(
+        session.exec(select(ArtifactRow.build_id).where(col(ArtifactRow.build_id).in_(build_ids)))
+    ) | set(
+        session.exec(
+            select(BuildSourceRow.build_id).where(
+                col(BuildSourceRow.build_id).in_(build_ids),
+                col(BuildSourceRow.collected).is_(False),
+            )
+        )
+    )
+    if losing:
+        session.exec(update(BuildRow).where(col(BuildRow.id).in_(losing)).values(collected=True))

@@ -96,6 +96,11 @@ class BuildStore(Component):
             except retry.RetryRefused as refused:
                 kind = NotFoundError if refused.unknown_job else ConflictError
                 raise kind(str(refused)) from None
+            if build.collected:
+                raise ConflictError(
+                    f"build {build_id} cannot be retried: gc removed its source and artifacts,"
+                    " which its jobs would need; submit the pipeline again instead"
+                )
             for job in jobs:
                 if job.name in targets:
                     job.status, job.reason, job.message = JobStatus.WAITING, "", ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Index
+from sqlalchemy import Index, false
 from sqlmodel import Field, SQLModel
 
 from coordinator.store.coltypes import BigInt
@@ -20,6 +20,8 @@ class BuildRow(SQLModel, table=True):
     cancel_requested: bool = False
     created_at_ms: int = Field(sa_type=BigInt)
     finished_at_ms: int | None = Field(default=None, sa_type=BigInt)
+    # gc dropped its source or artifacts: a retry would run without them.
+    collected: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class JobRow(SQLModel, table=True):

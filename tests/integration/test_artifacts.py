@@ -118,3 +118,30 @@ def test_gc_drops_old_builds_but_keeps_newest_and_shared_content(
     assert download.returncode == 0, download.stderr.decode()
     assert (out / "a" / "shared.txt").read_text() == "shared\n"
     assert job(shared_cluster.show(builds[1]), "a")["status"] == "succeeded"
+
+
+def test_retry_of_a_build_gc_emptied_is_refused_and_changes_nothing(
+    shared_cluster: Cluster, tmp_path: Path
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "input.txt").write_text("from the source\n")
+    pipeline = write_pipeline(
+        tmp_path, "src.yml", SHARED.format(own="x").replace("echo shared", "cat input.txt")
+    )
+    builds = []
+    for _ in range(2):  # gc never touches the newest build
+        result = shared_cluster.cli("run", str(pipeline), "--source", str(source), "--json")
+        assert result.returncode == 0, result.stderr.decode()
+        builds.append(json.loads(result.stdout)["id"])
+    assert shared_cluster.cli("gc", "--older-than", "0s").returncode == 0
+
+    refused = shared_cluster.cli("retry", str(builds[0]), "a")
+    assert refused.returncode == 2, refused.stdout.decode()
+    assert b"gc removed its source and artifacts" in refused.stderr
+    after = shared_cluster.show(builds[0])
+    assert after["status"] == "succeeded"
+    assert job(after, "a")["attempts"] == 1
+    # The newest build kept its source: retrying it still works.
+    again = shared_cluster.cli("retry", str(builds[1]), "a", "--follow")
+    assert again.returncode == 0, again.stderr.decode()

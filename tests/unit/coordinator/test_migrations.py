@@ -299,3 +299,33 @@ def test_agents_stored_before_credentials_keep_their_rows_and_get_one_later(
         assert kept.credential_hash == "c"
     finally:
         store.close()
+
+
+def test_builds_whose_source_gc_took_are_marked_collected(
+    engine: Engine, database_url: str
+) -> None:
+    """0005 marks a build collected when its source already was; every other build is not."""
+    migrate(engine, "0004_agent_credentials")
+    for build_id, collected in ((1, "true"), (2, "false"), (3, None)):
+        execute(
+            engine,
+            "INSERT INTO builds VALUES (:id, 'b', 'succeeded', 'name: b', 'p.yml', '{}', false,"
+            " 10, 20)",
+            id=build_id,
+        )
+        if collected is not None:
+            execute(
+                engine,
+                f"INSERT INTO build_sources VALUES (:id, 'd', '', '', '', {collected})",
+                id=build_id,
+            )
+    store = Store(database_url)
+    try:
+        assert revision_of(engine) == [head_revision()]
+        assert schema_diff(engine) == []
+        with engine.connect() as connection:
+            marks = connection.execute(text("SELECT id, collected FROM builds ORDER BY id"))
+            assert [(row[0], bool(row[1])) for row in marks] == [(1, True), (2, False), (3, False)]
+        assert store.builds.get(2).status.value == "succeeded"
+    finally:
+        store.close()

@@ -7,6 +7,7 @@ import contextlib
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -699,3 +700,20 @@ def test_an_artifact_name_is_kept_once_per_attempt_unless_resent_identically(
     assert [(a.name, a.sha256) for a in listed] == [("out.txt", "a" * 64)]
     assert store.artifacts.artifact_digest(claimed.attempt_id, "out.txt") == "a" * 64
     assert store.artifacts.artifact_digest(claimed.attempt_id, "other.txt") is None
+
+
+def test_a_build_gc_emptied_is_not_retried(store: Store, agent_id: int) -> None:
+    old, bare = submit(store, SINGLE), submit(store, SINGLE)
+    claimed = claim_one(store, agent_id)
+    kept = NewArtifact(old, claimed.attempt_id, "out.txt", "a" * 64, 6, 0o644)
+    store.artifacts.add_artifact(kept, 10**9, 100)
+    succeed(store, claimed)
+    succeed(store, claim_one(store, agent_id))
+    newest = submit(store, SINGLE)
+    store.artifacts.collect(int(time.time() * 1000) + 1000)
+    with pytest.raises(ConflictError, match="gc removed its source and artifacts"):
+        store.builds.retry(old, "only")
+    # A build that lost nothing to gc is retried as before.
+    assert store.builds.retry(bare, "only").status is BuildStatus.RUNNING
+    assert store.builds.get(old).status is BuildStatus.SUCCEEDED
+    assert store.builds.get(newest).status is BuildStatus.QUEUED
