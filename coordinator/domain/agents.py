@@ -24,6 +24,7 @@ from coordinator.config import (
 )
 from coordinator.domain.access import Access
 from coordinator.domain.attempts import Attempts
+from coordinator.domain.bounds import check_range
 from coordinator.domain.dispatch import Dispatcher, PollResult
 from coordinator.domain.errors import AlreadyExistsError, ConflictError
 from coordinator.domain.leases import LeaseState, LeaseTable
@@ -198,6 +199,7 @@ class Agents:
 
     async def poll(self, agent: AgentSession, free_slots: int, draining: bool) -> PollResult:
         """Waits for work or cancellations; `drain` in the result relays an operator's drain."""
+        check_range("free_slots", free_slots, 0, MAX_AGENT_CAPACITY)
 
         def slots() -> int:
             if not agent.takes_work:
@@ -216,6 +218,8 @@ class Agents:
         self, agent: AgentSession, leases: Sequence[tuple[int, str]]
     ) -> list[tuple[int, LeaseState]]:
         """Extends each (attempt, token) the agent holds; says which to stop or give up."""
+        # An agent holds at most its capacity; a longer list would be answered at length.
+        check_range("leases (count)", len(leases), 0, MAX_AGENT_CAPACITY)
         states = []
         for attempt_id, token in leases:
             lease = self._leases.renew(agent.id, attempt_id, token)

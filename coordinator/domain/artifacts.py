@@ -27,6 +27,7 @@ from coordinator.domain.artifact_records import (
     SourceSpec,
     duplicate_artifact_message,
 )
+from coordinator.domain.bounds import check_range
 from coordinator.domain.content import check_commit, check_digest, check_source_tar
 from coordinator.domain.errors import AlreadyExistsError, LimitError, NotFoundError, OutOfRangeError
 from coordinator.domain.leases import LeaseTable
@@ -110,6 +111,7 @@ class Artifacts:
     ) -> str:
         lease = self._leases.check(agent.id, attempt_id, token)
         name = check_name(upload.name)
+        check_range("mode", upload.mode, 0, 0o7777)
         self._check_size(f"artifact {name!r}", upload.size, self._config.max_artifact_bytes)
         await self._runtime.db(
             self._index.check_room,
@@ -123,9 +125,7 @@ class Artifacts:
             digest = await self._runtime.io(incoming.seal, upload.trailer())
             # The lease may have been lost while the bytes streamed in.
             self._leases.check(agent.id, attempt_id, token)
-            new = NewArtifact(
-                lease.build_id, attempt_id, name, digest, upload.size, upload.mode & 0o7777
-            )
+            new = NewArtifact(lease.build_id, attempt_id, name, digest, upload.size, upload.mode)
             await self._runtime.db(self._commit_artifact, incoming, new)
         except BaseException:
             await self._runtime.io(incoming.discard)

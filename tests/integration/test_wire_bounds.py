@@ -6,6 +6,7 @@ change, never a traceback in the server's log. Speaks the protocol directly, as 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,28 @@ def test_out_of_range_numbers_are_refused_and_change_nothing(
         )
         _refused(lambda: agent.FinishStep(outside, metadata=session, timeout=10), "step_index")
 
-        # Nothing stored changed: the bytes, the files, the step.
+        for slots in (-1, 10**6):
+            poll = agent_pb2.PollWorkRequest(free_slots=slots)
+            _refused(lambda: agent.PollWork(poll, metadata=session, timeout=10), "free_slots")
+        many = agent_pb2.RenewLeasesRequest(leases=[lease] * 1000)
+        _refused(lambda: agent.RenewLeases(many, metadata=session, timeout=10), "leases")
+        blobs = blobs_pb2_grpc.AgentBlobServiceStub(channel)
+        for mode in (0o10000, 2**32 - 1):
+            header = blobs_pb2.UploadHeader(lease=lease, name="x.bin", size=1, mode=mode)
+            parts = [
+                blobs_pb2.UploadChunk(header=header),
+                blobs_pb2.UploadChunk(data=b"x"),
+                blobs_pb2.UploadChunk(sha256=hashlib.sha256(b"x").hexdigest()),
+            ]
+            _refused(
+                lambda: blobs.UploadArtifact(iter(parts), metadata=session, timeout=10), "mode"
+            )
+        renewed = agent.RenewLeases(
+            agent_pb2.RenewLeasesRequest(leases=[lease]), metadata=session, timeout=10
+        )
+        assert [status.attempt_id for status in renewed.leases] == [lease.attempt_id]
+
+        # Nothing stored changed: the bytes, the files, the step, the artifacts.
         assert _log(control, build_id) == stored
         attempt_dir = cluster.data_dir / "logs" / str(lease.attempt_id)
         assert sorted(p.name for p in attempt_dir.iterdir()) == ["0.log"]
@@ -145,6 +167,7 @@ def test_out_of_range_numbers_are_refused_and_change_nothing(
         _refused(finish("r" * 1000, ""), "reason")
         _refused(finish("exit_code", "m" * (1024 * 1024)), "message")
         assert job(cluster.show(build_id), "nap")["status"] == "running"  # nothing recorded
+        assert cluster.json("artifacts", str(build_id))["artifacts"] == []
     finally:
         channel.close()
     log = cluster.processes[0].log()
