@@ -36,6 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     twice), and insists that a test that needs Docker says so with the `docker` marker (so
     `-m "not docker"` works)."""
     for item in items:
+        if item.get_closest_marker("sqlite_only") is not None:
+            continue
         if "database_url" in getattr(item, "fixturenames", ()) or "integration" in item.path.parts:
             item.add_marker(pytest.mark.db)
     unmarked = [

@@ -9,12 +9,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from coordinator.domain.errors import StorageExhaustedError
+from coordinator.domain.errors import DataLossError, StorageExhaustedError
 
 # What the drivers say when the database's disk is full or failing. SQLite: SQLITE_FULL and
 # SQLITE_IOERR; PostgreSQL: SQLSTATE class 53 (insufficient resources: disk full, out of memory).
 _SQLITE_EXHAUSTED = ("database or disk is full", "disk i/o error")
 _PG_EXHAUSTED_CLASS = "53"
+# A damaged database. SQLite: SQLITE_CORRUPT and SQLITE_NOTADB; PostgreSQL: SQLSTATE XX001
+# (data_corrupted) and XX002 (index_corrupted).
+_SQLITE_DAMAGED = ("database disk image is malformed", "file is not a database")
+_PG_DAMAGED = ("XX001", "XX002")
 
 
 def exhausted(error: DBAPIError) -> bool:
@@ -26,10 +30,20 @@ def exhausted(error: DBAPIError) -> bool:
     return any(text in message for text in _SQLITE_EXHAUSTED)
 
 
+def damaged(error: DBAPIError) -> bool:
+    """Whether a driver error means the stored database itself is damaged."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate in _PG_DAMAGED
+    message = str(error.orig).lower()
+    return any(text in message for text in _SQLITE_DAMAGED)
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """One transaction, committed at the end; a full or failing disk rolls it back (nothing is
-    half-recorded) and raises StorageExhaustedError, which callers retry."""
+    half-recorded) and raises StorageExhaustedError, which callers retry. A damaged database is
+    DataLossError naming it: no retry brings the rows back, an operator must restore them."""
     try:
         with Session(engine, expire_on_commit=False) as session:
             yield session
@@ -39,6 +53,12 @@ def transaction(engine: Engine) -> Iterator[Session]:
             raise StorageExhaustedError(
                 f"the database cannot store this now ({error.orig}); nothing was recorded, "
                 "retry once space returns"
+            ) from error
+        if damaged(error):
+            where = engine.url.render_as_string(hide_password=True)
+            raise DataLossError(
+                f"the coordinator's database {where} is damaged ({error.orig}): stop the "
+                "coordinator and restore the database from a backup"
             ) from error
         raise
 

@@ -9,7 +9,10 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.harness import AGENT_TOKEN, CLI, CLIENT_TOKEN, Cluster, write_pipeline
+from tests.sqlite_damage import damage_table
 
 START_TIMEOUT_S = 30
 
@@ -110,3 +113,27 @@ def test_the_data_dir_and_everything_in_it_are_private_after_a_build(
         if m != (0o700 if p.is_dir() else 0o600)
     }
     assert wrong == {}
+
+
+@pytest.mark.sqlite_only  # damages SQLite's file on disk
+def test_a_database_damaged_while_the_server_runs_is_named_in_one_line(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    assert cluster.db_url is None, "a SQLite-only test: run it with CONVEYOR_TEST_DB=sqlite"
+    cluster.start_agent(f"a-{unique}")
+    text = "name: hurt\nimage: conveyor/busybox\njobs:\n  a:\n    steps: [{run: echo hi}]\n"
+    path = write_pipeline(tmp_path, "hurt.yml", text)
+    result = cluster.cli("run", str(path), "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    build_id = json.loads(result.stdout)["id"]
+
+    database = cluster.data_dir / "conveyor.db"
+    damage_table(database, "jobs")
+    shown = cluster.cli("show", str(build_id))
+    assert shown.returncode == 1, shown.stdout.decode()
+    (line,) = shown.stderr.decode().strip().splitlines()
+    assert str(database) in line and "is damaged" in line, line
+    assert "restore the database from a backup" in line
+    assert cluster.processes[0].popen.poll() is None
+    log = cluster.processes[0].log()
+    assert "Traceback" not in log and "is damaged" in log

@@ -6,6 +6,7 @@ change, never a traceback in the server's log. Speaks the protocol directly, as 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -102,7 +103,9 @@ def test_out_of_range_numbers_are_refused_and_change_nothing(
 
         for slots in (-1, 10**6):
             poll = agent_pb2.PollWorkRequest(free_slots=slots)
-            _refused(lambda: agent.PollWork(poll, metadata=session, timeout=10), "free_slots")
+            _refused(
+                functools.partial(agent.PollWork, poll, metadata=session, timeout=10), "free_slots"
+            )
         many = agent_pb2.RenewLeasesRequest(leases=[lease] * 1000)
         _refused(lambda: agent.RenewLeases(many, metadata=session, timeout=10), "leases")
         blobs = blobs_pb2_grpc.AgentBlobServiceStub(channel)
@@ -114,7 +117,8 @@ def test_out_of_range_numbers_are_refused_and_change_nothing(
                 blobs_pb2.UploadChunk(sha256=hashlib.sha256(b"x").hexdigest()),
             ]
             _refused(
-                lambda: blobs.UploadArtifact(iter(parts), metadata=session, timeout=10), "mode"
+                functools.partial(blobs.UploadArtifact, iter(parts), metadata=session, timeout=10),
+                "mode",
             )
         renewed = agent.RenewLeases(
             agent_pb2.RenewLeasesRequest(leases=[lease]), metadata=session, timeout=10
