@@ -24,6 +24,7 @@ from coordinator.config import (
     LOOP_RETRY_JITTER,
     LOOP_RETRY_MAX_S,
 )
+from coordinator.domain.errors import DataLossError, StorageExhaustedError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -65,12 +66,10 @@ async def every(
     while not stop.is_set():
         try:
             await one_pass()
-        except Exception:
+        except Exception as error:
             failures += 1
             delay = backoff.delay(failures)
-            LOGGER.exception(
-                "%s: pass failed (%d in a row); trying again in %.1f s", name, failures, delay
-            )
+            _log_failed_pass(name, failures, delay, error)
         else:
             if failures:
                 LOGGER.info("%s: pass succeeded again after %d failed", name, failures)
@@ -114,3 +113,17 @@ async def supervise(
         await _sleep_unless(stop, delay)
         if stop.is_set():
             return
+
+
+def _log_failed_pass(name: str, failures: int, delay: float, error: Exception) -> None:
+    if isinstance(error, (StorageExhaustedError, DataLossError)):
+        # The operator's business (a full disk, a damaged database), not a bug: one line.
+        LOGGER.error(
+            "%s: pass failed (%d in a row): %s; trying again in %.1f s",
+            name,
+            failures,
+            error,
+            delay,
+        )
+        return
+    LOGGER.exception("%s: pass failed (%d in a row); trying again in %.1f s", name, failures, delay)
