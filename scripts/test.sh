@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing (scripts/setup.sh), runs the static checks, then
-# the whole suite on SQLite, then the database tests (store, migrations, claims, integration:
-# marker `db`) again on PostgreSQL, on a private cluster the tests start themselves.
+# the whole suite on SQLite, then the database tests (store, migrations, claims, and the
+# integration tests whose paths through the store differ: marker `db`, see tests/conftest.py)
+# again on PostgreSQL, on a private cluster the tests start themselves.
 # Extra arguments go to both pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."

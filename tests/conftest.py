@@ -33,10 +33,11 @@ def _docker_problem() -> str | None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks `db` the tests that run on the session's database backend (test.sh runs them
-    twice), and insists that a test that needs Docker says so with the `docker` marker (so
-    `-m "not docker"` works)."""
+    twice): those with a database and the integration tests, except the ones marked
+    `sqlite_only` or `any_store` (whose paths through the store are the same on both). Insists
+    that a test that needs Docker says so with the `docker` marker (so `-m "not docker"` works)."""
     for item in items:
-        if item.get_closest_marker("sqlite_only") is not None:
+        if any(item.get_closest_marker(name) for name in ("sqlite_only", "any_store")):
             continue
         if "database_url" in getattr(item, "fixturenames", ()) or "integration" in item.path.parts:
             item.add_marker(pytest.mark.db)

@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+# The paths through the store are the same on both backends: the SQLite pass covers them.
+pytestmark = pytest.mark.any_store
+
 BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench"
 
 

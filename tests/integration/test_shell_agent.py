@@ -14,6 +14,9 @@ import pytest
 
 from tests.harness import Cluster, job, wait_for, write_pipeline
 
+# The paths through the store are the same on both backends: the SQLite pass covers them.
+pytestmark = pytest.mark.any_store
+
 PIPELINE = r"""
 name: hostside
 image: conveyor/does-not-exist:1   # ignored by the shell executor
