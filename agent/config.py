@@ -41,6 +41,15 @@ SHELL_READ_BYTES = 256 * 1024
 SHELL_DRAIN_AFTER_EXIT_S = 1.0
 SHELL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+# The watchdog process (agent.watchdog) kills an attempt's steps this long before the lease the
+# agent last renewed can expire (measured from when that renewal was sent), but at most this
+# share of the TTL early; it looks at its deadlines at least this often; once the agent is gone
+# it keeps trying to kill what is left this long before it exits.
+WATCHDOG_MARGIN_S = 1.0
+WATCHDOG_MARGIN_MAX_SHARE = 0.25
+WATCHDOG_TICK_S = 0.05
+WATCHDOG_EXIT_AFTER_EOF_S = 60.0
+
 
 @dataclass(frozen=True)
 class AgentConfig:

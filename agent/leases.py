@@ -4,6 +4,9 @@ The agent stops an attempt's containers itself once it has gone LEASE_SAFETY of 
 confirmed renewal, measured on the monotonic clock from when the last successful renewal was
 *sent*. The coordinator's lease runs from when it *processed* that renewal, so the agent always
 gives up first: never two live containers for one job, even across a network cut.
+
+Those threads stop nothing while the agent itself is frozen, so every renewal also arms the
+watchdog process (:mod:`agent.watchdog`), which kills the steps before the lease can expire.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from agent import watchdog_link
 from agent.attempt import AttemptRunner
+from agent.config import WATCHDOG_MARGIN_MAX_SHARE, WATCHDOG_MARGIN_S
 from agent.peer import LeaseState, Peer
+from agent.watchdog_link import WatchdogLink
 
 LOGGER = logging.getLogger(__name__)
 
@@ -33,6 +39,7 @@ class LeaseKeeper:
         *,
         ttl_s: float,
         interval_s: float,
+        watchdog: WatchdogLink | None = None,
     ) -> None:
         self._peer = peer
         self._runners = runners
@@ -41,15 +48,19 @@ class LeaseKeeper:
         self._interval_s = interval_s
         self._confirmed: dict[int, float] = {}
         self._lock = threading.Lock()
+        self._watchdog = watchdog or watchdog_link.shared()
+        self._kill_after_s = ttl_s - min(WATCHDOG_MARGIN_S, ttl_s * WATCHDOG_MARGIN_MAX_SHARE)
 
     def track(self, attempt_id: int, since: float) -> None:
         """A new lease, granted about `since` (monotonic: when its assignment arrived)."""
         with self._lock:
             self._confirmed[attempt_id] = since
+        self._arm_watchdog(attempt_id, since)
 
     def forget(self, attempt_id: int) -> None:
         with self._lock:
             self._confirmed.pop(attempt_id, None)
+        self._watchdog.release(attempt_id)
 
     def start(self) -> list[threading.Thread]:
         threads = [
@@ -87,8 +98,11 @@ class LeaseKeeper:
                 runner.lose()
                 continue
             with self._lock:
-                if status.attempt_id in self._confirmed:
+                tracked = status.attempt_id in self._confirmed
+                if tracked:
                     self._confirmed[status.attempt_id] = sent
+            if tracked:
+                self._arm_watchdog(status.attempt_id, sent)
             if status.state is LeaseState.CANCEL:
                 runner.cancel()
 
@@ -107,3 +121,18 @@ class LeaseKeeper:
                             now - confirmed,
                         )
                     runner.lose()
+
+    # --- the watchdog process: stops steps even while this process is frozen ---
+
+    def _arm_watchdog(self, attempt_id: int, sent: float) -> None:
+        """Kill by the renewal's send time + TTL - margin: before the coordinator's lease ends."""
+        self._watchdog.arm(attempt_id, sent + self._kill_after_s, lambda: self._lapsed(attempt_id))
+
+    def _lapsed(self, attempt_id: int) -> None:
+        for runner in self._runners():
+            if runner.lease.attempt_id == attempt_id and not runner.lost:
+                LOGGER.warning(
+                    "attempt %d: its lease lapsed (the watchdog kills its steps); stopping it",
+                    attempt_id,
+                )
+                runner.lose()

@@ -32,7 +32,9 @@ from agent.executors.base import (
 )
 from agent.executors.docker_stream import close_socket, pump
 from agent.executors.docker_workspace import DockerWorkspaceReader, helper_container, put_tar
-from agent.executors.watchdog import TICK_S, Watchdog, early_end
+from agent.executors.watchdog import TICK_S, Watchdog, early_end, unless_lapsed
+from agent.watchdog import DOCKER
+from agent.watchdog_link import WatchdogLink, shared
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -102,9 +104,11 @@ class DockerExecutor(Executor):
         *,
         pull_timeout_s: float = 60.0,
         allow_privileged: bool = False,
+        watchdog: WatchdogLink | None = None,
     ) -> None:
         """``allow_privileged`` is the operator's opt-in to run steps as privileged containers."""
         self._api = (client or docker.from_env()).api
+        self._watchdog = watchdog or shared()
         self._pull_timeout_s = pull_timeout_s
         self._allow_privileged = allow_privileged
 
@@ -133,10 +137,15 @@ class DockerExecutor(Executor):
             return over.result
         except _BACKEND_ERRORS as exc:
             return _error(f"could not create the container of step {step.index}: {_describe(exc)}")
+        # Held before it starts: a frozen agent's container is killed when its lease lapses.
+        target = (DOCKER, container_id)
+        self._watchdog.hold(attempt.attempt_id, target)
         try:
-            return self._run_container(container_id, on_output, control)
+            result = self._run_container(container_id, on_output, control)
         finally:
             self._remove_container(container_id)
+            self._watchdog.drop(attempt.attempt_id, target)
+        return unless_lapsed(self._watchdog, attempt.attempt_id, result)
 
     def cleanup_attempt(self, attempt: AttemptInfo) -> None:
         attempt_id = attempt.attempt_id

@@ -36,7 +36,9 @@ from agent.executors.base import (
     StepResult,
 )
 from agent.executors.host_workspace import HostWorkspaces
-from agent.executors.watchdog import Watchdog, early_end
+from agent.executors.watchdog import Watchdog, early_end, unless_lapsed
+from agent.watchdog import PGID
+from agent.watchdog_link import WatchdogLink, shared
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -92,6 +94,10 @@ class ShellExecutor(HostWorkspaces, Executor):
     ``root`` must belong to this agent alone: :meth:`remove_leftovers` empties it.
     """
 
+    def __init__(self, root: Path, watchdog: WatchdogLink | None = None) -> None:
+        super().__init__(root)
+        self._watchdog = watchdog or shared()
+
     def run_step(
         self,
         attempt: AttemptInfo,
@@ -117,13 +123,19 @@ class ShellExecutor(HostWorkspaces, Executor):
             )
         except OSError as exc:
             return StepResult(StepEnd.ERROR, None, f"could not start step {step.index}: {exc}")
-        return self._supervise(process, on_output, control)
+        target = (PGID, str(process.pid))
+        self._watchdog.hold(attempt.attempt_id, target)
+        result = self._supervise(
+            process, on_output, control, lambda: self._watchdog.drop(attempt.attempt_id, target)
+        )
+        return unless_lapsed(self._watchdog, attempt.attempt_id, result)
 
     def _supervise(
         self,
         process: subprocess.Popen[bytes],
         on_output: Callable[[bytes], None],
         control: StepControl,
+        unwatch: Callable[[], None],
     ) -> StepResult:
         watchdog = Watchdog(
             lambda signum: _signal_group(process.pid, signum),
@@ -141,6 +153,8 @@ class ShellExecutor(HostWorkspaces, Executor):
             watchdog.finish()
             # Like a removed container: nothing of the step outlives run_step.
             _signal_group(process.pid, signal.SIGKILL)
+            # Before the reap: until then the group's id cannot be reused by another process.
+            unwatch()
             process.wait()
             if process.stdout is not None:
                 process.stdout.close()

@@ -2,6 +2,9 @@
 
 A stop request gets SIGTERM, then SIGKILL after the grace; a passed deadline gets SIGKILL at once.
 The executors differ only in how a signal reaches the step (a container, a process group).
+
+This thread lives in the agent's process; the watchdog *process* (:mod:`agent.watchdog`) is the
+one that still kills a step when the agent is frozen. Executors tell it what each step runs.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from agent.executors.base import StepControl, StepEnd, StepResult
+from agent.watchdog_link import WatchdogLink
 
 # Bounds how late a stop request or deadline is noticed.
 TICK_S = 0.05
@@ -24,6 +28,15 @@ def early_end(control: StepControl, what: str) -> StepResult | None:
     if control.deadline is not None and time.monotonic() >= control.deadline:
         return StepResult(StepEnd.TIMEOUT, None, f"deadline passed before {what} started")
     return None
+
+
+def unless_lapsed(link: WatchdogLink, attempt_id: int, result: StepResult) -> StepResult:
+    """The step's result, unless its lease lapsed meanwhile: then the watchdog process may have
+    killed it, and how it ended says nothing about the step (never an exit code to report)."""
+    if link.lapsed(attempt_id):
+        message = f"the attempt's lease lapsed; its step was killed ({result.message})"
+        return StepResult(StepEnd.STOPPED, result.exit_code, message)
+    return result
 
 
 class Watchdog(threading.Thread):
