@@ -8,7 +8,7 @@ from typing import BinaryIO, TextIO
 
 from conveyor import wire
 from conveyor.cli.bounds import printable
-from conveyor.cli.render import colour
+from conveyor.cli.terminal import colour
 from conveyor.v1 import control_pb2
 
 
