@@ -86,14 +86,7 @@ class Transfers:
             raise CliError(f"refused: {error}", EXIT_FAILED) from None
         request = blobs_pb2.DownloadArtifactRequest(build_id=build_id, sha256=artifact.sha256)
         with _temp_beside(destination) as (handle, temp):
-            hasher = hashlib.sha256()
-            try:
-                for chunk in self._stub.DownloadArtifact(request, metadata=self._client.metadata):
-                    hasher.update(chunk.data)
-                    handle.write(chunk.data)
-            except grpc.RpcError as error:
-                raise explain(error, self._client.address) from None
-            handle.flush()
+            hasher = self._receive(request, artifact, handle)
             if hasher.hexdigest() != artifact.sha256:
                 raise CliError(
                     f"artifact {artifact.name!r} of job {artifact.job!r}: digest mismatch "
@@ -104,6 +97,35 @@ class Transfers:
             os.chmod(temp, (artifact.mode or 0o644) & 0o777)
             os.replace(temp, destination)
         return destination
+
+    def _receive(
+        self,
+        request: blobs_pb2.DownloadArtifactRequest,
+        artifact: blobs_pb2.Artifact,
+        out: BinaryIO,
+    ) -> hashlib._Hash:
+        """Writes the streamed bytes to `out`, never more than the announced size: a stream
+        that goes past it is cancelled before the chunk that would cross it is written."""
+        hasher, received = hashlib.sha256(), 0
+        stream = self._stub.DownloadArtifact(request, metadata=self._client.metadata)
+        try:
+            for chunk in stream:
+                received += len(chunk.data)
+                if received > artifact.size:
+                    raise CliError(
+                        f"artifact {artifact.name!r} of job {artifact.job!r}: the coordinator "
+                        f"sent more than the announced {artifact.size} bytes; download aborted, "
+                        "nothing written",
+                        EXIT_FAILED,
+                    )
+                hasher.update(chunk.data)
+                out.write(chunk.data)
+        except grpc.RpcError as error:
+            raise explain(error, self._client.address) from None
+        finally:
+            stream.cancel()  # type: ignore[no-untyped-call]  # the server stops sending
+        out.flush()
+        return hasher
 
 
 @contextlib.contextmanager

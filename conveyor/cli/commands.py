@@ -156,9 +156,11 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     client = _client(args)
+    # What the build had before the retry: following it shows only the new attempts.
+    earlier = client.get_build(args.build) if args.follow else None
     build = client.retry(args.build, args.job or "")
     if args.follow:
-        build = follow_build(client, build.id, show_progress=not args.json)
+        build = follow_build(client, build.id, show_progress=not args.json, earlier=earlier)
     if args.json:
         _emit_json(build_doc(build))
     else:

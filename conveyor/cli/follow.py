@@ -46,10 +46,23 @@ def _reconnecting(open_stream: Callable[[], Iterator[T]]) -> Iterator[T]:
             time.sleep(RECONNECT_PAUSE_S)
 
 
-def follow_build(client: Client, build_id: int, show_progress: bool) -> control_pb2.Build:
-    """Follows a build to its end; returns its final snapshot."""
+def follow_build(
+    client: Client,
+    build_id: int,
+    show_progress: bool,
+    earlier: control_pb2.Build | None = None,
+) -> control_pb2.Build:
+    """Follows a build to its end; returns its final snapshot.
+
+    `earlier` is the build as it was before a retry: its attempts' logs and states are not
+    shown again, only what the new attempts do.
+    """
     progress = Progress(show_logs=show_progress)
     offsets: dict[tuple[str, int, int], int] = {}
+    old_attempts: set[tuple[str, int]] = set()
+    if earlier is not None:
+        progress.prime(earlier)
+        old_attempts = _skip_earlier(earlier, offsets)
     last: control_pb2.Build | None = None
     stream = _reconnecting(lambda: client.watch(build_id, show_progress, offsets))
     for event in stream:
@@ -62,10 +75,26 @@ def follow_build(client: Client, build_id: int, show_progress: bool) -> control_
             offsets[(chunk.job, chunk.attempt_number, chunk.step_index)] = chunk.offset + len(
                 chunk.data
             )
-            progress.log(chunk)
+            if (chunk.job, chunk.attempt_number) not in old_attempts:
+                progress.log(chunk)
     if last is None or not wire.build_status_from_pb(last.status).final:
         last = client.get_build(build_id)
     return last
+
+
+def _skip_earlier(
+    earlier: control_pb2.Build, offsets: dict[tuple[str, int, int], int]
+) -> set[tuple[str, int]]:
+    """The (job, attempt) pairs of `earlier`; sets `offsets` past their finished steps' logs
+    so the coordinator need not send them (what it sends anyway is dropped)."""
+    attempts = set()
+    for job in earlier.jobs:
+        for attempt in job.attempts:
+            attempts.add((job.name, attempt.number))
+            for step in attempt.steps:
+                if wire.step_status_from_pb(step.status).final and step.log_length:
+                    offsets[(job.name, attempt.number, step.index)] = step.log_length
+    return attempts
 
 
 def stream_logs(client: Client, request: control_pb2.ReadLogsRequest) -> Iterator[bytes]:

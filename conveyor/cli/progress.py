@@ -8,7 +8,7 @@ from typing import BinaryIO, TextIO
 
 from conveyor import wire
 from conveyor.cli.bounds import printable
-from conveyor.cli.render import colour
+from conveyor.cli.terminal import colour
 from conveyor.v1 import control_pb2
 
 
@@ -19,12 +19,28 @@ class Progress:
         self._show_logs = show_logs
         self._seen: dict[str, str] = {}
         self._partial: dict[tuple[str, int, int], bytes] = {}
+        self._quiet = False
 
     def _say(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         print(f"{stamp} {text}", file=self._out, flush=True)
 
+    def prime(self, build: control_pb2.Build) -> None:
+        """Takes the jobs' and steps' states in `build` as already shown (before a retry), so
+        only what changes after it is printed; the build's own end is still announced."""
+        self._quiet = True
+        try:
+            self._jobs(build)
+        finally:
+            self._quiet = False
+
     def snapshot(self, build: control_pb2.Build) -> None:
+        self._jobs(build)
+        status = wire.build_status_from_pb(build.status)
+        if status.final:
+            self._announce("build", status.value, lambda s: f"build {build.id} {colour(s, s)}")
+
+    def _jobs(self, build: control_pb2.Build) -> None:
         for job in build.jobs:
             status = wire.job_status_from_pb(job.status).value
             self._announce(f"job:{job.name}", status, lambda s, j=job: self._job_line(j, s))
@@ -41,14 +57,13 @@ class Progress:
                 self._announce(
                     key, step_status, lambda s, j=job, st=step: self._step_line(j, st, s)
                 )
-        status = wire.build_status_from_pb(build.status)
-        if status.final:
-            self._announce("build", status.value, lambda s: f"build {build.id} {colour(s, s)}")
 
     def _announce(self, key: str, status: str, line: object) -> None:
         if self._seen.get(key) == status:
             return
         self._seen[key] = status
+        if self._quiet:
+            return
         assert callable(line)
         self._say(line(status))
 

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from rich.text import Text
+
 from conveyor import wire
 from conveyor.cli.bounds import printable
+from conveyor.cli.terminal import cell, colour, table
 from conveyor.v1 import control_pb2
-
-_COLOURS = {
-    "succeeded": "32",
-    "failed": "31",
-    "canceled": "33",
-    "skipped": "90",
-    "running": "36",
-    "queued": "34",
-    "waiting": "90",
-    "online": "32",
-    "offline": "90",
-}
-
-
-def colour(text: str, status: str, stream: TextIO = sys.stdout) -> str:
-    code = _COLOURS.get(status)
-    if code is None or not stream.isatty() or os.environ.get("NO_COLOR"):
-        return text
-    return f"\033[{code}m{text}\033[0m"
 
 
 def job_doc(job: control_pb2.Job) -> dict[str, Any]:
@@ -68,13 +51,6 @@ def build_doc(build: control_pb2.Build) -> dict[str, Any]:
     }
 
 
-def table(rows: Sequence[Sequence[str]], header: Sequence[str], out: TextIO = sys.stdout) -> None:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
-        print("  ".join(cells).rstrip(), file=out)
-
-
 def _ago(ms: int) -> str:
     if not ms:
         return "-"
@@ -96,7 +72,7 @@ def print_build(build: control_pb2.Build, out: TextIO = sys.stdout) -> None:
     doc = build_doc(build)
     status = colour(doc["status"], doc["status"], out)
     print(f"build {build.id} ({printable(build.name)}): {status}", file=out)
-    rows = []
+    rows: list[list[str | Text]] = []
     for job, job_pb in zip(doc["jobs"], build.jobs, strict=True):
         latest = job_pb.attempts[-1] if job_pb.attempts else None
         why = job["message"] or job["reason"] or ""
@@ -105,7 +81,7 @@ def print_build(build: control_pb2.Build, out: TextIO = sys.stdout) -> None:
         rows.append(
             [
                 printable(job["name"]),
-                colour(job["status"], job["status"], out),
+                cell(job["status"], job["status"]),
                 str(job["attempts"]),
                 "" if job["exit_code"] is None else str(job["exit_code"]),
                 printable(job["agent"] or ""),
@@ -117,14 +93,14 @@ def print_build(build: control_pb2.Build, out: TextIO = sys.stdout) -> None:
 
 
 def print_builds(builds: Sequence[control_pb2.Build], out: TextIO = sys.stdout) -> None:
-    rows = []
+    rows: list[list[str | Text]] = []
     for build in builds:
         status = wire.build_status_from_pb(build.status).value
         rows.append(
             [
                 str(build.id),
                 printable(build.name),
-                colour(status, status, out),
+                cell(status, status),
                 str(len(build.jobs)),
                 _ago(build.created_at_ms),
                 _duration(build.created_at_ms, build.finished_at_ms),
@@ -146,13 +122,13 @@ def agent_doc(agent: control_pb2.Agent) -> dict[str, Any]:
 
 
 def print_agents(agents: Sequence[control_pb2.Agent], out: TextIO = sys.stdout) -> None:
-    rows = []
+    rows: list[list[str | Text]] = []
     for agent in agents:
         labels = ",".join(f"{k}={v}" for k, v in sorted(agent.labels.items())) or "-"
         rows.append(
             [
                 printable(agent.name),
-                colour(agent.state, agent.state, out),
+                cell(agent.state, agent.state),
                 f"{agent.running}/{agent.capacity}",
                 printable(labels),
                 _ago(agent.last_seen_ms),

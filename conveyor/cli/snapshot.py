@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from conveyor.cli.ignore import Rule, ignored, read_rules
+from conveyor.cli.ignore import Rules, ignored, read_rules
 
 _HASH_CHUNK_BYTES = 1024 * 1024
 
@@ -28,7 +28,7 @@ class Snapshot:
     files: int
 
 
-def _walk(root: Path, relative: str, rules: list[Rule]) -> Iterator[tuple[Path, str]]:
+def _walk(root: Path, relative: str, rules: list[Rules]) -> Iterator[tuple[Path, str]]:
     directory = root / relative if relative else root
     rules = rules + read_rules(directory, relative)
     with os.scandir(directory) as entries:

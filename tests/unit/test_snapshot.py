@@ -27,12 +27,12 @@ from conveyor.cli.snapshot import make_snapshot
     ],
 )
 def test_gitignore_rules(path: str, is_dir: bool, expected: bool) -> None:
-    rules = parse_rules("# comment\n\n*.log\n!keep.log\n/build/\nsub/secret.txt\n", "")
+    rules = [parse_rules("# comment\n\n*.log\n!keep.log\n/build/\nsub/secret.txt\n", "")]
     assert ignored(rules, path, is_dir) is expected
 
 
 def test_nested_rules_apply_below_their_directory() -> None:
-    rules = parse_rules("*.tmp\n", "pkg")
+    rules = [parse_rules("*.tmp\n", "pkg")]
     assert ignored(rules, "pkg/a.tmp", False)
     assert not ignored(rules, "a.tmp", False)
 
