@@ -17,6 +17,9 @@ import pytest
 from conveyor.v1 import blobs_pb2, blobs_pb2_grpc
 from tests.harness import CLI
 
+# The paths through the store are the same on both backends: the SQLite pass covers them.
+pytestmark = pytest.mark.any_store
+
 ANNOUNCED_BYTES = 100_000
 CHUNK_BYTES = 64 * 1024
 # How much a lying server may push: far past the announced size, bounded so a test ends.

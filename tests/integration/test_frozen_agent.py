@@ -23,6 +23,9 @@ import pytest
 from agent.executors.shell import WORKSPACE_VAR
 from tests.harness import Cluster, Process, job, wait_for, write_pipeline
 
+# The paths through the store are the same on both backends: the SQLite pass covers them.
+pytestmark = pytest.mark.any_store
+
 TTL_S = 4.0  # the harness's --lease-ttl
 SAMPLE_EVERY_S = 0.1
 # Long enough that the frozen copy would still run when the spare's starts, were it not killed.

@@ -21,6 +21,9 @@ from agent.watchdog import DOCKER, PGID
 from agent.watchdog_link import WatchdogLink
 from tests.harness import wait_for
 
+# The paths through the store are the same on both backends: the SQLite pass covers them.
+pytestmark = pytest.mark.any_store
+
 KILL_TIMEOUT_S = 30.0
 
 
