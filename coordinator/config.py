@@ -54,6 +54,9 @@ MAX_ENV_OVERRIDES_BYTES = 256 * 1024  # all names and values together
 # An attempt's result as an agent reports it: a reason code and a message, kept per attempt.
 MAX_REASON_CHARS = 64
 MAX_MESSAGE_CHARS = 64 * 1024
+# An error's details as a status carries them (a header: UTF-8 outside ASCII is sent
+# percent-encoded, up to 3 bytes a byte, and clients refuse headers past 8 KiB in all).
+MAX_STATUS_DETAILS_BYTES = 2 * 1024
 # `CollectGarbage`: ages from 0 up to a century (seconds); a negative age would be a cutoff in
 # the future, dropping every build's artifacts.
 MAX_GC_AGE_S = 100 * 365 * 86400

@@ -101,7 +101,7 @@ def print_builds(builds: Sequence[control_pb2.Build], out: TextIO = sys.stdout) 
                 str(build.id),
                 printable(build.name),
                 cell(status, status),
-                str(len(build.jobs)),
+                str(build.job_count),
                 _ago(build.created_at_ms),
                 _duration(build.created_at_ms, build.finished_at_ms),
             ]

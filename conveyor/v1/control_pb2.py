@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from conveyor.v1 import types_pb2 as conveyor_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63onveyor/v1/control.proto\x12\x0b\x63onveyor.v1\x1a\x17\x63onveyor/v1/types.proto\"\xdc\x01\n\x12SubmitBuildRequest\x12\x15\n\rpipeline_yaml\x18\x01 \x01(\t\x12\x13\n\x0bsource_name\x18\x02 \x01(\t\x12\x35\n\x03\x65nv\x18\x03 \x03(\x0b\x32(.conveyor.v1.SubmitBuildRequest.EnvEntry\x12\x15\n\rsource_sha256\x18\x04 \x01(\t\x12\x0f\n\x07git_url\x18\x05 \x01(\t\x12\x0f\n\x07git_ref\x18\x06 \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\'\n\x13SubmitBuildResponse\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\"\xd1\x01\n\x04Step\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.conveyor.v1.StepStatus\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x15\n\rhas_exit_code\x18\x05 \x01(\x08\x12\x15\n\rstarted_at_ms\x18\x06 \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x07 \x01(\x03\x12\x12\n\nlog_length\x18\x08 \x01(\x03\x12\x16\n\x0elog_lost_bytes\x18\t \x01(\x03\"\xfc\x01\n\x07\x41ttempt\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06number\x18\x02 \x01(\x05\x12\x12\n\nagent_name\x18\x03 \x01(\t\x12%\n\x07outcome\x18\x04 \x01(\x0e\x32\x14.conveyor.v1.Outcome\x12\x11\n\texit_code\x18\x05 \x01(\x05\x12\x15\n\rhas_exit_code\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x15\n\rstarted_at_ms\x18\t \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\n \x01(\x03\x12 \n\x05steps\x18\x0b \x03(\x0b\x32\x11.conveyor.v1.Step\"\xae\x02\n\x03Job\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.conveyor.v1.JobStatus\x12\r\n\x05needs\x18\x03 \x03(\t\x12,\n\x06labels\x18\x04 \x03(\x0b\x32\x1c.conveyor.v1.Job.LabelsEntry\x12\x11\n\texit_code\x18\x05 \x01(\x05\x12\x15\n\rhas_exit_code\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12&\n\x08\x61ttempts\x18\t \x03(\x0b\x32\x14.conveyor.v1.Attempt\x12\x12\n\nstep_names\x18\n \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb4\x01\n\x05\x42uild\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x06status\x18\x03 \x01(\x0e\x32\x18.conveyor.v1.BuildStatus\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x05 \x01(\x03\x12\x1e\n\x04jobs\x18\x06 \x03(\x0b\x32\x10.conveyor.v1.Job\x12\x18\n\x10\x63\x61ncel_requested\x18\x07 \x01(\x08\"#\n\x0fGetBuildRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\"\"\n\x11ListBuildsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"8\n\x12ListBuildsResponse\x12\"\n\x06\x62uilds\x18\x01 \x03(\x0b\x32\x12.conveyor.v1.Build\"c\n\x11WatchBuildRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\x12\x14\n\x0cinclude_logs\x18\x02 \x01(\x08\x12&\n\x06resume\x18\x03 \x03(\x0b\x32\x16.conveyor.v1.LogOffset\"T\n\tLogOffset\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x16\n\x0e\x61ttempt_number\x18\x02 \x01(\x05\x12\x12\n\nstep_index\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\"t\n\x08LogChunk\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x16\n\x0e\x61ttempt_number\x18\x02 \x01(\x05\x12\x12\n\nstep_index\x18\x03 \x01(\x05\x12\x11\n\tstep_name\x18\x04 \x01(\t\x12\x0e\n\x06offset\x18\x05 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\"c\n\nBuildEvent\x12&\n\x08snapshot\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.BuildH\x00\x12$\n\x03log\x18\x02 \x01(\x0b\x32\x15.conveyor.v1.LogChunkH\x00\x42\x07\n\x05\x65vent\"\x8e\x01\n\x0fReadLogsRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\x16\n\x0e\x61ttempt_number\x18\x04 \x01(\x05\x12\x0e\n\x06\x66ollow\x18\x05 \x01(\x08\x12\x11\n\tfrom_step\x18\x06 \x01(\x05\x12\x13\n\x0b\x66rom_offset\x18\x07 \x01(\x03\"&\n\x12\x43\x61ncelBuildRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\"2\n\x11RetryBuildRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\x12\x0b\n\x03job\x18\x02 \x01(\t\"\x13\n\x11ListAgentsRequest\"\xc8\x01\n\x05\x41gent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\x06labels\x18\x03 \x03(\x0b\x32\x1e.conveyor.v1.Agent.LabelsEntry\x12\x10\n\x08\x63\x61pacity\x18\x04 \x01(\x05\x12\x0f\n\x07running\x18\x05 \x01(\x05\x12\r\n\x05state\x18\x06 \x01(\t\x12\x14\n\x0clast_seen_ms\x18\x07 \x01(\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"7\n\x13SetAgentModeRequest\x12\x12\n\nagent_name\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\"8\n\x12ListAgentsResponse\x12\"\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x12.conveyor.v1.Agent2\x96\x05\n\x0e\x43ontrolService\x12P\n\x0bSubmitBuild\x12\x1f.conveyor.v1.SubmitBuildRequest\x1a .conveyor.v1.SubmitBuildResponse\x12<\n\x08GetBuild\x12\x1c.conveyor.v1.GetBuildRequest\x1a\x12.conveyor.v1.Build\x12M\n\nListBuilds\x12\x1e.conveyor.v1.ListBuildsRequest\x1a\x1f.conveyor.v1.ListBuildsResponse\x12G\n\nWatchBuild\x12\x1e.conveyor.v1.WatchBuildRequest\x1a\x17.conveyor.v1.BuildEvent0\x01\x12\x41\n\x08ReadLogs\x12\x1c.conveyor.v1.ReadLogsRequest\x1a\x15.conveyor.v1.LogChunk0\x01\x12\x42\n\x0b\x43\x61ncelBuild\x12\x1f.conveyor.v1.CancelBuildRequest\x1a\x12.conveyor.v1.Build\x12@\n\nRetryBuild\x12\x1e.conveyor.v1.RetryBuildRequest\x1a\x12.conveyor.v1.Build\x12M\n\nListAgents\x12\x1e.conveyor.v1.ListAgentsRequest\x1a\x1f.conveyor.v1.ListAgentsResponse\x12\x44\n\x0cSetAgentMode\x12 .conveyor.v1.SetAgentModeRequest\x1a\x12.conveyor.v1.Agentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63onveyor/v1/control.proto\x12\x0b\x63onveyor.v1\x1a\x17\x63onveyor/v1/types.proto\"\xdc\x01\n\x12SubmitBuildRequest\x12\x15\n\rpipeline_yaml\x18\x01 \x01(\t\x12\x13\n\x0bsource_name\x18\x02 \x01(\t\x12\x35\n\x03\x65nv\x18\x03 \x03(\x0b\x32(.conveyor.v1.SubmitBuildRequest.EnvEntry\x12\x15\n\rsource_sha256\x18\x04 \x01(\t\x12\x0f\n\x07git_url\x18\x05 \x01(\t\x12\x0f\n\x07git_ref\x18\x06 \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\'\n\x13SubmitBuildResponse\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\"\xd1\x01\n\x04Step\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.conveyor.v1.StepStatus\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x15\n\rhas_exit_code\x18\x05 \x01(\x08\x12\x15\n\rstarted_at_ms\x18\x06 \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x07 \x01(\x03\x12\x12\n\nlog_length\x18\x08 \x01(\x03\x12\x16\n\x0elog_lost_bytes\x18\t \x01(\x03\"\xfc\x01\n\x07\x41ttempt\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06number\x18\x02 \x01(\x05\x12\x12\n\nagent_name\x18\x03 \x01(\t\x12%\n\x07outcome\x18\x04 \x01(\x0e\x32\x14.conveyor.v1.Outcome\x12\x11\n\texit_code\x18\x05 \x01(\x05\x12\x15\n\rhas_exit_code\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x15\n\rstarted_at_ms\x18\t \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\n \x01(\x03\x12 \n\x05steps\x18\x0b \x03(\x0b\x32\x11.conveyor.v1.Step\"\xae\x02\n\x03Job\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x06status\x18\x02 \x01(\x0e\x32\x16.conveyor.v1.JobStatus\x12\r\n\x05needs\x18\x03 \x03(\t\x12,\n\x06labels\x18\x04 \x03(\x0b\x32\x1c.conveyor.v1.Job.LabelsEntry\x12\x11\n\texit_code\x18\x05 \x01(\x05\x12\x15\n\rhas_exit_code\x18\x06 \x01(\x08\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12&\n\x08\x61ttempts\x18\t \x03(\x0b\x32\x14.conveyor.v1.Attempt\x12\x12\n\nstep_names\x18\n \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc7\x01\n\x05\x42uild\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x06status\x18\x03 \x01(\x0e\x32\x18.conveyor.v1.BuildStatus\x12\x15\n\rcreated_at_ms\x18\x04 \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x05 \x01(\x03\x12\x1e\n\x04jobs\x18\x06 \x03(\x0b\x32\x10.conveyor.v1.Job\x12\x18\n\x10\x63\x61ncel_requested\x18\x07 \x01(\x08\x12\x11\n\tjob_count\x18\x08 \x01(\x05\"#\n\x0fGetBuildRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\"\"\n\x11ListBuildsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"8\n\x12ListBuildsResponse\x12\"\n\x06\x62uilds\x18\x01 \x03(\x0b\x32\x12.conveyor.v1.Build\"c\n\x11WatchBuildRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\x12\x14\n\x0cinclude_logs\x18\x02 \x01(\x08\x12&\n\x06resume\x18\x03 \x03(\x0b\x32\x16.conveyor.v1.LogOffset\"T\n\tLogOffset\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x16\n\x0e\x61ttempt_number\x18\x02 \x01(\x05\x12\x12\n\nstep_index\x18\x03 \x01(\x05\x12\x0e\n\x06offset\x18\x04 \x01(\x03\"t\n\x08LogChunk\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x16\n\x0e\x61ttempt_number\x18\x02 \x01(\x05\x12\x12\n\nstep_index\x18\x03 \x01(\x05\x12\x11\n\tstep_name\x18\x04 \x01(\t\x12\x0e\n\x06offset\x18\x05 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\"c\n\nBuildEvent\x12&\n\x08snapshot\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.BuildH\x00\x12$\n\x03log\x18\x02 \x01(\x0b\x32\x15.conveyor.v1.LogChunkH\x00\x42\x07\n\x05\x65vent\"\x8e\x01\n\x0fReadLogsRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\x16\n\x0e\x61ttempt_number\x18\x04 \x01(\x05\x12\x0e\n\x06\x66ollow\x18\x05 \x01(\x08\x12\x11\n\tfrom_step\x18\x06 \x01(\x05\x12\x13\n\x0b\x66rom_offset\x18\x07 \x01(\x03\"&\n\x12\x43\x61ncelBuildRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\"2\n\x11RetryBuildRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\x12\x0b\n\x03job\x18\x02 \x01(\t\"\x13\n\x11ListAgentsRequest\"\xc8\x01\n\x05\x41gent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12.\n\x06labels\x18\x03 \x03(\x0b\x32\x1e.conveyor.v1.Agent.LabelsEntry\x12\x10\n\x08\x63\x61pacity\x18\x04 \x01(\x05\x12\x0f\n\x07running\x18\x05 \x01(\x05\x12\r\n\x05state\x18\x06 \x01(\t\x12\x14\n\x0clast_seen_ms\x18\x07 \x01(\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"7\n\x13SetAgentModeRequest\x12\x12\n\nagent_name\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\"8\n\x12ListAgentsResponse\x12\"\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x12.conveyor.v1.Agent2\x96\x05\n\x0e\x43ontrolService\x12P\n\x0bSubmitBuild\x12\x1f.conveyor.v1.SubmitBuildRequest\x1a .conveyor.v1.SubmitBuildResponse\x12<\n\x08GetBuild\x12\x1c.conveyor.v1.GetBuildRequest\x1a\x12.conveyor.v1.Build\x12M\n\nListBuilds\x12\x1e.conveyor.v1.ListBuildsRequest\x1a\x1f.conveyor.v1.ListBuildsResponse\x12G\n\nWatchBuild\x12\x1e.conveyor.v1.WatchBuildRequest\x1a\x17.conveyor.v1.BuildEvent0\x01\x12\x41\n\x08ReadLogs\x12\x1c.conveyor.v1.ReadLogsRequest\x1a\x15.conveyor.v1.LogChunk0\x01\x12\x42\n\x0b\x43\x61ncelBuild\x12\x1f.conveyor.v1.CancelBuildRequest\x1a\x12.conveyor.v1.Build\x12@\n\nRetryBuild\x12\x1e.conveyor.v1.RetryBuildRequest\x1a\x12.conveyor.v1.Build\x12M\n\nListAgents\x12\x1e.conveyor.v1.ListAgentsRequest\x1a\x1f.conveyor.v1.ListAgentsResponse\x12\x44\n\x0cSetAgentMode\x12 .conveyor.v1.SetAgentModeRequest\x1a\x12.conveyor.v1.Agentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,37 +53,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOB_LABELSENTRY']._serialized_start=1056
   _globals['_JOB_LABELSENTRY']._serialized_end=1101
   _globals['_BUILD']._serialized_start=1104
-  _globals['_BUILD']._serialized_end=1284
-  _globals['_GETBUILDREQUEST']._serialized_start=1286
-  _globals['_GETBUILDREQUEST']._serialized_end=1321
-  _globals['_LISTBUILDSREQUEST']._serialized_start=1323
-  _globals['_LISTBUILDSREQUEST']._serialized_end=1357
-  _globals['_LISTBUILDSRESPONSE']._serialized_start=1359
-  _globals['_LISTBUILDSRESPONSE']._serialized_end=1415
-  _globals['_WATCHBUILDREQUEST']._serialized_start=1417
-  _globals['_WATCHBUILDREQUEST']._serialized_end=1516
-  _globals['_LOGOFFSET']._serialized_start=1518
-  _globals['_LOGOFFSET']._serialized_end=1602
-  _globals['_LOGCHUNK']._serialized_start=1604
-  _globals['_LOGCHUNK']._serialized_end=1720
-  _globals['_BUILDEVENT']._serialized_start=1722
-  _globals['_BUILDEVENT']._serialized_end=1821
-  _globals['_READLOGSREQUEST']._serialized_start=1824
-  _globals['_READLOGSREQUEST']._serialized_end=1966
-  _globals['_CANCELBUILDREQUEST']._serialized_start=1968
-  _globals['_CANCELBUILDREQUEST']._serialized_end=2006
-  _globals['_RETRYBUILDREQUEST']._serialized_start=2008
-  _globals['_RETRYBUILDREQUEST']._serialized_end=2058
-  _globals['_LISTAGENTSREQUEST']._serialized_start=2060
-  _globals['_LISTAGENTSREQUEST']._serialized_end=2079
-  _globals['_AGENT']._serialized_start=2082
-  _globals['_AGENT']._serialized_end=2282
+  _globals['_BUILD']._serialized_end=1303
+  _globals['_GETBUILDREQUEST']._serialized_start=1305
+  _globals['_GETBUILDREQUEST']._serialized_end=1340
+  _globals['_LISTBUILDSREQUEST']._serialized_start=1342
+  _globals['_LISTBUILDSREQUEST']._serialized_end=1376
+  _globals['_LISTBUILDSRESPONSE']._serialized_start=1378
+  _globals['_LISTBUILDSRESPONSE']._serialized_end=1434
+  _globals['_WATCHBUILDREQUEST']._serialized_start=1436
+  _globals['_WATCHBUILDREQUEST']._serialized_end=1535
+  _globals['_LOGOFFSET']._serialized_start=1537
+  _globals['_LOGOFFSET']._serialized_end=1621
+  _globals['_LOGCHUNK']._serialized_start=1623
+  _globals['_LOGCHUNK']._serialized_end=1739
+  _globals['_BUILDEVENT']._serialized_start=1741
+  _globals['_BUILDEVENT']._serialized_end=1840
+  _globals['_READLOGSREQUEST']._serialized_start=1843
+  _globals['_READLOGSREQUEST']._serialized_end=1985
+  _globals['_CANCELBUILDREQUEST']._serialized_start=1987
+  _globals['_CANCELBUILDREQUEST']._serialized_end=2025
+  _globals['_RETRYBUILDREQUEST']._serialized_start=2027
+  _globals['_RETRYBUILDREQUEST']._serialized_end=2077
+  _globals['_LISTAGENTSREQUEST']._serialized_start=2079
+  _globals['_LISTAGENTSREQUEST']._serialized_end=2098
+  _globals['_AGENT']._serialized_start=2101
+  _globals['_AGENT']._serialized_end=2301
   _globals['_AGENT_LABELSENTRY']._serialized_start=1056
   _globals['_AGENT_LABELSENTRY']._serialized_end=1101
-  _globals['_SETAGENTMODEREQUEST']._serialized_start=2284
-  _globals['_SETAGENTMODEREQUEST']._serialized_end=2339
-  _globals['_LISTAGENTSRESPONSE']._serialized_start=2341
-  _globals['_LISTAGENTSRESPONSE']._serialized_end=2397
-  _globals['_CONTROLSERVICE']._serialized_start=2400
-  _globals['_CONTROLSERVICE']._serialized_end=3062
+  _globals['_SETAGENTMODEREQUEST']._serialized_start=2303
+  _globals['_SETAGENTMODEREQUEST']._serialized_end=2358
+  _globals['_LISTAGENTSRESPONSE']._serialized_start=2360
+  _globals['_LISTAGENTSRESPONSE']._serialized_end=2416
+  _globals['_CONTROLSERVICE']._serialized_start=2419
+  _globals['_CONTROLSERVICE']._serialized_end=3081
 # @@protoc_insertion_point(module_scope)

@@ -277,14 +277,18 @@ class Build(_message.Message):
     FINISHED_AT_MS_FIELD_NUMBER: _builtins.int
     JOBS_FIELD_NUMBER: _builtins.int
     CANCEL_REQUESTED_FIELD_NUMBER: _builtins.int
+    JOB_COUNT_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     name: _builtins.str
     status: _types_pb2.BuildStatus.ValueType
     created_at_ms: _builtins.int
     finished_at_ms: _builtins.int
     cancel_requested: _builtins.bool
+    job_count: _builtins.int
     @_builtins.property
-    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Job]: ...
+    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Job]:
+        """empty in ListBuilds answers, which carry job_count instead"""
+
     def __init__(
         self,
         *,
@@ -295,10 +299,11 @@ class Build(_message.Message):
         finished_at_ms: _builtins.int = ...,
         jobs: _abc.Iterable[Global___Job] | None = ...,
         cancel_requested: _builtins.bool = ...,
+        job_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "created_at_ms", b"created_at_ms", "finished_at_ms", b"finished_at_ms", "id", b"id", "jobs", b"jobs", "name", b"name", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "created_at_ms", b"created_at_ms", "finished_at_ms", b"finished_at_ms", "id", b"id", "job_count", b"job_count", "jobs", b"jobs", "name", b"name", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -21,7 +21,7 @@ from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import NotFoundError
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import ArtifactIndex, BuildStore
-from coordinator.domain.records import BuildRecord, JobRecord, NewJob
+from coordinator.domain.records import BuildRecord, BuildSummary, JobRecord, NewJob
 from coordinator.domain.runtime import Runtime, uncancellable
 from coordinator.domain.submit import check_env_overrides, jobs_from_pipeline
 from coordinator.policy.scheduling import queued_reason
@@ -114,7 +114,7 @@ class Builds:
     async def get(self, build_id: int) -> BuildRecord:
         return self.explain(await self._runtime.db(self._store.get, build_id))
 
-    async def list(self, limit: int = 0) -> builtins.list[BuildRecord]:
+    async def list(self, limit: int = 0) -> builtins.list[BuildSummary]:
         """The newest builds, newest first; `limit` 0 means the default, and it is capped
         (a negative one is OutOfRangeError: it used to mean "everything")."""
         check_range("limit", limit, 0, 2**31 - 1)

@@ -27,6 +27,7 @@ from coordinator.domain.records import (
     Assignment,
     AttemptEnd,
     BuildRecord,
+    BuildSummary,
     CancelResult,
     LiveAttempt,
     NewJob,
@@ -53,8 +54,8 @@ class BuildStore(Protocol):
         """The build with its jobs, attempts and steps."""
         ...
 
-    def list(self, limit: int) -> list[BuildRecord]:
-        """The newest `limit` builds, newest first, without attempts."""
+    def list(self, limit: int) -> list[BuildSummary]:
+        """The newest `limit` builds, newest first, as summaries."""
         ...
 
     def cancel(self, build_id: int) -> CancelResult:

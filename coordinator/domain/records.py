@@ -62,6 +62,20 @@ class BuildRecord:
 
 
 @dataclass(frozen=True)
+class BuildSummary:
+    """A build as listed: no jobs, only how many (a list of builds stays small whatever they
+    hold: 1,000 builds of 200 jobs with 100 steps each would not fit in one gRPC message)."""
+
+    id: int
+    name: str
+    status: BuildStatus
+    created_at_ms: int
+    finished_at_ms: int | None
+    cancel_requested: bool
+    job_count: int
+
+
+@dataclass(frozen=True)
 class StepSpecRecord:
     name: str
     image: str

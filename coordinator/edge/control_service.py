@@ -10,7 +10,7 @@ from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.follow import LogQuery
 from coordinator.domain.records import BuildRecord
-from coordinator.edge.convert import agent_to_pb, build_to_pb, log_chunk_to_pb
+from coordinator.edge.convert import agent_to_pb, build_to_pb, log_chunk_to_pb, summary_to_pb
 from coordinator.edge.errors import Context, abort_for, unary
 
 
@@ -54,7 +54,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     ) -> control_pb2.ListBuildsResponse:
         self._authorize(context)
         builds = await self._builds.list(request.limit)
-        return control_pb2.ListBuildsResponse(builds=[build_to_pb(b) for b in builds])
+        return control_pb2.ListBuildsResponse(builds=[summary_to_pb(b) for b in builds])
 
     async def WatchBuild(
         self, request: control_pb2.WatchBuildRequest, context: Context

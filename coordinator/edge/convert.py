@@ -13,6 +13,7 @@ from coordinator.domain.records import (
     Assignment,
     AttemptRecord,
     BuildRecord,
+    BuildSummary,
     JobRecord,
     StepRecord,
 )
@@ -98,6 +99,19 @@ def build_to_pb(build: BuildRecord) -> control_pb2.Build:
         finished_at_ms=build.finished_at_ms or 0,
         jobs=[job_to_pb(job) for job in build.jobs],
         cancel_requested=build.cancel_requested,
+        job_count=len(build.jobs),
+    )
+
+
+def summary_to_pb(build: BuildSummary) -> control_pb2.Build:
+    return control_pb2.Build(
+        id=build.id,
+        name=build.name,
+        status=wire.build_status_to_pb(build.status),
+        created_at_ms=build.created_at_ms,
+        finished_at_ms=build.finished_at_ms or 0,
+        cancel_requested=build.cancel_requested,
+        job_count=build.job_count,
     )
 
 

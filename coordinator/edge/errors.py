@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import grpc
 
 from conveyor.pipeline import PipelineError
+from coordinator.config import MAX_STATUS_DETAILS_BYTES
 from coordinator.domain.errors import (
     AlreadyExistsError,
     AuthError,
@@ -68,8 +69,8 @@ def unary(
             code = status_for(error)
             if code is None:
                 LOGGER.exception("%s failed", method.__name__)
-                await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {error}")
-            await context.abort(code, str(error))
+                await context.abort(grpc.StatusCode.INTERNAL, details(f"internal error: {error}"))
+            await context.abort(code, details(str(error)))
             raise  # unreachable: abort raises
 
     return wrapper
@@ -80,7 +81,28 @@ async def abort_for(error: Exception, context: Context) -> None:
     code = status_for(error)
     if code is None:
         raise error
-    await context.abort(code, str(error))
+    await context.abort(code, details(str(error)))
 
 
-__all__ = ["Context", "abort_for", "status_for", "unary"]
+def details(message: str) -> str:
+    """The message as a status can carry it: whole lines up to MAX_STATUS_DETAILS_BYTES.
+
+    Details travel in a header, and a client refuses headers past 8 KiB with a message of its
+    own ("received metadata size exceeds soft limit"), so the caller would never learn why."""
+    if len(message.encode()) <= MAX_STATUS_DETAILS_BYTES:
+        return message
+    lines = message.splitlines()
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        size += len(line.encode()) + 1
+        if size > MAX_STATUS_DETAILS_BYTES:
+            break
+        kept.append(line)
+    if not kept:  # one long line: cut it at a character boundary
+        head = message.encode()[:MAX_STATUS_DETAILS_BYTES].decode(errors="ignore")
+        return f"{head}… (cut: {len(message.encode())} bytes in all)"
+    return "\n".join(kept) + f"\n… and {len(lines) - len(kept)} more lines not shown"
+
+
+__all__ = ["Context", "abort_for", "details", "status_for", "unary"]

@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import RowMapping, func, select, update
 from sqlmodel import Session, col
 
 from conveyor.states import BuildStatus, JobStatus
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.errors import ConflictError, NotFoundError
-from coordinator.domain.records import BuildRecord, CancelResult, LiveAttempt, NewJob
+from coordinator.domain.records import (
+    BuildRecord,
+    BuildSummary,
+    CancelResult,
+    LiveAttempt,
+    NewJob,
+)
 from coordinator.policy import retry
 from coordinator.store import progress, queries, rowmap
 from coordinator.store.artifacts import add_build_source
@@ -54,10 +60,17 @@ class BuildStore(Component):
         with self._tx() as session:
             return queries.build_record(session, _build(session, build_id), with_attempts=True)
 
-    def list(self, limit: int) -> list[BuildRecord]:
+    def list(self, limit: int) -> list[BuildSummary]:
         with self._tx() as session:
-            rows = session.scalars(select(BuildRow).order_by(col(BuildRow.id).desc()).limit(limit))
-            return [queries.build_record(session, row, with_attempts=False) for row in rows]
+            newest = select(BuildRow).order_by(col(BuildRow.id).desc()).limit(limit).subquery()
+            jobs = func.count(col(JobRow.id)).label("job_count")
+            counted = (
+                select(newest, jobs)
+                .join(JobRow, col(JobRow.build_id) == newest.c.id, isouter=True)
+                .group_by(*newest.c)
+                .order_by(newest.c.id.desc())
+            )
+            return [_summary(row._mapping) for row in session.execute(counted)]
 
     def cancel(self, build_id: int) -> CancelResult:
         with self._tx() as session:
@@ -151,3 +164,15 @@ def _request_attempt_cancel(session: Session, job: JobRow) -> list[LiveAttempt]:
         )
     ).all()
     return [LiveAttempt(row.id, row.agent_id, row.build_id, row.lease_token, True) for row in live]
+
+
+def _summary(row: RowMapping) -> BuildSummary:
+    return BuildSummary(
+        id=row["id"],
+        name=row["name"],
+        status=BuildStatus(row["status"]),
+        created_at_ms=row["created_at_ms"],
+        finished_at_ms=row["finished_at_ms"],
+        cancel_requested=bool(row["cancel_requested"]),
+        job_count=row["job_count"],
+    )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
 
+from conveyor import wire
 from conveyor.cli.client import Client, CliError
+from conveyor.v1 import control_pb2, control_pb2_grpc
 from tests.harness import CLIENT_TOKEN, Cluster, write_pipeline
 
 # The paths through the store are the same on both backends: the SQLite pass covers them.
@@ -93,3 +97,26 @@ def test_bad_cli_input(shared_cluster: Cluster, tmp_path: Path) -> None:
     assert b"--env" in bad_env.stderr
     usage = shared_cluster.cli("show", "not-a-number")
     assert usage.returncode == 2
+
+
+def test_a_pipeline_with_a_hundred_problems_is_refused_with_them_readable(
+    cluster: Cluster,
+) -> None:
+    """On the wire: 100 problems are 12 KB of text, more than a status header can carry; the
+    caller used to get "received metadata size exceeds soft limit" instead of the problems."""
+    text = HEAD + "jobs:\n" + "".join(f"  j{i}:\n    stepz: []\n" for i in range(150))
+    channel = wire.insecure_channel(cluster.address)
+    control = control_pb2_grpc.ControlServiceStub(channel)
+    try:
+        request = control_pb2.SubmitBuildRequest(pipeline_yaml=text, source_name="many.yml")
+        with pytest.raises(grpc.RpcError) as refused:
+            control.SubmitBuild(request, metadata=wire.bearer(CLIENT_TOKEN), timeout=30)
+    finally:
+        channel.close()
+    error: Any = refused.value
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    lines = error.details().splitlines()
+    assert lines[0] == "many.yml: too many problems; stopped after the first 100"
+    assert lines[1].startswith("many.yml:4:3: jobs.j0")
+    assert lines[-1].endswith("more lines not shown")
+    assert cluster.json("builds") == []

@@ -31,6 +31,7 @@ from coordinator.domain.records import (
     Assignment,
     AttemptEnd,
     BuildRecord,
+    BuildSummary,
     CancelResult,
     JobRecord,
     JobSpecRecord,
@@ -86,9 +87,14 @@ class FakeBuilds:
             raise NotFoundError(f"build {build_id} does not exist")
         return self.records[build_id]
 
-    def list(self, limit: int) -> list[BuildRecord]:
+    def list(self, limit: int) -> list[BuildSummary]:
         self.limits.append(limit)
-        return list(self.records.values())[:limit]
+        return [
+            BuildSummary(
+                b.id, b.name, b.status, b.created_at_ms, b.finished_at_ms, False, len(b.jobs)
+            )
+            for b in list(self.records.values())[:limit]
+        ]
 
     def cancel(self, build_id: int) -> CancelResult:
         return CancelResult(self.get(build_id), self.running)

@@ -717,3 +717,21 @@ def test_a_build_gc_emptied_is_not_retried(store: Store, agent_id: int) -> None:
     assert store.builds.retry(bare, "only").status is BuildStatus.RUNNING
     assert store.builds.get(old).status is BuildStatus.SUCCEEDED
     assert store.builds.get(newest).status is BuildStatus.QUEUED
+
+
+def test_list_gives_the_newest_builds_as_summaries_with_job_counts(
+    store: Store, agent_id: int
+) -> None:
+    single, fork, newest = submit(store, SINGLE), submit(store, FORK), submit(store, SINGLE)
+    succeed(store, claim_one(store, agent_id))
+    listed = store.builds.list(2)
+    assert [(b.id, b.name, b.job_count) for b in listed] == [
+        (newest, "single", 1),
+        (fork, "fork", 3),
+    ]
+    everything = store.builds.list(10)
+    assert [(b.id, b.status, b.job_count) for b in everything][-1] == (
+        single,
+        BuildStatus.SUCCEEDED,
+        1,
+    )
