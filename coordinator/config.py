@@ -29,6 +29,13 @@ POLL_TIMEOUT_S = 30.0
 AGENT_OFFLINE_AFTER_S = 45.0
 # WatchBuild re-reads the build at least this often even without a change notification.
 WATCH_REFRESH_S = 5.0
+# Watchers of a build share one snapshot of it, read again on each change and, without one, once
+# it is this old (a change made by another coordinator sharing the database is not notified).
+WATCH_SNAPSHOT_MAX_AGE_S = WATCH_REFRESH_S / 2
+# Watch and follow streams (WatchBuild, ReadLogs) one client may hold open at once; the next
+# is answered RESOURCE_EXHAUSTED. A client is its network address without the port (the client
+# token is shared, so there is no finer identity): one host's dashboards and terminals together.
+MAX_STREAMS_PER_CLIENT = 1024
 # Largest log chunk sent to a client in one message.
 LOG_READ_CHUNK_BYTES = 256 * 1024
 # Queued jobs examined per claim, oldest first; a label mismatch moves on to the next.

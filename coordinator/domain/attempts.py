@@ -181,7 +181,7 @@ class Attempts:
         check_step_index("step_index", index, lease.step_count)
         check_range("offset", offset, 0, MAX_LOG_OFFSET_BYTES - len(data))
         held, accepted = await self._runtime.io(self._logs.append, attempt_id, index, offset, data)
-        self._notifier.changed(lease.build_id)
+        self._notifier.appended(lease.build_id)  # bytes only: followers need no store read
         return held, accepted
 
     async def finish_step(

@@ -25,6 +25,11 @@ class LimitError(ValueError):
     """Storing this would exceed a configured size or count limit."""
 
 
+class ExhaustedError(RuntimeError):
+    """The caller already holds as much of a shared resource as one client may (streams open at
+    once): nothing was done, and the same call may succeed once it lets some go."""
+
+
 class StorageExhaustedError(RuntimeError):
     """The coordinator's storage could not take a write (disk full, quota, an I/O error): nothing
     of it was recorded, and the same call may succeed once space returns. Callers retry."""

@@ -1,21 +1,48 @@
-"""Wakes watchers of a build when its state or its logs change (asyncio, one event loop)."""
+"""Wakes watchers of a build when its state or its logs change, and shares what they read.
+
+All of it runs on the one event loop. A build's watchers share one snapshot of it
+(`SharedSnapshots`): a change costs one store read however many watch, and a log append costs
+none (followers read the new bytes from the log files).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+from coordinator.domain.records import BuildRecord
 
 
 class BuildNotifier:
+    """Two counters per build: its state (rows in the store) and its logs (bytes in files)."""
+
     def __init__(self) -> None:
-        self._versions: dict[int, int] = {}
+        self._states: dict[int, int] = {}
+        self._logs: dict[int, int] = {}
         self._events: dict[int, asyncio.Event] = {}
 
     def version(self, build_id: int) -> int:
-        return self._versions.get(build_id, 0)
+        """Moves on every change of either kind."""
+        return self._states.get(build_id, 0) + self._logs.get(build_id, 0)
+
+    def state_version(self, build_id: int) -> int:
+        """Moves only when the build's stored state changed (a snapshot read then is stale)."""
+        return self._states.get(build_id, 0)
 
     def changed(self, build_id: int) -> None:
-        self._versions[build_id] = self.version(build_id) + 1
+        """The build's stored state changed (called after the commit)."""
+        self._states[build_id] = self.state_version(build_id) + 1
+        self._wake(build_id)
+
+    def appended(self, build_id: int) -> None:
+        """Log bytes of the build were stored; its state did not change."""
+        self._logs[build_id] = self._logs.get(build_id, 0) + 1
+        self._wake(build_id)
+
+    def _wake(self, build_id: int) -> None:
         event = self._events.pop(build_id, None)
         if event is not None:
             event.set()
@@ -27,3 +54,85 @@ class BuildNotifier:
         event = self._events.setdefault(build_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout_s)
+
+
+@dataclass
+class _Entry:
+    watchers: int = 0
+    record: BuildRecord | None = None
+    version: int = -1  # the state version the record was read at
+    read_at: float = 0.0
+    reading: asyncio.Future[BuildRecord] | None = None
+
+
+class SharedSnapshots:
+    """The latest snapshot of each watched build, read once per change and shared.
+
+    A watcher asking for the build gets a snapshot read after its question, as if it had read
+    the store itself; the askers of one moment share one read, and a burst of changes during a
+    read costs one more read, not one per change. Reads take turns (one in the store thread's
+    queue at a time), so however many builds are watched, a request from anyone else waits for
+    at most one of them. A snapshot older than `max_age_s` is read again even without a change:
+    another coordinator sharing the database, or an agent going offline, does not notify here.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[int], Awaitable[BuildRecord]],
+        notifier: BuildNotifier,
+        *,
+        max_age_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self._notifier = notifier
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._entries: dict[int, _Entry] = {}
+        self._turn = asyncio.Semaphore(1)
+
+    @contextlib.contextmanager
+    def watching(self, build_id: int) -> Iterator[None]:
+        """Keeps the build's snapshot while the caller watches it (dropped after the last)."""
+        entry = self._entries.setdefault(build_id, _Entry())
+        entry.watchers += 1
+        try:
+            yield
+        finally:
+            entry.watchers -= 1
+            if entry.watchers == 0 and self._entries.get(build_id) is entry:
+                del self._entries[build_id]
+
+    async def get(self, build_id: int) -> BuildRecord:
+        """A snapshot at least as new as the build's state when called (NotFoundError, etc.
+        as the read raises them)."""
+        wanted = self._notifier.state_version(build_id)
+        entry = self._entries.get(build_id) or _Entry()  # unwatched: read, keep nothing
+        while True:
+            record = entry.record
+            fresh = self._clock() - entry.read_at < self._max_age_s
+            if record is not None and entry.version >= wanted and fresh:
+                return record
+            if entry.reading is None:
+                entry.reading = asyncio.ensure_future(self._read_into(build_id, entry))
+                entry.reading.add_done_callback(_retrieve)
+            # Shielded: one watcher going away must not cancel the read the others wait for.
+            record = await asyncio.shield(entry.reading)
+            if entry.version >= wanted:
+                return record
+
+    async def _read_into(self, build_id: int, entry: _Entry) -> BuildRecord:
+        try:
+            async with self._turn:
+                version = self._notifier.state_version(build_id)
+                record = await self._read(build_id)
+            entry.record, entry.version, entry.read_at = record, version, self._clock()
+            return record
+        finally:
+            entry.reading = None
+
+
+def _retrieve(future: asyncio.Future[BuildRecord]) -> None:
+    """Marks a failed shared read's error as seen: every waiter has it, or none is left."""
+    if not future.cancelled():
+        future.exception()

@@ -14,6 +14,16 @@ from coordinator.edge.convert import agent_to_pb, build_to_pb, log_chunk_to_pb, 
 from coordinator.edge.errors import Context, abort_for, unary
 
 
+def client_of(context: Context) -> str:
+    """Who holds a stream, for its per-client bound: the caller's address without its port (each
+    connection has its own port; the client token is shared, so it names no one)."""
+    peer = context.peer() or "unknown"
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6") and ":" in rest:
+        return f"{kind}:{rest.rsplit(':', 1)[0]}"
+    return peer
+
+
 class ControlService(control_pb2_grpc.ControlServiceServicer):
     def __init__(self, core: Coordinator) -> None:
         self._access = core.access
@@ -62,11 +72,13 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         try:
             self._authorize(context)
             resume = {(r.job, r.attempt_number, r.step_index): r.offset for r in request.resume}
-            async for item in self._follow.watch(request.build_id, request.include_logs, resume):
-                if isinstance(item, BuildRecord):
-                    yield control_pb2.BuildEvent(snapshot=build_to_pb(item))
-                else:
-                    yield control_pb2.BuildEvent(log=log_chunk_to_pb(item))
+            with self._follow.streams.open(client_of(context)):
+                watch = self._follow.watch(request.build_id, request.include_logs, resume)
+                async for item in watch:
+                    if isinstance(item, BuildRecord):
+                        yield control_pb2.BuildEvent(snapshot=build_to_pb(item))
+                    else:
+                        yield control_pb2.BuildEvent(log=log_chunk_to_pb(item))
         except Exception as error:
             await abort_for(error, context)
 
@@ -84,8 +96,9 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
                 request.from_step,
                 request.from_offset,
             )
-            async for chunk in self._follow.read(query):
-                yield log_chunk_to_pb(chunk)
+            with self._follow.streams.open(client_of(context)):
+                async for chunk in self._follow.read(query):
+                    yield log_chunk_to_pb(chunk)
         except Exception as error:
             await abort_for(error, context)
 

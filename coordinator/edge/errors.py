@@ -16,6 +16,7 @@ from coordinator.domain.errors import (
     AuthError,
     ConflictError,
     DataLossError,
+    ExhaustedError,
     FencedError,
     NotFoundError,
     OutOfRangeError,
@@ -38,6 +39,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (ConflictError, grpc.StatusCode.FAILED_PRECONDITION),
     # A full or failing disk: nothing was recorded, and agents retry this code with backoff.
     (StorageExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (ExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (DataLossError, grpc.StatusCode.DATA_LOSS),
     (PipelineError, grpc.StatusCode.INVALID_ARGUMENT),
     (OutOfRangeError, grpc.StatusCode.OUT_OF_RANGE),

@@ -23,6 +23,10 @@ class Sizes:
     idle_jobs: int = 50
     growth_agents: tuple[int, ...] = (1, 2, 4, 8)
     growth_scale_agents: tuple[int, ...] = (100, 300, 1000)
+    # Streams following one printing build, and latency samples taken with and without them.
+    followers: int = 1000
+    follower_samples: int = 20
+    follower_cli_samples: int = 5
 
 
 FULL = Sizes()
@@ -38,6 +42,9 @@ QUICK = Sizes(
     idle_jobs=5,
     growth_agents=(1, 2),
     growth_scale_agents=(10, 20),
+    followers=20,
+    follower_samples=5,
+    follower_cli_samples=2,
 )
 
 # Targets (the product's goals, printed beside the figures; not assertions).
@@ -60,3 +67,7 @@ BUILD_TIMEOUT_S = 600.0
 # worth of gRPC channels cheaply; the coordinator's per-RPC work is what the scenario measures).
 AGENTS_PER_CHANNEL = 25
 SUBMIT_THREADS = 8
+# The followed build's step prints a line a second for this long (it is canceled once measured).
+FOLLOWERS_STEP_S = 900
+# How long the followers may take to open (every one has its first message) and to report.
+FOLLOWERS_READY_TIMEOUT_S = 300.0

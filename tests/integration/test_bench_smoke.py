@@ -45,7 +45,14 @@ def assert_sane(figure: dict[str, Any]) -> None:
 
 def test_every_scenario_without_docker(tmp_path: Path) -> None:
     doc = run_bench(tmp_path, "--no-docker")
-    assert doc["notes"]["scenarios"] == ["latency", "throughput", "logs", "scale", "growth"]
+    assert doc["notes"]["scenarios"] == [
+        "latency",
+        "throughput",
+        "logs",
+        "scale",
+        "growth",
+        "followers",
+    ]
     for scenario in doc["notes"]["scenarios"]:
         found = figures_of(doc, scenario)
         assert found, f"no figures for {scenario}"
@@ -55,6 +62,8 @@ def test_every_scenario_without_docker(tmp_path: Path) -> None:
         f for f in figures_of(doc, "scale") if f["name"].startswith("saturated: dispatches/s")
     )
     assert rate["value"] > 0
+    streaming = next(f for f in figures_of(doc, "followers") if f["name"] == "followers streaming")
+    assert streaming["value"] == 20  # every follower of the quick size got its stream
 
 
 @pytest.mark.docker
