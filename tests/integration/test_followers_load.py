@@ -77,6 +77,7 @@ def _check_stream_bound(address: str, build_id: int) -> str:
 
 
 @pytest.mark.load
+@pytest.mark.any_store  # the store reads it shares are the same on both backends
 def test_a_thousand_followers_leave_the_farm_responsive_and_see_everything(
     cluster: Cluster, unique: str, tmp_path: Path
 ) -> None:
