@@ -6,6 +6,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.config import LOG_DRAIN_TIMEOUT_S
@@ -35,6 +36,8 @@ from conveyor.states import Outcome, Reason
 LOGGER = logging.getLogger(__name__)
 
 SUCCESS = Verdict(Outcome.SUCCEEDED)
+# How often a step about to start looks whether its lease was renewed again after an outage.
+LEASE_WAIT_CHECK_S = 0.1
 
 
 class AttemptRunner:
@@ -47,7 +50,10 @@ class AttemptRunner:
         spool_dir: Path,
         grace_s: float,
         spool_limit: int,
+        *,
+        lease_fresh: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`lease_fresh` says whether a renewal was confirmed recently enough to start a step."""
         self.assignment = assignment
         self.lease = assignment.lease
         self._peer = peer
@@ -60,6 +66,9 @@ class AttemptRunner:
         self._stop = threading.Event()
         self._stop_verdict: Verdict | None = None
         self._lost = threading.Event()
+        # Set while a step's process lives: only then can a missed renewal mean two of them.
+        self._in_step = threading.Event()
+        self._lease_fresh = lease_fresh
         self._control: StepControl | None = None
         self._spool_limit = spool_limit
         self._lost_log_bytes: dict[str, int] = {}
@@ -100,6 +109,11 @@ class AttemptRunner:
     def lost(self) -> bool:
         return self._lost.is_set()
 
+    @property
+    def running_step(self) -> bool:
+        """Whether a step's process may be alive now (not before, between or after steps)."""
+        return self._in_step.is_set()
+
     def run(self) -> None:
         LOGGER.info("%s: starting (%d steps)", self._label, len(self.assignment.steps))
         try:
@@ -107,7 +121,7 @@ class AttemptRunner:
             if not self.lost:
                 self._finish(self._with_log_loss(verdict))
         except FencedError as error:
-            LOGGER.warning("%s: no longer ours (%s); stopped", self._label, error)
+            LOGGER.warning("%s: no longer ours (%s); its result is dropped", self._label, error)
         except JoinRefusedError:
             raise
         except Exception as error:
@@ -195,7 +209,12 @@ class AttemptRunner:
             limit=self._spool_limit,
             interrupt=self._lost,
         )
-        result = self._executor.run_step(self._info, request, shipper.write, control)
+        self._await_fresh_lease()
+        self._in_step.set()
+        try:
+            result = self._executor.run_step(self._info, request, shipper.write, control)
+        finally:
+            self._in_step.clear()
         verdict = self._judge(spec, result)
         if self._collects_after(index, verdict):
             # Said in the job's log (the end of the step that ran last), not only on the agent.
@@ -215,6 +234,12 @@ class AttemptRunner:
             )
             self._peer.finish_step(self.lease, report, give_up=self._lost)
         return verdict
+
+    def _await_fresh_lease(self) -> None:
+        """After an outage the last confirmed renewal is old: a step started now would be
+        stopped at once as unrenewed, so it waits for the next renewal (or a stop) instead."""
+        while not self._lease_fresh() and not self._stop.wait(LEASE_WAIT_CHECK_S):
+            pass
 
     def _collects_after(self, index: int, verdict: Verdict) -> bool:
         """Whether this step is the last to run and artifacts are collected after it."""
@@ -275,7 +300,8 @@ class AttemptRunner:
         return Verdict(verdict.outcome, verdict.reason, message, verdict.exit_code)
 
     def _finish(self, verdict: Verdict) -> None:
-        # Keeps trying through outages for as long as the lease lasts (the watchdog ends it).
+        # Keeps trying through outages, however long: no step runs any more, so the lease
+        # watchdog leaves the attempt be, and the coordinator fences a report that came too late.
         recorded = self._peer.finish_attempt(self.lease, verdict, give_up=self._lost)
         LOGGER.info("%s: finished %s %s", self._label, recorded.outcome, recorded.reason)
 

@@ -161,6 +161,8 @@ class Agent:
                 self._draining.set()
 
     def _start(self, assignment: Assignment, polled_at: float) -> None:
+        attempt_id = assignment.lease.attempt_id
+        keeper = self._keeper
         runner = AttemptRunner(
             assignment,
             self._peer,
@@ -169,10 +171,10 @@ class Agent:
             self.config.work_dir / "spool",
             self.config.stop_grace_s,
             self.config.spool_limit_bytes,
+            lease_fresh=(lambda: keeper.fresh(attempt_id)) if keeper else lambda: True,
         )
-        attempt_id = assignment.lease.attempt_id
-        if self._keeper is not None:
-            self._keeper.track(attempt_id, polled_at)
+        if keeper is not None:
+            keeper.track(attempt_id, polled_at)
         thread = threading.Thread(
             target=self._run_attempt, args=(runner,), name=f"attempt-{attempt_id}", daemon=True
         )
