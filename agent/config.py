@@ -32,6 +32,11 @@ MAX_SYMLINK_HOPS = 8
 LOG_DRAIN_TIMEOUT_S = 120.0
 # Unacknowledged log bytes one step may keep on disk while the coordinator is unreachable.
 SPOOL_LIMIT_BYTES = 1024 * 1024 * 1024
+# The agent takes work only while its work dir has this much free, or this fraction of the
+# file system's size if that is less (agent/workroom.py), and looks again this often.
+WORK_DIR_MIN_FREE_BYTES = 64 * 1024 * 1024
+WORK_DIR_MIN_FREE_FRACTION = 0.05
+WORK_DIR_CHECK_S = 1.0
 
 # Shell executor: how late a stop request or deadline is noticed at worst, the read size, how
 # long output may stay open after the script's shell exited (a process that escaped the group),

@@ -84,10 +84,13 @@ class Peer(Protocol):
         try; a failure is logged, not raised."""
         ...
 
-    def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
+    def poll(
+        self, *, free_slots: int, draining: bool, stop: threading.Event, held: str = ""
+    ) -> Work | None:
         """Long-polls for work: returns as soon as there is some, or empty after the
         coordinator's poll timeout; returns None within a fraction of a second once ``stop``
-        is set. An outage is retried until then."""
+        is set. An outage is retried until then. ``held`` says why the agent takes no work
+        for now ("disk full: DIR"; "" when it takes work), shown as its state."""
         ...
 
     def renew_leases(self, leases: Sequence[Lease], *, timeout_s: float) -> list[LeaseStatus]:

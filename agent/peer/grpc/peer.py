@@ -115,8 +115,10 @@ class GrpcPeer:
         except grpc.RpcError as error:
             LOGGER.warning("could not sign off from the coordinator: %s", describe(error))
 
-    def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
-        request = agent_pb2.PollWorkRequest(free_slots=free_slots, draining=draining)
+    def poll(
+        self, *, free_slots: int, draining: bool, stop: threading.Event, held: str = ""
+    ) -> Work | None:
+        request = agent_pb2.PollWorkRequest(free_slots=free_slots, draining=draining, held=held)
 
         def cancellable(
             req: agent_pb2.PollWorkRequest, metadata: wire.Metadata, timeout: float

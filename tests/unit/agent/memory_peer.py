@@ -58,7 +58,9 @@ class MemoryPeer:
     def sign_off(self) -> None:
         self._record("sign_off")
 
-    def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
+    def poll(
+        self, *, free_slots: int, draining: bool, stop: threading.Event, held: str = ""
+    ) -> Work | None:
         self._record("poll")
         return self.work.pop(0) if self.work else Work()
 
