@@ -18,6 +18,10 @@ CALL_TIMEOUT_S = 20.0
 TRANSFER_CHUNK_BYTES = 1024 * 1024
 # Per-call deadline of one artifact upload or download; large files on slow links need long.
 TRANSFER_TIMEOUT_S = 3600.0
+# Tries of one artifact upload cut by an outage or a coordinator restart, with the calls' backoff
+# between them (about a minute of outage), before the attempt fails. Counted, not timed: a
+# large upload may run long before it is cut.
+UPLOAD_TRIES = 16
 # Chunks read ahead of the upload stream (memory bound: this many TRANSFER_CHUNK_BYTES), and how
 # often a blocked reader checks whether the upload call has ended.
 UPLOAD_QUEUE_CHUNKS = 4

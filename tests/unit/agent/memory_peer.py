@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from agent.peer import (
@@ -105,10 +106,16 @@ class MemoryPeer:
         yield from ()
 
     def upload_artifact(
-        self, lease: Lease, artifact: ArtifactFile, chunks: Iterable[bytes]
+        self,
+        lease: Lease,
+        artifact: ArtifactFile,
+        open_chunks: Callable[[], AbstractContextManager[Iterable[bytes]]],
+        *,
+        give_up: threading.Event,
     ) -> None:
         self._record("upload_artifact")
-        b"".join(chunks)
+        with open_chunks() as chunks:
+            b"".join(chunks)
 
     def close(self) -> None:
         self.calls.append("close")
