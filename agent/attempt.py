@@ -6,6 +6,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.config import LOG_DRAIN_TIMEOUT_S
@@ -14,7 +15,6 @@ from agent.executors.base import (
     Executor,
     ExecutorError,
     StepControl,
-    StepEnd,
     StepRequest,
     StepResult,
 )
@@ -30,11 +30,14 @@ from agent.peer import (
     Verdict,
 )
 from agent.transfer import StoppedError, TransferError, Transfers
+from agent.verdicts import SUCCESS, judge_step, with_log_loss
+from agent.workroom import WorkDirRoom
 from conveyor.states import Outcome, Reason
 
 LOGGER = logging.getLogger(__name__)
 
-SUCCESS = Verdict(Outcome.SUCCEEDED)
+# How often a step about to start looks whether its lease was renewed again after an outage.
+LEASE_WAIT_CHECK_S = 0.1
 
 
 class AttemptRunner:
@@ -47,7 +50,12 @@ class AttemptRunner:
         spool_dir: Path,
         grace_s: float,
         spool_limit: int,
+        *,
+        lease_fresh: Callable[[], bool] = lambda: True,
+        room: WorkDirRoom | None = None,
     ) -> None:
+        """`lease_fresh` says whether a renewal was confirmed recently enough to start a step;
+        `room` hears when the spool finds the disk full."""
         self.assignment = assignment
         self.lease = assignment.lease
         self._peer = peer
@@ -60,6 +68,11 @@ class AttemptRunner:
         self._stop = threading.Event()
         self._stop_verdict: Verdict | None = None
         self._lost = threading.Event()
+        # Set while a step's process lives: only then can a missed renewal mean two of them.
+        self._in_step = threading.Event()
+        self._lease_fresh = lease_fresh
+        self._room = room
+        self._spool_disk_full = False
         self._control: StepControl | None = None
         self._spool_limit = spool_limit
         self._lost_log_bytes: dict[str, int] = {}
@@ -100,14 +113,21 @@ class AttemptRunner:
     def lost(self) -> bool:
         return self._lost.is_set()
 
+    @property
+    def running_step(self) -> bool:
+        """Whether a step's process may be alive now (not before, between or after steps)."""
+        return self._in_step.is_set()
+
     def run(self) -> None:
         LOGGER.info("%s: starting (%d steps)", self._label, len(self.assignment.steps))
         try:
             verdict = self._run_steps()
             if not self.lost:
-                self._finish(self._with_log_loss(verdict))
+                self._finish(
+                    with_log_loss(verdict, self._lost_log_bytes, disk=self._spool_disk_full)
+                )
         except FencedError as error:
-            LOGGER.warning("%s: no longer ours (%s); stopped", self._label, error)
+            LOGGER.warning("%s: no longer ours (%s); its result is dropped", self._label, error)
         except JoinRefusedError:
             raise
         except Exception as error:
@@ -194,9 +214,24 @@ class AttemptRunner:
             self._spool_dir / f"{index}.log",
             limit=self._spool_limit,
             interrupt=self._lost,
+            on_disk_full=lambda spooled: self._disk_full(spec.name, spooled),
         )
-        result = self._executor.run_step(self._info, request, shipper.write, control)
-        verdict = self._judge(spec, result)
+        self._await_fresh_lease()
+        self._in_step.set()
+        try:
+            result = self._executor.run_step(self._info, request, shipper.write, control)
+        except BaseException:
+            shipper.discard()  # its descriptors would keep the spool's disk space
+            raise
+        finally:
+            self._in_step.clear()
+        return self._end_step(index, spec, result, shipper)
+
+    def _end_step(
+        self, index: int, spec: StepSpec, result: StepResult, shipper: LogShipper
+    ) -> Verdict:
+        """Delivers the rest of the step's log and reports how the step ended."""
+        verdict = judge_step(spec.name, result, self._stop_verdict)
         if self._collects_after(index, verdict):
             # Said in the job's log (the end of the step that ran last), not only on the agent.
             for line in self._artifact_notices():
@@ -216,6 +251,27 @@ class AttemptRunner:
             self._peer.finish_step(self.lease, report, give_up=self._lost)
         return verdict
 
+    def _disk_full(self, step_name: str, spooled: int) -> None:
+        """The spool's disk is full: the step's further output would be lost, so it stops."""
+        self._spool_disk_full = True
+        if self._room is not None:
+            self._room.ran_out(spooled)
+        where = self._spool_dir.parent
+        self._stop_with(
+            Verdict(
+                Outcome.FAILED,
+                Reason.ERROR,
+                f"agent spool disk full: no room left in {where} for step '{step_name}''s "
+                "log; the step was stopped",
+            )
+        )
+
+    def _await_fresh_lease(self) -> None:
+        """After an outage the last confirmed renewal is old: a step started now would be
+        stopped at once as unrenewed, so it waits for the next renewal (or a stop) instead."""
+        while not self._lease_fresh() and not self._stop.wait(LEASE_WAIT_CHECK_S):
+            pass
+
     def _collects_after(self, index: int, verdict: Verdict) -> bool:
         """Whether this step is the last to run and artifacts are collected after it."""
         inputs = self._inputs
@@ -233,49 +289,9 @@ class AttemptRunner:
             LOGGER.warning("%s: artifact pattern %r matched no file", self._label, pattern)
         return [f"conveyor: artifact pattern '{p}' matched no file\n".encode() for p in unmatched]
 
-    def _judge(self, spec: StepSpec, result: StepResult) -> Verdict:
-        name = spec.name
-        if result.end is StepEnd.EXITED:
-            if result.exit_code == 0:
-                return SUCCESS
-            return Verdict(
-                Outcome.FAILED,
-                Reason.EXIT_CODE,
-                f"step '{name}' exited with code {result.exit_code}",
-                result.exit_code,
-            )
-        if result.end is StepEnd.TIMEOUT:
-            return Verdict(
-                Outcome.FAILED,
-                Reason.TIMEOUT,
-                f"step '{name}' was killed: the time limit passed",
-                result.exit_code,
-            )
-        if result.end is StepEnd.STOPPED:
-            stopped = self._stop_verdict or Verdict(Outcome.CANCELED, Reason.CANCELED)
-            return Verdict(
-                stopped.outcome,
-                stopped.reason,
-                stopped.message or f"step '{name}' was stopped",
-                result.exit_code,
-            )
-        if result.end is StepEnd.IMAGE_PULL_FAILED:
-            return Verdict(Outcome.FAILED, Reason.IMAGE_PULL_FAILED, result.message)
-        return Verdict(Outcome.FAILED, Reason.ERROR, f"step '{name}': {result.message}")
-
-    def _with_log_loss(self, verdict: Verdict) -> Verdict:
-        """Says in the attempt's message when output was lost, whatever the outcome."""
-        if not self._lost_log_bytes:
-            return verdict
-        losses = ", ".join(
-            f"step '{name}' lost {count} bytes" for name, count in self._lost_log_bytes.items()
-        )
-        note = f"log truncated ({losses}: the agent's spool was full)"
-        message = f"{verdict.message}; {note}" if verdict.message else note
-        return Verdict(verdict.outcome, verdict.reason, message, verdict.exit_code)
-
     def _finish(self, verdict: Verdict) -> None:
-        # Keeps trying through outages for as long as the lease lasts (the watchdog ends it).
+        # Keeps trying through outages, however long: no step runs any more, so the lease
+        # watchdog leaves the attempt be, and the coordinator fences a report that came too late.
         recorded = self._peer.finish_attempt(self.lease, verdict, give_up=self._lost)
         LOGGER.info("%s: finished %s %s", self._label, recorded.outcome, recorded.reason)
 

@@ -18,6 +18,10 @@ CALL_TIMEOUT_S = 20.0
 TRANSFER_CHUNK_BYTES = 1024 * 1024
 # Per-call deadline of one artifact upload or download; large files on slow links need long.
 TRANSFER_TIMEOUT_S = 3600.0
+# Tries of one artifact upload cut by an outage or a coordinator restart, with the calls' backoff
+# between them (about a minute of outage), before the attempt fails. Counted, not timed: a
+# large upload may run long before it is cut.
+UPLOAD_TRIES = 16
 # Chunks read ahead of the upload stream (memory bound: this many TRANSFER_CHUNK_BYTES), and how
 # often a blocked reader checks whether the upload call has ended.
 UPLOAD_QUEUE_CHUNKS = 4
@@ -32,6 +36,11 @@ MAX_SYMLINK_HOPS = 8
 LOG_DRAIN_TIMEOUT_S = 120.0
 # Unacknowledged log bytes one step may keep on disk while the coordinator is unreachable.
 SPOOL_LIMIT_BYTES = 1024 * 1024 * 1024
+# The agent takes work only while its work dir has this much free, or this fraction of the
+# file system's size if that is less (agent/workroom.py), and looks again this often.
+WORK_DIR_MIN_FREE_BYTES = 64 * 1024 * 1024
+WORK_DIR_MIN_FREE_FRACTION = 0.05
+WORK_DIR_CHECK_S = 1.0
 
 # Shell executor: how late a stop request or deadline is noticed at worst, the read size, how
 # long output may stay open after the script's shell exited (a process that escaped the group),

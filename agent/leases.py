@@ -5,8 +5,16 @@ confirmed renewal, measured on the monotonic clock from when the last successful
 *sent*. The coordinator's lease runs from when it *processed* that renewal, so the agent always
 gives up first: never two live containers for one job, even across a network cut.
 
+Only an attempt that is running a step is stopped so. Before, between and after its steps no
+container lives that could run beside another agent's, and everything the attempt still has to
+say (a step's end, artifacts, its result) is fenced by the coordinator: kept, it is reported
+when the coordinator is back (a coordinator restart gives every running attempt a fresh TTL),
+or refused there if the job went elsewhere meanwhile. Giving such an attempt up threw away
+finished work, which its retry then ran a second time.
+
 Those threads stop nothing while the agent itself is frozen, so every renewal also arms the
-watchdog process (:mod:`agent.watchdog`), which kills the steps before the lease can expire.
+watchdog process (:mod:`agent.watchdog`), which kills the steps before the lease can expire; it
+too stops only what runs (a deadline passing while nothing is held lapses nothing).
 """
 
 from __future__ import annotations
@@ -56,6 +64,13 @@ class LeaseKeeper:
         with self._lock:
             self._confirmed[attempt_id] = since
         self._arm_watchdog(attempt_id, since)
+
+    def fresh(self, attempt_id: int) -> bool:
+        """Whether a step of this attempt may start: its last confirmed renewal is recent
+        enough that the watchdog would not stop the step at once (True when untracked)."""
+        with self._lock:
+            confirmed = self._confirmed.get(attempt_id)
+        return confirmed is None or time.monotonic() - confirmed <= self._give_up_after_s
 
     def forget(self, attempt_id: int) -> None:
         with self._lock:
@@ -112,7 +127,11 @@ class LeaseKeeper:
             for runner in self._runners():
                 with self._lock:
                     confirmed = self._confirmed.get(runner.lease.attempt_id)
-                if confirmed is not None and now - confirmed > self._give_up_after_s:
+                if (
+                    confirmed is not None
+                    and now - confirmed > self._give_up_after_s
+                    and runner.running_step
+                ):
                     if not runner.lost:
                         LOGGER.warning(
                             "attempt %d: lease not renewed for %.1fs; stopping it "

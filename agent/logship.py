@@ -9,6 +9,9 @@ file, so disk use stays under twice the limit however long the step runs. A full
 step down while the coordinator keeps acknowledging; only when nothing has been acknowledged for
 SPOOL_STALL_S (an outage) is the rest of the step's output dropped and counted, so the stored log
 is an exact prefix and the loss is reported, never silent.
+
+A disk that fills up ends the spool the same way: the bytes on disk are shipped, the rest is
+dropped and counted, and `on_disk_full` hears of it once (the attempt then stops the step).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.config import LOG_CHUNK_BYTES
 from agent.peer import Lease, Peer
+from agent.workroom import is_disk_full
 
 LOGGER = logging.getLogger(__name__)
 
@@ -39,21 +44,26 @@ class LogShipper:
         *,
         limit: int,
         interrupt: threading.Event,
+        on_disk_full: Callable[[int], None] = lambda spooled: None,
     ) -> None:
+        """`on_disk_full` gets the bytes the spool held on disk when a write found no room."""
         self._peer = peer
         self._lease = lease
         self._step_index = step_index
         self._path = spool_path
         self._limit = limit
         self._interrupt = interrupt
+        self._on_disk_full = on_disk_full
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = self._path.open("wb")
+        # Unbuffered: after a failed write no stale buffer may land in the file later.
+        self._writer = self._path.open("wb", buffering=0)
         self._reader = self._path.open("rb")
         self._base = 0  # log offset of the spool file's first byte
         self._written = 0
         self._acked = 0
         self.lost_bytes = 0
         self._closed = False
+        self._discarded = False
         self._error: BaseException | None = None
         self._cond = threading.Condition()
         self._thread = threading.Thread(
@@ -80,10 +90,30 @@ class LogShipper:
             if self.lost_bytes or not self._room_for(len(data)):
                 self.lost_bytes += len(data)
                 return
-            self._writer.write(data)
-            self._writer.flush()
-            self._written += len(data)
+            self._append(data)
             self._cond.notify_all()
+
+    def _append(self, data: bytes) -> None:
+        """Writes `data` to the spool (lock held); on a full disk keeps the part written."""
+        view = memoryview(data)
+        while view:
+            try:
+                count = self._writer.write(view) or 0
+            except OSError as error:
+                if not is_disk_full(error):
+                    raise
+                self.lost_bytes += len(view)
+                LOGGER.error(
+                    "attempt %d step %d: no room left in %s; dropping the rest of this "
+                    "step's output",
+                    self._lease.attempt_id,
+                    self._step_index,
+                    self._path.parent,
+                )
+                self._on_disk_full(self._written - self._base)
+                return
+            self._written += count
+            view = view[count:]
 
     def _room_for(self, size: int) -> bool:
         """Waits (lock held) while acknowledgements keep coming; False after a stall."""
@@ -107,12 +137,26 @@ class LogShipper:
         while self._thread.is_alive() and waited < timeout_s and not self._interrupt.is_set():
             self._thread.join(DRAIN_CHECK_S)
             waited += DRAIN_CHECK_S
-        self._writer.close()
-        self._reader.close()
-        self._path.unlink(missing_ok=True)
+        self._release()
         if self._error is not None and not self._interrupt.is_set():
             raise self._error
         return not self._thread.is_alive() and self._acked == self._written
+
+    def discard(self) -> None:
+        """Ends shipping at once and frees the spool's disk (the step failed unexpectedly)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._release()
+
+    def _release(self) -> None:
+        """Closes both descriptors and deletes the file: an open deleted file keeps its disk."""
+        with self._cond:
+            self._discarded = True  # a shipper still sending stops before it touches the file
+            self._writer.close()
+            self._reader.close()
+            self._cond.notify_all()
+        self._path.unlink(missing_ok=True)
 
     def _ship(self) -> None:
         try:
@@ -120,6 +164,8 @@ class LogShipper:
                 with self._cond:
                     while self._acked >= self._written and not self._closed:
                         self._cond.wait()
+                    if self._discarded:
+                        return
                     if self._acked >= self._written and self._closed:
                         return
                     start, end = self._acked, min(self._written, self._acked + LOG_CHUNK_BYTES)
@@ -147,6 +193,8 @@ class LogShipper:
                 f"acknowledged up to {self._base}"
             )
         with self._cond:
+            if self._discarded:
+                return
             self._acked = min(reply.held_length, self._written)
             if self._acked - self._base > self._limit or self._acked == self._written:
                 self._compact()

@@ -12,11 +12,12 @@ import threading
 import time
 
 from agent.attempt import AttemptRunner
-from agent.config import AgentConfig
+from agent.config import WORK_DIR_CHECK_S, AgentConfig
 from agent.credential import CredentialFile
 from agent.executors.base import Executor
 from agent.leases import LeaseKeeper
 from agent.peer import AgentInfo, Assignment, Lease, Peer, PeerError, Registration
+from agent.workroom import WorkDirRoom
 
 LOGGER = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class Agent:
         self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
         self._keeper: LeaseKeeper | None = None
+        self._room = WorkDirRoom(config.work_dir)
+        self._held = ""  # why the agent takes no work for now (its work dir is full)
 
     def stop(self) -> None:
         """First call: drain. Second call: abandon running attempts."""
@@ -118,6 +121,9 @@ class Agent:
             interval_s=registration.renew_interval_s,
         )
         keepers = self._keeper.start()
+        room_watch = threading.Thread(target=self._watch_room, name="work-dir-room", daemon=True)
+        room_watch.start()
+        keepers.append(room_watch)
         try:
             self._poll_loop()
         finally:
@@ -134,10 +140,12 @@ class Agent:
         # While draining the agent keeps polling with no free slots, to hear about cancellations.
         while not (self._draining.is_set() and not self._running()):
             self._wake_poll.clear()
-            draining = self._draining.is_set()
-            slots = 0 if draining else self.config.concurrency
+            draining, held = self._draining.is_set(), self._held
+            slots = 0 if draining or held else self.config.concurrency
             try:
-                reply = self._peer.poll(free_slots=slots, draining=draining, stop=self._wake_poll)
+                reply = self._peer.poll(
+                    free_slots=slots, draining=draining, stop=self._wake_poll, held=held
+                )
             except PeerError as error:
                 # Outages were retried inside the call; anything else is a coordinator fault,
                 # not a reason to drop running work: report it and poll again later.
@@ -160,7 +168,24 @@ class Agent:
                 LOGGER.info("the coordinator asked this agent to drain")
                 self._draining.set()
 
+    def _watch_room(self) -> None:
+        """Holds off new work while the work dir has no room, and resumes once it has: each
+        change cuts the long-poll short, so the coordinator hears of it at once."""
+        while not self._abort.is_set():
+            self._room.changed.clear()
+            held = self._room.problem() or ""
+            if held != self._held:
+                if held:
+                    LOGGER.error("taking no work: %s", held)
+                else:
+                    LOGGER.info("work dir %s has room again: taking work", self.config.work_dir)
+                self._held = held
+                self._wake_poll.set()
+            self._room.changed.wait(WORK_DIR_CHECK_S)
+
     def _start(self, assignment: Assignment, polled_at: float) -> None:
+        attempt_id = assignment.lease.attempt_id
+        keeper = self._keeper
         runner = AttemptRunner(
             assignment,
             self._peer,
@@ -169,10 +194,11 @@ class Agent:
             self.config.work_dir / "spool",
             self.config.stop_grace_s,
             self.config.spool_limit_bytes,
+            lease_fresh=(lambda: keeper.fresh(attempt_id)) if keeper else lambda: True,
+            room=self._room,
         )
-        attempt_id = assignment.lease.attempt_id
-        if self._keeper is not None:
-            self._keeper.track(attempt_id, polled_at)
+        if keeper is not None:
+            keeper.track(attempt_id, polled_at)
         thread = threading.Thread(
             target=self._run_attempt, args=(runner,), name=f"attempt-{attempt_id}", daemon=True
         )

@@ -8,6 +8,7 @@ against their sha256 here, and uploads on the coordinator.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import tarfile
@@ -19,7 +20,14 @@ from pathlib import Path
 
 from agent import gitsource
 from agent.config import MAX_SYMLINK_HOPS
-from agent.executors.base import AttemptInfo, Executor, ExecutorError, FileKind, WorkspaceReader
+from agent.executors.base import (
+    AttemptInfo,
+    Executor,
+    ExecutorError,
+    FileKind,
+    WorkspaceFile,
+    WorkspaceReader,
+)
 from agent.peer import (
     ArtifactFile,
     FencedError,
@@ -199,7 +207,7 @@ class Transfers:
                     continue
                 if entry.kind is not FileKind.FILE:
                     raise paths.UnsafePathError(f"artifact {name!r}: not a regular file")
-                self._send(name, entry.size, entry.mode, entry.chunks)
+                self._send(workspace, name, target, entry)
                 return
         raise paths.UnsafePathError(f"artifact {name!r}: too many levels of symlinks")
 
@@ -220,19 +228,38 @@ class Transfers:
             )
         return resolved
 
-    def _send(self, name: str, size: int, mode: int, chunks: Iterator[bytes]) -> None:
-        def guarded() -> Iterator[bytes]:
+    def _send(
+        self, workspace: WorkspaceReader, name: str, target: str, entry: WorkspaceFile
+    ) -> None:
+        """Uploads `entry` (artifact `name`, the file at `target`); a try after the first
+        reads the file again from the workspace."""
+        unread = [entry.chunks]
+
+        def guarded(chunks: Iterator[bytes]) -> Iterator[bytes]:
             for data in chunks:
                 if self._stop.is_set():
                     raise StoppedError(f"artifact {name!r}")
                 yield data
 
-        # Not retried: the workspace stream is read once; a failed upload fails the attempt,
-        # which the job's retry rule may run again.
+        @contextlib.contextmanager
+        def open_chunks() -> Iterator[Iterable[bytes]]:
+            if unread:
+                yield guarded(unread.pop())
+                return
+            LOGGER.info("attempt %d: uploading %r again", self._info.attempt_id, name)
+            with workspace.read(target) as again:
+                yield guarded(again.chunks)
+
+        artifact = ArtifactFile(name, entry.size, entry.mode)
         try:
-            self._peer.upload_artifact(self._lease, ArtifactFile(name, size, mode), guarded())
+            self._peer.upload_artifact(self._lease, artifact, open_chunks, give_up=self._stop)
         except PeerError as error:
-            raise TransferError(Reason.ARTIFACTS_FAILED, error.detail) from None
+            if self._stop.is_set():
+                raise StoppedError(f"artifact {name!r}") from None
+            why = "the coordinator stayed unreachable" if error.transient else "refused"
+            raise TransferError(
+                Reason.ARTIFACTS_FAILED, f"artifact {name!r} could not be uploaded ({why}): {error}"
+            ) from None
 
 
 __all__ = ["TransferError", "Transfers"]

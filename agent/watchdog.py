@@ -8,7 +8,8 @@ agent's orders from its stdin and keeps a clock.
 Orders, one JSON object per line:
 
 - ``{"attempt": A, "deadline": T}``: kill A's steps at ``T`` (monotonic seconds) unless a later
-  deadline arrives first. A deadline that comes after A lapsed changes nothing.
+  deadline arrives first. A deadline that comes after A lapsed changes nothing; A lapses only
+  if it holds something when its deadline passes.
 - ``{"attempt": A, "hold": [KIND, ID]}`` / ``{"attempt": A, "drop": [KIND, ID]}``: what A runs
   now: ``["docker", CONTAINER_ID]`` or ``["pgid", PROCESS_GROUP]``.
 - ``{"attempt": A, "release": true}``: A is over; forget it.
@@ -86,10 +87,12 @@ class Ledger:
         self.orphaned = True
 
     def due(self, now: float) -> list[tuple[int, Target]]:
-        """Targets to kill now; attempts past their deadline stay lapsed (a late hold is due)."""
+        """Targets to kill now. An attempt whose deadline passes while it holds something stays
+        lapsed (a later hold is due at once); one that held nothing then lapses nothing: its
+        finished steps wait for the coordinator, and a later renewal arms it again."""
         found: list[tuple[int, Target]] = []
         for attempt_id, entry in self._attempts.items():
-            if entry.deadline is not None and now >= entry.deadline:
+            if entry.deadline is not None and now >= entry.deadline and entry.targets:
                 entry.lapsed = True
             if entry.lapsed or (self.orphaned and entry.deadline is None):
                 found.extend((attempt_id, target) for target in sorted(entry.targets))

@@ -2,9 +2,10 @@
 
 Lease renewals arm a deadline per attempt; executors say what each attempt runs (a container, a
 process group). The link keeps the same deadlines locally, so the agent can tell, after the
-fact, that its watchdog may have killed a step: an attempt whose deadline passed is *lapsed*
-for good, its ``on_lapse`` is called once, and a renewal that arrives later does not revive it
-(the step may be dead already; the coordinator is about to give the job away, or has).
+fact, that its watchdog may have killed a step: an attempt whose deadline passed while it held
+something is *lapsed* for good, its ``on_lapse`` is called once, and a renewal that arrives
+later does not revive it (the step may be dead already; the coordinator is about to give the job
+away, or has). A deadline passing between steps lapses nothing: nothing ran that could overlap.
 """
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ class WatchdogLink:
             entry = self._local.get(attempt_id)
             if entry is None or target not in entry.targets:
                 return
+            self._check(entry)  # held until now: a deadline already passed has lapsed it
             entry.targets.discard(target)
             self._send({"attempt": attempt_id, "drop": list(target)})
+        self.lapsed(attempt_id)
 
     def release(self, attempt_id: int) -> None:
         with self._lock:
@@ -107,7 +110,13 @@ class WatchdogLink:
                 self._close_pipe()
 
     def _check(self, entry: _Local) -> bool:
-        if not entry.lapsed and entry.deadline is not None and self._clock() >= entry.deadline:
+        # As the watchdog decides: only a deadline passing while something is held lapses.
+        if (
+            not entry.lapsed
+            and entry.targets
+            and entry.deadline is not None
+            and self._clock() >= entry.deadline
+        ):
             entry.lapsed = True
         return entry.lapsed
 

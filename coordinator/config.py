@@ -97,6 +97,8 @@ MAX_LABEL_VALUE_CHARS = 256
 MAX_AGENT_CAPACITY = 256
 # An agent credential as issued is 43 characters; anything much longer is not one.
 MAX_AGENT_CREDENTIAL_CHARS = 256
+# Characters in an agent's own account of why it takes no work (PollWork `held`).
+MAX_AGENT_HELD_CHARS = 512
 
 
 @dataclass(frozen=True)

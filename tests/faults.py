@@ -23,10 +23,12 @@ class TcpProxy:
 
     Modes: `pass` forwards; `blackhole` stops moving bytes both ways but keeps the connections
     (like a partition TCP rides out once healed); `drop` closes every connection and refuses new
-    ones; `reset` does the same with RST.
+    ones; `reset` does the same with RST. `rate` (bytes per second and connection, None: as fast
+    as it goes) makes a slow link, so that a large transfer is still under way when a test acts.
     """
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, rate: float | None = None) -> None:
+        self.rate = rate
         host, port = target.rsplit(":", 1)
         self._target = (host, int(port))
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -89,6 +91,8 @@ class TcpProxy:
                     if not data:
                         return
                     peer[sock].sendall(data)
+                    if self.rate:
+                        time.sleep(len(data) / self.rate)
         except OSError:
             return
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from agent.peer.types import (
@@ -84,10 +85,13 @@ class Peer(Protocol):
         try; a failure is logged, not raised."""
         ...
 
-    def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
+    def poll(
+        self, *, free_slots: int, draining: bool, stop: threading.Event, held: str = ""
+    ) -> Work | None:
         """Long-polls for work: returns as soon as there is some, or empty after the
         coordinator's poll timeout; returns None within a fraction of a second once ``stop``
-        is set. An outage is retried until then."""
+        is set. An outage is retried until then. ``held`` says why the agent takes no work
+        for now ("disk full: DIR"; "" when it takes work), shown as its state."""
         ...
 
     def renew_leases(self, leases: Sequence[Lease], *, timeout_s: float) -> list[LeaseStatus]:
@@ -132,12 +136,21 @@ class Peer(Protocol):
         ...
 
     def upload_artifact(
-        self, lease: Lease, artifact: ArtifactFile, chunks: Iterable[bytes]
+        self,
+        lease: Lease,
+        artifact: ArtifactFile,
+        open_chunks: Callable[[], AbstractContextManager[Iterable[bytes]]],
+        *,
+        give_up: threading.Event,
     ) -> None:
-        """Streams one artifact up, reading ``chunks`` on the calling thread exactly once.
+        """Streams one artifact up, reading the chunks ``open_chunks`` opens on the calling
+        thread.
 
-        Not retried (the chunks cannot be read again). An exception raised by ``chunks``
-        cancels the upload and propagates; a refusal (a size limit...) is a :class:`PeerError`.
+        An upload cut by an outage or a coordinator restart is tried again from its start, with
+        freshly opened chunks, until ``give_up`` is set or a bounded number of tries failed
+        (uploads are idempotent: the coordinator keeps an identical resend once). An exception
+        raised by the chunks cancels the upload and propagates; a refusal (a size limit...) or
+        the last failed try is a :class:`PeerError`.
         """
         ...
 

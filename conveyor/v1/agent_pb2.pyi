@@ -188,18 +188,24 @@ class PollWorkRequest(_message.Message):
 
     FREE_SLOTS_FIELD_NUMBER: _builtins.int
     DRAINING_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
     free_slots: _builtins.int
     draining: _builtins.bool
     """the agent takes no new work and exits once idle"""
+    held: _builtins.str
+    """Why the agent takes no work for now, in words for `conveyor agents` (e.g. "disk full: DIR");
+    empty when it does. It resumes by itself.
+    """
     def __init__(
         self,
         *,
         free_slots: _builtins.int = ...,
         draining: _builtins.bool = ...,
+        held: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["draining", b"draining", "free_slots", b"free_slots"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draining", b"draining", "free_slots", b"free_slots", "held", b"held"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

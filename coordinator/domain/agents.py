@@ -16,6 +16,7 @@ from conveyor import PROTOCOL_VERSION
 from coordinator.config import (
     MAX_AGENT_CAPACITY,
     MAX_AGENT_CREDENTIAL_CHARS,
+    MAX_AGENT_HELD_CHARS,
     MAX_AGENT_LABELS,
     MAX_AGENT_NAME_CHARS,
     MAX_LABEL_KEY_CHARS,
@@ -197,9 +198,15 @@ class Agents:
         self._dispatcher.wake(agent.id)
         LOGGER.info("agent %s (id %d) signed off", agent.name, agent.id)
 
-    async def poll(self, agent: AgentSession, free_slots: int, draining: bool) -> PollResult:
-        """Waits for work or cancellations; `drain` in the result relays an operator's drain."""
+    async def poll(
+        self, agent: AgentSession, free_slots: int, draining: bool, held: str = ""
+    ) -> PollResult:
+        """Waits for work or cancellations; `drain` in the result relays an operator's drain.
+
+        `held` is the agent's own reason to take no work for now, shown as its state."""
         check_range("free_slots", free_slots, 0, MAX_AGENT_CAPACITY)
+        if len(held) > MAX_AGENT_HELD_CHARS:
+            raise ValueError(f"held: {len(held)} characters, at most {MAX_AGENT_HELD_CHARS}")
 
         def slots() -> int:
             if not agent.takes_work:
@@ -207,6 +214,9 @@ class Agents:
             return min(free_slots, agent.capacity - self._attempts.held_by(agent.id))
 
         agent.draining = draining
+        if held != agent.held:
+            LOGGER.info("agent %s: %s", agent.name, held or "takes work again")
+            agent.held = held
         result = await self._dispatcher.poll(
             agent.id, agent.labels, slots, self._config.poll_timeout_s
         )
@@ -286,7 +296,7 @@ def _held(agent: AgentSession) -> str:
         return "paused"
     if agent.mode == "draining" or agent.draining:
         return "draining"
-    return ""
+    return agent.held
 
 
 def check_registration(

@@ -35,10 +35,12 @@ class AgentSession:
     # One of its leases expired: a poll it left parked may no longer reach it, so it gets no
     # work until it is heard from again.
     silent: bool = False
+    # Why the agent itself takes no work for now ("disk full: DIR"); "" when it does.
+    held: str = ""
 
     @property
     def takes_work(self) -> bool:
-        return self.mode == "active" and not self.draining and not self.silent
+        return self.mode == "active" and not self.draining and not self.silent and not self.held
 
 
 class AgentRegistry:
@@ -128,7 +130,9 @@ class AgentRegistry:
             return "offline"
         if agent.mode == "draining" or agent.draining:
             return "draining"
-        return "paused" if agent.mode == "paused" else "online"
+        if agent.mode == "paused":
+            return "paused"
+        return agent.held or "online"
 
     def last_seen_ms(self) -> dict[int, int]:
         """Wall-clock stamps of when each agent was last heard from, for display."""

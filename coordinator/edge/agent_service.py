@@ -66,7 +66,9 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     async def PollWork(
         self, request: agent_pb2.PollWorkRequest, context: Context
     ) -> agent_pb2.PollWorkResponse:
-        result = await self._agents.poll(self._agent(context), request.free_slots, request.draining)
+        result = await self._agents.poll(
+            self._agent(context), request.free_slots, request.draining, request.held
+        )
         assignments = []
         for assignment in result.assignments:
             converted = await self._deliverable(assignment)

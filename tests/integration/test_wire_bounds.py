@@ -283,3 +283,29 @@ def test_garbage_collection_refuses_a_negative_age(cluster: Cluster) -> None:
         )
     finally:
         channel.close()
+
+
+def test_an_agent_s_hold_reason_out_of_bounds_is_refused(cluster: Cluster, unique: str) -> None:
+    channel = wire.insecure_channel(cluster.address)
+    agent = agent_pb2_grpc.AgentServiceStub(channel)
+    try:
+        joined = agent.Register(
+            agent_pb2.RegisterRequest(
+                join_token=AGENT_TOKEN,
+                name=f"holder-{unique}",
+                capacity=1,
+                protocol_version=PROTOCOL_VERSION,
+            ),
+            timeout=10,
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            agent.PollWork(
+                agent_pb2.PollWorkRequest(held="disk full: " + "d" * 1000),
+                metadata=wire.bearer(joined.session_token),
+                timeout=10,
+            )
+        error: Any = refused.value
+        assert error.code() in REFUSED, (error.code(), error.details()[:200])
+        assert error.details().startswith("held"), error.details()[:200]
+    finally:
+        channel.close()

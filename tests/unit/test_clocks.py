@@ -49,6 +49,7 @@ def test_coordinator_leases_ignore_wall_clock_jumps(wall_clock_jumps: None) -> N
 class _Runner:
     def __init__(self) -> None:
         self.lost = False
+        self.running_step = True
         self.lease = type("L", (), {"attempt_id": 1})()
 
     def lose(self) -> None:

@@ -39,7 +39,9 @@ def upload(
     chunks: Iterable[bytes],
 ) -> None:
     """Streams one file up. Only the calling thread reads `chunks`; gRPC's sending thread
-    reads a small queue, so a refused upload never leaves the source stream mid-read."""
+    reads a small queue, so a refused upload never leaves the source stream mid-read.
+
+    A failed call raises its `grpc.RpcError` as is: the caller decides whether to try again."""
     outbox: _Outbox = queue.Queue(UPLOAD_QUEUE_CHUNKS)
     call = stub.UploadArtifact.future(
         iter(outbox.get, None), metadata=session, timeout=TRANSFER_TIMEOUT_S
@@ -58,10 +60,7 @@ def upload(
         raise
     finally:
         _close(outbox, call)
-    try:
-        call.result()
-    except grpc.RpcError as error:
-        raise to_peer_error(error) from None
+    call.result()
 
 
 def _offer(

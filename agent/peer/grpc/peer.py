@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
 import grpc
@@ -19,13 +20,20 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
+    stop_after_attempt,
     stop_after_delay,
     stop_any,
     stop_when_event_set,
     wait_exponential_jitter,
 )
 
-from agent.config import CALL_RETRY_BUDGET_S, CALL_TIMEOUT_S, RETRY_INITIAL_S, RETRY_MAX_S
+from agent.config import (
+    CALL_RETRY_BUDGET_S,
+    CALL_TIMEOUT_S,
+    RETRY_INITIAL_S,
+    RETRY_MAX_S,
+    UPLOAD_TRIES,
+)
 from agent.peer.base import PeerError
 from agent.peer.grpc import blobs, convert
 from agent.peer.grpc.errors import (
@@ -115,8 +123,10 @@ class GrpcPeer:
         except grpc.RpcError as error:
             LOGGER.warning("could not sign off from the coordinator: %s", describe(error))
 
-    def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
-        request = agent_pb2.PollWorkRequest(free_slots=free_slots, draining=draining)
+    def poll(
+        self, *, free_slots: int, draining: bool, stop: threading.Event, held: str = ""
+    ) -> Work | None:
+        request = agent_pb2.PollWorkRequest(free_slots=free_slots, draining=draining, held=held)
 
         def cancellable(
             req: agent_pb2.PollWorkRequest, metadata: wire.Metadata, timeout: float
@@ -183,10 +193,22 @@ class GrpcPeer:
         return blobs.download(self._blobs(), self._session, request)
 
     def upload_artifact(
-        self, lease: Lease, artifact: ArtifactFile, chunks: Iterable[bytes]
+        self,
+        lease: Lease,
+        artifact: ArtifactFile,
+        open_chunks: Callable[[], AbstractContextManager[Iterable[bytes]]],
+        *,
+        give_up: threading.Event,
     ) -> None:
         header = convert.upload_header_to_pb(lease, artifact)
-        blobs.upload(self._blobs(), self._session, header, chunks)
+
+        def once() -> None:
+            with open_chunks() as chunks:
+                blobs.upload(self._blobs(), self._session, header, chunks)
+
+        self._call_with_session(
+            lambda: self._retrying(_FOREVER, give_up, tries=UPLOAD_TRIES)(once), give_up
+        )
 
     def _blobs(self) -> blobs_pb2_grpc.AgentBlobServiceStub:
         """The blob service on a second connection, opened on first use."""
@@ -246,11 +268,25 @@ class GrpcPeer:
     ) -> T:
         """Calls with the session, retrying transient failures within `budget_s` (by default
         for as long as the caller's lease lasts: its watchdog sets `give_up`)."""
+        return self._call_with_session(
+            lambda: self._retrying(budget_s, give_up)(
+                lambda: method(request, metadata=self._session, timeout=timeout_s)
+            ),
+            give_up,
+            budget_s,
+        )
+
+    def _call_with_session(
+        self,
+        tried: Callable[[], T],
+        give_up: threading.Event | None,
+        budget_s: float = _FOREVER,
+    ) -> T:
+        """Runs `tried` (a call with its retries); a session the coordinator forgot (it
+        restarted) is registered again once, then `tried` runs again."""
         for attempt in range(2):
             try:
-                return self._retrying(budget_s, give_up)(
-                    lambda: method(request, metadata=self._session, timeout=timeout_s)
-                )
+                return tried()
             except grpc.RpcError as error:
                 if attempt == 0 and forgot_session(error) and self._agent is not None:
                     LOGGER.warning("coordinator forgot our session; registering again")
@@ -259,8 +295,12 @@ class GrpcPeer:
                 raise to_peer_error(error) from None
         raise AssertionError("unreachable")
 
-    def _retrying(self, budget_s: float, give_up: threading.Event | None) -> Retrying:
+    def _retrying(
+        self, budget_s: float, give_up: threading.Event | None, *, tries: int | None = None
+    ) -> Retrying:
         stops = [stop_after_delay(budget_s), stop_when_event_set(self._closed)]
+        if tries is not None:
+            stops.append(stop_after_attempt(tries))
         if give_up is not None:
             stops.append(stop_when_event_set(give_up))
         return Retrying(

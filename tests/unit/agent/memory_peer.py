@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from agent.peer import (
@@ -58,7 +59,9 @@ class MemoryPeer:
     def sign_off(self) -> None:
         self._record("sign_off")
 
-    def poll(self, *, free_slots: int, draining: bool, stop: threading.Event) -> Work | None:
+    def poll(
+        self, *, free_slots: int, draining: bool, stop: threading.Event, held: str = ""
+    ) -> Work | None:
         self._record("poll")
         return self.work.pop(0) if self.work else Work()
 
@@ -103,10 +106,16 @@ class MemoryPeer:
         yield from ()
 
     def upload_artifact(
-        self, lease: Lease, artifact: ArtifactFile, chunks: Iterable[bytes]
+        self,
+        lease: Lease,
+        artifact: ArtifactFile,
+        open_chunks: Callable[[], AbstractContextManager[Iterable[bytes]]],
+        *,
+        give_up: threading.Event,
     ) -> None:
         self._record("upload_artifact")
-        b"".join(chunks)
+        with open_chunks() as chunks:
+            b"".join(chunks)
 
     def close(self) -> None:
         self.calls.append("close")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from agent.attempt import AttemptRunner
 from agent.executors.fake import FakeExecutor
-from agent.peer import Assignment, Inputs, Lease, StepSpec, Verdict
+from agent.peer import ArtifactFile, Assignment, Inputs, Lease, PeerError, StepSpec, Verdict
 from conveyor.states import Outcome, Reason
 from tests.harness import wait_for
 from tests.unit.agent.memory_peer import MemoryPeer, as_peer
@@ -101,3 +103,38 @@ def test_a_failed_attempt_without_always_says_nothing_about_artifacts(tmp_path: 
     peer = MemoryPeer(inputs=Inputs(artifact_paths=("none",)))
     _runner(peer, tmp_path, _assignment("echo two; exit 3")).run()
     assert bytes(peer.logs[0]) == b"two\n"
+
+
+class _CutUploads(MemoryPeer):
+    """Every upload is cut by an outage after the file was read whole; each try re-opens it."""
+
+    def __init__(self, tries: int) -> None:
+        super().__init__(inputs=Inputs(artifact_paths=("out.txt",)))
+        self.tries = tries
+        self.reads: list[bytes] = []
+
+    def upload_artifact(
+        self,
+        lease: Lease,
+        artifact: ArtifactFile,
+        open_chunks: Callable[[], AbstractContextManager[Iterable[bytes]]],
+        *,
+        give_up: threading.Event,
+    ) -> None:
+        self._record("upload_artifact")
+        for _ in range(self.tries):
+            with open_chunks() as chunks:
+                self.reads.append(b"".join(chunks))
+        raise PeerError("Stream removed (Socket closed)", code="UNAVAILABLE", transient=True)
+
+
+def test_an_upload_that_keeps_failing_names_the_artifact_and_the_cause(tmp_path: Path) -> None:
+    peer = _CutUploads(tries=3)
+    _runner(peer, tmp_path, _assignment("echo kept > out.txt")).run()
+    assert peer.reads == [b"kept\n"] * 3  # every try reads the whole file again
+    [verdict] = peer.finished
+    assert (verdict.outcome, verdict.reason) == (Outcome.FAILED, Reason.ARTIFACTS_FAILED)
+    assert verdict.message == (
+        "artifact 'out.txt' could not be uploaded (the coordinator stayed unreachable): "
+        "UNAVAILABLE: Stream removed (Socket closed)"
+    )

@@ -172,11 +172,50 @@ def test_a_renewal_after_the_deadline_does_not_revive_the_attempt() -> None:
     pipe, clock, lapses = _Pipe(), _Clock(), []
     link = _link([pipe], clock)
     link.arm(7, 110.0, lambda: lapses.append(7))
+    link.hold(7, BOX)
     clock.now = 111.0  # the agent was frozen past its deadline; now a renewal gets through
     link.arm(7, 120.0, lambda: lapses.append(7))
     assert link.lapsed(7)
     assert lapses == [7]
     assert {"attempt": 7, "deadline": 120.0} not in pipe.orders()
+
+
+def test_a_deadline_passing_between_steps_lapses_nothing_and_a_renewal_rearms() -> None:
+    """A coordinator outage while an attempt's steps are done: its result waits, unharmed."""
+    pipe, clock, lapses = _Pipe(), _Clock(), []
+    link = _link([pipe], clock)
+    link.arm(7, 110.0, lambda: lapses.append(7))
+    link.hold(7, BOX)
+    link.drop(7, BOX)  # the step ended before its deadline
+    clock.now = 130.0
+    assert not link.lapsed(7)
+    link.arm(7, 140.0, lambda: lapses.append(7))  # the coordinator is back
+    link.hold(7, GROUP)  # the next step
+    assert not link.lapsed(7) and lapses == []
+    assert pipe.orders()[-2:] == [
+        {"attempt": 7, "deadline": 140.0},
+        {"attempt": 7, "hold": list(GROUP)},
+    ]
+
+
+def test_a_drop_after_the_deadline_finds_the_attempt_lapsed() -> None:
+    pipe, clock, lapses = _Pipe(), _Clock(), []
+    link = _link([pipe], clock)
+    link.arm(7, 110.0, lambda: lapses.append(7))
+    link.hold(7, BOX)
+    clock.now = 111.0  # held past its deadline: the watchdog has killed it
+    link.drop(7, BOX)
+    assert link.lapsed(7) and lapses == [7]
+
+
+def test_the_ledger_lapses_only_what_holds_something_at_its_deadline() -> None:
+    ledger = Ledger()
+    ledger.apply({"attempt": 1, "deadline": 10.0})
+    assert ledger.due(11.0) == []
+    ledger.apply({"attempt": 1, "deadline": 30.0})  # revived by a renewal
+    ledger.apply({"attempt": 1, "hold": list(BOX)})
+    assert ledger.due(12.0) == []
+    assert ledger.due(30.0) == [(1, BOX)]
 
 
 def test_an_attempt_without_a_deadline_never_lapses() -> None:
