@@ -17,6 +17,9 @@ import pytest
 
 from tests.harness import Cluster, Process, job, wait_for, write_pipeline
 
+# The paths through the store are the same on both backends: the SQLite pass covers them.
+pytestmark = pytest.mark.any_store
+
 DISK = "2m"
 # Left free next to the filler: more than the agent's minimum on a disk this small (5% of it),
 # far less than the output of a step.
