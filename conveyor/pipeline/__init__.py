@@ -1,7 +1,13 @@
 """Pipeline format: YAML parsing, the validated model, and how a job resolves into steps."""
 
 from conveyor.pipeline.model import (
+    BUILD_EVENTS,
+    CONCURRENCY_ORDERS,
+    Approval,
     ArtifactRule,
+    Concurrency,
+    Condition,
+    Environment,
     GitSource,
     JobDef,
     Pipeline,
@@ -14,7 +20,13 @@ from conveyor.pipeline.parse import PipelineError, PipelineIssue, load_pipeline
 from conveyor.pipeline.values import label_name_problem, label_value_problem
 
 __all__ = [
+    "BUILD_EVENTS",
+    "CONCURRENCY_ORDERS",
+    "Approval",
     "ArtifactRule",
+    "Concurrency",
+    "Condition",
+    "Environment",
     "GitSource",
     "JobDef",
     "Pipeline",

@@ -43,6 +43,49 @@ class GitSource:
 
 
 @dataclass(frozen=True)
+class Environment:
+    """`environment:` makes a job a deployment job of this environment (DESIGN §4.1)."""
+
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Approval:
+    """`approval:` makes a job a gate: no steps, no agent; it waits for a person's decision."""
+
+    prompt: str
+    roles: tuple[str, ...] = ("deployer",)
+    """Token roles that may decide (cumulative: a higher role admits too)."""
+    timeout_s: float | None = None
+    """Undecided this long after it starts waiting: failed with reason `timeout`."""
+
+
+CONCURRENCY_ORDERS: Final = ("oldest_first", "newest_first")
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    """`concurrency:` makes the job hold the named lock while it runs (one holder at a time)."""
+
+    group: str
+    order: str = "oldest_first"
+    """One of CONCURRENCY_ORDERS; `newest_first` skips superseded waiting jobs."""
+
+
+BUILD_EVENTS: Final = ("push", "tag", "schedule", "manual", "rollback")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`when:` lists of globs, decided when the build is created; an empty list admits any."""
+
+    branch: tuple[str, ...] = ()
+    tag: tuple[str, ...] = ()
+    event: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class StepDef:
     name: str
     run: str
@@ -61,12 +104,17 @@ class JobDef:
     """The agent must carry all of these labels."""
     env: Mapping[str, str]
     steps: tuple[StepDef, ...]
-    """Never empty; names are unique within the job."""
+    """Never empty except for a gate (`approval`); names are unique within the job."""
     needs: tuple[str, ...]
     """Names of jobs of the same pipeline; the graph they form is acyclic."""
     artifacts: ArtifactRule
     timeout_s: float | None
     retry: RetryRule
+    environment: Environment | None = None
+    approval: Approval | None = None
+    """A gate has an approval and no steps (then `steps` is empty)."""
+    concurrency: Concurrency | None = None
+    when: Condition | None = None
 
 
 @dataclass(frozen=True)
