@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict
 
-from conveyor.pipeline import Pipeline, resolve_steps
+from conveyor.pipeline import JobDef, Pipeline, resolve_steps
 from coordinator.config import (
     MAX_ENV_NAME_BYTES,
     MAX_ENV_OVERRIDES,
@@ -64,6 +64,7 @@ def check_env_overrides(env: Mapping[str, str]) -> None:
 def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> list[NewJob]:
     jobs = []
     for job in pipeline.jobs:
+        _refuse_unsupported(job)
         steps = tuple(
             StepSpecRecord(step.name, step.image, step.run, dict(step.env), step.timeout_s)
             for step in resolve_steps(pipeline, job, env_overrides)
@@ -79,6 +80,14 @@ def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> 
             )
         jobs.append(NewJob(job.name, tuple(job.needs), dict(job.labels), spec))
     return jobs
+
+
+def _refuse_unsupported(job: JobDef) -> None:
+    # The format accepts these keys before the scheduler acts on them; running a gated or
+    # conditional job as if the key were not there would deploy what the author meant to stop.
+    for key, value in (("approval", job.approval), ("when", job.when)):
+        if value is not None:
+            raise ValueError(f"jobs.{job.name}.{key}: not supported by this coordinator yet")
 
 
 def encoded_size(spec: JobSpecRecord) -> int:
