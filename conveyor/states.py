@@ -68,6 +68,7 @@ class Reason(StrEnum):
     WAITING_FOR_AGENT = "waiting_for_agent"
     WAITING_FOR_CAPACITY = "waiting_for_capacity"
     DEPENDENCY_FAILED = "dependency_failed"
+    CONDITION = "condition"  # its `when:` (or a needed job's) is false for this build
 
 
 _FINAL_BUILD = frozenset({BuildStatus.SUCCEEDED, BuildStatus.FAILED, BuildStatus.CANCELED})

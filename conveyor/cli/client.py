@@ -109,8 +109,10 @@ class Client:
         source_name: str,
         env: dict[str, str],
         source: tuple[str, str, str] = ("", "", ""),
+        ref: tuple[str, str] = ("", ""),
     ) -> int:
-        """`source` is (snapshot sha256, git URL, git ref); empty strings when not given."""
+        """`source` is (snapshot sha256, git URL, git ref), `ref` (branch, tag) the source is;
+        empty strings when not given."""
         request = control_pb2.SubmitBuildRequest(
             pipeline_yaml=pipeline_yaml,
             source_name=source_name,
@@ -118,6 +120,8 @@ class Client:
             source_sha256=source[0],
             git_url=source[1],
             git_ref=source[2],
+            branch=ref[0],
+            tag=ref[1],
         )
         return self._call(self._stub.SubmitBuild, request).build_id
 

@@ -208,6 +208,9 @@ def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument("--git", metavar="URL", help="check out this git repository in every job")
     p.add_argument("--ref", metavar="REF", help="branch, tag or commit for --git (default HEAD)")
+    p.add_argument(
+        "--branch", metavar="NAME", help="the branch a --source directory is, for `when:`"
+    )
     p.add_argument("--no-follow", action="store_true", help="print the build id and return")
     p.set_defaults(handler=commands.cmd_run)
 

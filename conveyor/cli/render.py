@@ -47,6 +47,9 @@ def build_doc(build: control_pb2.Build) -> dict[str, Any]:
         "status": wire.build_status_from_pb(build.status).value,
         "created_at_ms": build.created_at_ms,
         "finished_at_ms": build.finished_at_ms or None,
+        "event": build.context.event or None,
+        "branch": build.context.branch or None,
+        "tag": build.context.tag or None,
         "jobs": [job_doc(job) for job in build.jobs],
     }
 

@@ -49,6 +49,8 @@ class SubmitBuildRequest(_message.Message):
     SOURCE_SHA256_FIELD_NUMBER: _builtins.int
     GIT_URL_FIELD_NUMBER: _builtins.int
     GIT_REF_FIELD_NUMBER: _builtins.int
+    BRANCH_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
     pipeline_yaml: _builtins.str
     source_name: _builtins.str
     """file name, used in error messages"""
@@ -58,6 +60,11 @@ class SubmitBuildRequest(_message.Message):
     """
     git_url: _builtins.str
     git_ref: _builtins.str
+    branch: _builtins.str
+    """What the source is, for `when:` conditions: a branch or a tag name ("" for none, not both).
+    The client finds out (`git ls-remote` for a git URL); the event of such a build is `manual`.
+    """
+    tag: _builtins.str
     @_builtins.property
     def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """overrides for the build-wide env"""
@@ -71,10 +78,12 @@ class SubmitBuildRequest(_message.Message):
         source_sha256: _builtins.str = ...,
         git_url: _builtins.str = ...,
         git_ref: _builtins.str = ...,
+        branch: _builtins.str = ...,
+        tag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["env", b"env", "git_ref", b"git_ref", "git_url", b"git_url", "pipeline_yaml", b"pipeline_yaml", "source_name", b"source_name", "source_sha256", b"source_sha256"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "env", b"env", "git_ref", b"git_ref", "git_url", b"git_url", "pipeline_yaml", b"pipeline_yaml", "source_name", b"source_name", "source_sha256", b"source_sha256", "tag", b"tag"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -278,6 +287,7 @@ class Build(_message.Message):
     JOBS_FIELD_NUMBER: _builtins.int
     CANCEL_REQUESTED_FIELD_NUMBER: _builtins.int
     JOB_COUNT_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     name: _builtins.str
     status: _types_pb2.BuildStatus.ValueType
@@ -289,6 +299,8 @@ class Build(_message.Message):
     def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Job]:
         """empty in ListBuilds answers, which carry job_count instead"""
 
+    @_builtins.property
+    def context(self) -> Global___BuildContext: ...
     def __init__(
         self,
         *,
@@ -300,14 +312,43 @@ class Build(_message.Message):
         jobs: _abc.Iterable[Global___Job] | None = ...,
         cancel_requested: _builtins.bool = ...,
         job_count: _builtins.int = ...,
+        context: Global___BuildContext | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "created_at_ms", b"created_at_ms", "finished_at_ms", b"finished_at_ms", "id", b"id", "job_count", b"job_count", "jobs", b"jobs", "name", b"name", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "context", b"context", "created_at_ms", b"created_at_ms", "finished_at_ms", b"finished_at_ms", "id", b"id", "job_count", b"job_count", "jobs", b"jobs", "name", b"name", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Build: _TypeAlias = Build  # noqa: Y015
+
+@_typing.final
+class BuildContext(_message.Message):
+    """What started a build and on what; "" for a branch or tag it does not have."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    BRANCH_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    event: _builtins.str
+    """push, tag, schedule, manual, rollback"""
+    branch: _builtins.str
+    tag: _builtins.str
+    def __init__(
+        self,
+        *,
+        event: _builtins.str = ...,
+        branch: _builtins.str = ...,
+        tag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "event", b"event", "tag", b"tag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildContext: _TypeAlias = BuildContext  # noqa: Y015
 
 @_typing.final
 class GetBuildRequest(_message.Message):

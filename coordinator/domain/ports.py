@@ -32,6 +32,7 @@ from coordinator.domain.records import (
     LiveAttempt,
     NewJob,
 )
+from coordinator.policy.conditions import MANUAL, BuildContext
 
 
 class BuildStore(Protocol):
@@ -46,6 +47,7 @@ class BuildStore(Protocol):
         env: Mapping[str, str],
         jobs: Sequence[NewJob],
         source: SourceSpec | None = None,
+        context: BuildContext = MANUAL,
     ) -> int:
         """Stores a build and its jobs (those that need nothing already queued); its id."""
         ...

@@ -56,6 +56,9 @@ class BuildRecord:
     finished_at_ms: int | None
     cancel_requested: bool
     jobs: tuple[JobRecord, ...] = ()
+    event: str = "manual"
+    branch: str | None = None
+    tag: str | None = None
 
     def job(self, name: str) -> JobRecord | None:
         return next((job for job in self.jobs if job.name == name), None)
@@ -73,6 +76,9 @@ class BuildSummary:
     finished_at_ms: int | None
     cancel_requested: bool
     job_count: int
+    event: str = "manual"
+    branch: str | None = None
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,8 @@ class NewJob:
     needs: tuple[str, ...]
     labels: dict[str, str]
     spec: JobSpecRecord
+    skipped: str = ""
+    """Why its `when:` is false for this build (it ends skipped at once); "" when it runs."""
 
 
 @dataclass(frozen=True)

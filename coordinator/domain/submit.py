@@ -14,8 +14,15 @@ from coordinator.config import (
     MAX_ENV_OVERRIDES_BYTES,
     MAX_ENV_VALUE_BYTES,
     MAX_JOB_SPEC_BYTES,
+    MAX_REF_NAME_BYTES,
 )
 from coordinator.domain.records import JobSpecRecord, NewJob, StepSpecRecord
+from coordinator.policy.conditions import (
+    MANUAL,
+    BuildContext,
+    condition_admits,
+    condition_message,
+)
 
 # The rule `conveyor run --env` applies, and the pipeline format's for `env:` names.
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -61,7 +68,23 @@ def check_env_overrides(env: Mapping[str, str]) -> None:
         raise EnvError(f"env: too large in all ({total} > {MAX_ENV_OVERRIDES_BYTES} bytes)")
 
 
-def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> list[NewJob]:
+def build_context(branch: str, tag: str) -> BuildContext:
+    """A `conveyor run` build's context from what the client says it builds ("" for none)."""
+    for field, value in (("branch", branch), ("tag", tag)):
+        size = _utf8_size(field, value)
+        if size > MAX_REF_NAME_BYTES:
+            raise ValueError(f"{field}: too long ({size} > {MAX_REF_NAME_BYTES} bytes)")
+        if value.startswith("-") or any(char.isspace() or ord(char) < 32 for char in value):
+            raise ValueError(f"{field}: invalid name {json.dumps(value[:80])}")
+    if branch and tag:
+        raise ValueError("a build is of a branch or of a tag, not both")
+    return BuildContext("manual", branch or None, tag or None)
+
+
+def jobs_from_pipeline(
+    pipeline: Pipeline, env_overrides: Mapping[str, str], context: BuildContext = MANUAL
+) -> list[NewJob]:
+    """The jobs to store, steps resolved; a job whose `when:` is false says why in `skipped`."""
     jobs = []
     for job in pipeline.jobs:
         _refuse_unsupported(job)
@@ -78,16 +101,18 @@ def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> 
                 f"jobs.{job.name}: too large once the env is merged into its {len(steps)} steps "
                 f"({size / 1e6:.1f} MB > {MAX_JOB_SPEC_BYTES / 1e6:.1f} MB); shrink the env"
             )
-        jobs.append(NewJob(job.name, tuple(job.needs), dict(job.labels), spec))
+        skipped = ""
+        if job.when is not None and not condition_admits(job.when, context):
+            skipped = condition_message(job.when, context)
+        jobs.append(NewJob(job.name, tuple(job.needs), dict(job.labels), spec, skipped))
     return jobs
 
 
 def _refuse_unsupported(job: JobDef) -> None:
-    # The format accepts these keys before the scheduler acts on them; running a gated or
-    # conditional job as if the key were not there would deploy what the author meant to stop.
-    for key, value in (("approval", job.approval), ("when", job.when)):
-        if value is not None:
-            raise ValueError(f"jobs.{job.name}.{key}: not supported by this coordinator yet")
+    # The format accepts the key before the scheduler acts on it; running a gate as a plain job
+    # would deploy what the author meant to stop.
+    if job.approval is not None:
+        raise ValueError(f"jobs.{job.name}.approval: not supported by this coordinator yet")
 
 
 def encoded_size(spec: JobSpecRecord) -> int:

@@ -48,6 +48,8 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
                 git_url=request.git_url,
                 git_ref=request.git_ref,
             ),
+            branch=request.branch,
+            tag=request.tag,
         )
         return control_pb2.SubmitBuildResponse(build_id=build_id)
 

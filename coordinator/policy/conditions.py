@@ -18,6 +18,10 @@ class BuildContext:
     tag: str | None = None
 
 
+MANUAL = BuildContext("manual")
+"""A `conveyor run` build with no branch or tag known."""
+
+
 def _matches(patterns: Sequence[str], value: str | None) -> bool:
     # An empty list admits anything, even nothing; a non-empty one needs a value that fits.
     if not patterns:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import RowMapping, func, select, update
 from sqlmodel import Session, col
 
-from conveyor.states import BuildStatus, JobStatus
+from conveyor.states import BuildStatus, JobStatus, Reason
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.errors import ConflictError, NotFoundError
 from coordinator.domain.records import (
@@ -19,6 +19,7 @@ from coordinator.domain.records import (
     NewJob,
 )
 from coordinator.policy import retry
+from coordinator.policy.conditions import MANUAL, BuildContext
 from coordinator.store import progress, queries, rowmap
 from coordinator.store.artifacts import add_build_source
 from coordinator.store.base import Component
@@ -36,9 +37,13 @@ class BuildStore(Component):
         env: Mapping[str, str],
         jobs: Sequence[NewJob],
         source: SourceSpec | None = None,
+        context: BuildContext = MANUAL,
     ) -> int:
         with self._tx() as session:
             build = BuildRow(
+                event=context.event,
+                branch=context.branch,
+                tag=context.tag,
                 name=name,
                 status=BuildStatus.QUEUED,
                 pipeline_yaml=pipeline_yaml,
@@ -101,7 +106,9 @@ class BuildStore(Component):
             build = _build(session, build_id)
             jobs = queries.build_jobs(session, build_id)
             candidates = [
-                retry.RetryCandidate(j.name, JobStatus(j.status), tuple(json.loads(j.needs_json)))
+                retry.RetryCandidate(
+                    j.name, JobStatus(j.status), tuple(json.loads(j.needs_json)), j.reason
+                )
                 for j in jobs
             ]
             try:
@@ -142,7 +149,9 @@ def _job_rows(build_id: int, jobs: Sequence[NewJob]) -> list[JobRow]:
             build_id=build_id,
             position=position,
             name=job.name,
-            status=JobStatus.WAITING,
+            status=JobStatus.SKIPPED if job.skipped else JobStatus.WAITING,
+            reason=Reason.CONDITION if job.skipped else "",
+            message=job.skipped,
             needs_json=json.dumps(list(job.needs)),
             labels_json=json.dumps(job.labels),
             spec_json=rowmap.spec_to_json(job.spec),
@@ -175,4 +184,7 @@ def _summary(row: RowMapping) -> BuildSummary:
         finished_at_ms=row["finished_at_ms"],
         cancel_requested=bool(row["cancel_requested"]),
         job_count=row["job_count"],
+        event=row["event"],
+        branch=row["branch"],
+        tag=row["tag"],
     )

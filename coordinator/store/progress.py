@@ -37,21 +37,25 @@ def advance(session: Session, build_id: int) -> list[dict[str, str]]:
             col(JobRow.status),
             col(JobRow.needs_json),
             col(JobRow.labels_json),
+            col(JobRow.reason),
         )
         .where(col(JobRow.build_id) == build_id)
         .order_by(col(JobRow.position))
     ).all()
     states = [
-        scheduling.JobState(row.name, JobStatus(row.status), tuple(json.loads(row.needs_json)))
+        scheduling.JobState(
+            row.name, JobStatus(row.status), tuple(json.loads(row.needs_json)), row.reason
+        )
         for row in rows
     ]
     by_name = {row.name: row for row in rows}
     transitions = scheduling.advance(states)
     for step in transitions:
         set_job(session, by_name[step.name].id, step.status, step.reason, step.message)
-    statuses = {state.name: state.status for state in states}
-    statuses.update({step.name: step.status for step in transitions})
-    settle_build(session, build_id, statuses.values())
+    statuses = {state.name: (state.status, state.reason) for state in states}
+    statuses.update({step.name: (step.status, step.reason) for step in transitions})
+    counted = [scheduling.outcome_status(status, reason) for status, reason in statuses.values()]
+    settle_build(session, build_id, counted)
     return [
         json.loads(by_name[t.name].labels_json) for t in transitions if t.status is JobStatus.QUEUED
     ]

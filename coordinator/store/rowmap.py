@@ -108,6 +108,9 @@ def build_record(row: BuildRow, jobs: Sequence[JobRecord]) -> BuildRecord:
         finished_at_ms=row.finished_at_ms,
         cancel_requested=row.cancel_requested,
         jobs=tuple(jobs),
+        event=row.event,
+        branch=row.branch,
+        tag=row.tag,
     )
 
 

@@ -39,6 +39,7 @@ from coordinator.domain.records import (
     NewJob,
     StepSpecRecord,
 )
+from coordinator.policy.conditions import MANUAL, BuildContext
 
 # Two steps: the coordinator refuses step indexes outside the attempt's steps.
 SPEC = JobSpecRecord(
@@ -76,7 +77,9 @@ class FakeBuilds:
         env: Mapping[str, str],
         jobs: Sequence[NewJob],
         source: SourceSpec | None = None,
+        context: BuildContext = MANUAL,
     ) -> int:
+        del context
         self.created.append({"name": name, "source_name": source_name, "source": source})
         build_id = len(self.created)
         self.records[build_id] = build(build_id, *(job(j.name, labels=j.labels) for j in jobs))
