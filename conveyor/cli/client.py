@@ -65,6 +65,7 @@ def explain(error: grpc.RpcError, address: str) -> CliError:
         grpc.StatusCode.INVALID_ARGUMENT,
         grpc.StatusCode.NOT_FOUND,
         grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.PERMISSION_DENIED,
     ):
         return CliError(detail or code.name)
     if code is grpc.StatusCode.DATA_LOSS:
@@ -153,6 +154,11 @@ class Client:
     def retry(self, build_id: int, job: str) -> control_pb2.Build:
         request = control_pb2.RetryBuildRequest(build_id=build_id, job=job)
         return self._call(self._stub.RetryBuild, request)
+
+    def decide(self, build_id: int, job: str, comment: str, *, approve: bool) -> control_pb2.Build:
+        request = control_pb2.DecideRequest(build_id=build_id, job=job, comment=comment)
+        rpc = self._stub.ApproveJob if approve else self._stub.RejectJob
+        return self._call(rpc, request)
 
     def set_agent_mode(self, name: str, mode: str) -> control_pb2.Agent:
         request = control_pb2.SetAgentModeRequest(agent_name=name, mode=mode)

@@ -237,6 +237,7 @@ class Job(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     STEP_NAMES_FIELD_NUMBER: _builtins.int
+    APPROVAL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     status: _types_pb2.JobStatus.ValueType
     exit_code: _builtins.int
@@ -253,6 +254,10 @@ class Job(_message.Message):
     def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]: ...
     @_builtins.property
     def step_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def approval(self) -> Global___Approval:
+        """set for an approval gate only"""
+
     def __init__(
         self,
         *,
@@ -266,14 +271,73 @@ class Job(_message.Message):
         message: _builtins.str = ...,
         attempts: _abc.Iterable[Global___Attempt] | None = ...,
         step_names: _abc.Iterable[_builtins.str] | None = ...,
+        approval: Global___Approval | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "exit_code", b"exit_code", "has_exit_code", b"has_exit_code", "labels", b"labels", "message", b"message", "name", b"name", "needs", b"needs", "reason", b"reason", "status", b"status", "step_names", b"step_names"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "attempts", b"attempts", "exit_code", b"exit_code", "has_exit_code", b"has_exit_code", "labels", b"labels", "message", b"message", "name", b"name", "needs", b"needs", "reason", b"reason", "status", b"status", "step_names", b"step_names"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Job: _TypeAlias = Job  # noqa: Y015
+
+@_typing.final
+class Approval(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMPT_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    AT_MS_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    prompt: _builtins.str
+    decision: _builtins.str
+    """"approved", "rejected", or "" while undecided"""
+    by: _builtins.str
+    """the name of the token the decision came with"""
+    at_ms: _builtins.int
+    comment: _builtins.str
+    def __init__(
+        self,
+        *,
+        prompt: _builtins.str = ...,
+        decision: _builtins.str = ...,
+        by: _builtins.str = ...,
+        at_ms: _builtins.int = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "by", b"by", "comment", b"comment", "decision", b"decision", "prompt", b"prompt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Approval: _TypeAlias = Approval  # noqa: Y015
+
+@_typing.final
+class DecideRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUILD_ID_FIELD_NUMBER: _builtins.int
+    JOB_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    build_id: _builtins.int
+    job: _builtins.str
+    comment: _builtins.str
+    def __init__(
+        self,
+        *,
+        build_id: _builtins.int = ...,
+        job: _builtins.str = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_id", b"build_id", "comment", b"comment", "job", b"job"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideRequest: _TypeAlias = DecideRequest  # noqa: Y015
 
 @_typing.final
 class Build(_message.Message):

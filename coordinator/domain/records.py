@@ -35,6 +35,26 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True)
+class GateSpec:
+    """What makes a job an approval gate: it waits for a person instead of running steps."""
+
+    prompt: str
+    roles: tuple[str, ...]
+    timeout_s: float | None
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """A gate as shown: its prompt, and the decision once taken ("" for each until then)."""
+
+    prompt: str
+    decision: str = ""
+    by: str = ""
+    at_ms: int | None = None
+    comment: str = ""
+
+
+@dataclass(frozen=True)
 class JobRecord:
     name: str
     status: JobStatus
@@ -45,6 +65,7 @@ class JobRecord:
     exit_code: int | None
     step_names: tuple[str, ...]
     attempts: tuple[AttemptRecord, ...] = ()
+    approval: ApprovalRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +129,7 @@ class NewJob:
     spec: JobSpecRecord
     skipped: str = ""
     """Why its `when:` is false for this build (it ends skipped at once); "" when it runs."""
+    gate: GateSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from coordinator.config import (
     MAX_JOB_SPEC_BYTES,
     MAX_REF_NAME_BYTES,
 )
-from coordinator.domain.records import JobSpecRecord, NewJob, StepSpecRecord
+from coordinator.domain.records import GateSpec, JobSpecRecord, NewJob, StepSpecRecord
 from coordinator.policy.conditions import (
     MANUAL,
     BuildContext,
@@ -87,7 +87,6 @@ def jobs_from_pipeline(
     """The jobs to store, steps resolved; a job whose `when:` is false says why in `skipped`."""
     jobs = []
     for job in pipeline.jobs:
-        _refuse_unsupported(job)
         steps = tuple(
             StepSpecRecord(step.name, step.image, step.run, dict(step.env), step.timeout_s)
             for step in resolve_steps(pipeline, job, env_overrides)
@@ -104,15 +103,14 @@ def jobs_from_pipeline(
         skipped = ""
         if job.when is not None and not condition_admits(job.when, context):
             skipped = condition_message(job.when, context)
-        jobs.append(NewJob(job.name, tuple(job.needs), dict(job.labels), spec, skipped))
+        jobs.append(NewJob(job.name, tuple(job.needs), dict(job.labels), spec, skipped, _gate(job)))
     return jobs
 
 
-def _refuse_unsupported(job: JobDef) -> None:
-    # The format accepts the key before the scheduler acts on it; running a gate as a plain job
-    # would deploy what the author meant to stop.
-    if job.approval is not None:
-        raise ValueError(f"jobs.{job.name}.approval: not supported by this coordinator yet")
+def _gate(job: JobDef) -> GateSpec | None:
+    if job.approval is None:
+        return None
+    return GateSpec(job.approval.prompt, tuple(job.approval.roles), job.approval.timeout_s)
 
 
 def encoded_size(spec: JobSpecRecord) -> int:

@@ -10,6 +10,7 @@ from coordinator.domain.artifacts import AttemptInputs
 from coordinator.domain.follow import LogChunk
 from coordinator.domain.leases import LeaseState
 from coordinator.domain.records import (
+    ApprovalRecord,
     Assignment,
     AttemptRecord,
     BuildRecord,
@@ -87,6 +88,19 @@ def job_to_pb(job: JobRecord) -> control_pb2.Job:
         message=job.message,
         attempts=[attempt_to_pb(attempt) for attempt in job.attempts],
         step_names=list(job.step_names),
+        approval=_approval_to_pb(job.approval),
+    )
+
+
+def _approval_to_pb(approval: ApprovalRecord | None) -> control_pb2.Approval | None:
+    if approval is None:
+        return None
+    return control_pb2.Approval(
+        prompt=approval.prompt,
+        decision=approval.decision,
+        by=approval.by,
+        at_ms=approval.at_ms or 0,
+        comment=approval.comment,
     )
 
 

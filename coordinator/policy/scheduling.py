@@ -19,6 +19,8 @@ class JobState:
     status: JobStatus
     needs: tuple[str, ...]
     reason: str = ""
+    prompt: str | None = None
+    """An approval gate's prompt; None for a job that runs on an agent."""
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,20 @@ def advance(jobs: Sequence[JobState]) -> list[Transition]:
                 transitions.append(replace(skip, name=job.name))
                 changed = True
             elif all(status[need] is JobStatus.SUCCEEDED for need in job.needs):
-                status[job.name] = JobStatus.QUEUED
-                transitions.append(Transition(job.name, JobStatus.QUEUED))
+                ready = _ready(job)
+                status[job.name] = ready.status
+                transitions.append(ready)
                 changed = True
     return transitions
+
+
+def _ready(job: JobState) -> Transition:
+    # A gate needs no agent: it waits for a person's decision, never in the queue.
+    if job.prompt is not None:
+        return Transition(
+            job.name, JobStatus.WAITING_FOR_APPROVAL, Reason.WAITING_FOR_APPROVAL, job.prompt
+        )
+    return Transition(job.name, JobStatus.QUEUED)
 
 
 def _skip_for(

@@ -87,7 +87,7 @@ class BuildStore(Component):
             running: list[LiveAttempt] = []
             for job in queries.build_jobs(session, build_id):
                 status = JobStatus(job.status)
-                if status in (JobStatus.WAITING, JobStatus.QUEUED):
+                if status in (JobStatus.WAITING, JobStatus.QUEUED, JobStatus.WAITING_FOR_APPROVAL):
                     assert job.id is not None
                     progress.set_job(
                         session, job.id, JobStatus.CANCELED, "canceled", "canceled before it ran"
@@ -125,6 +125,7 @@ class BuildStore(Component):
                 if job.name in targets:
                     job.status, job.reason, job.message = JobStatus.WAITING, "", ""
                     job.exit_code = None
+                    job.approval_deadline_ms = None
                     # A manual retry gives the job its automatic retries afresh.
                     job.retry_base = job.attempt_count
             build.status = BuildStatus.RUNNING
@@ -152,6 +153,7 @@ def _job_rows(build_id: int, jobs: Sequence[NewJob]) -> list[JobRow]:
             status=JobStatus.SKIPPED if job.skipped else JobStatus.WAITING,
             reason=Reason.CONDITION if job.skipped else "",
             message=job.skipped,
+            approval_json=progress.gate_to_json(job.gate),
             needs_json=json.dumps(list(job.needs)),
             labels_json=json.dumps(job.labels),
             spec_json=rowmap.spec_to_json(job.spec),

@@ -52,6 +52,10 @@ class JobRow(SQLModel, table=True):
     # Attempts not counted against the retry rule (before a manual retry, or never started).
     retry_base: int = 0
     unstarted_requeues: int = 0
+    # An approval gate's prompt, roles and timeout (JSON); None for a job that runs steps.
+    approval_json: str | None = None
+    # When a waiting gate fails with reason timeout; None while not waiting, or for no timeout.
+    approval_deadline_ms: int | None = Field(default=None, sa_type=BigInt)
 
 
 class AttemptRow(SQLModel, table=True):

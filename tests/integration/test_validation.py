@@ -65,12 +65,6 @@ CASES = {
         HEAD + "jobs:\n  a:\n    when: {event: [pusj]}\n    steps: [{run: 'true'}]\n",
         "bad.yml:5:20: jobs.a.when.event[0]: unknown event 'pusj' (did you mean 'push'?",
     ),
-    # Valid, but refused until the coordinator holds gates: run as a plain job it would let
-    # through exactly what it was written to stop.
-    "gate_not_run_yet": (
-        HEAD + "jobs:\n  gate:\n    approval: {prompt: 'Ship?'}\n",
-        "jobs.gate.approval: not supported by this coordinator yet",
-    ),
     "lone_surrogate": (
         HEAD + 'jobs:\n  a:\n    steps: [{run: "echo \\ud800"}]\n',
         "bad.yml:5:19: jobs.a.steps[0].run: invalid character U+D800",

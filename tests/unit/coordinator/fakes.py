@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -266,12 +266,32 @@ class FakeIndex:
         return Collected(0, ())
 
 
+class FakeApprovals:
+    """No gates: the logic tests that use these fakes submit none."""
+
+    def decide(
+        self,
+        build_id: int,
+        job_name: str,
+        *,
+        approve: bool,
+        by: str,
+        comment: str,
+        authorize: Callable[[Sequence[str]], None],
+    ) -> BuildRecord:
+        raise NotFoundError(f"build {build_id} has no gate {job_name!r}")
+
+    def expire_due(self) -> list[int]:
+        return []
+
+
 @dataclass
 class FakeState:
     builds: FakeBuilds = field(default_factory=FakeBuilds)
     agents: FakeAgents = field(default_factory=FakeAgents)
     attempts: FakeAttempts = field(default_factory=FakeAttempts)
     artifacts: FakeIndex = field(default_factory=FakeIndex)
+    approvals: FakeApprovals = field(default_factory=FakeApprovals)
     closed: bool = False
 
     def close(self) -> None:

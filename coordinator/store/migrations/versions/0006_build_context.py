@@ -4,7 +4,8 @@ Revision ID: 0006_build_context
 Revises: 0005_collected_builds
 
 Every build before this revision came from `conveyor run`, so it is kept with event `manual`
-and neither branch nor tag, which is what it was. `approvals` starts empty: no gate existed.
+and neither branch nor tag, which is what it was. Jobs get the columns that make one an approval
+gate, empty for every earlier job; `approvals` starts empty: no gate existed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def upgrade() -> None:
     )
     op.add_column("builds", sa.Column("branch", sa.String(), nullable=True))
     op.add_column("builds", sa.Column("tag", sa.String(), nullable=True))
+    op.add_column("jobs", sa.Column("approval_json", sa.String(), nullable=True))
+    op.add_column("jobs", sa.Column("approval_deadline_ms", BigInt, nullable=True))
     op.create_table(
         "approvals",
         sa.Column("id", sa.Integer(), primary_key=True, nullable=False),
