@@ -66,6 +66,8 @@ def test_approve_lets_the_build_go_on_once_with_the_gates_artifacts(
     )
     assert gate["approval"]["decision"] is None
     assert job(doc, "production")["status"] == "waiting"
+    shown = shared_cluster.cli("show", str(build_id))
+    assert b"waiting_for_approval" in shown.stdout and b"Ship to production?" in shown.stdout
     approved = shared_cluster.cli(
         "approve", str(build_id), "ship-it", "--comment", "pumpkins are fine", "--json"
     )

@@ -182,3 +182,20 @@ def test_the_job_after_a_gate_receives_the_artifacts_of_the_gates_needs(
     production = claim_one(store, agent_id)
     inputs = store.artifacts.inputs(production.attempt_id)
     assert [(a.job, a.name, a.sha256) for a in inputs.needed] == [("build", "dist.tar", DIGEST)]
+
+
+def test_a_retried_gate_waits_for_a_new_decision(store: Store, agent_id: int) -> None:
+    build_id = waiting_gate(store, agent_id)
+    decide(store, build_id, False, "not today")
+    store.builds.retry(build_id, "ship-it")
+    gate = job_of(store.builds.get(build_id), "ship-it")
+    assert gate.status is JobStatus.WAITING_FOR_APPROVAL
+    assert gate.approval is not None and gate.approval.decision == ""
+    build = decide(store, build_id, True, "now")
+    gate = job_of(build, "ship-it")
+    assert gate.approval is not None
+    assert (gate.status, gate.approval.decision, gate.approval.comment) == (
+        JobStatus.SUCCEEDED,
+        "approved",
+        "now",
+    )
