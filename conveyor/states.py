@@ -25,6 +25,7 @@ class JobStatus(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
     SKIPPED = "skipped"
+    WAITING_FOR_APPROVAL = "waiting_for_approval"  # a gate whose needs succeeded, undecided
 
     @property
     def final(self) -> bool:
@@ -68,6 +69,9 @@ class Reason(StrEnum):
     WAITING_FOR_AGENT = "waiting_for_agent"
     WAITING_FOR_CAPACITY = "waiting_for_capacity"
     DEPENDENCY_FAILED = "dependency_failed"
+    CONDITION = "condition"  # its `when:` (or a needed job's) is false for this build
+    WAITING_FOR_APPROVAL = "waiting_for_approval"  # a gate: `conveyor approve` or `reject`
+    REJECTED = "rejected"  # a gate someone rejected
 
 
 _FINAL_BUILD = frozenset({BuildStatus.SUCCEEDED, BuildStatus.FAILED, BuildStatus.CANCELED})

@@ -57,6 +57,10 @@ MAX_UNSTARTED_REQUEUES = 3
 MAX_ENV_OVERRIDES = 200
 MAX_ENV_NAME_BYTES = 256
 MAX_ENV_VALUE_BYTES = 64 * 1024
+MAX_COMMENT_CHARS = 2000
+"""Length of an approval's or a rejection's `--comment`: a sentence or two for the record."""
+MAX_REF_NAME_BYTES = 255
+"""Length of a build's branch or tag name, in UTF-8 bytes (git's own limit on most systems)."""
 MAX_ENV_OVERRIDES_BYTES = 256 * 1024  # all names and values together
 # An attempt's result as an agent reports it: a reason code and a message, kept per attempt.
 MAX_REASON_CHARS = 64

@@ -65,6 +65,7 @@ def explain(error: grpc.RpcError, address: str) -> CliError:
         grpc.StatusCode.INVALID_ARGUMENT,
         grpc.StatusCode.NOT_FOUND,
         grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.PERMISSION_DENIED,
     ):
         return CliError(detail or code.name)
     if code is grpc.StatusCode.DATA_LOSS:
@@ -109,8 +110,10 @@ class Client:
         source_name: str,
         env: dict[str, str],
         source: tuple[str, str, str] = ("", "", ""),
+        ref: tuple[str, str] = ("", ""),
     ) -> int:
-        """`source` is (snapshot sha256, git URL, git ref); empty strings when not given."""
+        """`source` is (snapshot sha256, git URL, git ref), `ref` (branch, tag) the source is;
+        empty strings when not given."""
         request = control_pb2.SubmitBuildRequest(
             pipeline_yaml=pipeline_yaml,
             source_name=source_name,
@@ -118,6 +121,8 @@ class Client:
             source_sha256=source[0],
             git_url=source[1],
             git_ref=source[2],
+            branch=ref[0],
+            tag=ref[1],
         )
         return self._call(self._stub.SubmitBuild, request).build_id
 
@@ -149,6 +154,11 @@ class Client:
     def retry(self, build_id: int, job: str) -> control_pb2.Build:
         request = control_pb2.RetryBuildRequest(build_id=build_id, job=job)
         return self._call(self._stub.RetryBuild, request)
+
+    def decide(self, build_id: int, job: str, comment: str, *, approve: bool) -> control_pb2.Build:
+        request = control_pb2.DecideRequest(build_id=build_id, job=job, comment=comment)
+        rpc = self._stub.ApproveJob if approve else self._stub.RejectJob
+        return self._call(rpc, request)
 
     def set_agent_mode(self, name: str, mode: str) -> control_pb2.Agent:
         request = control_pb2.SetAgentModeRequest(agent_name=name, mode=mode)

@@ -14,6 +14,7 @@ from conveyor.cli import artifacts
 from conveyor.cli.bounds import printable
 from conveyor.cli.client import EXIT_FAILED, EXIT_OK, Client, CliError
 from conveyor.cli.follow import follow_build, stream_logs
+from conveyor.cli.refs import branch_or_tag
 from conveyor.cli.render import agent_doc, build_doc, print_agents, print_build, print_builds
 from conveyor.paths import format_size
 from conveyor.pipeline import PipelineError, load_pipeline
@@ -81,12 +82,30 @@ def _source(args: argparse.Namespace, client: Client) -> tuple[str, str, str]:
     return uploaded.sha256, "", ""
 
 
+def _ref(args: argparse.Namespace, text: str) -> tuple[str, str]:
+    """(branch, tag) the build's source is: --branch for --source, else asked of the git
+    repository (--git, or the pipeline's own `source:`)."""
+    if args.branch is not None:
+        if not args.source:
+            raise CliError("--branch needs --source DIR (for --git, the ref says what it is)")
+        if not args.branch or args.branch.startswith("-"):
+            raise CliError("--branch: a branch name cannot be empty or start with '-'")
+        return args.branch, ""
+    if args.git:
+        return branch_or_tag(args.git, args.ref or "HEAD")
+    pipeline = load_pipeline(text, args.pipeline)
+    if not args.source and pipeline.source is not None:
+        return branch_or_tag(pipeline.source.url, pipeline.source.ref)
+    return "", ""
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     env = parse_env(args.env or [])
     text = _read_pipeline(args.pipeline)
+    ref = _ref(args, text)
     client = _client(args)
     source = _source(args, client)
-    build_id = client.submit(text, Path(args.pipeline).name, env, source)
+    build_id = client.submit(text, Path(args.pipeline).name, env, source, ref)
     if args.no_follow:
         if args.json:
             _emit_json({"id": build_id})

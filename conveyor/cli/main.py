@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from conveyor import __version__
-from conveyor.cli import artifact_commands, commands
+from conveyor.cli import artifact_commands, commands, gate_commands
 from conveyor.cli.bounds import (
     MAX_AGENT_CONCURRENCY,
     MAX_ID,
@@ -208,6 +208,9 @@ def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument("--git", metavar="URL", help="check out this git repository in every job")
     p.add_argument("--ref", metavar="REF", help="branch, tag or commit for --git (default HEAD)")
+    p.add_argument(
+        "--branch", metavar="NAME", help="the branch a --source directory is, for `when:`"
+    )
     p.add_argument("--no-follow", action="store_true", help="print the build id and return")
     p.set_defaults(handler=commands.cmd_run)
 
@@ -251,6 +254,25 @@ def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("agents", parents=[common], help="list agents")
     p.set_defaults(handler=commands.cmd_agents)
     _add_artifact_commands(sub, common)
+    _add_gate_commands(sub, common)
+
+
+def _add_gate_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
+    for verb, handler, outcome in (
+        ("approve", gate_commands.cmd_approve, "it succeeds and what needs it runs"),
+        ("reject", gate_commands.cmd_reject, "it fails and what needs it is skipped"),
+    ):
+        p = sub.add_parser(
+            verb,
+            parents=[common],
+            help=f"{verb} a build's approval gate",
+            description=f"{verb.capitalize()} the approval gate JOB of BUILD: {outcome}. "
+            "A gate is decided once.",
+        )
+        p.add_argument("build", type=BUILD_ID, metavar="BUILD")
+        p.add_argument("job", metavar="JOB")
+        p.add_argument("--comment", metavar="TEXT", help="recorded with the decision")
+        p.set_defaults(handler=handler)
 
 
 def _add_artifact_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:

@@ -43,7 +43,9 @@ class Progress:
     def _jobs(self, build: control_pb2.Build) -> None:
         for job in build.jobs:
             status = wire.job_status_from_pb(job.status).value
-            self._announce(f"job:{job.name}", status, lambda s, j=job: self._job_line(j, s))
+            self._announce(
+                f"job:{job.name}", status, lambda s, j=job: self._job_line(j, s, build.id)
+            )
             if not job.attempts:
                 continue
             attempt = job.attempts[-1]
@@ -67,9 +69,15 @@ class Progress:
         assert callable(line)
         self._say(line(status))
 
-    def _job_line(self, job: control_pb2.Job, status: str) -> str:
+    def _job_line(self, job: control_pb2.Job, status: str, build_id: int) -> str:
         text = f"{job.name}: {colour(status, status)}"
-        if status == "running" and job.attempts:
+        if status == "waiting_for_approval":
+            # The person following is often the one to decide: say exactly what to type.
+            text += (
+                f" ({printable(job.approval.prompt)}); to decide, run:"
+                f" conveyor approve {build_id} {job.name}  (or: conveyor reject ...)"
+            )
+        elif status == "running" and job.attempts:
             attempt = job.attempts[-1]
             text += f" on {printable(attempt.agent_name)} (attempt {attempt.number})"
         elif job.message:

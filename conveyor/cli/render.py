@@ -40,6 +40,20 @@ def job_doc(job: control_pb2.Job) -> dict[str, Any]:
     }
 
 
+def _with_approval(doc: dict[str, Any], job: control_pb2.Job) -> dict[str, Any]:
+    if not job.HasField("approval"):
+        return doc
+    approval = job.approval
+    doc["approval"] = {
+        "prompt": approval.prompt,
+        "decision": approval.decision or None,
+        "by": approval.by or None,
+        "at_ms": approval.at_ms or None,
+        "comment": approval.comment or None,
+    }
+    return doc
+
+
 def build_doc(build: control_pb2.Build) -> dict[str, Any]:
     return {
         "id": build.id,
@@ -47,7 +61,10 @@ def build_doc(build: control_pb2.Build) -> dict[str, Any]:
         "status": wire.build_status_from_pb(build.status).value,
         "created_at_ms": build.created_at_ms,
         "finished_at_ms": build.finished_at_ms or None,
-        "jobs": [job_doc(job) for job in build.jobs],
+        "event": build.context.event or None,
+        "branch": build.context.branch or None,
+        "tag": build.context.tag or None,
+        "jobs": [_with_approval(job_doc(job), job) for job in build.jobs],
     }
 
 

@@ -25,6 +25,7 @@ _STYLES = {
     "running": "cyan",
     "queued": "blue",
     "waiting": "bright_black",
+    "waiting_for_approval": "magenta",
     "online": "green",
     "offline": "bright_black",
 }

@@ -42,3 +42,12 @@ MAX_LABEL_VALUE_CHARS: Final = 63
 
 MAX_ISSUES: Final = 100
 """Problems reported before giving up: past this, more detail helps nobody and costs time."""
+
+MAX_PROMPT_CHARS: Final = 1000
+"""Length of an approval gate's `prompt`: a question shown to a person, not a document."""
+
+MAX_CONDITION_GLOBS: Final = 50
+"""Patterns in one `when` list (`branch`, `tag` or `event`)."""
+
+MAX_GLOB_CHARS: Final = 255
+"""Length of one `when` pattern; git refuses longer ref names on most file systems anyway."""

@@ -10,8 +10,10 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+from conveyor.pipeline.gates import read_approval, read_condition
 from conveyor.pipeline.graph import find_cycles
 from conveyor.pipeline.issues import quote
 from conveyor.pipeline.limits import MAX_JOBS, MAX_NEEDS, MAX_RUN_BYTES, MAX_STEPS_PER_JOB
@@ -27,11 +29,19 @@ from conveyor.pipeline.values import (
     read_timeout,
 )
 
-if TYPE_CHECKING:
-    from yaml.nodes import Node
-
 PIPELINE_KEYS = ("name", "image", "env", "source", "jobs")
-JOB_KEYS = ("image", "labels", "env", "steps", "needs", "artifacts", "timeout", "retry")
+JOB_KEYS = (
+    "image",
+    "labels",
+    "env",
+    "steps",
+    "needs",
+    "artifacts",
+    "timeout",
+    "retry",
+    "approval",
+    "when",
+)
 STEP_KEYS = ("name", "run", "image", "env", "timeout")
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
@@ -107,9 +117,7 @@ def _jobs(w: Walker, node: Node, path: str) -> list[_JobDraft]:
 
 def _job(w: Walker, name: str, key_node: Node, node: Node, path: str) -> _JobDraft:
     # A job whose body is broken still gets a draft, so `needs` naming it is not also reported.
-    section = w.section(node, path, JOB_KEYS, required=("steps",), where=key_node)
-    if section is None:
-        section = Section(w, path)
+    section = _job_section(w, node, path, key_node)
     steps: list[_StepDraft] = section.get("steps", _steps, [])
     needs: list[_Need] = section.get("needs", _needs, [])
     job = JobDef(
@@ -122,8 +130,25 @@ def _job(w: Walker, name: str, key_node: Node, node: Node, path: str) -> _JobDra
         artifacts=section.get("artifacts", read_artifacts, ArtifactRule()),
         timeout_s=section.get("timeout", read_timeout, None),
         retry=section.get("retry", read_retry, RetryRule()),
+        approval=section.get("approval", read_approval, None),
+        when=section.get("when", read_condition, None),
     )
     return _JobDraft(job, path, section.node("needs"), needs, section.has("image"), steps)
+
+
+def _job_section(w: Walker, node: Node, path: str, key_node: Node) -> Section:
+    # A gate (`approval`) runs nothing, so it has no steps; every other job needs them.
+    is_gate = isinstance(node, MappingNode) and any(
+        isinstance(key, ScalarNode) and key.value == "approval" for key, _ in node.value
+    )
+    required = () if is_gate else ("steps",)
+    section = w.section(node, path, JOB_KEYS, required=required, where=key_node)
+    if section is None:
+        return Section(w, path)
+    if is_gate and section.has("steps"):
+        message = "a job with 'approval' is a gate and cannot have 'steps'"
+        w.report(join(path, "steps"), message, section.fields["steps"][0])
+    return section
 
 
 def _needs(w: Walker, node: Node, path: str) -> list[_Need]:

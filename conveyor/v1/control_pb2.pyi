@@ -49,6 +49,8 @@ class SubmitBuildRequest(_message.Message):
     SOURCE_SHA256_FIELD_NUMBER: _builtins.int
     GIT_URL_FIELD_NUMBER: _builtins.int
     GIT_REF_FIELD_NUMBER: _builtins.int
+    BRANCH_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
     pipeline_yaml: _builtins.str
     source_name: _builtins.str
     """file name, used in error messages"""
@@ -58,6 +60,11 @@ class SubmitBuildRequest(_message.Message):
     """
     git_url: _builtins.str
     git_ref: _builtins.str
+    branch: _builtins.str
+    """What the source is, for `when:` conditions: a branch or a tag name ("" for none, not both).
+    The client finds out (`git ls-remote` for a git URL); the event of such a build is `manual`.
+    """
+    tag: _builtins.str
     @_builtins.property
     def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """overrides for the build-wide env"""
@@ -71,10 +78,12 @@ class SubmitBuildRequest(_message.Message):
         source_sha256: _builtins.str = ...,
         git_url: _builtins.str = ...,
         git_ref: _builtins.str = ...,
+        branch: _builtins.str = ...,
+        tag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["env", b"env", "git_ref", b"git_ref", "git_url", b"git_url", "pipeline_yaml", b"pipeline_yaml", "source_name", b"source_name", "source_sha256", b"source_sha256"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "env", b"env", "git_ref", b"git_ref", "git_url", b"git_url", "pipeline_yaml", b"pipeline_yaml", "source_name", b"source_name", "source_sha256", b"source_sha256", "tag", b"tag"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -228,6 +237,7 @@ class Job(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     STEP_NAMES_FIELD_NUMBER: _builtins.int
+    APPROVAL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     status: _types_pb2.JobStatus.ValueType
     exit_code: _builtins.int
@@ -244,6 +254,10 @@ class Job(_message.Message):
     def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]: ...
     @_builtins.property
     def step_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def approval(self) -> Global___Approval:
+        """set for an approval gate only"""
+
     def __init__(
         self,
         *,
@@ -257,14 +271,73 @@ class Job(_message.Message):
         message: _builtins.str = ...,
         attempts: _abc.Iterable[Global___Attempt] | None = ...,
         step_names: _abc.Iterable[_builtins.str] | None = ...,
+        approval: Global___Approval | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "exit_code", b"exit_code", "has_exit_code", b"has_exit_code", "labels", b"labels", "message", b"message", "name", b"name", "needs", b"needs", "reason", b"reason", "status", b"status", "step_names", b"step_names"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "attempts", b"attempts", "exit_code", b"exit_code", "has_exit_code", b"has_exit_code", "labels", b"labels", "message", b"message", "name", b"name", "needs", b"needs", "reason", b"reason", "status", b"status", "step_names", b"step_names"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Job: _TypeAlias = Job  # noqa: Y015
+
+@_typing.final
+class Approval(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMPT_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    AT_MS_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    prompt: _builtins.str
+    decision: _builtins.str
+    """"approved", "rejected", or "" while undecided"""
+    by: _builtins.str
+    """the name of the token the decision came with"""
+    at_ms: _builtins.int
+    comment: _builtins.str
+    def __init__(
+        self,
+        *,
+        prompt: _builtins.str = ...,
+        decision: _builtins.str = ...,
+        by: _builtins.str = ...,
+        at_ms: _builtins.int = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "by", b"by", "comment", b"comment", "decision", b"decision", "prompt", b"prompt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Approval: _TypeAlias = Approval  # noqa: Y015
+
+@_typing.final
+class DecideRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUILD_ID_FIELD_NUMBER: _builtins.int
+    JOB_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    build_id: _builtins.int
+    job: _builtins.str
+    comment: _builtins.str
+    def __init__(
+        self,
+        *,
+        build_id: _builtins.int = ...,
+        job: _builtins.str = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_id", b"build_id", "comment", b"comment", "job", b"job"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideRequest: _TypeAlias = DecideRequest  # noqa: Y015
 
 @_typing.final
 class Build(_message.Message):
@@ -278,6 +351,7 @@ class Build(_message.Message):
     JOBS_FIELD_NUMBER: _builtins.int
     CANCEL_REQUESTED_FIELD_NUMBER: _builtins.int
     JOB_COUNT_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     name: _builtins.str
     status: _types_pb2.BuildStatus.ValueType
@@ -289,6 +363,8 @@ class Build(_message.Message):
     def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Job]:
         """empty in ListBuilds answers, which carry job_count instead"""
 
+    @_builtins.property
+    def context(self) -> Global___BuildContext: ...
     def __init__(
         self,
         *,
@@ -300,14 +376,43 @@ class Build(_message.Message):
         jobs: _abc.Iterable[Global___Job] | None = ...,
         cancel_requested: _builtins.bool = ...,
         job_count: _builtins.int = ...,
+        context: Global___BuildContext | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "created_at_ms", b"created_at_ms", "finished_at_ms", b"finished_at_ms", "id", b"id", "job_count", b"job_count", "jobs", b"jobs", "name", b"name", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "context", b"context", "created_at_ms", b"created_at_ms", "finished_at_ms", b"finished_at_ms", "id", b"id", "job_count", b"job_count", "jobs", b"jobs", "name", b"name", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Build: _TypeAlias = Build  # noqa: Y015
+
+@_typing.final
+class BuildContext(_message.Message):
+    """What started a build and on what; "" for a branch or tag it does not have."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    BRANCH_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    event: _builtins.str
+    """push, tag, schedule, manual, rollback"""
+    branch: _builtins.str
+    tag: _builtins.str
+    def __init__(
+        self,
+        *,
+        event: _builtins.str = ...,
+        branch: _builtins.str = ...,
+        tag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "event", b"event", "tag", b"tag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildContext: _TypeAlias = BuildContext  # noqa: Y015
 
 @_typing.final
 class GetBuildRequest(_message.Message):

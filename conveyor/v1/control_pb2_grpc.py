@@ -71,6 +71,16 @@ class ControlServiceStub:
                 request_serializer=conveyor_dot_v1_dot_control__pb2.RetryBuildRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_control__pb2.Build.FromString,
                 _registered_method=True)
+        self.ApproveJob = channel.unary_unary(
+                '/conveyor.v1.ControlService/ApproveJob',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.DecideRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.Build.FromString,
+                _registered_method=True)
+        self.RejectJob = channel.unary_unary(
+                '/conveyor.v1.ControlService/RejectJob',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.DecideRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.Build.FromString,
+                _registered_method=True)
         self.ListAgents = channel.unary_unary(
                 '/conveyor.v1.ControlService/ListAgents',
                 request_serializer=conveyor_dot_v1_dot_control__pb2.ListAgentsRequest.SerializeToString,
@@ -132,6 +142,19 @@ class ControlServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApproveJob(self, request, context):
+        """An approval gate's decision, taken once (a second is FAILED_PRECONDITION).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectJob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAgents(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -181,6 +204,16 @@ def add_ControlServiceServicer_to_server(servicer, server):
             'RetryBuild': grpc.unary_unary_rpc_method_handler(
                     servicer.RetryBuild,
                     request_deserializer=conveyor_dot_v1_dot_control__pb2.RetryBuildRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.Build.SerializeToString,
+            ),
+            'ApproveJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveJob,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.DecideRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.Build.SerializeToString,
+            ),
+            'RejectJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectJob,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.DecideRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_control__pb2.Build.SerializeToString,
             ),
             'ListAgents': grpc.unary_unary_rpc_method_handler(
@@ -384,6 +417,60 @@ class ControlService:
             target,
             '/conveyor.v1.ControlService/RetryBuild',
             conveyor_dot_v1_dot_control__pb2.RetryBuildRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.Build.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/ApproveJob',
+            conveyor_dot_v1_dot_control__pb2.DecideRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.Build.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/RejectJob',
+            conveyor_dot_v1_dot_control__pb2.DecideRequest.SerializeToString,
             conveyor_dot_v1_dot_control__pb2.Build.FromString,
             options,
             channel_credentials,

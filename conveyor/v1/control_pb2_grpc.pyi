@@ -45,6 +45,9 @@ class ControlServiceStub:
     ReadLogs: _grpc.UnaryStreamMultiCallable[_control_pb2.ReadLogsRequest, _control_pb2.LogChunk]
     CancelBuild: _grpc.UnaryUnaryMultiCallable[_control_pb2.CancelBuildRequest, _control_pb2.Build]
     RetryBuild: _grpc.UnaryUnaryMultiCallable[_control_pb2.RetryBuildRequest, _control_pb2.Build]
+    ApproveJob: _grpc.UnaryUnaryMultiCallable[_control_pb2.DecideRequest, _control_pb2.Build]
+    """An approval gate's decision, taken once (a second is FAILED_PRECONDITION)."""
+    RejectJob: _grpc.UnaryUnaryMultiCallable[_control_pb2.DecideRequest, _control_pb2.Build]
     ListAgents: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListAgentsRequest, _control_pb2.ListAgentsResponse]
     SetAgentMode: _grpc.UnaryUnaryMultiCallable[_control_pb2.SetAgentModeRequest, _control_pb2.Agent]
     """Operator control: pause (no new work), resume, or drain (no new work, then the agent exits)."""
@@ -66,6 +69,9 @@ class ControlServiceAsyncStub(ControlServiceStub):
     ReadLogs: _aio.UnaryStreamMultiCallable[_control_pb2.ReadLogsRequest, _control_pb2.LogChunk]  # type: ignore[assignment]
     CancelBuild: _aio.UnaryUnaryMultiCallable[_control_pb2.CancelBuildRequest, _control_pb2.Build]  # type: ignore[assignment]
     RetryBuild: _aio.UnaryUnaryMultiCallable[_control_pb2.RetryBuildRequest, _control_pb2.Build]  # type: ignore[assignment]
+    ApproveJob: _aio.UnaryUnaryMultiCallable[_control_pb2.DecideRequest, _control_pb2.Build]  # type: ignore[assignment]
+    """An approval gate's decision, taken once (a second is FAILED_PRECONDITION)."""
+    RejectJob: _aio.UnaryUnaryMultiCallable[_control_pb2.DecideRequest, _control_pb2.Build]  # type: ignore[assignment]
     ListAgents: _aio.UnaryUnaryMultiCallable[_control_pb2.ListAgentsRequest, _control_pb2.ListAgentsResponse]  # type: ignore[assignment]
     SetAgentMode: _aio.UnaryUnaryMultiCallable[_control_pb2.SetAgentModeRequest, _control_pb2.Agent]  # type: ignore[assignment]
     """Operator control: pause (no new work), resume, or drain (no new work, then the agent exits)."""
@@ -124,6 +130,21 @@ class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
     def RetryBuild(
         self,
         request: _control_pb2.RetryBuildRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.Build, _abc.Awaitable[_control_pb2.Build]]: ...
+
+    @_abc_1.abstractmethod
+    def ApproveJob(
+        self,
+        request: _control_pb2.DecideRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.Build, _abc.Awaitable[_control_pb2.Build]]:
+        """An approval gate's decision, taken once (a second is FAILED_PRECONDITION)."""
+
+    @_abc_1.abstractmethod
+    def RejectJob(
+        self,
+        request: _control_pb2.DecideRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.Build, _abc.Awaitable[_control_pb2.Build]]: ...
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63onveyor/v1/types.proto\x12\x0b\x63onveyor.v1\"0\n\x05Lease\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x13\n\x0blease_token\x18\x02 \x01(\t*\xae\x01\n\x0b\x42uildStatus\x12\x1c\n\x18\x42UILD_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42UILD_STATUS_QUEUED\x10\x01\x12\x18\n\x14\x42UILD_STATUS_RUNNING\x10\x02\x12\x1a\n\x16\x42UILD_STATUS_SUCCEEDED\x10\x03\x12\x17\n\x13\x42UILD_STATUS_FAILED\x10\x04\x12\x19\n\x15\x42UILD_STATUS_CANCELED\x10\x05*\xd0\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12JOB_STATUS_WAITING\x10\x01\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x02\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x03\x12\x18\n\x14JOB_STATUS_SUCCEEDED\x10\x04\x12\x15\n\x11JOB_STATUS_FAILED\x10\x05\x12\x17\n\x13JOB_STATUS_CANCELED\x10\x06\x12\x16\n\x12JOB_STATUS_SKIPPED\x10\x07*\xc1\x01\n\nStepStatus\x12\x1b\n\x17STEP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13STEP_STATUS_PENDING\x10\x01\x12\x17\n\x13STEP_STATUS_RUNNING\x10\x02\x12\x19\n\x15STEP_STATUS_SUCCEEDED\x10\x03\x12\x16\n\x12STEP_STATUS_FAILED\x10\x04\x12\x18\n\x14STEP_STATUS_CANCELED\x10\x05\x12\x17\n\x13STEP_STATUS_SKIPPED\x10\x06*c\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11OUTCOME_SUCCEEDED\x10\x01\x12\x12\n\x0eOUTCOME_FAILED\x10\x02\x12\x14\n\x10OUTCOME_CANCELED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63onveyor/v1/types.proto\x12\x0b\x63onveyor.v1\"0\n\x05Lease\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x13\n\x0blease_token\x18\x02 \x01(\t*\xae\x01\n\x0b\x42uildStatus\x12\x1c\n\x18\x42UILD_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42UILD_STATUS_QUEUED\x10\x01\x12\x18\n\x14\x42UILD_STATUS_RUNNING\x10\x02\x12\x1a\n\x16\x42UILD_STATUS_SUCCEEDED\x10\x03\x12\x17\n\x13\x42UILD_STATUS_FAILED\x10\x04\x12\x19\n\x15\x42UILD_STATUS_CANCELED\x10\x05*\xf5\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12JOB_STATUS_WAITING\x10\x01\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x02\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x03\x12\x18\n\x14JOB_STATUS_SUCCEEDED\x10\x04\x12\x15\n\x11JOB_STATUS_FAILED\x10\x05\x12\x17\n\x13JOB_STATUS_CANCELED\x10\x06\x12\x16\n\x12JOB_STATUS_SKIPPED\x10\x07\x12#\n\x1fJOB_STATUS_WAITING_FOR_APPROVAL\x10\x08*\xc1\x01\n\nStepStatus\x12\x1b\n\x17STEP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13STEP_STATUS_PENDING\x10\x01\x12\x17\n\x13STEP_STATUS_RUNNING\x10\x02\x12\x19\n\x15STEP_STATUS_SUCCEEDED\x10\x03\x12\x16\n\x12STEP_STATUS_FAILED\x10\x04\x12\x18\n\x14STEP_STATUS_CANCELED\x10\x05\x12\x17\n\x13STEP_STATUS_SKIPPED\x10\x06*c\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11OUTCOME_SUCCEEDED\x10\x01\x12\x12\n\x0eOUTCOME_FAILED\x10\x02\x12\x14\n\x10OUTCOME_CANCELED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,11 +34,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BUILDSTATUS']._serialized_start=91
   _globals['_BUILDSTATUS']._serialized_end=265
   _globals['_JOBSTATUS']._serialized_start=268
-  _globals['_JOBSTATUS']._serialized_end=476
-  _globals['_STEPSTATUS']._serialized_start=479
-  _globals['_STEPSTATUS']._serialized_end=672
-  _globals['_OUTCOME']._serialized_start=674
-  _globals['_OUTCOME']._serialized_end=773
+  _globals['_JOBSTATUS']._serialized_end=513
+  _globals['_STEPSTATUS']._serialized_start=516
+  _globals['_STEPSTATUS']._serialized_end=709
+  _globals['_OUTCOME']._serialized_start=711
+  _globals['_OUTCOME']._serialized_end=810
   _globals['_LEASE']._serialized_start=40
   _globals['_LEASE']._serialized_end=88
 # @@protoc_insertion_point(module_scope)

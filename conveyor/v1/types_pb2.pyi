@@ -60,6 +60,8 @@ class _JobStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_JobStatus.V
     JOB_STATUS_CANCELED: _JobStatus.ValueType  # 6
     JOB_STATUS_SKIPPED: _JobStatus.ValueType  # 7
     """a job it needs did not succeed"""
+    JOB_STATUS_WAITING_FOR_APPROVAL: _JobStatus.ValueType  # 8
+    """an approval gate whose needs succeeded, undecided"""
 
 class JobStatus(_JobStatus, metaclass=_JobStatusEnumTypeWrapper): ...
 
@@ -74,6 +76,8 @@ JOB_STATUS_FAILED: JobStatus.ValueType  # 5
 JOB_STATUS_CANCELED: JobStatus.ValueType  # 6
 JOB_STATUS_SKIPPED: JobStatus.ValueType  # 7
 """a job it needs did not succeed"""
+JOB_STATUS_WAITING_FOR_APPROVAL: JobStatus.ValueType  # 8
+"""an approval gate whose needs succeeded, undecided"""
 Global___JobStatus: _TypeAlias = JobStatus  # noqa: Y015
 
 class _StepStatus:

@@ -23,7 +23,8 @@ from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import ArtifactIndex, BuildStore
 from coordinator.domain.records import BuildRecord, BuildSummary, JobRecord, NewJob
 from coordinator.domain.runtime import Runtime, uncancellable
-from coordinator.domain.submit import check_env_overrides, jobs_from_pipeline
+from coordinator.domain.submit import build_context, check_env_overrides, jobs_from_pipeline
+from coordinator.policy.conditions import BuildContext
 from coordinator.policy.scheduling import queued_reason
 
 LOGGER = logging.getLogger(__name__)
@@ -68,13 +69,17 @@ class Builds:
         source_name: str = "",
         env: Mapping[str, str] | None = None,
         source: SourceSpec | None = None,
+        branch: str = "",
+        tag: str = "",
     ) -> int:
         """Accepts a pipeline as a new build; returns its id.
 
-        `source` (an uploaded snapshot or a git URL) overrides the pipeline's `source:`.
+        `source` (an uploaded snapshot or a git URL) overrides the pipeline's `source:`;
+        `branch` or `tag` is what the client says the source is, for `when:` conditions.
         """
         name = source_name or DEFAULT_SOURCE_NAME
-        return await uncancellable(self._accept(pipeline_yaml, name, env or {}, source))
+        context = build_context(branch, tag)
+        return await uncancellable(self._accept(pipeline_yaml, name, env or {}, source, context))
 
     async def _accept(
         self,
@@ -82,11 +87,12 @@ class Builds:
         source_name: str,
         env: Mapping[str, str],
         source: SourceSpec | None,
+        context: BuildContext,
     ) -> int:
         check_env_overrides(env)
         # Parsed off the event loop: a pipeline may be up to 1 MiB of YAML.
         pipeline = await self._runtime.io(load_pipeline, pipeline_yaml, source_name)
-        jobs = await self._runtime.io(jobs_from_pipeline, pipeline, env)
+        jobs = await self._runtime.io(jobs_from_pipeline, pipeline, env, context)
         source = requested_source(source)
         if source is None and pipeline.source is not None:
             source = SourceSpec(git_url=pipeline.source.url, git_ref=pipeline.source.ref)
@@ -99,6 +105,7 @@ class Builds:
             env=env,
             jobs=jobs,
             source=source,
+            context=context,
         )
         LOGGER.info("build %d (%s) accepted with %d jobs", build_id, pipeline.name, len(jobs))
         self._dispatcher.work_available(_queued_at_once(jobs))
@@ -159,4 +166,4 @@ class Builds:
 
 def _queued_at_once(jobs: list[NewJob]) -> list[dict[str, str]]:
     """Labels of the jobs a new build queues at once: those that need nothing."""
-    return [job.labels for job in jobs if not job.needs]
+    return [job.labels for job in jobs if not job.needs and not job.skipped]

@@ -20,6 +20,7 @@ from coordinator.domain.attempts import Attempts, Claims
 from coordinator.domain.builds import Builds
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.follow import Follow
+from coordinator.domain.gates import Gates
 from coordinator.domain.leases import LeaseTable
 from coordinator.domain.loops import every, supervise
 from coordinator.domain.notify import BuildNotifier
@@ -72,6 +73,12 @@ class Coordinator:
             blobs=blobs,
             leases=self.leases,
         )
+        self.gates = Gates(
+            runtime=self.runtime,
+            store=store.approvals,
+            notifier=self.notifier,
+            dispatcher=self.dispatcher,
+        )
         self.follow = Follow(
             runtime=self.runtime, logs=logs, notifier=self.notifier, builds=self.builds
         )
@@ -119,12 +126,20 @@ class Coordinator:
         )
 
     async def reap_forever(self, stop: asyncio.Event) -> None:
-        """Background upkeep until `stop` is set, each loop supervised: expired leases, agents'
-        last-seen times. A failed pass is retried; a loop that keeps dying raises LoopDied."""
+        """Background upkeep until `stop` is set, each loop supervised: expired leases, approval
+        gates past their timeout, agents' last-seen times. A failed pass is retried; a loop that
+        keeps dying raises LoopDied."""
         period_s = self.config.reaper_period_s
         async with asyncio.TaskGroup() as group:
             group.create_task(
                 supervise("lease reaper", lambda: self.attempts.reap_forever(stop, period_s), stop)
+            )
+            group.create_task(
+                supervise(
+                    "approval gate timeouts",
+                    lambda: self.gates.expire_forever(stop, period_s),
+                    stop,
+                )
             )
             group.create_task(
                 supervise(

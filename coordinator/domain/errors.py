@@ -21,6 +21,10 @@ class AuthError(PermissionError):
     """Missing or wrong token."""
 
 
+class RoleError(PermissionError):
+    """A known token whose role may not do this; nothing was changed."""
+
+
 class LimitError(ValueError):
     """Storing this would exceed a configured size or count limit."""
 

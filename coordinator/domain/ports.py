@@ -11,7 +11,7 @@ methods block too and run on the I/O threads (`Runtime.io`), except the blob `co
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import BinaryIO, Protocol
 
 from conveyor.states import Outcome, StepStatus
@@ -32,6 +32,29 @@ from coordinator.domain.records import (
     LiveAttempt,
     NewJob,
 )
+from coordinator.policy.conditions import MANUAL, BuildContext
+
+
+class ApprovalStore(Protocol):
+    """Approval gates' decisions; unknown builds and jobs raise NotFoundError."""
+
+    def decide(
+        self,
+        build_id: int,
+        job_name: str,
+        *,
+        approve: bool,
+        by: str,
+        comment: str,
+        authorize: Callable[[Sequence[str]], None],
+    ) -> BuildRecord:
+        """Records the one decision on a waiting gate (after `authorize` with its roles) and
+        moves the build on; ConflictError, nothing changed, when it is not waiting."""
+        ...
+
+    def expire_due(self) -> list[int]:
+        """Fails waiting gates past their timeout; the ids of the builds that changed."""
+        ...
 
 
 class BuildStore(Protocol):
@@ -46,6 +69,7 @@ class BuildStore(Protocol):
         env: Mapping[str, str],
         jobs: Sequence[NewJob],
         source: SourceSpec | None = None,
+        context: BuildContext = MANUAL,
     ) -> int:
         """Stores a build and its jobs (those that need nothing already queued); its id."""
         ...
@@ -200,6 +224,9 @@ class StateStore(Protocol):
 
     @property
     def artifacts(self) -> ArtifactIndex: ...
+
+    @property
+    def approvals(self) -> ApprovalStore: ...
 
     def close(self) -> None: ...
 

@@ -35,6 +35,26 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True)
+class GateSpec:
+    """What makes a job an approval gate: it waits for a person instead of running steps."""
+
+    prompt: str
+    roles: tuple[str, ...]
+    timeout_s: float | None
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """A gate as shown: its prompt, and the decision once taken ("" for each until then)."""
+
+    prompt: str
+    decision: str = ""
+    by: str = ""
+    at_ms: int | None = None
+    comment: str = ""
+
+
+@dataclass(frozen=True)
 class JobRecord:
     name: str
     status: JobStatus
@@ -45,6 +65,7 @@ class JobRecord:
     exit_code: int | None
     step_names: tuple[str, ...]
     attempts: tuple[AttemptRecord, ...] = ()
+    approval: ApprovalRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,9 @@ class BuildRecord:
     finished_at_ms: int | None
     cancel_requested: bool
     jobs: tuple[JobRecord, ...] = ()
+    event: str = "manual"
+    branch: str | None = None
+    tag: str | None = None
 
     def job(self, name: str) -> JobRecord | None:
         return next((job for job in self.jobs if job.name == name), None)
@@ -73,6 +97,9 @@ class BuildSummary:
     finished_at_ms: int | None
     cancel_requested: bool
     job_count: int
+    event: str = "manual"
+    branch: str | None = None
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +127,9 @@ class NewJob:
     needs: tuple[str, ...]
     labels: dict[str, str]
     spec: JobSpecRecord
+    skipped: str = ""
+    """Why its `when:` is false for this build (it ends skipped at once); "" when it runs."""
+    gate: GateSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,22 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict
 
-from conveyor.pipeline import Pipeline, resolve_steps
+from conveyor.pipeline import JobDef, Pipeline, resolve_steps
 from coordinator.config import (
     MAX_ENV_NAME_BYTES,
     MAX_ENV_OVERRIDES,
     MAX_ENV_OVERRIDES_BYTES,
     MAX_ENV_VALUE_BYTES,
     MAX_JOB_SPEC_BYTES,
+    MAX_REF_NAME_BYTES,
 )
-from coordinator.domain.records import JobSpecRecord, NewJob, StepSpecRecord
+from coordinator.domain.records import GateSpec, JobSpecRecord, NewJob, StepSpecRecord
+from coordinator.policy.conditions import (
+    MANUAL,
+    BuildContext,
+    condition_admits,
+    condition_message,
+)
 
 # The rule `conveyor run --env` applies, and the pipeline format's for `env:` names.
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -61,7 +68,23 @@ def check_env_overrides(env: Mapping[str, str]) -> None:
         raise EnvError(f"env: too large in all ({total} > {MAX_ENV_OVERRIDES_BYTES} bytes)")
 
 
-def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> list[NewJob]:
+def build_context(branch: str, tag: str) -> BuildContext:
+    """A `conveyor run` build's context from what the client says it builds ("" for none)."""
+    for field, value in (("branch", branch), ("tag", tag)):
+        size = _utf8_size(field, value)
+        if size > MAX_REF_NAME_BYTES:
+            raise ValueError(f"{field}: too long ({size} > {MAX_REF_NAME_BYTES} bytes)")
+        if value.startswith("-") or any(char.isspace() or ord(char) < 32 for char in value):
+            raise ValueError(f"{field}: invalid name {json.dumps(value[:80])}")
+    if branch and tag:
+        raise ValueError("a build is of a branch or of a tag, not both")
+    return BuildContext("manual", branch or None, tag or None)
+
+
+def jobs_from_pipeline(
+    pipeline: Pipeline, env_overrides: Mapping[str, str], context: BuildContext = MANUAL
+) -> list[NewJob]:
+    """The jobs to store, steps resolved; a job whose `when:` is false says why in `skipped`."""
     jobs = []
     for job in pipeline.jobs:
         steps = tuple(
@@ -77,8 +100,17 @@ def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> 
                 f"jobs.{job.name}: too large once the env is merged into its {len(steps)} steps "
                 f"({size / 1e6:.1f} MB > {MAX_JOB_SPEC_BYTES / 1e6:.1f} MB); shrink the env"
             )
-        jobs.append(NewJob(job.name, tuple(job.needs), dict(job.labels), spec))
+        skipped = ""
+        if job.when is not None and not condition_admits(job.when, context):
+            skipped = condition_message(job.when, context)
+        jobs.append(NewJob(job.name, tuple(job.needs), dict(job.labels), spec, skipped, _gate(job)))
     return jobs
+
+
+def _gate(job: JobDef) -> GateSpec | None:
+    if job.approval is None:
+        return None
+    return GateSpec(job.approval.prompt, tuple(job.approval.roles), job.approval.timeout_s)
 
 
 def encoded_size(spec: JobSpecRecord) -> int:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from conveyor import wire
 from conveyor.v1 import control_pb2, control_pb2_grpc
+from coordinator.domain.access import Principal
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.follow import LogQuery
@@ -28,11 +29,12 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     def __init__(self, core: Coordinator) -> None:
         self._access = core.access
         self._builds = core.builds
+        self._gates = core.gates
         self._agents = core.agents
         self._follow = core.follow
 
-    def _authorize(self, context: Context) -> None:
-        self._access.check_client(wire.token_from_metadata(context.invocation_metadata()))
+    def _authorize(self, context: Context) -> Principal:
+        return self._access.check_client(wire.token_from_metadata(context.invocation_metadata()))
 
     @unary
     async def SubmitBuild(
@@ -48,6 +50,8 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
                 git_url=request.git_url,
                 git_ref=request.git_ref,
             ),
+            branch=request.branch,
+            tag=request.tag,
         )
         return control_pb2.SubmitBuildResponse(build_id=build_id)
 
@@ -115,6 +119,31 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     ) -> control_pb2.Build:
         self._authorize(context)
         return build_to_pb(await self._builds.retry(request.build_id, request.job or None))
+
+    @unary
+    async def ApproveJob(
+        self, request: control_pb2.DecideRequest, context: Context
+    ) -> control_pb2.Build:
+        return await self._decide(request, context, approve=True)
+
+    @unary
+    async def RejectJob(
+        self, request: control_pb2.DecideRequest, context: Context
+    ) -> control_pb2.Build:
+        return await self._decide(request, context, approve=False)
+
+    async def _decide(
+        self, request: control_pb2.DecideRequest, context: Context, *, approve: bool
+    ) -> control_pb2.Build:
+        principal = self._authorize(context)
+        build = await self._gates.decide(
+            request.build_id,
+            request.job,
+            approve=approve,
+            comment=request.comment,
+            principal=principal,
+        )
+        return build_to_pb(build)
 
     @unary
     async def ListAgents(

@@ -10,6 +10,7 @@ from coordinator.domain.artifacts import AttemptInputs
 from coordinator.domain.follow import LogChunk
 from coordinator.domain.leases import LeaseState
 from coordinator.domain.records import (
+    ApprovalRecord,
     Assignment,
     AttemptRecord,
     BuildRecord,
@@ -87,6 +88,19 @@ def job_to_pb(job: JobRecord) -> control_pb2.Job:
         message=job.message,
         attempts=[attempt_to_pb(attempt) for attempt in job.attempts],
         step_names=list(job.step_names),
+        approval=_approval_to_pb(job.approval),
+    )
+
+
+def _approval_to_pb(approval: ApprovalRecord | None) -> control_pb2.Approval | None:
+    if approval is None:
+        return None
+    return control_pb2.Approval(
+        prompt=approval.prompt,
+        decision=approval.decision,
+        by=approval.by,
+        at_ms=approval.at_ms or 0,
+        comment=approval.comment,
     )
 
 
@@ -100,7 +114,12 @@ def build_to_pb(build: BuildRecord) -> control_pb2.Build:
         jobs=[job_to_pb(job) for job in build.jobs],
         cancel_requested=build.cancel_requested,
         job_count=len(build.jobs),
+        context=_context_to_pb(build.event, build.branch, build.tag),
     )
+
+
+def _context_to_pb(event: str, branch: str | None, tag: str | None) -> control_pb2.BuildContext:
+    return control_pb2.BuildContext(event=event, branch=branch or "", tag=tag or "")
 
 
 def summary_to_pb(build: BuildSummary) -> control_pb2.Build:
@@ -112,6 +131,7 @@ def summary_to_pb(build: BuildSummary) -> control_pb2.Build:
         finished_at_ms=build.finished_at_ms or 0,
         cancel_requested=build.cancel_requested,
         job_count=build.job_count,
+        context=_context_to_pb(build.event, build.branch, build.tag),
     )
 
 

@@ -20,6 +20,7 @@ from coordinator.domain.errors import (
     FencedError,
     NotFoundError,
     OutOfRangeError,
+    RoleError,
     StorageExhaustedError,
 )
 
@@ -34,6 +35,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (AuthError, grpc.StatusCode.UNAUTHENTICATED),
     (FencedError, grpc.StatusCode.FAILED_PRECONDITION),
+    (RoleError, grpc.StatusCode.PERMISSION_DENIED),
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
     (ConflictError, grpc.StatusCode.FAILED_PRECONDITION),

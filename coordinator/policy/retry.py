@@ -98,6 +98,11 @@ class RetryCandidate:
     name: str
     status: JobStatus
     needs: tuple[str, ...]
+    reason: str = ""
+
+    @property
+    def condition_skipped(self) -> bool:
+        return self.status is JobStatus.SKIPPED and self.reason == Reason.CONDITION
 
 
 def retry_targets(jobs: Sequence[RetryCandidate], job_name: str | None, build_id: int) -> set[str]:
@@ -111,16 +116,24 @@ def retry_targets(jobs: Sequence[RetryCandidate], job_name: str | None, build_id
             raise RetryRefused(
                 f"job '{job_name}' is {job.status}; only a finished job can be retried"
             )
+        if job.condition_skipped:
+            raise RetryRefused(f"job '{job_name}' is not meant to run in this build: {job.reason}")
         targets = {job_name}
     else:
         if any(not job.status.final for job in jobs):
             raise RetryRefused(
                 f"build {build_id} is still running; cancel it or wait for it to end"
             )
-        targets = {job.name for job in jobs if job.status is not JobStatus.SUCCEEDED}
+        targets = {
+            job.name
+            for job in jobs
+            if job.status is not JobStatus.SUCCEEDED and not job.condition_skipped
+        }
         if not targets:
             raise RetryRefused(f"build {build_id} succeeded; there is nothing to retry")
+    # A condition decided at creation stays decided: re-running a need does not make it true.
     targets |= _dependents(jobs, targets)
+    targets -= {job.name for job in jobs if job.condition_skipped}
     # Re-running a job re-runs what needs it; one of those still running would get a second
     # live attempt, so the retry waits until they have ended.
     busy = sorted(name for name in targets if not by_name[name].status.final)

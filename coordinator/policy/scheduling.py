@@ -6,7 +6,7 @@ The store calls these inside its transactions and applies what they decide.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from conveyor.states import BuildStatus, JobStatus, Reason
 
@@ -18,6 +18,9 @@ class JobState:
     name: str
     status: JobStatus
     needs: tuple[str, ...]
+    reason: str = ""
+    prompt: str | None = None
+    """An approval gate's prompt; None for a job that runs on an agent."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ def advance(jobs: Sequence[JobState]) -> list[Transition]:
     Skips cascade: a job skipped here blocks its own dependents in the same pass.
     """
     status = {job.name: job.status for job in jobs}
+    reasons = {job.name: job.reason for job in jobs}
     transitions: list[Transition] = []
     changed = True
     while changed:
@@ -67,16 +71,46 @@ def advance(jobs: Sequence[JobState]) -> list[Transition]:
             blocked = [need for need in job.needs if status[need] in _BLOCKING]
             if blocked:
                 status[job.name] = JobStatus.SKIPPED
-                message = f"not run: {', '.join(blocked)} did not succeed"
-                transitions.append(
-                    Transition(job.name, JobStatus.SKIPPED, Reason.DEPENDENCY_FAILED, message)
-                )
+                skip = _skip_for(blocked, status, reasons)
+                reasons[job.name] = skip.reason
+                transitions.append(replace(skip, name=job.name))
                 changed = True
             elif all(status[need] is JobStatus.SUCCEEDED for need in job.needs):
-                status[job.name] = JobStatus.QUEUED
-                transitions.append(Transition(job.name, JobStatus.QUEUED))
+                ready = _ready(job)
+                status[job.name] = ready.status
+                transitions.append(ready)
                 changed = True
     return transitions
+
+
+def _ready(job: JobState) -> Transition:
+    # A gate needs no agent: it waits for a person's decision, never in the queue.
+    if job.prompt is not None:
+        return Transition(
+            job.name, JobStatus.WAITING_FOR_APPROVAL, Reason.WAITING_FOR_APPROVAL, job.prompt
+        )
+    return Transition(job.name, JobStatus.QUEUED)
+
+
+def _skip_for(
+    blocked: Sequence[str], status: Mapping[str, JobStatus], reasons: Mapping[str, str]
+) -> Transition:
+    # Skipped needs whose condition was false pass that on: the dependent was not meant to run
+    # on this build either, which is not a failure.
+    if all(skipped_by_condition(status[need], reasons[need]) for need in blocked):
+        message = f"not run: {', '.join(blocked)} skipped by condition"
+        return Transition("", JobStatus.SKIPPED, Reason.CONDITION, message)
+    message = f"not run: {', '.join(blocked)} did not succeed"
+    return Transition("", JobStatus.SKIPPED, Reason.DEPENDENCY_FAILED, message)
+
+
+def skipped_by_condition(status: JobStatus, reason: str) -> bool:
+    return status is JobStatus.SKIPPED and reason == Reason.CONDITION
+
+
+def outcome_status(status: JobStatus, reason: str) -> JobStatus:
+    """A job's status as the build's outcome counts it: a condition skip is not a failure."""
+    return JobStatus.SUCCEEDED if skipped_by_condition(status, reason) else status
 
 
 def build_outcome(statuses: Iterable[JobStatus], cancel_requested: bool) -> BuildStatus | None:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from coordinator.store import schema
 from coordinator.store.agents import AgentStore
+from coordinator.store.approvals import ApprovalStore
 from coordinator.store.artifacts import ArtifactStore
 from coordinator.store.attempts import AttemptStore
 from coordinator.store.builds import BuildStore
@@ -32,6 +33,7 @@ class Store:
         self.agents = AgentStore(self._engine)
         self.attempts = AttemptStore(self._engine)
         self.artifacts = ArtifactStore(self._engine)
+        self.approvals = ApprovalStore(self._engine)
 
     @property
     def engine(self) -> Engine:

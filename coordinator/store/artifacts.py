@@ -71,6 +71,28 @@ def _current(session: Session, build_id: int, jobs: set[str] | None) -> list[Art
     ]
 
 
+def _through_gates(session: Session, build_id: int, needs: set[str]) -> set[str]:
+    """The jobs whose artifacts a job receives: its needs, with each approval gate among them
+    replaced by the gate's own needs (a gate makes none, and hides none: DESIGN §4.1)."""
+    if not needs:
+        return needs
+    rows = session.execute(
+        select(col(JobRow.name), col(JobRow.needs_json), col(JobRow.approval_json)).where(
+            col(JobRow.build_id) == build_id
+        )
+    ).all()
+    gates = {row.name: json.loads(row.needs_json) for row in rows if row.approval_json}
+    found: set[str] = set()
+    pending = list(needs)
+    while pending:
+        name = pending.pop()
+        if name in found:
+            continue
+        found.add(name)
+        pending.extend(gates.get(name, ()))
+    return found - set(gates)
+
+
 class ArtifactStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -87,7 +109,7 @@ class ArtifactStore:
             build = session.get(BuildRow, job.build_id) if job else None
             if job is None or build is None or build.id is None:
                 raise NotFoundError(f"attempt {attempt_id} does not exist")
-            needs = set(json.loads(job.needs_json))
+            needs = _through_gates(session, build.id, set(json.loads(job.needs_json)))
             needed = _current(session, build.id, needs) if needs else []
             source = _source(session.get(BuildSourceRow, build.id))
             blob = session.get(BlobRow, source.snapshot_sha256) if source else None

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import RowMapping, func, select, update
 from sqlmodel import Session, col
 
-from conveyor.states import BuildStatus, JobStatus
+from conveyor.states import BuildStatus, JobStatus, Reason
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.errors import ConflictError, NotFoundError
 from coordinator.domain.records import (
@@ -19,6 +19,7 @@ from coordinator.domain.records import (
     NewJob,
 )
 from coordinator.policy import retry
+from coordinator.policy.conditions import MANUAL, BuildContext
 from coordinator.store import progress, queries, rowmap
 from coordinator.store.artifacts import add_build_source
 from coordinator.store.base import Component
@@ -36,9 +37,13 @@ class BuildStore(Component):
         env: Mapping[str, str],
         jobs: Sequence[NewJob],
         source: SourceSpec | None = None,
+        context: BuildContext = MANUAL,
     ) -> int:
         with self._tx() as session:
             build = BuildRow(
+                event=context.event,
+                branch=context.branch,
+                tag=context.tag,
                 name=name,
                 status=BuildStatus.QUEUED,
                 pipeline_yaml=pipeline_yaml,
@@ -82,7 +87,7 @@ class BuildStore(Component):
             running: list[LiveAttempt] = []
             for job in queries.build_jobs(session, build_id):
                 status = JobStatus(job.status)
-                if status in (JobStatus.WAITING, JobStatus.QUEUED):
+                if status in (JobStatus.WAITING, JobStatus.QUEUED, JobStatus.WAITING_FOR_APPROVAL):
                     assert job.id is not None
                     progress.set_job(
                         session, job.id, JobStatus.CANCELED, "canceled", "canceled before it ran"
@@ -101,7 +106,9 @@ class BuildStore(Component):
             build = _build(session, build_id)
             jobs = queries.build_jobs(session, build_id)
             candidates = [
-                retry.RetryCandidate(j.name, JobStatus(j.status), tuple(json.loads(j.needs_json)))
+                retry.RetryCandidate(
+                    j.name, JobStatus(j.status), tuple(json.loads(j.needs_json)), j.reason
+                )
                 for j in jobs
             ]
             try:
@@ -118,6 +125,7 @@ class BuildStore(Component):
                 if job.name in targets:
                     job.status, job.reason, job.message = JobStatus.WAITING, "", ""
                     job.exit_code = None
+                    job.approval_deadline_ms = None
                     # A manual retry gives the job its automatic retries afresh.
                     job.retry_base = job.attempt_count
             build.status = BuildStatus.RUNNING
@@ -142,7 +150,10 @@ def _job_rows(build_id: int, jobs: Sequence[NewJob]) -> list[JobRow]:
             build_id=build_id,
             position=position,
             name=job.name,
-            status=JobStatus.WAITING,
+            status=JobStatus.SKIPPED if job.skipped else JobStatus.WAITING,
+            reason=Reason.CONDITION if job.skipped else "",
+            message=job.skipped,
+            approval_json=progress.gate_to_json(job.gate),
             needs_json=json.dumps(list(job.needs)),
             labels_json=json.dumps(job.labels),
             spec_json=rowmap.spec_to_json(job.spec),
@@ -175,4 +186,7 @@ def _summary(row: RowMapping) -> BuildSummary:
         finished_at_ms=row["finished_at_ms"],
         cancel_requested=bool(row["cancel_requested"]),
         job_count=row["job_count"],
+        event=row["event"],
+        branch=row["branch"],
+        tag=row["tag"],
     )

@@ -9,21 +9,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import asdict
 
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from conveyor.states import BuildStatus, JobStatus
+from coordinator.domain.records import GateSpec
 from coordinator.policy import scheduling
 from coordinator.store.engine import now_ms
 from coordinator.store.queue_order import next_queue_seq
 from coordinator.store.tables import BuildRow, JobRow
 
 
-def set_job(session: Session, job_id: int, status: JobStatus, reason: str, message: str) -> None:
+def set_job(
+    session: Session,
+    job_id: int,
+    status: JobStatus,
+    reason: str,
+    message: str,
+    gate_timeout_s: float | None = None,
+) -> None:
     values: dict[str, object] = {"status": status, "reason": reason, "message": message}
     if status is JobStatus.QUEUED:
         values["queued_seq"] = next_queue_seq(session)
+    if status is JobStatus.WAITING_FOR_APPROVAL and gate_timeout_s is not None:
+        values["approval_deadline_ms"] = now_ms() + int(gate_timeout_s * 1000)
     session.execute(update(JobRow).where(col(JobRow.id) == job_id).values(**values))
 
 
@@ -37,24 +48,44 @@ def advance(session: Session, build_id: int) -> list[dict[str, str]]:
             col(JobRow.status),
             col(JobRow.needs_json),
             col(JobRow.labels_json),
+            col(JobRow.reason),
+            col(JobRow.approval_json),
         )
         .where(col(JobRow.build_id) == build_id)
         .order_by(col(JobRow.position))
     ).all()
     states = [
-        scheduling.JobState(row.name, JobStatus(row.status), tuple(json.loads(row.needs_json)))
+        scheduling.JobState(
+            row.name,
+            JobStatus(row.status),
+            tuple(json.loads(row.needs_json)),
+            row.reason,
+            gate_of(row.approval_json).prompt if row.approval_json else None,
+        )
         for row in rows
     ]
     by_name = {row.name: row for row in rows}
     transitions = scheduling.advance(states)
     for step in transitions:
-        set_job(session, by_name[step.name].id, step.status, step.reason, step.message)
-    statuses = {state.name: state.status for state in states}
-    statuses.update({step.name: step.status for step in transitions})
-    settle_build(session, build_id, statuses.values())
+        row = by_name[step.name]
+        timeout_s = gate_of(row.approval_json).timeout_s if row.approval_json else None
+        set_job(session, row.id, step.status, step.reason, step.message, timeout_s)
+    statuses = {state.name: (state.status, state.reason) for state in states}
+    statuses.update({step.name: (step.status, step.reason) for step in transitions})
+    counted = [scheduling.outcome_status(status, reason) for status, reason in statuses.values()]
+    settle_build(session, build_id, counted)
     return [
         json.loads(by_name[t.name].labels_json) for t in transitions if t.status is JobStatus.QUEUED
     ]
+
+
+def gate_to_json(gate: GateSpec | None) -> str | None:
+    return None if gate is None else json.dumps(asdict(gate), sort_keys=True)
+
+
+def gate_of(text: str) -> GateSpec:
+    raw = json.loads(text)
+    return GateSpec(str(raw["prompt"]), tuple(raw["roles"]), raw["timeout_s"])
 
 
 def settle_build(session: Session, build_id: int, statuses: Iterable[JobStatus]) -> None:

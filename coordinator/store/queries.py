@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from sqlmodel import Session, col, select
 
 from conveyor.states import JobStatus
-from coordinator.domain.records import AttemptRecord, BuildRecord, JobRecord
+from coordinator.domain.records import ApprovalRecord, AttemptRecord, BuildRecord, JobRecord
 from coordinator.policy import scheduling as scheduler
-from coordinator.store import rowmap
-from coordinator.store.tables import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
+from coordinator.store import progress, rowmap
+from coordinator.store.tables import AgentRow, ApprovalRow, AttemptRow, BuildRow, JobRow, StepRow
 
 
 def build_jobs(session: Session, build_id: int) -> list[JobRow]:
@@ -28,11 +28,43 @@ def build_record(session: Session, build: BuildRow, *, with_attempts: bool) -> B
     if with_attempts:
         attempts = attempt_records(session, build.id)
     statuses = {job.name: JobStatus(job.status) for job in jobs}
+    gates = approval_records(session, jobs)
     records = [
-        with_waiting_message(rowmap.job_record(job, attempts.get(job.id or 0, [])), statuses)
+        with_waiting_message(
+            rowmap.job_record(job, attempts.get(job.id or 0, []), gates.get(job.id or 0)),
+            statuses,
+        )
         for job in jobs
     ]
     return rowmap.build_record(build, records)
+
+
+def approval_records(session: Session, jobs: list[JobRow]) -> dict[int, ApprovalRecord]:
+    """Each gate's prompt and, once it is decided, its latest decision (a retried gate waits
+    for a new one)."""
+    gates = {job.id: job for job in jobs if job.approval_json is not None and job.id is not None}
+    if not gates:
+        return {}
+    decided: dict[int, ApprovalRow] = {}
+    rows = session.exec(
+        select(ApprovalRow)
+        .where(col(ApprovalRow.job_id).in_(list(gates)))
+        .order_by(col(ApprovalRow.id))
+    )
+    for row in rows:
+        decided[row.job_id] = row
+    result: dict[int, ApprovalRecord] = {}
+    for job_id, job in gates.items():
+        assert job.approval_json is not None
+        prompt = progress.gate_of(job.approval_json).prompt
+        latest = decided.get(job_id)
+        if latest is None or not JobStatus(job.status).final:
+            result[job_id] = ApprovalRecord(prompt)
+        else:
+            result[job_id] = ApprovalRecord(
+                prompt, latest.decision, latest.decided_by, latest.decided_at_ms, latest.comment
+            )
+    return result
 
 
 def attempt_records(session: Session, build_id: int) -> dict[int, list[AttemptRecord]]:

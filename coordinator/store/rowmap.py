@@ -9,6 +9,7 @@ from dataclasses import asdict
 from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
 from coordinator.domain.records import (
     AgentRecord,
+    ApprovalRecord,
     AttemptRecord,
     BuildRecord,
     JobRecord,
@@ -84,7 +85,11 @@ def _labels(row: JobRow) -> dict[str, str]:
         return {}
 
 
-def job_record(row: JobRow, attempts: Sequence[AttemptRecord] = ()) -> JobRecord:
+def job_record(
+    row: JobRow,
+    attempts: Sequence[AttemptRecord] = (),
+    approval: ApprovalRecord | None = None,
+) -> JobRecord:
     return JobRecord(
         name=row.name,
         status=JobStatus(row.status),
@@ -95,6 +100,7 @@ def job_record(row: JobRow, attempts: Sequence[AttemptRecord] = ()) -> JobRecord
         exit_code=row.exit_code,
         step_names=_step_names(row),
         attempts=tuple(attempts),
+        approval=approval,
     )
 
 
@@ -108,6 +114,9 @@ def build_record(row: BuildRow, jobs: Sequence[JobRecord]) -> BuildRecord:
         finished_at_ms=row.finished_at_ms,
         cancel_requested=row.cancel_requested,
         jobs=tuple(jobs),
+        event=row.event,
+        branch=row.branch,
+        tag=row.tag,
     )
 
 

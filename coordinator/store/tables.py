@@ -22,6 +22,10 @@ class BuildRow(SQLModel, table=True):
     finished_at_ms: int | None = Field(default=None, sa_type=BigInt)
     # gc dropped its source or artifacts: a retry would run without them.
     collected: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # What started it and on what (DESIGN §4.1 `when`); builds before 0006 were all manual.
+    event: str = Field(default="manual", sa_column_kwargs={"server_default": "manual"})
+    branch: str | None = None
+    tag: str | None = None
 
 
 class JobRow(SQLModel, table=True):
@@ -48,6 +52,10 @@ class JobRow(SQLModel, table=True):
     # Attempts not counted against the retry rule (before a manual retry, or never started).
     retry_base: int = 0
     unstarted_requeues: int = 0
+    # An approval gate's prompt, roles and timeout (JSON); None for a job that runs steps.
+    approval_json: str | None = None
+    # When a waiting gate fails with reason timeout; None while not waiting, or for no timeout.
+    approval_deadline_ms: int | None = Field(default=None, sa_type=BigInt)
 
 
 class AttemptRow(SQLModel, table=True):
@@ -98,3 +106,18 @@ class AgentRow(SQLModel, table=True):
     last_seen_ms: int = Field(sa_type=BigInt)
     # SHA-256 of the agent's own credential, issued at its first registration ("" until then).
     credential_hash: str = Field(default="", sa_column_kwargs={"server_default": ""})
+
+
+class ApprovalRow(SQLModel, table=True):
+    """A decision on an approval gate, taken once, with who took it and when (DESIGN §7.12)."""
+
+    __tablename__ = "approvals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(index=True, foreign_key="jobs.id")
+    decision: str
+    """"approved" or "rejected"."""
+    decided_by: str
+    """The name of the token the decision came with."""
+    decided_at_ms: int = Field(sa_type=BigInt)
+    comment: str = ""

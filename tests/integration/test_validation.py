@@ -53,6 +53,18 @@ CASES = {
     "empty_file": ("", "pipeline is empty"),
     "no_jobs": (HEAD + "jobs: {}\n", "jobs: pipeline has no jobs"),
     "too_many_jobs": (MANY_JOBS, "too many jobs (300 > 200)"),
+    "gate_with_steps": (
+        HEAD + "jobs:\n  gate:\n    approval: {prompt: 'Ship?'}\n    steps: [{run: 'true'}]\n",
+        "bad.yml:6:5: jobs.gate.steps: a job with 'approval' is a gate and cannot have 'steps'",
+    ),
+    "unknown_role": (
+        HEAD + "jobs:\n  gate:\n    approval: {prompt: 'Ship?', roles: [deployr]}\n",
+        "jobs.gate.approval.roles[0]: unknown role 'deployr' (did you mean 'deployer'?",
+    ),
+    "unknown_event": (
+        HEAD + "jobs:\n  a:\n    when: {event: [pusj]}\n    steps: [{run: 'true'}]\n",
+        "bad.yml:5:20: jobs.a.when.event[0]: unknown event 'pusj' (did you mean 'push'?",
+    ),
     "lone_surrogate": (
         HEAD + 'jobs:\n  a:\n    steps: [{run: "echo \\ud800"}]\n',
         "bad.yml:5:19: jobs.a.steps[0].run: invalid character U+D800",

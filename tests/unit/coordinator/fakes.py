@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -39,6 +39,7 @@ from coordinator.domain.records import (
     NewJob,
     StepSpecRecord,
 )
+from coordinator.policy.conditions import MANUAL, BuildContext
 
 # Two steps: the coordinator refuses step indexes outside the attempt's steps.
 SPEC = JobSpecRecord(
@@ -76,7 +77,9 @@ class FakeBuilds:
         env: Mapping[str, str],
         jobs: Sequence[NewJob],
         source: SourceSpec | None = None,
+        context: BuildContext = MANUAL,
     ) -> int:
+        del context
         self.created.append({"name": name, "source_name": source_name, "source": source})
         build_id = len(self.created)
         self.records[build_id] = build(build_id, *(job(j.name, labels=j.labels) for j in jobs))
@@ -263,12 +266,32 @@ class FakeIndex:
         return Collected(0, ())
 
 
+class FakeApprovals:
+    """No gates: the logic tests that use these fakes submit none."""
+
+    def decide(
+        self,
+        build_id: int,
+        job_name: str,
+        *,
+        approve: bool,
+        by: str,
+        comment: str,
+        authorize: Callable[[Sequence[str]], None],
+    ) -> BuildRecord:
+        raise NotFoundError(f"build {build_id} has no gate {job_name!r}")
+
+    def expire_due(self) -> list[int]:
+        return []
+
+
 @dataclass
 class FakeState:
     builds: FakeBuilds = field(default_factory=FakeBuilds)
     agents: FakeAgents = field(default_factory=FakeAgents)
     attempts: FakeAttempts = field(default_factory=FakeAttempts)
     artifacts: FakeIndex = field(default_factory=FakeIndex)
+    approvals: FakeApprovals = field(default_factory=FakeApprovals)
     closed: bool = False
 
     def close(self) -> None:

@@ -329,3 +329,31 @@ def test_builds_whose_source_gc_took_are_marked_collected(
         assert store.builds.get(2).status.value == "succeeded"
     finally:
         store.close()
+
+
+def test_builds_before_build_context_are_kept_as_manual_ones(
+    engine: Engine, database_url: str
+) -> None:
+    """0006 gives earlier builds event `manual`, no branch and no tag; approvals start empty."""
+    migrate(engine, "0005_collected_builds")
+    for build_id in (1, 2):
+        execute(
+            engine,
+            "INSERT INTO builds VALUES (:id, 'b', 'succeeded', 'name: b', 'p.yml', '{}', false,"
+            " 10, 20, false)",
+            id=build_id,
+        )
+    store = Store(database_url)
+    try:
+        assert revision_of(engine) == [head_revision()]
+        assert schema_diff(engine) == []
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT id, event, branch, tag FROM builds ORDER BY id"))
+            expected = [(build_id, "manual", None, None) for build_id in (1, 2)]
+            assert [tuple(row) for row in rows] == expected
+            assert connection.execute(text("SELECT count(*) FROM approvals")).scalar() == 0
+        build = store.builds.get(2)
+        assert build.status.value == "succeeded"
+        assert (build.event, build.branch, build.tag) == ("manual", None, None)
+    finally:
+        store.close()
