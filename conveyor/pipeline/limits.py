@@ -42,3 +42,6 @@ MAX_LABEL_VALUE_CHARS: Final = 63
 
 MAX_ISSUES: Final = 100
 """Problems reported before giving up: past this, more detail helps nobody and costs time."""
+
+MAX_URL_CHARS: Final = 2048
+"""Length of an environment's `url`."""
