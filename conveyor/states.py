@@ -68,6 +68,9 @@ class Reason(StrEnum):
     WAITING_FOR_AGENT = "waiting_for_agent"
     WAITING_FOR_CAPACITY = "waiting_for_capacity"
     DEPENDENCY_FAILED = "dependency_failed"
+    WAITING_FOR_LOCK = "waiting_for_lock"  # a deploy lock or concurrency group is held
+    OUTDATED = "outdated"  # a newer build is already deployed to the environment
+    SUPERSEDED = "superseded"  # a newer build's job took the lock (`order: newest_first`)
 
 
 _FINAL_BUILD = frozenset({BuildStatus.SUCCEEDED, BuildStatus.FAILED, BuildStatus.CANCELED})

@@ -13,8 +13,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from conveyor.pipeline.issues import quote
 from conveyor.pipeline.limits import MAX_URL_CHARS
-from conveyor.pipeline.model import CONCURRENCY_ORDERS, Concurrency, Environment
-from conveyor.pipeline.nodes import Section, Walker, describe
+from conveyor.pipeline.model import CONCURRENCY_ORDERS, Concurrency, Environment, JobDef
+from conveyor.pipeline.nodes import Section, Walker, describe, join
 from conveyor.pipeline.values import NAME_RE, NAME_RULE
 
 ENVIRONMENT_KEYS = ("name", "url")
@@ -95,3 +95,16 @@ def _order(w: Walker, node: Node, path: str) -> str:
         w.report(path, f"unknown value {quote(value)} (allowed: {allowed}{hint})", node)
         return CONCURRENCY_ORDERS[0]
     return value
+
+
+def check_job_delivery(w: Walker, job: JobDef, path: str, concurrency_node: Node | None) -> None:
+    """A deployment job holds its environment's lock: a `concurrency` beside `environment` may
+    choose the order, not another group (the job would then run beside other deployments)."""
+    env, lock = job.environment, job.concurrency
+    if env is None or lock is None or lock.group == env.name:
+        return
+    message = (
+        f"a deployment job's group must be its environment {quote(env.name)}"
+        f" (got {quote(lock.group)}); set only 'order' beside 'environment'"
+    )
+    w.report(join(path, "group"), message, concurrency_node)

@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from conveyor.pipeline.delivery import read_concurrency, read_environment
+from conveyor.pipeline.delivery import check_job_delivery, read_concurrency, read_environment
 from conveyor.pipeline.graph import find_cycles
 from conveyor.pipeline.issues import quote
 from conveyor.pipeline.limits import MAX_JOBS, MAX_NEEDS, MAX_RUN_BYTES, MAX_STEPS_PER_JOB
@@ -136,6 +136,7 @@ def _job(w: Walker, name: str, key_node: Node, node: Node, path: str) -> _JobDra
         environment=section.get("environment", read_environment, None),
         concurrency=section.get("concurrency", read_concurrency, None),
     )
+    check_job_delivery(w, job, join(path, "concurrency"), section.node("concurrency"))
     return _JobDraft(job, path, section.node("needs"), needs, section.has("image"), steps)
 
 

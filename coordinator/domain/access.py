@@ -10,6 +10,9 @@ import hmac
 
 from coordinator.domain.errors import AuthError
 
+CLIENT_TOKEN_NAME = "admin"
+"""The name of the server's client token: who a build it starts was started by."""
+
 
 class Access:
     def __init__(self, *, agent_token: str, client_token: str) -> None:

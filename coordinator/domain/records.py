@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
+from coordinator.domain.delivery_records import JobDelivery
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class NewJob:
     needs: tuple[str, ...]
     labels: dict[str, str]
     spec: JobSpecRecord
+    delivery: JobDelivery | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class AttemptEnd:
     already_recorded: bool = False
     # Labels of each job it queued (dependents now free to run, or the job itself for a retry).
     queued_labels: tuple[dict[str, str], ...] = ()
+    # Other builds it changed (a freed lock skipped their outdated or superseded jobs).
+    changed_builds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 
 from conveyor.pipeline import Pipeline, resolve_steps
+from conveyor.pipeline.model import CONCURRENCY_ORDERS, JobDef
 from coordinator.config import (
     MAX_ENV_NAME_BYTES,
     MAX_ENV_OVERRIDES,
@@ -15,6 +16,7 @@ from coordinator.config import (
     MAX_ENV_VALUE_BYTES,
     MAX_JOB_SPEC_BYTES,
 )
+from coordinator.domain.delivery_records import JobDelivery
 from coordinator.domain.records import JobSpecRecord, NewJob, StepSpecRecord
 
 # The rule `conveyor run --env` applies, and the pipeline format's for `env:` names.
@@ -77,8 +79,19 @@ def jobs_from_pipeline(pipeline: Pipeline, env_overrides: Mapping[str, str]) -> 
                 f"jobs.{job.name}: too large once the env is merged into its {len(steps)} steps "
                 f"({size / 1e6:.1f} MB > {MAX_JOB_SPEC_BYTES / 1e6:.1f} MB); shrink the env"
             )
-        jobs.append(NewJob(job.name, tuple(job.needs), dict(job.labels), spec))
+        jobs.append(NewJob(job.name, tuple(job.needs), dict(job.labels), spec, delivery_of(job)))
     return jobs
+
+
+def delivery_of(job: JobDef) -> JobDelivery | None:
+    """The environment and lock of a job; an environment is an implicit lock group of its name."""
+    if job.environment is None and job.concurrency is None:
+        return None
+    environment = job.environment.name if job.environment else ""
+    url = (job.environment.url or "") if job.environment else ""
+    group = job.concurrency.group if job.concurrency else environment
+    order = job.concurrency.order if job.concurrency else CONCURRENCY_ORDERS[0]
+    return JobDelivery(environment, url, group, order)
 
 
 def encoded_size(spec: JobSpecRecord) -> int:

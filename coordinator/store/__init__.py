@@ -14,6 +14,7 @@ from coordinator.store.agents import AgentStore
 from coordinator.store.artifacts import ArtifactStore
 from coordinator.store.attempts import AttemptStore
 from coordinator.store.builds import BuildStore
+from coordinator.store.deployments import DeploymentStore
 from coordinator.store.engine import corrupt_file_error, make_engine
 
 
@@ -32,6 +33,7 @@ class Store:
         self.agents = AgentStore(self._engine)
         self.attempts = AttemptStore(self._engine)
         self.artifacts = ArtifactStore(self._engine)
+        self.deployments = DeploymentStore(self._engine)
 
     @property
     def engine(self) -> Engine:

@@ -15,6 +15,7 @@ from sqlmodel import Session, col
 
 from conveyor.states import BuildStatus, JobStatus
 from coordinator.policy import scheduling
+from coordinator.store import locks
 from coordinator.store.engine import now_ms
 from coordinator.store.queue_order import next_queue_seq
 from coordinator.store.tables import BuildRow, JobRow
@@ -49,6 +50,9 @@ def advance(session: Session, build_id: int) -> list[dict[str, str]]:
     transitions = scheduling.advance(states)
     for step in transitions:
         set_job(session, by_name[step.name].id, step.status, step.reason, step.message)
+    queued_ids = [by_name[t.name].id for t in transitions if t.status is JobStatus.QUEUED]
+    if queued_ids and locks.settle_queued(session, build_id, queued_ids):
+        return advance(session, build_id)  # outdated deployment jobs were skipped: go on
     statuses = {state.name: state.status for state in states}
     statuses.update({step.name: step.status for step in transitions})
     settle_build(session, build_id, statuses.values())
