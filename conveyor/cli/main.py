@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from conveyor import __version__
-from conveyor.cli import artifact_commands, commands
+from conveyor.cli import artifact_commands, commands, delivery
 from conveyor.cli.bounds import (
     MAX_AGENT_CONCURRENCY,
     MAX_ID,
@@ -251,6 +251,7 @@ def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser("agents", parents=[common], help="list agents")
     p.set_defaults(handler=commands.cmd_agents)
     _add_artifact_commands(sub, common)
+    delivery.add_commands(sub, common)
 
 
 def _add_artifact_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
