@@ -146,6 +146,23 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
         ],
     ),
     (
+        "a deployment job in another group than its environment",
+        doc("""\
+          a:
+            environment: production
+            concurrency: {group: other, order: newest_first}
+            steps: [{run: x}]
+        """),
+        [
+            (
+                "jobs.a.concurrency.group",
+                "a deployment job's group must be its environment 'production' (got 'other');"
+                " set only 'order' beside 'environment'",
+                6,
+            )
+        ],
+    ),
+    (
         "concurrency without a group, group name invalid",
         doc("""\
           a:
