@@ -24,6 +24,7 @@ from coordinator.domain.artifact_records import (
 from coordinator.domain.errors import AlreadyExistsError, LimitError, NotFoundError
 from coordinator.store.artifact_tables import ArtifactRow, BlobRow, BuildSourceRow
 from coordinator.store.base import transaction
+from coordinator.store.delivery_tables import deployed_builds
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
 
@@ -204,13 +205,16 @@ class ArtifactStore:
 
     def collect(self, cutoff_ms: int) -> Collected:
         """Forgets artifacts and sources of builds created before the cutoff (never the newest
-        build's) and returns the digests no longer referenced, whose rows are deleted here."""
+        build's, nor those of a build any deployment came from: a rollback deploys them again)
+        and returns the digests no longer referenced, whose rows are deleted here."""
         with self._tx() as session:
             newest = session.exec(select(func.max(BuildRow.id))).one() or 0
             old = set(
                 session.exec(
                     select(BuildRow.id).where(
-                        col(BuildRow.created_at_ms) < cutoff_ms, col(BuildRow.id) != newest
+                        col(BuildRow.created_at_ms) < cutoff_ms,
+                        col(BuildRow.id) != newest,
+                        col(BuildRow.id).not_in(deployed_builds()),
                     )
                 )
             )

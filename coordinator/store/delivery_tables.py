@@ -5,7 +5,8 @@ Only the store touches these.
 
 from __future__ import annotations
 
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Select, select
+from sqlmodel import Field, SQLModel, col
 
 from coordinator.store.coltypes import BigInt
 
@@ -70,3 +71,8 @@ class DeploymentRow(SQLModel, table=True):
     actor: str
     started_at_ms: int = Field(sa_type=BigInt)
     finished_at_ms: int = Field(sa_type=BigInt)
+
+
+def deployed_builds() -> Select[int]:
+    """Ids of the builds any deployment came from: gc keeps their artifacts and sources."""
+    return select(col(DeploymentRow.build_id)).distinct()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -171,3 +172,21 @@ def test_the_lock_is_held_in_the_store_across_a_reopen(database_url: str) -> Non
         assert len(second.attempts.claim(agent, {}, 8)) == 1
     finally:
         second.close()
+
+
+def test_gc_keeps_what_a_deployment_came_from(store: Store, agent: int) -> None:
+    deployed = submit(store, SHIP)
+    (build,) = claim(store, agent)
+    store.artifacts.add_blob(DIGEST, 3)
+    new = NewArtifact(deployed, build.attempt_id, "shop.tar", DIGEST, 3, 0o644)
+    store.artifacts.add_artifact(new, 10**6, 10)
+    end(store, build)
+    end(store, claim(store, agent)[0])
+    plain = submit(store, ONLY_DEPLOY.replace("    environment: production\n", ""))
+    end(store, claim(store, agent)[0])
+    submit(store, ONLY_DEPLOY.replace("    environment: production\n", ""))
+    collected = store.artifacts.collect(int(time.time() * 1000) + 1000)
+    assert collected.builds == 1, "only the build no deployment came from"
+    assert DIGEST not in collected.digests
+    assert [a.sha256 for a in store.artifacts.artifacts(deployed)[0]] == [DIGEST]
+    assert store.builds.get(plain).jobs[0].status is JobStatus.SUCCEEDED
