@@ -140,7 +140,8 @@ def release(session: Session, job_id: int) -> Released:
 
 
 def settle_queued(session: Session, build_id: int, job_ids: Iterable[int]) -> bool:
-    """Skips the build's just-queued lock jobs that are already outdated; returns whether any."""
+    """Skips the build's just-queued lock jobs that are already outdated (or superseded) and
+    tells the others what they wait for; returns whether it skipped any."""
     groups = set(
         session.execute(
             select(DELIVERY.c.lock_group).where(DELIVERY.c.job_id.in_(list(job_ids)))
@@ -149,8 +150,12 @@ def settle_queued(session: Session, build_id: int, job_ids: Iterable[int]) -> bo
     if not groups:
         return False
     queued = _queued(session, groups)
-    plans = _plans(session, queued)
-    return any(_apply_skips(session, queued, plan, only_build=build_id) for plan in plans.values())
+    skipped = False
+    for plan in _plans(session, queued).values():
+        skipped |= bool(_apply_skips(session, queued, plan, only_build=build_id))
+        # Said now, not at the next claim: with every agent busy none may come for a while.
+        _tell_waiting(session, [item for item in queued if item.waiter.build_id == build_id], plan)
+    return skipped
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -190,3 +190,43 @@ def test_gc_keeps_what_a_deployment_came_from(store: Store, agent: int) -> None:
     assert DIGEST not in collected.digests
     assert [a.sha256 for a in store.artifacts.artifacts(deployed)[0]] == [DIGEST]
     assert store.builds.get(plain).jobs[0].status is JobStatus.SUCCEEDED
+
+
+def test_a_job_queued_behind_a_held_lock_says_so_before_any_claim(store: Store, agent: int) -> None:
+    holder = submit(store, ONLY_DEPLOY)
+    claim(store, agent)
+    waiting = job_of(store.builds.get(submit(store, ONLY_DEPLOY)), "production")
+    assert (waiting.reason, waiting.message) == (
+        Reason.WAITING_FOR_LOCK,
+        f"production is being deployed by build {holder}",
+    )
+
+
+TWO_ENVIRONMENTS = """\
+name: two
+image: conveyor/busybox
+jobs:
+  make:
+    steps: [{run: "true"}]
+  eu:
+    needs: [make]
+    environment: eu
+    steps: [{run: "true"}]
+  us:
+    needs: [make]
+    environment: us
+    steps: [{run: "true"}]
+"""
+
+
+def test_every_outdated_job_of_a_build_is_skipped_at_once(store: Store, agent: int) -> None:
+    older, newer = submit(store, TWO_ENVIRONMENTS), submit(store, TWO_ENVIRONMENTS)
+    makes = {a.build_id: a for a in claim(store, agent)}
+    end(store, makes[newer])
+    for deploy in claim(store, agent):
+        end(store, deploy)
+    end(store, makes[older])
+    build = store.builds.get(older)
+    assert [(j.status, j.reason) for j in build.jobs if j.name != "make"] == [
+        (JobStatus.SKIPPED, Reason.OUTDATED)
+    ] * 2
