@@ -80,9 +80,10 @@ def acquire(session: Session, group: str, job_id: int, build_id: int) -> bool:
     taken = session.execute(statement).scalar_one_or_none() is not None
     if taken:
         words = policy.held_words(group, build_id, _is_environment(session, group))
+        others = _group_queued(group).where(JOBS.c.id != job_id)
         session.execute(
             update(JOBS)
-            .where(JOBS.c.id.in_(_group_queued(group)), JOBS.c.id != job_id)
+            .where(JOBS.c.id.in_(_unlocked(others)))
             .values(reason=Reason.WAITING_FOR_LOCK, message=words)
         )
     return taken
@@ -284,8 +285,20 @@ def _tell_waiting(session: Session, queued: list[_Queued], plan: policy.Plan) ->
             values = (Reason.WAITING_FOR_LOCK, words)
         if (item.reason, item.message) == values:
             continue
+        still_queued = select(JOBS.c.id).where(
+            JOBS.c.id == item.waiter.job_id, JOBS.c.status == JobStatus.QUEUED
+        )
         session.execute(
             update(JOBS)
-            .where(JOBS.c.id == item.waiter.job_id, JOBS.c.status == JobStatus.QUEUED)
+            .where(JOBS.c.id.in_(_unlocked(still_queued)))
             .values(reason=values[0], message=values[1])
         )
+
+
+def _unlocked(jobs: Select[tuple[int]]) -> Select[tuple[int]]:
+    """Those of `jobs` no other transaction has locked (PostgreSQL; SQLite renders no clause).
+
+    The words a waiter shows are a courtesy: a claim of another coordinator that holds the row
+    must not be waited for, let alone deadlocked with, for them.
+    """
+    return jobs.with_for_update(skip_locked=True)
