@@ -9,13 +9,18 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
-from tests.harness import Cluster, job, wait_for, write_pipeline
+from conveyor import wire
+from conveyor.v1 import control_pb2, control_pb2_grpc
+from tests.harness import CLIENT_TOKEN, Cluster, job, wait_for, write_pipeline
 
 LOGGER = logging.getLogger(__name__)
 DEPLOYMENT_KEYS = {
@@ -158,6 +163,25 @@ def test_two_builds_through_staging_and_production(shell_cluster: Cluster, tmp_p
     unknown = cluster.cli("deployments", "nowhere")
     assert unknown.returncode == 2
     assert b"environment 'nowhere' does not exist" in unknown.stderr
+    assert cluster.cli("deployments", "no such name").returncode == 2
+
+
+def test_deployments_on_the_wire_are_bounded(shell_cluster: Cluster) -> None:
+    channel = wire.insecure_channel(shell_cluster.address)
+    control = control_pb2_grpc.ControlServiceStub(channel)
+    metadata = wire.bearer(CLIENT_TOKEN)
+    try:
+        for request, code in (
+            (control_pb2.ListDeploymentsRequest(environment="x" * 100), "OUT_OF_RANGE"),
+            (control_pb2.ListDeploymentsRequest(environment="prod", limit=-1), "OUT_OF_RANGE"),
+            (control_pb2.ListDeploymentsRequest(environment="no such"), "NOT_FOUND"),
+        ):
+            with pytest.raises(grpc.RpcError) as refused:
+                control.ListDeployments(request, metadata=metadata, timeout=30)
+            error: Any = refused.value
+            assert error.code().name == code, error.details()
+    finally:
+        channel.close()
 
 
 def test_one_deployment_at_a_time_in_build_order_under_load(
@@ -327,3 +351,38 @@ def test_an_agent_killed_holding_the_lock_frees_it_with_its_attempt(
     ]
     # The killed agent's step process may outlive it: give it its gate so it ends.
     gate.touch()
+
+
+def test_a_deployment_of_a_git_source_records_its_commit(
+    shell_cluster: Cluster, tmp_path: Path
+) -> None:
+    cluster = shell_cluster
+    cluster.start_agent("g1", labels="executor=shell")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True
+        )
+        return done.stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    (repo / "version.txt").write_text("one\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "first")
+    commit = git("rev-parse", "HEAD")
+    text = deploy_pipeline("prod", tmp_path / "times.log", "cat version.txt")
+    path = write_pipeline(tmp_path, "git.yml", text)
+    result = cluster.cli("run", str(path), "--git", str(repo), "--json", "--env", "TAG=git")
+    assert result.returncode == 0, result.stderr.decode() + result.stdout.decode()
+    (deployment,) = cluster.json("deployments", "prod")["deployments"]
+    assert deployment["commit"] == commit
+    assert deployment["build"] == json.loads(result.stdout)["id"]
