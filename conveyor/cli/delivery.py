@@ -11,14 +11,12 @@ from typing import Any, TextIO
 
 from rich.text import Text
 
-from conveyor.cli.bounds import int_in, printable
+from conveyor.cli.bounds import MAX_LIST_LIMIT, int_in, printable
 from conveyor.cli.client import EXIT_OK, Client
 from conveyor.cli.terminal import cell, table
 from conveyor.pipeline.issues import quote
 from conveyor.pipeline.values import NAME_RE, NAME_RULE
 from conveyor.v1 import control_pb2
-
-MAX_DEPLOYMENTS_LISTED = 1000
 
 
 def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
@@ -28,9 +26,9 @@ def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.Argument
     p.add_argument("environment", type=_environment_name, metavar="ENV")
     p.add_argument(
         "--limit",
-        type=int_in(1, MAX_DEPLOYMENTS_LISTED),
+        type=int_in(1, MAX_LIST_LIMIT),
         default=20,
-        help=f"how many, newest first (default 20, at most {MAX_DEPLOYMENTS_LISTED})",
+        help=f"how many, newest first (default 20, at most {MAX_LIST_LIMIT})",
     )
     p.set_defaults(handler=cmd_deployments)
 

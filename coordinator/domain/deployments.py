@@ -7,14 +7,12 @@ this part only reads them back, within bounds.
 from __future__ import annotations
 
 from conveyor.pipeline.values import NAME_RE
-from coordinator.config import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from coordinator.config import DEFAULT_LIST_LIMIT, MAX_ENVIRONMENT_CHARS, MAX_LIST_LIMIT
 from coordinator.domain.bounds import check_range
 from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord
 from coordinator.domain.errors import NotFoundError, OutOfRangeError
 from coordinator.domain.ports import DeploymentIndex
 from coordinator.domain.runtime import Runtime
-
-MAX_ENVIRONMENT_CHARS = 64
 
 
 class Deployments:

@@ -230,3 +230,23 @@ def test_every_outdated_job_of_a_build_is_skipped_at_once(store: Store, agent: i
     assert [(j.status, j.reason) for j in build.jobs if j.name != "make"] == [
         (JobStatus.SKIPPED, Reason.OUTDATED)
     ] * 2
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason"),
+    [(Outcome.FAILED, Reason.TIMEOUT), (Outcome.CANCELED, Reason.CANCELED)],
+)
+def test_a_timed_out_or_canceled_holder_frees_the_lock(
+    store: Store, agent: int, outcome: Outcome, reason: Reason
+) -> None:
+    first, second = submit(store, ONLY_DEPLOY), submit(store, ONLY_DEPLOY)
+    (holder,) = claim(store, agent)
+    if outcome is Outcome.CANCELED:
+        store.builds.cancel(first)
+    store.attempts.finish(
+        holder.attempt_id, outcome=outcome, reason=reason, message="", exit_code=None
+    )
+    (deployment,) = store.deployments.deployments("production", 10)
+    assert (deployment.build_id, deployment.status) == (first, outcome.value)
+    (next_one,) = claim(store, agent)
+    assert next_one.build_id == second
