@@ -50,15 +50,15 @@ def advance(session: Session, build_id: int) -> list[dict[str, str]]:
     transitions = scheduling.advance(states)
     for step in transitions:
         set_job(session, by_name[step.name].id, step.status, step.reason, step.message)
-    queued_ids = [by_name[t.name].id for t in transitions if t.status is JobStatus.QUEUED]
-    if queued_ids and locks.settle_queued(session, build_id, queued_ids):
-        return advance(session, build_id)  # outdated deployment jobs were skipped: go on
+    queued = [by_name[t.name] for t in transitions if t.status is JobStatus.QUEUED]
+    labels = [json.loads(row.labels_json) for row in queued]
+    if queued and locks.settle_queued(session, build_id, [row.id for row in queued]):
+        # Outdated deployment jobs were skipped: what needs them moves on too.
+        return labels + advance(session, build_id)
     statuses = {state.name: state.status for state in states}
     statuses.update({step.name: step.status for step in transitions})
     settle_build(session, build_id, statuses.values())
-    return [
-        json.loads(by_name[t.name].labels_json) for t in transitions if t.status is JobStatus.QUEUED
-    ]
+    return labels
 
 
 def settle_build(session: Session, build_id: int, statuses: Iterable[JobStatus]) -> None:

@@ -250,3 +250,33 @@ def test_a_timed_out_or_canceled_holder_frees_the_lock(
     assert (deployment.build_id, deployment.status) == (first, outcome.value)
     (next_one,) = claim(store, agent)
     assert next_one.build_id == second
+
+
+BESIDE = """\
+name: beside
+image: conveyor/busybox
+jobs:
+  make:
+    steps: [{run: "true"}]
+  eu:
+    needs: [make]
+    environment: eu
+    steps: [{run: "true"}]
+  notify:
+    needs: [make]
+    labels: {os: linux}
+    steps: [{run: "true"}]
+"""
+
+
+def test_skipping_an_outdated_job_still_wakes_for_the_jobs_queued_beside_it(
+    store: Store, agent: int
+) -> None:
+    older, newer = submit(store, BESIDE), submit(store, BESIDE)
+    makes = {a.build_id: a for a in claim(store, agent)}
+    end(store, makes[newer])
+    (deploy,) = claim(store, agent)
+    end(store, deploy)
+    freed = end(store, makes[older])
+    assert job_of(store.builds.get(older), "eu").reason == Reason.OUTDATED
+    assert {"os": "linux"} in freed.queued_labels
