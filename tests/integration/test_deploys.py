@@ -60,6 +60,12 @@ jobs:
 """
 
 
+def gate_step(gate: Path) -> str:
+    """A step that waits for `gate` to exist, for two minutes at most (so that a step a killed
+    agent left behind, or a failed test, does not loop forever)."""
+    return f"i=0; while [ ! -e {gate} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done"
+
+
 def deploy_pipeline(environment: str, times: Path, step: str, extra: str = "") -> str:
     """One deployment job that records when it starts and ends around `step`."""
     return f"""
@@ -226,7 +232,7 @@ def test_newest_first_skips_superseded_and_an_older_build_is_outdated(
     cluster.start_agent("n1", labels="executor=shell", concurrency=4)
     gate = tmp_path / "go"
     times = tmp_path / "times.log"
-    wait_gate = f"while [ ! -e {gate} ]; do sleep 0.1; done"
+    wait_gate = gate_step(gate)
     order = "\n    concurrency: {group: prod, order: newest_first}"
     held = write_pipeline(tmp_path, "held.yml", deploy_pipeline("prod", times, wait_gate, order))
     quick = write_pipeline(tmp_path, "quick.yml", deploy_pipeline("prod", times, "true", order))
@@ -248,7 +254,7 @@ def test_newest_first_skips_superseded_and_an_older_build_is_outdated(
     assert wait_final(cluster, first)["status"] == "succeeded"
 
     # An older build's deployment job whose needs end after a newer build deployed.
-    slow = SHOP_LIKE.format(step=wait_gate.replace(str(gate), str(tmp_path / "later")))
+    slow = SHOP_LIKE.format(step=gate_step(tmp_path / "later"))
     older = submit(cluster, write_pipeline(tmp_path, "slow.yml", slow), "older")
     newer = submit(
         cluster, write_pipeline(tmp_path, "fast.yml", SHOP_LIKE.format(step="true")), "newer"
@@ -286,7 +292,7 @@ def test_a_coordinator_restart_keeps_the_lock_and_the_order(tmp_path: Path) -> N
         cluster.start_agent("r1", labels="executor=shell", concurrency=2)
         gate = tmp_path / "go"
         times = tmp_path / "times.log"
-        wait_gate = f"while [ ! -e {gate} ]; do sleep 0.1; done"
+        wait_gate = gate_step(gate)
         held = write_pipeline(tmp_path, "held.yml", deploy_pipeline("prod", times, wait_gate))
         quick = write_pipeline(tmp_path, "quick.yml", deploy_pipeline("prod", times, "true"))
         first = submit(cluster, held, "first")
@@ -327,7 +333,7 @@ def test_an_agent_killed_holding_the_lock_frees_it_with_its_attempt(
     doomed = cluster.start_agent("doomed", labels="executor=shell", concurrency=1)
     gate = tmp_path / "never"
     times = tmp_path / "times.log"
-    wait_gate = f"while [ ! -e {gate} ]; do sleep 0.1; done"
+    wait_gate = gate_step(gate)
     held = write_pipeline(tmp_path, "held.yml", deploy_pipeline("prod", times, wait_gate))
     quick = write_pipeline(tmp_path, "quick.yml", deploy_pipeline("prod", times, "true"))
     first = submit(cluster, held, "first")
