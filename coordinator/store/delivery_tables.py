@@ -27,6 +27,9 @@ class DeliveryJobRow(SQLModel, table=True):
     lock_order: str
     # Who started the build (a client token's name); a deployment records it.
     actor: str
+    # Until the job is final (then cleared lazily by the next claim): claims read only these
+    # rows, so their cost follows the lock jobs in flight, not the history of deployments.
+    active: bool = Field(default=True, index=True)
 
 
 class EnvironmentRow(SQLModel, table=True):

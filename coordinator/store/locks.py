@@ -19,7 +19,12 @@ from sqlmodel import Session
 
 from conveyor.states import JobStatus, Reason
 from coordinator.policy import locks as policy
-from coordinator.store.delivery_tables import DeliveryJobRow, DeployLockRow, DeploymentRow
+from coordinator.store.delivery_tables import (
+    DeliveryJobRow,
+    DeployLockRow,
+    DeploymentRow,
+    EnvironmentRow,
+)
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import JobRow
 
@@ -51,6 +56,7 @@ class _Queued:
 def gate(session: Session) -> Gate:
     """The claim's view of the locks; tells waiting jobs what they wait for. Skips nothing (the
     transactions that end attempts and queue jobs do, where the builds they touch are known)."""
+    _deactivate_final(session)
     queued = _queued(session, None)
     if not queued:
         return Gate()
@@ -143,9 +149,13 @@ def release(session: Session, job_id: int) -> Released:
 def settle_queued(session: Session, build_id: int, job_ids: Iterable[int]) -> bool:
     """Skips the build's just-queued lock jobs that are already outdated (or superseded) and
     tells the others what they wait for; returns whether it skipped any."""
+    ids = list(job_ids)
     groups = set(
         session.execute(
-            select(DELIVERY.c.lock_group).where(DELIVERY.c.job_id.in_(list(job_ids)))
+            update(DELIVERY)
+            .where(DELIVERY.c.job_id.in_(ids))
+            .values(active=True)  # again, for a retried job
+            .returning(DELIVERY.c.lock_group)
         ).scalars()
     )
     if not groups:
@@ -163,32 +173,37 @@ def settle_queued(session: Session, build_id: int, job_ids: Iterable[int]) -> bo
 
 
 def _group_queued(group: str) -> Select[tuple[int]]:
-    return (
-        select(DELIVERY.c.job_id)
-        .join(JOBS, JOBS.c.id == DELIVERY.c.job_id)
-        .where(DELIVERY.c.lock_group == group, JOBS.c.status == JobStatus.QUEUED)
+    """The group's queued jobs, found by id among its active lock jobs (see `_queued`)."""
+    active = select(DELIVERY.c.job_id).where(
+        DELIVERY.c.active.is_(True), DELIVERY.c.lock_group == group
     )
+    return select(JOBS.c.id).where(JOBS.c.id.in_(active), JOBS.c.status == JobStatus.QUEUED)
 
 
 def _queued(session: Session, groups: set[str] | None) -> list[_Queued]:
-    query = (
-        select(
-            DELIVERY.c.job_id,
-            DELIVERY.c.build_id,
-            DELIVERY.c.environment,
-            DELIVERY.c.lock_group,
-            DELIVERY.c.lock_order,
-            JOBS.c.reason,
-            JOBS.c.message,
-        )
-        .join(JOBS, JOBS.c.id == DELIVERY.c.job_id)
-        .where(JOBS.c.status == JobStatus.QUEUED)
-    )
+    """The queued lock jobs (of `groups`, or all), read from the active ones first: the queue
+    may hold thousands of other jobs, and the history thousands of finished deployments."""
+    active = select(
+        DELIVERY.c.job_id,
+        DELIVERY.c.build_id,
+        DELIVERY.c.environment,
+        DELIVERY.c.lock_group,
+        DELIVERY.c.lock_order,
+    ).where(DELIVERY.c.active.is_(True))
     if groups is not None:
-        query = query.where(DELIVERY.c.lock_group.in_(groups))
+        active = active.where(DELIVERY.c.lock_group.in_(groups))
+    rows = {row[0]: row for row in session.execute(active).all()}
+    if not rows:
+        return []
+    jobs = session.execute(
+        select(JOBS.c.id, JOBS.c.reason, JOBS.c.message).where(
+            JOBS.c.id.in_(list(rows)), JOBS.c.status == JobStatus.QUEUED
+        )
+    ).all()
     return [
-        _Queued(policy.Waiter(row[0], row[1], row[2], row[4]), row[3], row[5], row[6])
-        for row in session.execute(query).all()
+        _Queued(policy.Waiter(job_id, row[1], row[2], row[4]), row[3], reason, message)
+        for job_id, reason, message in jobs
+        for row in (rows[job_id],)
     ]
 
 
@@ -243,10 +258,21 @@ def current_builds(session: Session, environments: set[str]) -> dict[str, int]:
 
 
 def _is_environment(session: Session, group: str) -> bool:
-    found = session.execute(
-        select(DELIVERY.c.job_id).where(DELIVERY.c.environment == group).limit(1)
-    ).first()
-    return found is not None
+    return session.get(EnvironmentRow, group) is not None
+
+
+def _deactivate_final(session: Session) -> None:
+    """Clears the mark of lock jobs that are final now (a retry marks them again)."""
+    final = [status.value for status in JobStatus if status.final]
+    active = list(
+        session.execute(select(DELIVERY.c.job_id).where(DELIVERY.c.active.is_(True))).scalars()
+    )
+    if not active:
+        return
+    done = select(JOBS.c.id).where(JOBS.c.id.in_(active), JOBS.c.status.in_(final))
+    ids = list(session.execute(done).scalars())
+    if ids:
+        session.execute(update(DELIVERY).where(DELIVERY.c.job_id.in_(ids)).values(active=False))
 
 
 # -- writing --------------------------------------------------------------------------------------

@@ -280,3 +280,15 @@ def test_skipping_an_outdated_job_still_wakes_for_the_jobs_queued_beside_it(
     freed = end(store, makes[older])
     assert job_of(store.builds.get(older), "eu").reason == Reason.OUTDATED
     assert {"os": "linux"} in freed.queued_labels
+
+
+def test_a_retried_deployment_job_takes_the_lock_again(store: Store, agent: int) -> None:
+    first = submit(store, ONLY_DEPLOY)
+    end(store, claim(store, agent)[0])
+    assert claim(store, agent) == []  # the finished job is no lock job in flight any more
+    store.builds.retry(first, "production")
+    (again,) = claim(store, agent)
+    assert (again.build_id, again.attempt_number) == (first, 2)
+    second = submit(store, ONLY_DEPLOY)
+    waiting = job_of(store.builds.get(second), "production")
+    assert waiting.message == f"production is being deployed by build {first}"

@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.Column("lock_group", sa.String(), nullable=False),
         sa.Column("lock_order", sa.String(), nullable=False),
         sa.Column("actor", sa.String(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
     )
+    op.create_index("ix_delivery_jobs_active", "delivery_jobs", ["active"])
     op.create_index("ix_delivery_jobs_build_id", "delivery_jobs", ["build_id"])
     op.create_index("ix_delivery_jobs_lock_group", "delivery_jobs", ["lock_group"])
     op.create_table(
