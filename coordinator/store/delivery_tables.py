@@ -5,7 +5,7 @@ Only the store touches these.
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Index, Select, select
 from sqlmodel import Field, SQLModel, col
 
 from coordinator.store.coltypes import BigInt
@@ -57,6 +57,9 @@ class DeploymentRow(SQLModel, table=True):
     """A deployment job's result, written in the transaction that ended its last attempt."""
 
     __tablename__ = "deployments"
+    # An environment's current deployment (its newest successful one) is one index seek, however
+    # long its history.
+    __table_args__ = (Index("ix_deployments_current", "environment", "status", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     environment: str = Field(index=True)

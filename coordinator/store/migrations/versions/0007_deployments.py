@@ -65,6 +65,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_deployments_environment", "deployments", ["environment"])
     op.create_index("ix_deployments_build_id", "deployments", ["build_id"])
+    op.create_index("ix_deployments_current", "deployments", ["environment", "status", "id"])
 
 
 def downgrade() -> None:
