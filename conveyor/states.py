@@ -72,6 +72,9 @@ class Reason(StrEnum):
     CONDITION = "condition"  # its `when:` (or a needed job's) is false for this build
     WAITING_FOR_APPROVAL = "waiting_for_approval"  # a gate: `conveyor approve` or `reject`
     REJECTED = "rejected"  # a gate someone rejected
+    WAITING_FOR_LOCK = "waiting_for_lock"  # a deploy lock or concurrency group is held
+    OUTDATED = "outdated"  # a newer build is already deployed to the environment
+    SUPERSEDED = "superseded"  # a newer build's job took the lock (`order: newest_first`)
 
 
 _FINAL_BUILD = frozenset({BuildStatus.SUCCEEDED, BuildStatus.FAILED, BuildStatus.CANCELED})

@@ -75,6 +75,8 @@ MAX_GC_AGE_S = 100 * 365 * 86400
 DEFAULT_LIST_LIMIT = 20
 # ... and the most it returns whatever the client asks for.
 MAX_LIST_LIMIT = 1000
+# An environment's name in ListDeployments: as long as the pipeline format allows (characters).
+MAX_ENVIRONMENT_CHARS = 64
 # Largest byte offset into a step's log a request may name (2**53 - 1: exact as a JSON number);
 # no log comes near it, so a larger one is a client's mistake, answered OUT_OF_RANGE.
 MAX_LOG_OFFSET_BYTES = 2**53 - 1

@@ -166,3 +166,11 @@ class Client:
 
     def agents(self) -> list[control_pb2.Agent]:
         return list(self._call(self._stub.ListAgents, control_pb2.ListAgentsRequest()).agents)
+
+    def environments(self) -> list[control_pb2.Environment]:
+        request = control_pb2.ListEnvironmentsRequest()
+        return list(self._call(self._stub.ListEnvironments, request).environments)
+
+    def deployments(self, environment: str, limit: int) -> control_pb2.ListDeploymentsResponse:
+        request = control_pb2.ListDeploymentsRequest(environment=environment, limit=limit)
+        return self._call(self._stub.ListDeployments, request)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from conveyor import __version__
-from conveyor.cli import artifact_commands, commands, gate_commands
+from conveyor.cli import artifact_commands, commands, delivery, gate_commands
 from conveyor.cli.bounds import (
     MAX_AGENT_CONCURRENCY,
     MAX_ID,
@@ -255,6 +255,7 @@ def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(handler=commands.cmd_agents)
     _add_artifact_commands(sub, common)
     _add_gate_commands(sub, common)
+    delivery.add_commands(sub, common)
 
 
 def _add_gate_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:

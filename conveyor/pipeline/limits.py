@@ -51,3 +51,5 @@ MAX_CONDITION_GLOBS: Final = 50
 
 MAX_GLOB_CHARS: Final = 255
 """Length of one `when` pattern; git refuses longer ref names on most file systems anyway."""
+MAX_URL_CHARS: Final = 2048
+"""Length of an environment's `url`."""

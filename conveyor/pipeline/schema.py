@@ -8,11 +8,11 @@ reported.
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from conveyor.pipeline.delivery import check_job_delivery, read_concurrency, read_environment
 from conveyor.pipeline.gates import read_approval, read_condition
 from conveyor.pipeline.graph import find_cycles
 from conveyor.pipeline.issues import quote
@@ -20,6 +20,8 @@ from conveyor.pipeline.limits import MAX_JOBS, MAX_NEEDS, MAX_RUN_BYTES, MAX_STE
 from conveyor.pipeline.model import ArtifactRule, JobDef, Pipeline, RetryRule, StepDef
 from conveyor.pipeline.nodes import Section, Walker, item, join
 from conveyor.pipeline.values import (
+    NAME_RE,
+    NAME_RULE,
     read_artifacts,
     read_env,
     read_image,
@@ -41,11 +43,11 @@ JOB_KEYS = (
     "retry",
     "approval",
     "when",
+    "environment",
+    "concurrency",
 )
 STEP_KEYS = ("name", "run", "image", "env", "timeout")
 
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
-_NAME_RULE = "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 _NO_IMAGE = "no image (set 'image' on the pipeline, the job or the step)"
 
 
@@ -109,8 +111,8 @@ def _jobs(w: Walker, node: Node, path: str) -> list[_JobDraft]:
         return []
     drafts = []
     for name, key_node, value_node in pairs:
-        if not _NAME_RE.fullmatch(name):
-            w.report(path, f"invalid job name {quote(name)} ({_NAME_RULE})", key_node)
+        if not NAME_RE.fullmatch(name):
+            w.report(path, f"invalid job name {quote(name)} ({NAME_RULE})", key_node)
         drafts.append(_job(w, name, key_node, value_node, join(path, name)))
     return drafts
 
@@ -132,7 +134,10 @@ def _job(w: Walker, name: str, key_node: Node, node: Node, path: str) -> _JobDra
         retry=section.get("retry", read_retry, RetryRule()),
         approval=section.get("approval", read_approval, None),
         when=section.get("when", read_condition, None),
+        environment=section.get("environment", read_environment, None),
+        concurrency=section.get("concurrency", read_concurrency, None),
     )
+    check_job_delivery(w, job, join(path, "concurrency"), section.node("concurrency"))
     return _JobDraft(job, path, section.node("needs"), needs, section.has("image"), steps)
 
 
@@ -223,8 +228,8 @@ def _check_step_names(w: Walker, drafts: list[_StepDraft]) -> None:
 
 def _step_name(w: Walker, node: Node, path: str) -> str | None:
     name = w.string(node, path)
-    if name is not None and not _NAME_RE.fullmatch(name):
-        w.report(path, f"invalid step name {quote(name)} ({_NAME_RULE})", node)
+    if name is not None and not NAME_RE.fullmatch(name):
+        w.report(path, f"invalid step name {quote(name)} ({NAME_RULE})", node)
     return name
 
 

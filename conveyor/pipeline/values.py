@@ -41,6 +41,9 @@ ARTIFACT_KEYS = ("paths", "when")
 RETRY_KEYS = ("max", "when")
 SOURCE_KEYS = ("git", "ref")
 
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+"""Job, step, environment and lock group names."""
+NAME_RULE = "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV_NAME_RULE = "use letters, digits and '_', not starting with a digit"
 _LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}")

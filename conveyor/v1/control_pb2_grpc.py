@@ -91,6 +91,16 @@ class ControlServiceStub:
                 request_serializer=conveyor_dot_v1_dot_control__pb2.SetAgentModeRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_control__pb2.Agent.FromString,
                 _registered_method=True)
+        self.ListEnvironments = channel.unary_unary(
+                '/conveyor.v1.ControlService/ListEnvironments',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.ListEnvironmentsRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.ListEnvironmentsResponse.FromString,
+                _registered_method=True)
+        self.ListDeployments = channel.unary_unary(
+                '/conveyor.v1.ControlService/ListDeployments',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.ListDeploymentsRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.ListDeploymentsResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServiceServicer:
@@ -168,6 +178,20 @@ class ControlServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEnvironments(self, request, context):
+        """Continuous delivery: the environments and what each runs now, and one's deployments.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeployments(self, request, context):
+        """NOT_FOUND for an environment no pipeline has deployed to.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -225,6 +249,16 @@ def add_ControlServiceServicer_to_server(servicer, server):
                     servicer.SetAgentMode,
                     request_deserializer=conveyor_dot_v1_dot_control__pb2.SetAgentModeRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_control__pb2.Agent.SerializeToString,
+            ),
+            'ListEnvironments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEnvironments,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.ListEnvironmentsRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.ListEnvironmentsResponse.SerializeToString,
+            ),
+            'ListDeployments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeployments,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.ListDeploymentsRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.ListDeploymentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -526,6 +560,60 @@ class ControlService:
             '/conveyor.v1.ControlService/SetAgentMode',
             conveyor_dot_v1_dot_control__pb2.SetAgentModeRequest.SerializeToString,
             conveyor_dot_v1_dot_control__pb2.Agent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEnvironments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/ListEnvironments',
+            conveyor_dot_v1_dot_control__pb2.ListEnvironmentsRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.ListEnvironmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeployments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/ListDeployments',
+            conveyor_dot_v1_dot_control__pb2.ListDeploymentsRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.ListDeploymentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,10 @@ class ControlServiceStub:
     ListAgents: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListAgentsRequest, _control_pb2.ListAgentsResponse]
     SetAgentMode: _grpc.UnaryUnaryMultiCallable[_control_pb2.SetAgentModeRequest, _control_pb2.Agent]
     """Operator control: pause (no new work), resume, or drain (no new work, then the agent exits)."""
+    ListEnvironments: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListEnvironmentsRequest, _control_pb2.ListEnvironmentsResponse]
+    """Continuous delivery: the environments and what each runs now, and one's deployments."""
+    ListDeployments: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListDeploymentsRequest, _control_pb2.ListDeploymentsResponse]
+    """NOT_FOUND for an environment no pipeline has deployed to."""
 
 @_typing.type_check_only
 class ControlServiceAsyncStub(ControlServiceStub):
@@ -75,6 +79,10 @@ class ControlServiceAsyncStub(ControlServiceStub):
     ListAgents: _aio.UnaryUnaryMultiCallable[_control_pb2.ListAgentsRequest, _control_pb2.ListAgentsResponse]  # type: ignore[assignment]
     SetAgentMode: _aio.UnaryUnaryMultiCallable[_control_pb2.SetAgentModeRequest, _control_pb2.Agent]  # type: ignore[assignment]
     """Operator control: pause (no new work), resume, or drain (no new work, then the agent exits)."""
+    ListEnvironments: _aio.UnaryUnaryMultiCallable[_control_pb2.ListEnvironmentsRequest, _control_pb2.ListEnvironmentsResponse]  # type: ignore[assignment]
+    """Continuous delivery: the environments and what each runs now, and one's deployments."""
+    ListDeployments: _aio.UnaryUnaryMultiCallable[_control_pb2.ListDeploymentsRequest, _control_pb2.ListDeploymentsResponse]  # type: ignore[assignment]
+    """NOT_FOUND for an environment no pipeline has deployed to."""
 
 class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
     """The service people and scripts call (through the CLI). Every call carries the client token in
@@ -162,5 +170,21 @@ class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.Agent, _abc.Awaitable[_control_pb2.Agent]]:
         """Operator control: pause (no new work), resume, or drain (no new work, then the agent exits)."""
+
+    @_abc_1.abstractmethod
+    def ListEnvironments(
+        self,
+        request: _control_pb2.ListEnvironmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ListEnvironmentsResponse, _abc.Awaitable[_control_pb2.ListEnvironmentsResponse]]:
+        """Continuous delivery: the environments and what each runs now, and one's deployments."""
+
+    @_abc_1.abstractmethod
+    def ListDeployments(
+        self,
+        request: _control_pb2.ListDeploymentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ListDeploymentsResponse, _abc.Awaitable[_control_pb2.ListDeploymentsResponse]]:
+        """NOT_FOUND for an environment no pipeline has deployed to."""
 
 def add_ControlServiceServicer_to_server(servicer: ControlServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -43,6 +43,10 @@ def check_role(principal: Principal, allowed: Sequence[str], action: str) -> Non
         )
 
 
+CLIENT_TOKEN_NAME = "admin"
+"""The name of the server's client token: who a build it starts was started by."""
+
+
 class Access:
     def __init__(self, *, agent_token: str, client_token: str) -> None:
         self._agent_token = agent_token

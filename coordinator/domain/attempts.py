@@ -273,6 +273,8 @@ class Attempts:
         if end.jobs_queued:
             self._dispatcher.work_available(end.queued_labels)
         self._notifier.changed(end.build_id)
+        for build_id in end.changed_builds:
+            self._notifier.changed(build_id)
         return AttemptResult(end.outcome, end.reason)
 
     async def end_unlisted(self, agent: AgentSession, kept: Sequence[tuple[int, str]]) -> None:

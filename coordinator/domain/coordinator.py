@@ -18,6 +18,7 @@ from coordinator.domain.agents import Agents
 from coordinator.domain.artifacts import Artifacts
 from coordinator.domain.attempts import Attempts, Claims
 from coordinator.domain.builds import Builds
+from coordinator.domain.deployments import Deployments
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.follow import Follow
 from coordinator.domain.gates import Gates
@@ -40,8 +41,8 @@ LOGGER = logging.getLogger(__name__)
 
 
 class Coordinator:
-    """`access` checks callers; `agents`, `attempts`, `builds`, `artifacts` and `follow` are the
-    API the edges call."""
+    """`access` checks callers; `agents`, `attempts`, `builds`, `artifacts`, `follow` and
+    `deployments` are the API the edges call."""
 
     def __init__(
         self,
@@ -82,6 +83,7 @@ class Coordinator:
         self.follow = Follow(
             runtime=self.runtime, logs=logs, notifier=self.notifier, builds=self.builds
         )
+        self.deployments = Deployments(runtime=self.runtime, store=store.deployments)
 
     def _attempts(self, store: AttemptStore, logs: LogStorage) -> Attempts:
         return Attempts(

@@ -22,6 +22,7 @@ from coordinator.domain.artifact_records import (
     NewArtifact,
     SourceSpec,
 )
+from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord
 from coordinator.domain.records import (
     AgentRecord,
     Assignment,
@@ -210,6 +211,16 @@ class ArtifactIndex(Protocol):
         ...
 
 
+class DeploymentIndex(Protocol):
+    def environments(self) -> list[EnvironmentRecord]:
+        """Every environment by name, with its current (latest successful) deployment."""
+        ...
+
+    def deployments(self, environment: str, limit: int) -> list[DeploymentRecord]:
+        """Newest first; NotFoundError for an environment no pipeline named."""
+        ...
+
+
 class StateStore(Protocol):
     """The durable state, one component per concern; what must outlive a coordinator is here."""
 
@@ -227,6 +238,9 @@ class StateStore(Protocol):
 
     @property
     def approvals(self) -> ApprovalStore: ...
+
+    @property
+    def deployments(self) -> DeploymentIndex: ...
 
     def close(self) -> None: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
+from coordinator.domain.delivery_records import JobDelivery
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class NewJob:
     skipped: str = ""
     """Why its `when:` is false for this build (it ends skipped at once); "" when it runs."""
     gate: GateSpec | None = None
+    delivery: JobDelivery | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,8 @@ class AttemptEnd:
     already_recorded: bool = False
     # Labels of each job it queued (dependents now free to run, or the job itself for a retry).
     queued_labels: tuple[dict[str, str], ...] = ()
+    # Other builds it changed (a freed lock skipped their outdated or superseded jobs).
+    changed_builds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict
 
-from conveyor.pipeline import JobDef, Pipeline, resolve_steps
+from conveyor.pipeline import Pipeline, resolve_steps
+from conveyor.pipeline.model import CONCURRENCY_ORDERS, JobDef
 from coordinator.config import (
     MAX_ENV_NAME_BYTES,
     MAX_ENV_OVERRIDES,
@@ -16,6 +17,7 @@ from coordinator.config import (
     MAX_JOB_SPEC_BYTES,
     MAX_REF_NAME_BYTES,
 )
+from coordinator.domain.delivery_records import JobDelivery
 from coordinator.domain.records import GateSpec, JobSpecRecord, NewJob, StepSpecRecord
 from coordinator.policy.conditions import (
     MANUAL,
@@ -103,7 +105,17 @@ def jobs_from_pipeline(
         skipped = ""
         if job.when is not None and not condition_admits(job.when, context):
             skipped = condition_message(job.when, context)
-        jobs.append(NewJob(job.name, tuple(job.needs), dict(job.labels), spec, skipped, _gate(job)))
+        jobs.append(
+            NewJob(
+                job.name,
+                tuple(job.needs),
+                dict(job.labels),
+                spec,
+                skipped,
+                _gate(job),
+                delivery_of(job),
+            )
+        )
     return jobs
 
 
@@ -111,6 +123,17 @@ def _gate(job: JobDef) -> GateSpec | None:
     if job.approval is None:
         return None
     return GateSpec(job.approval.prompt, tuple(job.approval.roles), job.approval.timeout_s)
+
+
+def delivery_of(job: JobDef) -> JobDelivery | None:
+    """The environment and lock of a job; an environment is an implicit lock group of its name."""
+    if job.environment is None and job.concurrency is None:
+        return None
+    environment = job.environment.name if job.environment else ""
+    url = (job.environment.url or "") if job.environment else ""
+    group = job.concurrency.group if job.concurrency else environment
+    order = job.concurrency.order if job.concurrency else CONCURRENCY_ORDERS[0]
+    return JobDelivery(environment, url, group, order)
 
 
 def encoded_size(spec: JobSpecRecord) -> int:

@@ -12,6 +12,7 @@ from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.follow import LogQuery
 from coordinator.domain.records import BuildRecord
 from coordinator.edge.convert import agent_to_pb, build_to_pb, log_chunk_to_pb, summary_to_pb
+from coordinator.edge.delivery_convert import deployment_to_pb, environment_to_pb
 from coordinator.edge.errors import Context, abort_for, unary
 
 
@@ -32,6 +33,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         self._gates = core.gates
         self._agents = core.agents
         self._follow = core.follow
+        self._deployments = core.deployments
 
     def _authorize(self, context: Context) -> Principal:
         return self._access.check_client(wire.token_from_metadata(context.invocation_metadata()))
@@ -159,6 +161,27 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     ) -> control_pb2.Agent:
         self._authorize(context)
         return agent_to_pb(await self._agents.set_mode(request.agent_name, request.mode))
+
+    @unary
+    async def ListEnvironments(
+        self, request: control_pb2.ListEnvironmentsRequest, context: Context
+    ) -> control_pb2.ListEnvironmentsResponse:
+        self._authorize(context)
+        environments = await self._deployments.environments()
+        return control_pb2.ListEnvironmentsResponse(
+            environments=[environment_to_pb(e) for e in environments]
+        )
+
+    @unary
+    async def ListDeployments(
+        self, request: control_pb2.ListDeploymentsRequest, context: Context
+    ) -> control_pb2.ListDeploymentsResponse:
+        self._authorize(context)
+        deployments = await self._deployments.of(request.environment, request.limit)
+        return control_pb2.ListDeploymentsResponse(
+            environment=request.environment,
+            deployments=[deployment_to_pb(d) for d in deployments],
+        )
 
 
 __all__ = ["ControlService"]

@@ -15,6 +15,7 @@ from coordinator.store.approvals import ApprovalStore
 from coordinator.store.artifacts import ArtifactStore
 from coordinator.store.attempts import AttemptStore
 from coordinator.store.builds import BuildStore
+from coordinator.store.deployments import DeploymentStore
 from coordinator.store.engine import corrupt_file_error, make_engine
 
 
@@ -34,6 +35,7 @@ class Store:
         self.attempts = AttemptStore(self._engine)
         self.artifacts = ArtifactStore(self._engine)
         self.approvals = ApprovalStore(self._engine)
+        self.deployments = DeploymentStore(self._engine)
 
     @property
     def engine(self) -> Engine:

@@ -24,6 +24,7 @@ from coordinator.domain.artifact_records import (
 from coordinator.domain.errors import AlreadyExistsError, LimitError, NotFoundError
 from coordinator.store.artifact_tables import ArtifactRow, BlobRow, BuildSourceRow
 from coordinator.store.base import transaction
+from coordinator.store.delivery_tables import deployed_builds
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
 
@@ -52,7 +53,7 @@ def _record(row: ArtifactRow) -> ArtifactRecord:
     )
 
 
-def _current(session: Session, build_id: int, jobs: set[str] | None) -> list[ArtifactRow]:
+def current_rows(session: Session, build_id: int, jobs: set[str] | None) -> list[ArtifactRow]:
     """Artifacts of each job's latest attempt that kept any (a retry replaces older ones)."""
     rows = list(
         session.exec(
@@ -71,7 +72,7 @@ def _current(session: Session, build_id: int, jobs: set[str] | None) -> list[Art
     ]
 
 
-def _through_gates(session: Session, build_id: int, needs: set[str]) -> set[str]:
+def through_gates(session: Session, build_id: int, needs: set[str]) -> set[str]:
     """The jobs whose artifacts a job receives: its needs, with each approval gate among them
     replaced by the gate's own needs (a gate makes none, and hides none: DESIGN §4.1)."""
     if not needs:
@@ -109,8 +110,8 @@ class ArtifactStore:
             build = session.get(BuildRow, job.build_id) if job else None
             if job is None or build is None or build.id is None:
                 raise NotFoundError(f"attempt {attempt_id} does not exist")
-            needs = _through_gates(session, build.id, set(json.loads(job.needs_json)))
-            needed = _current(session, build.id, needs) if needs else []
+            needs = through_gates(session, build.id, set(json.loads(job.needs_json)))
+            needed = current_rows(session, build.id, needs) if needs else []
             source = _source(session.get(BuildSourceRow, build.id))
             blob = session.get(BlobRow, source.snapshot_sha256) if source else None
             return Inputs(
@@ -209,7 +210,7 @@ class ArtifactStore:
         with self._tx() as session:
             if session.get(BuildRow, build_id) is None:
                 raise NotFoundError(f"build {build_id} does not exist")
-            rows = _current(session, build_id, None)
+            rows = current_rows(session, build_id, None)
             return [_record(r) for r in rows], _source(session.get(BuildSourceRow, build_id))
 
     def blob_of_build(self, build_id: int, sha256: str) -> bool:
@@ -226,13 +227,16 @@ class ArtifactStore:
 
     def collect(self, cutoff_ms: int) -> Collected:
         """Forgets artifacts and sources of builds created before the cutoff (never the newest
-        build's) and returns the digests no longer referenced, whose rows are deleted here."""
+        build's, nor those of a build any deployment came from: a rollback deploys them again)
+        and returns the digests no longer referenced, whose rows are deleted here."""
         with self._tx() as session:
             newest = session.exec(select(func.max(BuildRow.id))).one() or 0
             old = set(
                 session.exec(
                     select(BuildRow.id).where(
-                        col(BuildRow.created_at_ms) < cutoff_ms, col(BuildRow.id) != newest
+                        col(BuildRow.created_at_ms) < cutoff_ms,
+                        col(BuildRow.id) != newest,
+                        col(BuildRow.id).not_in(deployed_builds()),
                     )
                 )
             )

@@ -17,7 +17,7 @@ from coordinator.config import MAX_UNSTARTED_REQUEUES
 from coordinator.domain.errors import FencedError, NotFoundError
 from coordinator.domain.records import Assignment, AttemptEnd, LiveAttempt
 from coordinator.policy import retry
-from coordinator.store import claims, progress, rowmap
+from coordinator.store import claims, deployments, progress, rowmap
 from coordinator.store.base import Component
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow, StepRow
@@ -97,15 +97,18 @@ class AttemptStore(Component):
             started = _close_steps(session, attempt_id, outcome)
             ended = retry.EndedAttempt(recorded.number, outcome, reason, message, started)
             requeued = _settle_job(session, recorded.job_id, recorded.build_id, ended, exit_code)
+            freed = deployments.after_attempt(session, recorded.job_id, attempt_id)
             queued = progress.advance(session, recorded.build_id)
             if requeued is not None:
                 queued.append(requeued)
+            queued += freed.queued_labels
             return AttemptEnd(
                 recorded.build_id,
                 outcome,
                 reason,
                 jobs_queued=bool(queued),
                 queued_labels=tuple(queued),
+                changed_builds=tuple(sorted(freed.changed_builds - {recorded.build_id})),
             )
 
     def live(self) -> list[LiveAttempt]:

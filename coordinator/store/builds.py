@@ -9,6 +9,7 @@ from sqlalchemy import RowMapping, func, select, update
 from sqlmodel import Session, col
 
 from conveyor.states import BuildStatus, JobStatus, Reason
+from coordinator.domain.access import CLIENT_TOKEN_NAME
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.errors import ConflictError, NotFoundError
 from coordinator.domain.records import (
@@ -20,7 +21,7 @@ from coordinator.domain.records import (
 )
 from coordinator.policy import retry
 from coordinator.policy.conditions import MANUAL, BuildContext
-from coordinator.store import progress, queries, rowmap
+from coordinator.store import deployments, progress, queries, rowmap
 from coordinator.store.artifacts import add_build_source
 from coordinator.store.base import Component
 from coordinator.store.engine import now_ms
@@ -38,6 +39,7 @@ class BuildStore(Component):
         jobs: Sequence[NewJob],
         source: SourceSpec | None = None,
         context: BuildContext = MANUAL,
+        actor: str = CLIENT_TOKEN_NAME,
     ) -> int:
         with self._tx() as session:
             build = BuildRow(
@@ -56,8 +58,10 @@ class BuildStore(Component):
             assert build.id is not None
             if source is not None:
                 add_build_source(session, build.id, source)
-            session.add_all(_job_rows(build.id, jobs))
+            rows = _job_rows(build.id, jobs)
+            session.add_all(rows)
             session.flush()
+            deployments.add_jobs(session, rows, jobs, actor)
             progress.advance(session, build.id)
             return build.id
 

@@ -30,7 +30,7 @@ from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
 from coordinator.config import CLAIM_PAGE_ROWS, CLAIM_ROUNDS, CLAIM_SCAN_LIMIT
 from coordinator.domain.records import Assignment
 from coordinator.policy import scheduling as scheduler
-from coordinator.store import progress, rowmap
+from coordinator.store import locks, progress, rowmap
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow, StepRow
 
@@ -58,11 +58,14 @@ def claim(
     """Up to `slots` of the oldest queued jobs `labels` satisfy, as new attempts of `agent_id`."""
     assignments: list[Assignment] = []
     lost: set[int] = set()
+    gate = locks.gate(session)
     for _ in range(CLAIM_ROUNDS):
-        candidates = matching_queued(session, labels, slots - len(assignments), lost)
+        candidates = matching_queued(session, labels, slots - len(assignments), lost | gate.blocked)
+        candidates, locked = locks.take(session, candidates, gate)
         if not candidates:
             break
         taken = _take(session, candidates)
+        locks.drop(session, locked - {row.job_id for row in taken})
         assignments += _start_attempts(session, taken, agent_id)
         if len(taken) == len(candidates) or len(assignments) >= slots:
             break

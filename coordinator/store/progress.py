@@ -17,6 +17,7 @@ from sqlmodel import Session, col
 from conveyor.states import BuildStatus, JobStatus
 from coordinator.domain.records import GateSpec
 from coordinator.policy import scheduling
+from coordinator.store import locks
 from coordinator.store.engine import now_ms
 from coordinator.store.queue_order import next_queue_seq
 from coordinator.store.tables import BuildRow, JobRow
@@ -70,13 +71,16 @@ def advance(session: Session, build_id: int) -> list[dict[str, str]]:
         row = by_name[step.name]
         timeout_s = gate_of(row.approval_json).timeout_s if row.approval_json else None
         set_job(session, row.id, step.status, step.reason, step.message, timeout_s)
+    queued = [by_name[t.name] for t in transitions if t.status is JobStatus.QUEUED]
+    labels = [json.loads(row.labels_json) for row in queued]
+    if queued and locks.settle_queued(session, build_id, [row.id for row in queued]):
+        # Outdated deployment jobs were skipped: what needs them moves on too.
+        return labels + advance(session, build_id)
     statuses = {state.name: (state.status, state.reason) for state in states}
     statuses.update({step.name: (step.status, step.reason) for step in transitions})
     counted = [scheduling.outcome_status(status, reason) for status, reason in statuses.values()]
     settle_build(session, build_id, counted)
-    return [
-        json.loads(by_name[t.name].labels_json) for t in transitions if t.status is JobStatus.QUEUED
-    ]
+    return labels
 
 
 def gate_to_json(gate: GateSpec | None) -> str | None:

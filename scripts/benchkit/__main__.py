@@ -11,13 +11,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchkit import followers, growth, latency, logs, procs, scale, throughput
+from benchkit import deploys, followers, growth, latency, logs, procs, scale, throughput
 from benchkit.config import FULL, QUICK, Sizes
 from benchkit.figures import Report
 from benchkit.scale import Scale
 
 LOGGER = logging.getLogger("bench")
-SCENARIOS = ("latency", "throughput", "logs", "scale", "growth", "followers")
+SCENARIOS = ("latency", "throughput", "logs", "scale", "growth", "followers", "deploys")
 DEFAULT_JSON = Path("bench-results/bench.json")
 
 
@@ -74,6 +74,8 @@ def run_scenarios(names: Sequence[str], sizes: Sizes, docker: bool, root: Path) 
             report.extend(growth.run(root / name, sizes, scaled))
         elif name == "followers":
             report.extend(followers.run(root / name, sizes))
+        elif name == "deploys":
+            report.extend(deploys.run(root / name, sizes))
         seconds = round(time.monotonic() - started, 1)
         report.notes[f"{name}_seconds"] = seconds
         LOGGER.info("scenario %s took %.1f s", name, seconds)

@@ -27,6 +27,9 @@ class Sizes:
     followers: int = 1000
     follower_samples: int = 20
     follower_cli_samples: int = 5
+    # Builds racing for one environment's deploy lock, and the agents they race on.
+    deploy_builds: int = 24
+    deploy_agents: int = 3
 
 
 FULL = Sizes()
@@ -45,10 +48,13 @@ QUICK = Sizes(
     followers=20,
     follower_samples=5,
     follower_cli_samples=2,
+    deploy_builds=6,
 )
 
 # Targets (the product's goals, printed beside the figures; not assertions).
 SHELL_LATENCY_MAX_S = 0.100
+# A freed deploy lock reaches the next waiting build's job within this (seconds).
+DEPLOY_HANDOVER_MAX_S = 0.100
 DOCKER_LATENCY_OVERHEAD_MAX_S = 0.100
 SHELL_JOBS_PER_S_MIN = 40.0
 COORDINATOR_CPU_PER_JOB_MAX_S = 0.020

@@ -52,6 +52,7 @@ def test_every_scenario_without_docker(tmp_path: Path) -> None:
         "scale",
         "growth",
         "followers",
+        "deploys",
     ]
     for scenario in doc["notes"]["scenarios"]:
         found = figures_of(doc, scenario)

@@ -173,3 +173,36 @@ def test_a_waiting_gate_and_its_decision_survive_a_coordinator_restart(
     doc = wait_end(cluster, build_id)
     assert doc["status"] == "succeeded"
     assert job(doc, "ship-it")["approval"]["comment"] == "after restart"
+
+
+def test_a_deployment_after_a_gate_records_its_approval_and_the_artifacts_through_it(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    """DESIGN §4.1: a deployment records the approvals on its path and exactly the artifacts
+    its job received, which come through the gate from the gate's needs."""
+    cluster.start_agent(f"a-{unique}")
+    text = GATED.replace("TIMEOUT", "1h").replace(
+        "  production:\n", "  production:\n    environment: production\n"
+    )
+    path = write_pipeline(tmp_path, "deploy.yml", text)
+    result = cluster.cli("run", str(path), "--no-follow", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    build_id = json.loads(result.stdout)["id"]
+    wait_gate(cluster, build_id)
+    approved = cluster.cli("approve", str(build_id), "ship-it", "--comment", "looks tasty")
+    assert approved.returncode == 0, approved.stderr.decode()
+    assert wait_end(cluster, build_id)["status"] == "succeeded"
+
+    (deployment,) = cluster.json("deployments", "production")["deployments"]
+    built = next(a for a in cluster.json("artifacts", str(build_id))["artifacts"])
+    assert deployment["artifacts"] == [
+        {"job": "build", "name": "shop.tar", "sha256": built["sha256"]}
+    ]
+    (approval,) = deployment["approvals"]
+    assert {k: approval[k] for k in ("job", "by", "decision", "comment")} == {
+        "job": "ship-it",
+        "by": "admin",
+        "decision": "approved",
+        "comment": "looks tasty",
+    }
+    assert approval["at_ms"] > 0

@@ -65,6 +65,17 @@ CASES = {
         HEAD + "jobs:\n  a:\n    when: {event: [pusj]}\n    steps: [{run: 'true'}]\n",
         "bad.yml:5:20: jobs.a.when.event[0]: unknown event 'pusj' (did you mean 'push'?",
     ),
+    "environment_url": (
+        HEAD + "jobs:\n  a:\n    environment: {name: prod, url: 'ftp://x'}\n"
+        "    steps: [{run: 'true'}]\n",
+        "bad.yml:5:36: jobs.a.environment.url: invalid url 'ftp://x'",
+    ),
+    "concurrency_order": (
+        HEAD + "jobs:\n  a:\n    concurrency: {group: db, order: oldest}\n"
+        "    steps: [{run: 'true'}]\n",
+        "jobs.a.concurrency.order: unknown value 'oldest' (allowed: oldest_first, newest_first;"
+        " did you mean 'oldest_first'?)",
+    ),
     "lone_surrogate": (
         HEAD + 'jobs:\n  a:\n    steps: [{run: "echo \\ud800"}]\n',
         "bad.yml:5:19: jobs.a.steps[0].run: invalid character U+D800",
@@ -96,6 +107,23 @@ def test_coordinator_validates_too(shared_cluster: Cluster) -> None:
         client.close()
     assert "direct.yml:7:13: jobs.test.needs[0]: unknown job 'buld'" in str(raised.value)
     assert raised.value.exit_code == 2
+    assert shared_cluster.json("builds", "--limit", "1000") == before
+
+
+def test_the_wire_refuses_bad_delivery_keys_as_invalid_argument(shared_cluster: Cluster) -> None:
+    before = shared_cluster.json("builds", "--limit", "1000")
+    text = HEAD + "jobs:\n  a:\n    environment: [prod]\n    steps: [{run: 'true'}]\n"
+    channel = wire.insecure_channel(shared_cluster.address)
+    control = control_pb2_grpc.ControlServiceStub(channel)
+    try:
+        request = control_pb2.SubmitBuildRequest(pipeline_yaml=text, source_name="env.yml")
+        with pytest.raises(grpc.RpcError) as refused:
+            control.SubmitBuild(request, metadata=wire.bearer(CLIENT_TOKEN), timeout=30)
+    finally:
+        channel.close()
+    error: Any = refused.value
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert "env.yml:5:18: jobs.a.environment: expected an environment name" in error.details()
     assert shared_cluster.json("builds", "--limit", "1000") == before
 
 

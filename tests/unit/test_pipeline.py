@@ -234,7 +234,10 @@ def test_anchors_and_aliases_are_allowed() -> None:
 
 # -- rejections ----------------------------------------------------------------------------------
 
-JOB_KEYS = "image, labels, env, steps, needs, artifacts, timeout, retry, approval, when"
+JOB_KEYS = (
+    "image, labels, env, steps, needs, artifacts, timeout, retry, approval, when, environment,"
+    " concurrency"
+)
 REASONS = "agent_lost, timeout, exit_code, image_pull_failed, agent_stopped"
 
 REJECTIONS: list[tuple[str, str, list[Problem]]] = [

@@ -25,6 +25,7 @@ from coordinator.domain.artifact_records import (
 )
 from coordinator.domain.content import DigestError
 from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord
 from coordinator.domain.errors import NotFoundError
 from coordinator.domain.records import (
     AgentRecord,
@@ -285,6 +286,16 @@ class FakeApprovals:
         return []
 
 
+class NoDeployments:
+    """No pipeline has deployed anywhere."""
+
+    def environments(self) -> list[EnvironmentRecord]:
+        return []
+
+    def deployments(self, environment: str, limit: int) -> list[DeploymentRecord]:
+        raise NotFoundError(f"environment {environment!r} does not exist")
+
+
 @dataclass
 class FakeState:
     builds: FakeBuilds = field(default_factory=FakeBuilds)
@@ -292,6 +303,7 @@ class FakeState:
     attempts: FakeAttempts = field(default_factory=FakeAttempts)
     artifacts: FakeIndex = field(default_factory=FakeIndex)
     approvals: FakeApprovals = field(default_factory=FakeApprovals)
+    deployments: NoDeployments = field(default_factory=NoDeployments)
     closed: bool = False
 
     def close(self) -> None:

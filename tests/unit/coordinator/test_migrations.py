@@ -357,3 +357,39 @@ def test_builds_before_build_context_are_kept_as_manual_ones(
         assert (build.event, build.branch, build.tag) == ("manual", None, None)
     finally:
         store.close()
+
+
+def test_builds_from_before_deployments_keep_their_rows_and_have_no_deployment_jobs(
+    engine: Engine, database_url: str
+) -> None:
+    """0007 adds only tables: earlier builds and jobs read back as they were, and a new
+    deployment job queues and deploys beside them."""
+    migrate(engine, "0005_collected_builds")
+    execute(
+        engine,
+        # Ids far from the ones the sequences hand out next (PostgreSQL's do not see these).
+        "INSERT INTO builds VALUES (1001, 'b', 'queued', 'name: b', 'p.yml', '{}', false, 10,"
+        " NULL, false)",
+    )
+    execute(
+        engine,
+        "INSERT INTO jobs VALUES (1001, 1001, 0, 'old', 'queued', '[]', :labels, :spec, 1, '',"
+        " '', NULL, 0, 0, 0)",
+        labels=json.dumps(QUEUE_LABELS),
+        spec=SPEC,
+    )
+    store = Store(database_url)
+    try:
+        assert revision_of(engine) == [head_revision()]
+        assert schema_diff(engine) == []
+        assert store.builds.get(1001).jobs[0].status.value == "queued"
+        assert store.deployments.environments() == []
+        agent = store.agents.register(name="a", labels=QUEUE_LABELS, capacity=1, session_hash="")
+        assert claim_one(store, agent.id, QUEUE_LABELS).job_name == "old"
+        deploy = SINGLE.replace("  only:\n", "  only:\n    environment: production\n")
+        submit(store, deploy)
+        other = store.agents.register(name="b", labels={}, capacity=1, session_hash="")
+        assert claim_one(store, other.id).job_name == "only"
+        assert [env.name for env in store.deployments.environments()] == ["production"]
+    finally:
+        store.close()

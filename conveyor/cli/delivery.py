@@ -1,0 +1,147 @@
+"""`conveyor envs` and `conveyor deployments ENV`: what runs where, and how it got there."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from rich.text import Text
+
+from conveyor.cli.bounds import MAX_LIST_LIMIT, int_in, printable
+from conveyor.cli.client import EXIT_OK, Client
+from conveyor.cli.terminal import cell, table
+from conveyor.pipeline.issues import quote
+from conveyor.pipeline.values import NAME_RE, NAME_RULE
+from conveyor.v1 import control_pb2
+
+
+def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("envs", parents=[common], help="list environments and what each runs now")
+    p.set_defaults(handler=cmd_envs)
+    p = sub.add_parser("deployments", parents=[common], help="an environment's deployments")
+    p.add_argument("environment", type=_environment_name, metavar="ENV")
+    p.add_argument(
+        "--limit",
+        type=int_in(1, MAX_LIST_LIMIT),
+        default=20,
+        help=f"how many, newest first (default 20, at most {MAX_LIST_LIMIT})",
+    )
+    p.set_defaults(handler=cmd_deployments)
+
+
+def _environment_name(text: str) -> str:
+    if not NAME_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"invalid environment name {quote(text)} ({NAME_RULE})")
+    return text
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    environments = Client(args.coordinator, args.token).environments()
+    if args.json:
+        _emit({"environments": [environment_doc(e) for e in environments]})
+    else:
+        print_environments(environments)
+    return EXIT_OK
+
+
+def cmd_deployments(args: argparse.Namespace) -> int:
+    reply = Client(args.coordinator, args.token).deployments(args.environment, args.limit)
+    if args.json:
+        _emit(
+            {
+                "environment": reply.environment,
+                "deployments": [deployment_doc(d) for d in reply.deployments],
+            }
+        )
+    else:
+        print_deployments(reply.deployments)
+    return EXIT_OK
+
+
+def _emit(doc: Any) -> None:
+    print(json.dumps(doc, indent=2))
+
+
+def deployment_doc(deployment: control_pb2.Deployment) -> dict[str, Any]:
+    return {
+        "id": deployment.id,
+        "environment": deployment.environment,
+        "build": deployment.build_id,
+        "job": deployment.job,
+        "status": deployment.status,
+        "commit": deployment.commit or None,
+        "artifacts": [
+            {"job": a.job, "name": a.name, "sha256": a.sha256} for a in deployment.artifacts
+        ],
+        "approvals": [
+            {
+                "job": a.job,
+                "by": a.by,
+                "decision": a.decision,
+                "at_ms": a.at_ms,
+                "comment": a.comment,
+            }
+            for a in deployment.approvals
+        ],
+        "redeploys": deployment.redeploys or None,
+        "actor": deployment.actor,
+        "started_at_ms": deployment.started_at_ms,
+        "finished_at_ms": deployment.finished_at_ms,
+    }
+
+
+def environment_doc(environment: control_pb2.Environment) -> dict[str, Any]:
+    current = environment.current if environment.HasField("current") else None
+    return {
+        "name": environment.name,
+        "url": environment.url or None,
+        "current": deployment_doc(current) if current is not None else None,
+    }
+
+
+def print_environments(
+    environments: Sequence[control_pb2.Environment], out: TextIO = sys.stdout
+) -> None:
+    rows: list[list[str | Text]] = []
+    for environment in environments:
+        current = environment.current if environment.HasField("current") else None
+        rows.append(
+            [
+                printable(environment.name),
+                str(current.build_id) if current else "-",
+                printable(current.commit[:12]) if current and current.commit else "-",
+                _ago(current.finished_at_ms) if current else "-",
+                printable(environment.url) or "-",
+            ]
+        )
+    table(rows, ["NAME", "BUILD", "COMMIT", "DEPLOYED", "URL"], out)
+
+
+def print_deployments(
+    deployments: Sequence[control_pb2.Deployment], out: TextIO = sys.stdout
+) -> None:
+    rows: list[list[str | Text]] = [
+        [
+            str(d.id),
+            str(d.build_id),
+            printable(d.job),
+            cell(d.status, d.status),
+            printable(d.commit[:12]) if d.commit else "-",
+            printable(d.actor),
+            _ago(d.finished_at_ms),
+        ]
+        for d in deployments
+    ]
+    table(rows, ["ID", "BUILD", "JOB", "STATUS", "COMMIT", "BY", "FINISHED"], out)
+
+
+def _ago(ms: int) -> str:
+    seconds = max(0, int(time.time() - ms / 1000))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"

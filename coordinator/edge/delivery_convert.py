@@ -1,0 +1,38 @@
+"""Deployments and environments between domain records and protobuf."""
+
+from __future__ import annotations
+
+from conveyor.v1 import control_pb2
+from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord
+
+
+def deployment_to_pb(deployment: DeploymentRecord) -> control_pb2.Deployment:
+    return control_pb2.Deployment(
+        id=deployment.id,
+        environment=deployment.environment,
+        build_id=deployment.build_id,
+        job=deployment.job,
+        status=deployment.status,
+        commit=deployment.commit or "",
+        artifacts=[
+            control_pb2.DeployedArtifact(job=a.job, name=a.name, sha256=a.sha256)
+            for a in deployment.artifacts
+        ],
+        approvals=[
+            control_pb2.DeploymentApproval(
+                job=a.job, by=a.by, decision=a.decision, at_ms=a.at_ms, comment=a.comment
+            )
+            for a in deployment.approvals
+        ],
+        redeploys=deployment.redeploys or 0,
+        actor=deployment.actor,
+        started_at_ms=deployment.started_at_ms,
+        finished_at_ms=deployment.finished_at_ms,
+    )
+
+
+def environment_to_pb(environment: EnvironmentRecord) -> control_pb2.Environment:
+    message = control_pb2.Environment(name=environment.name, url=environment.url or "")
+    if environment.current is not None:
+        message.current.CopyFrom(deployment_to_pb(environment.current))
+    return message

@@ -1,0 +1,206 @@
+"""Environments and deployments: registered with a build, recorded as its attempts end.
+
+`add_jobs` is part of the build's creating transaction and `after_attempt` part of the one that
+ends an attempt, so a deployment exists exactly when its job's result does, and a lock is never
+released without the result that frees it. The component's public methods are one transaction
+each.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import Row, Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col
+
+from conveyor.states import JobStatus
+from coordinator.domain.delivery_records import (
+    ApprovalRecord,
+    DeployedArtifact,
+    DeploymentRecord,
+    EnvironmentRecord,
+)
+from coordinator.domain.errors import NotFoundError
+from coordinator.domain.records import NewJob
+from coordinator.store import locks
+from coordinator.store.artifact_tables import BuildSourceRow
+from coordinator.store.artifacts import current_rows, through_gates
+from coordinator.store.base import Component
+from coordinator.store.delivery_tables import (
+    DeliveryJobRow,
+    DeploymentRow,
+    EnvironmentRow,
+)
+from coordinator.store.engine import now_ms
+from coordinator.store.tables import ApprovalRow, AttemptRow, JobRow
+
+ENVIRONMENTS: Table = EnvironmentRow.__table__  # type: ignore[attr-defined]
+DEPLOYMENTS: Table = DeploymentRow.__table__  # type: ignore[attr-defined]
+JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
+ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
+
+
+def add_jobs(session: Session, rows: Sequence[JobRow], jobs: Sequence[NewJob], actor: str) -> None:
+    """Registers the build's deployment and lock jobs (rows flushed, in `jobs`' order)."""
+    for row, job in zip(rows, jobs, strict=True):
+        delivery = job.delivery
+        if delivery is None:
+            continue
+        assert row.id is not None
+        session.add(
+            DeliveryJobRow(
+                job_id=row.id,
+                build_id=row.build_id,
+                environment=delivery.environment,
+                lock_group=delivery.lock_group,
+                lock_order=delivery.lock_order,
+                actor=actor,
+            )
+        )
+        if delivery.environment:
+            _upsert_environment(session, delivery.environment, delivery.url)
+
+
+def _upsert_environment(session: Session, name: str, url: str) -> None:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(ENVIRONMENTS).values(name=name, url=url)
+    # The newest pipeline that names a url says where the environment is; one without keeps it.
+    if url:
+        session.execute(statement.on_conflict_do_update(index_elements=["name"], set_={"url": url}))
+    else:
+        session.execute(statement.on_conflict_do_nothing())
+
+
+def after_attempt(session: Session, job_id: int, attempt_id: int) -> locks.Released:
+    """Records the deployment if the job has its result now, then frees the job's lock."""
+    delivery = session.get(DeliveryJobRow, job_id)
+    if delivery is not None and delivery.environment:
+        _record(session, delivery, attempt_id)
+    return locks.release(session, job_id)
+
+
+def _record(session: Session, delivery: DeliveryJobRow, attempt_id: int) -> None:
+    job = session.execute(
+        select(JOBS.c.name, JOBS.c.status, JOBS.c.needs_json).where(JOBS.c.id == delivery.job_id)
+    ).one()
+    status = JobStatus(job.status)
+    if not status.final:
+        return  # retried: the next attempt's end records it
+    # The same selection the attempt was handed as its inputs (through approval gates).
+    needs = through_gates(session, delivery.build_id, set(json.loads(job.needs_json)))
+    received = current_rows(session, delivery.build_id, needs) if needs else []
+    started = session.execute(
+        select(ATTEMPTS.c.started_at_ms).where(ATTEMPTS.c.id == attempt_id)
+    ).scalar_one()
+    source = session.get(BuildSourceRow, delivery.build_id)
+    commit = source.git_commit if source is not None and source.git_url else ""
+    artifacts = [{"job": a.job_name, "name": a.name, "sha256": a.sha256} for a in received]
+    session.add(
+        DeploymentRow(
+            environment=delivery.environment,
+            build_id=delivery.build_id,
+            job_id=delivery.job_id,
+            job_name=job.name,
+            status=status,
+            commit=commit,
+            artifacts_json=json.dumps(artifacts),
+            approvals_json=json.dumps(_approvals(session, delivery)),
+            redeploys=None,
+            actor=delivery.actor,
+            started_at_ms=started,
+            finished_at_ms=now_ms(),
+        )
+    )
+
+
+def _approvals(session: Session, delivery: DeliveryJobRow) -> list[dict[str, object]]:
+    """The decisions on the gates the job's path runs through ({"job", "by", "decision",
+    "at_ms", "comment"}), oldest first: every gate it needs, directly or not."""
+    rows = session.execute(
+        select(JOBS.c.id, JOBS.c.name, JOBS.c.needs_json, JOBS.c.approval_json).where(
+            JOBS.c.build_id == delivery.build_id
+        )
+    ).all()
+    by_name = {row.name: row for row in rows}
+    own = next(row for row in rows if row.id == delivery.job_id)
+    upstream: set[str] = set()
+    pending = list(json.loads(own.needs_json))
+    while pending:
+        name = pending.pop()
+        if name not in upstream and name in by_name:
+            upstream.add(name)
+            pending.extend(json.loads(by_name[name].needs_json))
+    gates = {by_name[name].id: name for name in upstream if by_name[name].approval_json}
+    if not gates:
+        return []
+    decisions = session.execute(
+        select(ApprovalRow)
+        .where(col(ApprovalRow.job_id).in_(gates))
+        .order_by(col(ApprovalRow.decided_at_ms), col(ApprovalRow.id))
+    ).scalars()
+    return [
+        {
+            "job": gates[d.job_id],
+            "by": d.decided_by,
+            "decision": d.decision,
+            "at_ms": d.decided_at_ms,
+            "comment": d.comment,
+        }
+        for d in decisions
+    ]
+
+
+class DeploymentStore(Component):
+    def environments(self) -> list[EnvironmentRecord]:
+        """Every environment by name, with its current (latest successful) deployment."""
+        with self._tx() as session:
+            rows = session.execute(select(ENVIRONMENTS).order_by(ENVIRONMENTS.c.name)).all()
+            current = _current_deployments(session, {row.name for row in rows})
+            return [
+                EnvironmentRecord(row.name, row.url or None, current.get(row.name)) for row in rows
+            ]
+
+    def deployments(self, environment: str, limit: int) -> list[DeploymentRecord]:
+        """The environment's deployments, newest first; NotFoundError for an unknown one."""
+        with self._tx() as session:
+            if session.get(EnvironmentRow, environment) is None:
+                raise NotFoundError(f"environment {environment!r} does not exist")
+            rows = session.execute(
+                select(DEPLOYMENTS)
+                .where(DEPLOYMENTS.c.environment == environment)
+                .order_by(DEPLOYMENTS.c.id.desc())
+                .limit(limit)
+            ).all()
+            return [_deployment(row) for row in rows]
+
+
+def _current_deployments(session: Session, names: set[str]) -> dict[str, DeploymentRecord]:
+    if not names:
+        return {}
+    latest = (
+        select(func.max(DEPLOYMENTS.c.id))
+        .where(DEPLOYMENTS.c.environment.in_(names), DEPLOYMENTS.c.status == JobStatus.SUCCEEDED)
+        .group_by(DEPLOYMENTS.c.environment)
+    )
+    rows = session.execute(select(DEPLOYMENTS).where(DEPLOYMENTS.c.id.in_(latest))).all()
+    return {row.environment: _deployment(row) for row in rows}
+
+
+def _deployment(row: Row[tuple[object, ...]]) -> DeploymentRecord:
+    data = row._mapping
+    return DeploymentRecord(
+        id=data["id"],
+        environment=data["environment"],
+        build_id=data["build_id"],
+        job=data["job_name"],
+        status=data["status"],
+        commit=data["commit"] or None,
+        artifacts=tuple(DeployedArtifact(**item) for item in json.loads(data["artifacts_json"])),
+        approvals=tuple(ApprovalRecord(**item) for item in json.loads(data["approvals_json"])),
+        redeploys=data["redeploys"],
+        actor=data["actor"],
+        started_at_ms=data["started_at_ms"],
+        finished_at_ms=data["finished_at_ms"],
+    )
