@@ -9,10 +9,14 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/check.sh
 
+# Test processes at once. Most integration tests wait on real timeouts (leases, reapers,
+# outages), not on the CPU, so four share two cores well; CONVEYOR_TEST_WORKERS=0 runs serially.
+WORKERS=${CONVEYOR_TEST_WORKERS:-4}
+
 # pytest's exit code, except that collecting nothing (5) is a failure too.
 run_pytest() {
   local code=0
-  .venv/bin/pytest "$@" || code=$?
+  .venv/bin/pytest -n "$WORKERS" "$@" || code=$?
   if [[ $code -eq 5 ]]; then
     echo "test: pytest collected no tests; that is a failure" >&2
     return 1
