@@ -75,6 +75,8 @@ MAX_GC_AGE_S = 100 * 365 * 86400
 DEFAULT_LIST_LIMIT = 20
 # ... and the most it returns whatever the client asks for.
 MAX_LIST_LIMIT = 1000
+# Deployments of one environment the delivery figures read (its whole history, in practice).
+MAX_FIGURES_DEPLOYMENTS = 100_000
 # An environment's name in ListDeployments: as long as the pipeline format allows (characters).
 MAX_ENVIRONMENT_CHARS = 64
 # Largest byte offset into a step's log a request may name (2**53 - 1: exact as a JSON number);

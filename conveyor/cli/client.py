@@ -174,3 +174,7 @@ class Client:
     def deployments(self, environment: str, limit: int) -> control_pb2.ListDeploymentsResponse:
         request = control_pb2.ListDeploymentsRequest(environment=environment, limit=limit)
         return self._call(self._stub.ListDeployments, request)
+
+    def delivery_figures(self, environment: str, since_ms: int) -> control_pb2.DeliveryFigures:
+        request = control_pb2.DeliveryFiguresRequest(environment=environment, since_ms=since_ms)
+        return self._call(self._stub.GetDeliveryFigures, request)

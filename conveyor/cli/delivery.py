@@ -23,7 +23,7 @@ def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.Argument
     p = sub.add_parser("envs", parents=[common], help="list environments and what each runs now")
     p.set_defaults(handler=cmd_envs)
     p = sub.add_parser("deployments", parents=[common], help="an environment's deployments")
-    p.add_argument("environment", type=_environment_name, metavar="ENV")
+    p.add_argument("environment", type=environment_name, metavar="ENV")
     p.add_argument(
         "--limit",
         type=int_in(1, MAX_LIST_LIMIT),
@@ -33,7 +33,7 @@ def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.Argument
     p.set_defaults(handler=cmd_deployments)
 
 
-def _environment_name(text: str) -> str:
+def environment_name(text: str) -> str:
     if not NAME_RE.fullmatch(text):
         raise argparse.ArgumentTypeError(f"invalid environment name {quote(text)} ({NAME_RULE})")
     return text

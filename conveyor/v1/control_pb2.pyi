@@ -1019,3 +1019,88 @@ class ListDeploymentsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDeploymentsResponse: _TypeAlias = ListDeploymentsResponse  # noqa: Y015
+
+@_typing.final
+class DeliveryFiguresRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    SINCE_MS_FIELD_NUMBER: _builtins.int
+    environment: _builtins.str
+    """"" for every environment"""
+    since_ms: _builtins.int
+    """the window's start; it ends now"""
+    def __init__(
+        self,
+        *,
+        environment: _builtins.str = ...,
+        since_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "since_ms", b"since_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeliveryFiguresRequest: _TypeAlias = DeliveryFiguresRequest  # noqa: Y015
+
+@_typing.final
+class DeliveryFigures(_message.Message):
+    """Unset optional fields mean "no data" (null in `conveyor dora --json`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    SINCE_MS_FIELD_NUMBER: _builtins.int
+    DEPLOYMENTS_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_FREQUENCY_PER_DAY_FIELD_NUMBER: _builtins.int
+    LEAD_TIME_MEDIAN_S_FIELD_NUMBER: _builtins.int
+    LEAD_TIME_P90_S_FIELD_NUMBER: _builtins.int
+    CHANGE_FAILURE_RATE_FIELD_NUMBER: _builtins.int
+    TIME_TO_RESTORE_MEDIAN_S_FIELD_NUMBER: _builtins.int
+    environment: _builtins.str
+    since_ms: _builtins.int
+    deployments: _builtins.int
+    deployment_frequency_per_day: _builtins.float
+    lead_time_median_s: _builtins.float
+    lead_time_p90_s: _builtins.float
+    change_failure_rate: _builtins.float
+    time_to_restore_median_s: _builtins.float
+    def __init__(
+        self,
+        *,
+        environment: _builtins.str = ...,
+        since_ms: _builtins.int = ...,
+        deployments: _builtins.int = ...,
+        deployment_frequency_per_day: _builtins.float | None = ...,
+        lead_time_median_s: _builtins.float | None = ...,
+        lead_time_p90_s: _builtins.float | None = ...,
+        change_failure_rate: _builtins.float | None = ...,
+        time_to_restore_median_s: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_change_failure_rate", b"_change_failure_rate", "_deployment_frequency_per_day", b"_deployment_frequency_per_day", "_lead_time_median_s", b"_lead_time_median_s", "_lead_time_p90_s", b"_lead_time_p90_s", "_time_to_restore_median_s", b"_time_to_restore_median_s", "change_failure_rate", b"change_failure_rate", "deployment_frequency_per_day", b"deployment_frequency_per_day", "lead_time_median_s", b"lead_time_median_s", "lead_time_p90_s", b"lead_time_p90_s", "time_to_restore_median_s", b"time_to_restore_median_s"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_change_failure_rate", b"_change_failure_rate", "_deployment_frequency_per_day", b"_deployment_frequency_per_day", "_lead_time_median_s", b"_lead_time_median_s", "_lead_time_p90_s", b"_lead_time_p90_s", "_time_to_restore_median_s", b"_time_to_restore_median_s", "change_failure_rate", b"change_failure_rate", "deployment_frequency_per_day", b"deployment_frequency_per_day", "deployments", b"deployments", "environment", b"environment", "lead_time_median_s", b"lead_time_median_s", "lead_time_p90_s", b"lead_time_p90_s", "since_ms", b"since_ms", "time_to_restore_median_s", b"time_to_restore_median_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__change_failure_rate: _TypeAlias = _typing.Literal["change_failure_rate"]  # noqa: Y015
+    _WhichOneofArgType__change_failure_rate: _TypeAlias = _typing.Literal["_change_failure_rate", b"_change_failure_rate"]  # noqa: Y015
+    _WhichOneofReturnType__deployment_frequency_per_day: _TypeAlias = _typing.Literal["deployment_frequency_per_day"]  # noqa: Y015
+    _WhichOneofArgType__deployment_frequency_per_day: _TypeAlias = _typing.Literal["_deployment_frequency_per_day", b"_deployment_frequency_per_day"]  # noqa: Y015
+    _WhichOneofReturnType__lead_time_median_s: _TypeAlias = _typing.Literal["lead_time_median_s"]  # noqa: Y015
+    _WhichOneofArgType__lead_time_median_s: _TypeAlias = _typing.Literal["_lead_time_median_s", b"_lead_time_median_s"]  # noqa: Y015
+    _WhichOneofReturnType__lead_time_p90_s: _TypeAlias = _typing.Literal["lead_time_p90_s"]  # noqa: Y015
+    _WhichOneofArgType__lead_time_p90_s: _TypeAlias = _typing.Literal["_lead_time_p90_s", b"_lead_time_p90_s"]  # noqa: Y015
+    _WhichOneofReturnType__time_to_restore_median_s: _TypeAlias = _typing.Literal["time_to_restore_median_s"]  # noqa: Y015
+    _WhichOneofArgType__time_to_restore_median_s: _TypeAlias = _typing.Literal["_time_to_restore_median_s", b"_time_to_restore_median_s"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__change_failure_rate) -> _WhichOneofReturnType__change_failure_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__deployment_frequency_per_day) -> _WhichOneofReturnType__deployment_frequency_per_day | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lead_time_median_s) -> _WhichOneofReturnType__lead_time_median_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lead_time_p90_s) -> _WhichOneofReturnType__lead_time_p90_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__time_to_restore_median_s) -> _WhichOneofReturnType__time_to_restore_median_s | None: ...
+
+Global___DeliveryFigures: _TypeAlias = DeliveryFigures  # noqa: Y015

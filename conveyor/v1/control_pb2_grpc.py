@@ -101,6 +101,11 @@ class ControlServiceStub:
                 request_serializer=conveyor_dot_v1_dot_control__pb2.ListDeploymentsRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_control__pb2.ListDeploymentsResponse.FromString,
                 _registered_method=True)
+        self.GetDeliveryFigures = channel.unary_unary(
+                '/conveyor.v1.ControlService/GetDeliveryFigures',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.DeliveryFiguresRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.DeliveryFigures.FromString,
+                _registered_method=True)
 
 
 class ControlServiceServicer:
@@ -192,6 +197,13 @@ class ControlServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDeliveryFigures(self, request, context):
+        """The delivery figures (DORA, DESIGN §4.1) from the deployment records.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -259,6 +271,11 @@ def add_ControlServiceServicer_to_server(servicer, server):
                     servicer.ListDeployments,
                     request_deserializer=conveyor_dot_v1_dot_control__pb2.ListDeploymentsRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_control__pb2.ListDeploymentsResponse.SerializeToString,
+            ),
+            'GetDeliveryFigures': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDeliveryFigures,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.DeliveryFiguresRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.DeliveryFigures.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -614,6 +631,33 @@ class ControlService:
             '/conveyor.v1.ControlService/ListDeployments',
             conveyor_dot_v1_dot_control__pb2.ListDeploymentsRequest.SerializeToString,
             conveyor_dot_v1_dot_control__pb2.ListDeploymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDeliveryFigures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/GetDeliveryFigures',
+            conveyor_dot_v1_dot_control__pb2.DeliveryFiguresRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.DeliveryFigures.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,8 @@ class ControlServiceStub:
     """Continuous delivery: the environments and what each runs now, and one's deployments."""
     ListDeployments: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListDeploymentsRequest, _control_pb2.ListDeploymentsResponse]
     """NOT_FOUND for an environment no pipeline has deployed to."""
+    GetDeliveryFigures: _grpc.UnaryUnaryMultiCallable[_control_pb2.DeliveryFiguresRequest, _control_pb2.DeliveryFigures]
+    """The delivery figures (DORA, DESIGN §4.1) from the deployment records."""
 
 @_typing.type_check_only
 class ControlServiceAsyncStub(ControlServiceStub):
@@ -83,6 +85,8 @@ class ControlServiceAsyncStub(ControlServiceStub):
     """Continuous delivery: the environments and what each runs now, and one's deployments."""
     ListDeployments: _aio.UnaryUnaryMultiCallable[_control_pb2.ListDeploymentsRequest, _control_pb2.ListDeploymentsResponse]  # type: ignore[assignment]
     """NOT_FOUND for an environment no pipeline has deployed to."""
+    GetDeliveryFigures: _aio.UnaryUnaryMultiCallable[_control_pb2.DeliveryFiguresRequest, _control_pb2.DeliveryFigures]  # type: ignore[assignment]
+    """The delivery figures (DORA, DESIGN §4.1) from the deployment records."""
 
 class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
     """The service people and scripts call (through the CLI). Every call carries the client token in
@@ -186,5 +190,13 @@ class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.ListDeploymentsResponse, _abc.Awaitable[_control_pb2.ListDeploymentsResponse]]:
         """NOT_FOUND for an environment no pipeline has deployed to."""
+
+    @_abc_1.abstractmethod
+    def GetDeliveryFigures(
+        self,
+        request: _control_pb2.DeliveryFiguresRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.DeliveryFigures, _abc.Awaitable[_control_pb2.DeliveryFigures]]:
+        """The delivery figures (DORA, DESIGN §4.1) from the deployment records."""
 
 def add_ControlServiceServicer_to_server(servicer: ControlServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

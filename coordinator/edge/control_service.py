@@ -12,7 +12,7 @@ from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.follow import LogQuery
 from coordinator.domain.records import BuildRecord
 from coordinator.edge.convert import agent_to_pb, build_to_pb, log_chunk_to_pb, summary_to_pb
-from coordinator.edge.delivery_convert import deployment_to_pb, environment_to_pb
+from coordinator.edge.delivery_convert import deployment_to_pb, environment_to_pb, figures_to_pb
 from coordinator.edge.errors import Context, abort_for, unary
 
 
@@ -182,6 +182,14 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
             environment=request.environment,
             deployments=[deployment_to_pb(d) for d in deployments],
         )
+
+    @unary
+    async def GetDeliveryFigures(
+        self, request: control_pb2.DeliveryFiguresRequest, context: Context
+    ) -> control_pb2.DeliveryFigures:
+        self._authorize(context)
+        figures = await self._deployments.figures(request.environment or None, request.since_ms)
+        return figures_to_pb(figures)
 
 
 __all__ = ["ControlService"]

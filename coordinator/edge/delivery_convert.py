@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from conveyor.v1 import control_pb2
 from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord
+from coordinator.policy.dora import DeliveryFigures
 
 
 def deployment_to_pb(deployment: DeploymentRecord) -> control_pb2.Deployment:
@@ -36,3 +37,20 @@ def environment_to_pb(environment: EnvironmentRecord) -> control_pb2.Environment
     if environment.current is not None:
         message.current.CopyFrom(deployment_to_pb(environment.current))
     return message
+
+
+def figures_to_pb(figures: DeliveryFigures) -> control_pb2.DeliveryFigures:
+    # None stays unset: the optional fields carry "no data" as such, not as 0.
+    optional = {
+        "deployment_frequency_per_day": figures.deployment_frequency_per_day,
+        "lead_time_median_s": figures.lead_time_s.median,
+        "lead_time_p90_s": figures.lead_time_s.p90,
+        "change_failure_rate": figures.change_failure_rate,
+        "time_to_restore_median_s": figures.time_to_restore_s.median,
+    }
+    return control_pb2.DeliveryFigures(
+        environment=figures.environment or "",
+        since_ms=figures.since_ms,
+        deployments=figures.deployments,
+        **{name: value for name, value in optional.items() if value is not None},
+    )
