@@ -61,7 +61,10 @@ def test_missing_image_fails_fast_naming_it(docker_shared_cluster: Cluster, tmp_
 def test_logs_follow_streams_until_the_step_ends(shared_cluster: Cluster, tmp_path: Path) -> None:
     text = (
         "name: ticks\nimage: conveyor/busybox\njobs:\n  tick:\n    steps:\n"
-        f"      - run: {'; '.join(f'echo tick {i}; sleep 0.4' for i in range(1, 6))}\n"
+        # A long pause after the first tick: the test looks at the step while it still runs,
+        # through CLI processes that take a while to start on a loaded machine.
+        "      - run: echo tick 1; sleep 8; "
+        f"{'; '.join(f'echo tick {i}; sleep 0.2' for i in range(2, 6))}\n"
     )
     build_id = _submit(shared_cluster, write_pipeline(tmp_path, "ticks.yml", text))
     follower = subprocess.Popen(
