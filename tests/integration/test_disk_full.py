@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,29 +13,13 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Cluster, job, wait_for, write_pipeline
+from tests.tmpfs import small_filesystem
 
 DATA_DIR_MIB = 48
 FULL_FOR_S = 4.0
 LINES = 60
 # Each line its own pages' worth: a log that grew within one page would never meet the full disk.
 PAD = "x" * 5000
-
-
-@contextlib.contextmanager
-def small_filesystem(where: Path, mib: int) -> Iterator[Path]:
-    """A tmpfs of `mib` MiB mounted at `where` (root only: the tests run as root in CI)."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("mounting a small filesystem needs root, and CI runs as root")
-        pytest.skip("mounting a small filesystem needs root")
-    where.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0700", "tmpfs", str(where)], check=True
-    )
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def fill(directory: Path) -> Path:
@@ -60,7 +42,7 @@ def fill(directory: Path) -> Path:
 @pytest.fixture
 def small_disk_cluster(tmp_path: Path) -> Iterator[Cluster]:
     created = Cluster(tmp_path / "small", server_args=("--lease-ttl", "12"), executor="fake")
-    with small_filesystem(created.data_dir, DATA_DIR_MIB):
+    with small_filesystem(created.data_dir, f"{DATA_DIR_MIB}m", "0700"):
         created.start_server()
         try:
             yield created

@@ -8,7 +8,6 @@ it taken by a filler file the test removes to make room again.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.harness import Cluster, Process, job, wait_for, write_pipeline
+from tests.tmpfs import small_filesystem
 
 # The paths through the store are the same on both backends: the SQLite pass covers them.
 pytestmark = pytest.mark.any_store
@@ -46,21 +46,8 @@ def _pipeline(directory: Path, name: str, labels: str, output_bytes: int) -> Pat
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2 MiB tmpfs at the work dir of the agent named `full`."""
-    if os.geteuid() != 0:
-        problem = "mounting a small tmpfs as a full disk needs root"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{problem} (under CI these tests must run)")
-        pytest.skip(problem)
-    mount_point = tmp_path / "agent-full"
-    mount_point.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK}", "tmpfs", str(mount_point)], check=True
-    )
-    try:
+    with small_filesystem(tmp_path / "agent-full", DISK) as mount_point:
         yield mount_point
-    finally:
-        # Lazily: a process the test could not stop must not leave the mount behind.
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def _fill(disk: Path, leave_free: int) -> Path:
