@@ -65,6 +65,15 @@ def fetch(url: str, ref: str, into: Path) -> str:
     return commit
 
 
+def commit_time_ms(repo: Path, commit: str) -> int:
+    """The commit's committer time in ms (lead time for changes is measured from it)."""
+    stamp = _run(["-C", str(repo), "show", "-s", "--format=%ct", commit], f"git show of {commit}")
+    try:
+        return int(stamp) * 1000
+    except ValueError:
+        raise GitError(f"git show of {commit}: no commit time in {stamp[:80]!r}") from None
+
+
 def archive(repo: Path, commit: str) -> Iterator[bytes]:
     """The commit's tree as a tar stream, in chunks; raises GitError if git fails."""
     command = [*_GIT, "-C", str(repo), "archive", "--format=tar", commit]

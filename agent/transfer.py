@@ -154,9 +154,10 @@ class Transfers:
             repo = Path(tmp) / "repo"
             try:
                 commit = gitsource.fetch(git.url, git.commit or git.ref, repo)
+                committed_at_ms = gitsource.commit_time_ms(repo, commit)
             except gitsource.GitError as error:
                 raise TransferError(Reason.SOURCE_FAILED, str(error)) from None
-            self._peer.report_source(self._lease, commit)
+            self._peer.report_source(self._lease, commit, committed_at_ms)
             self._import(Reason.SOURCE_FAILED, "git checkout", gitsource.archive(repo, commit))
 
     def _download(

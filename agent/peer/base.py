@@ -123,8 +123,8 @@ class Peer(Protocol):
         """The attempt's source, needed artifacts and artifact globs."""
         ...
 
-    def report_source(self, lease: Lease, commit: str) -> None:
-        """Tells which commit the attempt's git ref resolved to."""
+    def report_source(self, lease: Lease, commit: str, committed_at_ms: int) -> None:
+        """Tells which commit the attempt's git ref resolved to, and that commit's time."""
         ...
 
     def download(self, lease: Lease, sha256: str) -> Generator[bytes, None, None]:

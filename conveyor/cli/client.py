@@ -175,6 +175,12 @@ class Client:
         request = control_pb2.ListDeploymentsRequest(environment=environment, limit=limit)
         return self._call(self._stub.ListDeployments, request)
 
+    def rollback(self, environment: str, to: int | None) -> control_pb2.RollbackResponse:
+        request = control_pb2.RollbackRequest(environment=environment)
+        if to is not None:
+            request.to_deployment = to
+        return self._call(self._stub.Rollback, request)
+
     def delivery_figures(self, environment: str, since_ms: int) -> control_pb2.DeliveryFigures:
         request = control_pb2.DeliveryFiguresRequest(environment=environment, since_ms=since_ms)
         return self._call(self._stub.GetDeliveryFigures, request)

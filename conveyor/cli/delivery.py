@@ -91,6 +91,9 @@ def deployment_doc(deployment: control_pb2.Deployment) -> dict[str, Any]:
         "actor": deployment.actor,
         "started_at_ms": deployment.started_at_ms,
         "finished_at_ms": deployment.finished_at_ms,
+        "committed_at_ms": (
+            deployment.committed_at_ms if deployment.HasField("committed_at_ms") else None
+        ),
     }
 
 

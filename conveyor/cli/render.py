@@ -64,6 +64,7 @@ def build_doc(build: control_pb2.Build) -> dict[str, Any]:
         "event": build.context.event or None,
         "branch": build.context.branch or None,
         "tag": build.context.tag or None,
+        "redeploys": build.context.redeploys if build.context.HasField("redeploys") else None,
         "jobs": [_with_approval(job_doc(job), job) for job in build.jobs],
     }
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from conveyor.v1 import types_pb2 as conveyor_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63onveyor/v1/blobs.proto\x12\x0b\x63onveyor.v1\x1a\x17\x63onveyor/v1/types.proto\"[\n\x0cUploadHeader\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x0c\n\x04mode\x18\x04 \x01(\r\"d\n\x0bUploadChunk\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.conveyor.v1.UploadHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12\x10\n\x06sha256\x18\x03 \x01(\tH\x00\x42\x06\n\x04part\"\x19\n\tBlobChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"i\n\x08\x41rtifact\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0c\n\x04mode\x18\x05 \x01(\r\x12\x16\n\x0e\x61ttempt_number\x18\x06 \x01(\x05\"5\n\tGitSource\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0b\n\x03ref\x18\x02 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x03 \x01(\t\"5\n\x10GetInputsRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\"\xcf\x01\n\x11GetInputsResponse\x12\x19\n\x0fsnapshot_sha256\x18\x01 \x01(\tH\x00\x12%\n\x03git\x18\x02 \x01(\x0b\x32\x16.conveyor.v1.GitSourceH\x00\x12\x15\n\rsnapshot_size\x18\x03 \x01(\x03\x12%\n\x06needed\x18\x04 \x03(\x0b\x32\x15.conveyor.v1.Artifact\x12\x16\n\x0e\x61rtifact_paths\x18\x05 \x03(\t\x12\x18\n\x10\x61rtifacts_always\x18\x06 \x01(\x08\x42\x08\n\x06source\"H\n\x13ReportSourceRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\t\"&\n\x14ReportSourceResponse\x12\x0e\n\x06\x63ommit\x18\x01 \x01(\t\"(\n\x16UploadArtifactResponse\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"I\n\x14\x41gentDownloadRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x0e\n\x06sha256\x18\x02 \x01(\t\" \n\x0eHasBlobRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"\"\n\x0fHasBlobResponse\x12\x0f\n\x07present\x18\x01 \x01(\x08\"&\n\x14UploadSourceResponse\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"(\n\x14ListArtifactsRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\"\x7f\n\x15ListArtifactsResponse\x12(\n\tartifacts\x18\x01 \x03(\x0b\x32\x15.conveyor.v1.Artifact\x12#\n\x03git\x18\x02 \x01(\x0b\x32\x16.conveyor.v1.GitSource\x12\x17\n\x0fsnapshot_sha256\x18\x03 \x01(\t\";\n\x17\x44ownloadArtifactRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\x12\x0e\n\x06sha256\x18\x02 \x01(\t\".\n\x15\x43ollectGarbageRequest\x12\x15\n\rolder_than_ms\x18\x01 \x01(\x03\"F\n\x16\x43ollectGarbageResponse\x12\x0e\n\x06\x62uilds\x18\x01 \x01(\x05\x12\r\n\x05\x62lobs\x18\x02 \x01(\x05\x12\r\n\x05\x62ytes\x18\x03 \x01(\x03\x32\xd3\x02\n\x10\x41gentBlobService\x12J\n\tGetInputs\x12\x1d.conveyor.v1.GetInputsRequest\x1a\x1e.conveyor.v1.GetInputsResponse\x12S\n\x0cReportSource\x12 .conveyor.v1.ReportSourceRequest\x1a!.conveyor.v1.ReportSourceResponse\x12Q\n\x0eUploadArtifact\x12\x18.conveyor.v1.UploadChunk\x1a#.conveyor.v1.UploadArtifactResponse(\x01\x12K\n\x0c\x44ownloadBlob\x12!.conveyor.v1.AgentDownloadRequest\x1a\x16.conveyor.v1.BlobChunk0\x01\x32\xa9\x03\n\x0b\x42lobService\x12\x44\n\x07HasBlob\x12\x1b.conveyor.v1.HasBlobRequest\x1a\x1c.conveyor.v1.HasBlobResponse\x12M\n\x0cUploadSource\x12\x18.conveyor.v1.UploadChunk\x1a!.conveyor.v1.UploadSourceResponse(\x01\x12V\n\rListArtifacts\x12!.conveyor.v1.ListArtifactsRequest\x1a\".conveyor.v1.ListArtifactsResponse\x12R\n\x10\x44ownloadArtifact\x12$.conveyor.v1.DownloadArtifactRequest\x1a\x16.conveyor.v1.BlobChunk0\x01\x12Y\n\x0e\x43ollectGarbage\x12\".conveyor.v1.CollectGarbageRequest\x1a#.conveyor.v1.CollectGarbageResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63onveyor/v1/blobs.proto\x12\x0b\x63onveyor.v1\x1a\x17\x63onveyor/v1/types.proto\"[\n\x0cUploadHeader\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x0c\n\x04mode\x18\x04 \x01(\r\"d\n\x0bUploadChunk\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x19.conveyor.v1.UploadHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12\x10\n\x06sha256\x18\x03 \x01(\tH\x00\x42\x06\n\x04part\"\x19\n\tBlobChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"i\n\x08\x41rtifact\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0c\n\x04mode\x18\x05 \x01(\r\x12\x16\n\x0e\x61ttempt_number\x18\x06 \x01(\x05\"5\n\tGitSource\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0b\n\x03ref\x18\x02 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x03 \x01(\t\"5\n\x10GetInputsRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\"\xcf\x01\n\x11GetInputsResponse\x12\x19\n\x0fsnapshot_sha256\x18\x01 \x01(\tH\x00\x12%\n\x03git\x18\x02 \x01(\x0b\x32\x16.conveyor.v1.GitSourceH\x00\x12\x15\n\rsnapshot_size\x18\x03 \x01(\x03\x12%\n\x06needed\x18\x04 \x03(\x0b\x32\x15.conveyor.v1.Artifact\x12\x16\n\x0e\x61rtifact_paths\x18\x05 \x03(\t\x12\x18\n\x10\x61rtifacts_always\x18\x06 \x01(\x08\x42\x08\n\x06source\"a\n\x13ReportSourceRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x0e\n\x06\x63ommit\x18\x02 \x01(\t\x12\x17\n\x0f\x63ommitted_at_ms\x18\x03 \x01(\x03\"&\n\x14ReportSourceResponse\x12\x0e\n\x06\x63ommit\x18\x01 \x01(\t\"(\n\x16UploadArtifactResponse\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"I\n\x14\x41gentDownloadRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x0e\n\x06sha256\x18\x02 \x01(\t\" \n\x0eHasBlobRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"\"\n\x0fHasBlobResponse\x12\x0f\n\x07present\x18\x01 \x01(\x08\"&\n\x14UploadSourceResponse\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"(\n\x14ListArtifactsRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\"\x7f\n\x15ListArtifactsResponse\x12(\n\tartifacts\x18\x01 \x03(\x0b\x32\x15.conveyor.v1.Artifact\x12#\n\x03git\x18\x02 \x01(\x0b\x32\x16.conveyor.v1.GitSource\x12\x17\n\x0fsnapshot_sha256\x18\x03 \x01(\t\";\n\x17\x44ownloadArtifactRequest\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\x12\x0e\n\x06sha256\x18\x02 \x01(\t\".\n\x15\x43ollectGarbageRequest\x12\x15\n\rolder_than_ms\x18\x01 \x01(\x03\"F\n\x16\x43ollectGarbageResponse\x12\x0e\n\x06\x62uilds\x18\x01 \x01(\x05\x12\r\n\x05\x62lobs\x18\x02 \x01(\x05\x12\r\n\x05\x62ytes\x18\x03 \x01(\x03\x32\xd3\x02\n\x10\x41gentBlobService\x12J\n\tGetInputs\x12\x1d.conveyor.v1.GetInputsRequest\x1a\x1e.conveyor.v1.GetInputsResponse\x12S\n\x0cReportSource\x12 .conveyor.v1.ReportSourceRequest\x1a!.conveyor.v1.ReportSourceResponse\x12Q\n\x0eUploadArtifact\x12\x18.conveyor.v1.UploadChunk\x1a#.conveyor.v1.UploadArtifactResponse(\x01\x12K\n\x0c\x44ownloadBlob\x12!.conveyor.v1.AgentDownloadRequest\x1a\x16.conveyor.v1.BlobChunk0\x01\x32\xa9\x03\n\x0b\x42lobService\x12\x44\n\x07HasBlob\x12\x1b.conveyor.v1.HasBlobRequest\x1a\x1c.conveyor.v1.HasBlobResponse\x12M\n\x0cUploadSource\x12\x18.conveyor.v1.UploadChunk\x1a!.conveyor.v1.UploadSourceResponse(\x01\x12V\n\rListArtifacts\x12!.conveyor.v1.ListArtifactsRequest\x1a\".conveyor.v1.ListArtifactsResponse\x12R\n\x10\x44ownloadArtifact\x12$.conveyor.v1.DownloadArtifactRequest\x1a\x16.conveyor.v1.BlobChunk0\x01\x12Y\n\x0e\x43ollectGarbage\x12\".conveyor.v1.CollectGarbageRequest\x1a#.conveyor.v1.CollectGarbageResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,31 +47,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETINPUTSRESPONSE']._serialized_start=505
   _globals['_GETINPUTSRESPONSE']._serialized_end=712
   _globals['_REPORTSOURCEREQUEST']._serialized_start=714
-  _globals['_REPORTSOURCEREQUEST']._serialized_end=786
-  _globals['_REPORTSOURCERESPONSE']._serialized_start=788
-  _globals['_REPORTSOURCERESPONSE']._serialized_end=826
-  _globals['_UPLOADARTIFACTRESPONSE']._serialized_start=828
-  _globals['_UPLOADARTIFACTRESPONSE']._serialized_end=868
-  _globals['_AGENTDOWNLOADREQUEST']._serialized_start=870
-  _globals['_AGENTDOWNLOADREQUEST']._serialized_end=943
-  _globals['_HASBLOBREQUEST']._serialized_start=945
-  _globals['_HASBLOBREQUEST']._serialized_end=977
-  _globals['_HASBLOBRESPONSE']._serialized_start=979
-  _globals['_HASBLOBRESPONSE']._serialized_end=1013
-  _globals['_UPLOADSOURCERESPONSE']._serialized_start=1015
-  _globals['_UPLOADSOURCERESPONSE']._serialized_end=1053
-  _globals['_LISTARTIFACTSREQUEST']._serialized_start=1055
-  _globals['_LISTARTIFACTSREQUEST']._serialized_end=1095
-  _globals['_LISTARTIFACTSRESPONSE']._serialized_start=1097
-  _globals['_LISTARTIFACTSRESPONSE']._serialized_end=1224
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=1226
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=1285
-  _globals['_COLLECTGARBAGEREQUEST']._serialized_start=1287
-  _globals['_COLLECTGARBAGEREQUEST']._serialized_end=1333
-  _globals['_COLLECTGARBAGERESPONSE']._serialized_start=1335
-  _globals['_COLLECTGARBAGERESPONSE']._serialized_end=1405
-  _globals['_AGENTBLOBSERVICE']._serialized_start=1408
-  _globals['_AGENTBLOBSERVICE']._serialized_end=1747
-  _globals['_BLOBSERVICE']._serialized_start=1750
-  _globals['_BLOBSERVICE']._serialized_end=2175
+  _globals['_REPORTSOURCEREQUEST']._serialized_end=811
+  _globals['_REPORTSOURCERESPONSE']._serialized_start=813
+  _globals['_REPORTSOURCERESPONSE']._serialized_end=851
+  _globals['_UPLOADARTIFACTRESPONSE']._serialized_start=853
+  _globals['_UPLOADARTIFACTRESPONSE']._serialized_end=893
+  _globals['_AGENTDOWNLOADREQUEST']._serialized_start=895
+  _globals['_AGENTDOWNLOADREQUEST']._serialized_end=968
+  _globals['_HASBLOBREQUEST']._serialized_start=970
+  _globals['_HASBLOBREQUEST']._serialized_end=1002
+  _globals['_HASBLOBRESPONSE']._serialized_start=1004
+  _globals['_HASBLOBRESPONSE']._serialized_end=1038
+  _globals['_UPLOADSOURCERESPONSE']._serialized_start=1040
+  _globals['_UPLOADSOURCERESPONSE']._serialized_end=1078
+  _globals['_LISTARTIFACTSREQUEST']._serialized_start=1080
+  _globals['_LISTARTIFACTSREQUEST']._serialized_end=1120
+  _globals['_LISTARTIFACTSRESPONSE']._serialized_start=1122
+  _globals['_LISTARTIFACTSRESPONSE']._serialized_end=1249
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=1251
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=1310
+  _globals['_COLLECTGARBAGEREQUEST']._serialized_start=1312
+  _globals['_COLLECTGARBAGEREQUEST']._serialized_end=1358
+  _globals['_COLLECTGARBAGERESPONSE']._serialized_start=1360
+  _globals['_COLLECTGARBAGERESPONSE']._serialized_end=1430
+  _globals['_AGENTBLOBSERVICE']._serialized_start=1433
+  _globals['_AGENTBLOBSERVICE']._serialized_end=1772
+  _globals['_BLOBSERVICE']._serialized_start=1775
+  _globals['_BLOBSERVICE']._serialized_end=2200
 # @@protoc_insertion_point(module_scope)

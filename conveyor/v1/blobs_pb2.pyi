@@ -233,7 +233,10 @@ class ReportSourceRequest(_message.Message):
 
     LEASE_FIELD_NUMBER: _builtins.int
     COMMIT_FIELD_NUMBER: _builtins.int
+    COMMITTED_AT_MS_FIELD_NUMBER: _builtins.int
     commit: _builtins.str
+    committed_at_ms: _builtins.int
+    """the commit's committer time; 0 when the agent cannot tell"""
     @_builtins.property
     def lease(self) -> _types_pb2.Lease: ...
     def __init__(
@@ -241,10 +244,11 @@ class ReportSourceRequest(_message.Message):
         *,
         lease: _types_pb2.Lease | None = ...,
         commit: _builtins.str = ...,
+        committed_at_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit", b"commit", "lease", b"lease"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit", b"commit", "committed_at_ms", b"committed_at_ms", "lease", b"lease"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -395,22 +395,28 @@ class BuildContext(_message.Message):
     EVENT_FIELD_NUMBER: _builtins.int
     BRANCH_FIELD_NUMBER: _builtins.int
     TAG_FIELD_NUMBER: _builtins.int
+    REDEPLOYS_FIELD_NUMBER: _builtins.int
     event: _builtins.str
     """push, tag, schedule, manual, rollback"""
     branch: _builtins.str
     tag: _builtins.str
+    redeploys: _builtins.int
+    """for a rollback: the deployment it deploys again"""
     def __init__(
         self,
         *,
         event: _builtins.str = ...,
         branch: _builtins.str = ...,
         tag: _builtins.str = ...,
+        redeploys: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_redeploys", b"_redeploys", "redeploys", b"redeploys"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "event", b"event", "tag", b"tag"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_redeploys", b"_redeploys", "branch", b"branch", "event", b"event", "redeploys", b"redeploys", "tag", b"tag"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__redeploys: _TypeAlias = _typing.Literal["redeploys"]  # noqa: Y015
+    _WhichOneofArgType__redeploys: _TypeAlias = _typing.Literal["_redeploys", b"_redeploys"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__redeploys) -> _WhichOneofReturnType__redeploys | None: ...
 
 Global___BuildContext: _TypeAlias = BuildContext  # noqa: Y015
 
@@ -866,6 +872,7 @@ class Deployment(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     STARTED_AT_MS_FIELD_NUMBER: _builtins.int
     FINISHED_AT_MS_FIELD_NUMBER: _builtins.int
+    COMMITTED_AT_MS_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     environment: _builtins.str
     build_id: _builtins.int
@@ -880,6 +887,8 @@ class Deployment(_message.Message):
     """who started the build"""
     started_at_ms: _builtins.int
     finished_at_ms: _builtins.int
+    committed_at_ms: _builtins.int
+    """the deployed commit's time; unset when unknown"""
     @_builtins.property
     def artifacts(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeployedArtifact]: ...
     @_builtins.property
@@ -899,12 +908,15 @@ class Deployment(_message.Message):
         actor: _builtins.str = ...,
         started_at_ms: _builtins.int = ...,
         finished_at_ms: _builtins.int = ...,
+        committed_at_ms: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_committed_at_ms", b"_committed_at_ms", "committed_at_ms", b"committed_at_ms"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "approvals", b"approvals", "artifacts", b"artifacts", "build_id", b"build_id", "commit", b"commit", "environment", b"environment", "finished_at_ms", b"finished_at_ms", "id", b"id", "job", b"job", "redeploys", b"redeploys", "started_at_ms", b"started_at_ms", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_committed_at_ms", b"_committed_at_ms", "actor", b"actor", "approvals", b"approvals", "artifacts", b"artifacts", "build_id", b"build_id", "commit", b"commit", "committed_at_ms", b"committed_at_ms", "environment", b"environment", "finished_at_ms", b"finished_at_ms", "id", b"id", "job", b"job", "redeploys", b"redeploys", "started_at_ms", b"started_at_ms", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__committed_at_ms: _TypeAlias = _typing.Literal["committed_at_ms"]  # noqa: Y015
+    _WhichOneofArgType__committed_at_ms: _TypeAlias = _typing.Literal["_committed_at_ms", b"_committed_at_ms"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__committed_at_ms) -> _WhichOneofReturnType__committed_at_ms | None: ...
 
 Global___Deployment: _TypeAlias = Deployment  # noqa: Y015
 
@@ -1104,3 +1116,53 @@ class DeliveryFigures(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__time_to_restore_median_s) -> _WhichOneofReturnType__time_to_restore_median_s | None: ...
 
 Global___DeliveryFigures: _TypeAlias = DeliveryFigures  # noqa: Y015
+
+@_typing.final
+class RollbackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    TO_DEPLOYMENT_FIELD_NUMBER: _builtins.int
+    environment: _builtins.str
+    to_deployment: _builtins.int
+    """The deployment to redeploy; unset: the last successful one before the current one that
+    deployed something else.
+    """
+    def __init__(
+        self,
+        *,
+        environment: _builtins.str = ...,
+        to_deployment: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_to_deployment", b"_to_deployment", "to_deployment", b"to_deployment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_to_deployment", b"_to_deployment", "environment", b"environment", "to_deployment", b"to_deployment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__to_deployment: _TypeAlias = _typing.Literal["to_deployment"]  # noqa: Y015
+    _WhichOneofArgType__to_deployment: _TypeAlias = _typing.Literal["_to_deployment", b"_to_deployment"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__to_deployment) -> _WhichOneofReturnType__to_deployment | None: ...
+
+Global___RollbackRequest: _TypeAlias = RollbackRequest  # noqa: Y015
+
+@_typing.final
+class RollbackResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUILD_ID_FIELD_NUMBER: _builtins.int
+    REDEPLOYS_FIELD_NUMBER: _builtins.int
+    build_id: _builtins.int
+    redeploys: _builtins.int
+    """the deployment being deployed again"""
+    def __init__(
+        self,
+        *,
+        build_id: _builtins.int = ...,
+        redeploys: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_id", b"build_id", "redeploys", b"redeploys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackResponse: _TypeAlias = RollbackResponse  # noqa: Y015

@@ -106,6 +106,11 @@ class ControlServiceStub:
                 request_serializer=conveyor_dot_v1_dot_control__pb2.DeliveryFiguresRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_control__pb2.DeliveryFigures.FromString,
                 _registered_method=True)
+        self.Rollback = channel.unary_unary(
+                '/conveyor.v1.ControlService/Rollback',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.RollbackRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.RollbackResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServiceServicer:
@@ -204,6 +209,15 @@ class ControlServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Rollback(self, request, context):
+        """Redeploys a recorded deployment as a new build that runs only its job (DESIGN §4.1):
+        NOT_FOUND for an unknown environment or deployment, FAILED_PRECONDITION when there is
+        nothing to go back to or the deployment cannot be redeployed (the reason says why).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -276,6 +290,11 @@ def add_ControlServiceServicer_to_server(servicer, server):
                     servicer.GetDeliveryFigures,
                     request_deserializer=conveyor_dot_v1_dot_control__pb2.DeliveryFiguresRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_control__pb2.DeliveryFigures.SerializeToString,
+            ),
+            'Rollback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rollback,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.RollbackRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.RollbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -658,6 +677,33 @@ class ControlService:
             '/conveyor.v1.ControlService/GetDeliveryFigures',
             conveyor_dot_v1_dot_control__pb2.DeliveryFiguresRequest.SerializeToString,
             conveyor_dot_v1_dot_control__pb2.DeliveryFigures.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rollback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/Rollback',
+            conveyor_dot_v1_dot_control__pb2.RollbackRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.RollbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

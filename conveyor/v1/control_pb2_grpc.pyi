@@ -57,6 +57,11 @@ class ControlServiceStub:
     """NOT_FOUND for an environment no pipeline has deployed to."""
     GetDeliveryFigures: _grpc.UnaryUnaryMultiCallable[_control_pb2.DeliveryFiguresRequest, _control_pb2.DeliveryFigures]
     """The delivery figures (DORA, DESIGN §4.1) from the deployment records."""
+    Rollback: _grpc.UnaryUnaryMultiCallable[_control_pb2.RollbackRequest, _control_pb2.RollbackResponse]
+    """Redeploys a recorded deployment as a new build that runs only its job (DESIGN §4.1):
+    NOT_FOUND for an unknown environment or deployment, FAILED_PRECONDITION when there is
+    nothing to go back to or the deployment cannot be redeployed (the reason says why).
+    """
 
 @_typing.type_check_only
 class ControlServiceAsyncStub(ControlServiceStub):
@@ -87,6 +92,11 @@ class ControlServiceAsyncStub(ControlServiceStub):
     """NOT_FOUND for an environment no pipeline has deployed to."""
     GetDeliveryFigures: _aio.UnaryUnaryMultiCallable[_control_pb2.DeliveryFiguresRequest, _control_pb2.DeliveryFigures]  # type: ignore[assignment]
     """The delivery figures (DORA, DESIGN §4.1) from the deployment records."""
+    Rollback: _aio.UnaryUnaryMultiCallable[_control_pb2.RollbackRequest, _control_pb2.RollbackResponse]  # type: ignore[assignment]
+    """Redeploys a recorded deployment as a new build that runs only its job (DESIGN §4.1):
+    NOT_FOUND for an unknown environment or deployment, FAILED_PRECONDITION when there is
+    nothing to go back to or the deployment cannot be redeployed (the reason says why).
+    """
 
 class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
     """The service people and scripts call (through the CLI). Every call carries the client token in
@@ -198,5 +208,16 @@ class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.DeliveryFigures, _abc.Awaitable[_control_pb2.DeliveryFigures]]:
         """The delivery figures (DORA, DESIGN §4.1) from the deployment records."""
+
+    @_abc_1.abstractmethod
+    def Rollback(
+        self,
+        request: _control_pb2.RollbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.RollbackResponse, _abc.Awaitable[_control_pb2.RollbackResponse]]:
+        """Redeploys a recorded deployment as a new build that runs only its job (DESIGN §4.1):
+        NOT_FOUND for an unknown environment or deployment, FAILED_PRECONDITION when there is
+        nothing to go back to or the deployment cannot be redeployed (the reason says why).
+        """
 
 def add_ControlServiceServicer_to_server(servicer: ControlServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -100,11 +100,14 @@ class Artifacts:
         )
 
     async def report_source(
-        self, agent: AgentSession, attempt_id: int, token: str, commit: str
+        self, agent: AgentSession, attempt_id: int, token: str, commit: str, committed_at_ms: int
     ) -> str:
+        """Records the commit an attempt's git ref resolved to; `committed_at_ms` 0 is unknown."""
         lease = self._leases.check(agent.id, attempt_id, token)
         check_commit(commit)
-        return await self._runtime.db(self._index.set_commit, lease.build_id, commit)
+        check_range("committed_at_ms", committed_at_ms, 0, 2**63 - 1)
+        when = committed_at_ms or None
+        return await self._runtime.db(self._index.set_commit, lease.build_id, commit, when)
 
     async def upload_artifact(
         self, agent: AgentSession, attempt_id: int, token: str, upload: Upload

@@ -35,6 +35,7 @@ from coordinator.domain.ports import (
     StateStore,
 )
 from coordinator.domain.registry import AgentRegistry
+from coordinator.domain.rollbacks import Rollbacks
 from coordinator.domain.runtime import Runtime
 
 LOGGER = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ class Coordinator:
             runtime=self.runtime, logs=logs, notifier=self.notifier, builds=self.builds
         )
         self.deployments = Deployments(runtime=self.runtime, store=store.deployments)
+        self.rollbacks = Rollbacks(
+            runtime=self.runtime, store=store.rollbacks, dispatcher=self.dispatcher
+        )
 
     def _attempts(self, store: AttemptStore, logs: LogStorage) -> Attempts:
         return Attempts(

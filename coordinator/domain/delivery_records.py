@@ -49,6 +49,8 @@ class DeploymentRecord:
     actor: str
     started_at_ms: int
     finished_at_ms: int
+    committed_at_ms: int | None = None
+    """The deployed commit's time, as the agent that checked it out read it; None: unknown."""
 
 
 @dataclass(frozen=True)
@@ -57,3 +59,18 @@ class EnvironmentRecord:
     url: str | None
     current: DeploymentRecord | None
     """The latest successful deployment; None before the first."""
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """A recorded deployment about to be deployed again, and what its build needs to be made."""
+
+    environment: str
+    redeploys: int
+    """The deployment deployed again."""
+    job: str
+    pipeline_yaml: str
+    source_name: str
+    branch: str | None
+    tag: str | None
+    labels: dict[str, str]

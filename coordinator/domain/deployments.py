@@ -23,6 +23,17 @@ from coordinator.domain.runtime import Runtime
 from coordinator.policy.dora import DeliveryFigures, DeploymentFact, delivery_figures
 
 
+def check_environment_name(environment: str) -> None:
+    """OutOfRangeError for an overlong name, NotFoundError for one no pipeline could name."""
+    if len(environment) > MAX_ENVIRONMENT_CHARS:
+        raise OutOfRangeError(
+            f"environment: too long ({len(environment)} > {MAX_ENVIRONMENT_CHARS} characters)"
+        )
+    if not NAME_RE.fullmatch(environment):
+        # No pipeline could have named it, so there is nothing to look up.
+        raise NotFoundError(f"environment {environment!r} does not exist")
+
+
 class Deployments:
     def __init__(self, *, runtime: Runtime, store: DeploymentIndex) -> None:
         self._runtime = runtime
@@ -33,13 +44,7 @@ class Deployments:
 
     async def of(self, environment: str, limit: int = 0) -> list[DeploymentRecord]:
         """The environment's deployments, newest first; `limit` 0 means the default (capped)."""
-        if len(environment) > MAX_ENVIRONMENT_CHARS:
-            raise OutOfRangeError(
-                f"environment: too long ({len(environment)} > {MAX_ENVIRONMENT_CHARS} characters)"
-            )
-        if not NAME_RE.fullmatch(environment):
-            # No pipeline could have named it, so there is nothing to look up.
-            raise NotFoundError(f"environment {environment!r} does not exist")
+        check_environment_name(environment)
         check_range("limit", limit, 0, 2**31 - 1)
         limit = min(limit or DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
         return await self._runtime.db(self._store.deployments, environment, limit)
@@ -64,7 +69,6 @@ class Deployments:
 
 
 def _fact(deployment: DeploymentRecord) -> DeploymentFact:
-    # The agent does not record a commit's time yet: lead time stays unknown (null) for now.
     return DeploymentFact(
         id=deployment.id,
         environment=deployment.environment,
@@ -72,6 +76,6 @@ def _fact(deployment: DeploymentRecord) -> DeploymentFact:
         started_at_ms=deployment.started_at_ms,
         finished_at_ms=deployment.finished_at_ms,
         commit=deployment.commit,
-        commit_time_ms=None,
+        commit_time_ms=deployment.committed_at_ms,
         redeploys=deployment.redeploys,
     )

@@ -22,7 +22,7 @@ from coordinator.domain.artifact_records import (
     NewArtifact,
     SourceSpec,
 )
-from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord
+from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord, RollbackPlan
 from coordinator.domain.records import (
     AgentRecord,
     Assignment,
@@ -193,7 +193,7 @@ class ArtifactIndex(Protocol):
         """Records an artifact whose blob is in place; the room is checked again, atomically."""
         ...
 
-    def set_commit(self, build_id: int, commit: str) -> str:
+    def set_commit(self, build_id: int, commit: str, committed_at_ms: int | None) -> str:
         """Keeps the first commit a git source resolved to, and returns the one kept."""
         ...
 
@@ -221,6 +221,16 @@ class DeploymentIndex(Protocol):
         ...
 
 
+class RollbackStore(Protocol):
+    def plan(self, environment: str, to: int | None) -> RollbackPlan:
+        """The deployment to redeploy and what its build froze; NotFoundError / ConflictError."""
+        ...
+
+    def create(self, plan: RollbackPlan, actor: str) -> int:
+        """The rollback build (its one job queued); returns its id."""
+        ...
+
+
 class StateStore(Protocol):
     """The durable state, one component per concern; what must outlive a coordinator is here."""
 
@@ -241,6 +251,9 @@ class StateStore(Protocol):
 
     @property
     def deployments(self) -> DeploymentIndex: ...
+
+    @property
+    def rollbacks(self) -> RollbackStore: ...
 
     def close(self) -> None: ...
 

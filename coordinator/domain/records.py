@@ -81,6 +81,8 @@ class BuildRecord:
     event: str = "manual"
     branch: str | None = None
     tag: str | None = None
+    redeploys: int | None = None
+    """For a rollback: the deployment it deploys again."""
 
     def job(self, name: str) -> JobRecord | None:
         return next((job for job in self.jobs if job.name == name), None)
@@ -101,6 +103,7 @@ class BuildSummary:
     event: str = "manual"
     branch: str | None = None
     tag: str | None = None
+    redeploys: int | None = None
 
 
 @dataclass(frozen=True)

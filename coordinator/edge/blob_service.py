@@ -70,7 +70,11 @@ class AgentBlobService(blobs_pb2_grpc.AgentBlobServiceServicer):
     ) -> blobs_pb2.ReportSourceResponse:
         lease = request.lease
         commit = await self._artifacts.report_source(
-            self._agent(context), lease.attempt_id, lease.lease_token, request.commit
+            self._agent(context),
+            lease.attempt_id,
+            lease.lease_token,
+            request.commit,
+            request.committed_at_ms,
         )
         return blobs_pb2.ReportSourceResponse(commit=commit)
 

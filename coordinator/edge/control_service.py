@@ -34,6 +34,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         self._agents = core.agents
         self._follow = core.follow
         self._deployments = core.deployments
+        self._rollbacks = core.rollbacks
 
     def _authorize(self, context: Context) -> Principal:
         return self._access.check_client(wire.token_from_metadata(context.invocation_metadata()))
@@ -190,6 +191,15 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         self._authorize(context)
         figures = await self._deployments.figures(request.environment or None, request.since_ms)
         return figures_to_pb(figures)
+
+    @unary
+    async def Rollback(
+        self, request: control_pb2.RollbackRequest, context: Context
+    ) -> control_pb2.RollbackResponse:
+        principal = self._authorize(context)
+        to = request.to_deployment if request.HasField("to_deployment") else None
+        started = await self._rollbacks.start(request.environment, to, principal)
+        return control_pb2.RollbackResponse(build_id=started.build_id, redeploys=started.redeploys)
 
 
 __all__ = ["ControlService"]

@@ -114,12 +114,17 @@ def build_to_pb(build: BuildRecord) -> control_pb2.Build:
         jobs=[job_to_pb(job) for job in build.jobs],
         cancel_requested=build.cancel_requested,
         job_count=len(build.jobs),
-        context=_context_to_pb(build.event, build.branch, build.tag),
+        context=_context_to_pb(build.event, build.branch, build.tag, build.redeploys),
     )
 
 
-def _context_to_pb(event: str, branch: str | None, tag: str | None) -> control_pb2.BuildContext:
-    return control_pb2.BuildContext(event=event, branch=branch or "", tag=tag or "")
+def _context_to_pb(
+    event: str, branch: str | None, tag: str | None, redeploys: int | None
+) -> control_pb2.BuildContext:
+    context = control_pb2.BuildContext(event=event, branch=branch or "", tag=tag or "")
+    if redeploys is not None:
+        context.redeploys = redeploys
+    return context
 
 
 def summary_to_pb(build: BuildSummary) -> control_pb2.Build:
@@ -131,7 +136,7 @@ def summary_to_pb(build: BuildSummary) -> control_pb2.Build:
         finished_at_ms=build.finished_at_ms or 0,
         cancel_requested=build.cancel_requested,
         job_count=build.job_count,
-        context=_context_to_pb(build.event, build.branch, build.tag),
+        context=_context_to_pb(build.event, build.branch, build.tag, build.redeploys),
     )
 
 

@@ -8,7 +8,7 @@ from coordinator.policy.dora import DeliveryFigures
 
 
 def deployment_to_pb(deployment: DeploymentRecord) -> control_pb2.Deployment:
-    return control_pb2.Deployment(
+    message = control_pb2.Deployment(
         id=deployment.id,
         environment=deployment.environment,
         build_id=deployment.build_id,
@@ -30,6 +30,9 @@ def deployment_to_pb(deployment: DeploymentRecord) -> control_pb2.Deployment:
         started_at_ms=deployment.started_at_ms,
         finished_at_ms=deployment.finished_at_ms,
     )
+    if deployment.committed_at_ms is not None:
+        message.committed_at_ms = deployment.committed_at_ms
+    return message
 
 
 def environment_to_pb(environment: EnvironmentRecord) -> control_pb2.Environment:

@@ -42,5 +42,7 @@ class BuildSourceRow(SQLModel, table=True):
     git_ref: str = ""
     # The commit the ref resolved to, reported by the first agent that checked it out.
     git_commit: str = ""
+    # That commit's committer time, as the agent read it (None: unknown, as before 0008).
+    git_committed_at_ms: int | None = Field(default=None, sa_type=BigInt)
     # Set by garbage collection: the snapshot may be gone.
     collected: bool = False

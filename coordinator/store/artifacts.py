@@ -24,7 +24,7 @@ from coordinator.domain.artifact_records import (
 from coordinator.domain.errors import AlreadyExistsError, LimitError, NotFoundError
 from coordinator.store.artifact_tables import ArtifactRow, BlobRow, BuildSourceRow
 from coordinator.store.base import transaction
-from coordinator.store.delivery_tables import deployed_builds
+from coordinator.store.delivery_tables import DeploymentRow, deployed_builds
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
 
@@ -94,6 +94,45 @@ def through_gates(session: Session, build_id: int, needs: set[str]) -> set[str]:
     return found - set(gates)
 
 
+def received_rows(session: Session, build: BuildRow, job: JobRow) -> list[ArtifactRow]:
+    """The artifacts a job receives as its inputs (and a deployment records): for a rollback,
+    those its redeployed deployment recorded; otherwise those of its needs, through gates."""
+    if build.redeploys is not None:
+        return redeployed_rows(session, build.redeploys)
+    assert build.id is not None
+    needs = through_gates(session, build.id, set(json.loads(job.needs_json)))
+    return current_rows(session, build.id, needs) if needs else []
+
+
+def redeployed_rows(session: Session, deployment_id: int) -> list[ArtifactRow]:
+    """The artifact rows, by digest, of what a deployment recorded, from the build that made
+    them (a rollback's deployment recorded its target's, so follow the chain to the first)."""
+    deployment = session.get(DeploymentRow, deployment_id)
+    seen: set[int] = set()
+    while deployment is not None and deployment.redeploys is not None:
+        seen.add(deployment_id)
+        deployment_id = deployment.redeploys
+        if deployment_id in seen:
+            break
+        deployment = session.get(DeploymentRow, deployment_id)
+    if deployment is None:
+        return []
+    origin = session.get(BuildRow, deployment.build_id)
+    if origin is None or origin.redeploys is not None:
+        return []
+    wanted = {(a["job"], a["name"], a["sha256"]) for a in json.loads(deployment.artifacts_json)}
+    rows = session.exec(
+        select(ArtifactRow)
+        .where(ArtifactRow.build_id == deployment.build_id)
+        .order_by(col(ArtifactRow.job_name), col(ArtifactRow.name), col(ArtifactRow.id))
+    )
+    found: dict[tuple[str, str], ArtifactRow] = {}
+    for row in rows:
+        if (row.job_name, row.name, row.sha256) in wanted:
+            found.setdefault((row.job_name, row.name), row)
+    return list(found.values())
+
+
 class ArtifactStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -110,8 +149,7 @@ class ArtifactStore:
             build = session.get(BuildRow, job.build_id) if job else None
             if job is None or build is None or build.id is None:
                 raise NotFoundError(f"attempt {attempt_id} does not exist")
-            needs = through_gates(session, build.id, set(json.loads(job.needs_json)))
-            needed = current_rows(session, build.id, needs) if needs else []
+            needed = received_rows(session, build, job)
             source = _source(session.get(BuildSourceRow, build.id))
             blob = session.get(BlobRow, source.snapshot_sha256) if source else None
             return Inputs(
@@ -195,14 +233,19 @@ class ArtifactStore:
                 )
             )
 
-    def set_commit(self, build_id: int, commit: str) -> str:
-        """Keeps the first resolved commit, so every job of the build checks out the same one."""
+    def set_commit(self, build_id: int, commit: str, committed_at_ms: int | None) -> str:
+        """Keeps the first resolved commit (and its time), so every job of the build checks out
+        the same one."""
         with self._tx() as session:
             row = session.get(BuildSourceRow, build_id)
             if row is None or not row.git_url:
                 raise NotFoundError(f"build {build_id} has no git source")
             if not row.git_commit:
                 row.git_commit = commit
+                row.git_committed_at_ms = committed_at_ms
+            elif row.git_commit == commit and row.git_committed_at_ms is None:
+                # A rollback names its commit in advance; the agent that checks it out tells when.
+                row.git_committed_at_ms = committed_at_ms
                 session.add(row)
             return row.git_commit
 
@@ -221,6 +264,10 @@ class ArtifactStore:
                 )
             ).first()
             source = session.get(BuildSourceRow, build_id)
+            build = session.get(BuildRow, build_id)
+            if artifact is None and build is not None and build.redeploys is not None:
+                redeployed = redeployed_rows(session, build.redeploys)
+                artifact = next((r.id for r in redeployed if r.sha256 == sha256), None)
             return artifact is not None or (
                 source is not None and source.snapshot_sha256 == sha256 and not source.collected
             )

@@ -193,4 +193,5 @@ def _summary(row: RowMapping) -> BuildSummary:
         event=row["event"],
         branch=row["branch"],
         tag=row["tag"],
+        redeploys=row["redeploys"],
     )

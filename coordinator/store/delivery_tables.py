@@ -68,6 +68,8 @@ class DeploymentRow(SQLModel, table=True):
     job_name: str
     status: str
     commit: str = ""
+    # The deployed commit's time (lead time for changes); None when unknown.
+    committed_at_ms: int | None = Field(default=None, sa_type=BigInt)
     # [{"job", "name", "sha256"}]: what the job received from its needs.
     artifacts_json: str
     # [{"job", "by", "decision", "at_ms", "comment"}] on the job's path (gates record them).

@@ -26,7 +26,7 @@ from coordinator.domain.errors import NotFoundError
 from coordinator.domain.records import NewJob
 from coordinator.store import locks
 from coordinator.store.artifact_tables import BuildSourceRow
-from coordinator.store.artifacts import current_rows, through_gates
+from coordinator.store.artifacts import received_rows
 from coordinator.store.base import Component
 from coordinator.store.delivery_tables import (
     DeliveryJobRow,
@@ -34,7 +34,7 @@ from coordinator.store.delivery_tables import (
     EnvironmentRow,
 )
 from coordinator.store.engine import now_ms
-from coordinator.store.tables import ApprovalRow, AttemptRow, JobRow
+from coordinator.store.tables import ApprovalRow, AttemptRow, BuildRow, JobRow
 
 ENVIRONMENTS: Table = EnvironmentRow.__table__  # type: ignore[attr-defined]
 DEPLOYMENTS: Table = DeploymentRow.__table__  # type: ignore[attr-defined]
@@ -88,14 +88,18 @@ def _record(session: Session, delivery: DeliveryJobRow, attempt_id: int) -> None
     status = JobStatus(job.status)
     if not status.final:
         return  # retried: the next attempt's end records it
-    # The same selection the attempt was handed as its inputs (through approval gates).
-    needs = through_gates(session, delivery.build_id, set(json.loads(job.needs_json)))
-    received = current_rows(session, delivery.build_id, needs) if needs else []
+    # The same selection the attempt was handed as its inputs.
+    build = session.get(BuildRow, delivery.build_id)
+    job_row = session.get(JobRow, delivery.job_id)
+    assert build is not None and job_row is not None
+    received = received_rows(session, build, job_row)
     started = session.execute(
         select(ATTEMPTS.c.started_at_ms).where(ATTEMPTS.c.id == attempt_id)
     ).scalar_one()
     source = session.get(BuildSourceRow, delivery.build_id)
-    commit = source.git_commit if source is not None and source.git_url else ""
+    git = source is not None and bool(source.git_url)
+    commit = source.git_commit if source is not None and git else ""
+    committed_at_ms = source.git_committed_at_ms if source is not None and git else None
     artifacts = [{"job": a.job_name, "name": a.name, "sha256": a.sha256} for a in received]
     session.add(
         DeploymentRow(
@@ -105,9 +109,10 @@ def _record(session: Session, delivery: DeliveryJobRow, attempt_id: int) -> None
             job_name=job.name,
             status=status,
             commit=commit,
+            committed_at_ms=committed_at_ms,
             artifacts_json=json.dumps(artifacts),
             approvals_json=json.dumps(_approvals(session, delivery)),
-            redeploys=None,
+            redeploys=build.redeploys,
             actor=delivery.actor,
             started_at_ms=started,
             finished_at_ms=now_ms(),
@@ -203,4 +208,5 @@ def _deployment(row: Row[tuple[object, ...]]) -> DeploymentRecord:
         actor=data["actor"],
         started_at_ms=data["started_at_ms"],
         finished_at_ms=data["finished_at_ms"],
+        committed_at_ms=data["committed_at_ms"],
     )

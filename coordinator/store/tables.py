@@ -26,6 +26,8 @@ class BuildRow(SQLModel, table=True):
     event: str = Field(default="manual", sa_column_kwargs={"server_default": "manual"})
     branch: str | None = None
     tag: str | None = None
+    # For a rollback: the deployment whose commit and artifacts it deploys again (0008).
+    redeploys: int | None = None
 
 
 class JobRow(SQLModel, table=True):

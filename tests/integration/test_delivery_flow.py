@@ -1,6 +1,7 @@
 """From commit to production, the whole way: releases of a real git repository through a build,
 staging, an approval gate and production (main only), on a real coordinator and shell agents,
-driven by the CLI as a person would. Then what the records say: `envs`, `deployments`, `dora`."""
+driven by the CLI as a person would. Then what the records say (`envs`, `deployments`, `dora`),
+and back: gc, then a rollback to the first release that rebuilds nothing."""
 
 from __future__ import annotations
 
@@ -35,6 +36,15 @@ jobs:
     environment: {name: production, url: "https://shop.example"}
     when: {branch: [main]}
     steps: [{run: "cat dist/shop.tar"}]
+"""
+SCRATCH = """
+name: scratch
+image: any
+jobs:
+  only:
+    labels: {executor: shell}
+    steps: [{run: "echo scratch > out.txt"}]
+    artifacts: [out.txt]
 """
 WAIT_S = 90.0
 
@@ -140,6 +150,7 @@ def _flow(cluster: Cluster, tmp_path: Path) -> None:
     assert job(doc, "production")["status"] == "skipped"
 
     _check_records(cluster, shipped, [feature, rejected])
+    _roll_back_after_gc(cluster, tmp_path, shipped)
 
 
 def _check_records(
@@ -175,3 +186,67 @@ def _check_records(
     figures = cluster.json("dora", "--env", "production")
     assert (figures["deployments"], figures["change_failure_rate"]) == (2, 0.0)
     assert cluster.json("dora", "--env", "staging")["deployments"] == 4
+
+
+def _roll_back_after_gc(cluster: Cluster, tmp_path: Path, shipped: list[tuple[int, str]]) -> None:
+    (first_build, first_commit), (second_build, _) = shipped
+    built = cluster.json("artifacts", str(first_build))["artifacts"]
+    first_digest = next(a["sha256"] for a in built if a["name"] == "dist/shop.tar")
+    first = cluster.json("deployments", "production")["deployments"][-1]
+    assert first["build"] == first_build
+
+    # Two builds that deploy nothing; gc takes everything of the older (the newer is the newest).
+    scratch = write_pipeline(tmp_path, "scratch.yml", SCRATCH)
+    scratch_builds = [cluster.json("run", str(scratch))["id"] for _ in range(2)]
+    collected = cluster.cli("gc", "--older-than", "0s")
+    assert collected.returncode == 0, collected.stderr.decode()
+    # gc ran: the build no deployment came from lost its artifacts...
+    assert cluster.json("artifacts", str(scratch_builds[0]))["artifacts"] == []
+    # ...and kept what production's history came from.
+    assert [a["sha256"] for a in cluster.json("artifacts", str(first_build))["artifacts"]] == [
+        first_digest
+    ]
+
+    rolled = cluster.cli("rollback", "production", "--json")
+    assert rolled.returncode == 0, rolled.stderr.decode()
+    doc = json.loads(rolled.stdout)
+    # Nothing rebuilt: one job, production's, with the first release's commit and bytes.
+    assert (doc["status"], doc["event"], doc["branch"]) == ("succeeded", "rollback", "main")
+    assert doc["redeploys"] == first["id"]
+    assert [j["name"] for j in doc["jobs"]] == ["production"]
+    assert cluster.cli("logs", str(doc["id"]), "production").stdout.decode() == "v1\n"
+    assert cluster.json("artifacts", str(doc["id"]))["artifacts"] == []
+
+    production = cluster.json("deployments", "production")["deployments"]
+    newest = production[0]
+    assert (newest["build"], newest["redeploys"], newest["status"]) == (
+        doc["id"],
+        first["id"],
+        "succeeded",
+    )
+    assert newest["commit"] == first_commit
+    assert newest["committed_at_ms"] == first["committed_at_ms"] is not None
+    assert newest["artifacts"] == [
+        {"job": "build", "name": "dist/shop.tar", "sha256": first_digest}
+    ]
+    current = {e["name"]: e for e in cluster.json("envs")["environments"]}["production"]
+    assert current["current"]["id"] == newest["id"]
+
+    figures = cluster.json("dora", "--env", "production")
+    # Three deployments; the second release was rolled back from; both releases have a lead
+    # time (their commits' times were recorded), the rollback none.
+    assert figures["deployments"] == 3
+    assert figures["change_failure_rate"] == 1 / 3
+    assert figures["lead_time_s"]["median"] is not None
+    assert second_build != doc["id"]
+
+    # Going back again goes to what ran before the rollback: the second release.
+    again = cluster.json("rollback", "production", "--no-follow")
+    assert again["redeploys"] == production[1]["id"]
+    cluster.wait_build(again["id"], ended, WAIT_S, "the second rollback")
+    for bad, says in (
+        (("rollback", "nowhere"), "does not exist"),
+        (("rollback", "production", "--to", "999999"), "does not exist"),
+    ):
+        refused = cluster.cli(*bad)
+        assert refused.returncode == 2 and says in refused.stderr.decode(), refused.stderr

@@ -36,6 +36,7 @@ DEPLOYMENT_KEYS = {
     "actor",
     "started_at_ms",
     "finished_at_ms",
+    "committed_at_ms",
 }
 FINAL = ("succeeded", "failed", "canceled")
 
@@ -359,7 +360,7 @@ def test_an_agent_killed_holding_the_lock_frees_it_with_its_attempt(
     gate.touch()
 
 
-def test_a_deployment_of_a_git_source_records_its_commit(
+def test_a_deployment_of_a_git_source_records_its_commit_and_its_time(
     shell_cluster: Cluster, tmp_path: Path
 ) -> None:
     cluster = shell_cluster
@@ -383,7 +384,10 @@ def test_a_deployment_of_a_git_source_records_its_commit(
     git("init", "-q", "-b", "main")
     (repo / "version.txt").write_text("one\n")
     git("add", ".")
-    git("commit", "-q", "-m", "first")
+    # A commit time far from now, so lead time is measured from it and not from the clock.
+    git("commit", "-q", "-m", "first", "--date", "@1700000000")
+    env["GIT_COMMITTER_DATE"] = "@1700000000"
+    git("commit", "-q", "--amend", "--no-edit")
     commit = git("rev-parse", "HEAD")
     text = deploy_pipeline("prod", tmp_path / "times.log", "cat version.txt")
     path = write_pipeline(tmp_path, "git.yml", text)
@@ -392,3 +396,6 @@ def test_a_deployment_of_a_git_source_records_its_commit(
     (deployment,) = cluster.json("deployments", "prod")["deployments"]
     assert deployment["commit"] == commit
     assert deployment["build"] == json.loads(result.stdout)["id"]
+    assert deployment["committed_at_ms"] == 1_700_000_000_000
+    lead = cluster.json("dora", "--env", "prod", "--since", "10000d")["lead_time_s"]
+    assert lead["median"] == (deployment["finished_at_ms"] - 1_700_000_000_000) / 1000

@@ -184,8 +184,10 @@ class GrpcPeer:
         reply = self._call(self._blobs().GetInputs, request, budget_s=CALL_RETRY_BUDGET_S)
         return convert.inputs_from_pb(reply)
 
-    def report_source(self, lease: Lease, commit: str) -> None:
-        request = blobs_pb2.ReportSourceRequest(lease=convert.lease_to_pb(lease), commit=commit)
+    def report_source(self, lease: Lease, commit: str, committed_at_ms: int) -> None:
+        request = blobs_pb2.ReportSourceRequest(
+            lease=convert.lease_to_pb(lease), commit=commit, committed_at_ms=committed_at_ms
+        )
         self._call(self._blobs().ReportSource, request, budget_s=CALL_RETRY_BUDGET_S)
 
     def download(self, lease: Lease, sha256: str) -> Generator[bytes, None, None]:

@@ -98,7 +98,7 @@ class MemoryPeer:
         self._record("get_inputs")
         return self.inputs
 
-    def report_source(self, lease: Lease, commit: str) -> None:
+    def report_source(self, lease: Lease, commit: str, committed_at_ms: int) -> None:
         self._record("report_source")
 
     def download(self, lease: Lease, sha256: str) -> Generator[bytes, None, None]:

@@ -25,7 +25,7 @@ from coordinator.domain.artifact_records import (
 )
 from coordinator.domain.content import DigestError
 from coordinator.domain.coordinator import Coordinator
-from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord
+from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord, RollbackPlan
 from coordinator.domain.errors import NotFoundError
 from coordinator.domain.records import (
     AgentRecord,
@@ -254,7 +254,7 @@ class FakeIndex:
     def add_artifact(self, new: NewArtifact, max_bytes: int, max_count: int) -> None:
         self.artifacts_added.append(new)
 
-    def set_commit(self, build_id: int, commit: str) -> str:
+    def set_commit(self, build_id: int, commit: str, committed_at_ms: int | None) -> str:
         return commit
 
     def artifacts(self, build_id: int) -> tuple[list[ArtifactRecord], SourceSpec | None]:
@@ -296,6 +296,16 @@ class NoDeployments:
         raise NotFoundError(f"environment {environment!r} does not exist")
 
 
+class NoRollbacks:
+    """Nothing was deployed, so nothing can be rolled back."""
+
+    def plan(self, environment: str, to: int | None) -> RollbackPlan:
+        raise NotFoundError(f"environment {environment!r} does not exist")
+
+    def create(self, plan: RollbackPlan, actor: str) -> int:
+        raise NotFoundError(f"deployment {plan.redeploys} does not exist")
+
+
 @dataclass
 class FakeState:
     builds: FakeBuilds = field(default_factory=FakeBuilds)
@@ -304,6 +314,7 @@ class FakeState:
     artifacts: FakeIndex = field(default_factory=FakeIndex)
     approvals: FakeApprovals = field(default_factory=FakeApprovals)
     deployments: NoDeployments = field(default_factory=NoDeployments)
+    rollbacks: NoRollbacks = field(default_factory=NoRollbacks)
     closed: bool = False
 
     def close(self) -> None:

@@ -393,3 +393,42 @@ def test_builds_from_before_deployments_keep_their_rows_and_have_no_deployment_j
         assert [env.name for env in store.deployments.environments()] == ["production"]
     finally:
         store.close()
+
+
+def test_builds_and_deployments_from_before_rollbacks_have_no_redeploys_nor_commit_time(
+    engine: Engine, database_url: str
+) -> None:
+    """0008 adds only nullable columns: earlier builds redeploy nothing, and earlier sources and
+    deployments have no commit time (unknown, not made up), so their lead time stays null."""
+    migrate(engine, "0007_deployments")
+    execute(
+        engine,
+        "INSERT INTO builds (id, name, status, pipeline_yaml, source_name, env_json,"
+        " cancel_requested, created_at_ms, finished_at_ms, collected, event)"
+        " VALUES (1001, 'b', 'succeeded', 'name: b', 'p.yml', '{}', false, 10, 20, false,"
+        " 'manual')",
+    )
+    execute(
+        engine,
+        "INSERT INTO build_sources VALUES (1001, '', 'https://example.com/r.git', 'main',"
+        " :commit, false)",
+        commit="1f" * 20,
+    )
+    execute(engine, "INSERT INTO environments VALUES ('production', '')")
+    execute(
+        engine,
+        'INSERT INTO deployments (id, environment, build_id, job_id, job_name, status, "commit",'
+        " artifacts_json, approvals_json, actor, started_at_ms, finished_at_ms) VALUES (1001,"
+        " 'production', 1001, 1, 'deploy', 'succeeded', :commit, '[]', '[]', 'admin', 11, 19)",
+        commit="1f" * 20,
+    )
+    store = Store(database_url)
+    try:
+        assert revision_of(engine) == [head_revision()]
+        assert schema_diff(engine) == []
+        assert store.builds.get(1001).redeploys is None
+        (deployment,) = store.deployments.deployments("production", 10)
+        assert (deployment.commit, deployment.committed_at_ms) == ("1f" * 20, None)
+        assert deployment.redeploys is None
+    finally:
+        store.close()
