@@ -59,7 +59,7 @@ def test_a_deployer_rolls_back_and_is_the_actor() -> None:
 
 def test_a_job_whose_when_excludes_rollbacks_is_refused_before_anything_is_made() -> None:
     store = OnePlan("manual, push")
-    with pytest.raises(ConflictError, match="does not run in a rollback: .*event"):
+    with pytest.raises(ConflictError, match=r"does not run in a rollback: .*event"):
         start(store)
     assert store.made == []
 
