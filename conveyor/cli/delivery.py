@@ -134,12 +134,13 @@ def print_deployments(
             printable(d.job),
             cell(d.status, d.status),
             printable(d.commit[:12]) if d.commit else "-",
+            f"rollback to {d.redeploys}" if d.redeploys else "",
             printable(d.actor),
             _ago(d.finished_at_ms),
         ]
         for d in deployments
     ]
-    table(rows, ["ID", "BUILD", "JOB", "STATUS", "COMMIT", "BY", "FINISHED"], out)
+    table(rows, ["ID", "BUILD", "JOB", "STATUS", "COMMIT", "NOTE", "BY", "FINISHED"], out)
 
 
 def _ago(ms: int) -> str:

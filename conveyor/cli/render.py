@@ -89,7 +89,8 @@ def _duration(start_ms: int, end_ms: int) -> str:
 def print_build(build: control_pb2.Build, out: TextIO = sys.stdout) -> None:
     doc = build_doc(build)
     status = colour(doc["status"], doc["status"], out)
-    print(f"build {build.id} ({printable(build.name)}): {status}", file=out)
+    origin = f", redeploys deployment {doc['redeploys']}" if doc["redeploys"] else ""
+    print(f"build {build.id} ({printable(build.name)}{origin}): {status}", file=out)
     rows: list[list[str | Text]] = []
     for job, job_pb in zip(doc["jobs"], build.jobs, strict=True):
         latest = job_pb.attempts[-1] if job_pb.attempts else None
