@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -39,18 +38,6 @@ NEWEST = ONLY_DEPLOY.replace(
     "    environment: production\n    concurrency: {group: production, order: newest_first}\n",
 )
 DIGEST = "ab" * 32
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store(database_url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def agent(store: Store) -> int:
-    return store.agents.register(name="a", labels={}, capacity=8, session_hash="").id
 
 
 def end(store: Store, assignment: Assignment, outcome: Outcome = Outcome.SUCCEEDED) -> AttemptEnd:

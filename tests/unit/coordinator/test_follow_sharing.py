@@ -4,7 +4,9 @@ and a log append is not a change; each client holds a bounded number of streams.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
+import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from typing import Any, cast
@@ -14,6 +16,7 @@ import pytest
 
 from conveyor import PROTOCOL_VERSION
 from conveyor.states import BuildStatus, JobStatus, StepStatus
+from coordinator.config import WATCH_SNAPSHOT_MAX_AGE_S
 from coordinator.domain.errors import ExhaustedError, NotFoundError
 from coordinator.domain.fanout import ClientStreams, SingleFlight
 from coordinator.domain.follow import LogChunk, LogQuery
@@ -99,17 +102,21 @@ def test_a_thousand_watchers_and_a_hundred_appends_cost_a_few_store_reads() -> N
 
         tasks = [asyncio.create_task(watch(events)) for events in seen]
         await settle(lambda: all(seen), "every watcher's first snapshot")
+        started = time.monotonic()
         for index in range(APPENDS):
             offset = index * len(LINE)
             await h.core.attempts.append_log(agent, attempt_id, token, 0, offset, LINE)
             if index % 10 == 0:
                 await asyncio.sleep(0.01)  # let the watchers catch up now and then
-        # Appends change no stored state: they cost no read, however many watch.
-        assert len(reads) <= 2, len(reads)
+        # Appends change no stored state: they cost no read, however many watch. Watchers still
+        # refresh their shared snapshot on a timer; on a loaded machine the appends may outlast it.
+        refreshes = math.ceil((time.monotonic() - started) / WATCH_SNAPSHOT_MAX_AGE_S)
+        assert len(reads) <= 2 + refreshes, (len(reads), refreshes)
         h.state.builds.records[1] = ended(h.state.builds.records[1])
         h.core.notifier.changed(1)
         await asyncio.wait_for(asyncio.gather(*tasks), 30)
-        assert len(reads) <= 4, len(reads)
+        refreshes = math.ceil((time.monotonic() - started) / WATCH_SNAPSHOT_MAX_AGE_S)
+        assert len(reads) <= 4 + refreshes, (len(reads), refreshes)
         for events in seen:
             logs = b"".join(e.data for e in events if isinstance(e, LogChunk))
             assert logs == LINE * APPENDS

@@ -4,7 +4,6 @@ rollback build that runs only the deployment job, with the recorded artifacts as
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,18 +16,6 @@ from coordinator.domain.submit import jobs_from_pipeline
 from coordinator.store import Store
 from tests.unit.coordinator.test_deploy_store import SHIP, claim, end
 from tests.unit.coordinator.test_store import submit
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store(database_url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def agent(store: Store) -> int:
-    return store.agents.register(name="a", labels={}, capacity=8, session_hash="").id
 
 
 def ship(store: Store, agent: int, digest: str, outcome: Outcome = Outcome.SUCCEEDED) -> int:
