@@ -68,8 +68,9 @@ def without_waiting_words(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "jobs": jobs}
 
 
-# Builds made before builds had a context were all `conveyor run` builds of no known branch.
-CONTEXT_OF_OLD_BUILDS = {"event": "manual", "branch": None, "tag": None}
+# Builds made before builds had a context were all `conveyor run` builds of no known branch,
+# and none was a rollback.
+CONTEXT_OF_OLD_BUILDS = {"event": "manual", "branch": None, "tag": None, "redeploys": None}
 
 
 def as_upgraded(doc: dict[str, Any]) -> dict[str, Any]:
