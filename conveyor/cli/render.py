@@ -64,6 +64,7 @@ def build_doc(build: control_pb2.Build) -> dict[str, Any]:
         "event": build.context.event or None,
         "branch": build.context.branch or None,
         "tag": build.context.tag or None,
+        "started_by": build.started_by or None,
         "jobs": [_with_approval(job_doc(job), job) for job in build.jobs],
     }
 

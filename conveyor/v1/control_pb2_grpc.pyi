@@ -28,7 +28,11 @@ GRPC_VERSION: str
 
 class ControlServiceStub:
     """The service people and scripts call (through the CLI). Every call carries the client token in
-    the `authorization: Bearer <token>` metadata.
+    the `authorization: Bearer <token>` metadata: a missing, unknown or revoked token gets
+    UNAUTHENTICATED; a token whose role may not make the call gets PERMISSION_DENIED (nothing
+    changed). Roles (cumulative): viewer reads; developer also submits, cancels and retries;
+    deployer also decides gates (as the gate's `roles` allow); admin also manages agents, tokens
+    and the rest.
     """
 
     @_typing.overload
@@ -57,11 +61,22 @@ class ControlServiceStub:
     """NOT_FOUND for an environment no pipeline has deployed to."""
     GetDeliveryFigures: _grpc.UnaryUnaryMultiCallable[_control_pb2.DeliveryFiguresRequest, _control_pb2.DeliveryFigures]
     """The delivery figures (DORA, DESIGN §4.1) from the deployment records."""
+    CreateToken: _grpc.UnaryUnaryMultiCallable[_control_pb2.CreateTokenRequest, _control_pb2.CreateTokenResponse]
+    """Named client tokens (admin): the secret is in the CreateToken answer only, never stored."""
+    ListTokens: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListTokensRequest, _control_pb2.ListTokensResponse]
+    RevokeToken: _grpc.UnaryUnaryMultiCallable[_control_pb2.RevokeTokenRequest, _control_pb2.Token]
+    """The token is refused from the next call on; NOT_FOUND for no such token."""
+    ListAudit: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListAuditRequest, _control_pb2.ListAuditResponse]
+    """Who changed what and when, newest first."""
 
 @_typing.type_check_only
 class ControlServiceAsyncStub(ControlServiceStub):
     """The service people and scripts call (through the CLI). Every call carries the client token in
-    the `authorization: Bearer <token>` metadata.
+    the `authorization: Bearer <token>` metadata: a missing, unknown or revoked token gets
+    UNAUTHENTICATED; a token whose role may not make the call gets PERMISSION_DENIED (nothing
+    changed). Roles (cumulative): viewer reads; developer also submits, cancels and retries;
+    deployer also decides gates (as the gate's `roles` allow); admin also manages agents, tokens
+    and the rest.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -87,10 +102,21 @@ class ControlServiceAsyncStub(ControlServiceStub):
     """NOT_FOUND for an environment no pipeline has deployed to."""
     GetDeliveryFigures: _aio.UnaryUnaryMultiCallable[_control_pb2.DeliveryFiguresRequest, _control_pb2.DeliveryFigures]  # type: ignore[assignment]
     """The delivery figures (DORA, DESIGN §4.1) from the deployment records."""
+    CreateToken: _aio.UnaryUnaryMultiCallable[_control_pb2.CreateTokenRequest, _control_pb2.CreateTokenResponse]  # type: ignore[assignment]
+    """Named client tokens (admin): the secret is in the CreateToken answer only, never stored."""
+    ListTokens: _aio.UnaryUnaryMultiCallable[_control_pb2.ListTokensRequest, _control_pb2.ListTokensResponse]  # type: ignore[assignment]
+    RevokeToken: _aio.UnaryUnaryMultiCallable[_control_pb2.RevokeTokenRequest, _control_pb2.Token]  # type: ignore[assignment]
+    """The token is refused from the next call on; NOT_FOUND for no such token."""
+    ListAudit: _aio.UnaryUnaryMultiCallable[_control_pb2.ListAuditRequest, _control_pb2.ListAuditResponse]  # type: ignore[assignment]
+    """Who changed what and when, newest first."""
 
 class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
     """The service people and scripts call (through the CLI). Every call carries the client token in
-    the `authorization: Bearer <token>` metadata.
+    the `authorization: Bearer <token>` metadata: a missing, unknown or revoked token gets
+    UNAUTHENTICATED; a token whose role may not make the call gets PERMISSION_DENIED (nothing
+    changed). Roles (cumulative): viewer reads; developer also submits, cancels and retries;
+    deployer also decides gates (as the gate's `roles` allow); admin also manages agents, tokens
+    and the rest.
     """
 
     @_abc_1.abstractmethod
@@ -198,5 +224,36 @@ class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.DeliveryFigures, _abc.Awaitable[_control_pb2.DeliveryFigures]]:
         """The delivery figures (DORA, DESIGN §4.1) from the deployment records."""
+
+    @_abc_1.abstractmethod
+    def CreateToken(
+        self,
+        request: _control_pb2.CreateTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.CreateTokenResponse, _abc.Awaitable[_control_pb2.CreateTokenResponse]]:
+        """Named client tokens (admin): the secret is in the CreateToken answer only, never stored."""
+
+    @_abc_1.abstractmethod
+    def ListTokens(
+        self,
+        request: _control_pb2.ListTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ListTokensResponse, _abc.Awaitable[_control_pb2.ListTokensResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeToken(
+        self,
+        request: _control_pb2.RevokeTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.Token, _abc.Awaitable[_control_pb2.Token]]:
+        """The token is refused from the next call on; NOT_FOUND for no such token."""
+
+    @_abc_1.abstractmethod
+    def ListAudit(
+        self,
+        request: _control_pb2.ListAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ListAuditResponse, _abc.Awaitable[_control_pb2.ListAuditResponse]]:
+        """Who changed what and when, newest first."""
 
 def add_ControlServiceServicer_to_server(servicer: ControlServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

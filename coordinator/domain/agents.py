@@ -23,7 +23,7 @@ from coordinator.config import (
     MAX_LABEL_VALUE_CHARS,
     CoordinatorConfig,
 )
-from coordinator.domain.access import Access
+from coordinator.domain.access import SERVER_PRINCIPAL, Access, Principal
 from coordinator.domain.attempts import Attempts
 from coordinator.domain.bounds import check_range
 from coordinator.domain.dispatch import Dispatcher, PollResult
@@ -241,18 +241,18 @@ class Agents:
                 states.append((attempt_id, LeaseState.ACTIVE))
         return states
 
-    async def set_mode(self, name: str, mode: str) -> AgentStatus:
+    async def set_mode(self, name: str, mode: str, by: Principal = SERVER_PRINCIPAL) -> AgentStatus:
         """An operator's mode for the agent of this name: active, paused or draining."""
         if mode not in MODES:
             raise ValueError(f"unknown agent mode '{mode}' (use {', '.join(MODES)})")
-        record = await self._runtime.db(self._store.set_mode, name, mode)
+        record = await self._runtime.db(self._store.set_mode, name, mode, by.name)
         agent = self._registry.get(record.id)
         if agent is not None:
             agent.mode = mode
             self._dispatcher.nudge(agent.id)
         if mode == "active":
             self._dispatcher.work_available()
-        LOGGER.info("agent %s set to %s by an operator", name, mode)
+        LOGGER.info("agent %s set to %s by %s", name, mode, by.name)
         return AgentStatus(record, self._state(record.id))
 
     async def list(self) -> list[AgentStatus]:

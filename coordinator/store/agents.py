@@ -6,11 +6,13 @@ import json
 from collections.abc import Mapping
 
 from sqlalchemy import func, update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
+from coordinator.domain.access import SERVER_TOKEN_NAME
+from coordinator.domain.audit import AGENT_MODE_ACTIONS
 from coordinator.domain.errors import NotFoundError
 from coordinator.domain.records import AgentRecord
-from coordinator.store import rowmap
+from coordinator.store import audit, rowmap
 from coordinator.store.base import Component
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AgentRow, AttemptRow
@@ -68,12 +70,11 @@ class AgentStore(Component):
             rows = session.exec(select(AgentRow).order_by(col(AgentRow.name)))
             return [rowmap.agent_record(row, counts) for row in rows]
 
-    def set_mode(self, name: str, mode: str) -> AgentRecord:
+    def set_mode(self, name: str, mode: str, by: str = SERVER_TOKEN_NAME) -> AgentRecord:
         with self._tx() as session:
-            row = session.exec(select(AgentRow).where(AgentRow.name == name)).first()
-            if row is None:
-                raise NotFoundError(f"no agent named '{name}'")
+            row = _named(session, name)
             row.mode = mode
+            audit.record(session, by, AGENT_MODE_ACTIONS[mode], name)
             session.flush()
             return rowmap.agent_record(row, {})
 
@@ -82,3 +83,10 @@ class AgentStore(Component):
         rows = [{"id": agent_id, "last_seen_ms": stamp} for agent_id, stamp in last_seen_ms.items()]
         with self._tx() as session:
             session.execute(update(AgentRow), rows)
+
+
+def _named(session: Session, name: str) -> AgentRow:
+    row = session.exec(select(AgentRow).where(AgentRow.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no agent named '{name}'")
+    return row

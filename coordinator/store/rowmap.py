@@ -117,6 +117,7 @@ def build_record(row: BuildRow, jobs: Sequence[JobRecord]) -> BuildRecord:
         event=row.event,
         branch=row.branch,
         tag=row.tag,
+        started_by=row.started_by,
     )
 
 

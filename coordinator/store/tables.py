@@ -26,6 +26,8 @@ class BuildRow(SQLModel, table=True):
     event: str = Field(default="manual", sa_column_kwargs={"server_default": "manual"})
     branch: str | None = None
     tag: str | None = None
+    # The name of the client token it was submitted with; builds before 0009 all had `admin`'s.
+    started_by: str = Field(default="admin", sa_column_kwargs={"server_default": "admin"})
 
 
 class JobRow(SQLModel, table=True):
