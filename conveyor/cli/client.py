@@ -189,6 +189,9 @@ class Client:
     def revoke_token(self, name: str) -> control_pb2.Token:
         return self._call(self._stub.RevokeToken, control_pb2.RevokeTokenRequest(name=name))
 
+    def revoke_agent(self, name: str) -> control_pb2.Agent:
+        return self._call(self._stub.RevokeAgent, control_pb2.RevokeAgentRequest(agent_name=name))
+
     def audit(self, limit: int) -> list[control_pb2.AuditEvent]:
         request = control_pb2.ListAuditRequest(limit=limit)
         return list(self._call(self._stub.ListAudit, request).events)

@@ -125,6 +125,11 @@ class ControlServiceStub:
                 request_serializer=conveyor_dot_v1_dot_control__pb2.RevokeTokenRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_control__pb2.Token.FromString,
                 _registered_method=True)
+        self.RevokeAgent = channel.unary_unary(
+                '/conveyor.v1.ControlService/RevokeAgent',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.RevokeAgentRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.Agent.FromString,
+                _registered_method=True)
         self.ListAudit = channel.unary_unary(
                 '/conveyor.v1.ControlService/ListAudit',
                 request_serializer=conveyor_dot_v1_dot_control__pb2.ListAuditRequest.SerializeToString,
@@ -252,6 +257,13 @@ class ControlServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokeAgent(self, request, context):
+        """The agent's credential and session stop working at once; its attempts are lost (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAudit(self, request, context):
         """Who changed what and when, newest first.
         """
@@ -346,6 +358,11 @@ def add_ControlServiceServicer_to_server(servicer, server):
                     servicer.RevokeToken,
                     request_deserializer=conveyor_dot_v1_dot_control__pb2.RevokeTokenRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_control__pb2.Token.SerializeToString,
+            ),
+            'RevokeAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAgent,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.RevokeAgentRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.Agent.SerializeToString,
             ),
             'ListAudit': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAudit,
@@ -818,6 +835,33 @@ class ControlService:
             '/conveyor.v1.ControlService/RevokeToken',
             conveyor_dot_v1_dot_control__pb2.RevokeTokenRequest.SerializeToString,
             conveyor_dot_v1_dot_control__pb2.Token.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/RevokeAgent',
+            conveyor_dot_v1_dot_control__pb2.RevokeAgentRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.Agent.FromString,
             options,
             channel_credentials,
             insecure,

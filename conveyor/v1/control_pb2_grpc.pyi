@@ -66,6 +66,8 @@ class ControlServiceStub:
     ListTokens: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListTokensRequest, _control_pb2.ListTokensResponse]
     RevokeToken: _grpc.UnaryUnaryMultiCallable[_control_pb2.RevokeTokenRequest, _control_pb2.Token]
     """The token is refused from the next call on; NOT_FOUND for no such token."""
+    RevokeAgent: _grpc.UnaryUnaryMultiCallable[_control_pb2.RevokeAgentRequest, _control_pb2.Agent]
+    """The agent's credential and session stop working at once; its attempts are lost (admin)."""
     ListAudit: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListAuditRequest, _control_pb2.ListAuditResponse]
     """Who changed what and when, newest first."""
 
@@ -107,6 +109,8 @@ class ControlServiceAsyncStub(ControlServiceStub):
     ListTokens: _aio.UnaryUnaryMultiCallable[_control_pb2.ListTokensRequest, _control_pb2.ListTokensResponse]  # type: ignore[assignment]
     RevokeToken: _aio.UnaryUnaryMultiCallable[_control_pb2.RevokeTokenRequest, _control_pb2.Token]  # type: ignore[assignment]
     """The token is refused from the next call on; NOT_FOUND for no such token."""
+    RevokeAgent: _aio.UnaryUnaryMultiCallable[_control_pb2.RevokeAgentRequest, _control_pb2.Agent]  # type: ignore[assignment]
+    """The agent's credential and session stop working at once; its attempts are lost (admin)."""
     ListAudit: _aio.UnaryUnaryMultiCallable[_control_pb2.ListAuditRequest, _control_pb2.ListAuditResponse]  # type: ignore[assignment]
     """Who changed what and when, newest first."""
 
@@ -247,6 +251,14 @@ class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.Token, _abc.Awaitable[_control_pb2.Token]]:
         """The token is refused from the next call on; NOT_FOUND for no such token."""
+
+    @_abc_1.abstractmethod
+    def RevokeAgent(
+        self,
+        request: _control_pb2.RevokeAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.Agent, _abc.Awaitable[_control_pb2.Agent]]:
+        """The agent's credential and session stop working at once; its attempts are lost (admin)."""
 
     @_abc_1.abstractmethod
     def ListAudit(

@@ -128,7 +128,12 @@ class AgentStore(Protocol):
 
     def set_mode(self, name: str, mode: str, by: str) -> AgentRecord:
         """Keeps an operator's mode (active, paused, draining), audited as `by`'s; NotFoundError
-        for no such agent."""
+        for no such agent, ConflictError for a revoked one."""
+        ...
+
+    def revoke(self, name: str, by: str) -> AgentRecord:
+        """Takes the agent's session and credential away for good (mode `revoked`), audited;
+        NotFoundError for no such agent. Revoking a revoked agent changes nothing."""
         ...
 
     def touch(self, last_seen_ms: Mapping[int, int]) -> None:

@@ -222,6 +222,13 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         return token_to_pb(await self._access.revoke_token(by, request.name))
 
     @unary
+    async def RevokeAgent(
+        self, request: control_pb2.RevokeAgentRequest, context: Context
+    ) -> control_pb2.Agent:
+        by = await self._authorize(context, MANAGE, f"revoke agent {request.agent_name!r}")
+        return agent_to_pb(await self._agents.revoke(request.agent_name, by))
+
+    @unary
     async def ListAudit(
         self, request: control_pb2.ListAuditRequest, context: Context
     ) -> control_pb2.ListAuditResponse:

@@ -9,9 +9,10 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from coordinator.domain.access import SERVER_TOKEN_NAME
-from coordinator.domain.audit import AGENT_MODE_ACTIONS
-from coordinator.domain.errors import NotFoundError
+from coordinator.domain.audit import AGENT_MODE_ACTIONS, AuditAction
+from coordinator.domain.errors import ConflictError, NotFoundError
 from coordinator.domain.records import AgentRecord
+from coordinator.domain.registry import REVOKED
 from coordinator.store import audit, rowmap
 from coordinator.store.base import Component
 from coordinator.store.engine import now_ms
@@ -73,9 +74,21 @@ class AgentStore(Component):
     def set_mode(self, name: str, mode: str, by: str = SERVER_TOKEN_NAME) -> AgentRecord:
         with self._tx() as session:
             row = _named(session, name)
+            if row.mode == REVOKED:
+                raise ConflictError(f"agent '{name}' was revoked: it can no longer be {mode}")
             row.mode = mode
             audit.record(session, by, AGENT_MODE_ACTIONS[mode], name)
             session.flush()
+            return rowmap.agent_record(row, {})
+
+    def revoke(self, name: str, by: str) -> AgentRecord:
+        with self._tx() as session:
+            row = _named(session, name)
+            if row.mode != REVOKED:
+                # No session or credential hash matches "": nothing the agent holds works again.
+                row.mode, row.session_hash, row.credential_hash = REVOKED, "", ""
+                audit.record(session, by, AuditAction.AGENT_REVOKE, name)
+                session.flush()
             return rowmap.agent_record(row, {})
 
     def touch(self, last_seen_ms: Mapping[int, int]) -> None:

@@ -10,7 +10,7 @@ import hashlib
 import io
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -166,6 +166,11 @@ class FakeAgents:
             mode=mode,
             credential_hash=record.credential_hash,
         )
+        return self.rows[name]
+
+    def revoke(self, name: str, by: str) -> AgentRecord:
+        record = self.set_mode(name, "revoked", by)
+        self.rows[name] = replace(record, session_hash="", credential_hash="")
         return self.rows[name]
 
     def touch(self, last_seen_ms: Mapping[int, int]) -> None:

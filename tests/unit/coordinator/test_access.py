@@ -1,5 +1,5 @@
 """Client tokens over fake ports: the server's own is admin, named ones carry their role, a
-revoked one is refused."""
+revoked one is refused; a revoked agent is cut off and its attempts are lost."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from conveyor import PROTOCOL_VERSION
 from coordinator.domain.access import MANAGE, READ, RUN, TOKEN_PREFIX, Principal, token_hash
 from coordinator.domain.errors import AlreadyExistsError, AuthError, NotFoundError, RoleError
-from tests.unit.coordinator.fakes import coordinator
+from tests.unit.coordinator.fakes import Harness, coordinator
 
 BOSS = Principal("admin", "admin")
 
@@ -64,6 +65,34 @@ def test_a_new_token_needs_a_fresh_valid_name_and_a_known_role() -> None:
         with pytest.raises(NotFoundError, match="server's own"):
             await access.revoke_token(BOSS, "admin")
         assert [t.name for t in await access.tokens()] == ["x"]
+        await h.core.close()
+
+    run(main())
+
+
+async def _join(h: Harness, name: str, credential: str = "") -> Any:
+    return await h.core.agents.register(
+        join_token="a",
+        name=name,
+        labels={},
+        capacity=1,
+        protocol_version=PROTOCOL_VERSION,
+        running=(),
+        agent_credential=credential,
+    )
+
+
+def test_a_revoked_agent_loses_its_session_and_its_name() -> None:
+    async def main() -> None:
+        h = coordinator()
+        joined = await _join(h, "w")
+        await h.core.agents.revoke("w", BOSS)
+        with pytest.raises(AuthError):
+            h.core.agents.session(joined.session_token)
+        for credential in (joined.agent_credential, ""):
+            with pytest.raises(AuthError, match="'w' was revoked by an operator"):
+                await _join(h, "w", credential)
+        assert [s.state for s in await h.core.agents.list()] == ["revoked"]
         await h.core.close()
 
     run(main())

@@ -112,14 +112,20 @@ def test_a_decision_is_audited_and_a_refused_one_is_not(store: Store) -> None:
     ]
 
 
-def test_agent_modes_are_audited(store: Store) -> None:
+def test_agent_modes_and_a_revocation_are_audited(store: Store) -> None:
     store.agents.register(name="w", labels={}, capacity=1, session_hash="s", credential_hash="c")
     store.agents.set_mode("w", "paused", "ops")
     store.agents.set_mode("w", "draining", "ops")
     store.agents.set_mode("w", "active", "ops")
+    revoked = store.agents.revoke("w", "boss")
+    assert (revoked.mode, revoked.session_hash, revoked.credential_hash) == ("revoked", "", "")
+    store.agents.revoke("w", "boss")  # once revoked, again changes nothing
+    with pytest.raises(ConflictError, match="was revoked"):
+        store.agents.set_mode("w", "active", "ops")
     with pytest.raises(NotFoundError):
-        store.agents.set_mode("nobody", "paused", "ops")
+        store.agents.revoke("nobody", "boss")
     assert [(by, action) for by, action, _, _ in trail(store)] == [
+        ("boss", "agent_revoke"),
         ("ops", "agent_resume"),
         ("ops", "agent_drain"),
         ("ops", "agent_pause"),
