@@ -16,7 +16,15 @@ from agent.config import WORK_DIR_CHECK_S, AgentConfig
 from agent.credential import CredentialFile
 from agent.executors.base import Executor
 from agent.leases import LeaseKeeper
-from agent.peer import AgentInfo, Assignment, Lease, Peer, PeerError, Registration
+from agent.peer import (
+    AgentInfo,
+    Assignment,
+    JoinRefusedError,
+    Lease,
+    Peer,
+    PeerError,
+    Registration,
+)
 from agent.workroom import WorkDirRoom
 
 LOGGER = logging.getLogger(__name__)
@@ -212,6 +220,14 @@ class Agent:
     def _run_attempt(self, runner: AttemptRunner) -> None:
         try:
             runner.run()
+        except JoinRefusedError as error:
+            # The poll loop meets the same refusal and stops the agent, saying why: one line
+            # here, not a thread's traceback.
+            LOGGER.warning(
+                "attempt %d: the coordinator refused this agent (%s)",
+                runner.lease.attempt_id,
+                error,
+            )
         finally:
             with self._lock:
                 self._runners.pop(runner.lease.attempt_id, None)

@@ -108,6 +108,20 @@ MAX_AGENT_CREDENTIAL_CHARS = 256
 # Characters in an agent's own account of why it takes no work (PollWork `held`).
 MAX_AGENT_HELD_CHARS = 512
 
+# Named client tokens (`conveyor token create`): a name like an agent's, this long at most.
+MAX_TOKEN_NAME_CHARS = 64
+# Random bytes in a token's secret (URL-safe base64 on the wire, about 43 characters).
+TOKEN_SECRET_BYTES = 32
+# A presented token longer than this is not one of ours: refused before it is hashed.
+MAX_PRESENTED_TOKEN_CHARS = 512
+# A token's "last used" time is written at most this often (seconds): a call only reads.
+TOKEN_TOUCH_INTERVAL_S = 60.0
+# `conveyor audit`: events returned when the client sets no limit, and the most it returns.
+DEFAULT_AUDIT_LIMIT = 100
+MAX_AUDIT_LIMIT = 10_000
+# An audit event's detail (a comment, a job name) is kept up to this many characters.
+MAX_AUDIT_DETAIL_CHARS = 2000
+
 
 @dataclass(frozen=True)
 class CoordinatorConfig:

@@ -58,8 +58,8 @@ def explain(error: grpc.RpcError, address: str) -> CliError:
         return CliError(f"cannot reach the coordinator at {address} ({detail})", EXIT_UNAVAILABLE)
     if code is grpc.StatusCode.UNAUTHENTICATED:
         return CliError(
-            f"the coordinator at {address} refused the client token "
-            "(check --token or CONVEYOR_TOKEN)"
+            f"the coordinator at {address} refused the client token: it is missing, wrong "
+            "or revoked (check --token or CONVEYOR_TOKEN)"
         )
     if code in (
         grpc.StatusCode.INVALID_ARGUMENT,
@@ -184,3 +184,20 @@ class Client:
     def delivery_figures(self, environment: str, since_ms: int) -> control_pb2.DeliveryFigures:
         request = control_pb2.DeliveryFiguresRequest(environment=environment, since_ms=since_ms)
         return self._call(self._stub.GetDeliveryFigures, request)
+
+    def create_token(self, name: str, role: str) -> control_pb2.CreateTokenResponse:
+        request = control_pb2.CreateTokenRequest(name=name, role=role)
+        return self._call(self._stub.CreateToken, request)
+
+    def tokens(self) -> list[control_pb2.Token]:
+        return list(self._call(self._stub.ListTokens, control_pb2.ListTokensRequest()).tokens)
+
+    def revoke_token(self, name: str) -> control_pb2.Token:
+        return self._call(self._stub.RevokeToken, control_pb2.RevokeTokenRequest(name=name))
+
+    def revoke_agent(self, name: str) -> control_pb2.Agent:
+        return self._call(self._stub.RevokeAgent, control_pb2.RevokeAgentRequest(agent_name=name))
+
+    def audit(self, limit: int) -> list[control_pb2.AuditEvent]:
+        request = control_pb2.ListAuditRequest(limit=limit)
+        return list(self._call(self._stub.ListAudit, request).events)

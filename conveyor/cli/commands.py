@@ -200,9 +200,22 @@ def cmd_agent_mode(args: argparse.Namespace) -> int:
 
 
 def cmd_agents(args: argparse.Namespace) -> int:
+    if args.action == "revoke":
+        return _revoke_agent(args)
     agents = _client(args).agents()
     if args.json:
         _emit_json([agent_doc(agent) for agent in agents])
     else:
         print_agents(agents)
+    return EXIT_OK
+
+
+def _revoke_agent(args: argparse.Namespace) -> int:
+    if not args.name:
+        raise CliError("agents revoke: name the agent (conveyor agents revoke NAME)")
+    agent = _client(args).revoke_agent(args.name)
+    if args.json:
+        _emit_json(agent_doc(agent))
+    else:
+        print(f"agent {printable(agent.name)} revoked: its credential no longer works")
     return EXIT_OK

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from conveyor import __version__
 from conveyor.cli import (
+    access_commands,
     artifact_commands,
     commands,
     delivery,
@@ -258,13 +259,23 @@ def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--follow", action="store_true", help="follow the build until it ends")
     p.set_defaults(handler=commands.cmd_retry)
 
-    p = sub.add_parser("agents", parents=[common], help="list agents")
+    p = sub.add_parser(
+        "agents",
+        parents=[common],
+        help="list agents, or revoke one",
+        description="List agents. `conveyor agents revoke NAME` (admin) ends an agent for good: "
+        "its credential stops working at once, what it runs is lost (and retried per the "
+        "job's rule), and its name is not taken again.",
+    )
+    p.add_argument("action", nargs="?", choices=("revoke",), help="revoke the agent NAME")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the agent to revoke")
     p.set_defaults(handler=commands.cmd_agents)
     _add_artifact_commands(sub, common)
     _add_gate_commands(sub, common)
     delivery.add_commands(sub, common)
     rollback_command.add_command(sub, common)
     dora_command.add_command(sub, common)
+    access_commands.add_commands(sub, common)
 
 
 def _add_gate_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:

@@ -65,6 +65,7 @@ def build_doc(build: control_pb2.Build) -> dict[str, Any]:
         "branch": build.context.branch or None,
         "tag": build.context.tag or None,
         "redeploys": build.context.redeploys if build.context.HasField("redeploys") else None,
+        "started_by": build.started_by or None,
         "jobs": [_with_approval(job_doc(job), job) for job in build.jobs],
     }
 

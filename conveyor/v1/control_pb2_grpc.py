@@ -27,7 +27,11 @@ if _version_not_supported:
 
 class ControlServiceStub:
     """The service people and scripts call (through the CLI). Every call carries the client token in
-    the `authorization: Bearer <token>` metadata.
+    the `authorization: Bearer <token>` metadata: a missing, unknown or revoked token gets
+    UNAUTHENTICATED; a token whose role may not make the call gets PERMISSION_DENIED (nothing
+    changed). Roles (cumulative): viewer reads; developer also submits, cancels and retries;
+    deployer also decides gates (as the gate's `roles` allow); admin also manages agents, tokens
+    and the rest.
     """
 
     def __init__(self, channel):
@@ -111,11 +115,40 @@ class ControlServiceStub:
                 request_serializer=conveyor_dot_v1_dot_control__pb2.RollbackRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_control__pb2.RollbackResponse.FromString,
                 _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/conveyor.v1.ControlService/CreateToken',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/conveyor.v1.ControlService/ListTokens',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/conveyor.v1.ControlService/RevokeToken',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.Token.FromString,
+                _registered_method=True)
+        self.RevokeAgent = channel.unary_unary(
+                '/conveyor.v1.ControlService/RevokeAgent',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.RevokeAgentRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.Agent.FromString,
+                _registered_method=True)
+        self.ListAudit = channel.unary_unary(
+                '/conveyor.v1.ControlService/ListAudit',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.ListAuditRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.ListAuditResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServiceServicer:
     """The service people and scripts call (through the CLI). Every call carries the client token in
-    the `authorization: Bearer <token>` metadata.
+    the `authorization: Bearer <token>` metadata: a missing, unknown or revoked token gets
+    UNAUTHENTICATED; a token whose role may not make the call gets PERMISSION_DENIED (nothing
+    changed). Roles (cumulative): viewer reads; developer also submits, cancels and retries;
+    deployer also decides gates (as the gate's `roles` allow); admin also manages agents, tokens
+    and the rest.
     """
 
     def SubmitBuild(self, request, context):
@@ -218,6 +251,40 @@ class ControlServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateToken(self, request, context):
+        """Named client tokens (admin): the secret is in the CreateToken answer only, never stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """The token is refused from the next call on; NOT_FOUND for no such token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeAgent(self, request, context):
+        """The agent's credential and session stop working at once; its attempts are lost (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAudit(self, request, context):
+        """Who changed what and when, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -296,6 +363,31 @@ def add_ControlServiceServicer_to_server(servicer, server):
                     request_deserializer=conveyor_dot_v1_dot_control__pb2.RollbackRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_control__pb2.RollbackResponse.SerializeToString,
             ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.CreateTokenRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.ListTokensRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.Token.SerializeToString,
+            ),
+            'RevokeAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAgent,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.RevokeAgentRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.Agent.SerializeToString,
+            ),
+            'ListAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudit,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.ListAuditRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.ListAuditResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'conveyor.v1.ControlService', rpc_method_handlers)
@@ -306,7 +398,11 @@ def add_ControlServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ControlService:
     """The service people and scripts call (through the CLI). Every call carries the client token in
-    the `authorization: Bearer <token>` metadata.
+    the `authorization: Bearer <token>` metadata: a missing, unknown or revoked token gets
+    UNAUTHENTICATED; a token whose role may not make the call gets PERMISSION_DENIED (nothing
+    changed). Roles (cumulative): viewer reads; developer also submits, cancels and retries;
+    deployer also decides gates (as the gate's `roles` allow); admin also manages agents, tokens
+    and the rest.
     """
 
     @staticmethod
@@ -704,6 +800,141 @@ class ControlService:
             '/conveyor.v1.ControlService/Rollback',
             conveyor_dot_v1_dot_control__pb2.RollbackRequest.SerializeToString,
             conveyor_dot_v1_dot_control__pb2.RollbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/CreateToken',
+            conveyor_dot_v1_dot_control__pb2.CreateTokenRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/ListTokens',
+            conveyor_dot_v1_dot_control__pb2.ListTokensRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/RevokeToken',
+            conveyor_dot_v1_dot_control__pb2.RevokeTokenRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.Token.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/RevokeAgent',
+            conveyor_dot_v1_dot_control__pb2.RevokeAgentRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.Agent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/ListAudit',
+            conveyor_dot_v1_dot_control__pb2.ListAuditRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.ListAuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,7 +28,11 @@ GRPC_VERSION: str
 
 class ControlServiceStub:
     """The service people and scripts call (through the CLI). Every call carries the client token in
-    the `authorization: Bearer <token>` metadata.
+    the `authorization: Bearer <token>` metadata: a missing, unknown or revoked token gets
+    UNAUTHENTICATED; a token whose role may not make the call gets PERMISSION_DENIED (nothing
+    changed). Roles (cumulative): viewer reads; developer also submits, cancels and retries;
+    deployer also decides gates (as the gate's `roles` allow); admin also manages agents, tokens
+    and the rest.
     """
 
     @_typing.overload
@@ -62,11 +66,24 @@ class ControlServiceStub:
     NOT_FOUND for an unknown environment or deployment, FAILED_PRECONDITION when there is
     nothing to go back to or the deployment cannot be redeployed (the reason says why).
     """
+    CreateToken: _grpc.UnaryUnaryMultiCallable[_control_pb2.CreateTokenRequest, _control_pb2.CreateTokenResponse]
+    """Named client tokens (admin): the secret is in the CreateToken answer only, never stored."""
+    ListTokens: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListTokensRequest, _control_pb2.ListTokensResponse]
+    RevokeToken: _grpc.UnaryUnaryMultiCallable[_control_pb2.RevokeTokenRequest, _control_pb2.Token]
+    """The token is refused from the next call on; NOT_FOUND for no such token."""
+    RevokeAgent: _grpc.UnaryUnaryMultiCallable[_control_pb2.RevokeAgentRequest, _control_pb2.Agent]
+    """The agent's credential and session stop working at once; its attempts are lost (admin)."""
+    ListAudit: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListAuditRequest, _control_pb2.ListAuditResponse]
+    """Who changed what and when, newest first."""
 
 @_typing.type_check_only
 class ControlServiceAsyncStub(ControlServiceStub):
     """The service people and scripts call (through the CLI). Every call carries the client token in
-    the `authorization: Bearer <token>` metadata.
+    the `authorization: Bearer <token>` metadata: a missing, unknown or revoked token gets
+    UNAUTHENTICATED; a token whose role may not make the call gets PERMISSION_DENIED (nothing
+    changed). Roles (cumulative): viewer reads; developer also submits, cancels and retries;
+    deployer also decides gates (as the gate's `roles` allow); admin also manages agents, tokens
+    and the rest.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -97,10 +114,23 @@ class ControlServiceAsyncStub(ControlServiceStub):
     NOT_FOUND for an unknown environment or deployment, FAILED_PRECONDITION when there is
     nothing to go back to or the deployment cannot be redeployed (the reason says why).
     """
+    CreateToken: _aio.UnaryUnaryMultiCallable[_control_pb2.CreateTokenRequest, _control_pb2.CreateTokenResponse]  # type: ignore[assignment]
+    """Named client tokens (admin): the secret is in the CreateToken answer only, never stored."""
+    ListTokens: _aio.UnaryUnaryMultiCallable[_control_pb2.ListTokensRequest, _control_pb2.ListTokensResponse]  # type: ignore[assignment]
+    RevokeToken: _aio.UnaryUnaryMultiCallable[_control_pb2.RevokeTokenRequest, _control_pb2.Token]  # type: ignore[assignment]
+    """The token is refused from the next call on; NOT_FOUND for no such token."""
+    RevokeAgent: _aio.UnaryUnaryMultiCallable[_control_pb2.RevokeAgentRequest, _control_pb2.Agent]  # type: ignore[assignment]
+    """The agent's credential and session stop working at once; its attempts are lost (admin)."""
+    ListAudit: _aio.UnaryUnaryMultiCallable[_control_pb2.ListAuditRequest, _control_pb2.ListAuditResponse]  # type: ignore[assignment]
+    """Who changed what and when, newest first."""
 
 class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
     """The service people and scripts call (through the CLI). Every call carries the client token in
-    the `authorization: Bearer <token>` metadata.
+    the `authorization: Bearer <token>` metadata: a missing, unknown or revoked token gets
+    UNAUTHENTICATED; a token whose role may not make the call gets PERMISSION_DENIED (nothing
+    changed). Roles (cumulative): viewer reads; developer also submits, cancels and retries;
+    deployer also decides gates (as the gate's `roles` allow); admin also manages agents, tokens
+    and the rest.
     """
 
     @_abc_1.abstractmethod
@@ -219,5 +249,44 @@ class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
         NOT_FOUND for an unknown environment or deployment, FAILED_PRECONDITION when there is
         nothing to go back to or the deployment cannot be redeployed (the reason says why).
         """
+
+    @_abc_1.abstractmethod
+    def CreateToken(
+        self,
+        request: _control_pb2.CreateTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.CreateTokenResponse, _abc.Awaitable[_control_pb2.CreateTokenResponse]]:
+        """Named client tokens (admin): the secret is in the CreateToken answer only, never stored."""
+
+    @_abc_1.abstractmethod
+    def ListTokens(
+        self,
+        request: _control_pb2.ListTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ListTokensResponse, _abc.Awaitable[_control_pb2.ListTokensResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeToken(
+        self,
+        request: _control_pb2.RevokeTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.Token, _abc.Awaitable[_control_pb2.Token]]:
+        """The token is refused from the next call on; NOT_FOUND for no such token."""
+
+    @_abc_1.abstractmethod
+    def RevokeAgent(
+        self,
+        request: _control_pb2.RevokeAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.Agent, _abc.Awaitable[_control_pb2.Agent]]:
+        """The agent's credential and session stop working at once; its attempts are lost (admin)."""
+
+    @_abc_1.abstractmethod
+    def ListAudit(
+        self,
+        request: _control_pb2.ListAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ListAuditResponse, _abc.Awaitable[_control_pb2.ListAuditResponse]]:
+        """Who changed what and when, newest first."""
 
 def add_ControlServiceServicer_to_server(servicer: ControlServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -23,15 +23,21 @@ from coordinator.config import (
     MAX_LABEL_VALUE_CHARS,
     CoordinatorConfig,
 )
-from coordinator.domain.access import Access
+from coordinator.domain.access import SERVER_PRINCIPAL, Access, Principal
 from coordinator.domain.attempts import Attempts
 from coordinator.domain.bounds import check_range
 from coordinator.domain.dispatch import Dispatcher, PollResult
-from coordinator.domain.errors import AlreadyExistsError, ConflictError
+from coordinator.domain.errors import AlreadyExistsError, AuthError, ConflictError
 from coordinator.domain.leases import LeaseState, LeaseTable
 from coordinator.domain.ports import AgentStore
 from coordinator.domain.records import AgentRecord
-from coordinator.domain.registry import MODES, AgentRegistry, AgentSession, session_hash
+from coordinator.domain.registry import (
+    MODES,
+    REVOKED,
+    AgentRegistry,
+    AgentSession,
+    session_hash,
+)
 from coordinator.domain.runtime import Runtime
 from coordinator.policy.scheduling import AgentView
 
@@ -153,6 +159,11 @@ class Agents:
         new_process: bool,
     ) -> tuple[AgentSession, str, str]:
         existing = await self._runtime.db(self._store.find, name)
+        if existing is not None and existing.mode == REVOKED:
+            raise AuthError(
+                f"agent '{name}' was revoked by an operator: its credential no longer works, "
+                "and its name is not taken again"
+            )
         issued = ""
         credential_hash: str | None = None
         mode: str | None = None
@@ -241,18 +252,28 @@ class Agents:
                 states.append((attempt_id, LeaseState.ACTIVE))
         return states
 
-    async def set_mode(self, name: str, mode: str) -> AgentStatus:
+    async def set_mode(self, name: str, mode: str, by: Principal = SERVER_PRINCIPAL) -> AgentStatus:
         """An operator's mode for the agent of this name: active, paused or draining."""
         if mode not in MODES:
             raise ValueError(f"unknown agent mode '{mode}' (use {', '.join(MODES)})")
-        record = await self._runtime.db(self._store.set_mode, name, mode)
+        record = await self._runtime.db(self._store.set_mode, name, mode, by.name)
         agent = self._registry.get(record.id)
         if agent is not None:
             agent.mode = mode
             self._dispatcher.nudge(agent.id)
         if mode == "active":
             self._dispatcher.work_available()
-        LOGGER.info("agent %s set to %s by an operator", name, mode)
+        LOGGER.info("agent %s set to %s by %s", name, mode, by.name)
+        return AgentStatus(record, self._state(record.id))
+
+    async def revoke(self, name: str, by: Principal) -> AgentStatus:
+        """The agent's credential and session stop working at once (its next call is refused,
+        and so is any registration under its name); what it runs is lost (`agent_lost`)."""
+        record = await self._runtime.db(self._store.revoke, name, by.name)
+        self._registry.revoke(record.id)
+        self._dispatcher.nudge(record.id)  # a parked poll returns, with nothing
+        await self._attempts.end_all_of(record.id, f"agent {name} was revoked by {by.name}")
+        LOGGER.warning("agent %s (id %d) revoked by %s", name, record.id, by.name)
         return AgentStatus(record, self._state(record.id))
 
     async def list(self) -> list[AgentStatus]:

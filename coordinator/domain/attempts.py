@@ -290,6 +290,17 @@ class Attempts:
                     exit_code=None,
                 )
 
+    async def end_all_of(self, agent_id: int, message: str) -> None:
+        """Every attempt the agent holds is lost (re-queued or failed per its retry rule)."""
+        for lease in list(self._leases.of_agent(agent_id)):
+            await self.end(
+                lease.attempt_id,
+                outcome=Outcome.FAILED,
+                reason=Reason.AGENT_LOST,
+                message=message,
+                exit_code=None,
+            )
+
     def request_cancel(self, running: Sequence[LiveAttempt]) -> None:
         """Tells the agents of these attempts to stop them (on their next poll or renewal)."""
         for attempt in running:

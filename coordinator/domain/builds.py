@@ -13,6 +13,7 @@ from dataclasses import replace
 from conveyor.pipeline import load_pipeline
 from conveyor.states import JobStatus
 from coordinator.config import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from coordinator.domain.access import SERVER_PRINCIPAL, Principal
 from coordinator.domain.agents import Agents
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.attempts import Attempts
@@ -71,15 +72,18 @@ class Builds:
         source: SourceSpec | None = None,
         branch: str = "",
         tag: str = "",
+        by: Principal = SERVER_PRINCIPAL,
     ) -> int:
-        """Accepts a pipeline as a new build; returns its id.
+        """Accepts a pipeline as a new build started by `by`; returns its id.
 
         `source` (an uploaded snapshot or a git URL) overrides the pipeline's `source:`;
         `branch` or `tag` is what the client says the source is, for `when:` conditions.
         """
         name = source_name or DEFAULT_SOURCE_NAME
         context = build_context(branch, tag)
-        return await uncancellable(self._accept(pipeline_yaml, name, env or {}, source, context))
+        return await uncancellable(
+            self._accept(pipeline_yaml, name, env or {}, source, context, by.name)
+        )
 
     async def _accept(
         self,
@@ -88,6 +92,7 @@ class Builds:
         env: Mapping[str, str],
         source: SourceSpec | None,
         context: BuildContext,
+        actor: str,
     ) -> int:
         check_env_overrides(env)
         # Parsed off the event loop: a pipeline may be up to 1 MiB of YAML.
@@ -106,6 +111,7 @@ class Builds:
             jobs=jobs,
             source=source,
             context=context,
+            actor=actor,
         )
         LOGGER.info("build %d (%s) accepted with %d jobs", build_id, pipeline.name, len(jobs))
         self._dispatcher.work_available(_queued_at_once(jobs))
@@ -128,12 +134,12 @@ class Builds:
         limit = min(limit or DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
         return await self._runtime.db(self._store.list, limit)
 
-    async def cancel(self, build_id: int) -> BuildRecord:
+    async def cancel(self, build_id: int, by: Principal = SERVER_PRINCIPAL) -> BuildRecord:
         """Cancels what has not started and asks the agents to stop what runs."""
-        return await uncancellable(self._cancel(build_id))
+        return await uncancellable(self._cancel(build_id, by))
 
-    async def _cancel(self, build_id: int) -> BuildRecord:
-        result = await self._runtime.db(self._store.cancel, build_id)
+    async def _cancel(self, build_id: int, by: Principal) -> BuildRecord:
+        result = await self._runtime.db(self._store.cancel, build_id, by.name)
         self._attempts.request_cancel(result.running)
         self._notifier.changed(build_id)
         LOGGER.info(
@@ -141,10 +147,12 @@ class Builds:
         )
         return self.explain(result.build)
 
-    async def retry(self, build_id: int, job: str | None = None) -> BuildRecord:
+    async def retry(
+        self, build_id: int, job: str | None = None, by: Principal = SERVER_PRINCIPAL
+    ) -> BuildRecord:
         """Runs one finished job again (or, without `job`, every unsuccessful one) and what
         needs it."""
-        build = await self._runtime.db(self._store.retry, build_id, job)
+        build = await self._runtime.db(self._store.retry, build_id, job, by.name)
         self._notifier.changed(build_id)
         self._dispatcher.work_available()
         return self.explain(build)

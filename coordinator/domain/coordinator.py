@@ -17,6 +17,7 @@ from coordinator.domain.access import Access
 from coordinator.domain.agents import Agents
 from coordinator.domain.artifacts import Artifacts
 from coordinator.domain.attempts import Attempts, Claims
+from coordinator.domain.audit import AuditTrail
 from coordinator.domain.builds import Builds
 from coordinator.domain.deployments import Deployments
 from coordinator.domain.dispatch import Dispatcher
@@ -42,8 +43,8 @@ LOGGER = logging.getLogger(__name__)
 
 
 class Coordinator:
-    """`access` checks callers; `agents`, `attempts`, `builds`, `artifacts`, `follow` and
-    `deployments` are the API the edges call."""
+    """`access` checks callers and keeps client tokens; `agents`, `attempts`, `builds`,
+    `artifacts`, `follow`, `deployments` and `audit` are the API the edges call."""
 
     def __init__(
         self,
@@ -64,7 +65,13 @@ class Coordinator:
             Claims(self.runtime, store.attempts, self.leases, self.notifier)
         )
         # The API.
-        self.access = Access(agent_token=config.agent_token, client_token=config.client_token)
+        self.access = Access(
+            agent_token=config.agent_token,
+            client_token=config.client_token,
+            runtime=self.runtime,
+            tokens=store.tokens,
+        )
+        self.audit = AuditTrail(runtime=self.runtime, store=store.audit)
         self.attempts = self._attempts(store.attempts, logs)
         self.agents = self._agents(store.agents)
         self.builds = self._builds(store.builds, store.artifacts)

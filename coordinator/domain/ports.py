@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import BinaryIO, Protocol
 
 from conveyor.states import Outcome, StepStatus
+from coordinator.domain.access import SERVER_TOKEN_NAME
 from coordinator.domain.artifact_records import (
     ArtifactRecord,
     Collected,
@@ -22,6 +23,7 @@ from coordinator.domain.artifact_records import (
     NewArtifact,
     SourceSpec,
 )
+from coordinator.domain.audit import AuditEvent
 from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord, RollbackPlan
 from coordinator.domain.records import (
     AgentRecord,
@@ -32,6 +34,7 @@ from coordinator.domain.records import (
     CancelResult,
     LiveAttempt,
     NewJob,
+    TokenRecord,
 )
 from coordinator.policy.conditions import MANUAL, BuildContext
 
@@ -71,8 +74,10 @@ class BuildStore(Protocol):
         jobs: Sequence[NewJob],
         source: SourceSpec | None = None,
         context: BuildContext = MANUAL,
+        actor: str = SERVER_TOKEN_NAME,
     ) -> int:
-        """Stores a build and its jobs (those that need nothing already queued); its id."""
+        """Stores a build and its jobs (those that need nothing already queued), started by
+        `actor` (a token's name); its id."""
         ...
 
     def get(self, build_id: int) -> BuildRecord:
@@ -83,12 +88,13 @@ class BuildStore(Protocol):
         """The newest `limit` builds, newest first, as summaries."""
         ...
 
-    def cancel(self, build_id: int) -> CancelResult:
-        """Cancels what has not run and flags what runs; a final build is returned unchanged."""
+    def cancel(self, build_id: int, by: str) -> CancelResult:
+        """Cancels what has not run and flags what runs, audited as `by`'s; a final build is
+        returned unchanged (and nothing is audited)."""
         ...
 
-    def retry(self, build_id: int, job_name: str | None) -> BuildRecord:
-        """Re-queues one finished job (or every unsuccessful one) and what needs it.
+    def retry(self, build_id: int, job_name: str | None, by: str) -> BuildRecord:
+        """Re-queues one finished job (or every unsuccessful one) and what needs it, audited.
 
         Raises ConflictError while any of those still runs, or when there is nothing to retry.
         """
@@ -120,8 +126,14 @@ class AgentStore(Protocol):
         """Every agent by name, each with its count of running attempts."""
         ...
 
-    def set_mode(self, name: str, mode: str) -> AgentRecord:
-        """Keeps an operator's mode (active, paused, draining); NotFoundError for no such agent."""
+    def set_mode(self, name: str, mode: str, by: str) -> AgentRecord:
+        """Keeps an operator's mode (active, paused, draining), audited as `by`'s; NotFoundError
+        for no such agent, ConflictError for a revoked one."""
+        ...
+
+    def revoke(self, name: str, by: str) -> AgentRecord:
+        """Takes the agent's session and credential away for good (mode `revoked`), audited;
+        NotFoundError for no such agent. Revoking a revoked agent changes nothing."""
         ...
 
     def touch(self, last_seen_ms: Mapping[int, int]) -> None:
@@ -231,6 +243,35 @@ class RollbackStore(Protocol):
         ...
 
 
+class TokenStore(Protocol):
+    """Named client tokens, kept as hashes; every change is audited in its own transaction."""
+
+    def create(self, name: str, role: str, token_hash: str, by: str) -> TokenRecord:
+        """Stores a new token; AlreadyExistsError when the name is taken."""
+        ...
+
+    def list(self) -> list[TokenRecord]:
+        """Every token by name (never the secret, which is not kept)."""
+        ...
+
+    def revoke(self, name: str, by: str) -> TokenRecord:
+        """Forgets the token: it is refused from the next call on; NotFoundError for none."""
+        ...
+
+    def authenticate(
+        self, token_hash: str, now_ms: int, touch_before_ms: int
+    ) -> TokenRecord | None:
+        """The token of this hash, if any; its last use is set to `now_ms` when it was last
+        used before `touch_before_ms` (so most calls only read)."""
+        ...
+
+
+class AuditStore(Protocol):
+    def events(self, limit: int) -> list[AuditEvent]:
+        """The newest `limit` events, newest first."""
+        ...
+
+
 class StateStore(Protocol):
     """The durable state, one component per concern; what must outlive a coordinator is here."""
 
@@ -254,6 +295,12 @@ class StateStore(Protocol):
 
     @property
     def rollbacks(self) -> RollbackStore: ...
+
+    @property
+    def tokens(self) -> TokenStore: ...
+
+    @property
+    def audit(self) -> AuditStore: ...
 
     def close(self) -> None: ...
 

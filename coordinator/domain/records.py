@@ -83,6 +83,7 @@ class BuildRecord:
     tag: str | None = None
     redeploys: int | None = None
     """For a rollback: the deployment it deploys again."""
+    started_by: str = "admin"  # the name of the token it was submitted with
 
     def job(self, name: str) -> JobRecord | None:
         return next((job for job in self.jobs if job.name == name), None)
@@ -104,6 +105,7 @@ class BuildSummary:
     branch: str | None = None
     tag: str | None = None
     redeploys: int | None = None
+    started_by: str = "admin"
 
 
 @dataclass(frozen=True)
@@ -199,3 +201,13 @@ class QueueView:
     """Queued jobs of one build with their labels, for explaining why they wait."""
 
     labels_by_job: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A named client token as kept: never its secret, which only its holder has."""
+
+    name: str
+    role: str
+    created_at_ms: int
+    last_used_ms: int | None = None

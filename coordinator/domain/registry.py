@@ -14,6 +14,8 @@ from coordinator.domain.errors import AuthError
 from coordinator.domain.records import AgentRecord
 
 MODES = ("active", "paused", "draining")
+# Not a mode an operator sets and lifts: `conveyor agents revoke` ends the agent for good.
+REVOKED = "revoked"
 SESSION_REPLACED = "session replaced"
 MAX_REPLACED_SESSIONS = 1000
 
@@ -107,6 +109,16 @@ class AgentRegistry:
         agent.last_seen = 0.0
         agent.silent = True  # a poll still parked gets no work for it
 
+    def revoke(self, agent_id: int) -> None:
+        """The agent's session stops working now; it is never online again."""
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            return
+        self._sessions.pop(agent.session_hash, None)
+        agent.session_hash = ""
+        agent.mode = REVOKED
+        agent.last_seen = 0.0
+
     def lost_lease(self, agent_id: int) -> str:
         """One of the agent's leases expired; returns its name for messages.
 
@@ -126,6 +138,8 @@ class AgentRegistry:
 
     def state(self, agent_id: int, *, polling: bool) -> str:
         agent = self._agents.get(agent_id)
+        if agent is not None and agent.mode == REVOKED:
+            return REVOKED
         if agent is None or not self.online(agent_id, polling=polling):
             return "offline"
         if agent.mode == "draining" or agent.draining:

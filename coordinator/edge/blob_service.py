@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from conveyor import wire
 from conveyor.v1 import blobs_pb2, blobs_pb2_grpc
+from coordinator.domain.access import MANAGE, READ, RUN
 from coordinator.domain.artifacts import Upload
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.registry import AgentSession
@@ -111,21 +112,22 @@ class BlobService(blobs_pb2_grpc.BlobServiceServicer):
         self._artifacts = core.artifacts
         self._access = core.access
 
-    def _authorize(self, context: Context) -> None:
-        self._access.check_client(wire.token_from_metadata(context.invocation_metadata()))
+    async def _authorize(self, context: Context, allowed: Sequence[str], action: str) -> None:
+        token = wire.token_from_metadata(context.invocation_metadata())
+        await self._access.authorize(token, allowed, action)
 
     @unary
     async def HasBlob(
         self, request: blobs_pb2.HasBlobRequest, context: Context
     ) -> blobs_pb2.HasBlobResponse:
-        self._authorize(context)
+        await self._authorize(context, RUN, "upload sources")
         return blobs_pb2.HasBlobResponse(present=await self._artifacts.has_blob(request.sha256))
 
     @unary
     async def UploadSource(
         self, request: AsyncIterator[blobs_pb2.UploadChunk], context: Context
     ) -> blobs_pb2.UploadSourceResponse:
-        self._authorize(context)
+        await self._authorize(context, RUN, "upload sources")
         stream = _Stream(request)
         header = await stream.header()
         digest = await self._artifacts.upload_source(await stream.upload(header))
@@ -135,7 +137,7 @@ class BlobService(blobs_pb2_grpc.BlobServiceServicer):
     async def ListArtifacts(
         self, request: blobs_pb2.ListArtifactsRequest, context: Context
     ) -> blobs_pb2.ListArtifactsResponse:
-        self._authorize(context)
+        await self._authorize(context, READ, "read artifacts")
         artifacts, source = await self._artifacts.list(request.build_id)
         return artifacts_to_pb(artifacts, source)
 
@@ -143,7 +145,7 @@ class BlobService(blobs_pb2_grpc.BlobServiceServicer):
         self, request: blobs_pb2.DownloadArtifactRequest, context: Context
     ) -> AsyncIterator[blobs_pb2.BlobChunk]:
         try:
-            self._authorize(context)
+            await self._authorize(context, READ, "download artifacts")
             chunks = await self._artifacts.client_download(request.build_id, request.sha256)
             async for data in chunks:
                 yield blobs_pb2.BlobChunk(data=data)
@@ -154,7 +156,7 @@ class BlobService(blobs_pb2_grpc.BlobServiceServicer):
     async def CollectGarbage(
         self, request: blobs_pb2.CollectGarbageRequest, context: Context
     ) -> blobs_pb2.CollectGarbageResponse:
-        self._authorize(context)
+        await self._authorize(context, MANAGE, "collect garbage")
         result = await self._artifacts.collect(request.older_than_ms / 1000)
         return blobs_pb2.CollectGarbageResponse(
             builds=result.builds, blobs=result.blobs, bytes=result.bytes

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from conveyor import wire
 from conveyor.v1 import control_pb2, control_pb2_grpc
-from coordinator.domain.access import Principal
+from coordinator.domain.access import DEPLOY, MANAGE, READ, RUN, Principal
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.follow import LogQuery
 from coordinator.domain.records import BuildRecord
+from coordinator.edge.access_convert import audit_event_to_pb, token_to_pb
 from coordinator.edge.convert import agent_to_pb, build_to_pb, log_chunk_to_pb, summary_to_pb
 from coordinator.edge.delivery_convert import deployment_to_pb, environment_to_pb, figures_to_pb
 from coordinator.edge.errors import Context, abort_for, unary
@@ -35,15 +36,18 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         self._follow = core.follow
         self._deployments = core.deployments
         self._rollbacks = core.rollbacks
+        self._audit = core.audit
 
-    def _authorize(self, context: Context) -> Principal:
-        return self._access.check_client(wire.token_from_metadata(context.invocation_metadata()))
+    async def _authorize(self, context: Context, allowed: Sequence[str], action: str) -> Principal:
+        """The caller, if its token's role is one of `allowed` (or above) for `action`."""
+        token = wire.token_from_metadata(context.invocation_metadata())
+        return await self._access.authorize(token, allowed, action)
 
     @unary
     async def SubmitBuild(
         self, request: control_pb2.SubmitBuildRequest, context: Context
     ) -> control_pb2.SubmitBuildResponse:
-        self._authorize(context)
+        by = await self._authorize(context, RUN, "run builds")
         build_id = await self._builds.submit(
             request.pipeline_yaml,
             source_name=request.source_name,
@@ -55,6 +59,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
             ),
             branch=request.branch,
             tag=request.tag,
+            by=by,
         )
         return control_pb2.SubmitBuildResponse(build_id=build_id)
 
@@ -62,14 +67,14 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     async def GetBuild(
         self, request: control_pb2.GetBuildRequest, context: Context
     ) -> control_pb2.Build:
-        self._authorize(context)
+        await self._authorize(context, READ, "read builds")
         return build_to_pb(await self._builds.get(request.build_id))
 
     @unary
     async def ListBuilds(
         self, request: control_pb2.ListBuildsRequest, context: Context
     ) -> control_pb2.ListBuildsResponse:
-        self._authorize(context)
+        await self._authorize(context, READ, "read builds")
         builds = await self._builds.list(request.limit)
         return control_pb2.ListBuildsResponse(builds=[summary_to_pb(b) for b in builds])
 
@@ -77,7 +82,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         self, request: control_pb2.WatchBuildRequest, context: Context
     ) -> AsyncIterator[control_pb2.BuildEvent]:
         try:
-            self._authorize(context)
+            await self._authorize(context, READ, "read builds")
             resume = {(r.job, r.attempt_number, r.step_index): r.offset for r in request.resume}
             with self._follow.streams.open(client_of(context)):
                 watch = self._follow.watch(request.build_id, request.include_logs, resume)
@@ -93,7 +98,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         self, request: control_pb2.ReadLogsRequest, context: Context
     ) -> AsyncIterator[control_pb2.LogChunk]:
         try:
-            self._authorize(context)
+            await self._authorize(context, READ, "read logs")
             query = LogQuery(
                 request.build_id,
                 request.job,
@@ -113,15 +118,15 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     async def CancelBuild(
         self, request: control_pb2.CancelBuildRequest, context: Context
     ) -> control_pb2.Build:
-        self._authorize(context)
-        return build_to_pb(await self._builds.cancel(request.build_id))
+        by = await self._authorize(context, RUN, f"cancel build {request.build_id}")
+        return build_to_pb(await self._builds.cancel(request.build_id, by))
 
     @unary
     async def RetryBuild(
         self, request: control_pb2.RetryBuildRequest, context: Context
     ) -> control_pb2.Build:
-        self._authorize(context)
-        return build_to_pb(await self._builds.retry(request.build_id, request.job or None))
+        by = await self._authorize(context, RUN, f"retry build {request.build_id}")
+        return build_to_pb(await self._builds.retry(request.build_id, request.job or None, by))
 
     @unary
     async def ApproveJob(
@@ -138,7 +143,8 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     async def _decide(
         self, request: control_pb2.DecideRequest, context: Context, *, approve: bool
     ) -> control_pb2.Build:
-        principal = self._authorize(context)
+        # Reading is enough to ask: the gate's own `roles` (default deployer) decide who may.
+        principal = await self._authorize(context, READ, "decide approval gates")
         build = await self._gates.decide(
             request.build_id,
             request.job,
@@ -152,7 +158,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     async def ListAgents(
         self, request: control_pb2.ListAgentsRequest, context: Context
     ) -> control_pb2.ListAgentsResponse:
-        self._authorize(context)
+        await self._authorize(context, READ, "list agents")
         agents = await self._agents.list()
         return control_pb2.ListAgentsResponse(agents=[agent_to_pb(a) for a in agents])
 
@@ -160,14 +166,15 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     async def SetAgentMode(
         self, request: control_pb2.SetAgentModeRequest, context: Context
     ) -> control_pb2.Agent:
-        self._authorize(context)
-        return agent_to_pb(await self._agents.set_mode(request.agent_name, request.mode))
+        action = f"set agent {request.agent_name!r} {request.mode or 'active'}"
+        by = await self._authorize(context, MANAGE, action)
+        return agent_to_pb(await self._agents.set_mode(request.agent_name, request.mode, by))
 
     @unary
     async def ListEnvironments(
         self, request: control_pb2.ListEnvironmentsRequest, context: Context
     ) -> control_pb2.ListEnvironmentsResponse:
-        self._authorize(context)
+        await self._authorize(context, READ, "list environments")
         environments = await self._deployments.environments()
         return control_pb2.ListEnvironmentsResponse(
             environments=[environment_to_pb(e) for e in environments]
@@ -177,7 +184,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     async def ListDeployments(
         self, request: control_pb2.ListDeploymentsRequest, context: Context
     ) -> control_pb2.ListDeploymentsResponse:
-        self._authorize(context)
+        await self._authorize(context, READ, "list deployments")
         deployments = await self._deployments.of(request.environment, request.limit)
         return control_pb2.ListDeploymentsResponse(
             environment=request.environment,
@@ -188,7 +195,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     async def GetDeliveryFigures(
         self, request: control_pb2.DeliveryFiguresRequest, context: Context
     ) -> control_pb2.DeliveryFigures:
-        self._authorize(context)
+        await self._authorize(context, READ, "read delivery figures")
         figures = await self._deployments.figures(request.environment or None, request.since_ms)
         return figures_to_pb(figures)
 
@@ -196,10 +203,48 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
     async def Rollback(
         self, request: control_pb2.RollbackRequest, context: Context
     ) -> control_pb2.RollbackResponse:
-        principal = self._authorize(context)
+        principal = await self._authorize(context, DEPLOY, f"roll back {request.environment}")
         to = request.to_deployment if request.HasField("to_deployment") else None
         started = await self._rollbacks.start(request.environment, to, principal)
         return control_pb2.RollbackResponse(build_id=started.build_id, redeploys=started.redeploys)
+
+    @unary
+    async def CreateToken(
+        self, request: control_pb2.CreateTokenRequest, context: Context
+    ) -> control_pb2.CreateTokenResponse:
+        by = await self._authorize(context, MANAGE, "create tokens")
+        token, secret = await self._access.create_token(by, request.name, request.role)
+        return control_pb2.CreateTokenResponse(token=token_to_pb(token), secret=secret)
+
+    @unary
+    async def ListTokens(
+        self, request: control_pb2.ListTokensRequest, context: Context
+    ) -> control_pb2.ListTokensResponse:
+        await self._authorize(context, MANAGE, "list tokens")
+        tokens = await self._access.tokens()
+        return control_pb2.ListTokensResponse(tokens=[token_to_pb(t) for t in tokens])
+
+    @unary
+    async def RevokeToken(
+        self, request: control_pb2.RevokeTokenRequest, context: Context
+    ) -> control_pb2.Token:
+        by = await self._authorize(context, MANAGE, "revoke tokens")
+        return token_to_pb(await self._access.revoke_token(by, request.name))
+
+    @unary
+    async def RevokeAgent(
+        self, request: control_pb2.RevokeAgentRequest, context: Context
+    ) -> control_pb2.Agent:
+        by = await self._authorize(context, MANAGE, f"revoke agent {request.agent_name!r}")
+        return agent_to_pb(await self._agents.revoke(request.agent_name, by))
+
+    @unary
+    async def ListAudit(
+        self, request: control_pb2.ListAuditRequest, context: Context
+    ) -> control_pb2.ListAuditResponse:
+        await self._authorize(context, READ, "read the audit trail")
+        events = await self._audit.events(request.limit)
+        return control_pb2.ListAuditResponse(events=[audit_event_to_pb(e) for e in events])
 
 
 __all__ = ["ControlService"]

@@ -115,6 +115,7 @@ def build_to_pb(build: BuildRecord) -> control_pb2.Build:
         cancel_requested=build.cancel_requested,
         job_count=len(build.jobs),
         context=_context_to_pb(build.event, build.branch, build.tag, build.redeploys),
+        started_by=build.started_by,
     )
 
 
@@ -137,6 +138,7 @@ def summary_to_pb(build: BuildSummary) -> control_pb2.Build:
         cancel_requested=build.cancel_requested,
         job_count=build.job_count,
         context=_context_to_pb(build.event, build.branch, build.tag, build.redeploys),
+        started_by=build.started_by,
     )
 
 

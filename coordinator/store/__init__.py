@@ -14,10 +14,12 @@ from coordinator.store.agents import AgentStore
 from coordinator.store.approvals import ApprovalStore
 from coordinator.store.artifacts import ArtifactStore
 from coordinator.store.attempts import AttemptStore
+from coordinator.store.audit import AuditStore
 from coordinator.store.builds import BuildStore
 from coordinator.store.deployments import DeploymentStore
 from coordinator.store.engine import corrupt_file_error, make_engine
 from coordinator.store.rollbacks import RollbackStore
+from coordinator.store.tokens import TokenStore
 
 
 class Store:
@@ -38,6 +40,8 @@ class Store:
         self.approvals = ApprovalStore(self._engine)
         self.deployments = DeploymentStore(self._engine)
         self.rollbacks = RollbackStore(self._engine)
+        self.tokens = TokenStore(self._engine)
+        self.audit = AuditStore(self._engine)
 
     @property
     def engine(self) -> Engine:

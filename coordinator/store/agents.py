@@ -6,11 +6,14 @@ import json
 from collections.abc import Mapping
 
 from sqlalchemy import func, update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from coordinator.domain.errors import NotFoundError
+from coordinator.domain.access import SERVER_TOKEN_NAME
+from coordinator.domain.audit import AGENT_MODE_ACTIONS, AuditAction
+from coordinator.domain.errors import ConflictError, NotFoundError
 from coordinator.domain.records import AgentRecord
-from coordinator.store import rowmap
+from coordinator.domain.registry import REVOKED
+from coordinator.store import audit, rowmap
 from coordinator.store.base import Component
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AgentRow, AttemptRow
@@ -68,13 +71,24 @@ class AgentStore(Component):
             rows = session.exec(select(AgentRow).order_by(col(AgentRow.name)))
             return [rowmap.agent_record(row, counts) for row in rows]
 
-    def set_mode(self, name: str, mode: str) -> AgentRecord:
+    def set_mode(self, name: str, mode: str, by: str = SERVER_TOKEN_NAME) -> AgentRecord:
         with self._tx() as session:
-            row = session.exec(select(AgentRow).where(AgentRow.name == name)).first()
-            if row is None:
-                raise NotFoundError(f"no agent named '{name}'")
+            row = _named(session, name)
+            if row.mode == REVOKED:
+                raise ConflictError(f"agent '{name}' was revoked: it can no longer be {mode}")
             row.mode = mode
+            audit.record(session, by, AGENT_MODE_ACTIONS[mode], name)
             session.flush()
+            return rowmap.agent_record(row, {})
+
+    def revoke(self, name: str, by: str) -> AgentRecord:
+        with self._tx() as session:
+            row = _named(session, name)
+            if row.mode != REVOKED:
+                # No session or credential hash matches "": nothing the agent holds works again.
+                row.mode, row.session_hash, row.credential_hash = REVOKED, "", ""
+                audit.record(session, by, AuditAction.AGENT_REVOKE, name)
+                session.flush()
             return rowmap.agent_record(row, {})
 
     def touch(self, last_seen_ms: Mapping[int, int]) -> None:
@@ -82,3 +96,10 @@ class AgentStore(Component):
         rows = [{"id": agent_id, "last_seen_ms": stamp} for agent_id, stamp in last_seen_ms.items()]
         with self._tx() as session:
             session.execute(update(AgentRow), rows)
+
+
+def _named(session: Session, name: str) -> AgentRow:
+    row = session.exec(select(AgentRow).where(AgentRow.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no agent named '{name}'")
+    return row

@@ -8,9 +8,10 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from conveyor.states import JobStatus, Reason
+from coordinator.domain.audit import AuditAction
 from coordinator.domain.errors import ConflictError, NotFoundError
 from coordinator.domain.records import BuildRecord
-from coordinator.store import progress, queries
+from coordinator.store import audit, progress, queries
 from coordinator.store.base import Component
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import ApprovalRow, BuildRow, JobRow
@@ -60,6 +61,8 @@ class ApprovalStore(Component):
                     comment=comment,
                 )
             )
+            action = AuditAction.APPROVE if approve else AuditAction.REJECT
+            audit.record(session, by, action, f"build {build_id} job {job_name}", comment)
             session.flush()
             progress.advance(session, build_id)
             session.expire_all()

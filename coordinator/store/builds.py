@@ -9,8 +9,9 @@ from sqlalchemy import RowMapping, func, select, update
 from sqlmodel import Session, col
 
 from conveyor.states import BuildStatus, JobStatus, Reason
-from coordinator.domain.access import CLIENT_TOKEN_NAME
+from coordinator.domain.access import SERVER_TOKEN_NAME
 from coordinator.domain.artifact_records import SourceSpec
+from coordinator.domain.audit import AuditAction
 from coordinator.domain.errors import ConflictError, NotFoundError
 from coordinator.domain.records import (
     BuildRecord,
@@ -21,7 +22,7 @@ from coordinator.domain.records import (
 )
 from coordinator.policy import retry
 from coordinator.policy.conditions import MANUAL, BuildContext
-from coordinator.store import deployments, progress, queries, rowmap
+from coordinator.store import audit, deployments, progress, queries, rowmap
 from coordinator.store.artifacts import add_build_source
 from coordinator.store.base import Component
 from coordinator.store.engine import now_ms
@@ -39,7 +40,7 @@ class BuildStore(Component):
         jobs: Sequence[NewJob],
         source: SourceSpec | None = None,
         context: BuildContext = MANUAL,
-        actor: str = CLIENT_TOKEN_NAME,
+        actor: str = SERVER_TOKEN_NAME,
     ) -> int:
         with self._tx() as session:
             build = BuildRow(
@@ -52,6 +53,7 @@ class BuildStore(Component):
                 source_name=source_name,
                 env_json=json.dumps(dict(env)),
                 created_at_ms=now_ms(),
+                started_by=actor,
             )
             session.add(build)
             session.flush()
@@ -81,11 +83,12 @@ class BuildStore(Component):
             )
             return [_summary(row._mapping) for row in session.execute(counted)]
 
-    def cancel(self, build_id: int) -> CancelResult:
+    def cancel(self, build_id: int, by: str = SERVER_TOKEN_NAME) -> CancelResult:
         with self._tx() as session:
             build = _build(session, build_id)
             if BuildStatus(build.status).final:
                 return CancelResult(queries.build_record(session, build, with_attempts=True))
+            audit.record(session, by, AuditAction.CANCEL, f"build {build_id}")
             build.cancel_requested = True
             session.flush()
             running: list[LiveAttempt] = []
@@ -105,7 +108,9 @@ class BuildStore(Component):
                 queries.build_record(session, build, with_attempts=True), tuple(running)
             )
 
-    def retry(self, build_id: int, job_name: str | None) -> BuildRecord:
+    def retry(
+        self, build_id: int, job_name: str | None, by: str = SERVER_TOKEN_NAME
+    ) -> BuildRecord:
         with self._tx() as session:
             build = _build(session, build_id)
             jobs = queries.build_jobs(session, build_id)
@@ -135,6 +140,8 @@ class BuildStore(Component):
             build.status = BuildStatus.RUNNING
             build.cancel_requested = False
             build.finished_at_ms = None
+            detail = f"job {job_name}" if job_name else "unsuccessful jobs"
+            audit.record(session, by, AuditAction.RETRY, f"build {build_id}", detail)
             session.flush()
             progress.advance(session, build_id)
             session.expire_all()
@@ -194,4 +201,5 @@ def _summary(row: RowMapping) -> BuildSummary:
         branch=row["branch"],
         tag=row["tag"],
         redeploys=row["redeploys"],
+        started_by=row["started_by"],
     )

@@ -15,10 +15,11 @@ from sqlalchemy import Table, select
 from sqlmodel import Session
 
 from conveyor.states import BuildStatus, JobStatus
+from coordinator.domain.audit import AuditAction
 from coordinator.domain.delivery_records import RollbackPlan
 from coordinator.domain.errors import ConflictError, NotFoundError
 from coordinator.policy import rollback as policy
-from coordinator.store import progress
+from coordinator.store import audit, progress
 from coordinator.store.artifact_tables import BuildSourceRow
 from coordinator.store.base import Component
 from coordinator.store.delivery_tables import DeliveryJobRow, DeploymentRow, EnvironmentRow
@@ -65,6 +66,7 @@ class RollbackStore(Component):
                 branch=origin.branch,
                 tag=origin.tag,
                 redeploys=plan.redeploys,
+                started_by=actor,
                 name=origin.name,
                 status=BuildStatus.QUEUED,
                 pipeline_yaml=origin.pipeline_yaml,
@@ -78,6 +80,13 @@ class RollbackStore(Component):
             _copy_source(session, origin, target, build.id)
             _copy_job(session, job, delivery, build.id, actor)
             progress.advance(session, build.id)
+            audit.record(
+                session,
+                actor,
+                AuditAction.ROLLBACK,
+                plan.environment,
+                f"build {build.id} redeploys deployment {plan.redeploys}",
+            )
             return build.id
 
 

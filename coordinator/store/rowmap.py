@@ -118,6 +118,7 @@ def build_record(row: BuildRow, jobs: Sequence[JobRecord]) -> BuildRecord:
         branch=row.branch,
         tag=row.tag,
         redeploys=row.redeploys,
+        started_by=row.started_by,
     )
 
 

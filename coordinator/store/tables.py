@@ -28,6 +28,8 @@ class BuildRow(SQLModel, table=True):
     tag: str | None = None
     # For a rollback: the deployment whose commit and artifacts it deploys again (0008).
     redeploys: int | None = None
+    # The name of the client token it was submitted with; builds before 0009 all had `admin`'s.
+    started_by: str = Field(default="admin", sa_column_kwargs={"server_default": "admin"})
 
 
 class JobRow(SQLModel, table=True):

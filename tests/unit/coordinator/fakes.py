@@ -10,7 +10,7 @@ import hashlib
 import io
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,10 +23,11 @@ from coordinator.domain.artifact_records import (
     NewArtifact,
     SourceSpec,
 )
+from coordinator.domain.audit import AuditEvent
 from coordinator.domain.content import DigestError
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord, RollbackPlan
-from coordinator.domain.errors import NotFoundError
+from coordinator.domain.errors import AlreadyExistsError, NotFoundError
 from coordinator.domain.records import (
     AgentRecord,
     Assignment,
@@ -39,6 +40,7 @@ from coordinator.domain.records import (
     LiveAttempt,
     NewJob,
     StepSpecRecord,
+    TokenRecord,
 )
 from coordinator.policy.conditions import MANUAL, BuildContext
 
@@ -79,9 +81,12 @@ class FakeBuilds:
         jobs: Sequence[NewJob],
         source: SourceSpec | None = None,
         context: BuildContext = MANUAL,
+        actor: str = "admin",
     ) -> int:
         del context
-        self.created.append({"name": name, "source_name": source_name, "source": source})
+        self.created.append(
+            {"name": name, "source_name": source_name, "source": source, "actor": actor}
+        )
         build_id = len(self.created)
         self.records[build_id] = build(build_id, *(job(j.name, labels=j.labels) for j in jobs))
         return build_id
@@ -100,10 +105,10 @@ class FakeBuilds:
             for b in list(self.records.values())[:limit]
         ]
 
-    def cancel(self, build_id: int) -> CancelResult:
+    def cancel(self, build_id: int, by: str = "admin") -> CancelResult:
         return CancelResult(self.get(build_id), self.running)
 
-    def retry(self, build_id: int, job_name: str | None) -> BuildRecord:
+    def retry(self, build_id: int, job_name: str | None, by: str = "admin") -> BuildRecord:
         return self.get(build_id)
 
 
@@ -147,7 +152,7 @@ class FakeAgents:
     def list(self) -> list[AgentRecord]:
         return sorted(self.rows.values(), key=lambda r: r.name)
 
-    def set_mode(self, name: str, mode: str) -> AgentRecord:
+    def set_mode(self, name: str, mode: str, by: str = "admin") -> AgentRecord:
         if name not in self.rows:
             raise NotFoundError(f"no agent named '{name}'")
         record = self.rows[name]
@@ -161,6 +166,11 @@ class FakeAgents:
             mode=mode,
             credential_hash=record.credential_hash,
         )
+        return self.rows[name]
+
+    def revoke(self, name: str, by: str) -> AgentRecord:
+        record = self.set_mode(name, "revoked", by)
+        self.rows[name] = replace(record, session_hash="", credential_hash="")
         return self.rows[name]
 
     def touch(self, last_seen_ms: Mapping[int, int]) -> None:
@@ -307,6 +317,37 @@ class NoRollbacks:
 
 
 @dataclass
+class FakeTokens:
+    """Named tokens by hash; the audit trail is the store's, tested on the real one."""
+
+    rows: dict[str, tuple[TokenRecord, str]] = field(default_factory=dict)
+
+    def create(self, name: str, role: str, token_hash: str, by: str) -> TokenRecord:
+        if name in self.rows:
+            raise AlreadyExistsError(f"a token named {name!r} exists")
+        self.rows[name] = (TokenRecord(name, role, 0), token_hash)
+        return self.rows[name][0]
+
+    def list(self) -> list[TokenRecord]:
+        return [record for record, _ in sorted(self.rows.values())]
+
+    def revoke(self, name: str, by: str) -> TokenRecord:
+        if name not in self.rows:
+            raise NotFoundError(f"no token named {name!r}")
+        return self.rows.pop(name)[0]
+
+    def authenticate(
+        self, token_hash: str, now_ms: int, touch_before_ms: int
+    ) -> TokenRecord | None:
+        return next((r for r, h in self.rows.values() if h == token_hash), None)
+
+
+class NoAudit:
+    def events(self, limit: int) -> list[AuditEvent]:
+        return []
+
+
+@dataclass
 class FakeState:
     builds: FakeBuilds = field(default_factory=FakeBuilds)
     agents: FakeAgents = field(default_factory=FakeAgents)
@@ -315,6 +356,8 @@ class FakeState:
     approvals: FakeApprovals = field(default_factory=FakeApprovals)
     deployments: NoDeployments = field(default_factory=NoDeployments)
     rollbacks: NoRollbacks = field(default_factory=NoRollbacks)
+    tokens: FakeTokens = field(default_factory=FakeTokens)
+    audit: NoAudit = field(default_factory=NoAudit)
     closed: bool = False
 
     def close(self) -> None:

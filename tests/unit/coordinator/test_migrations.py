@@ -432,3 +432,28 @@ def test_builds_and_deployments_from_before_rollbacks_have_no_redeploys_nor_comm
         assert deployment.redeploys is None
     finally:
         store.close()
+
+
+def test_builds_from_before_tokens_were_started_by_the_server_token(
+    engine: Engine, database_url: str
+) -> None:
+    """0009 adds `builds.started_by` (every earlier build came with the server's token, `admin`)
+    and empty `tokens` and `audit_events` tables."""
+    migrate(engine, "0008_rollback")
+    execute(
+        engine,
+        "INSERT INTO builds VALUES (1001, 'b', 'succeeded', 'name: b', 'p.yml', '{}', false, 10,"
+        " 20, false, 'manual', NULL, NULL, NULL)",
+    )
+    store = Store(database_url)
+    try:
+        assert revision_of(engine) == [head_revision()]
+        assert schema_diff(engine) == []
+        build = store.builds.get(1001)
+        assert (build.status.value, build.started_by) == ("succeeded", "admin")
+        assert store.tokens.list() == []
+        assert store.audit.events(10) == []
+        store.tokens.create("ci", "developer", "h" * 64, "admin")
+        assert [e.action for e in store.audit.events(10)] == ["token_create"]
+    finally:
+        store.close()

@@ -89,6 +89,10 @@ def test_a_rollback_build_runs_only_the_job_with_the_recorded_artifacts(
     end(store, attempt)
     newest = store.deployments.deployments("production", 1)[0]
     assert (newest.build_id, newest.redeploys, newest.actor) == (build_id, first, "alice")
+    assert build.started_by == "alice"
+    (event,) = [e for e in store.audit.events(10) if e.action == "rollback"]
+    assert (event.by, event.target) == ("alice", "production")
+    assert event.detail == f"build {build_id} redeploys deployment {first}"
     assert [a.sha256 for a in newest.artifacts] == ["a1" * 32]
 
 
