@@ -69,8 +69,14 @@ def without_waiting_words(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 # Builds made before builds had a context were all `conveyor run` builds of no known branch,
-# and none was a rollback.
-CONTEXT_OF_OLD_BUILDS = {"event": "manual", "branch": None, "tag": None, "redeploys": None}
+# none was a rollback, and all came with the server's own token (named `admin`).
+CONTEXT_OF_OLD_BUILDS = {
+    "event": "manual",
+    "branch": None,
+    "tag": None,
+    "redeploys": None,
+    "started_by": "admin",
+}
 
 
 def as_upgraded(doc: dict[str, Any]) -> dict[str, Any]:
