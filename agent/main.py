@@ -77,6 +77,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         concurrency=args.concurrency,
         stop_grace_s=args.stop_grace,
         spool_limit_bytes=int(args.spool_limit * 1024 * 1024),
+        allow_local_git=getattr(args, "allow_local_git", False),
     )
 
 

@@ -154,10 +154,13 @@ class Cluster:
         extra: Sequence[str] = (),
         via: str | None = None,
         executor: str | None = None,
+        allow_local_git: bool = True,
     ) -> Process:
         """Starts an agent; `via` is another address to reach the coordinator (a proxy).
 
         `executor` defaults to the cluster's; a "docker" agent needs the `docker_ready` fixture.
+        Tests build from git repositories in their temp dirs, so agents allow local git sources
+        unless `allow_local_git` is False.
         """
         executor = executor or self.executor
         self.agent_names.add(name)
@@ -173,6 +176,8 @@ class Cluster:
             "--executor": executor,
         }
         args = [arg for pair in options.items() for arg in pair]
+        if allow_local_git:
+            args.append("--allow-local-git")
         process = self._spawn(f"agent-{name}", ["agent", *args, *extra])
         if wait:
             self.wait_for_agent(name)

@@ -173,6 +173,12 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
         "the farm itself",
     )
     p.add_argument(
+        "--allow-local-git",
+        action="store_true",
+        help="let a git source be a path or file:// URL on this host (off by default: a "
+        "pipeline could then read any repository the agent's user can)",
+    )
+    p.add_argument(
         "--spool-limit",
         type=float_in(0, 1024**2),
         default=1024,
