@@ -17,6 +17,7 @@ from agent.executors.base import Executor
 from agent.peer import JoinRefusedError
 from agent.peer.grpc import GrpcPeer
 from agent.runner import Agent
+from conveyor.tokens import TokenFileError, read_token_file
 
 LOGGER = logging.getLogger(__name__)
 DEFAULT_ADDRESS = "127.0.0.1:7420"
@@ -52,13 +53,24 @@ def executor_labels(kind: str, labels: dict[str, str]) -> dict[str, str]:
     return {**labels, key: value}
 
 
-def config_from_args(args: argparse.Namespace) -> AgentConfig:
-    token = args.token or os.environ.get("CONVEYOR_AGENT_TOKEN")
+def join_token(args: argparse.Namespace) -> str:
+    """From --token, --token-file or CONVEYOR_AGENT_TOKEN, in that order."""
+    if getattr(args, "token_file", None):
+        try:
+            return read_token_file(args.token_file, "--token-file")
+        except TokenFileError as error:
+            raise UsageError(str(error)) from None
+    token: str | None = args.token or os.environ.get("CONVEYOR_AGENT_TOKEN")
     if not token:
         raise UsageError(
-            "no join token: pass --token or set CONVEYOR_AGENT_TOKEN "
+            "no join token: pass --token-file F (or --token) or set CONVEYOR_AGENT_TOKEN "
             "(the server prints where it keeps its agent-token)"
         )
+    return token
+
+
+def config_from_args(args: argparse.Namespace) -> AgentConfig:
+    token = join_token(args)
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     name = args.name or socket.gethostname()

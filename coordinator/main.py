@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from conveyor.paths import parse_size
+from conveyor.tokens import TokenFileError, read_token_file
 from coordinator import config as defaults
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.loops import LoopDied
@@ -24,13 +25,22 @@ def data_dir_of(args: argparse.Namespace) -> Path:
     return Path(args.data_dir).expanduser() if args.data_dir else defaults.DEFAULT_DATA_DIR
 
 
+def given_token(args: argparse.Namespace, name: str, env: str) -> str | None:
+    """`--NAME-token`, `--NAME-token-file` or the environment; None: the data dir's."""
+    path = getattr(args, f"{name}_token_file", None)
+    if path:
+        return read_token_file(path, f"--{name}-token-file")
+    token: str | None = getattr(args, f"{name}_token", None) or os.environ.get(env)
+    return token
+
+
 def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
     data_dir = data_dir_of(args)
     agent_token, agent_path = ensure_token(
-        data_dir, "agent-token", args.agent_token or os.environ.get("CONVEYOR_AGENT_TOKEN")
+        data_dir, "agent-token", given_token(args, "agent", "CONVEYOR_AGENT_TOKEN")
     )
     client_token, client_path = ensure_token(
-        data_dir, "client-token", args.client_token or os.environ.get("CONVEYOR_CLIENT_TOKEN")
+        data_dir, "client-token", given_token(args, "client", "CONVEYOR_CLIENT_TOKEN")
     )
     for what, path in (("agent join token", agent_path), ("client token", client_path)):
         if path is not None:
@@ -72,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    try:
+        config = config_from_args(args)
+    except TokenFileError as error:
+        LOGGER.error("%s", error)
+        return 2
     if config.renew_interval_s >= config.lease_ttl_s:
         LOGGER.error(
             "--renew-interval (%ss) must be shorter than --lease-ttl (%ss)",

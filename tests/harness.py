@@ -81,6 +81,8 @@ class Cluster:
     # `--db` for the server: a fresh database of the session's backend, kept across restarts;
     # None means the SQLite file in the data dir.
     db_url: str | None = field(default_factory=DATABASES.fresh_server_url)
+    # Tokens given as files (`--agent-token-file`, `--token-file`) rather than arguments.
+    token_files: bool = False
 
     @property
     def data_dir(self) -> Path:
@@ -114,10 +116,8 @@ class Cluster:
             listen,
             "--data-dir",
             str(self.data_dir),
-            "--agent-token",
-            AGENT_TOKEN,
-            "--client-token",
-            CLIENT_TOKEN,
+            *self._token_option("--agent-token", AGENT_TOKEN),
+            *self._token_option("--client-token", CLIENT_TOKEN),
             "--lease-ttl",
             "4",
             "--renew-interval",
@@ -129,6 +129,14 @@ class Cluster:
             *(("--db", self.db_url) if self.db_url else ()),
             *self.server_args,
         ]
+
+    def _token_option(self, flag: str, token: str) -> tuple[str, str]:
+        """`flag token`, or with `token_files` `flag-file FILE` for the harness's own tokens."""
+        if not self.token_files or token not in (AGENT_TOKEN, CLIENT_TOKEN):
+            return flag, token
+        path = self.root / ("agent-token.txt" if token == AGENT_TOKEN else "client-token.txt")
+        path.write_text(token + "\n")
+        return f"{flag}-file", str(path)
 
     def start_server(self) -> Process:
         addr_file = self.data_dir / "server.addr"
@@ -165,9 +173,10 @@ class Cluster:
         executor = executor or self.executor
         self.agent_names.add(name)
         self.agent_executors[name] = executor
+        token_flag, token_value = self._token_option("--token", token)
         options = {
             "--coordinator": via or self.address,
-            "--token": token,
+            token_flag: token_value,
             "--name": name,
             "--labels": labels,
             "--concurrency": str(concurrency),
@@ -193,7 +202,13 @@ class Cluster:
     def cli(
         self, *args: str, token: str = CLIENT_TOKEN, timeout_s: float = 120.0
     ) -> subprocess.CompletedProcess[bytes]:
-        command = [*CLI, *args, "--coordinator", self.address, "--token", token]
+        command = [
+            *CLI,
+            *args,
+            "--coordinator",
+            self.address,
+            *self._token_option("--token", token),
+        ]
         return subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
 
     def json(self, *args: str) -> Any:

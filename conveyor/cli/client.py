@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TypeVar
 import grpc
 
 from conveyor import wire
+from conveyor.tokens import TokenFileError, read_token_file
 from conveyor.v1 import control_pb2, control_pb2_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:7420"
@@ -47,7 +49,8 @@ def resolve_token(given: str | None) -> str:
     if local.exists():
         return local.read_text().strip()
     raise CliError(
-        f"no client token: pass --token or set CONVEYOR_TOKEN (a local server keeps one in {local})"
+        "no client token: pass --token-file F (or --token) or set CONVEYOR_TOKEN "
+        f"(a local server keeps one in {local})"
     )
 
 
@@ -80,6 +83,17 @@ class Client:
         self._metadata = wire.bearer(resolve_token(token))
         self._channel = wire.insecure_channel(self.address)
         self._stub = control_pb2_grpc.ControlServiceStub(self._channel)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Client:
+        """The client a command's connection flags describe (`_client_options` in main)."""
+        token: str | None = args.token
+        if getattr(args, "token_file", None):
+            try:
+                token = read_token_file(args.token_file, "--token-file")
+            except TokenFileError as error:
+                raise CliError(str(error)) from None
+        return cls(args.coordinator, token)
 
     def close(self) -> None:
         self._channel.close()

@@ -47,11 +47,13 @@ def _client_options() -> _Parser:
         metavar="HOST:PORT",
         help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
     )
-    group.add_argument(
+    tokens = group.add_mutually_exclusive_group()
+    tokens.add_argument(
         "--token",
         help="client token (default: $CONVEYOR_TOKEN, else the local "
-        "server's ~/.conveyor/server/client-token)",
+        "server's ~/.conveyor/server/client-token); --token-file keeps it off the command line",
     )
+    tokens.add_argument("--token-file", metavar="FILE", help="read the client token from FILE")
     common.add_argument("--json", action="store_true", help="print one JSON document")
     return common
 
@@ -87,16 +89,20 @@ def _add_server(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="database: sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
         "(default: SQLite file in the data dir)",
     )
-    p.add_argument(
-        "--agent-token",
-        help="join token agents must present "
-        "(default: $CONVEYOR_AGENT_TOKEN, else generated into the data dir)",
-    )
-    p.add_argument(
-        "--client-token",
-        help="token the CLI must present "
-        "(default: $CONVEYOR_CLIENT_TOKEN, else generated into the data dir)",
-    )
+    for name, who, env in (
+        ("agent", "join token agents must present", "CONVEYOR_AGENT_TOKEN"),
+        ("client", "token the CLI must present", "CONVEYOR_CLIENT_TOKEN"),
+    ):
+        tokens = p.add_mutually_exclusive_group()
+        tokens.add_argument(
+            f"--{name}-token",
+            help=f"{who} (default: ${env}, else generated into the data dir)",
+        )
+        tokens.add_argument(
+            f"--{name}-token-file",
+            metavar="FILE",
+            help=f"read the {who.split()[0]} token from FILE",
+        )
     tuning = p.add_argument_group("timing (seconds; short values are for tests)")
     seconds = float_in(0.01, MAX_TIMING_S)
     tuning.add_argument(
@@ -134,7 +140,14 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="HOST:PORT",
         help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
     )
-    p.add_argument("--token", help="join token (default: $CONVEYOR_AGENT_TOKEN)")
+    tokens = p.add_mutually_exclusive_group()
+    tokens.add_argument("--token", help="join token (default: $CONVEYOR_AGENT_TOKEN)")
+    tokens.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the join token from FILE (e.g. a copy of the "
+        "server's agent-token), which keeps it off the command line",
+    )
     p.add_argument(
         "--name",
         type=agent_name,
