@@ -72,3 +72,5 @@ class AgentConfig:
     spool_limit_bytes: int = SPOOL_LIMIT_BYTES
     # A git source on a path or file:// URL reads this host's files: only when the operator says.
     allow_local_git: bool = False
+    # The CA that verifies the coordinator's TLS certificate; None: plaintext.
+    ca_file: Path | None = None

@@ -17,6 +17,7 @@ from coordinator.edge.grpc_server import ListenError
 from coordinator.server import DataDirInUse, ensure_token, lock_data_dir, make_private, serve
 from coordinator.store.engine import DatabaseFileError, DatabaseUrlError
 from coordinator.store.schema import SchemaError
+from coordinator.tls import TlsError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -60,7 +61,14 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
             args, "max_build_artifacts_size", defaults.MAX_BUILD_ARTIFACT_BYTES
         ),
         max_source_bytes=_size(args, "max_source_size", defaults.MAX_SOURCE_BYTES),
+        tls_cert=_path(getattr(args, "tls_cert", None)),
+        tls_key=_path(getattr(args, "tls_key", None)),
+        tls_auto=getattr(args, "tls", "off") == "auto",
     )
+
+
+def _path(text: str | None) -> Path | None:
+    return Path(text).expanduser() if text else None
 
 
 def _size(args: argparse.Namespace, name: str, default: int) -> int:
@@ -81,7 +89,21 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
 
 
+def tls_usage(args: argparse.Namespace) -> str | None:
+    """What is wrong with the TLS flags together, if anything."""
+    cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
+    if bool(cert) != bool(key):
+        return "--tls-cert and --tls-key go together: give both"
+    if cert and getattr(args, "tls", "off") == "auto":
+        return "--tls auto makes its own certificate: give it, or --tls-cert and --tls-key"
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
+    problem = tls_usage(args)
+    if problem:
+        LOGGER.error("%s", problem)
+        return 2
     try:
         config = config_from_args(args)
     except TokenFileError as error:
@@ -96,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(serve(config))
-    except (SchemaError, DatabaseUrlError, DatabaseFileError, ListenError) as error:
+    except (SchemaError, DatabaseUrlError, DatabaseFileError, ListenError, TlsError) as error:
         # The operator's to fix (a database of another version, a wrong URL): say so, no traceback.
         LOGGER.error("%s", error)
         return 2

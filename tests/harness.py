@@ -83,10 +83,22 @@ class Cluster:
     db_url: str | None = field(default_factory=DATABASES.fresh_server_url)
     # Tokens given as files (`--agent-token-file`, `--token-file`) rather than arguments.
     token_files: bool = False
+    # `--tls auto` on the server; agents and CLI calls then verify it with `--ca`.
+    tls: bool = False
+    # Variables every process and CLI call of the cluster gets on top of the test's own.
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
         return self.root / "server"
+
+    @property
+    def ca_path(self) -> Path:
+        """The CA `--tls auto` made (clusters started with `tls`)."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    def _ca_option(self) -> tuple[str, ...]:
+        return ("--ca", str(self.ca_path)) if self.tls else ()
 
     @property
     def uses_docker(self) -> bool:
@@ -100,7 +112,7 @@ class Cluster:
             [*CLI, *args],
             stdout=handle,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **self.env, **(env or {})},
             start_new_session=True,
         )
         process = Process(name, popen, log_path)
@@ -127,6 +139,7 @@ class Cluster:
             "--poll-timeout",
             "5",
             *(("--db", self.db_url) if self.db_url else ()),
+            *(("--tls", "auto") if self.tls else ()),
             *self.server_args,
         ]
 
@@ -187,6 +200,7 @@ class Cluster:
         args = [arg for pair in options.items() for arg in pair]
         if allow_local_git:
             args.append("--allow-local-git")
+        args.extend(self._ca_option())
         process = self._spawn(f"agent-{name}", ["agent", *args, *extra])
         if wait:
             self.wait_for_agent(name)
@@ -208,8 +222,15 @@ class Cluster:
             "--coordinator",
             self.address,
             *self._token_option("--token", token),
+            *self._ca_option(),
         ]
-        return subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
+        return subprocess.run(
+            command,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+            env={**os.environ, **self.env},
+        )
 
     def json(self, *args: str) -> Any:
         result = self.cli(*args, "--json")

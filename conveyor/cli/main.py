@@ -37,6 +37,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 BUILD_ID = int_in(1, MAX_ID)
+CA_HELP = (
+    "verify the coordinator's TLS certificate against this CA (default: $CONVEYOR_CA, else, "
+    "for the local server, the ~/.conveyor/server/tls/ca.pem it made; without one, plaintext)"
+)
 
 
 def _client_options() -> _Parser:
@@ -54,6 +58,7 @@ def _client_options() -> _Parser:
         "server's ~/.conveyor/server/client-token); --token-file keeps it off the command line",
     )
     tokens.add_argument("--token-file", metavar="FILE", help="read the client token from FILE")
+    group.add_argument("--ca", metavar="FILE", help=CA_HELP)
     common.add_argument("--json", action="store_true", help="print one JSON document")
     return common
 
@@ -103,6 +108,16 @@ def _add_server(sub: argparse._SubParsersAction[_Parser]) -> None:
             metavar="FILE",
             help=f"read the {who.split()[0]} token from FILE",
         )
+    tls = p.add_argument_group("TLS (default: off, plaintext)")
+    tls.add_argument(
+        "--tls",
+        choices=("auto", "off"),
+        default="off",
+        help="'auto': serve TLS with a certificate from a private CA made in the data dir "
+        "(once, then kept; agents and clients elsewhere take DATA_DIR/tls/ca.pem as --ca)",
+    )
+    tls.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this PEM certificate")
+    tls.add_argument("--tls-key", metavar="FILE", help="... and this PEM private key")
     tuning = p.add_argument_group("timing (seconds; short values are for tests)")
     seconds = float_in(0.01, MAX_TIMING_S)
     tuning.add_argument(
@@ -141,13 +156,18 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
     )
     tokens = p.add_mutually_exclusive_group()
-    tokens.add_argument("--token", help="join token (default: $CONVEYOR_AGENT_TOKEN)")
+    tokens.add_argument(
+        "--token",
+        help="join token (default: $CONVEYOR_AGENT_TOKEN, else the local server's "
+        "~/.conveyor/server/agent-token)",
+    )
     tokens.add_argument(
         "--token-file",
         metavar="FILE",
         help="read the join token from FILE (e.g. a copy of the "
         "server's agent-token), which keeps it off the command line",
     )
+    p.add_argument("--ca", metavar="FILE", help=CA_HELP)
     p.add_argument(
         "--name",
         type=agent_name,
