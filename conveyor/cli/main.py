@@ -94,30 +94,8 @@ def _add_server(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="database: sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
         "(default: SQLite file in the data dir)",
     )
-    for name, who, env in (
-        ("agent", "join token agents must present", "CONVEYOR_AGENT_TOKEN"),
-        ("client", "token the CLI must present", "CONVEYOR_CLIENT_TOKEN"),
-    ):
-        tokens = p.add_mutually_exclusive_group()
-        tokens.add_argument(
-            f"--{name}-token",
-            help=f"{who} (default: ${env}, else generated into the data dir)",
-        )
-        tokens.add_argument(
-            f"--{name}-token-file",
-            metavar="FILE",
-            help=f"read the {who.split()[0]} token from FILE",
-        )
-    tls = p.add_argument_group("TLS (default: off, plaintext)")
-    tls.add_argument(
-        "--tls",
-        choices=("auto", "off"),
-        default="off",
-        help="'auto': serve TLS with a certificate from a private CA made in the data dir "
-        "(once, then kept; agents and clients elsewhere take DATA_DIR/tls/ca.pem as --ca)",
-    )
-    tls.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this PEM certificate")
-    tls.add_argument("--tls-key", metavar="FILE", help="... and this PEM private key")
+    _add_server_tokens(p)
+    _add_server_tls(p)
     tuning = p.add_argument_group("timing (seconds; short values are for tests)")
     seconds = float_in(0.01, MAX_TIMING_S)
     tuning.add_argument(
@@ -140,6 +118,32 @@ def _add_server(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(handler=_side("coordinator.main"))
 
 
+def _add_server_tokens(p: _Parser) -> None:
+    for name, what, env in (
+        ("agent", "the join token agents must present", "CONVEYOR_AGENT_TOKEN"),
+        ("client", "the token the CLI must present", "CONVEYOR_CLIENT_TOKEN"),
+    ):
+        tokens = p.add_mutually_exclusive_group()
+        tokens.add_argument(
+            f"--{name}-token",
+            help=f"{what} (default: ${env}, else generated into the data dir)",
+        )
+        tokens.add_argument(f"--{name}-token-file", metavar="FILE", help=f"read {what} from FILE")
+
+
+def _add_server_tls(p: _Parser) -> None:
+    tls = p.add_argument_group("TLS (default: off, plaintext)")
+    tls.add_argument(
+        "--tls",
+        choices=("auto", "off"),
+        default="off",
+        help="'auto': serve TLS with a certificate from a private CA made in the data dir "
+        "(once, then kept; agents and clients elsewhere take DATA_DIR/tls/ca.pem as --ca)",
+    )
+    tls.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this PEM certificate")
+    tls.add_argument("--tls-key", metavar="FILE", help="... and this PEM private key")
+
+
 def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser(
         "agent",
@@ -150,24 +154,7 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
         "drains it: no new work, running jobs finish, then it exits 0. A second one stops the "
         "running steps (SIGTERM, grace, SIGKILL); their attempts end agent_stopped.",
     )
-    p.add_argument(
-        "--coordinator",
-        metavar="HOST:PORT",
-        help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
-    )
-    tokens = p.add_mutually_exclusive_group()
-    tokens.add_argument(
-        "--token",
-        help="join token (default: $CONVEYOR_AGENT_TOKEN, else the local server's "
-        "~/.conveyor/server/agent-token)",
-    )
-    tokens.add_argument(
-        "--token-file",
-        metavar="FILE",
-        help="read the join token from FILE (e.g. a copy of the "
-        "server's agent-token), which keeps it off the command line",
-    )
-    p.add_argument("--ca", metavar="FILE", help=CA_HELP)
+    _add_agent_connection(p)
     p.add_argument(
         "--name",
         type=agent_name,
@@ -227,6 +214,27 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(handler=_side("agent.main"))
+
+
+def _add_agent_connection(p: _Parser) -> None:
+    p.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
+    )
+    tokens = p.add_mutually_exclusive_group()
+    tokens.add_argument(
+        "--token",
+        help="join token (default: $CONVEYOR_AGENT_TOKEN, else the local server's "
+        "~/.conveyor/server/agent-token)",
+    )
+    tokens.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the join token from FILE (e.g. a copy of the "
+        "server's agent-token), which keeps it off the command line",
+    )
+    p.add_argument("--ca", metavar="FILE", help=CA_HELP)
 
 
 def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
