@@ -53,9 +53,12 @@ class AttemptRunner:
         *,
         lease_fresh: Callable[[], bool] = lambda: True,
         room: WorkDirRoom | None = None,
+        allow_local_git: bool = False,
     ) -> None:
         """`lease_fresh` says whether a renewal was confirmed recently enough to start a step;
-        `room` hears when the spool finds the disk full."""
+        `room` hears when the spool finds the disk full; `allow_local_git` lets a git source be
+        a repository on this host."""
+        self._allow_local_git = allow_local_git
         self.assignment = assignment
         self.lease = assignment.lease
         self._peer = peer
@@ -153,7 +156,14 @@ class AttemptRunner:
             self._executor.prepare_attempt(self._info)
         except ExecutorError as error:
             return Verdict(Outcome.FAILED, Reason.ERROR, f"workspace: {error}")
-        transfers = Transfers(self._peer, self._executor, self._info, self.lease, self._stop)
+        transfers = Transfers(
+            self._peer,
+            self._executor,
+            self._info,
+            self.lease,
+            self._stop,
+            allow_local_git=self._allow_local_git,
+        )
         inputs = transfers.inputs()
         try:
             transfers.prepare(inputs)

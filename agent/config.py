@@ -70,3 +70,7 @@ class AgentConfig:
     concurrency: int = 1
     stop_grace_s: float = 3.0
     spool_limit_bytes: int = SPOOL_LIMIT_BYTES
+    # A git source on a path or file:// URL reads this host's files: only when the operator says.
+    allow_local_git: bool = False
+    # The CA that verifies the coordinator's TLS certificate; None: plaintext.
+    ca_file: Path | None = None

@@ -27,10 +27,25 @@ class GitError(Exception):
     """The repository or ref could not be fetched; the message says which and why."""
 
 
-def _run(args: list[str], what: str) -> str:
+def is_local(url: str) -> bool:
+    """Whether git would read `url` from this host's file system: a `file:` URL or a path.
+
+    As git tells them apart: a URL has `://`; without one, a colon before the first slash
+    makes it scp-like ssh (`host:path`); anything else is a path."""
+    if url.lower().startswith("file:"):
+        return True
+    if "://" in url:
+        return False
+    colon, slash = url.find(":"), url.find("/")
+    return colon < 0 or 0 <= slash < colon
+
+
+def _run(args: list[str], what: str, *, allow_local: bool = True) -> str:
+    # A backstop behind the caller's is_local check: git itself refuses every local transport.
+    local = [] if allow_local else ["-c", "protocol.file.allow=never"]
     try:
         result = subprocess.run(
-            [*_GIT, *args],
+            [*_GIT, *local, *args],
             capture_output=True,
             text=True,
             timeout=GIT_TIMEOUT_S,
@@ -47,9 +62,19 @@ def _run(args: list[str], what: str) -> str:
     return result.stdout.strip()
 
 
-def fetch(url: str, ref: str, into: Path) -> str:
-    """Clones `url` (bare) into `into` and returns the commit id `ref` names there."""
-    _run(["clone", "--bare", "--quiet", "--", url, str(into)], f"git clone of {url} failed")
+def fetch(url: str, ref: str, into: Path, *, allow_local: bool = False) -> str:
+    """Clones `url` (bare) into `into` and returns the commit id `ref` names there; a
+    repository on this host (`is_local`) only with `allow_local`."""
+    if not allow_local and is_local(url):
+        raise GitError(
+            f"git source {url} is a path on the agent's host: this agent refuses local "
+            "repositories unless it runs with --allow-local-git"
+        )
+    _run(
+        ["clone", "--bare", "--quiet", "--", url, str(into)],
+        f"git clone of {url} failed",
+        allow_local=allow_local,
+    )
     if ref.startswith("-"):
         raise GitError(f"invalid ref {ref!r}")
     try:

@@ -14,12 +14,14 @@ from agent import executors
 from agent.config import AgentConfig
 from agent.credential import WorkDirBusyError, lock_work_dir
 from agent.executors.base import Executor
-from agent.peer import JoinRefusedError
+from agent.peer import JoinRefusedError, UntrustedServerError
 from agent.peer.grpc import GrpcPeer
 from agent.runner import Agent
+from conveyor.local import AGENT_TOKEN_FILE, read_local
+from conveyor.tls import CaFileError, load_ca, resolve_target
+from conveyor.tokens import TokenFileError, read_token_file
 
 LOGGER = logging.getLogger(__name__)
-DEFAULT_ADDRESS = "127.0.0.1:7420"
 
 
 class UsageError(ValueError):
@@ -52,24 +54,42 @@ def executor_labels(kind: str, labels: dict[str, str]) -> dict[str, str]:
     return {**labels, key: value}
 
 
-def config_from_args(args: argparse.Namespace) -> AgentConfig:
-    token = args.token or os.environ.get("CONVEYOR_AGENT_TOKEN")
+def join_token(args: argparse.Namespace) -> str:
+    """From --token, --token-file or CONVEYOR_AGENT_TOKEN, in that order."""
+    if getattr(args, "token_file", None):
+        try:
+            return read_token_file(args.token_file, "--token-file")
+        except TokenFileError as error:
+            raise UsageError(str(error)) from None
+    # Then, as the CLI finds its token: the one a server on this machine keeps by default.
+    token: str | None = (
+        args.token or os.environ.get("CONVEYOR_AGENT_TOKEN") or read_local(AGENT_TOKEN_FILE)
+    )
     if not token:
         raise UsageError(
-            "no join token: pass --token or set CONVEYOR_AGENT_TOKEN "
+            "no join token: pass --token-file F (or --token) or set CONVEYOR_AGENT_TOKEN "
             "(the server prints where it keeps its agent-token)"
         )
+    return token
+
+
+def config_from_args(args: argparse.Namespace) -> AgentConfig:
+    token = join_token(args)
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     name = args.name or socket.gethostname()
-    address = args.coordinator or os.environ.get("CONVEYOR_ADDR") or DEFAULT_ADDRESS
+    try:
+        target = resolve_target(args.coordinator, getattr(args, "ca", None))
+    except CaFileError as error:
+        raise UsageError(str(error)) from None
     work_dir = (
         Path(args.work_dir).expanduser()
         if args.work_dir
         else Path.home() / ".conveyor" / f"agent-{name}"
     )
     return AgentConfig(
-        coordinator=address,
+        coordinator=target.address,
+        ca_file=target.ca.path if target.ca else None,
         join_token=token,
         name=name,
         work_dir=work_dir,
@@ -77,6 +97,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         concurrency=args.concurrency,
         stop_grace_s=args.stop_grace,
         spool_limit_bytes=int(args.spool_limit * 1024 * 1024),
+        allow_local_git=getattr(args, "allow_local_git", False),
     )
 
 
@@ -114,7 +135,12 @@ def _serve(args: argparse.Namespace, config: AgentConfig) -> int:
     executor = make_executor(getattr(args, "executor", "docker"), config)
     if executor is None:
         return 1
-    agent = Agent(config, executor, GrpcPeer(config.coordinator, config.join_token))
+    try:
+        ca = load_ca(config.ca_file, "--ca") if config.ca_file else None
+    except CaFileError as error:
+        LOGGER.error("%s", error)
+        return 2
+    agent = Agent(config, executor, GrpcPeer(config.coordinator, config.join_token, ca))
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -126,6 +152,9 @@ def _serve(args: argparse.Namespace, config: AgentConfig) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         agent.run()
+    except UntrustedServerError as error:
+        LOGGER.error("%s", error)
+        return 2
     except JoinRefusedError as error:
         LOGGER.error("the coordinator at %s refused this agent: %s", config.coordinator, error)
         return 2

@@ -204,6 +204,7 @@ class Agent:
             self.config.spool_limit_bytes,
             lease_fresh=(lambda: keeper.fresh(attempt_id)) if keeper else lambda: True,
             room=self._room,
+            allow_local_git=self.config.allow_local_git,
         )
         if keeper is not None:
             keeper.track(attempt_id, polled_at)

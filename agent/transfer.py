@@ -69,9 +69,13 @@ class Transfers:
         info: AttemptInfo,
         lease: Lease,
         stop: threading.Event,
+        *,
+        allow_local_git: bool = False,
     ) -> None:
-        """`stop` (cancel, agent stopping, lease lost) ends a transfer between two chunks."""
+        """`stop` (cancel, agent stopping, lease lost) ends a transfer between two chunks;
+        `allow_local_git` lets a git source be a repository on this host."""
         self._stop = stop
+        self._allow_local_git = allow_local_git
         self._peer = peer
         self._executor = executor
         self._info = info
@@ -153,7 +157,9 @@ class Transfers:
         with tempfile.TemporaryDirectory(prefix="conveyor-git-") as tmp:
             repo = Path(tmp) / "repo"
             try:
-                commit = gitsource.fetch(git.url, git.commit or git.ref, repo)
+                commit = gitsource.fetch(
+                    git.url, git.commit or git.ref, repo, allow_local=self._allow_local_git
+                )
                 committed_at_ms = gitsource.commit_time_ms(repo, commit)
             except gitsource.GitError as error:
                 raise TransferError(Reason.SOURCE_FAILED, str(error)) from None

@@ -64,9 +64,18 @@ def token_from_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> s
 
 
 def insecure_channel(target: str, *, transfers: bool = False) -> grpc.Channel:
-    """A channel to the coordinator; `transfers` for one that carries blob streams."""
-    options = TRANSFER_CHANNEL_OPTIONS if transfers else CHANNEL_OPTIONS
-    return grpc.insecure_channel(target, options=list(options))
+    """A plaintext channel to the coordinator; `transfers` for one that carries blob streams."""
+    return channel(target, None, transfers=transfers)
+
+
+def channel(target: str, root_ca: bytes | None, *, transfers: bool = False) -> grpc.Channel:
+    """A channel to the coordinator: TLS verified against `root_ca` (PEM), or plaintext
+    without one; `transfers` for one that carries blob streams."""
+    options = list(TRANSFER_CHANNEL_OPTIONS if transfers else CHANNEL_OPTIONS)
+    if root_ca is None:
+        return grpc.insecure_channel(target, options=options)
+    credentials = grpc.ssl_channel_credentials(root_certificates=root_ca)
+    return grpc.secure_channel(target, credentials, options=options)
 
 
 def build_status_to_pb(status: BuildStatus) -> types_pb2.BuildStatus.ValueType:

@@ -107,6 +107,13 @@ MAX_AGENT_CAPACITY = 256
 MAX_AGENT_CREDENTIAL_CHARS = 256
 # Characters in an agent's own account of why it takes no work (PollWork `held`).
 MAX_AGENT_HELD_CHARS = 512
+# `--tls auto` keeps its CA and server certificate in DATA_DIR/tls. The CA lasts ten years (every
+# client trusts it: replacing it means copying it again); the server certificate a year, and
+# a start within 30 days of its end makes a new one from the same CA.
+TLS_DIR = "tls"
+TLS_CA_VALIDITY_DAYS = 3650
+TLS_SERVER_VALIDITY_DAYS = 365
+TLS_RENEW_BEFORE_DAYS = 30
 
 # Named client tokens (`conveyor token create`): a name like an agent's, this long at most.
 MAX_TOKEN_NAME_CHARS = 64
@@ -138,6 +145,11 @@ class CoordinatorConfig:
     max_artifact_bytes: int = MAX_ARTIFACT_BYTES
     max_build_artifact_bytes: int = MAX_BUILD_ARTIFACT_BYTES
     max_source_bytes: int = MAX_SOURCE_BYTES
+    # TLS on the listeners: the operator's certificate and key, or one made in the data dir
+    # (`tls_auto`); neither means plaintext.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_auto: bool = False
 
     @property
     def database_url(self) -> str:

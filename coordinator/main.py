@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from conveyor.paths import parse_size
+from conveyor.tokens import TokenFileError, read_token_file
 from coordinator import config as defaults
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.loops import LoopDied
@@ -16,6 +17,7 @@ from coordinator.edge.grpc_server import ListenError
 from coordinator.server import DataDirInUse, ensure_token, lock_data_dir, make_private, serve
 from coordinator.store.engine import DatabaseFileError, DatabaseUrlError
 from coordinator.store.schema import SchemaError
+from coordinator.tls import TlsError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -24,13 +26,22 @@ def data_dir_of(args: argparse.Namespace) -> Path:
     return Path(args.data_dir).expanduser() if args.data_dir else defaults.DEFAULT_DATA_DIR
 
 
+def given_token(args: argparse.Namespace, name: str, env: str) -> str | None:
+    """`--NAME-token`, `--NAME-token-file` or the environment; None: the data dir's."""
+    path = getattr(args, f"{name}_token_file", None)
+    if path:
+        return read_token_file(path, f"--{name}-token-file")
+    token: str | None = getattr(args, f"{name}_token", None) or os.environ.get(env)
+    return token
+
+
 def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
     data_dir = data_dir_of(args)
     agent_token, agent_path = ensure_token(
-        data_dir, "agent-token", args.agent_token or os.environ.get("CONVEYOR_AGENT_TOKEN")
+        data_dir, "agent-token", given_token(args, "agent", "CONVEYOR_AGENT_TOKEN")
     )
     client_token, client_path = ensure_token(
-        data_dir, "client-token", args.client_token or os.environ.get("CONVEYOR_CLIENT_TOKEN")
+        data_dir, "client-token", given_token(args, "client", "CONVEYOR_CLIENT_TOKEN")
     )
     for what, path in (("agent join token", agent_path), ("client token", client_path)):
         if path is not None:
@@ -50,7 +61,14 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
             args, "max_build_artifacts_size", defaults.MAX_BUILD_ARTIFACT_BYTES
         ),
         max_source_bytes=_size(args, "max_source_size", defaults.MAX_SOURCE_BYTES),
+        tls_cert=_path(getattr(args, "tls_cert", None)),
+        tls_key=_path(getattr(args, "tls_key", None)),
+        tls_auto=getattr(args, "tls", "off") == "auto",
     )
+
+
+def _path(text: str | None) -> Path | None:
+    return Path(text).expanduser() if text else None
 
 
 def _size(args: argparse.Namespace, name: str, default: int) -> int:
@@ -71,8 +89,26 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
 
 
+def tls_usage(args: argparse.Namespace) -> str | None:
+    """What is wrong with the TLS flags together, if anything."""
+    cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
+    if bool(cert) != bool(key):
+        return "--tls-cert and --tls-key go together: give both"
+    if cert and getattr(args, "tls", "off") == "auto":
+        return "--tls auto makes its own certificate: give it, or --tls-cert and --tls-key"
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    problem = tls_usage(args)
+    if problem:
+        LOGGER.error("%s", problem)
+        return 2
+    try:
+        config = config_from_args(args)
+    except TokenFileError as error:
+        LOGGER.error("%s", error)
+        return 2
     if config.renew_interval_s >= config.lease_ttl_s:
         LOGGER.error(
             "--renew-interval (%ss) must be shorter than --lease-ttl (%ss)",
@@ -82,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(serve(config))
-    except (SchemaError, DatabaseUrlError, DatabaseFileError, ListenError) as error:
+    except (SchemaError, DatabaseUrlError, DatabaseFileError, ListenError, TlsError) as error:
         # The operator's to fix (a database of another version, a wrong URL): say so, no traceback.
         LOGGER.error("%s", error)
         return 2

@@ -15,6 +15,7 @@ from coordinator.app import build_coordinator
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.loops import LoopDied
 from coordinator.edge.grpc_server import GrpcEdge, ListenError
+from coordinator.tls import for_config
 
 LOGGER = logging.getLogger(__name__)
 
@@ -82,9 +83,10 @@ def ensure_token(data_dir: Path, name: str, given: str | None) -> tuple[str, Pat
 
 
 async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -> None:
+    tls = for_config(config)  # before anything starts: a bad certificate stops here
     core = build_coordinator(config)
     await core.start()
-    edge = GrpcEdge(core, config.listen)
+    edge = GrpcEdge(core, config.listen, tls)
     try:
         address = await edge.start()
     except ListenError:
@@ -94,7 +96,14 @@ async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -
     partial = config.data_dir / (ADDRESS_FILE + ".tmp")
     partial.write_text(address + "\n")
     partial.replace(config.data_dir / ADDRESS_FILE)
-    LOGGER.info("coordinator listening on %s (data in %s)", address, config.data_dir)
+    LOGGER.info(
+        "coordinator listening on %s%s (data in %s)",
+        address,
+        " with TLS" if tls else "",
+        config.data_dir,
+    )
+    if tls is not None and tls.ca_path is not None:
+        LOGGER.info("agents and clients elsewhere need its CA: --ca %s", tls.ca_path)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

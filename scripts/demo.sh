@@ -32,7 +32,8 @@ start_farm() {
   CONVEYOR_AGENT_TOKEN=$(cat "$work/server/agent-token")
 
   echo "demo: starting an agent (logs in $work/agent.log)"
-  "$conveyor" agent --name demo-agent --labels os=linux --concurrency 2 \
+  # --allow-local-git: the demo's pipelines may build from a repository on this machine.
+  "$conveyor" agent --name demo-agent --labels os=linux --concurrency 2 --allow-local-git \
     --work-dir "$work/agent" >"$work/agent.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do

@@ -81,10 +81,24 @@ class Cluster:
     # `--db` for the server: a fresh database of the session's backend, kept across restarts;
     # None means the SQLite file in the data dir.
     db_url: str | None = field(default_factory=DATABASES.fresh_server_url)
+    # Tokens given as files (`--agent-token-file`, `--token-file`) rather than arguments.
+    token_files: bool = False
+    # `--tls auto` on the server; agents and CLI calls then verify it with `--ca`.
+    tls: bool = False
+    # Variables every process and CLI call of the cluster gets on top of the test's own.
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
         return self.root / "server"
+
+    @property
+    def ca_path(self) -> Path:
+        """The CA `--tls auto` made (clusters started with `tls`)."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    def _ca_option(self) -> tuple[str, ...]:
+        return ("--ca", str(self.ca_path)) if self.tls else ()
 
     @property
     def uses_docker(self) -> bool:
@@ -98,7 +112,7 @@ class Cluster:
             [*CLI, *args],
             stdout=handle,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **self.env, **(env or {})},
             start_new_session=True,
         )
         process = Process(name, popen, log_path)
@@ -114,10 +128,8 @@ class Cluster:
             listen,
             "--data-dir",
             str(self.data_dir),
-            "--agent-token",
-            AGENT_TOKEN,
-            "--client-token",
-            CLIENT_TOKEN,
+            *self._token_option("--agent-token", AGENT_TOKEN),
+            *self._token_option("--client-token", CLIENT_TOKEN),
             "--lease-ttl",
             "4",
             "--renew-interval",
@@ -127,8 +139,17 @@ class Cluster:
             "--poll-timeout",
             "5",
             *(("--db", self.db_url) if self.db_url else ()),
+            *(("--tls", "auto") if self.tls else ()),
             *self.server_args,
         ]
+
+    def _token_option(self, flag: str, token: str) -> tuple[str, str]:
+        """`flag token`, or with `token_files` `flag-file FILE` for the harness's own tokens."""
+        if not self.token_files or token not in (AGENT_TOKEN, CLIENT_TOKEN):
+            return flag, token
+        path = self.root / ("agent-token.txt" if token == AGENT_TOKEN else "client-token.txt")
+        path.write_text(token + "\n")
+        return f"{flag}-file", str(path)
 
     def start_server(self) -> Process:
         addr_file = self.data_dir / "server.addr"
@@ -154,17 +175,21 @@ class Cluster:
         extra: Sequence[str] = (),
         via: str | None = None,
         executor: str | None = None,
+        allow_local_git: bool = True,
     ) -> Process:
         """Starts an agent; `via` is another address to reach the coordinator (a proxy).
 
         `executor` defaults to the cluster's; a "docker" agent needs the `docker_ready` fixture.
+        Tests build from git repositories in their temp dirs, so agents allow local git sources
+        unless `allow_local_git` is False.
         """
         executor = executor or self.executor
         self.agent_names.add(name)
         self.agent_executors[name] = executor
+        token_flag, token_value = self._token_option("--token", token)
         options = {
             "--coordinator": via or self.address,
-            "--token": token,
+            token_flag: token_value,
             "--name": name,
             "--labels": labels,
             "--concurrency": str(concurrency),
@@ -173,6 +198,9 @@ class Cluster:
             "--executor": executor,
         }
         args = [arg for pair in options.items() for arg in pair]
+        if allow_local_git:
+            args.append("--allow-local-git")
+        args.extend(self._ca_option())
         process = self._spawn(f"agent-{name}", ["agent", *args, *extra])
         if wait:
             self.wait_for_agent(name)
@@ -188,8 +216,21 @@ class Cluster:
     def cli(
         self, *args: str, token: str = CLIENT_TOKEN, timeout_s: float = 120.0
     ) -> subprocess.CompletedProcess[bytes]:
-        command = [*CLI, *args, "--coordinator", self.address, "--token", token]
-        return subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
+        command = [
+            *CLI,
+            *args,
+            "--coordinator",
+            self.address,
+            *self._token_option("--token", token),
+            *self._ca_option(),
+        ]
+        return subprocess.run(
+            command,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+            env={**os.environ, **self.env},
+        )
 
     def json(self, *args: str) -> Any:
         result = self.cli(*args, "--json")

@@ -3,7 +3,7 @@
 Importing this package never loads gRPC; :mod:`agent.peer.grpc` holds the implementation.
 """
 
-from agent.peer.base import FencedError, JoinRefusedError, Peer, PeerError
+from agent.peer.base import FencedError, JoinRefusedError, Peer, PeerError, UntrustedServerError
 from agent.peer.types import (
     AgentInfo,
     ArtifactFile,
@@ -44,6 +44,7 @@ __all__ = [
     "Snapshot",
     "StepReport",
     "StepSpec",
+    "UntrustedServerError",
     "Verdict",
     "Work",
 ]

@@ -51,6 +51,11 @@ class JoinRefusedError(Exception):
     retrying won't help."""
 
 
+class UntrustedServerError(JoinRefusedError):
+    """The coordinator's TLS certificate did not verify (or it spoke no TLS): the message says
+    how. Trying again would meet the same certificate."""
+
+
 class Peer(Protocol):
     """The coordinator as one agent sees it.
 

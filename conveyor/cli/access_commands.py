@@ -57,7 +57,7 @@ def _emit(doc: Any) -> None:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    reply = Client(args.coordinator, args.token).create_token(args.name, args.role)
+    reply = Client.from_args(args).create_token(args.name, args.role)
     if args.json:
         _emit({"name": reply.token.name, "role": reply.token.role, "token": reply.secret})
     else:
@@ -80,7 +80,7 @@ def token_doc(token: control_pb2.Token) -> dict[str, Any]:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    tokens = Client(args.coordinator, args.token).tokens()
+    tokens = Client.from_args(args).tokens()
     if args.json:
         _emit({"tokens": [token_doc(t) for t in tokens]})
     else:
@@ -96,7 +96,7 @@ def print_tokens(tokens: Sequence[control_pb2.Token], out: TextIO = sys.stdout) 
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    token = Client(args.coordinator, args.token).revoke_token(args.name)
+    token = Client.from_args(args).revoke_token(args.name)
     if args.json:
         _emit(token_doc(token))
     else:
@@ -115,7 +115,7 @@ def audit_doc(event: control_pb2.AuditEvent) -> dict[str, Any]:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    events = Client(args.coordinator, args.token).audit(args.limit)
+    events = Client.from_args(args).audit(args.limit)
     if args.json:
         _emit({"events": [audit_doc(e) for e in events]})
     else:

@@ -64,7 +64,7 @@ def _download_root(text: str) -> Path:
 
 def cmd_artifacts(args: argparse.Namespace) -> int:
     root = _download_root(args.download) if args.download else None
-    transfers = Transfers(Client(args.coordinator, args.token))
+    transfers = Transfers(Client.from_args(args))
     listing = transfers.list(args.build)
     chosen = [
         a
@@ -101,7 +101,7 @@ def cmd_artifacts(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    result = Transfers(Client(args.coordinator, args.token)).collect(args.older_than)
+    result = Transfers(Client.from_args(args)).collect(args.older_than)
     if args.json:
         print(json.dumps({"builds": result.builds, "blobs": result.blobs, "bytes": result.bytes}))
     else:

@@ -14,7 +14,7 @@ from typing import BinaryIO, TypeVar
 import grpc
 
 from conveyor import wire
-from conveyor.cli.client import CALL_TIMEOUT_S, EXIT_FAILED, Client, CliError, explain
+from conveyor.cli.client import CALL_TIMEOUT_S, EXIT_FAILED, Client, CliError
 from conveyor.cli.snapshot import make_snapshot
 from conveyor.paths import UnsafePathError, check_name, safe_destination
 from conveyor.v1 import blobs_pb2, blobs_pb2_grpc
@@ -34,14 +34,14 @@ class Uploaded:
 class Transfers:
     def __init__(self, client: Client) -> None:
         self._client = client
-        self._channel = wire.insecure_channel(client.address, transfers=True)
+        self._channel = wire.channel(client.address, client.target.root_ca, transfers=True)
         self._stub = blobs_pb2_grpc.BlobServiceStub(self._channel)
 
     def _rpc(self, method: Callable[..., T], request: object) -> T:
         try:
             return method(request, metadata=self._client.metadata, timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as error:
-            raise explain(error, self._client.address) from None
+            raise self._client.explain(error) from None
 
     def upload_source(self, directory: Path) -> Uploaded:
         try:
@@ -58,7 +58,7 @@ class Transfers:
                     metadata=self._client.metadata,
                 )
             except grpc.RpcError as error:
-                raise explain(error, self._client.address) from None
+                raise self._client.explain(error) from None
             return Uploaded(snapshot.sha256, snapshot.size, snapshot.files, sent=True)
         finally:
             snapshot.path.unlink(missing_ok=True)
@@ -121,7 +121,7 @@ class Transfers:
                 hasher.update(chunk.data)
                 out.write(chunk.data)
         except grpc.RpcError as error:
-            raise explain(error, self._client.address) from None
+            raise self._client.explain(error) from None
         finally:
             stream.cancel()  # type: ignore[no-untyped-call]  # the server stops sending
         out.flush()

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import TypeVar
 
 import grpc
 
 from conveyor import wire
+from conveyor.local import CLIENT_TOKEN_FILE, local_file, read_local
+from conveyor.tls import CaFileError, TrustedCa, handshake_problem, resolve_target
+from conveyor.tokens import TokenFileError, read_token_file
 from conveyor.v1 import control_pb2, control_pb2_grpc
 
-DEFAULT_ADDRESS = "127.0.0.1:7420"
-DEFAULT_SERVER_DIR = Path.home() / ".conveyor" / "server"
 # Unary calls give up after this long; streams have no deadline.
 CALL_TIMEOUT_S = 30.0
 
@@ -28,33 +29,29 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
-def resolve_address(given: str | None) -> str:
-    if given:
-        return given
-    if os.environ.get("CONVEYOR_ADDR"):
-        return os.environ["CONVEYOR_ADDR"]
-    local = DEFAULT_SERVER_DIR / "server.addr"
-    return local.read_text().strip() if local.exists() else DEFAULT_ADDRESS
-
-
 def resolve_token(given: str | None) -> str:
     if given:
         return given
     if os.environ.get("CONVEYOR_TOKEN"):
         return os.environ["CONVEYOR_TOKEN"]
     # A coordinator started on this machine with default settings keeps its token here.
-    local = DEFAULT_SERVER_DIR / "client-token"
-    if local.exists():
-        return local.read_text().strip()
+    found = read_local(CLIENT_TOKEN_FILE)
+    if found:
+        return found
+    local = local_file(CLIENT_TOKEN_FILE)
     raise CliError(
-        f"no client token: pass --token or set CONVEYOR_TOKEN (a local server keeps one in {local})"
+        "no client token: pass --token-file F (or --token) or set CONVEYOR_TOKEN "
+        f"(a local server keeps one in {local})"
     )
 
 
-def explain(error: grpc.RpcError, address: str) -> CliError:
+def explain(error: grpc.RpcError, address: str, ca: TrustedCa | None = None) -> CliError:
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
     detail = error.details() if isinstance(error, grpc.Call) else str(error)
     if code is grpc.StatusCode.UNAVAILABLE:
+        problem = handshake_problem(detail or "", ca, address)
+        if problem is not None:
+            return CliError(problem, EXIT_UNAVAILABLE)
         return CliError(f"cannot reach the coordinator at {address} ({detail})", EXIT_UNAVAILABLE)
     if code is grpc.StatusCode.UNAUTHENTICATED:
         return CliError(
@@ -75,14 +72,33 @@ def explain(error: grpc.RpcError, address: str) -> CliError:
 
 
 class Client:
-    def __init__(self, address: str | None, token: str | None) -> None:
-        self.address = resolve_address(address)
+    def __init__(self, address: str | None, token: str | None, ca: str | None = None) -> None:
+        """`ca`: the CA file that verifies the coordinator (see `resolve_target`)."""
+        try:
+            self.target = resolve_target(address, ca)
+        except CaFileError as error:
+            raise CliError(str(error)) from None
+        self.address = self.target.address
         self._metadata = wire.bearer(resolve_token(token))
-        self._channel = wire.insecure_channel(self.address)
+        self._channel = wire.channel(self.address, self.target.root_ca)
         self._stub = control_pb2_grpc.ControlServiceStub(self._channel)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Client:
+        """The client a command's connection flags describe (`_client_options` in main)."""
+        token: str | None = args.token
+        if getattr(args, "token_file", None):
+            try:
+                token = read_token_file(args.token_file, "--token-file")
+            except TokenFileError as error:
+                raise CliError(str(error)) from None
+        return cls(args.coordinator, token, getattr(args, "ca", None))
 
     def close(self) -> None:
         self._channel.close()
+
+    def explain(self, error: grpc.RpcError) -> CliError:
+        return explain(error, self.address, self.target.ca)
 
     @property
     def channel(self) -> grpc.Channel:
@@ -96,13 +112,13 @@ class Client:
         try:
             return method(request, metadata=self._metadata, timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as error:
-            raise explain(error, self.address) from None
+            raise self.explain(error) from None
 
     def _stream(self, method: Callable[..., Iterable[T]], request: object) -> Iterator[T]:
         try:
             yield from method(request, metadata=self._metadata)
         except grpc.RpcError as error:
-            raise explain(error, self.address) from None
+            raise self.explain(error) from None
 
     def submit(
         self,

@@ -25,7 +25,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _client(args: argparse.Namespace) -> Client:
-    return Client(args.coordinator, args.token)
+    return Client.from_args(args)
 
 
 def _emit_json(doc: Any) -> None:

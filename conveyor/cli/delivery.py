@@ -40,7 +40,7 @@ def environment_name(text: str) -> str:
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
-    environments = Client(args.coordinator, args.token).environments()
+    environments = Client.from_args(args).environments()
     if args.json:
         _emit({"environments": [environment_doc(e) for e in environments]})
     else:
@@ -49,7 +49,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def cmd_deployments(args: argparse.Namespace) -> int:
-    reply = Client(args.coordinator, args.token).deployments(args.environment, args.limit)
+    reply = Client.from_args(args).deployments(args.environment, args.limit)
     if args.json:
         _emit(
             {

@@ -34,7 +34,7 @@ def add_command(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentP
 
 def cmd_dora(args: argparse.Namespace) -> int:
     start = window_start(args.since, int(time.time() * 1000))
-    reply = Client(args.coordinator, args.token).delivery_figures(args.env or "", start)
+    reply = Client.from_args(args).delivery_figures(args.env or "", start)
     doc = figures_doc(reply)
     if args.json:
         print(dora_json(doc))

@@ -19,7 +19,7 @@ def cmd_reject(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace, *, approve: bool) -> int:
-    client = Client(args.coordinator, args.token)
+    client = Client.from_args(args)
     build = client.decide(args.build, args.job, args.comment or "", approve=approve)
     doc = build_doc(build)
     gate = next(job for job in doc["jobs"] if job["name"] == args.job)

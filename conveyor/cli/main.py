@@ -45,6 +45,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 BUILD_ID = int_in(1, MAX_ID)
+CA_HELP = (
+    "verify the coordinator's TLS certificate against this CA (default: $CONVEYOR_CA, else, "
+    "for the local server, the ~/.conveyor/server/tls/ca.pem it made; without one, plaintext)"
+)
 
 
 def _client_options() -> _Parser:
@@ -55,11 +59,14 @@ def _client_options() -> _Parser:
         metavar="HOST:PORT",
         help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
     )
-    group.add_argument(
+    tokens = group.add_mutually_exclusive_group()
+    tokens.add_argument(
         "--token",
         help="client token (default: $CONVEYOR_TOKEN, else the local "
-        "server's ~/.conveyor/server/client-token)",
+        "server's ~/.conveyor/server/client-token); --token-file keeps it off the command line",
     )
+    tokens.add_argument("--token-file", metavar="FILE", help="read the client token from FILE")
+    group.add_argument("--ca", metavar="FILE", help=CA_HELP)
     common.add_argument("--json", action="store_true", help="print one JSON document")
     return common
 
@@ -95,16 +102,8 @@ def _add_server(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="database: sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
         "(default: SQLite file in the data dir)",
     )
-    p.add_argument(
-        "--agent-token",
-        help="join token agents must present "
-        "(default: $CONVEYOR_AGENT_TOKEN, else generated into the data dir)",
-    )
-    p.add_argument(
-        "--client-token",
-        help="token the CLI must present "
-        "(default: $CONVEYOR_CLIENT_TOKEN, else generated into the data dir)",
-    )
+    _add_server_tokens(p)
+    _add_server_tls(p)
     tuning = p.add_argument_group("timing (seconds; short values are for tests)")
     seconds = float_in(0.01, MAX_TIMING_S)
     tuning.add_argument(
@@ -127,6 +126,32 @@ def _add_server(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(handler=_side("coordinator.main"))
 
 
+def _add_server_tokens(p: _Parser) -> None:
+    for name, what, env in (
+        ("agent", "the join token agents must present", "CONVEYOR_AGENT_TOKEN"),
+        ("client", "the token the CLI must present", "CONVEYOR_CLIENT_TOKEN"),
+    ):
+        tokens = p.add_mutually_exclusive_group()
+        tokens.add_argument(
+            f"--{name}-token",
+            help=f"{what} (default: ${env}, else generated into the data dir)",
+        )
+        tokens.add_argument(f"--{name}-token-file", metavar="FILE", help=f"read {what} from FILE")
+
+
+def _add_server_tls(p: _Parser) -> None:
+    tls = p.add_argument_group("TLS (default: off, plaintext)")
+    tls.add_argument(
+        "--tls",
+        choices=("auto", "off"),
+        default="off",
+        help="'auto': serve TLS with a certificate from a private CA made in the data dir "
+        "(once, then kept; agents and clients elsewhere take DATA_DIR/tls/ca.pem as --ca)",
+    )
+    tls.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this PEM certificate")
+    tls.add_argument("--tls-key", metavar="FILE", help="... and this PEM private key")
+
+
 def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser(
         "agent",
@@ -137,12 +162,7 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
         "drains it: no new work, running jobs finish, then it exits 0. A second one stops the "
         "running steps (SIGTERM, grace, SIGKILL); their attempts end agent_stopped.",
     )
-    p.add_argument(
-        "--coordinator",
-        metavar="HOST:PORT",
-        help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
-    )
-    p.add_argument("--token", help="join token (default: $CONVEYOR_AGENT_TOKEN)")
+    _add_agent_connection(p)
     p.add_argument(
         "--name",
         type=agent_name,
@@ -181,6 +201,12 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
         "the farm itself",
     )
     p.add_argument(
+        "--allow-local-git",
+        action="store_true",
+        help="let a git source be a path or file:// URL on this host (off by default: a "
+        "pipeline could then read any repository the agent's user can)",
+    )
+    p.add_argument(
         "--spool-limit",
         type=float_in(0, 1024**2),
         default=1024,
@@ -196,6 +222,27 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(handler=_side("agent.main"))
+
+
+def _add_agent_connection(p: _Parser) -> None:
+    p.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
+    )
+    tokens = p.add_mutually_exclusive_group()
+    tokens.add_argument(
+        "--token",
+        help="join token (default: $CONVEYOR_AGENT_TOKEN, else the local server's "
+        "~/.conveyor/server/agent-token)",
+    )
+    tokens.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the join token from FILE (e.g. a copy of the "
+        "server's agent-token), which keeps it off the command line",
+    )
+    p.add_argument("--ca", metavar="FILE", help=CA_HELP)
 
 
 def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:

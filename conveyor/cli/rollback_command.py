@@ -44,7 +44,7 @@ def _deployment_id(text: str) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    client = Client(args.coordinator, args.token)
+    client = Client.from_args(args)
     started = client.rollback(args.environment, args.to)
     if args.no_follow:
         if args.json:

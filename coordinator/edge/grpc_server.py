@@ -12,6 +12,7 @@ from coordinator.domain.coordinator import Coordinator
 from coordinator.edge.agent_service import AgentService
 from coordinator.edge.blob_service import AgentBlobService, BlobService
 from coordinator.edge.control_service import ControlService
+from coordinator.tls import ServerTls
 
 # gRPC sets SO_REUSEPORT by default: a second coordinator on a port in use would bind it too, and
 # clients would reach either at random. Off, binding a port in use fails.
@@ -50,8 +51,10 @@ def _check_free(listen: str) -> None:
 
 
 class GrpcEdge:
-    def __init__(self, core: Coordinator, listen: str) -> None:
+    def __init__(self, core: Coordinator, listen: str, tls: ServerTls | None = None) -> None:
+        """Serves TLS with `tls`, else plaintext."""
         self._listen = listen
+        self._tls = tls
         self._server = grpc.aio.server(options=[*wire.SERVER_OPTIONS, NO_REUSEPORT])
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(core), self._server)
         control_pb2_grpc.add_ControlServiceServicer_to_server(ControlService(core), self._server)
@@ -62,7 +65,11 @@ class GrpcEdge:
         """Binds and starts serving; returns the address bound (`host:port`, port 0 resolved)."""
         _check_free(self._listen)
         try:
-            port = self._server.add_insecure_port(self._listen)
+            if self._tls is None:
+                port = self._server.add_insecure_port(self._listen)
+            else:
+                credentials = grpc.ssl_server_credentials([(self._tls.key_pem, self._tls.cert_pem)])
+                port = self._server.add_secure_port(self._listen, credentials)
         except RuntimeError:
             port = 0
         if port == 0:

@@ -34,10 +34,11 @@ from agent.config import (
     RETRY_MAX_S,
     UPLOAD_TRIES,
 )
-from agent.peer.base import PeerError
+from agent.peer.base import PeerError, UntrustedServerError
 from agent.peer.grpc import blobs, convert
 from agent.peer.grpc.errors import (
     describe,
+    details_of,
     forgot_session,
     is_retryable,
     to_join_error,
@@ -57,6 +58,7 @@ from agent.peer.types import (
     Work,
 )
 from conveyor import PROTOCOL_VERSION, wire
+from conveyor.tls import TrustedCa, handshake_problem
 from conveyor.v1 import agent_pb2, agent_pb2_grpc, blobs_pb2, blobs_pb2_grpc
 
 LOGGER = logging.getLogger(__name__)
@@ -81,11 +83,13 @@ def _log_retry(state: RetryCallState) -> None:
 class GrpcPeer:
     """The coordinator at `address`, joined with `join_token`."""
 
-    def __init__(self, address: str, join_token: str) -> None:
+    def __init__(self, address: str, join_token: str, ca: TrustedCa | None = None) -> None:
+        """TLS verified against `ca`, or plaintext without one."""
         self._address = address
         self._join_token = join_token
+        self._ca = ca
         self._closed = threading.Event()
-        self._channel = wire.insecure_channel(address)
+        self._channel = wire.channel(address, ca.pem if ca else None)
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
         self._transfer_channel: grpc.Channel | None = None
         self._blob_stub: blobs_pb2_grpc.AgentBlobServiceStub | None = None
@@ -216,7 +220,9 @@ class GrpcPeer:
         """The blob service on a second connection, opened on first use."""
         with self._lock:
             if self._blob_stub is None:
-                channel = wire.insecure_channel(self._address, transfers=True)
+                channel = wire.channel(
+                    self._address, self._ca.pem if self._ca else None, transfers=True
+                )
                 self._transfer_channel = channel
                 self._blob_stub = blobs_pb2_grpc.AgentBlobServiceStub(channel)
             return self._blob_stub
@@ -244,6 +250,7 @@ class GrpcPeer:
                 self._stub.Register, request, timeout=CALL_TIMEOUT_S
             )
         except grpc.RpcError as error:
+            self._refuse_untrusted(error)
             raise to_join_error(error) from None
         if reply.agent_credential:
             # Kept before the session is used: a crash from here on restarts as this agent.
@@ -290,12 +297,24 @@ class GrpcPeer:
             try:
                 return tried()
             except grpc.RpcError as error:
+                self._refuse_untrusted(error)
                 if attempt == 0 and forgot_session(error) and self._agent is not None:
                     LOGGER.warning("coordinator forgot our session; registering again")
                     self._register(self._agent, budget_s, give_up)
                     continue
                 raise to_peer_error(error) from None
         raise AssertionError("unreachable")
+
+    def _untrusted(self, error: BaseException) -> str | None:
+        """What is wrong with the coordinator's TLS, when that is why `error` happened."""
+        if self._ca is None:
+            return None
+        return handshake_problem(details_of(error), self._ca, self._address)
+
+    def _refuse_untrusted(self, error: grpc.RpcError) -> None:
+        problem = self._untrusted(error)
+        if problem is not None:
+            raise UntrustedServerError(problem) from None
 
     def _retrying(
         self, budget_s: float, give_up: threading.Event | None, *, tries: int | None = None
@@ -306,7 +325,7 @@ class GrpcPeer:
         if give_up is not None:
             stops.append(stop_when_event_set(give_up))
         return Retrying(
-            retry=retry_if_exception(is_retryable),
+            retry=retry_if_exception(lambda e: is_retryable(e) and self._untrusted(e) is None),
             wait=wait_exponential_jitter(initial=RETRY_INITIAL_S, max=RETRY_MAX_S),
             stop=stop_any(*stops),
             reraise=True,
