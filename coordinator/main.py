@@ -14,6 +14,7 @@ from coordinator.config import CoordinatorConfig
 from coordinator.domain.loops import LoopDied
 from coordinator.edge.grpc_server import ListenError
 from coordinator.server import DataDirInUse, ensure_token, lock_data_dir, make_private, serve
+from coordinator.storage.secretbox import SecretKeyError
 from coordinator.store.engine import DatabaseFileError, DatabaseUrlError
 from coordinator.store.schema import SchemaError
 
@@ -50,6 +51,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
             args, "max_build_artifacts_size", defaults.MAX_BUILD_ARTIFACT_BYTES
         ),
         max_source_bytes=_size(args, "max_source_size", defaults.MAX_SOURCE_BYTES),
+        secret_key=os.environ.get(defaults.SECRET_KEY_ENV) or None,
     )
 
 
@@ -82,7 +84,13 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(serve(config))
-    except (SchemaError, DatabaseUrlError, DatabaseFileError, ListenError) as error:
+    except (
+        SchemaError,
+        DatabaseUrlError,
+        DatabaseFileError,
+        ListenError,
+        SecretKeyError,
+    ) as error:
         # The operator's to fix (a database of another version, a wrong URL): say so, no traceback.
         LOGGER.error("%s", error)
         return 2

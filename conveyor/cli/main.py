@@ -10,7 +10,14 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from conveyor import __version__
-from conveyor.cli import artifact_commands, commands, delivery, dora_command, gate_commands
+from conveyor.cli import (
+    artifact_commands,
+    commands,
+    delivery,
+    dora_command,
+    gate_commands,
+    secret_commands,
+)
 from conveyor.cli.bounds import (
     MAX_AGENT_CONCURRENCY,
     MAX_ID,
@@ -257,6 +264,7 @@ def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     _add_gate_commands(sub, common)
     delivery.add_commands(sub, common)
     dora_command.add_command(sub, common)
+    secret_commands.add_commands(sub, common)
 
 
 def _add_gate_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:

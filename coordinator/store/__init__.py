@@ -17,6 +17,7 @@ from coordinator.store.attempts import AttemptStore
 from coordinator.store.builds import BuildStore
 from coordinator.store.deployments import DeploymentStore
 from coordinator.store.engine import corrupt_file_error, make_engine
+from coordinator.store.secrets import SecretStore
 
 
 class Store:
@@ -36,6 +37,7 @@ class Store:
         self.artifacts = ArtifactStore(self._engine)
         self.approvals = ApprovalStore(self._engine)
         self.deployments = DeploymentStore(self._engine)
+        self.secrets = SecretStore(self._engine)
 
     @property
     def engine(self) -> Engine:

@@ -144,7 +144,13 @@ class SchemaError(RuntimeError):
 
 def target_metadata() -> MetaData:
     """Every table the models declare (imported here so that none is missed)."""
-    from coordinator.store import artifact_tables, delivery_tables, queue_order, tables  # noqa: F401
+    from coordinator.store import (  # noqa: F401
+        artifact_tables,
+        delivery_tables,
+        queue_order,
+        secrets,
+        tables,
+    )
 
     return SQLModel.metadata
 
