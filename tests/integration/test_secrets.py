@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from coordinator.storage.secretbox import generate_key
 from tests.databases import DATABASES
 from tests.harness import CLI, CLIENT_TOKEN, Cluster, job, write_pipeline
 
@@ -85,10 +86,15 @@ def test_secrets_are_masked_whole_in_pieces_and_line_by_line_and_stored_nowhere(
     whole = f"whole-{tag}-value"
     first, second = f"pc{tag[:6]}", f"{tag[6:]}ep"
     multi = f"line-one-{tag}\nline-two-{tag}\n-----END {tag}-----"
-    for name, value in (("WHOLE", whole), ("PIECES", first + second), ("MULTI", multi)):
+    for name, value in (("WHOLE", whole), ("PIECES", first + second)):
         result = set_secret(farm, name, value + "\n")
         assert result.returncode == 0, result.stderr.decode()
         assert value.encode() not in result.stdout + result.stderr
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(multi + "\n")
+    result = set_secret(farm, "MULTI", "", "--from-file", str(key_file))
+    assert result.returncode == 0, result.stderr.decode()
+    key_file.unlink()
     pipeline = f"""
 name: masked
 image: conveyor/busybox
@@ -105,9 +111,12 @@ jobs:
           test "$PIECES" = "$(printf '%s%s' '{first}' '{second}')" && echo "pieces arrived whole"
 """
     path = write_pipeline(tmp_path, "masked.yml", pipeline)
-    result = farm.cli("run", str(path), "--json")
+    # Followed as a person would: the log lines stream to the terminal as they come.
+    result = farm.cli("run", str(path))
     assert result.returncode == 0, result.stderr.decode()
-    doc = json.loads(result.stdout)
+    assert b"leak/print | p: [masked]" in result.stdout, result.stdout.decode()
+    doc = farm.json("builds", "--limit", "1")[0]
+    doc = farm.show(doc["id"])
     assert job(doc, "leak")["status"] == "succeeded"
     log = farm.cli("logs", str(doc["id"]), "leak")
     assert log.returncode == 0, log.stderr.decode()
@@ -213,3 +222,47 @@ jobs:
     assert result.returncode == 2
     assert b"jobs.deploy.secrets[0]: unknown secret 'NO_SUCH_SECRET_" in result.stderr
     assert len(farm.json("builds", "--limit", "1000")) == before
+
+
+KEYED = """
+name: keyed
+image: conveyor/busybox
+jobs:
+  use:
+    labels: {executor: shell}
+    secrets: [KEYED]
+    steps: [{run: 'test -n "$KEYED"'}]
+"""
+
+
+def test_the_key_can_come_from_the_environment_and_another_key_opens_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CONVEYOR_SECRET_KEY replaces the key file; a coordinator restarted with another key
+    fails a job naming a secret sealed under the first (it never runs it without); a malformed
+    key stops the server at start (exit 2)."""
+    cluster = Cluster(tmp_path, executor="shell")
+    monkeypatch.setenv("CONVEYOR_SECRET_KEY", generate_key())
+    try:
+        server = cluster.start_server()
+        assert set_secret(cluster, "KEYED", f"keyed-{uuid.uuid4().hex}").returncode == 0
+        assert not (cluster.data_dir / "secret.key").exists()
+        server.stop()
+        monkeypatch.setenv("CONVEYOR_SECRET_KEY", generate_key())
+        cluster.start_server()
+        cluster.start_agent("host")
+        result = cluster.cli("run", str(write_pipeline(tmp_path, "keyed.yml", KEYED)), "--json")
+        assert result.returncode == 1, result.stderr.decode()
+        used = job(json.loads(result.stdout), "use")
+        assert (used["status"], used["reason"]) == ("failed", "error")
+        assert (
+            "secret 'KEYED' cannot be decrypted: it was sealed with another key" in used["message"]
+        )
+    finally:
+        cluster.close()
+    monkeypatch.setenv("CONVEYOR_SECRET_KEY", "not-a-key")
+    refused = subprocess.run(
+        [*CLI, *cluster.server_argv()], capture_output=True, timeout=60, check=False
+    )
+    assert refused.returncode == 2
+    assert b"CONVEYOR_SECRET_KEY: not a secret key" in refused.stdout + refused.stderr
