@@ -19,7 +19,7 @@ from agent.executors.base import (
     StepResult,
 )
 from agent.logship import LogShipper
-from agent.masking import MaskingWriter, masked_values
+from agent.masking import masked_sink, masked_values
 from agent.peer import (
     Assignment,
     FencedError,
@@ -229,18 +229,13 @@ class AttemptRunner:
     ) -> StepResult:
         """Runs the step with its output masked before the spool sees a byte of it (without
         secrets nothing stands between)."""
-        masking = None
-        if self._masked:
-            masking = MaskingWriter(self._masked, shipper.write, MASK_HOLD_S)
-        sink = shipper.write if masking is None else masking.write
         self._in_step.set()
         try:
-            try:
-                return self._executor.run_step(self._info, request, sink, control)
-            finally:
-                self._in_step.clear()
-                if masking is not None:
-                    masking.close()  # what it held goes out before the step's last words
+            with masked_sink(self._masked, shipper.write, MASK_HOLD_S) as sink:
+                try:
+                    return self._executor.run_step(self._info, request, sink, control)
+                finally:
+                    self._in_step.clear()
         except BaseException:
             shipper.discard()  # its descriptors would keep the spool's disk space
             raise

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from agent.config import MIN_MASKED_BYTES
 
@@ -161,3 +162,19 @@ class MaskingWriter:
                 self._held_since = None
                 if out:
                     self._sink(out)
+
+
+@contextmanager
+def masked_sink(
+    needles: tuple[bytes, ...], sink: Callable[[bytes], None], hold_s: float
+) -> Iterator[Callable[[bytes], None]]:
+    """The sink a step writes to: `sink` itself without needles, else a MaskingWriter in front
+    of it, closed (what it holds let out) when the block ends, however it ends."""
+    if not needles:
+        yield sink
+        return
+    writer = MaskingWriter(needles, sink, hold_s)
+    try:
+        yield writer.write
+    finally:
+        writer.close()

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from agent.masking import MASK, Masker, MaskingWriter, masked_values
+from agent.masking import MASK, Masker, MaskingWriter, masked_sink, masked_values
 
 
 def run(values: list[str], chunks: list[bytes]) -> bytes:
@@ -113,3 +113,17 @@ def test_closing_the_writer_lets_the_rest_out_masked() -> None:
     writer.write(b"x abcd")
     writer.close()
     assert sink.data == b"x [masked]"
+
+
+def test_the_step_sink_is_the_spool_itself_without_secrets() -> None:
+    sink = Sink()
+    with masked_sink((), sink, hold_s=30.0) as write:
+        assert write is sink
+
+
+def test_the_step_sink_lets_held_output_out_when_the_step_fails() -> None:
+    sink = Sink()
+    with pytest.raises(RuntimeError), masked_sink(masked_values(["abcd"]), sink, 30.0) as write:
+        write(b"x ab")
+        raise RuntimeError("the executor broke")
+    assert sink.data == b"x ab"
