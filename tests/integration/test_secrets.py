@@ -154,11 +154,20 @@ def test_secret_list_shows_names_and_scopes_never_values(farm: Cluster) -> None:
     assert b"no secret 'LISTED' for environment production" in again.stderr
 
 
-def test_a_value_is_never_taken_from_an_argument(farm: Cluster) -> None:
+def test_a_value_is_never_taken_from_an_argument_nor_empty_nor_too_short(farm: Cluster) -> None:
     value = f"argv-{uuid.uuid4().hex}"
     result = farm.cli("secret", "set", "ARGV", value)
     assert result.returncode == 2
     assert b"never taken from an argument" in result.stderr
+    empty = set_secret(farm, "ARGV", "\n")
+    assert (empty.returncode, empty.stderr) == (
+        2,
+        b"conveyor: the value is empty (pipe it in, or use --from-file)\n",
+    )
+    short = set_secret(farm, "ARGV", "abc")
+    assert short.returncode == 2
+    assert b"too short to be masked in logs (3 < 4 bytes)" in short.stderr
+    assert b"abc" not in short.stderr.replace(b"ARGV", b"")
     assert "ARGV" not in [s["name"] for s in farm.json("secret", "list")["secrets"]]
 
 
