@@ -13,6 +13,7 @@ it out. Overlapping values are masked as one span.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +22,10 @@ from contextlib import contextmanager
 from agent.config import MIN_MASKED_BYTES
 
 MASK = b"[masked]"
+# Up to this many values, one byte search each beats one pass of a regex alternation (measured
+# on 240 KiB of output: ~4 GB/s for one value, ~0.5 for three, ~0.13 for ten searches, ~0.23
+# for the alternation whatever its size).
+_SEARCHES_MAX = 5
 
 
 def masked_values(values: Iterable[str]) -> tuple[bytes, ...]:
@@ -42,6 +47,11 @@ class Masker:
         if any(b"\n" in needle or not needle for needle in needles):
             raise ValueError("a masked value must be non-empty and hold no newline")
         self._needles = needles
+        # Most output holds no value: first only whether any occurs (a byte search per value is
+        # fastest for a few, one pass of an alternation for many); only then each one's spans.
+        self._any = None
+        if len(needles) > _SEARCHES_MAX:
+            self._any = re.compile(b"|".join(re.escape(needle) for needle in needles))
         self._held = b""
 
     @property
@@ -51,20 +61,21 @@ class Masker:
     def feed(self, data: bytes) -> bytes:
         """The output that is safe to pass on now, masked; the rest is held."""
         buffer = self._held + data
-        cut = self._safe_end(buffer)
+        spans = self._spans(buffer)
+        cut = self._safe_end(buffer, spans)
         self._held = buffer[cut:]
-        return self._mask(buffer[:cut])
+        return _masked(buffer[:cut], [span for span in spans if span[1] <= cut])
 
     def flush(self) -> bytes:
         """Everything held, masked as far as it goes (the output ended, or waited too long)."""
-        out, self._held = self._mask(self._held), b""
+        out = _masked(self._held, self._spans(self._held))
+        self._held = b""
         return out
 
-    def _safe_end(self, buffer: bytes) -> int:
+    def _safe_end(self, buffer: bytes, spans: list[tuple[int, int]]) -> int:
         """Where the part that cannot change any more ends: before the longest tail that may be
         the start of a value, and before any value found that reaches into that tail."""
         end = len(buffer) - self._open_tail(buffer)
-        spans = self._spans(buffer)
         moved = True
         while moved:
             moved = False
@@ -88,6 +99,10 @@ class Masker:
         return longest
 
     def _spans(self, buffer: bytes) -> list[tuple[int, int]]:
+        if self._any is not None and self._any.search(buffer) is None:
+            return []
+        if self._any is None and not any(needle in buffer for needle in self._needles):
+            return []
         spans = []
         for needle in self._needles:
             position = buffer.find(needle)
@@ -96,20 +111,22 @@ class Masker:
                 position = buffer.find(needle, position + 1)
         return spans
 
-    def _mask(self, data: bytes) -> bytes:
-        spans = sorted(self._spans(data))
-        if not spans:
-            return data
-        out, done = bytearray(), 0
-        start, stop = spans[0]
-        for next_start, next_stop in spans[1:]:
-            if next_start <= stop:  # overlapping or touching: one span
-                stop = max(stop, next_stop)
-                continue
-            out += data[done:start] + MASK
-            done, start, stop = stop, next_start, next_stop
-        out += data[done:start] + MASK + data[stop:]
-        return bytes(out)
+
+def _masked(data: bytes, spans: list[tuple[int, int]]) -> bytes:
+    """`data` with each span, overlapping or touching ones as one, replaced by MASK."""
+    if not spans:
+        return data
+    spans = sorted(spans)
+    out, done = bytearray(), 0
+    start, stop = spans[0]
+    for next_start, next_stop in spans[1:]:
+        if next_start <= stop:
+            stop = max(stop, next_stop)
+            continue
+        out += data[done:start] + MASK
+        done, start, stop = stop, next_start, next_stop
+    out += data[done:start] + MASK + data[stop:]
+    return bytes(out)
 
 
 class MaskingWriter:

@@ -127,3 +127,11 @@ def test_the_step_sink_lets_held_output_out_when_the_step_fails() -> None:
         write(b"x ab")
         raise RuntimeError("the executor broke")
     assert sink.data == b"x ab"
+
+
+@pytest.mark.parametrize("count", [1, 5, 6, 40])
+def test_many_values_are_masked_as_few_are(count: int) -> None:
+    values = [f"value-{index:02d}-x" for index in range(count)]
+    text = b"".join(f"<{value}>".encode() for value in values) + b"value-0 plain\n"
+    chunks = [text[index : index + 7] for index in range(0, len(text), 7)]
+    assert run(values, chunks) == b"<[masked]>" * count + b"value-0 plain\n"
