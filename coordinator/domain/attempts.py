@@ -97,13 +97,10 @@ class Claims:
     ) -> list[Assignment]:
         claimed = await self._runtime.db(self._store.claim, agent_id, labels, slots)
         assignments = []
-        for claimed_one in claimed:
-            problem = undeliverable(claimed_one.spec)
-            opened = await self._open(claimed_one) if problem is None else problem
-            if isinstance(opened, str):
-                await self._refuse(claimed_one, opened)
+        for taken in claimed:
+            assignment = await self._deliverable(taken)
+            if assignment is None:
                 continue
-            assignment = opened
             assignments.append(assignment)
             self._leases.add(
                 LiveAttempt(
@@ -118,11 +115,18 @@ class Claims:
             self._notifier.changed(assignment.build_id)
         return assignments
 
-    async def _open(self, assignment: Assignment) -> Assignment | str:
-        """With its secrets in clear (AES on a file thread), or why it cannot have them."""
-        if not assignment.sealed_secrets:
+    async def _deliverable(self, assignment: Assignment) -> Assignment | None:
+        """The assignment as sent, its secrets opened (on a file thread); None once refused."""
+        problem = undeliverable(assignment.spec)
+        if problem is None and assignment.sealed_secrets:
+            opened = await self._runtime.io(open_secrets, assignment, self._sealer)
+            if isinstance(opened, Assignment):
+                return opened
+            problem = opened
+        if problem is None:
             return assignment
-        return await self._runtime.io(open_secrets, assignment, self._sealer)
+        await self._refuse(assignment, problem)
+        return None
 
     async def _refuse(self, assignment: Assignment, problem: str) -> None:
         LOGGER.error(

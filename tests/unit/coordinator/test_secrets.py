@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import stat
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from conveyor.pipeline import load_pipeline
+from conveyor.states import Outcome, Reason
 from coordinator.domain.access import Principal
+from coordinator.domain.attempts import Claims
 from coordinator.domain.errors import RoleError, SealError
+from coordinator.domain.leases import LeaseTable
+from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.records import Assignment, JobSpecRecord, SealedSecret
+from coordinator.domain.runtime import Runtime
 from coordinator.domain.secrets import missing_secrets, open_secrets
 from coordinator.storage.secretbox import SecretBox, SecretKeyError, generate_key
-from tests.unit.coordinator.fakes import coordinator
+from tests.unit.coordinator.fakes import FakeAttempts, coordinator, sealer
 
 ADMIN = Principal("admin", "admin")
 DEPLOYER = Principal("ci", "deployer")
@@ -146,3 +153,36 @@ def test_the_key_file_is_made_on_first_use_private_and_kept(tmp_path: Path) -> N
 def test_a_malformed_key_is_refused_at_once() -> None:
     with pytest.raises(SecretKeyError, match="CONVEYOR_SECRET_KEY: not a secret key"):
         SecretBox(Path("unused"), "too-short")
+
+
+class SealedClaims(FakeAttempts):
+    """Claims hand out job `a` with a secret sealed under `box`, and `b` naming one gone since."""
+
+    def __init__(self, box: SecretBox) -> None:
+        super().__init__(queued=[("a", {}), ("b", {})])
+        self.box = box
+
+    def claim(self, agent_id: int, labels: Mapping[str, str], slots: int) -> list[Assignment]:
+        first, second = super().claim(agent_id, labels, slots)
+        sealed = self.box.seal("TOKEN", "", "hunter22")
+        return [
+            replace(first, sealed_secrets=(SealedSecret("TOKEN", "", sealed),)),
+            replace(second, sealed_secrets=(SealedSecret("GONE", "", None),)),
+        ]
+
+
+def test_a_claim_opens_secrets_for_the_agent_and_fails_a_job_whose_secret_is_gone() -> None:
+    async def scenario() -> None:
+        box, runtime = sealer(), Runtime()
+        store = SealedClaims(box)
+        leases = LeaseTable(30.0)
+        claims = Claims(runtime, store, leases, BuildNotifier(), box)
+        handed = await claims(7, {}, 2)
+        assert [(a.job_name, dict(a.secrets), a.sealed_secrets) for a in handed] == [
+            ("a", {"TOKEN": "hunter22"}, ())
+        ]
+        assert store.finished() == [("finish", 2, Outcome.FAILED, Reason.ERROR)]
+        assert leases.check_any(1) is not None and leases.check_any(2) is None
+        runtime.close()
+
+    asyncio.run(scenario())
