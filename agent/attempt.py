@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.config import LOG_DRAIN_TIMEOUT_S
+from agent.config import LOG_DRAIN_TIMEOUT_S, MASK_HOLD_S
 from agent.executors.base import (
     AttemptInfo,
     Executor,
@@ -19,6 +19,7 @@ from agent.executors.base import (
     StepResult,
 )
 from agent.logship import LogShipper
+from agent.masking import masked_sink, masked_values
 from agent.peer import (
     Assignment,
     FencedError,
@@ -82,6 +83,7 @@ class AttemptRunner:
         # Set once the inputs are known: what the last step's log needs to say about artifacts.
         self._transfers: Transfers | None = None
         self._inputs: Inputs | None = None
+        self._masked = masked_values(assignment.secrets.values())
         self._label = (
             f"build {assignment.build_id} job {assignment.job_name} "
             f"attempt {assignment.attempt_number}"
@@ -216,7 +218,9 @@ class AttemptRunner:
             step_deadline = own if deadline is None else min(deadline, own)
         control = StepControl(stop=self._stop, deadline=step_deadline, grace_s=self._grace_s)
         self._control = control
-        request = StepRequest(index, spec.name, spec.image, spec.run, dict(spec.env))
+        # The job's secrets win over env of the same name: the job asked for them by name.
+        env = {**spec.env, **self.assignment.secrets}
+        request = StepRequest(index, spec.name, spec.image, spec.run, env)
         shipper = LogShipper(
             self._peer,
             self.lease,
@@ -227,15 +231,24 @@ class AttemptRunner:
             on_disk_full=lambda spooled: self._disk_full(spec.name, spooled),
         )
         self._await_fresh_lease()
+        result = self._execute(request, shipper, control)
+        return self._end_step(index, spec, result, shipper)
+
+    def _execute(
+        self, request: StepRequest, shipper: LogShipper, control: StepControl
+    ) -> StepResult:
+        """Runs the step with its output masked before the spool sees a byte of it (without
+        secrets nothing stands between)."""
         self._in_step.set()
         try:
-            result = self._executor.run_step(self._info, request, shipper.write, control)
+            with masked_sink(self._masked, shipper.write, MASK_HOLD_S) as sink:
+                try:
+                    return self._executor.run_step(self._info, request, sink, control)
+                finally:
+                    self._in_step.clear()
         except BaseException:
             shipper.discard()  # its descriptors would keep the spool's disk space
             raise
-        finally:
-            self._in_step.clear()
-        return self._end_step(index, spec, result, shipper)
 
     def _end_step(
         self, index: int, spec: StepSpec, result: StepResult, shipper: LogShipper

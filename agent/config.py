@@ -42,6 +42,12 @@ WORK_DIR_MIN_FREE_BYTES = 64 * 1024 * 1024
 WORK_DIR_MIN_FREE_FRACTION = 0.05
 WORK_DIR_CHECK_S = 1.0
 
+# Secret masking (agent/masking.py): output that may be the start of a secret value is held at
+# most this long for the rest of it; lines of a value shorter than this many bytes are not
+# masked on their own (the coordinator refuses values that short).
+MASK_HOLD_S = 5.0
+MIN_MASKED_BYTES = 4
+
 # Shell executor: how late a stop request or deadline is noticed at worst, the read size, how
 # long output may stay open after the script's shell exited (a process that escaped the group),
 # and the PATH steps get unless their env sets one.

@@ -10,6 +10,7 @@ from coordinator.config import CoordinatorConfig
 from coordinator.domain.coordinator import Coordinator
 from coordinator.storage.blobs import BlobStore
 from coordinator.storage.logs import LogStore
+from coordinator.storage.secretbox import SecretBox
 from coordinator.store import Store
 from coordinator.store.engine import check_sqlite_file
 
@@ -25,4 +26,5 @@ def build_coordinator(config: CoordinatorConfig) -> Coordinator:
         store=Store(config.database_url),
         logs=LogStore(config.log_dir),
         blobs=BlobStore(config.blob_dir),
+        sealer=SecretBox(config.secret_key_path, config.secret_key),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_LISTEN = "127.0.0.1:7420"
@@ -128,6 +128,14 @@ DEFAULT_AUDIT_LIMIT = 100
 MAX_AUDIT_LIMIT = 10_000
 # An audit event's detail (a comment, a job name) is kept up to this many characters.
 MAX_AUDIT_DETAIL_CHARS = 2000
+# A secret's value, in UTF-8 bytes: a token or a key file fits; a value shorter than the minimum
+# is refused, because masking it would mask ordinary words in every log.
+MAX_SECRET_VALUE_BYTES = 64 * 1024
+MIN_SECRET_VALUE_BYTES = 4
+# The key that encrypts secrets at rest: a file in the data dir (made on first use, mode 0600)
+# unless CONVEYOR_SECRET_KEY gives it (32 bytes, URL-safe base64).
+SECRET_KEY_FILE = "secret.key"
+SECRET_KEY_ENV = "CONVEYOR_SECRET_KEY"
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,8 @@ class CoordinatorConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_auto: bool = False
+    # From CONVEYOR_SECRET_KEY; None: the key file in the data dir. Never shown.
+    secret_key: str | None = field(default=None, repr=False)
 
     @property
     def database_url(self) -> str:
@@ -162,3 +172,7 @@ class CoordinatorConfig:
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.data_dir / SECRET_KEY_FILE

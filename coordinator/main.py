@@ -15,6 +15,7 @@ from coordinator.config import CoordinatorConfig
 from coordinator.domain.loops import LoopDied
 from coordinator.edge.grpc_server import ListenError
 from coordinator.server import DataDirInUse, ensure_token, lock_data_dir, make_private, serve
+from coordinator.storage.secretbox import SecretKeyError
 from coordinator.store.engine import DatabaseFileError, DatabaseUrlError
 from coordinator.store.schema import SchemaError
 from coordinator.tls import TlsError
@@ -64,6 +65,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
         tls_cert=_path(getattr(args, "tls_cert", None)),
         tls_key=_path(getattr(args, "tls_key", None)),
         tls_auto=getattr(args, "tls", "off") == "auto",
+        secret_key=os.environ.get(defaults.SECRET_KEY_ENV) or None,
     )
 
 
@@ -118,7 +120,14 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(serve(config))
-    except (SchemaError, DatabaseUrlError, DatabaseFileError, ListenError, TlsError) as error:
+    except (
+        SchemaError,
+        DatabaseUrlError,
+        DatabaseFileError,
+        ListenError,
+        TlsError,
+        SecretKeyError,
+    ) as error:
         # The operator's to fix (a database of another version, a wrong URL): say so, no traceback.
         LOGGER.error("%s", error)
         return 2

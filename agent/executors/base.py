@@ -9,7 +9,7 @@ every implementation must do is tested once for all of them in ``tests/executor/
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -32,7 +32,8 @@ class StepRequest:
     name: str
     image: str
     run: str  # shell script, run with `sh -e -c` (the fake executor reads a subset of sh)
-    env: Mapping[str, str]
+    # Holds the job's secrets too, so it is never part of a printed request.
+    env: Mapping[str, str] = field(repr=False)
 
 
 class StepEnd(StrEnum):

@@ -58,6 +58,8 @@ class Assignment:
     attempt_number: int
     steps: tuple[StepSpec, ...]
     timeout_s: float | None  # whole-attempt limit; None: none
+    # Name -> value of the secrets the job names: its steps' env, masked in their output.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from conveyor.cli import (
     dora_command,
     gate_commands,
     rollback_command,
+    secret_commands,
 )
 from conveyor.cli.bounds import (
     MAX_AGENT_CONCURRENCY,
@@ -323,6 +324,7 @@ def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     rollback_command.add_command(sub, common)
     dora_command.add_command(sub, common)
     access_commands.add_commands(sub, common)
+    secret_commands.add_commands(sub, common)
 
 
 def _add_gate_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:

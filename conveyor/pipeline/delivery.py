@@ -1,4 +1,5 @@
-"""Readers for the continuous-delivery keys of a job: `environment` and `concurrency` (DESIGN §4.1).
+"""Readers for the continuous-delivery keys of a job: `environment`, `concurrency` and `secrets`
+(DESIGN §4.1).
 
 Like the other readers they report problems with their position and return a fallback; the
 model is only built when nothing was reported.
@@ -7,19 +8,57 @@ model is only built when nothing was reported.
 from __future__ import annotations
 
 import difflib
+import re
 from urllib.parse import urlsplit
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from conveyor.pipeline.issues import quote
-from conveyor.pipeline.limits import MAX_URL_CHARS
+from conveyor.pipeline.limits import MAX_SECRET_NAME_CHARS, MAX_SECRETS_PER_JOB, MAX_URL_CHARS
 from conveyor.pipeline.model import CONCURRENCY_ORDERS, Concurrency, Environment, JobDef
-from conveyor.pipeline.nodes import Section, Walker, describe, join
+from conveyor.pipeline.nodes import Section, Walker, describe, item, join
 from conveyor.pipeline.values import NAME_RE, NAME_RULE
 
 ENVIRONMENT_KEYS = ("name", "url")
 CONCURRENCY_KEYS = ("group", "order")
 _URL_SCHEMES = ("http", "https")
+
+SECRET_NAME_RE = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{MAX_SECRET_NAME_CHARS - 1}}}")
+"""A secret becomes an environment variable of the same name in the job's steps."""
+SECRET_NAME_RULE = (
+    f"use 1-{MAX_SECRET_NAME_CHARS} letters, digits and '_', not starting with a digit"
+)
+
+
+def secret_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a secret (None: it can); the pipeline and `secret set` share it."""
+    if not SECRET_NAME_RE.fullmatch(name):
+        return f"invalid secret name {quote(name)} ({SECRET_NAME_RULE})"
+    return None
+
+
+def read_secrets(w: Walker, node: Node, path: str) -> tuple[str, ...]:
+    """`secrets: [NAME, ...]`: the stored secrets the job's steps get as environment variables;
+    whether each exists is the coordinator's to say at submission."""
+    items = w.sequence(node, path)
+    if items is None:
+        return ()
+    if len(items) > MAX_SECRETS_PER_JOB:
+        w.report(path, f"too many secrets ({len(items)} > {MAX_SECRETS_PER_JOB})", node)
+        return ()
+    names: list[str] = []
+    for index, name_node in enumerate(items):
+        name = w.string(name_node, item(path, index))
+        if name is None:
+            continue
+        problem = secret_name_problem(name)
+        if problem is not None:
+            w.report(item(path, index), problem, name_node)
+        elif name in names:
+            w.report(item(path, index), f"duplicate secret {quote(name)}", name_node)
+        else:
+            names.append(name)
+    return tuple(names)
 
 
 def read_environment(w: Walker, node: Node, path: str) -> Environment | None:

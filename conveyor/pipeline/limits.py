@@ -53,3 +53,7 @@ MAX_GLOB_CHARS: Final = 255
 """Length of one `when` pattern; git refuses longer ref names on most file systems anyway."""
 MAX_URL_CHARS: Final = 2048
 """Length of an environment's `url`."""
+MAX_SECRETS_PER_JOB: Final = 50
+"""Secrets one job may name (`secrets: [NAME, ...]`)."""
+MAX_SECRET_NAME_CHARS: Final = 128
+"""Length of a secret's name: an environment variable's name, so short."""

@@ -115,6 +115,8 @@ class JobDef:
     """A gate has an approval and no steps (then `steps` is empty)."""
     concurrency: Concurrency | None = None
     when: Condition | None = None
+    secrets: tuple[str, ...] = ()
+    """Names of stored secrets its steps get as environment variables (unique, env names)."""
 
 
 @dataclass(frozen=True)

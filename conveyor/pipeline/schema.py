@@ -12,7 +12,12 @@ from dataclasses import dataclass
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from conveyor.pipeline.delivery import check_job_delivery, read_concurrency, read_environment
+from conveyor.pipeline.delivery import (
+    check_job_delivery,
+    read_concurrency,
+    read_environment,
+    read_secrets,
+)
 from conveyor.pipeline.gates import read_approval, read_condition
 from conveyor.pipeline.graph import find_cycles
 from conveyor.pipeline.issues import quote
@@ -45,6 +50,7 @@ JOB_KEYS = (
     "when",
     "environment",
     "concurrency",
+    "secrets",
 )
 STEP_KEYS = ("name", "run", "image", "env", "timeout")
 
@@ -136,6 +142,7 @@ def _job(w: Walker, name: str, key_node: Node, node: Node, path: str) -> _JobDra
         when=section.get("when", read_condition, None),
         environment=section.get("environment", read_environment, None),
         concurrency=section.get("concurrency", read_concurrency, None),
+        secrets=section.get("secrets", read_secrets, ()),
     )
     check_job_delivery(w, job, join(path, "concurrency"), section.node("concurrency"))
     return _JobDraft(job, path, section.node("needs"), needs, section.has("image"), steps)
@@ -150,9 +157,10 @@ def _job_section(w: Walker, node: Node, path: str, key_node: Node) -> Section:
     section = w.section(node, path, JOB_KEYS, required=required, where=key_node)
     if section is None:
         return Section(w, path)
-    if is_gate and section.has("steps"):
-        message = "a job with 'approval' is a gate and cannot have 'steps'"
-        w.report(join(path, "steps"), message, section.fields["steps"][0])
+    for key in ("steps", "secrets"):
+        if is_gate and section.has(key):
+            message = f"a job with 'approval' is a gate and cannot have {quote(key)}"
+            w.report(join(path, key), message, section.fields[key][0])
     return section
 
 

@@ -26,10 +26,11 @@ from coordinator.domain.errors import FencedError, OutOfRangeError
 from coordinator.domain.leases import Lease, LeaseTable
 from coordinator.domain.loops import DEFAULT_BACKOFF, Backoff, every
 from coordinator.domain.notify import BuildNotifier
-from coordinator.domain.ports import AttemptStore, LogStorage
+from coordinator.domain.ports import AttemptStore, LogStorage, SecretSealer
 from coordinator.domain.records import Assignment, JobSpecRecord, LiveAttempt
 from coordinator.domain.registry import AgentRegistry, AgentSession
 from coordinator.domain.runtime import Runtime, uncancellable
+from coordinator.domain.secrets import open_secrets
 
 LOGGER = logging.getLogger(__name__)
 
@@ -72,12 +73,18 @@ class Claims:
     """
 
     def __init__(
-        self, runtime: Runtime, store: AttemptStore, leases: LeaseTable, notifier: BuildNotifier
+        self,
+        runtime: Runtime,
+        store: AttemptStore,
+        leases: LeaseTable,
+        notifier: BuildNotifier,
+        sealer: SecretSealer,
     ) -> None:
         self._runtime = runtime
         self._store = store
         self._leases = leases
         self._notifier = notifier
+        self._sealer = sealer
 
     async def __call__(
         self, agent_id: int, labels: Mapping[str, str], slots: int
@@ -90,10 +97,9 @@ class Claims:
     ) -> list[Assignment]:
         claimed = await self._runtime.db(self._store.claim, agent_id, labels, slots)
         assignments = []
-        for assignment in claimed:
-            problem = undeliverable(assignment.spec)
-            if problem is not None:
-                await self._refuse(assignment, problem)
+        for taken in claimed:
+            assignment = await self._deliverable(taken)
+            if assignment is None:
                 continue
             assignments.append(assignment)
             self._leases.add(
@@ -108,6 +114,19 @@ class Claims:
             )
             self._notifier.changed(assignment.build_id)
         return assignments
+
+    async def _deliverable(self, assignment: Assignment) -> Assignment | None:
+        """The assignment as sent, its secrets opened (on a file thread); None once refused."""
+        problem = undeliverable(assignment.spec)
+        if problem is None and assignment.sealed_secrets:
+            opened = await self._runtime.io(open_secrets, assignment, self._sealer)
+            if isinstance(opened, Assignment):
+                return opened
+            problem = opened
+        if problem is None:
+            return assignment
+        await self._refuse(assignment, problem)
+        return None
 
     async def _refuse(self, assignment: Assignment, problem: str) -> None:
         LOGGER.error(

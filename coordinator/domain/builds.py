@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import replace
 
-from conveyor.pipeline import load_pipeline
+from conveyor.pipeline import Pipeline, load_pipeline
 from conveyor.states import JobStatus
 from coordinator.config import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from coordinator.domain.access import SERVER_PRINCIPAL, Principal
@@ -21,9 +21,10 @@ from coordinator.domain.bounds import check_range
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import NotFoundError
 from coordinator.domain.notify import BuildNotifier
-from coordinator.domain.ports import ArtifactIndex, BuildStore
+from coordinator.domain.ports import ArtifactIndex, BuildStore, SecretStore
 from coordinator.domain.records import BuildRecord, BuildSummary, JobRecord, NewJob
 from coordinator.domain.runtime import Runtime, uncancellable
+from coordinator.domain.secrets import missing_secrets
 from coordinator.domain.submit import build_context, check_env_overrides, jobs_from_pipeline
 from coordinator.policy.conditions import BuildContext
 from coordinator.policy.scheduling import queued_reason
@@ -50,6 +51,7 @@ class Builds:
         runtime: Runtime,
         store: BuildStore,
         index: ArtifactIndex,
+        secrets: SecretStore,
         notifier: BuildNotifier,
         dispatcher: Dispatcher,
         attempts: Attempts,
@@ -58,6 +60,7 @@ class Builds:
         self._runtime = runtime
         self._store = store
         self._index = index
+        self._secrets = secrets
         self._notifier = notifier
         self._dispatcher = dispatcher
         self._attempts = attempts
@@ -98,6 +101,7 @@ class Builds:
         # Parsed off the event loop: a pipeline may be up to 1 MiB of YAML.
         pipeline = await self._runtime.io(load_pipeline, pipeline_yaml, source_name)
         jobs = await self._runtime.io(jobs_from_pipeline, pipeline, env, context)
+        await self._check_secrets(pipeline)
         source = requested_source(source)
         if source is None and pipeline.source is not None:
             source = SourceSpec(git_url=pipeline.source.url, git_ref=pipeline.source.ref)
@@ -116,6 +120,15 @@ class Builds:
         LOGGER.info("build %d (%s) accepted with %d jobs", build_id, pipeline.name, len(jobs))
         self._dispatcher.work_available(_queued_at_once(jobs))
         return build_id
+
+    async def _check_secrets(self, pipeline: Pipeline) -> None:
+        """ValueError naming each job and secret that no stored secret would reach."""
+        names = {name for job in pipeline.jobs for name in job.secrets}
+        if not names:
+            return
+        problems = missing_secrets(pipeline, await self._runtime.db(self._secrets.scopes, names))
+        if problems:
+            raise ValueError("\n".join(problems))
 
     async def _check_source(self, source: SourceSpec | None) -> None:
         digest = source.snapshot_sha256 if source is not None else ""

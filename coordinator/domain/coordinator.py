@@ -33,18 +33,22 @@ from coordinator.domain.ports import (
     BlobStorage,
     BuildStore,
     LogStorage,
+    SecretSealer,
+    SecretStore,
     StateStore,
 )
 from coordinator.domain.registry import AgentRegistry
 from coordinator.domain.rollbacks import Rollbacks
 from coordinator.domain.runtime import Runtime
+from coordinator.domain.secrets import Secrets
 
 LOGGER = logging.getLogger(__name__)
 
 
 class Coordinator:
     """`access` checks callers and keeps client tokens; `agents`, `attempts`, `builds`,
-    `artifacts`, `follow`, `deployments` and `audit` are the API the edges call."""
+    `artifacts`, `follow`, `deployments`, `rollbacks`, `secrets` and `audit` are the API the
+    edges call."""
 
     def __init__(
         self,
@@ -53,6 +57,7 @@ class Coordinator:
         store: StateStore,
         logs: LogStorage,
         blobs: BlobStorage,
+        sealer: SecretSealer,
     ) -> None:
         self.config = config
         self._store = store
@@ -62,7 +67,7 @@ class Coordinator:
         self.leases = LeaseTable(config.lease_ttl_s)
         self.registry = AgentRegistry(config.agent_offline_after_s)
         self.dispatcher = Dispatcher(
-            Claims(self.runtime, store.attempts, self.leases, self.notifier)
+            Claims(self.runtime, store.attempts, self.leases, self.notifier, sealer)
         )
         # The API.
         self.access = Access(
@@ -74,7 +79,8 @@ class Coordinator:
         self.audit = AuditTrail(runtime=self.runtime, store=store.audit)
         self.attempts = self._attempts(store.attempts, logs)
         self.agents = self._agents(store.agents)
-        self.builds = self._builds(store.builds, store.artifacts)
+        self.builds = self._builds(store.builds, store.artifacts, store.secrets)
+        self.secrets = Secrets(runtime=self.runtime, store=store.secrets, sealer=sealer)
         self.artifacts = Artifacts(
             config=config,
             runtime=self.runtime,
@@ -119,11 +125,12 @@ class Coordinator:
             attempts=self.attempts,
         )
 
-    def _builds(self, store: BuildStore, index: ArtifactIndex) -> Builds:
+    def _builds(self, store: BuildStore, index: ArtifactIndex, secrets: SecretStore) -> Builds:
         return Builds(
             runtime=self.runtime,
             store=store,
             index=index,
+            secrets=secrets,
             notifier=self.notifier,
             dispatcher=self.dispatcher,
             attempts=self.attempts,

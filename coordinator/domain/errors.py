@@ -46,3 +46,7 @@ class DataLossError(RuntimeError):
 
 class OutOfRangeError(ValueError):
     """A number in the request lies outside the range its field allows (the message names it)."""
+
+
+class SealError(ValueError):
+    """A sealed secret that does not open with this coordinator's key (another key, or damaged)."""

@@ -11,7 +11,7 @@ methods block too and run on the I/O threads (`Runtime.io`), except the blob `co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import BinaryIO, Protocol
 
 from conveyor.states import Outcome, StepStatus
@@ -36,6 +36,7 @@ from coordinator.domain.records import (
     NewJob,
     TokenRecord,
 )
+from coordinator.domain.secret_records import SecretRecord
 from coordinator.policy.conditions import MANUAL, BuildContext
 
 
@@ -272,6 +273,35 @@ class AuditStore(Protocol):
         ...
 
 
+class SecretStore(Protocol):
+    """Secrets by name and scope, sealed: the store never holds a value in clear."""
+
+    def put(self, name: str, scope: str, sealed: bytes, *, by: str) -> SecretRecord:
+        """Sets (or replaces) the value of `name` for `scope` ("" for every job)."""
+        ...
+
+    def remove(self, name: str, scope: str, *, by: str) -> SecretRecord:
+        """NotFoundError when `name` is not set for `scope`."""
+        ...
+
+    def list(self) -> list[SecretRecord]: ...
+
+    def scopes(self, names: Collection[str]) -> dict[str, tuple[str, ...]]:
+        """The scopes each name is set for; names set for none are left out."""
+        ...
+
+
+class SecretSealer(Protocol):
+    """Encrypts secret values at rest; a sealed value opens only for the name and scope it was
+    sealed for, and only with the key that sealed it."""
+
+    def seal(self, name: str, scope: str, value: str) -> bytes: ...
+
+    def open(self, name: str, scope: str, sealed: bytes) -> str:
+        """SealError when `sealed` cannot be opened (another key, or damaged)."""
+        ...
+
+
 class StateStore(Protocol):
     """The durable state, one component per concern; what must outlive a coordinator is here."""
 
@@ -301,6 +331,9 @@ class StateStore(Protocol):
 
     @property
     def audit(self) -> AuditStore: ...
+
+    @property
+    def secrets(self) -> SecretStore: ...
 
     def close(self) -> None: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
@@ -125,6 +126,18 @@ class JobSpecRecord:
     timeout_s: float | None
     retry_max: int
     retry_when: tuple[str, ...]
+    secrets: tuple[str, ...] = ()
+    """Names of the stored secrets its steps get as env (only names: values are never here)."""
+
+
+@dataclass(frozen=True)
+class SealedSecret:
+    """A secret a claimed job names, as stored: encrypted, with the scope it was found under
+    ("" for every job); `sealed` is None when no secret of that name applies any more."""
+
+    name: str
+    scope: str
+    sealed: bytes | None = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,9 @@ class Assignment:
     job_name: str
     attempt_number: int
     spec: JobSpecRecord
+    sealed_secrets: tuple[SealedSecret, ...] = ()
+    # In clear, only between the claim and the agent's poll answer; never printed.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

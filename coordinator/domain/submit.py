@@ -93,7 +93,9 @@ def jobs_from_pipeline(
             StepSpecRecord(step.name, step.image, step.run, dict(step.env), step.timeout_s)
             for step in resolve_steps(pipeline, job, env_overrides)
         )
-        spec = JobSpecRecord(steps, job.timeout_s, job.retry.max, tuple(job.retry.when))
+        spec = JobSpecRecord(
+            steps, job.timeout_s, job.retry.max, tuple(job.retry.when), tuple(job.secrets)
+        )
         size = encoded_size(spec)
         if size > MAX_JOB_SPEC_BYTES:
             # Env is merged into every step, so a modest pipeline can resolve into a job too

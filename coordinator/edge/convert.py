@@ -43,6 +43,7 @@ def assignment_to_pb(assignment: Assignment) -> agent_pb2.Assignment:
             for s in assignment.spec.steps
         ],
         timeout_ms=_ms(assignment.spec.timeout_s),
+        secrets=dict(assignment.secrets),
     )
 
 

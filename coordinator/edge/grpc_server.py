@@ -7,11 +7,12 @@ import socket
 import grpc
 
 from conveyor import wire
-from conveyor.v1 import agent_pb2_grpc, blobs_pb2_grpc, control_pb2_grpc
+from conveyor.v1 import agent_pb2_grpc, blobs_pb2_grpc, control_pb2_grpc, secrets_pb2_grpc
 from coordinator.domain.coordinator import Coordinator
 from coordinator.edge.agent_service import AgentService
 from coordinator.edge.blob_service import AgentBlobService, BlobService
 from coordinator.edge.control_service import ControlService
+from coordinator.edge.secret_service import SecretService
 from coordinator.tls import ServerTls
 
 # gRPC sets SO_REUSEPORT by default: a second coordinator on a port in use would bind it too, and
@@ -60,6 +61,7 @@ class GrpcEdge:
         control_pb2_grpc.add_ControlServiceServicer_to_server(ControlService(core), self._server)
         blobs_pb2_grpc.add_AgentBlobServiceServicer_to_server(AgentBlobService(core), self._server)
         blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobService(core), self._server)
+        secrets_pb2_grpc.add_SecretServiceServicer_to_server(SecretService(core), self._server)
 
     async def start(self) -> str:
         """Binds and starts serving; returns the address bound (`host:port`, port 0 resolved)."""

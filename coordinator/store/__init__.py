@@ -19,6 +19,7 @@ from coordinator.store.builds import BuildStore
 from coordinator.store.deployments import DeploymentStore
 from coordinator.store.engine import corrupt_file_error, make_engine
 from coordinator.store.rollbacks import RollbackStore
+from coordinator.store.secrets import SecretStore
 from coordinator.store.tokens import TokenStore
 
 
@@ -42,6 +43,7 @@ class Store:
         self.rollbacks = RollbackStore(self._engine)
         self.tokens = TokenStore(self._engine)
         self.audit = AuditStore(self._engine)
+        self.secrets = SecretStore(self._engine)
 
     @property
     def engine(self) -> Engine:

@@ -32,6 +32,7 @@ from coordinator.domain.records import Assignment
 from coordinator.policy import scheduling as scheduler
 from coordinator.store import locks, progress, rowmap
 from coordinator.store.engine import now_ms
+from coordinator.store.secrets import sealed_for
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow, StepRow
 
 JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
@@ -166,8 +167,10 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
             }
             for index, step in enumerate(spec.steps)
         ]
+        # Sealed still: the domain opens them for the agent's answer, nothing else sees them.
+        sealed = sealed_for(session, job.job_id, spec.secrets)
         assignments.append(
-            Assignment(attempt_id, token, job.build_id, job.name, job.attempt_number, spec)
+            Assignment(attempt_id, token, job.build_id, job.name, job.attempt_number, spec, sealed)
         )
     if steps:
         session.execute(insert(STEPS), steps)

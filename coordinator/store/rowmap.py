@@ -21,7 +21,10 @@ from coordinator.store.tables import AgentRow, AttemptRow, BuildRow, JobRow, Ste
 
 
 def spec_to_json(spec: JobSpecRecord) -> str:
-    return json.dumps(asdict(spec), sort_keys=True)
+    raw = asdict(spec)
+    if not spec.secrets:
+        del raw["secrets"]  # jobs naming none are stored as before secrets existed
+    return json.dumps(raw, sort_keys=True)
 
 
 def spec_from_json(text: str) -> JobSpecRecord:
@@ -32,6 +35,7 @@ def spec_from_json(text: str) -> JobSpecRecord:
         timeout_s=raw["timeout_s"],
         retry_max=raw["retry_max"],
         retry_when=tuple(raw["retry_when"]),
+        secrets=tuple(str(name) for name in raw.get("secrets", ())),
     )
 
 

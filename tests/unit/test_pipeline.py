@@ -236,7 +236,7 @@ def test_anchors_and_aliases_are_allowed() -> None:
 
 JOB_KEYS = (
     "image, labels, env, steps, needs, artifacts, timeout, retry, approval, when, environment,"
-    " concurrency"
+    " concurrency, secrets"
 )
 REASONS = "agent_lost, timeout, exit_code, image_pull_failed, agent_stopped"
 

@@ -52,6 +52,7 @@ def _assignment_from_pb(assignment: agent_pb2.Assignment) -> Assignment:
         attempt_number=assignment.attempt_number,
         steps=tuple(_step_from_pb(step) for step in assignment.steps),
         timeout_s=_seconds(assignment.timeout_ms),
+        secrets=dict(assignment.secrets),
     )
 
 

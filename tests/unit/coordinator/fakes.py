@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -42,7 +42,9 @@ from coordinator.domain.records import (
     StepSpecRecord,
     TokenRecord,
 )
+from coordinator.domain.secret_records import SecretRecord
 from coordinator.policy.conditions import MANUAL, BuildContext
+from coordinator.storage.secretbox import SecretBox, generate_key
 
 # Two steps: the coordinator refuses step indexes outside the attempt's steps.
 SPEC = JobSpecRecord(
@@ -348,6 +350,37 @@ class NoAudit:
 
 
 @dataclass
+class FakeSecrets:
+    """Secrets by (name, scope), sealed as the domain hands them over."""
+
+    sealed: dict[tuple[str, str], bytes] = field(default_factory=dict)
+
+    def put(self, name: str, scope: str, sealed: bytes, *, by: str) -> SecretRecord:
+        self.sealed[name, scope] = sealed
+        return SecretRecord(name, scope, 1, by)
+
+    def remove(self, name: str, scope: str, *, by: str) -> SecretRecord:
+        if self.sealed.pop((name, scope), None) is None:
+            raise NotFoundError(f"no secret {name!r}")
+        return SecretRecord(name, scope, 1, by)
+
+    def list(self) -> list[SecretRecord]:
+        return [SecretRecord(name, scope, 1, "admin") for name, scope in sorted(self.sealed)]
+
+    def scopes(self, names: Collection[str]) -> dict[str, tuple[str, ...]]:
+        found: dict[str, tuple[str, ...]] = {}
+        for name, scope in sorted(self.sealed):
+            if name in names:
+                found[name] = (*found.get(name, ()), scope)
+        return found
+
+
+def sealer() -> SecretBox:
+    """A real sealer with a key of its own (given, so it never writes a key file)."""
+    return SecretBox(Path(tempfile.gettempdir()) / "unused.key", generate_key())
+
+
+@dataclass
 class FakeState:
     builds: FakeBuilds = field(default_factory=FakeBuilds)
     agents: FakeAgents = field(default_factory=FakeAgents)
@@ -358,6 +391,7 @@ class FakeState:
     rollbacks: NoRollbacks = field(default_factory=NoRollbacks)
     tokens: FakeTokens = field(default_factory=FakeTokens)
     audit: NoAudit = field(default_factory=NoAudit)
+    secrets: FakeSecrets = field(default_factory=FakeSecrets)
     closed: bool = False
 
     def close(self) -> None:
@@ -462,5 +496,11 @@ class Harness:
 def coordinator(state: FakeState | None = None, *, poll_timeout_s: float = 0.2) -> Harness:
     state = state or FakeState()
     logs, blobs = MemoryLogs(), MemoryBlobs()
-    core = Coordinator(config(poll_timeout_s=poll_timeout_s), store=state, logs=logs, blobs=blobs)
+    core = Coordinator(
+        config(poll_timeout_s=poll_timeout_s),
+        store=state,
+        logs=logs,
+        blobs=blobs,
+        sealer=sealer(),
+    )
     return Harness(core, state, logs, blobs)

@@ -18,7 +18,7 @@ from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.records import AgentRecord, Assignment, AttemptEnd, LiveAttempt
 from coordinator.domain.registry import AgentRegistry, AgentSession
 from coordinator.domain.runtime import Runtime
-from tests.unit.coordinator.fakes import FakeAttempts, Harness, MemoryLogs, coordinator
+from tests.unit.coordinator.fakes import FakeAttempts, Harness, MemoryLogs, coordinator, sealer
 
 TTL = 10.0
 
@@ -165,7 +165,7 @@ def test_the_reaper_ends_expired_attempts_only_and_silences_their_agent() -> Non
         clock, store, runtime = FakeClock(), FakeAttempts(), Runtime()
         leases, notifier = LeaseTable(TTL, clock=clock), BuildNotifier()
         registry = AgentRegistry(offline_after_s=45.0)
-        dispatcher = Dispatcher(Claims(runtime, store, leases, notifier))
+        dispatcher = Dispatcher(Claims(runtime, store, leases, notifier, sealer()))
         attempts = Attempts(
             runtime=runtime,
             store=store,

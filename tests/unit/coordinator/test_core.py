@@ -17,6 +17,7 @@ from coordinator.domain.records import Assignment
 from coordinator.domain.registry import AgentSession
 from coordinator.storage.blobs import BlobStore
 from coordinator.storage.logs import LogStore
+from coordinator.storage.secretbox import SecretBox
 from coordinator.store import Store
 from coordinator.store.attempts import AttemptStore
 
@@ -57,6 +58,7 @@ def test_a_poll_cancelled_during_its_claim_still_leases_what_was_claimed(tmp_pat
             store=store,
             logs=LogStore(tmp_path / "logs"),
             blobs=BlobStore(tmp_path / "blobs"),
+            sealer=SecretBox(tmp_path / "secret.key"),
         )
         await core.start()
         agent = await register(core)

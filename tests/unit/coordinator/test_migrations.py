@@ -457,3 +457,34 @@ def test_builds_from_before_tokens_were_started_by_the_server_token(
         assert [e.action for e in store.audit.events(10)] == ["token_create"]
     finally:
         store.close()
+
+
+def test_jobs_from_before_secrets_keep_their_rows_and_name_none(
+    engine: Engine, database_url: str
+) -> None:
+    """0010 adds only the secrets table: an earlier queued job (its spec has no `secrets`) is
+    claimed as before, with no secrets, and a secret can be set beside it."""
+    migrate(engine, "0009_tokens_audit")
+    execute(
+        engine,
+        "INSERT INTO builds VALUES (1001, 'b', 'queued', 'name: b', 'p.yml', '{}', false, 10,"
+        " NULL, false, 'manual', NULL, NULL, NULL, 'admin')",
+    )
+    execute(
+        engine,
+        "INSERT INTO jobs VALUES (1001, 1001, 0, 'old', 'queued', '[]', :labels, :spec, 1, '',"
+        " '', NULL, 0, 0, 0, NULL, NULL)",
+        labels=json.dumps(QUEUE_LABELS),
+        spec=SPEC,
+    )
+    store = Store(database_url)
+    try:
+        assert revision_of(engine) == [head_revision()]
+        assert schema_diff(engine) == []
+        assert store.secrets.list() == []
+        store.secrets.put("TOKEN", "", b"sealed", by="admin")
+        agent = store.agents.register(name="a", labels=QUEUE_LABELS, capacity=1, session_hash="")
+        claimed = claim_one(store, agent.id, QUEUE_LABELS)
+        assert (claimed.job_name, claimed.spec.secrets, claimed.sealed_secrets) == ("old", (), ())
+    finally:
+        store.close()

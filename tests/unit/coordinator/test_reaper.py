@@ -18,7 +18,7 @@ from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.records import AgentRecord, AttemptEnd, LiveAttempt
 from coordinator.domain.registry import AgentRegistry
 from coordinator.domain.runtime import Runtime
-from tests.unit.coordinator.fakes import FakeAttempts, MemoryLogs
+from tests.unit.coordinator.fakes import FakeAttempts, MemoryLogs, sealer
 
 TTL = 10.0
 QUICK = Backoff(initial_s=0.01, max_s=0.02, jitter=0.0)
@@ -66,7 +66,7 @@ def attempts_over(store: FakeAttempts, clock: FakeClock, runtime: Runtime) -> At
         logs=MemoryLogs(),
         leases=leases,
         registry=registry,
-        dispatcher=Dispatcher(Claims(runtime, store, leases, notifier)),
+        dispatcher=Dispatcher(Claims(runtime, store, leases, notifier, sealer())),
         notifier=notifier,
     )
 

@@ -1,0 +1,157 @@
+"""`conveyor secret set | list | rm`: values jobs name in `secrets:`, never printed back.
+
+A value comes from standard input (a prompt without echo on a terminal) or `--from-file`, never
+from an argument: an argument stays in shell history and shows in every process listing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+from rich.text import Text
+
+from conveyor.cli.bounds import printable
+from conveyor.cli.client import CALL_TIMEOUT_S, EXIT_OK, Client, CliError, explain
+from conveyor.cli.delivery import environment_name
+from conveyor.cli.render import _ago
+from conveyor.cli.terminal import table
+from conveyor.pipeline.delivery import secret_name_problem
+from conveyor.v1 import secrets_pb2, secrets_pb2_grpc
+
+# Read at most this much of a value (the coordinator's own limit is 64 KiB); more is refused here.
+MAX_VALUE_READ_BYTES = 64 * 1024 + 2
+
+
+def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "secret",
+        help="set, list or remove secrets jobs name in `secrets:` (admin)",
+        description="Secrets jobs name in `secrets: [NAME]` and get as environment variables, "
+        "masked in their logs. Values are stored encrypted and never printed back.",
+    )
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    s = verbs.add_parser(
+        "set",
+        parents=[common],
+        help="set a secret from stdin or --from-file",
+        description="Set secret NAME to the value read from standard input (prompted for, "
+        "without echo, on a terminal) or from --from-file; one trailing newline is dropped. "
+        "With --env only deployment jobs of that environment get it, and they get it rather "
+        "than an unscoped secret of the same name.",
+    )
+    s.add_argument("name", type=_secret_name, metavar="NAME")
+    s.add_argument("value", nargs="?", help=argparse.SUPPRESS)
+    s.add_argument("--env", type=environment_name, metavar="ENV", help="only for this environment")
+    s.add_argument("--from-file", metavar="FILE", help="read the value from FILE")
+    s.set_defaults(handler=cmd_set)
+    s = verbs.add_parser("list", parents=[common], help="list secrets (names, never values)")
+    s.set_defaults(handler=cmd_list)
+    s = verbs.add_parser("rm", parents=[common], help="remove a secret")
+    s.add_argument("name", type=_secret_name, metavar="NAME")
+    s.add_argument("--env", type=environment_name, metavar="ENV", help="the environment's own")
+    s.set_defaults(handler=cmd_rm)
+
+
+def _secret_name(text: str) -> str:
+    problem = secret_name_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def _stub(client: Client) -> secrets_pb2_grpc.SecretServiceStub:
+    return secrets_pb2_grpc.SecretServiceStub(client.channel)
+
+
+def _call(client: Client, method: Any, request: object) -> Any:
+    try:
+        return method(request, metadata=client.metadata, timeout=CALL_TIMEOUT_S)
+    except grpc.RpcError as error:
+        raise explain(error, client.address) from None
+
+
+def read_value(from_file: str | None) -> str:
+    """The value as given, minus one trailing newline (what `echo` and editors add)."""
+    if from_file is not None:
+        try:
+            with Path(from_file).open("rb") as handle:
+                raw = handle.read(MAX_VALUE_READ_BYTES)
+        except OSError as error:
+            raise CliError(f"--from-file: cannot read {from_file}: {error.strerror}") from None
+    elif sys.stdin.isatty():
+        raw = getpass.getpass("value (not shown): ").encode()
+    else:
+        raw = sys.stdin.buffer.read(MAX_VALUE_READ_BYTES)
+    if len(raw) >= MAX_VALUE_READ_BYTES:
+        raise CliError(f"the value is too long (more than {MAX_VALUE_READ_BYTES - 2} bytes)")
+    raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+    if not raw:
+        raise CliError("the value is empty (pipe it in, or use --from-file)")
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise CliError("the value is not UTF-8 text") from None
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    if args.value is not None:
+        raise CliError(
+            "a secret's value is never taken from an argument (it would stay in shell history "
+            "and show in process listings): pipe it in, or use --from-file"
+        )
+    value = read_value(args.from_file)
+    client = Client(args.coordinator, args.token)
+    request = secrets_pb2.SetSecretRequest(name=args.name, environment=args.env or "", value=value)
+    secret = _call(client, _stub(client).SetSecret, request)
+    _report(args, "set", secret)
+    return EXIT_OK
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    client = Client(args.coordinator, args.token)
+    request = secrets_pb2.RemoveSecretRequest(name=args.name, environment=args.env or "")
+    secret = _call(client, _stub(client).RemoveSecret, request)
+    _report(args, "removed", secret)
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    client = Client(args.coordinator, args.token)
+    reply = _call(client, _stub(client).ListSecrets, secrets_pb2.ListSecretsRequest())
+    if args.json:
+        print(json.dumps({"secrets": [secret_doc(s) for s in reply.secrets]}, indent=2))
+        return EXIT_OK
+    rows: list[list[str | Text]] = [
+        [
+            printable(s.name),
+            printable(s.environment) or "(any job)",
+            _ago(s.updated_at_ms),
+            printable(s.updated_by),
+        ]
+        for s in reply.secrets
+    ]
+    table(rows, ["NAME", "ENVIRONMENT", "UPDATED", "BY"])
+    return EXIT_OK
+
+
+def secret_doc(secret: secrets_pb2.Secret) -> dict[str, Any]:
+    return {
+        "name": secret.name,
+        "environment": secret.environment or None,
+        "updated_at_ms": secret.updated_at_ms,
+        "updated_by": secret.updated_by,
+    }
+
+
+def _report(args: argparse.Namespace, what: str, secret: secrets_pb2.Secret) -> None:
+    if args.json:
+        print(json.dumps(secret_doc(secret), indent=2))
+        return
+    scope = f" for environment {printable(secret.environment)}" if secret.environment else ""
+    print(f"secret {printable(secret.name)}{scope} {what}")
