@@ -46,6 +46,8 @@ class Farm:
         self.agent = f"worker-{uuid.uuid4().hex[:6]}"
         cluster.start_agent(self.agent)
         self.secrets = {role: self.create_token(f"the-{role}", role) for role in ROLES}
+        self.value = str(root / "secret-value")
+        Path(self.value).write_text("s3cr3t-value\n")
 
     def create_token(self, name: str, role: str) -> str:
         done = self.cluster.cli("token", "create", name, "--role", role, "--json")
@@ -105,6 +107,9 @@ ACTIONS: dict[str, Prepare] = {
     "gc": lambda f: ["gc", "--older-than", "3650d"],
     "token-create": lambda f: ["token", "create", f"t-{uuid.uuid4().hex[:6]}", "--role", "viewer"],
     "pause": lambda f: ["pause", f.agent],
+    # The role is checked before anything is looked up: no deployment needs to exist.
+    "rollback": lambda f: ["rollback", "production"],
+    "secret-set": lambda f: ["secret", "set", f"S_{uuid.uuid4().hex[:6]}", "--from-file", f.value],
 }
 # The audit event an allowed action leaves ("" for none: reads, runs and gc are not audited).
 AUDITED = {
@@ -114,6 +119,7 @@ AUDITED = {
     "approve-admin-gate": "approve",
     "token-create": "token_create",
     "pause": "agent_pause",
+    "secret-set": "secret_set",
 }
 # (role, action, allowed): the table of DESIGN §8's roles.
 CASES = [
@@ -138,6 +144,10 @@ CASES = [
     ("admin", "token-create", True),
     ("admin", "gc", True),
     ("admin", "pause", True),
+    ("viewer", "rollback", False),
+    ("developer", "rollback", False),
+    ("deployer", "secret-set", False),
+    ("admin", "secret-set", True),
 ]
 
 
