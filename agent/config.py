@@ -59,6 +59,23 @@ WATCHDOG_MARGIN_MAX_SHARE = 0.25
 WATCHDOG_TICK_S = 0.05
 WATCHDOG_EXIT_AFTER_EOF_S = 60.0
 
+# Step containers' bounds (README, "Step isolation", says why each default). Memory: at most this,
+# and no more than the host's memory shared by the jobs run at once; swap is not added on top.
+STEP_MEMORY_DEFAULT_BYTES = 4 * 1024**3
+# Docker refuses less than this for a container (6 MiB).
+STEP_MEMORY_MIN_BYTES = 6 * 1024**2
+# Processes and threads one step container may hold at once (`--pids-limit`).
+STEP_PIDS_DEFAULT = 4096
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How step containers are confined; the defaults of `conveyor agent` are chosen in main."""
+
+    memory_bytes: int = STEP_MEMORY_DEFAULT_BYTES
+    cpus: float = 1.0
+    pids_limit: int = STEP_PIDS_DEFAULT
+
 
 @dataclass(frozen=True)
 class AgentConfig:
@@ -70,3 +87,4 @@ class AgentConfig:
     concurrency: int = 1
     stop_grace_s: float = 3.0
     spool_limit_bytes: int = SPOOL_LIMIT_BYTES
+    isolation: Isolation = field(default_factory=Isolation)

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from agent import executors
-from agent.config import AgentConfig
+from agent.config import STEP_MEMORY_DEFAULT_BYTES, AgentConfig, Isolation
 from agent.credential import WorkDirBusyError, lock_work_dir
 from agent.executors.base import Executor
 from agent.peer import JoinRefusedError
@@ -77,7 +77,31 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         concurrency=args.concurrency,
         stop_grace_s=args.stop_grace,
         spool_limit_bytes=int(args.spool_limit * 1024 * 1024),
+        isolation=isolation_from_args(args),
     )
+
+
+def isolation_from_args(args: argparse.Namespace) -> Isolation:
+    """The flags' bounds of step containers; the defaults depend on this host (README)."""
+    cpu_count = os.cpu_count() or 1
+    if args.cpus is not None and args.cpus > cpu_count:
+        # Docker refuses a container more CPUs than the host has.
+        raise UsageError(f"--cpus {args.cpus:g}: this host has only {cpu_count} CPUs")
+    memory = args.memory
+    if memory is None:
+        memory = min(STEP_MEMORY_DEFAULT_BYTES, _host_memory() // args.concurrency)
+    return Isolation(
+        memory_bytes=memory,
+        cpus=args.cpus if args.cpus is not None else max(cpu_count - 0.5, 0.5),
+        pids_limit=args.pids_limit,
+    )
+
+
+def _host_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return STEP_MEMORY_DEFAULT_BYTES
 
 
 def make_executor(kind: str, config: AgentConfig) -> Executor | None:
@@ -87,7 +111,7 @@ def make_executor(kind: str, config: AgentConfig) -> Executor | None:
     if kind == "fake":
         LOGGER.warning("fake executor: steps are only simulated (for testing the farm itself)")
     try:
-        return executors.create(kind, config.work_dir / "workspaces")
+        return executors.create(kind, config.work_dir / "workspaces", config.isolation)
     except Exception as error:
         if kind != "docker":
             raise

@@ -42,6 +42,7 @@ class StepEnd(StrEnum):
     TIMEOUT = "timeout"  # deadline passed; container killed
     STOPPED = "stopped"  # stop requested; SIGTERM, grace, SIGKILL
     IMAGE_PULL_FAILED = "image_pull_failed"
+    OOM_KILLED = "oom_killed"  # the container hit its memory limit and the kernel killed it
     ERROR = "error"  # the executor itself failed (Docker API error...)
 
 

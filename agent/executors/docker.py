@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import signal
 import threading
 import time
@@ -20,6 +19,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Mount
 from docker.utils import parse_repository_tag
 
+from agent.config import Isolation
 from agent.executors.base import (
     AttemptInfo,
     Executor,
@@ -29,6 +29,11 @@ from agent.executors.base import (
     StepRequest,
     StepResult,
     WorkspaceReader,
+)
+from agent.executors.docker_isolation import (
+    host_options,
+    memory_text,
+    name_part,
 )
 from agent.executors.docker_stream import close_socket, pump
 from agent.executors.docker_workspace import DockerWorkspaceReader, helper_container, put_tar
@@ -49,18 +54,12 @@ _ATTACH_PARAMS = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
 _BACKEND_ERRORS = (DockerException, OSError)
 
 
-def _name_part(agent_name: str) -> str:
-    # Attempt ids are only unique per coordinator, so names carry the agent too: two agents (or
-    # two farms) sharing one Docker host never touch each other's containers or volumes.
-    return re.sub(r"[^a-zA-Z0-9_.-]", "_", agent_name)[:64]
-
-
 def volume_name(attempt: AttemptInfo) -> str:
-    return f"conveyor-ws-{_name_part(attempt.agent_name)}-{attempt.attempt_id}"
+    return f"conveyor-ws-{name_part(attempt.agent_name)}-{attempt.attempt_id}"
 
 
 def container_name(attempt: AttemptInfo, index: int) -> str:
-    return f"conveyor-{_name_part(attempt.agent_name)}-{attempt.attempt_id}-{index}"
+    return f"conveyor-{name_part(attempt.agent_name)}-{attempt.attempt_id}-{index}"
 
 
 def attempt_labels(attempt: AttemptInfo) -> dict[str, str]:
@@ -103,14 +102,14 @@ class DockerExecutor(Executor):
         client: docker.DockerClient | None = None,
         *,
         pull_timeout_s: float = 60.0,
-        allow_privileged: bool = False,
+        isolation: Isolation | None = None,
         watchdog: WatchdogLink | None = None,
     ) -> None:
-        """``allow_privileged`` is the operator's opt-in to run steps as privileged containers."""
+        """``isolation`` bounds every step container."""
         self._api = (client or docker.from_env()).api
         self._watchdog = watchdog or shared()
         self._pull_timeout_s = pull_timeout_s
-        self._allow_privileged = allow_privileged
+        self._isolation = isolation or Isolation()
 
     def prepare_attempt(self, attempt: AttemptInfo) -> None:
         self.cleanup_attempt(attempt)
@@ -212,8 +211,7 @@ class DockerExecutor(Executor):
             # An init as PID 1 forwards SIGTERM to the script; PID 1 itself would ignore it.
             init=True,
             log_config=LogConfig(type=LogConfig.types.NONE),
-            privileged=self._allow_privileged,
-            security_opt=None if self._allow_privileged else ["no-new-privileges"],
+            **host_options(self._isolation),
         )
         response = self._api.create_container(
             step.image,
@@ -291,7 +289,19 @@ class DockerExecutor(Executor):
             return StepResult(StepEnd.TIMEOUT, exit_code, f"deadline passed; killed ({detail})")
         if exit_code is None:
             return _error(detail)
+        if exit_code != 0 and self._oom_killed(container_id):
+            limit = memory_text(self._isolation.memory_bytes)
+            message = f"out of memory: killed at the {limit} limit (agent --memory); {detail}"
+            return StepResult(StepEnd.OOM_KILLED, exit_code, message)
         return StepResult(StepEnd.EXITED, exit_code, detail)
+
+    def _oom_killed(self, container_id: str) -> bool:
+        try:
+            state = self._api.inspect_container(container_id)["State"]
+        except _BACKEND_ERRORS as exc:
+            log.warning("could not inspect %s: %s", container_id[:12], _describe(exc))
+            return False
+        return bool(state.get("OOMKilled"))
 
     def _wait_exit(self, container_id: str) -> tuple[int | None, str]:
         try:

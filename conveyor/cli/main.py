@@ -20,6 +20,7 @@ from conveyor.cli.bounds import (
     age,
     agent_labels,
     agent_name,
+    byte_size,
     float_in,
     int_in,
     printable,
@@ -186,8 +187,40 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="SECONDS",
         help="SIGTERM-to-SIGKILL delay when a step is canceled (default 3)",
     )
+    _add_isolation(p)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(handler=_side("agent.main"))
+
+
+# Bounds of the isolation flags: Docker's own smallest memory, far past any machine's largest.
+MIN_STEP_MEMORY = 6 * 1024**2
+MAX_STEP_MEMORY = 1024**5
+MAX_STEP_PIDS = 4 * 1024**2
+
+
+def _add_isolation(p: _Parser) -> None:
+    group = p.add_argument_group("step isolation (Docker executor)")
+    group.add_argument(
+        "--memory",
+        type=byte_size(MIN_STEP_MEMORY, MAX_STEP_MEMORY),
+        metavar="SIZE",
+        help="memory of each step container, swap included, e.g. 2g (default: 4g, or the "
+        "host's memory divided by --concurrency if less); a step past it ends oom_killed",
+    )
+    group.add_argument(
+        "--cpus",
+        type=float_in(0.01, 4096),
+        metavar="N",
+        help="CPUs each step container may use, e.g. 1.5 (default: the host's CPUs less half "
+        "a CPU, kept for the agent and the engine)",
+    )
+    group.add_argument(
+        "--pids-limit",
+        type=int_in(16, MAX_STEP_PIDS),
+        default=4096,
+        metavar="N",
+        help="processes and threads a step container may hold at once (default 4096)",
+    )
 
 
 def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-RETRY_REASONS: Final = ("agent_lost", "timeout", "exit_code", "image_pull_failed", "agent_stopped")
+RETRY_REASONS: Final = (
+    "agent_lost",
+    "timeout",
+    "exit_code",
+    "image_pull_failed",
+    "agent_stopped",
+    "oom_killed",
+)
 """Failure reasons a `retry.when` list may name."""
 
 ARTIFACTS_WHEN: Final = ("on_success", "always")

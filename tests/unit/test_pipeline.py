@@ -238,7 +238,7 @@ JOB_KEYS = (
     "image, labels, env, steps, needs, artifacts, timeout, retry, approval, when, environment,"
     " concurrency"
 )
-REASONS = "agent_lost, timeout, exit_code, image_pull_failed, agent_stopped"
+REASONS = "agent_lost, timeout, exit_code, image_pull_failed, agent_stopped, oom_killed"
 
 REJECTIONS: list[tuple[str, str, list[Problem]]] = [
     (
