@@ -66,6 +66,13 @@ STEP_MEMORY_DEFAULT_BYTES = 4 * 1024**3
 STEP_MEMORY_MIN_BYTES = 6 * 1024**2
 # Processes and threads one step container may hold at once (`--pids-limit`).
 STEP_PIDS_DEFAULT = 4096
+# How a step container's network is set up (`--network`): its own bridge network per attempt,
+# Docker's shared default bridge, or no network at all.
+NETWORK_MODES = ("per-attempt", "bridge", "none")
+# Per-attempt networks made ahead of time, per agent, so an attempt does not wait for one.
+NETWORK_POOL_SIZE = 2
+# Clean-up waits this long for a pool refill under way (making a network takes about 0.1 s).
+NETWORK_REFILL_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ class Isolation:
     memory_bytes: int = STEP_MEMORY_DEFAULT_BYTES
     cpus: float = 1.0
     pids_limit: int = STEP_PIDS_DEFAULT
+    network: str = "per-attempt"
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ def isolation_from_args(args: argparse.Namespace) -> Isolation:
         memory_bytes=memory,
         cpus=args.cpus if args.cpus is not None else max(cpu_count - 0.5, 0.5),
         pids_limit=args.pids_limit,
+        network=args.network,
     )
 
 

@@ -35,6 +35,7 @@ from agent.executors.docker_isolation import (
     memory_text,
     name_part,
 )
+from agent.executors.docker_network import AttemptNetworks
 from agent.executors.docker_stream import close_socket, pump
 from agent.executors.docker_workspace import DockerWorkspaceReader, helper_container, put_tar
 from agent.executors.watchdog import TICK_S, Watchdog, early_end, unless_lapsed
@@ -110,11 +111,13 @@ class DockerExecutor(Executor):
         self._watchdog = watchdog or shared()
         self._pull_timeout_s = pull_timeout_s
         self._isolation = isolation or Isolation()
+        self._networks = AttemptNetworks(self._api, self._isolation.network)
 
     def prepare_attempt(self, attempt: AttemptInfo) -> None:
         self.cleanup_attempt(attempt)
         try:
             self._api.create_volume(volume_name(attempt), labels=attempt_labels(attempt))
+            self._networks.claim(attempt.agent_name, attempt.attempt_id)
         except _BACKEND_ERRORS as exc:
             raise ExecutorError(
                 f"could not create the workspace of attempt {attempt.attempt_id}: {_describe(exc)}"
@@ -152,16 +155,19 @@ class DockerExecutor(Executor):
         try:
             self._remove_containers(selector)
             self._remove_volume(volume_name(attempt))
+            self._networks.release(attempt.agent_name, attempt_id)
         except _BACKEND_ERRORS as exc:
             raise ExecutorError(f"could not clean up attempt {attempt_id}: {exc}") from exc
 
     def remove_leftovers(self, agent_name: str) -> int:
-        selector = [f"conveyor.agent={agent_name}"]
+        # Steps' and helpers' containers (they carry an attempt); the networks' holders go below.
+        selector = [f"conveyor.agent={agent_name}", "conveyor.attempt"]
         try:
             removed = self._remove_containers(selector)
-            volumes = self._api.volumes(filters={"label": selector}).get("Volumes") or []
+            volumes = self._api.volumes(filters={"label": selector[:1]}).get("Volumes") or []
             for volume in volumes:
                 self._remove_volume(volume["Name"])
+            self._networks.remove_all(agent_name)
         except _BACKEND_ERRORS as exc:
             raise ExecutorError(f"could not remove leftovers of {agent_name!r}: {exc}") from exc
         log.info("removed %d leftover containers of agent %r", removed, agent_name)
@@ -211,6 +217,7 @@ class DockerExecutor(Executor):
             # An init as PID 1 forwards SIGTERM to the script; PID 1 itself would ignore it.
             init=True,
             log_config=LogConfig(type=LogConfig.types.NONE),
+            network_mode=self._networks.mode_of(attempt.agent_name, attempt.attempt_id),
             **host_options(self._isolation),
         )
         response = self._api.create_container(

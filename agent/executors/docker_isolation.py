@@ -1,4 +1,5 @@
-"""How a step container is confined: the capabilities it keeps and the limits it runs in."""
+"""How a step container is confined: capabilities and limits (its network is
+:mod:`.docker_network`'s)."""
 
 from __future__ import annotations
 

@@ -221,6 +221,14 @@ def _add_isolation(p: _Parser) -> None:
         metavar="N",
         help="processes and threads a step container may hold at once (default 4096)",
     )
+    group.add_argument(
+        "--network",
+        choices=("per-attempt", "bridge", "none"),
+        default="per-attempt",
+        help="step containers' network: 'per-attempt' (default) gives each attempt its own "
+        "bridge network, so jobs on one host cannot reach each other; 'bridge' is Docker's "
+        "shared default network; 'none' leaves steps without a network",
+    )
 
 
 def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:

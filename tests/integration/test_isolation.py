@@ -1,5 +1,9 @@
 """Step isolation in Docker, seen from outside: `docker inspect` of running steps, a memory hog,
-a process flood."""
+a process flood, networks between jobs.
+
+Everything here is container to container or read through the engine's API; the test itself
+never connects to an address inside a Docker network.
+"""
 
 from __future__ import annotations
 
@@ -73,6 +77,15 @@ def running_container(farm: Cluster, build_id: int, job_name: str = "") -> Any:
     return wait_for(found, 60, f"a running container of build {build_id}")
 
 
+def attempt_network(container: Any) -> tuple[str, str]:
+    """The name and address of the network a step container is on (per attempt: its holder's)."""
+    mode = container.attrs["HostConfig"]["NetworkMode"]
+    if mode.startswith("container:"):
+        container = docker.from_env().containers.get(mode.partition(":")[2])
+    ((name, network),) = container.attrs["NetworkSettings"]["Networks"].items()
+    return name, network["IPAddress"]
+
+
 def one_job(steps: str, labels: str = "pool: iso", extra: str = "") -> str:
     return (
         "name: iso\nimage: conveyor/busybox\njobs:\n  work:\n"
@@ -95,11 +108,15 @@ def test_running_step_shows_the_agents_limits_and_dropped_capabilities(
     assert sorted(host["CapAdd"]) == KEPT_CAPS
     assert "no-new-privileges" in host["SecurityOpt"]
     assert host["Privileged"] is False
+    network, _ = attempt_network(container)
+    assert network.startswith("conveyor-net-"), network
     wait_for(lambda: "ready" in logs(farm, build_id, "work"), 30, "the step's output")
     assert f"CapEff:\t{KEPT_CAPS_MASK}" in logs(farm, build_id, "work")
 
     assert farm.cli("cancel", str(build_id)).returncode == 0
     finished(farm, build_id)
+    client = docker.from_env()
+    wait_for(lambda: not client.networks.list(names=[network]), 30, "the network to go")
 
 
 def test_memory_hog_ends_oom_killed(farm: Cluster, tmp_path: Path) -> None:
@@ -136,3 +153,58 @@ def test_process_flood_stops_at_the_pids_limit_and_the_agent_runs_the_next_job(
     doc = finished(farm, submit(farm, tmp_path, one_job("      - run: echo next\n")))
     assert doc["status"] == "succeeded"
     assert "next" in logs(farm, doc["id"], "work")
+
+
+LISTENER = one_job("      - run: echo listening; nc -l -p 7000 && echo got a connection\n",
+                   labels="pool: {pool}")  # fmt: skip
+CALLER = one_job(
+    "      - run: if echo hi | nc -w 3 $TARGET 7000; then echo reached; "
+    "else echo unreachable; fi\n",
+    labels="pool: {pool}",
+)
+
+
+def reaches_other_job(farm: Cluster, tmp_path: Path, pool: str) -> bool:
+    """Whether a job's step reaches another job's listening step (both on the same host)."""
+    listener = submit(farm, tmp_path, LISTENER.replace("{pool}", pool))
+    container = running_container(farm, listener)
+    wait_for(lambda: "listening" in logs(farm, listener, "work"), 30, "the listener")
+    _, address = attempt_network(container)
+    caller = finished(farm, submit(farm, tmp_path, CALLER.replace("{pool}", pool),
+                                   f"TARGET={address}"))  # fmt: skip
+    output = logs(farm, caller["id"], "work")
+    assert "reached" in output or "unreachable" in output, output
+    farm.cli("cancel", str(listener))
+    finished(farm, listener)
+    return "unreachable" not in output
+
+
+def test_jobs_on_one_host_cannot_reach_each_other(farm: Cluster, tmp_path: Path) -> None:
+    assert not reaches_other_job(farm, tmp_path, "iso")
+
+
+def test_with_network_bridge_they_can_which_the_test_would_see(
+    farm: Cluster, tmp_path: Path
+) -> None:
+    name = f"bridge-{uuid.uuid4().hex[:6]}"
+    farm.start_agent(name, labels="pool=bridge", concurrency=2, extra=("--network", "bridge"))
+    assert reaches_other_job(farm, tmp_path, "bridge")
+
+
+def test_an_agent_crash_leaves_no_network_after_its_restart(
+    docker_cluster: Cluster, tmp_path: Path
+) -> None:
+    name = f"crash-{uuid.uuid4().hex[:6]}"
+    agent = docker_cluster.start_agent(name)
+    text = "name: c\nimage: conveyor/busybox\njobs:\n  work:\n    steps: [{run: sleep 120}]\n"
+    submit(docker_cluster, tmp_path, text)
+    client = docker.from_env()
+    label: dict[str, str | list[str] | bool] = {"label": f"conveyor.agent={name}"}
+    before = wait_for(lambda: client.networks.list(filters=label), 60, "the attempt's network")
+    wait_for(lambda: client.containers.list(filters=label), 60, "the step's container")
+    agent.kill()
+
+    docker_cluster.start_agent(name)
+    old = {network.name for network in before}
+    wait_for(lambda: not old & {n.name for n in client.networks.list(filters=label)}, 60,
+             "the crashed run's networks to be removed")  # fmt: skip

@@ -33,13 +33,13 @@ def agent_args(*flags: str) -> argparse.Namespace:
 
 def test_isolation_flags_and_their_defaults() -> None:
     chosen = isolation_from_args(
-        agent_args("--memory", "512m", "--cpus", "1", "--pids-limit", "100")
+        agent_args("--memory", "512m", "--cpus", "1", "--pids-limit", "100", "--network", "none")
     )
-    assert chosen == Isolation(512 * 1024**2, 1.0, 100)
+    assert chosen == Isolation(512 * 1024**2, 1.0, 100, "none")
     default = isolation_from_args(agent_args("--concurrency", "2"))
     assert 0 < default.memory_bytes <= STEP_MEMORY_DEFAULT_BYTES
     assert 0 < default.cpus <= (os.cpu_count() or 1)
-    assert default.pids_limit == 4096
+    assert (default.pids_limit, default.network) == (4096, "per-attempt")
     with pytest.raises(UsageError, match="only"):
         isolation_from_args(agent_args("--cpus", "4096"))
 
