@@ -206,7 +206,15 @@ class AttemptRunner:
             step_deadline = own if deadline is None else min(deadline, own)
         control = StepControl(stop=self._stop, deadline=step_deadline, grace_s=self._grace_s)
         self._control = control
-        request = StepRequest(index, spec.name, spec.image, spec.run, dict(spec.env))
+        request = StepRequest(
+            index,
+            spec.name,
+            spec.image,
+            spec.run,
+            dict(spec.env),
+            user=spec.user,
+            privileged=self.assignment.privileged,
+        )
         shipper = LogShipper(
             self._peer,
             self.lease,

@@ -83,6 +83,7 @@ class Isolation:
     cpus: float = 1.0
     pids_limit: int = STEP_PIDS_DEFAULT
     network: str = "per-attempt"
+    allow_privileged: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from agent.executors.base import Executor
 from agent.peer import JoinRefusedError
 from agent.peer.grpc import GrpcPeer
 from agent.runner import Agent
+from conveyor.pipeline import PRIVILEGED_LABEL
 
 LOGGER = logging.getLogger(__name__)
 DEFAULT_ADDRESS = "127.0.0.1:7420"
@@ -40,10 +41,19 @@ def parse_labels(text: str) -> dict[str, str]:
 # coordinator's rule), so a job without labels never runs unisolated on a host. Fake agents carry
 # no such label and take unlabelled jobs: they are test doubles for Docker agents.
 SHELL_LABEL = ("executor", "shell")
+# Labels under this prefix are the agent's own (PRIVILEGED_LABEL): an operator cannot set them.
+RESERVED_LABEL_PREFIX = "conveyor."
 
 
-def executor_labels(kind: str, labels: dict[str, str]) -> dict[str, str]:
+def executor_labels(
+    kind: str, labels: dict[str, str], allow_privileged: bool = False
+) -> dict[str, str]:
     """The operator's labels plus the executor's own."""
+    reserved = sorted(key for key in labels if key.startswith(RESERVED_LABEL_PREFIX))
+    if reserved:
+        raise UsageError(f"--labels: {reserved[0]} is reserved (labels {RESERVED_LABEL_PREFIX}*)")
+    if allow_privileged and kind != "shell":
+        labels = {**labels, PRIVILEGED_LABEL[0]: PRIVILEGED_LABEL[1]}
     if kind != "shell":
         return labels
     key, value = SHELL_LABEL
@@ -73,7 +83,9 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         join_token=token,
         name=name,
         work_dir=work_dir,
-        labels=executor_labels(getattr(args, "executor", "docker"), parse_labels(args.labels)),
+        labels=executor_labels(
+            getattr(args, "executor", "docker"), parse_labels(args.labels), args.allow_privileged
+        ),
         concurrency=args.concurrency,
         stop_grace_s=args.stop_grace,
         spool_limit_bytes=int(args.spool_limit * 1024 * 1024),
@@ -95,6 +107,7 @@ def isolation_from_args(args: argparse.Namespace) -> Isolation:
         cpus=args.cpus if args.cpus is not None else max(cpu_count - 0.5, 0.5),
         pids_limit=args.pids_limit,
         network=args.network,
+        allow_privileged=args.allow_privileged,
     )
 
 

@@ -33,6 +33,8 @@ class StepRequest:
     image: str
     run: str  # shell script, run with `sh -e -c` (the fake executor reads a subset of sh)
     env: Mapping[str, str]
+    user: str = ""  # run as this user (name or uid[:gid]); "": the image's (Docker only)
+    privileged: bool = False  # the job asks for a privileged container (Docker only)
 
 
 class StepEnd(StrEnum):

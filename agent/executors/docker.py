@@ -34,6 +34,7 @@ from agent.executors.docker_isolation import (
     host_options,
     memory_text,
     name_part,
+    privileged_refused,
 )
 from agent.executors.docker_network import AttemptNetworks
 from agent.executors.docker_stream import close_socket, pump
@@ -106,7 +107,8 @@ class DockerExecutor(Executor):
         isolation: Isolation | None = None,
         watchdog: WatchdogLink | None = None,
     ) -> None:
-        """``isolation`` bounds every step container."""
+        """``isolation`` bounds every step container; its ``allow_privileged`` is the operator's
+        opt-in to run the steps of jobs that ask for it as privileged containers."""
         self._api = (client or docker.from_env()).api
         self._watchdog = watchdog or shared()
         self._pull_timeout_s = pull_timeout_s
@@ -133,6 +135,8 @@ class DockerExecutor(Executor):
         early = early_end(control, "the step's container")
         if early is not None:
             return early
+        if step.privileged and not self._isolation.allow_privileged:
+            return _error(privileged_refused(attempt.job_name))
         try:
             container_id = self._create(attempt, step, control)
         except _StepOver as over:
@@ -218,7 +222,7 @@ class DockerExecutor(Executor):
             init=True,
             log_config=LogConfig(type=LogConfig.types.NONE),
             network_mode=self._networks.mode_of(attempt.agent_name, attempt.attempt_id),
-            **host_options(self._isolation),
+            **host_options(self._isolation, step.privileged),
         )
         response = self._api.create_container(
             step.image,
@@ -228,6 +232,7 @@ class DockerExecutor(Executor):
             name=name,
             environment=dict(step.env),
             working_dir=WORKSPACE,
+            user=step.user or None,
             labels={**labels, "conveyor.step": str(step.index)},
             host_config=host_config,  # no tty and no stdin: the SDK's defaults
         )

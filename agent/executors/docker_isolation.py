@@ -1,4 +1,4 @@
-"""How a step container is confined: capabilities and limits (its network is
+"""How a step container is confined: capabilities, limits and privileges (its network is
 :mod:`.docker_network`'s)."""
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ CAPABILITIES = (
 )
 
 
-def host_options(isolation: Isolation) -> dict[str, Any]:
+def privileged_refused(job_name: str) -> str:
+    return (
+        f"job '{job_name}' asks for privileged: true, but this agent was not started with "
+        "--allow-privileged"
+    )
+
+
+def host_options(isolation: Isolation, privileged: bool) -> dict[str, Any]:
     """`create_host_config` arguments bounding one step container."""
     options: dict[str, Any] = {
         "mem_limit": isolation.memory_bytes,
@@ -30,6 +37,8 @@ def host_options(isolation: Isolation) -> dict[str, Any]:
         "nano_cpus": int(isolation.cpus * 1e9),
         "pids_limit": isolation.pids_limit,
     }
+    if privileged:
+        return {**options, "privileged": True}
     return {
         **options,
         "cap_drop": ["ALL"],

@@ -46,6 +46,7 @@ class StepSpec:
     run: str
     env: Mapping[str, str]  # build, job and step env already merged
     timeout_s: float | None  # None: no step-level limit
+    user: str = ""  # run as this user; "": the image's
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Assignment:
     attempt_number: int
     steps: tuple[StepSpec, ...]
     timeout_s: float | None  # whole-attempt limit; None: none
+    privileged: bool = False  # the job asks for privileged containers
 
 
 @dataclass(frozen=True)

@@ -229,6 +229,13 @@ def _add_isolation(p: _Parser) -> None:
         "bridge network, so jobs on one host cannot reach each other; 'bridge' is Docker's "
         "shared default network; 'none' leaves steps without a network",
     )
+    group.add_argument(
+        "--allow-privileged",
+        action="store_true",
+        help="run the steps of jobs that ask for it (privileged: true) as privileged "
+        "containers, which are root on this host; off by default (such jobs then wait for "
+        "an agent that allows it)",
+    )
 
 
 def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:

@@ -22,6 +22,10 @@ RETRY_REASONS: Final = (
 )
 """Failure reasons a `retry.when` list may name."""
 
+PRIVILEGED_LABEL: Final = ("conveyor.privileged", "allowed")
+"""The label an agent started with --allow-privileged carries; a job with `privileged: true` asks
+for it (the coordinator adds it to the job's labels), so it only runs on such agents."""
+
 ARTIFACTS_WHEN: Final = ("on_success", "always")
 
 
@@ -101,6 +105,8 @@ class StepDef:
     env: Mapping[str, str]
     """Step-level env as written; see resolve_steps for the merged view."""
     timeout_s: float | None
+    user: str | None = None
+    """Runs the step as this user (name or uid, optionally :group); None: the job's."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,10 @@ class JobDef:
     """A gate has an approval and no steps (then `steps` is empty)."""
     concurrency: Concurrency | None = None
     when: Condition | None = None
+    privileged: bool = False
+    """Steps run as privileged containers, only on agents started with --allow-privileged."""
+    user: str | None = None
+    """Steps run as this user unless they name their own; None: the image's user."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,8 @@ class ResolvedStep:
     run: str
     env: dict[str, str]
     timeout_s: float | None
+    user: str = ""
+    """"": the image's own user."""
 
 
 _NO_OVERRIDES: Final[Mapping[str, str]] = MappingProxyType({})
@@ -172,5 +184,6 @@ def resolve_steps(
             # load_pipeline rejects this; only a hand-built model can get here.
             raise ValueError(f"job {job.name!r}, step {step.name!r}: no image")
         env = {**pipeline.env, **job.env, **step.env, **env_overrides}
-        resolved.append(ResolvedStep(step.name, image, step.run, env, step.timeout_s))
+        user = step.user or job.user or ""
+        resolved.append(ResolvedStep(step.name, image, step.run, env, step.timeout_s, user))
     return resolved

@@ -110,6 +110,8 @@ class StepSpecRecord:
     run: str
     env: dict[str, str]
     timeout_s: float | None
+    user: str = ""
+    """Runs as this user; "": the image's. (Absent from specs stored before it existed.)"""
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,8 @@ class JobSpecRecord:
     timeout_s: float | None
     retry_max: int
     retry_when: tuple[str, ...]
+    privileged: bool = False
+    """Its steps run as privileged containers (only on agents that allow it)."""
 
 
 @dataclass(frozen=True)

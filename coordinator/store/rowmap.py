@@ -32,6 +32,8 @@ def spec_from_json(text: str) -> JobSpecRecord:
         timeout_s=raw["timeout_s"],
         retry_max=raw["retry_max"],
         retry_when=tuple(raw["retry_when"]),
+        # Specs stored before `privileged` existed lack it.
+        privileged=bool(raw.get("privileged", False)),
     )
 
 

@@ -1,5 +1,5 @@
 """Step isolation in Docker, seen from outside: `docker inspect` of running steps, a memory hog,
-a process flood, networks between jobs.
+a process flood, networks between jobs, privileged jobs and `user:`.
 
 Everything here is container to container or read through the engine's API; the test itself
 never connects to an address inside a Docker network.
@@ -189,6 +189,43 @@ def test_with_network_bridge_they_can_which_the_test_would_see(
     name = f"bridge-{uuid.uuid4().hex[:6]}"
     farm.start_agent(name, labels="pool=bridge", concurrency=2, extra=("--network", "bridge"))
     assert reaches_other_job(farm, tmp_path, "bridge")
+
+
+def test_privileged_job_waits_for_an_agent_that_allows_it(farm: Cluster, tmp_path: Path) -> None:
+    farm.start_agent(f"plain-{uuid.uuid4().hex[:6]}", labels="pool=priv")
+    text = one_job("      - run: grep CapEff /proc/self/status\n", labels="pool: priv",
+                   extra="    privileged: true\n")  # fmt: skip
+    build_id = submit(farm, tmp_path, text)
+    doc = farm.wait_build(build_id, lambda d: "--allow-privileged" in job(d, "work")["message"],
+                          30, "the job to say why it waits")  # fmt: skip
+    work = job(doc, "work")
+    assert (work["status"], work["reason"], work["attempts"]) == ("queued", "waiting_for_agent", 0)
+
+    farm.start_agent(f"root-{uuid.uuid4().hex[:6]}", labels="pool=priv",
+                     extra=("--allow-privileged",))  # fmt: skip
+    doc = finished(farm, build_id)
+    work = job(doc, "work")
+    assert work["agent"].startswith("root-")
+    if doc["status"] == "succeeded":
+        output = logs(farm, build_id, "work")
+        assert "CapEff:" in output and KEPT_CAPS_MASK not in output, output
+    else:
+        # An engine that itself runs without every capability (inside a restricted container)
+        # cannot start privileged containers at all; unprivileged ones start there, so this
+        # error shows the container was asked to be privileged.
+        assert work["reason"] == "error", work
+        assert "unable to apply caps" in work["message"], work
+
+
+def test_user_key_runs_steps_as_that_user(farm: Cluster, tmp_path: Path) -> None:
+    steps = (
+        "      - name: job-user\n        run: id -u; id -g\n"
+        "      - name: own-user\n        user: '0'\n        run: id -u\n"
+    )
+    doc = finished(farm, submit(farm, tmp_path, one_job(steps, extra="    user: '1000:1001'\n")))
+    assert doc["status"] == "succeeded", job(doc, "work")
+    assert logs(farm, doc["id"], "work", "job-user").split() == ["1000", "1001"]
+    assert logs(farm, doc["id"], "work", "own-user").split() == ["0"]
 
 
 def test_an_agent_crash_leaves_no_network_after_its_restart(

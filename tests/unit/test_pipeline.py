@@ -236,7 +236,7 @@ def test_anchors_and_aliases_are_allowed() -> None:
 
 JOB_KEYS = (
     "image, labels, env, steps, needs, artifacts, timeout, retry, approval, when, environment,"
-    " concurrency"
+    " concurrency, privileged, user"
 )
 REASONS = "agent_lost, timeout, exit_code, image_pull_failed, agent_stopped, oom_killed"
 
@@ -262,7 +262,7 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
         [
             (
                 "jobs.build.steps[0].when",
-                "unknown key 'when' (allowed: name, run, image, env, timeout)",
+                "unknown key 'when' (allowed: name, run, image, env, timeout, user)",
                 7,
             ),
             ("triggers", "unknown key 'triggers' (allowed: name, image, env, source, jobs)", 8),

@@ -262,7 +262,7 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
             (
                 "jobs.a.secrets",
                 "unknown key 'secrets' (allowed: image, labels, env, steps, needs, artifacts,"
-                " timeout, retry, approval, when, environment, concurrency)",
+                " timeout, retry, approval, when, environment, concurrency, privileged, user)",
                 6,
             ),
         ],
