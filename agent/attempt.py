@@ -220,7 +220,15 @@ class AttemptRunner:
         self._control = control
         # The job's secrets win over env of the same name: the job asked for them by name.
         env = {**spec.env, **self.assignment.secrets}
-        request = StepRequest(index, spec.name, spec.image, spec.run, env)
+        request = StepRequest(
+            index,
+            spec.name,
+            spec.image,
+            spec.run,
+            env,
+            user=spec.user,
+            privileged=self.assignment.privileged,
+        )
         shipper = LogShipper(
             self._peer,
             self.lease,

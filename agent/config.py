@@ -65,6 +65,32 @@ WATCHDOG_MARGIN_MAX_SHARE = 0.25
 WATCHDOG_TICK_S = 0.05
 WATCHDOG_EXIT_AFTER_EOF_S = 60.0
 
+# Step containers' bounds (README, "Step isolation", says why each default). Memory: at most this,
+# and no more than the host's memory shared by the jobs run at once; swap is not added on top.
+STEP_MEMORY_DEFAULT_BYTES = 4 * 1024**3
+# Docker refuses less than this for a container (6 MiB).
+STEP_MEMORY_MIN_BYTES = 6 * 1024**2
+# Processes and threads one step container may hold at once (`--pids-limit`).
+STEP_PIDS_DEFAULT = 4096
+# How a step container's network is set up (`--network`): its own bridge network per attempt,
+# Docker's shared default bridge, or no network at all.
+NETWORK_MODES = ("per-attempt", "bridge", "none")
+# Per-attempt networks made ahead of time, per agent, so an attempt does not wait for one.
+NETWORK_POOL_SIZE = 2
+# Clean-up waits this long for a pool refill under way (making a network takes about 0.1 s).
+NETWORK_REFILL_WAIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How step containers are confined; the defaults of `conveyor agent` are chosen in main."""
+
+    memory_bytes: int = STEP_MEMORY_DEFAULT_BYTES
+    cpus: float = 1.0
+    pids_limit: int = STEP_PIDS_DEFAULT
+    network: str = "per-attempt"
+    allow_privileged: bool = False
+
 
 @dataclass(frozen=True)
 class AgentConfig:
@@ -80,3 +106,4 @@ class AgentConfig:
     allow_local_git: bool = False
     # The CA that verifies the coordinator's TLS certificate; None: plaintext.
     ca_file: Path | None = None
+    isolation: Isolation = field(default_factory=Isolation)

@@ -11,13 +11,14 @@ import threading
 from pathlib import Path
 
 from agent import executors
-from agent.config import AgentConfig
+from agent.config import STEP_MEMORY_DEFAULT_BYTES, AgentConfig, Isolation
 from agent.credential import WorkDirBusyError, lock_work_dir
 from agent.executors.base import Executor
 from agent.peer import JoinRefusedError, UntrustedServerError
 from agent.peer.grpc import GrpcPeer
 from agent.runner import Agent
 from conveyor.local import AGENT_TOKEN_FILE, read_local
+from conveyor.pipeline import PRIVILEGED_LABEL
 from conveyor.tls import CaFileError, load_ca, resolve_target
 from conveyor.tokens import TokenFileError, read_token_file
 
@@ -42,10 +43,19 @@ def parse_labels(text: str) -> dict[str, str]:
 # coordinator's rule), so a job without labels never runs unisolated on a host. Fake agents carry
 # no such label and take unlabelled jobs: they are test doubles for Docker agents.
 SHELL_LABEL = ("executor", "shell")
+# Labels under this prefix are the agent's own (PRIVILEGED_LABEL): an operator cannot set them.
+RESERVED_LABEL_PREFIX = "conveyor."
 
 
-def executor_labels(kind: str, labels: dict[str, str]) -> dict[str, str]:
+def executor_labels(
+    kind: str, labels: dict[str, str], allow_privileged: bool = False
+) -> dict[str, str]:
     """The operator's labels plus the executor's own."""
+    reserved = sorted(key for key in labels if key.startswith(RESERVED_LABEL_PREFIX))
+    if reserved:
+        raise UsageError(f"--labels: {reserved[0]} is reserved (labels {RESERVED_LABEL_PREFIX}*)")
+    if allow_privileged and kind != "shell":
+        labels = {**labels, PRIVILEGED_LABEL[0]: PRIVILEGED_LABEL[1]}
     if kind != "shell":
         return labels
     key, value = SHELL_LABEL
@@ -93,12 +103,40 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         join_token=token,
         name=name,
         work_dir=work_dir,
-        labels=executor_labels(getattr(args, "executor", "docker"), parse_labels(args.labels)),
+        labels=executor_labels(
+            getattr(args, "executor", "docker"), parse_labels(args.labels), args.allow_privileged
+        ),
         concurrency=args.concurrency,
         stop_grace_s=args.stop_grace,
         spool_limit_bytes=int(args.spool_limit * 1024 * 1024),
         allow_local_git=getattr(args, "allow_local_git", False),
+        isolation=isolation_from_args(args),
     )
+
+
+def isolation_from_args(args: argparse.Namespace) -> Isolation:
+    """The flags' bounds of step containers; the defaults depend on this host (README)."""
+    cpu_count = os.cpu_count() or 1
+    if args.cpus is not None and args.cpus > cpu_count:
+        # Docker refuses a container more CPUs than the host has.
+        raise UsageError(f"--cpus {args.cpus:g}: this host has only {cpu_count} CPUs")
+    memory = args.memory
+    if memory is None:
+        memory = min(STEP_MEMORY_DEFAULT_BYTES, _host_memory() // args.concurrency)
+    return Isolation(
+        memory_bytes=memory,
+        cpus=args.cpus if args.cpus is not None else max(cpu_count - 0.5, 0.5),
+        pids_limit=args.pids_limit,
+        network=args.network,
+        allow_privileged=args.allow_privileged,
+    )
+
+
+def _host_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return STEP_MEMORY_DEFAULT_BYTES
 
 
 def make_executor(kind: str, config: AgentConfig) -> Executor | None:
@@ -108,7 +146,7 @@ def make_executor(kind: str, config: AgentConfig) -> Executor | None:
     if kind == "fake":
         LOGGER.warning("fake executor: steps are only simulated (for testing the farm itself)")
     try:
-        return executors.create(kind, config.work_dir / "workspaces")
+        return executors.create(kind, config.work_dir / "workspaces", config.isolation)
     except Exception as error:
         if kind != "docker":
             raise

@@ -14,7 +14,7 @@ import time
 from agent.attempt import AttemptRunner
 from agent.config import WORK_DIR_CHECK_S, AgentConfig
 from agent.credential import CredentialFile
-from agent.executors.base import Executor
+from agent.executors.base import Executor, ExecutorError
 from agent.leases import LeaseKeeper
 from agent.peer import (
     AgentInfo,
@@ -82,9 +82,17 @@ class Agent:
                 self._serve(registration)
                 # Shown offline at once rather than after the coordinator's offline delay.
                 self._peer.sign_off()
+                self._tidy_up()
                 LOGGER.info("agent %s stopped", self.config.name)
         finally:
             self._peer.close()
+
+    def _tidy_up(self) -> None:
+        # Every attempt has ended: what is left (spare networks made ahead) is no attempt's.
+        try:
+            self._executor.remove_leftovers(self.config.name)
+        except ExecutorError as error:
+            LOGGER.warning("could not tidy up after %s: %s", self.config.name, error)
 
     def _register(self) -> Registration | None:
         """None when the agent was stopped before the coordinator could be reached."""

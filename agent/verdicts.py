@@ -38,6 +38,9 @@ def judge_step(name: str, result: StepResult, stop_verdict: Verdict | None) -> V
             stopped.message or f"step '{name}' was stopped",
             result.exit_code,
         )
+    if result.end is StepEnd.OOM_KILLED:
+        message = f"step '{name}' was killed: {result.message}"
+        return Verdict(Outcome.FAILED, Reason.OOM_KILLED, message, result.exit_code)
     if result.end is StepEnd.IMAGE_PULL_FAILED:
         return Verdict(Outcome.FAILED, Reason.IMAGE_PULL_FAILED, result.message)
     return Verdict(Outcome.FAILED, Reason.ERROR, f"step '{name}': {result.message}")

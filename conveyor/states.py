@@ -59,6 +59,7 @@ class Reason(StrEnum):
     EXIT_CODE = "exit_code"
     TIMEOUT = "timeout"
     IMAGE_PULL_FAILED = "image_pull_failed"
+    OOM_KILLED = "oom_killed"  # a step hit the agent's --memory limit
     AGENT_LOST = "agent_lost"
     AGENT_STOPPED = "agent_stopped"
     CANCELED = "canceled"

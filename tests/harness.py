@@ -262,6 +262,7 @@ class Cluster:
         if self.uses_docker:
             remove_containers(lambda labels: labels.get("conveyor.agent") in self.agent_names)
             remove_volumes(self.agent_names)
+            remove_networks(self.agent_names)
 
     def containers_of_build(self, build_id: int) -> list[Any]:
         assert self.uses_docker, "only Docker agents run containers"
@@ -287,6 +288,15 @@ def remove_volumes(agent_names: set[str]) -> None:
         if (volume.attrs.get("Labels") or {}).get("conveyor.agent") in agent_names:
             with contextlib.suppress(docker.errors.APIError):
                 volume.remove(force=True)
+
+
+def remove_networks(agent_names: set[str]) -> None:
+    """Per-attempt networks of agents a test killed."""
+    client = docker.from_env()
+    for network in client.networks.list(filters={"label": "conveyor.agent"}):
+        if (network.attrs.get("Labels") or {}).get("conveyor.agent") in agent_names:
+            with contextlib.suppress(docker.errors.APIError):
+                network.remove()
 
 
 def remove_containers(match: Callable[[dict[str, str]], bool]) -> None:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent.config import Isolation
 from agent.executors.base import Executor
 
 KINDS = ("docker", "shell", "fake")
 
 
-def create(kind: str, workspaces: Path) -> Executor:
-    """The executor named `kind`; `workspaces` is where host-side workspaces live.
+def create(kind: str, workspaces: Path, isolation: Isolation | None = None) -> Executor:
+    """The executor named `kind`; `workspaces` is where host-side workspaces live, `isolation`
+    how Docker confines step containers.
 
     Raises whatever the backend raises when it cannot work here (no Docker engine...).
     """
@@ -29,5 +31,5 @@ def create(kind: str, workspaces: Path) -> Executor:
     if kind == "docker":
         from agent.executors.docker import DockerExecutor
 
-        return DockerExecutor()
+        return DockerExecutor(isolation=isolation)
     raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(KINDS)}")

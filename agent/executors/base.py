@@ -34,6 +34,8 @@ class StepRequest:
     run: str  # shell script, run with `sh -e -c` (the fake executor reads a subset of sh)
     # Holds the job's secrets too, so it is never part of a printed request.
     env: Mapping[str, str] = field(repr=False)
+    user: str = ""  # run as this user (name or uid[:gid]); "": the image's (Docker only)
+    privileged: bool = False  # the job asks for a privileged container (Docker only)
 
 
 class StepEnd(StrEnum):
@@ -43,6 +45,7 @@ class StepEnd(StrEnum):
     TIMEOUT = "timeout"  # deadline passed; container killed
     STOPPED = "stopped"  # stop requested; SIGTERM, grace, SIGKILL
     IMAGE_PULL_FAILED = "image_pull_failed"
+    OOM_KILLED = "oom_killed"  # the container hit its memory limit and the kernel killed it
     ERROR = "error"  # the executor itself failed (Docker API error...)
 
 

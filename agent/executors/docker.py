@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import signal
 import threading
 import time
@@ -20,6 +19,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Mount
 from docker.utils import parse_repository_tag
 
+from agent.config import Isolation
 from agent.executors.base import (
     AttemptInfo,
     Executor,
@@ -30,6 +30,13 @@ from agent.executors.base import (
     StepResult,
     WorkspaceReader,
 )
+from agent.executors.docker_isolation import (
+    host_options,
+    memory_text,
+    name_part,
+    privileged_refused,
+)
+from agent.executors.docker_network import AttemptNetworks
 from agent.executors.docker_stream import close_socket, pump
 from agent.executors.docker_workspace import DockerWorkspaceReader, helper_container, put_tar
 from agent.executors.watchdog import TICK_S, Watchdog, early_end, unless_lapsed
@@ -49,18 +56,12 @@ _ATTACH_PARAMS = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
 _BACKEND_ERRORS = (DockerException, OSError)
 
 
-def _name_part(agent_name: str) -> str:
-    # Attempt ids are only unique per coordinator, so names carry the agent too: two agents (or
-    # two farms) sharing one Docker host never touch each other's containers or volumes.
-    return re.sub(r"[^a-zA-Z0-9_.-]", "_", agent_name)[:64]
-
-
 def volume_name(attempt: AttemptInfo) -> str:
-    return f"conveyor-ws-{_name_part(attempt.agent_name)}-{attempt.attempt_id}"
+    return f"conveyor-ws-{name_part(attempt.agent_name)}-{attempt.attempt_id}"
 
 
 def container_name(attempt: AttemptInfo, index: int) -> str:
-    return f"conveyor-{_name_part(attempt.agent_name)}-{attempt.attempt_id}-{index}"
+    return f"conveyor-{name_part(attempt.agent_name)}-{attempt.attempt_id}-{index}"
 
 
 def attempt_labels(attempt: AttemptInfo) -> dict[str, str]:
@@ -103,19 +104,22 @@ class DockerExecutor(Executor):
         client: docker.DockerClient | None = None,
         *,
         pull_timeout_s: float = 60.0,
-        allow_privileged: bool = False,
+        isolation: Isolation | None = None,
         watchdog: WatchdogLink | None = None,
     ) -> None:
-        """``allow_privileged`` is the operator's opt-in to run steps as privileged containers."""
+        """``isolation`` bounds every step container; its ``allow_privileged`` is the operator's
+        opt-in to run the steps of jobs that ask for it as privileged containers."""
         self._api = (client or docker.from_env()).api
         self._watchdog = watchdog or shared()
         self._pull_timeout_s = pull_timeout_s
-        self._allow_privileged = allow_privileged
+        self._isolation = isolation or Isolation()
+        self._networks = AttemptNetworks(self._api, self._isolation.network)
 
     def prepare_attempt(self, attempt: AttemptInfo) -> None:
         self.cleanup_attempt(attempt)
         try:
             self._api.create_volume(volume_name(attempt), labels=attempt_labels(attempt))
+            self._networks.claim(attempt.agent_name, attempt.attempt_id)
         except _BACKEND_ERRORS as exc:
             raise ExecutorError(
                 f"could not create the workspace of attempt {attempt.attempt_id}: {_describe(exc)}"
@@ -131,6 +135,8 @@ class DockerExecutor(Executor):
         early = early_end(control, "the step's container")
         if early is not None:
             return early
+        if step.privileged and not self._isolation.allow_privileged:
+            return _error(privileged_refused(attempt.job_name))
         try:
             container_id = self._create(attempt, step, control)
         except _StepOver as over:
@@ -153,16 +159,19 @@ class DockerExecutor(Executor):
         try:
             self._remove_containers(selector)
             self._remove_volume(volume_name(attempt))
+            self._networks.release(attempt.agent_name, attempt_id)
         except _BACKEND_ERRORS as exc:
             raise ExecutorError(f"could not clean up attempt {attempt_id}: {exc}") from exc
 
     def remove_leftovers(self, agent_name: str) -> int:
-        selector = [f"conveyor.agent={agent_name}"]
+        # Steps' and helpers' containers (they carry an attempt); the networks' holders go below.
+        selector = [f"conveyor.agent={agent_name}", "conveyor.attempt"]
         try:
             removed = self._remove_containers(selector)
-            volumes = self._api.volumes(filters={"label": selector}).get("Volumes") or []
+            volumes = self._api.volumes(filters={"label": selector[:1]}).get("Volumes") or []
             for volume in volumes:
                 self._remove_volume(volume["Name"])
+            self._networks.remove_all(agent_name)
         except _BACKEND_ERRORS as exc:
             raise ExecutorError(f"could not remove leftovers of {agent_name!r}: {exc}") from exc
         log.info("removed %d leftover containers of agent %r", removed, agent_name)
@@ -212,8 +221,8 @@ class DockerExecutor(Executor):
             # An init as PID 1 forwards SIGTERM to the script; PID 1 itself would ignore it.
             init=True,
             log_config=LogConfig(type=LogConfig.types.NONE),
-            privileged=self._allow_privileged,
-            security_opt=None if self._allow_privileged else ["no-new-privileges"],
+            network_mode=self._networks.mode_of(attempt.agent_name, attempt.attempt_id),
+            **host_options(self._isolation, step.privileged),
         )
         response = self._api.create_container(
             step.image,
@@ -223,6 +232,7 @@ class DockerExecutor(Executor):
             name=name,
             environment=dict(step.env),
             working_dir=WORKSPACE,
+            user=step.user or None,
             labels={**labels, "conveyor.step": str(step.index)},
             host_config=host_config,  # no tty and no stdin: the SDK's defaults
         )
@@ -291,7 +301,19 @@ class DockerExecutor(Executor):
             return StepResult(StepEnd.TIMEOUT, exit_code, f"deadline passed; killed ({detail})")
         if exit_code is None:
             return _error(detail)
+        if exit_code != 0 and self._oom_killed(container_id):
+            limit = memory_text(self._isolation.memory_bytes)
+            message = f"out of memory: killed at the {limit} limit (agent --memory); {detail}"
+            return StepResult(StepEnd.OOM_KILLED, exit_code, message)
         return StepResult(StepEnd.EXITED, exit_code, detail)
+
+    def _oom_killed(self, container_id: str) -> bool:
+        try:
+            state = self._api.inspect_container(container_id)["State"]
+        except _BACKEND_ERRORS as exc:
+            log.warning("could not inspect %s: %s", container_id[:12], _describe(exc))
+            return False
+        return bool(state.get("OOMKilled"))
 
     def _wait_exit(self, container_id: str) -> tuple[int | None, str]:
         try:

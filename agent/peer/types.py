@@ -46,6 +46,7 @@ class StepSpec:
     run: str
     env: Mapping[str, str]  # build, job and step env already merged
     timeout_s: float | None  # None: no step-level limit
+    user: str = ""  # run as this user; "": the image's
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Assignment:
     timeout_s: float | None  # whole-attempt limit; None: none
     # Name -> value of the secrets the job names: its steps' env, masked in their output.
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    privileged: bool = False  # the job asks for privileged containers
 
 
 @dataclass(frozen=True)

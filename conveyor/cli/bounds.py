@@ -67,6 +67,30 @@ def float_in(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def byte_size(low: int, high: int) -> Callable[[str], int]:
+    """An argparse `type`: a size in bytes, `512m`, `4g` or `1.5GiB` (units of 1024), in
+    low..high."""
+
+    def parse(text: str) -> int:
+        match = _SIZE_RE.fullmatch(text.strip())
+        if match is None:
+            raise argparse.ArgumentTypeError(
+                f"{printable(text[:40])!r}: expected a size like 512m, 4g or 1073741824"
+            )
+        value = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text.strip()[:40]} is out of range ({low}..{high} bytes)"
+            )
+        return value
+
+    return parse
+
+
 def age(text: str) -> float:
     """An argparse `type`: `7d`, `12h`, `1d12h`, `30m`, `0s` -> seconds, at most a century."""
     match = _AGE_RE.fullmatch(text.strip())

@@ -29,6 +29,7 @@ from conveyor.cli.bounds import (
     age,
     agent_labels,
     agent_name,
+    byte_size,
     float_in,
     int_in,
     printable,
@@ -221,6 +222,7 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="SECONDS",
         help="SIGTERM-to-SIGKILL delay when a step is canceled (default 3)",
     )
+    _add_isolation(p)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(handler=_side("agent.main"))
 
@@ -244,6 +246,52 @@ def _add_agent_connection(p: _Parser) -> None:
         "server's agent-token), which keeps it off the command line",
     )
     p.add_argument("--ca", metavar="FILE", help=CA_HELP)
+
+
+# Bounds of the isolation flags: Docker's own smallest memory, far past any machine's largest.
+MIN_STEP_MEMORY = 6 * 1024**2
+MAX_STEP_MEMORY = 1024**5
+MAX_STEP_PIDS = 4 * 1024**2
+
+
+def _add_isolation(p: _Parser) -> None:
+    group = p.add_argument_group("step isolation (Docker executor)")
+    group.add_argument(
+        "--memory",
+        type=byte_size(MIN_STEP_MEMORY, MAX_STEP_MEMORY),
+        metavar="SIZE",
+        help="memory of each step container, swap included, e.g. 2g (default: 4g, or the "
+        "host's memory divided by --concurrency if less); a step past it ends oom_killed",
+    )
+    group.add_argument(
+        "--cpus",
+        type=float_in(0.01, 4096),
+        metavar="N",
+        help="CPUs each step container may use, e.g. 1.5 (default: the host's CPUs less half "
+        "a CPU, kept for the agent and the engine)",
+    )
+    group.add_argument(
+        "--pids-limit",
+        type=int_in(16, MAX_STEP_PIDS),
+        default=4096,
+        metavar="N",
+        help="processes and threads a step container may hold at once (default 4096)",
+    )
+    group.add_argument(
+        "--network",
+        choices=("per-attempt", "bridge", "none"),
+        default="per-attempt",
+        help="step containers' network: 'per-attempt' (default) gives each attempt its own "
+        "bridge network, so jobs on one host cannot reach each other; 'bridge' is Docker's "
+        "shared default network; 'none' leaves steps without a network",
+    )
+    group.add_argument(
+        "--allow-privileged",
+        action="store_true",
+        help="run the steps of jobs that ask for it (privileged: true) as privileged "
+        "containers, which are root on this host; off by default (such jobs then wait for "
+        "an agent that allows it)",
+    )
 
 
 def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:

@@ -3,6 +3,7 @@
 from conveyor.pipeline.model import (
     BUILD_EVENTS,
     CONCURRENCY_ORDERS,
+    PRIVILEGED_LABEL,
     Approval,
     ArtifactRule,
     Concurrency,
@@ -22,6 +23,7 @@ from conveyor.pipeline.values import label_name_problem, label_value_problem
 __all__ = [
     "BUILD_EVENTS",
     "CONCURRENCY_ORDERS",
+    "PRIVILEGED_LABEL",
     "Approval",
     "ArtifactRule",
     "Concurrency",

@@ -12,8 +12,19 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-RETRY_REASONS: Final = ("agent_lost", "timeout", "exit_code", "image_pull_failed", "agent_stopped")
+RETRY_REASONS: Final = (
+    "agent_lost",
+    "timeout",
+    "exit_code",
+    "image_pull_failed",
+    "agent_stopped",
+    "oom_killed",
+)
 """Failure reasons a `retry.when` list may name."""
+
+PRIVILEGED_LABEL: Final = ("conveyor.privileged", "allowed")
+"""The label an agent started with --allow-privileged carries; a job with `privileged: true` asks
+for it (the coordinator adds it to the job's labels), so it only runs on such agents."""
 
 ARTIFACTS_WHEN: Final = ("on_success", "always")
 
@@ -94,6 +105,8 @@ class StepDef:
     env: Mapping[str, str]
     """Step-level env as written; see resolve_steps for the merged view."""
     timeout_s: float | None
+    user: str | None = None
+    """Runs the step as this user (name or uid, optionally :group); None: the job's."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,10 @@ class JobDef:
     when: Condition | None = None
     secrets: tuple[str, ...] = ()
     """Names of stored secrets its steps get as environment variables (unique, env names)."""
+    privileged: bool = False
+    """Steps run as privileged containers, only on agents started with --allow-privileged."""
+    user: str | None = None
+    """Steps run as this user unless they name their own; None: the image's user."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,8 @@ class ResolvedStep:
     run: str
     env: dict[str, str]
     timeout_s: float | None
+    user: str = ""
+    """"": the image's own user."""
 
 
 _NO_OVERRIDES: Final[Mapping[str, str]] = MappingProxyType({})
@@ -167,5 +186,6 @@ def resolve_steps(
             # load_pipeline rejects this; only a hand-built model can get here.
             raise ValueError(f"job {job.name!r}, step {step.name!r}: no image")
         env = {**pipeline.env, **job.env, **step.env, **env_overrides}
-        resolved.append(ResolvedStep(step.name, image, step.run, env, step.timeout_s))
+        user = step.user or job.user or ""
+        resolved.append(ResolvedStep(step.name, image, step.run, env, step.timeout_s, user))
     return resolved

@@ -20,6 +20,7 @@ from conveyor.pipeline.delivery import (
 )
 from conveyor.pipeline.gates import read_approval, read_condition
 from conveyor.pipeline.graph import find_cycles
+from conveyor.pipeline.isolation import read_privileged, read_user
 from conveyor.pipeline.issues import quote
 from conveyor.pipeline.limits import MAX_JOBS, MAX_NEEDS, MAX_RUN_BYTES, MAX_STEPS_PER_JOB
 from conveyor.pipeline.model import ArtifactRule, JobDef, Pipeline, RetryRule, StepDef
@@ -51,8 +52,10 @@ JOB_KEYS = (
     "environment",
     "concurrency",
     "secrets",
+    "privileged",
+    "user",
 )
-STEP_KEYS = ("name", "run", "image", "env", "timeout")
+STEP_KEYS = ("name", "run", "image", "env", "timeout", "user")
 
 _NO_IMAGE = "no image (set 'image' on the pipeline, the job or the step)"
 
@@ -143,6 +146,8 @@ def _job(w: Walker, name: str, key_node: Node, node: Node, path: str) -> _JobDra
         environment=section.get("environment", read_environment, None),
         concurrency=section.get("concurrency", read_concurrency, None),
         secrets=section.get("secrets", read_secrets, ()),
+        privileged=section.get("privileged", read_privileged, False),
+        user=section.get("user", read_user, None),
     )
     check_job_delivery(w, job, join(path, "concurrency"), section.node("concurrency"))
     return _JobDraft(job, path, section.node("needs"), needs, section.has("image"), steps)
@@ -216,6 +221,7 @@ def _step(w: Walker, node: Node, path: str, position: int) -> _StepDraft | None:
         image=section.get("image", read_image, None),
         env=section.get("env", read_env, {}),
         timeout_s=section.get("timeout", read_timeout, None),
+        user=section.get("user", read_user, None),
     )
     return _StepDraft(step, path, node, section.node("name"), section.has("image"))
 

@@ -240,11 +240,14 @@ class StepSpec(_message.Message):
     RUN_FIELD_NUMBER: _builtins.int
     ENV_FIELD_NUMBER: _builtins.int
     TIMEOUT_MS_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     image: _builtins.str
     run: _builtins.str
     timeout_ms: _builtins.int
     """0: no step-level limit"""
+    user: _builtins.str
+    """run as this user (name or uid[:gid]); "": the image's"""
     @_builtins.property
     def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """build, job and step env already merged"""
@@ -257,10 +260,11 @@ class StepSpec(_message.Message):
         run: _builtins.str = ...,
         env: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         timeout_ms: _builtins.int = ...,
+        user: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["env", b"env", "image", b"image", "name", b"name", "run", b"run", "timeout_ms", b"timeout_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["env", b"env", "image", b"image", "name", b"name", "run", b"run", "timeout_ms", b"timeout_ms", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -297,11 +301,14 @@ class Assignment(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     SECRETS_FIELD_NUMBER: _builtins.int
+    PRIVILEGED_FIELD_NUMBER: _builtins.int
     build_id: _builtins.int
     job_name: _builtins.str
     attempt_number: _builtins.int
     timeout_ms: _builtins.int
     """whole-attempt limit; 0: none"""
+    privileged: _builtins.bool
+    """the job asks for privileged containers"""
     @_builtins.property
     def lease(self) -> _types_pb2.Lease: ...
     @_builtins.property
@@ -322,10 +329,11 @@ class Assignment(_message.Message):
         steps: _abc.Iterable[Global___StepSpec] | None = ...,
         timeout_ms: _builtins.int = ...,
         secrets: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        privileged: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_number", b"attempt_number", "build_id", b"build_id", "job_name", b"job_name", "lease", b"lease", "secrets", b"secrets", "steps", b"steps", "timeout_ms", b"timeout_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_number", b"attempt_number", "build_id", b"build_id", "job_name", b"job_name", "lease", b"lease", "privileged", b"privileged", "secrets", b"secrets", "steps", b"steps", "timeout_ms", b"timeout_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -116,6 +116,8 @@ class StepSpecRecord:
     run: str
     env: dict[str, str]
     timeout_s: float | None
+    user: str = ""
+    """Runs as this user; "": the image's. (Absent from specs stored before it existed.)"""
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class JobSpecRecord:
     retry_when: tuple[str, ...]
     secrets: tuple[str, ...] = ()
     """Names of the stored secrets its steps get as env (only names: values are never here)."""
+    privileged: bool = False
+    """Its steps run as privileged containers (only on agents that allow it)."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict
 
-from conveyor.pipeline import Pipeline, resolve_steps
+from conveyor.pipeline import PRIVILEGED_LABEL, Pipeline, resolve_steps
 from conveyor.pipeline.model import CONCURRENCY_ORDERS, JobDef
 from coordinator.config import (
     MAX_ENV_NAME_BYTES,
@@ -90,11 +90,18 @@ def jobs_from_pipeline(
     jobs = []
     for job in pipeline.jobs:
         steps = tuple(
-            StepSpecRecord(step.name, step.image, step.run, dict(step.env), step.timeout_s)
+            StepSpecRecord(
+                step.name, step.image, step.run, dict(step.env), step.timeout_s, step.user
+            )
             for step in resolve_steps(pipeline, job, env_overrides)
         )
         spec = JobSpecRecord(
-            steps, job.timeout_s, job.retry.max, tuple(job.retry.when), tuple(job.secrets)
+            steps,
+            job.timeout_s,
+            job.retry.max,
+            tuple(job.retry.when),
+            secrets=tuple(job.secrets),
+            privileged=job.privileged,
         )
         size = encoded_size(spec)
         if size > MAX_JOB_SPEC_BYTES:
@@ -111,7 +118,7 @@ def jobs_from_pipeline(
             NewJob(
                 job.name,
                 tuple(job.needs),
-                dict(job.labels),
+                _labels(job),
                 spec,
                 skipped,
                 _gate(job),
@@ -119,6 +126,15 @@ def jobs_from_pipeline(
             )
         )
     return jobs
+
+
+def _labels(job: JobDef) -> dict[str, str]:
+    # A privileged job asks for the label only agents started with --allow-privileged carry, so
+    # matching, claiming and the queued reason all treat it as any other label.
+    if not job.privileged:
+        return dict(job.labels)
+    key, value = PRIVILEGED_LABEL
+    return {**job.labels, key: value}
 
 
 def _gate(job: JobDef) -> GateSpec | None:

@@ -38,12 +38,18 @@ def assignment_to_pb(assignment: Assignment) -> agent_pb2.Assignment:
         attempt_number=assignment.attempt_number,
         steps=[
             agent_pb2.StepSpec(
-                name=s.name, image=s.image, run=s.run, env=s.env, timeout_ms=_ms(s.timeout_s)
+                name=s.name,
+                image=s.image,
+                run=s.run,
+                env=s.env,
+                timeout_ms=_ms(s.timeout_s),
+                user=s.user,
             )
             for s in assignment.spec.steps
         ],
         timeout_ms=_ms(assignment.spec.timeout_s),
         secrets=dict(assignment.secrets),
+        privileged=assignment.spec.privileged,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from conveyor.pipeline.model import PRIVILEGED_LABEL
 from conveyor.states import BuildStatus, JobStatus, Reason
 
 _BLOCKING = frozenset({JobStatus.FAILED, JobStatus.CANCELED, JobStatus.SKIPPED})
@@ -155,6 +156,9 @@ def queued_reason(labels: Mapping[str, str], agents: Sequence[AgentView]) -> tup
     if not online:
         if matching:
             return Reason.WAITING_FOR_AGENT, f"the agents with labels {wanted} are offline"
+        privileged = _privileged_reason(labels, agents)
+        if privileged:
+            return Reason.WAITING_FOR_AGENT, privileged
         exclusive = sorted(
             {
                 label
@@ -176,6 +180,25 @@ def queued_reason(labels: Mapping[str, str], agents: Sequence[AgentView]) -> tup
             return Reason.WAITING_FOR_CAPACITY, f"all {len(online)} matching agents are busy"
         return Reason.WAITING_FOR_CAPACITY, _held_message(held, len(online) - len(held))
     return Reason.WAITING_FOR_AGENT, "waiting for a matching agent to ask for work"
+
+
+def _privileged_reason(labels: Mapping[str, str], agents: Sequence[AgentView]) -> str:
+    """Why a privileged job waits when that alone keeps the connected agents from it."""
+    key, value = PRIVILEGED_LABEL
+    if labels.get(key) != value:
+        return ""
+    rest = {k: v for k, v in labels.items() if k != key}
+    others = ", ".join(f"{k}={v}" for k, v in sorted(rest.items())) or "(none)"
+    flag = "(start one with --allow-privileged)"
+    if any(agent.online and labels_match(rest, agent.labels) for agent in agents):
+        return (
+            f"the job asks for privileged: true; the connected agents with labels {others} "
+            f"do not allow privileged containers {flag}"
+        )
+    return (
+        f"the job asks for privileged: true; no connected agent has labels {others} and "
+        f"allows privileged containers {flag}"
+    )
 
 
 def _held_message(held: Sequence[AgentView], busy: int) -> str:

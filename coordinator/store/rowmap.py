@@ -36,6 +36,8 @@ def spec_from_json(text: str) -> JobSpecRecord:
         retry_max=raw["retry_max"],
         retry_when=tuple(raw["retry_when"]),
         secrets=tuple(str(name) for name in raw.get("secrets", ())),
+        # Specs stored before `privileged` existed lack it.
+        privileged=bool(raw.get("privileged", False)),
     )
 
 

@@ -11,13 +11,34 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchkit import deploys, followers, growth, latency, logs, procs, scale, throughput
+from benchkit import (
+    deploys,
+    followers,
+    growth,
+    isolation,
+    latency,
+    logs,
+    procs,
+    scale,
+    throughput,
+)
 from benchkit.config import FULL, QUICK, Sizes
 from benchkit.figures import Report
 from benchkit.scale import Scale
 
 LOGGER = logging.getLogger("bench")
-SCENARIOS = ("latency", "throughput", "logs", "scale", "growth", "followers", "deploys")
+SCENARIOS = (
+    "latency",
+    "throughput",
+    "logs",
+    "scale",
+    "growth",
+    "followers",
+    "deploys",
+    "isolation",
+)
+# Scenarios with nothing to measure without Docker: left out of the default set by --no-docker.
+DOCKER_ONLY = ("isolation",)
 DEFAULT_JSON = Path("bench-results/bench.json")
 
 
@@ -50,7 +71,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.scenarios) - set(SCENARIOS))
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
-    args.scenarios = [s for s in SCENARIOS if s in args.scenarios] if args.scenarios else SCENARIOS
+    if args.scenarios:
+        args.scenarios = [s for s in SCENARIOS if s in args.scenarios]
+    else:
+        skipped = DOCKER_ONLY if args.no_docker else ()
+        args.scenarios = [s for s in SCENARIOS if s not in skipped]
     return args
 
 
@@ -76,6 +101,8 @@ def run_scenarios(names: Sequence[str], sizes: Sizes, docker: bool, root: Path) 
             report.extend(followers.run(root / name, sizes))
         elif name == "deploys":
             report.extend(deploys.run(root / name, sizes))
+        elif name == "isolation":
+            report.extend(isolation.run(root / name, sizes, docker))
         seconds = round(time.monotonic() - started, 1)
         report.notes[f"{name}_seconds"] = seconds
         LOGGER.info("scenario %s took %.1f s", name, seconds)

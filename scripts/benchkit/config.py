@@ -56,6 +56,8 @@ SHELL_LATENCY_MAX_S = 0.100
 # A freed deploy lock reaches the next waiting build's job within this (seconds).
 DEPLOY_HANDOVER_MAX_S = 0.100
 DOCKER_LATENCY_OVERHEAD_MAX_S = 0.100
+# What a network of its own per attempt may add to a one-step job (issue 11), in seconds.
+NETWORK_OVERHEAD_MAX_S = 0.030
 SHELL_JOBS_PER_S_MIN = 40.0
 COORDINATOR_CPU_PER_JOB_MAX_S = 0.020
 DOCKER_THROUGHPUT_SHARE_MIN = 0.90

@@ -95,14 +95,22 @@ class Farm:
     def client(self) -> Client:
         return Client(self.address, CLIENT_TOKEN)
 
-    def start_agents(self, count: int, executor: str, concurrency: int = 1) -> None:
-        names = [f"{executor}-{index}" for index in range(count)]
+    def start_agents(
+        self,
+        count: int,
+        executor: str,
+        concurrency: int = 1,
+        stem: str = "",
+        extra: Sequence[str] = (),
+    ) -> None:
+        """`stem` (default: the executor) starts the agents' names; `extra` are more flags."""
+        names = [f"{stem or executor}-{index}" for index in range(count)]
         for name in names:
             self._spawn(
                 f"agent-{name}",
                 ["agent", "--coordinator", self.address, "--token", AGENT_TOKEN, "--name", name,
                  "--work-dir", str(self.root / name), "--executor", executor,
-                 "--concurrency", str(concurrency), "--stop-grace", "1"],
+                 "--concurrency", str(concurrency), "--stop-grace", "1", *extra],
             )  # fmt: skip
         client = self.client()
         try:

@@ -15,6 +15,7 @@ import docker
 import pytest
 from docker.errors import ImageNotFound
 
+from agent.config import Isolation
 from agent.executors.base import AttemptInfo, StepControl, StepEnd
 from agent.executors.docker import DockerExecutor, attempt_labels, container_name, volume_name
 from tests.executor.steps import IMAGE, new_attempt, run
@@ -31,15 +32,16 @@ def client(docker_client: docker.DockerClient) -> docker.DockerClient:
 
 
 @pytest.fixture(scope="module")
-def agent_name(client: docker.DockerClient) -> Iterator[str]:
-    name = f"pytest-{uuid.uuid4().hex[:12]}"
-    yield name
-    DockerExecutor(client).remove_leftovers(name)
+def executor(client: docker.DockerClient) -> DockerExecutor:
+    return DockerExecutor(client)
 
 
 @pytest.fixture(scope="module")
-def executor(client: docker.DockerClient) -> DockerExecutor:
-    return DockerExecutor(client)
+def agent_name(executor: DockerExecutor) -> Iterator[str]:
+    name = f"pytest-{uuid.uuid4().hex[:12]}"
+    yield name
+    # The executor that ran the attempts: it waits for the spare networks it is making.
+    executor.remove_leftovers(name)
 
 
 @pytest.fixture
@@ -175,7 +177,8 @@ def test_remove_leftovers_removes_everything_of_the_agent(
 
 
 def test_silence_longer_than_the_client_timeout_is_fine(agent_name: str) -> None:
-    impatient = DockerExecutor(docker.from_env(timeout=1))
+    # No network of its own: making one takes several calls, each under the 1 s timeout.
+    impatient = DockerExecutor(docker.from_env(timeout=1), isolation=Isolation(network="none"))
     info = new_attempt(agent_name)
     impatient.prepare_attempt(info)
     try:

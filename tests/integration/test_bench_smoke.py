@@ -69,9 +69,13 @@ def test_every_scenario_without_docker(tmp_path: Path) -> None:
 
 @pytest.mark.docker
 def test_docker_figures_sit_beside_raw_docker(tmp_path: Path, docker_ready: None) -> None:
-    doc = run_bench(tmp_path, "latency", "logs")
+    doc = run_bench(tmp_path, "latency", "logs", "isolation")
     docker = [f for f in doc["figures"] if f["name"].startswith("docker:")]
     assert {f["scenario"] for f in docker} == {"latency", "logs"}
     for figure in docker:
         assert_sane(figure)
     assert any(f["limit_name"].startswith("docker run") for f in docker)
+    networks = figures_of(doc, "isolation")
+    assert [f["limit_name"] for f in networks] == ["--network bridge"] * 2
+    for figure in networks:
+        assert_sane(figure)

@@ -236,9 +236,9 @@ def test_anchors_and_aliases_are_allowed() -> None:
 
 JOB_KEYS = (
     "image, labels, env, steps, needs, artifacts, timeout, retry, approval, when, environment,"
-    " concurrency, secrets"
+    " concurrency, secrets, privileged, user"
 )
-REASONS = "agent_lost, timeout, exit_code, image_pull_failed, agent_stopped"
+REASONS = "agent_lost, timeout, exit_code, image_pull_failed, agent_stopped, oom_killed"
 
 REJECTIONS: list[tuple[str, str, list[Problem]]] = [
     (
@@ -262,7 +262,7 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
         [
             (
                 "jobs.build.steps[0].when",
-                "unknown key 'when' (allowed: name, run, image, env, timeout)",
+                "unknown key 'when' (allowed: name, run, image, env, timeout, user)",
                 7,
             ),
             ("triggers", "unknown key 'triggers' (allowed: name, image, env, source, jobs)", 8),

@@ -41,7 +41,9 @@ def lease_from_pb(lease: types_pb2.Lease) -> Lease:
 
 
 def _step_from_pb(step: agent_pb2.StepSpec) -> StepSpec:
-    return StepSpec(step.name, step.image, step.run, dict(step.env), _seconds(step.timeout_ms))
+    return StepSpec(
+        step.name, step.image, step.run, dict(step.env), _seconds(step.timeout_ms), step.user
+    )
 
 
 def _assignment_from_pb(assignment: agent_pb2.Assignment) -> Assignment:
@@ -53,6 +55,7 @@ def _assignment_from_pb(assignment: agent_pb2.Assignment) -> Assignment:
         steps=tuple(_step_from_pb(step) for step in assignment.steps),
         timeout_s=_seconds(assignment.timeout_ms),
         secrets=dict(assignment.secrets),
+        privileged=assignment.privileged,
     )
 
 

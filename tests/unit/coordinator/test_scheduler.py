@@ -274,3 +274,27 @@ def test_a_free_matching_agent_is_not_reported_as_busy() -> None:
     agents = [agent({"os": "linux"}, capacity=2, running=2), agent({"os": "linux"}, running=0)]
     reason, _ = queued_reason({"os": "linux"}, agents)
     assert reason is Reason.WAITING_FOR_AGENT
+
+
+PRIVILEGED = {"conveyor.privileged": "allowed"}
+
+
+def test_a_privileged_job_names_the_flag_it_waits_for() -> None:
+    plain = agent({"os": "linux"})
+    reason, message = queued_reason({"os": "linux", **PRIVILEGED}, [plain])
+    assert reason is Reason.WAITING_FOR_AGENT
+    assert "privileged: true" in message and "--allow-privileged" in message
+    assert "with labels os=linux" in message
+    # No agent of its other labels either: it says so, and still names the flag.
+    _, message = queued_reason({"os": "bsd", **PRIVILEGED}, [plain])
+    assert "has labels os=bsd" in message and "--allow-privileged" in message
+
+
+def test_a_privileged_job_matches_only_agents_that_allow_it() -> None:
+    job_labels = {"os": "linux", **PRIVILEGED}
+    assert not labels_match(job_labels, {"os": "linux"})
+    assert labels_match(job_labels, {"os": "linux", **PRIVILEGED})
+    # Agents that allow privileged containers still take ordinary jobs.
+    assert labels_match({"os": "linux"}, {"os": "linux", **PRIVILEGED})
+    reason, _ = queued_reason(job_labels, [agent({"os": "linux", **PRIVILEGED}, running=1)])
+    assert reason is Reason.WAITING_FOR_CAPACITY

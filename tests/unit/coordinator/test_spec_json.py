@@ -1,0 +1,25 @@
+"""Job specs stored before `privileged` and `user` existed still load, as unprivileged."""
+
+from __future__ import annotations
+
+import json
+
+from coordinator.domain.records import JobSpecRecord, StepSpecRecord
+from coordinator.store.rowmap import spec_from_json, spec_to_json
+
+
+def test_an_older_spec_loads_without_privileges_or_user() -> None:
+    old: dict[str, object] = {
+        "steps": [{"name": "s", "image": "i", "run": "r", "env": {}, "timeout_s": None}],
+        "timeout_s": None,
+        "retry_max": 0,
+        "retry_when": [],
+    }
+    spec = spec_from_json(json.dumps(old))
+    assert spec.privileged is False
+    assert spec.steps[0].user == ""
+
+
+def test_privileged_and_user_survive_the_round_trip() -> None:
+    spec = JobSpecRecord((StepSpecRecord("s", "i", "r", {}, None, "1000"),), None, 0, (), True)
+    assert spec_from_json(spec_to_json(spec)) == spec
