@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.metrics import Metrics
 from coordinator.storage.blobs import BlobStore
 from coordinator.storage.logs import LogStore
 from coordinator.store import Store
 from coordinator.store.engine import check_sqlite_file
 
 
-def build_coordinator(config: CoordinatorConfig) -> Coordinator:
+def build_coordinator(config: CoordinatorConfig, metrics: Metrics | None = None) -> Coordinator:
     """A coordinator over the configured database and the data dir's log and blob files."""
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Here, not in Store: a coordinator starting finds a 0-byte file only if something lost its
@@ -25,4 +26,5 @@ def build_coordinator(config: CoordinatorConfig) -> Coordinator:
         store=Store(config.database_url),
         logs=LogStore(config.log_dir),
         blobs=BlobStore(config.blob_dir),
+        metrics=metrics,
     )

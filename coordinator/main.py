@@ -40,6 +40,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
         agent_token=agent_token,
         client_token=client_token,
         listen=args.listen,
+        http_listen=None if args.http == defaults.HTTP_OFF else args.http,
         db_url=args.db,
         lease_ttl_s=args.lease_ttl or defaults.LEASE_TTL_S,
         renew_interval_s=args.renew_interval or defaults.RENEW_INTERVAL_S,

@@ -1,4 +1,4 @@
-"""Runs the coordinator: its edges (gRPC), the lease reaper; stops on SIGTERM or SIGINT."""
+"""Runs the coordinator: its edges (gRPC, HTTP), the lease reaper; stops on SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -11,16 +11,22 @@ import signal
 from pathlib import Path
 from typing import IO
 
+from prometheus_client import CollectorRegistry
+
 from coordinator.app import build_coordinator
 from coordinator.config import CoordinatorConfig
+from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.loops import LoopDied
 from coordinator.edge.grpc_server import GrpcEdge, ListenError
+from coordinator.edge.http.metrics import PrometheusMetrics
+from coordinator.edge.http.server import HttpEdge
 
 LOGGER = logging.getLogger(__name__)
 
 # In-flight RPCs get this long to finish when the server stops.
 SHUTDOWN_GRACE_S = 2.0
 ADDRESS_FILE = "server.addr"
+HTTP_ADDRESS_FILE = "http.addr"
 LOCK_FILE = "server.lock"
 
 
@@ -81,20 +87,43 @@ def ensure_token(data_dir: Path, name: str, given: str | None) -> tuple[str, Pat
     return path.read_text().strip(), path
 
 
-async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -> None:
-    core = build_coordinator(config)
-    await core.start()
+def _write_address(data_dir: Path, name: str, address: str) -> None:
+    # Written then renamed, so a reader never sees a half-written address.
+    partial = data_dir / (name + ".tmp")
+    partial.write_text(address + "\n")
+    partial.replace(data_dir / name)
+
+
+async def _start_edges(
+    core: Coordinator, config: CoordinatorConfig, registry: CollectorRegistry
+) -> tuple[GrpcEdge, HttpEdge | None]:
+    """Both listeners bound, or neither (a port in use stops the start: ListenError)."""
     edge = GrpcEdge(core, config.listen)
+    http = HttpEdge(core, config.http_listen, registry) if config.http_listen else None
+    address = await edge.start()
+    if http is not None:
+        try:
+            http_address = await http.start()
+        except BaseException:
+            await edge.stop(0)
+            raise
+        _write_address(config.data_dir, HTTP_ADDRESS_FILE, http_address)
+        LOGGER.info("HTTP API, metrics and health on http://%s", http_address)
+    _write_address(config.data_dir, ADDRESS_FILE, address)
+    LOGGER.info("coordinator listening on %s (data in %s)", address, config.data_dir)
+    return edge, http
+
+
+async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -> None:
+    registry = CollectorRegistry()
+    core = build_coordinator(config, PrometheusMetrics(registry))
+    await core.start()
+    (config.data_dir / HTTP_ADDRESS_FILE).unlink(missing_ok=True)
     try:
-        address = await edge.start()
+        edge, http = await _start_edges(core, config, registry)
     except ListenError:
         await core.close()
         raise
-    # Written then renamed, so a reader never sees a half-written address.
-    partial = config.data_dir / (ADDRESS_FILE + ".tmp")
-    partial.write_text(address + "\n")
-    partial.replace(config.data_dir / ADDRESS_FILE)
-    LOGGER.info("coordinator listening on %s (data in %s)", address, config.data_dir)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -110,7 +139,9 @@ async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -
     died = not stop.is_set()
     stop.set()
     LOGGER.info("coordinator stopping")
-    await edge.stop(SHUTDOWN_GRACE_S)
+    await asyncio.gather(
+        edge.stop(SHUTDOWN_GRACE_S), *([http.stop(SHUTDOWN_GRACE_S)] if http else [])
+    )
     await stopping
     failure: BaseException | None = None
     try:

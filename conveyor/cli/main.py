@@ -86,6 +86,13 @@ def _add_server(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="address to serve on (default: %(default)s; port 0 picks a free one)",
     )
     p.add_argument(
+        "--http",
+        default="127.0.0.1:7421",
+        metavar="HOST:PORT|off",
+        help="HTTP address of the REST API, metrics and health (default: %(default)s; port 0 "
+        "picks a free one, written to DATA_DIR/http.addr; off: none)",
+    )
+    p.add_argument(
         "--data-dir", metavar="DIR", help="state, logs and tokens (default: ~/.conveyor/server)"
     )
     p.add_argument(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from conveyor.pipeline import load_pipeline
-from conveyor.states import JobStatus
+from conveyor.states import BuildStatus, JobStatus
 from coordinator.config import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from coordinator.domain.agents import Agents
 from coordinator.domain.artifact_records import SourceSpec
@@ -121,12 +121,15 @@ class Builds:
     async def get(self, build_id: int) -> BuildRecord:
         return self.explain(await self._runtime.db(self._store.get, build_id))
 
-    async def list(self, limit: int = 0) -> builtins.list[BuildSummary]:
-        """The newest builds, newest first; `limit` 0 means the default, and it is capped
-        (a negative one is OutOfRangeError: it used to mean "everything")."""
+    async def list(
+        self, limit: int = 0, status: BuildStatus | None = None
+    ) -> builtins.list[BuildSummary]:
+        """The newest builds (only those in `status`, if given), newest first; `limit` 0 means
+        the default, and it is capped (a negative one is OutOfRangeError: it used to mean
+        "everything")."""
         check_range("limit", limit, 0, 2**31 - 1)
         limit = min(limit or DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
-        return await self._runtime.db(self._store.list, limit)
+        return await self._runtime.db(self._store.list, limit, status)
 
     async def cancel(self, build_id: int) -> BuildRecord:
         """Cancels what has not started and asks the agents to stop what runs."""

@@ -46,3 +46,8 @@ class DataLossError(RuntimeError):
 
 class OutOfRangeError(ValueError):
     """A number in the request lies outside the range its field allows (the message names it)."""
+
+
+class RangeError(OutOfRangeError):
+    """A log range that starts past the log's end: the caller asked for bytes that are not
+    there (yet); the message says how long the log is."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
@@ -199,3 +200,15 @@ class QueueView:
     """Queued jobs of one build with their labels, for explaining why they wait."""
 
     labels_by_job: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FarmCounts:
+    """Builds and jobs by status, queued jobs by label set (`k=v,...`), deployments by
+    (environment, status), and the bytes of stored blobs (artifacts and sources)."""
+
+    builds: Mapping[str, int]
+    jobs: Mapping[str, int]
+    queued_by_labels: Mapping[str, int]
+    deployments: Mapping[tuple[str, str], int]
+    blob_bytes: int

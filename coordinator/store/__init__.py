@@ -18,6 +18,7 @@ from coordinator.store.builds import BuildStore
 from coordinator.store.deployments import DeploymentStore
 from coordinator.store.engine import corrupt_file_error, make_engine
 from coordinator.store.rollbacks import RollbackStore
+from coordinator.store.stats import StatsStore
 
 
 class Store:
@@ -38,6 +39,7 @@ class Store:
         self.approvals = ApprovalStore(self._engine)
         self.deployments = DeploymentStore(self._engine)
         self.rollbacks = RollbackStore(self._engine)
+        self.stats = StatsStore(self._engine)
 
     @property
     def engine(self) -> Engine:

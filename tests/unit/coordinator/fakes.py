@@ -34,6 +34,7 @@ from coordinator.domain.records import (
     BuildRecord,
     BuildSummary,
     CancelResult,
+    FarmCounts,
     JobRecord,
     JobSpecRecord,
     LiveAttempt,
@@ -91,7 +92,7 @@ class FakeBuilds:
             raise NotFoundError(f"build {build_id} does not exist")
         return self.records[build_id]
 
-    def list(self, limit: int) -> list[BuildSummary]:
+    def list(self, limit: int, status: BuildStatus | None = None) -> list[BuildSummary]:
         self.limits.append(limit)
         return [
             BuildSummary(
@@ -307,6 +308,15 @@ class NoRollbacks:
 
 
 @dataclass
+class NoStats:
+    def ping(self) -> None:
+        pass
+
+    def counts(self, max_label_sets: int) -> FarmCounts:
+        return FarmCounts({}, {}, {}, {}, 0)
+
+
+@dataclass
 class FakeState:
     builds: FakeBuilds = field(default_factory=FakeBuilds)
     agents: FakeAgents = field(default_factory=FakeAgents)
@@ -315,6 +325,7 @@ class FakeState:
     approvals: FakeApprovals = field(default_factory=FakeApprovals)
     deployments: NoDeployments = field(default_factory=NoDeployments)
     rollbacks: NoRollbacks = field(default_factory=NoRollbacks)
+    stats: NoStats = field(default_factory=NoStats)
     closed: bool = False
 
     def close(self) -> None:
