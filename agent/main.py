@@ -10,7 +10,7 @@ import socket
 import threading
 from pathlib import Path
 
-from agent import executors
+from agent import executors, metrics
 from agent.config import AgentConfig
 from agent.credential import WorkDirBusyError, lock_work_dir
 from agent.executors.base import Executor
@@ -19,6 +19,8 @@ from agent.peer.grpc import GrpcPeer
 from agent.runner import Agent
 
 LOGGER = logging.getLogger(__name__)
+# Where `--metrics` with port 0 says which port it took.
+METRICS_ADDRESS_FILE = "metrics.addr"
 DEFAULT_ADDRESS = "127.0.0.1:7420"
 
 
@@ -114,6 +116,14 @@ def _serve(args: argparse.Namespace, config: AgentConfig) -> int:
     executor = make_executor(getattr(args, "executor", "docker"), config)
     if executor is None:
         return 1
+    listen = getattr(args, "metrics", None)
+    if listen:
+        try:
+            address = metrics.serve(listen, config.work_dir / "spool")
+        except metrics.ListenError as error:
+            LOGGER.error("%s", error)
+            return 2
+        (config.work_dir / METRICS_ADDRESS_FILE).write_text(address + "\n")
     agent = Agent(config, executor, GrpcPeer(config.coordinator, config.join_token))
     stopping = threading.Event()
 

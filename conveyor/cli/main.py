@@ -169,6 +169,12 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
         help=f"jobs run at once (default 1, at most {MAX_AGENT_CONCURRENCY})",
     )
     p.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics on /metrics there (port 0 picks one, written to "
+        "WORK_DIR/metrics.addr; default: none)",
+    )
+    p.add_argument(
         "--work-dir",
         metavar="DIR",
         help="spool for logs, the agent's credential, and workspaces with --executor shell "

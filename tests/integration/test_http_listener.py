@@ -118,3 +118,20 @@ def test_an_http_port_in_use_is_refused_at_start(cluster: Cluster, tmp_path: Pat
     assert not (other / "server.addr").exists() and not (other / "http.addr").exists()
     assert httpx.get(f"http://{cluster.http_address}/healthz", timeout=30.0).status_code == 200
     assert json.loads(cluster.cli("builds", "--json").stdout) == []
+
+
+def test_an_agent_serves_its_own_metrics(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.start_agent("m2", extra=("--metrics", "127.0.0.1:0"))
+    addr_file = cluster.root / "agent-m2" / "metrics.addr"
+    wait_for(addr_file.exists, START_TIMEOUT_S, "the agent's metrics address")
+    url = f"http://{addr_file.read_text().strip()}/metrics"
+    result = cluster.cli("run", str(write_pipeline(tmp_path, "two.yml", TWO_JOBS)), "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(httpx.get(url, timeout=30.0).text)
+        for sample in family.samples
+    }
+    assert samples[("conveyor_agent_steps_total", (("outcome", "succeeded"),))] == 2
+    assert samples[("conveyor_agent_log_shipped_bytes_total", ())] >= len("alpha\nbeta\n")
+    assert ("conveyor_agent_spool_bytes", ()) in samples
