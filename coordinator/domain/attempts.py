@@ -106,6 +106,8 @@ class Claims:
                 await self._refuse(assignment, problem)
                 continue
             assignments.append(assignment)
+            if assignment.queued_for_ms is not None:
+                self._metrics.queue_waited(assignment.queued_for_ms / 1000)
             self._leases.add(
                 LiveAttempt(
                     assignment.attempt_id,

@@ -18,6 +18,9 @@ class Metrics(Protocol):
     def claimed(self, seconds: float, count: int) -> None:
         """A claim that handed out `count` attempts took `seconds` (store round trip)."""
 
+    def queue_waited(self, seconds: float) -> None:
+        """A job was handed to an agent `seconds` after it entered the queue."""
+
     def attempt_ended(self, outcome: str, seconds: float | None) -> None:
         """An attempt ended with `outcome` after running `seconds` (None: never started)."""
 
@@ -32,6 +35,9 @@ class NoMetrics:
     """Metrics nobody collects (unit tests, and coordinators built without an HTTP edge)."""
 
     def claimed(self, seconds: float, count: int) -> None:
+        pass
+
+    def queue_waited(self, seconds: float) -> None:
         pass
 
     def attempt_ended(self, outcome: str, seconds: float | None) -> None:

@@ -146,6 +146,9 @@ class Assignment:
     job_name: str
     attempt_number: int
     spec: JobSpecRecord
+    # How long the job waited in the queue before this claim; None if unknown (queued before
+    # the coordinator recorded when).
+    queued_for_ms: int | None = None
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ def test_metrics_follow_the_builds_that_run(cluster: Cluster, tmp_path: Path) ->
     # "alpha\n" and "beta\n", twice, at least (the fake executor may add its own lines).
     assert value(after, "conveyor_log_received_bytes_total") >= 2 * len("alpha\nbeta\n")
     assert value(after, "conveyor_claim_seconds_count") >= 4
+    assert value(after, "conveyor_queue_wait_seconds_count") == 4
     assert value(after, "conveyor_jobs_current", state="queued") == 0
     assert value(after, "conveyor_lease_expiries_total") == 0
     assert ("conveyor_artifact_stored_bytes", ()) in after

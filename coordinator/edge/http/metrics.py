@@ -21,8 +21,9 @@ from coordinator.config import METRICS_COUNTS_MAX_AGE_S
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.records import FarmCounts
 
-# Seconds: claims take milliseconds; jobs run from seconds to hours.
+# Seconds: claims take milliseconds; queue waits and jobs from moments to hours.
 _CLAIM_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0, 3600.0)
 _RUN_BUCKETS = (0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 10800.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -37,6 +38,12 @@ class PrometheusMetrics:
             "conveyor_claim_seconds",
             "Time one claim of queued work for an agent took (store round trip included)",
             buckets=_CLAIM_BUCKETS,
+            registry=registry,
+        )
+        self._queue_wait = Histogram(
+            "conveyor_queue_wait_seconds",
+            "How long jobs waited in the queue before an agent took them",
+            buckets=_WAIT_BUCKETS,
             registry=registry,
         )
         self._attempts = Counter(
@@ -58,6 +65,9 @@ class PrometheusMetrics:
 
     def claimed(self, seconds: float, count: int) -> None:
         self._claim.observe(seconds)
+
+    def queue_waited(self, seconds: float) -> None:
+        self._queue_wait.observe(seconds)
 
     def attempt_ended(self, outcome: str, seconds: float | None) -> None:
         self._attempts.labels(outcome).inc()
