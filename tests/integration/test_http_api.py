@@ -259,6 +259,15 @@ def test_the_api_refuses_without_the_token_and_says_why_in_json(
 def test_domain_errors_have_their_statuses_and_words(api: httpx.Client) -> None:
     missing = api.get("/builds/999")
     assert missing.status_code == 404 and "999" in missing.json()["error"]
+    # Past what an id column holds (PostgreSQL's INTEGER): out of range, not a database error.
+    for path in ("/builds/205146920481", "/builds/205146920481/jobs/a", "/builds/2147483648"):
+        huge = api.get(path)
+        assert huge.status_code == 400 and "out of range" in huge.json()["error"], huge.text
+    assert api.post("/builds/205146920481/cancel").status_code == 400
+    assert api.post("/builds/205146920481/retry").status_code == 400
+    assert api.post("/builds/205146920481/jobs/a/approve").status_code == 400
+    rollback = api.post("/environments/production/rollback", json={"to": 205146920481})
+    assert rollback.status_code == 400
     invalid = api.post("/builds", json={"pipeline": "name: x\njobs:\n  a:\n    needs: [b]\n"})
     assert invalid.status_code == 400 and "jobs.a" in invalid.json()["error"]
     assert api.post("/builds", content=b"{not json").status_code == 400
