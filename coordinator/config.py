@@ -87,6 +87,9 @@ METRICS_MAX_LABEL_SETS = 100
 # /metrics reads the farm's counts from the store at most this often; scrapes in between get
 # the last counts (many scrapers cost the store one read per period).
 METRICS_COUNTS_MAX_AGE_S = 2.0
+# Largest row id (builds, deployments) a request may name: ids are INTEGER columns on
+# PostgreSQL, which refuses a larger number with an error of its own.
+MAX_ROW_ID = 2**31 - 1
 # Builds returned by ListBuilds when the client sets no limit.
 DEFAULT_LIST_LIMIT = 20
 # ... and the most it returns whatever the client asks for.

@@ -16,7 +16,7 @@ from coordinator.config import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from coordinator.domain.agents import Agents
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.attempts import Attempts
-from coordinator.domain.bounds import check_range
+from coordinator.domain.bounds import check_id, check_range
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import NotFoundError
 from coordinator.domain.notify import BuildNotifier
@@ -119,6 +119,7 @@ class Builds:
             )
 
     async def get(self, build_id: int) -> BuildRecord:
+        check_id("build", build_id)
         return self.explain(await self._runtime.db(self._store.get, build_id))
 
     async def list(
@@ -133,6 +134,7 @@ class Builds:
 
     async def cancel(self, build_id: int) -> BuildRecord:
         """Cancels what has not started and asks the agents to stop what runs."""
+        check_id("build", build_id)
         return await uncancellable(self._cancel(build_id))
 
     async def _cancel(self, build_id: int) -> BuildRecord:
@@ -147,6 +149,7 @@ class Builds:
     async def retry(self, build_id: int, job: str | None = None) -> BuildRecord:
         """Runs one finished job again (or, without `job`, every unsuccessful one) and what
         needs it."""
+        check_id("build", build_id)
         build = await self._runtime.db(self._store.retry, build_id, job)
         self._notifier.changed(build_id)
         self._dispatcher.work_available()

@@ -171,7 +171,7 @@ def _op(
     return operation
 
 
-_BUILD = _param("build", "path", {"type": "integer", "minimum": 1})
+_BUILD = _param("build", "path", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1})
 _JOB = _param("job", "path", _STR)
 _STEP = _param("step", "path", {"type": "integer", "minimum": 0})
 _ENV = _param("env", "path", _STR)
