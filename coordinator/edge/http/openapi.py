@@ -203,16 +203,10 @@ _SUBMIT = _object(
 )
 
 
-def _paths() -> dict[str, Schema]:
+def _build_paths() -> dict[str, Schema]:
     builds_list = _json({"type": "array", "items": _ref("BuildSummary")})
     status = _param("status", "query", {"type": "string"})
     log = "/builds/{build}/jobs/{job}/steps/{step}/log"
-    agents = {
-        f"/agents/{{name}}/{verb}": {
-            "post": _op(f"{verb} an agent", _json(_ref("Agent")), (_param("name", "path", _STR),))
-        }
-        for verb in ("pause", "resume", "drain")
-    }
     return {
         "/builds": {
             "get": _op("Builds, newest first", builds_list, (status, _LIMIT)),
@@ -248,6 +242,17 @@ def _paths() -> dict[str, Schema]:
                 (_BUILD, _JOB, _STEP, _ATTEMPT, _OFFSET),
             )
         },
+    }
+
+
+def _delivery_paths() -> dict[str, Schema]:
+    agents = {
+        f"/agents/{{name}}/{verb}": {
+            "post": _op(f"{verb} an agent", _json(_ref("Agent")), (_param("name", "path", _STR),))
+        }
+        for verb in ("pause", "resume", "drain")
+    }
+    return {
         "/agents": {"get": _op("Agents", _json({"type": "array", "items": _ref("Agent")}))},
         **agents,
         "/environments": {
@@ -297,7 +302,7 @@ def openapi_document() -> Schema:
         "openapi": "3.1.0",
         "info": {"title": "Conveyor", "version": "1"},
         "servers": [{"url": "/api/v1"}],
-        "paths": _paths(),
+        "paths": {**_build_paths(), **_delivery_paths()},
         "components": {
             "schemas": _SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
