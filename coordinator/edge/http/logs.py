@@ -141,6 +141,10 @@ class LogRoutes:
     def _stream(self, request: Request, events: AsyncIterator[bytes]) -> Response:
         streams = self._follow.streams
         client = client_of(request)
+        # A client at its bound hears 429 before the stream starts; the stream then holds its
+        # own slot for as long as it runs (one taken in between ends it with an `error` event).
+        with streams.open(client):
+            pass
 
         async def guarded() -> AsyncIterator[bytes]:
             try:

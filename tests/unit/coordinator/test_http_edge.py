@@ -20,10 +20,11 @@ from coordinator.domain.errors import (
     RoleError,
     StorageExhaustedError,
 )
+from coordinator.domain.fanout import ClientStreams
 from coordinator.domain.metrics import Stats
 from coordinator.edge.http.app import make_app
 from coordinator.edge.http.errors import status_for
-from tests.unit.coordinator.fakes import NoStats, coordinator
+from tests.unit.coordinator.fakes import NoStats, build, coordinator, job
 
 
 class DownStats(NoStats):
@@ -54,6 +55,27 @@ def test_readyz_is_503_with_why_when_the_store_does_not_answer() -> None:
     finally:
         up.core.runtime.close()
         down.core.runtime.close()
+
+
+def test_a_client_at_its_stream_bound_hears_429_before_a_stream_starts() -> None:
+    harness = coordinator()
+    harness.state.builds.records[1] = build(1, job("a"))
+    harness.core.follow.streams = ClientStreams(0)
+    app = make_app(harness.core, CollectorRegistry())
+
+    async def main() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get(
+                "/api/v1/builds/1/jobs/a/steps/0/log/live", headers={"Authorization": "Bearer c"}
+            )
+
+    try:
+        refused = asyncio.run(main())
+    finally:
+        harness.core.runtime.close()
+    assert refused.status_code == 429
+    assert "streams open" in refused.json()["error"]
 
 
 @pytest.mark.parametrize(
