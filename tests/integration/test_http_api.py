@@ -284,3 +284,35 @@ def test_domain_errors_have_their_statuses_and_words(api: httpx.Client) -> None:
 def shell_builds(api: httpx.Client) -> list[Any]:
     found: list[Any] = ok(api.get("/builds"))
     return found
+
+
+BIG_LOG_BYTES = 6_000_000  # past one range answer's 4 MiB
+
+
+def test_any_slice_of_a_log_larger_than_one_answer(api: httpx.Client) -> None:
+    pipeline = f"""
+name: big
+image: any
+jobs:
+  big:
+    labels: {{executor: shell}}
+    steps:
+      - run: "head -c {BIG_LOG_BYTES} /dev/zero | tr '\\\\0' x; echo; echo the end"
+"""
+    build_id = ok(api.post("/builds", json={"pipeline": pipeline}), 201)["id"]
+    done = wait_build(api, build_id, "the big log", lambda d: d["status"] in FINAL)
+    assert done["status"] == "succeeded", done
+    total = BIG_LOG_BYTES + len("\nthe end\n")
+    log = f"/builds/{build_id}/jobs/big/steps/0/log"
+    first = api.get(log, headers={"Range": "bytes=0-"})
+    assert first.status_code == 206 and len(first.content) == 4 * 1024 * 1024
+    assert first.headers["content-range"] == f"bytes 0-{4 * 1024 * 1024 - 1}/{total}"
+    rest = api.get(log, params={"offset": len(first.content), "limit": 4 * 1024 * 1024})
+    assert rest.headers["x-log-length"] == str(total)
+    assert len(first.content) + len(rest.content) == total
+    assert rest.content.endswith(b"x\nthe end\n")
+    last = api.get(log, headers={"Range": f"bytes={total - 8}-{total - 1}"})
+    assert last.content == b"the end\n"
+    at_end = api.get(log, params={"offset": total})
+    assert at_end.status_code == 200 and at_end.content == b""
+    assert api.get(log, params={"limit": 4 * 1024 * 1024 + 1}).status_code == 400
