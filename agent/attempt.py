@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from agent import metrics
 from agent.config import LOG_DRAIN_TIMEOUT_S, MASK_HOLD_S
 from agent.executors.base import (
     AttemptInfo,
@@ -280,6 +281,7 @@ class AttemptRunner:
                 index, verdict, result.exit_code, shipper.length, shipper.lost_bytes
             )
             self._peer.finish_step(self.lease, report, give_up=self._lost)
+        metrics.STEPS.labels(verdict.outcome.value).inc()
         return verdict
 
     def _disk_full(self, step_name: str, spooled: int) -> None:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from agent import metrics
 from agent.config import LOG_CHUNK_BYTES
 from agent.peer import Lease, Peer
 from agent.workroom import is_disk_full
@@ -195,7 +196,9 @@ class LogShipper:
         with self._cond:
             if self._discarded:
                 return
-            self._acked = min(reply.held_length, self._written)
+            acked = min(reply.held_length, self._written)
+            metrics.LOG_SHIPPED.inc(max(0, acked - self._acked))
+            self._acked = acked
             if self._acked - self._base > self._limit or self._acked == self._written:
                 self._compact()
             self._cond.notify_all()

@@ -10,7 +10,7 @@ import socket
 import threading
 from pathlib import Path
 
-from agent import executors
+from agent import executors, metrics
 from agent.config import STEP_MEMORY_DEFAULT_BYTES, AgentConfig, Isolation
 from agent.credential import WorkDirBusyError, lock_work_dir
 from agent.executors.base import Executor
@@ -23,6 +23,8 @@ from conveyor.tls import CaFileError, load_ca, resolve_target
 from conveyor.tokens import TokenFileError, read_token_file
 
 LOGGER = logging.getLogger(__name__)
+# Where `--metrics` with port 0 says which port it took.
+METRICS_ADDRESS_FILE = "metrics.addr"
 
 
 class UsageError(ValueError):
@@ -178,6 +180,14 @@ def _serve(args: argparse.Namespace, config: AgentConfig) -> int:
     except CaFileError as error:
         LOGGER.error("%s", error)
         return 2
+    listen = getattr(args, "metrics", None)
+    if listen:
+        try:
+            address = metrics.serve(listen, config.work_dir / "spool")
+        except metrics.ListenError as error:
+            LOGGER.error("%s", error)
+            return 2
+        (config.work_dir / METRICS_ADDRESS_FILE).write_text(address + "\n")
     agent = Agent(config, executor, GrpcPeer(config.coordinator, config.join_token, ca))
     stopping = threading.Event()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.metrics import Metrics
 from coordinator.storage.blobs import BlobStore
 from coordinator.storage.logs import LogStore
 from coordinator.storage.secretbox import SecretBox
@@ -15,7 +16,7 @@ from coordinator.store import Store
 from coordinator.store.engine import check_sqlite_file
 
 
-def build_coordinator(config: CoordinatorConfig) -> Coordinator:
+def build_coordinator(config: CoordinatorConfig, metrics: Metrics | None = None) -> Coordinator:
     """A coordinator over the configured database and the data dir's log and blob files."""
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Here, not in Store: a coordinator starting finds a 0-byte file only if something lost its
@@ -27,4 +28,5 @@ def build_coordinator(config: CoordinatorConfig) -> Coordinator:
         logs=LogStore(config.log_dir),
         blobs=BlobStore(config.blob_dir),
         sealer=SecretBox(config.secret_key_path, config.secret_key),
+        metrics=metrics,
     )

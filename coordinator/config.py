@@ -6,6 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_LISTEN = "127.0.0.1:7420"
+# The HTTP listener (REST API, metrics, health); `--http off` has none.
+DEFAULT_HTTP_LISTEN = "127.0.0.1:7421"
+HTTP_OFF = "off"
+# A request body the HTTP API reads at most: a pipeline with its env, as large as SubmitBuild
+# takes over gRPC (16 MiB, the message limit); a larger one is refused before it is read whole.
+MAX_HTTP_BODY_BYTES = 16 * 1024 * 1024
+# An HTTP connection that sends nothing for this long is closed (idle keep-alive sockets).
+HTTP_KEEPALIVE_S = 30.0
 DEFAULT_DATA_DIR = Path.home() / ".conveyor" / "server"
 
 # An agent renews every RENEW_INTERVAL; three missed renewals in a row lose the lease.
@@ -38,6 +46,8 @@ WATCH_SNAPSHOT_MAX_AGE_S = WATCH_REFRESH_S / 2
 MAX_STREAMS_PER_CLIENT = 1024
 # Largest log chunk sent to a client in one message.
 LOG_READ_CHUNK_BYTES = 256 * 1024
+# Most bytes of a log one HTTP range request answers (a client reads a huge log slice by slice).
+LOG_RANGE_MAX_BYTES = 4 * 1024 * 1024
 # Queued jobs examined per claim, oldest first; a label mismatch moves on to the next.
 CLAIM_SCAN_LIMIT = 500
 # ... read this many at a time, so the common case (the first queued job matches) reads a few rows.
@@ -71,12 +81,23 @@ MAX_STATUS_DETAILS_BYTES = 2 * 1024
 # `CollectGarbage`: ages from 0 up to a century (seconds); a negative age would be a cutoff in
 # the future, dropping every build's artifacts.
 MAX_GC_AGE_S = 100 * 365 * 86400
+# Queued label sets /metrics reports one by one (the largest); a farm has a handful, and a
+# bound keeps a runaway of distinct label sets from flooding the scrape.
+METRICS_MAX_LABEL_SETS = 100
+# /metrics reads the farm's counts from the store at most this often; scrapes in between get
+# the last counts (many scrapers cost the store one read per period).
+METRICS_COUNTS_MAX_AGE_S = 2.0
+# Largest row id (builds, deployments) a request may name: ids are INTEGER columns on
+# PostgreSQL, which refuses a larger number with an error of its own.
+MAX_ROW_ID = 2**31 - 1
 # Builds returned by ListBuilds when the client sets no limit.
 DEFAULT_LIST_LIMIT = 20
 # ... and the most it returns whatever the client asks for.
 MAX_LIST_LIMIT = 1000
 # Deployments of one environment the delivery figures read (its whole history, in practice).
 MAX_FIGURES_DEPLOYMENTS = 100_000
+# The window of the delivery figures over HTTP when the caller names none (as `dora --since`).
+DEFAULT_FIGURES_WINDOW_S = 30 * 86400.0
 # An environment's name in ListDeployments: as long as the pipeline format allows (characters).
 MAX_ENVIRONMENT_CHARS = 64
 # Largest byte offset into a step's log a request may name (2**53 - 1: exact as a JSON number);
@@ -144,6 +165,8 @@ class CoordinatorConfig:
     agent_token: str
     client_token: str
     listen: str = DEFAULT_LISTEN
+    # None: no HTTP listener (in-process tests; the command line's default is DEFAULT_HTTP_LISTEN).
+    http_listen: str | None = None
     db_url: str | None = None
     lease_ttl_s: float = LEASE_TTL_S
     renew_interval_s: float = RENEW_INTERVAL_S

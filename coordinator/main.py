@@ -52,6 +52,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
         agent_token=agent_token,
         client_token=client_token,
         listen=args.listen,
+        http_listen=_http_listen(getattr(args, "http", None)),
         db_url=args.db,
         lease_ttl_s=args.lease_ttl or defaults.LEASE_TTL_S,
         renew_interval_s=args.renew_interval or defaults.RENEW_INTERVAL_S,
@@ -71,6 +72,13 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
 
 def _path(text: str | None) -> Path | None:
     return Path(text).expanduser() if text else None
+
+
+def _http_listen(text: str | None) -> str | None:
+    """`--http`: None for `off` (no HTTP listener), the default address when not given."""
+    if text == defaults.HTTP_OFF:
+        return None
+    return text or defaults.DEFAULT_HTTP_LISTEN
 
 
 def _size(args: argparse.Namespace, name: str, default: int) -> int:

@@ -1,4 +1,4 @@
-"""Runs the coordinator: its edges (gRPC), the lease reaper; stops on SIGTERM or SIGINT."""
+"""Runs the coordinator: its edges (gRPC, HTTP), the lease reaper; stops on SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -11,17 +11,23 @@ import signal
 from pathlib import Path
 from typing import IO
 
+from prometheus_client import CollectorRegistry
+
 from coordinator.app import build_coordinator
 from coordinator.config import CoordinatorConfig
+from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.loops import LoopDied
 from coordinator.edge.grpc_server import GrpcEdge, ListenError
-from coordinator.tls import for_config
+from coordinator.edge.http.metrics import PrometheusMetrics
+from coordinator.edge.http.server import HttpEdge
+from coordinator.tls import ServerTls, for_config
 
 LOGGER = logging.getLogger(__name__)
 
 # In-flight RPCs get this long to finish when the server stops.
 SHUTDOWN_GRACE_S = 2.0
 ADDRESS_FILE = "server.addr"
+HTTP_ADDRESS_FILE = "http.addr"
 LOCK_FILE = "server.lock"
 
 
@@ -82,20 +88,33 @@ def ensure_token(data_dir: Path, name: str, given: str | None) -> tuple[str, Pat
     return path.read_text().strip(), path
 
 
-async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -> None:
-    tls = for_config(config)  # before anything starts: a bad certificate stops here
-    core = build_coordinator(config)
-    await core.start()
-    edge = GrpcEdge(core, config.listen, tls)
-    try:
-        address = await edge.start()
-    except ListenError:
-        await core.close()
-        raise
+def _write_address(data_dir: Path, name: str, address: str) -> None:
     # Written then renamed, so a reader never sees a half-written address.
-    partial = config.data_dir / (ADDRESS_FILE + ".tmp")
+    partial = data_dir / (name + ".tmp")
     partial.write_text(address + "\n")
-    partial.replace(config.data_dir / ADDRESS_FILE)
+    partial.replace(data_dir / name)
+
+
+async def _start_edges(
+    core: Coordinator,
+    config: CoordinatorConfig,
+    registry: CollectorRegistry,
+    tls: ServerTls | None,
+) -> tuple[GrpcEdge, HttpEdge | None]:
+    """Both listeners bound, or neither (a port in use stops the start: ListenError)."""
+    edge = GrpcEdge(core, config.listen, tls)
+    http = HttpEdge(core, config.http_listen, registry, tls) if config.http_listen else None
+    address = await edge.start()
+    if http is not None:
+        try:
+            http_address = await http.start()
+        except BaseException:
+            await edge.stop(0)
+            raise
+        _write_address(config.data_dir, HTTP_ADDRESS_FILE, http_address)
+        scheme = "https" if tls else "http"
+        LOGGER.info("HTTP API, metrics and health on %s://%s", scheme, http_address)
+    _write_address(config.data_dir, ADDRESS_FILE, address)
     LOGGER.info(
         "coordinator listening on %s%s (data in %s)",
         address,
@@ -104,6 +123,20 @@ async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -
     )
     if tls is not None and tls.ca_path is not None:
         LOGGER.info("agents and clients elsewhere need its CA: --ca %s", tls.ca_path)
+    return edge, http
+
+
+async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -> None:
+    tls = for_config(config)  # before anything starts: a bad certificate stops here
+    registry = CollectorRegistry()
+    core = build_coordinator(config, PrometheusMetrics(registry))
+    await core.start()
+    (config.data_dir / HTTP_ADDRESS_FILE).unlink(missing_ok=True)
+    try:
+        edge, http = await _start_edges(core, config, registry, tls)
+    except ListenError:
+        await core.close()
+        raise
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -119,7 +152,9 @@ async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -
     died = not stop.is_set()
     stop.set()
     LOGGER.info("coordinator stopping")
-    await edge.stop(SHUTDOWN_GRACE_S)
+    await asyncio.gather(
+        edge.stop(SHUTDOWN_GRACE_S), *([http.stop(SHUTDOWN_GRACE_S)] if http else [])
+    )
     await stopping
     failure: BaseException | None = None
     try:

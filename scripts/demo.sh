@@ -22,7 +22,7 @@ trap cleanup EXIT
 
 start_farm() {
   echo "demo: starting a coordinator (logs in $work/server.log)"
-  "$conveyor" server --listen 127.0.0.1:0 --data-dir "$work/server" >"$work/server.log" 2>&1 &
+  "$conveyor" server --listen 127.0.0.1:0 --http 127.0.0.1:0 --data-dir "$work/server" >"$work/server.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do [[ -s $work/server/server.addr ]] && break; sleep 0.1; done
   [[ -s $work/server/server.addr ]] || { cat "$work/server.log"; exit 1; }

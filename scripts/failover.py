@@ -115,6 +115,8 @@ def main() -> int:
                     "server",
                     "--listen",
                     "127.0.0.1:0",
+                    "--http",
+                    "127.0.0.1:0",
                     "--data-dir",
                     str(root / "s"),
                     "--lease-ttl",

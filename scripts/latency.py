@@ -47,7 +47,16 @@ def main() -> int:
         root = Path(tmp)
         (root / "true.yml").write_text(PIPELINE)
         server = subprocess.Popen(
-            [*CONVEYOR, "server", "--listen", "127.0.0.1:0", "--data-dir", str(root / "server")],
+            [
+                *CONVEYOR,
+                "server",
+                "--listen",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--data-dir",
+                str(root / "server"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -61,7 +61,7 @@ make_venv() {
     log "installing Conveyor and its dev tools into .venv"
     .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' >&2 || true
     .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
-    .venv/bin/python -c 'import conveyor, coordinator, agent, grpc, docker, sqlmodel, alembic, psycopg, cryptography' || {
+    .venv/bin/python -c 'import conveyor, coordinator, agent, grpc, grpc_health, docker, sqlmodel, alembic, psycopg, cryptography, starlette, uvicorn, prometheus_client, httpx, schemathesis' || {
       log "the install into .venv failed"; exit 1; }
     touch "$stamp"
   fi

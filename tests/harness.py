@@ -76,6 +76,8 @@ class Cluster:
     executor: str = "fake"
     processes: list[Process] = field(default_factory=list)
     address: str = ""
+    # The HTTP listener's `host:port` ("" when started with `--http off`).
+    http_address: str = ""
     agent_names: set[str] = field(default_factory=set)
     agent_executors: dict[str, str] = field(default_factory=dict)
     # `--db` for the server: a fresh database of the session's backend, kept across restarts;
@@ -126,6 +128,9 @@ class Cluster:
             "server",
             "--listen",
             listen,
+            # A free port each start: parallel tests never meet on the default one.
+            "--http",
+            "127.0.0.1:0",
             "--data-dir",
             str(self.data_dir),
             *self._token_option("--agent-token", AGENT_TOKEN),
@@ -162,6 +167,8 @@ class Cluster:
         )
         assert process.popen.poll() is None, process.log()
         self.address = addr_file.read_text().strip()
+        http_file = self.data_dir / "http.addr"
+        self.http_address = http_file.read_text().strip() if http_file.exists() else ""
         return process
 
     def start_agent(

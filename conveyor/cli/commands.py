@@ -15,7 +15,8 @@ from conveyor.cli.bounds import printable
 from conveyor.cli.client import EXIT_FAILED, EXIT_OK, Client, CliError
 from conveyor.cli.follow import follow_build, stream_logs
 from conveyor.cli.refs import branch_or_tag
-from conveyor.cli.render import agent_doc, build_doc, print_agents, print_build, print_builds
+from conveyor.cli.render import print_agents, print_build, print_builds
+from conveyor.documents import agent_doc, build_doc, build_summary_doc
 from conveyor.paths import format_size
 from conveyor.pipeline import PipelineError, load_pipeline
 from conveyor.states import BuildStatus
@@ -134,7 +135,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_builds(args: argparse.Namespace) -> int:
     builds = _client(args).list_builds(args.limit)
     if args.json:
-        _emit_json([{k: v for k, v in build_doc(b).items() if k != "jobs"} for b in builds])
+        _emit_json([build_summary_doc(b) for b in builds])
     else:
         print_builds(builds)
     return EXIT_OK

@@ -14,6 +14,7 @@ from rich.text import Text
 from conveyor.cli.bounds import MAX_LIST_LIMIT, int_in, printable
 from conveyor.cli.client import EXIT_OK, Client
 from conveyor.cli.terminal import cell, table
+from conveyor.documents import deployments_doc, environments_doc
 from conveyor.pipeline.issues import quote
 from conveyor.pipeline.values import NAME_RE, NAME_RULE
 from conveyor.v1 import control_pb2
@@ -42,7 +43,7 @@ def environment_name(text: str) -> str:
 def cmd_envs(args: argparse.Namespace) -> int:
     environments = Client.from_args(args).environments()
     if args.json:
-        _emit({"environments": [environment_doc(e) for e in environments]})
+        _emit(environments_doc(list(environments)))
     else:
         print_environments(environments)
     return EXIT_OK
@@ -51,12 +52,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
 def cmd_deployments(args: argparse.Namespace) -> int:
     reply = Client.from_args(args).deployments(args.environment, args.limit)
     if args.json:
-        _emit(
-            {
-                "environment": reply.environment,
-                "deployments": [deployment_doc(d) for d in reply.deployments],
-            }
-        )
+        _emit(deployments_doc(reply))
     else:
         print_deployments(reply.deployments)
     return EXIT_OK
@@ -64,46 +60,6 @@ def cmd_deployments(args: argparse.Namespace) -> int:
 
 def _emit(doc: Any) -> None:
     print(json.dumps(doc, indent=2))
-
-
-def deployment_doc(deployment: control_pb2.Deployment) -> dict[str, Any]:
-    return {
-        "id": deployment.id,
-        "environment": deployment.environment,
-        "build": deployment.build_id,
-        "job": deployment.job,
-        "status": deployment.status,
-        "commit": deployment.commit or None,
-        "artifacts": [
-            {"job": a.job, "name": a.name, "sha256": a.sha256} for a in deployment.artifacts
-        ],
-        "approvals": [
-            {
-                "job": a.job,
-                "by": a.by,
-                "decision": a.decision,
-                "at_ms": a.at_ms,
-                "comment": a.comment,
-            }
-            for a in deployment.approvals
-        ],
-        "redeploys": deployment.redeploys or None,
-        "actor": deployment.actor,
-        "started_at_ms": deployment.started_at_ms,
-        "finished_at_ms": deployment.finished_at_ms,
-        "committed_at_ms": (
-            deployment.committed_at_ms if deployment.HasField("committed_at_ms") else None
-        ),
-    }
-
-
-def environment_doc(environment: control_pb2.Environment) -> dict[str, Any]:
-    current = environment.current if environment.HasField("current") else None
-    return {
-        "name": environment.name,
-        "url": environment.url or None,
-        "current": deployment_doc(current) if current is not None else None,
-    }
 
 
 def print_environments(

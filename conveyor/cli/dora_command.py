@@ -8,9 +8,9 @@ from typing import Any
 
 from conveyor.cli.client import EXIT_OK, Client
 from conveyor.cli.delivery import environment_name
-from conveyor.cli.dora_view import DEFAULT_SINCE, DoraDocument, dora_json, print_dora, since
+from conveyor.cli.dora_view import DEFAULT_SINCE, dora_json, print_dora, since
 from conveyor.cli.dora_view import since_ms as window_start
-from conveyor.v1 import control_pb2
+from conveyor.documents import figures_doc
 
 
 def add_command(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
@@ -41,23 +41,3 @@ def cmd_dora(args: argparse.Namespace) -> int:
     else:
         print_dora(doc)
     return EXIT_OK
-
-
-def figures_doc(reply: control_pb2.DeliveryFigures) -> DoraDocument:
-    """The §8 document; an unset optional field is null (no data), never 0."""
-    has = reply.HasField
-    frequency = reply.deployment_frequency_per_day
-    return {
-        "environment": reply.environment or None,
-        "since_ms": reply.since_ms,
-        "deployments": reply.deployments,
-        "deployment_frequency_per_day": frequency if has("deployment_frequency_per_day") else None,
-        "lead_time_s": {
-            "median": reply.lead_time_median_s if has("lead_time_median_s") else None,
-            "p90": reply.lead_time_p90_s if has("lead_time_p90_s") else None,
-        },
-        "change_failure_rate": reply.change_failure_rate if has("change_failure_rate") else None,
-        "time_to_restore_s": {
-            "median": (reply.time_to_restore_median_s if has("time_to_restore_median_s") else None)
-        },
-    }

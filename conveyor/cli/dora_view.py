@@ -7,36 +7,15 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
-from typing import TextIO, TypedDict
+from typing import TextIO
 
 from conveyor.cli.bounds import age, printable
 from conveyor.cli.terminal import table
+from conveyor.documents import DoraDocument
 
 DEFAULT_SINCE = "30d"
 _MS_PER_S = 1000
 _SPAN_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-
-
-class LeadTimeDoc(TypedDict):
-    median: float | None
-    p90: float | None
-
-
-class TimeToRestoreDoc(TypedDict):
-    median: float | None
-
-
-class DoraDocument(TypedDict):
-    """`conveyor dora --json`: durations in seconds, the rate a fraction in 0..1, null where
-    there is no data; `environment` null for all environments."""
-
-    environment: str | None
-    since_ms: int
-    deployments: int
-    deployment_frequency_per_day: float | None
-    lead_time_s: LeadTimeDoc
-    change_failure_rate: float | None
-    time_to_restore_s: TimeToRestoreDoc
 
 
 def since(text: str) -> float:

@@ -7,7 +7,7 @@ import json
 
 from conveyor.cli.bounds import printable
 from conveyor.cli.client import EXIT_OK, Client
-from conveyor.cli.render import build_doc
+from conveyor.documents import decision_doc
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
@@ -21,12 +21,10 @@ def cmd_reject(args: argparse.Namespace) -> int:
 def _decide(args: argparse.Namespace, *, approve: bool) -> int:
     client = Client.from_args(args)
     build = client.decide(args.build, args.job, args.comment or "", approve=approve)
-    doc = build_doc(build)
-    gate = next(job for job in doc["jobs"] if job["name"] == args.job)
+    approval = decision_doc(build, args.job)
     if args.json:
-        print(json.dumps({"build": build.id, "job": args.job, **gate["approval"]}, indent=2))
+        print(json.dumps(approval, indent=2))
     else:
-        approval = gate["approval"]
         print(
             f"build {build.id} job {printable(args.job)}: {approval['decision']} by "
             f"{printable(approval['by'] or '')}"

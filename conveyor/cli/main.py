@@ -96,6 +96,13 @@ def _add_server(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="address to serve on (default: %(default)s; port 0 picks a free one)",
     )
     p.add_argument(
+        "--http",
+        default="127.0.0.1:7421",
+        metavar="HOST:PORT|off",
+        help="HTTP address of the REST API, metrics and health (default: %(default)s; port 0 "
+        "picks a free one, written to DATA_DIR/http.addr; off: none)",
+    )
+    p.add_argument(
         "--data-dir", metavar="DIR", help="state, logs and tokens (default: ~/.conveyor/server)"
     )
     p.add_argument(
@@ -183,6 +190,12 @@ def _add_agent(sub: argparse._SubParsersAction[_Parser]) -> None:
         default=1,
         metavar="N",
         help=f"jobs run at once (default 1, at most {MAX_AGENT_CONCURRENCY})",
+    )
+    p.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics on /metrics there (port 0 picks one, written to "
+        "WORK_DIR/metrics.addr; default: none)",
     )
     p.add_argument(
         "--work-dir",

@@ -1,73 +1,19 @@
-"""What the CLI prints: the JSON documents of DESIGN §8 and the human tables."""
+"""What the CLI prints for people: the tables (the JSON documents are `conveyor.documents`)."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
 from rich.text import Text
 
 from conveyor import wire
 from conveyor.cli.bounds import printable
 from conveyor.cli.terminal import cell, colour, table
+from conveyor.documents import build_doc
 from conveyor.v1 import control_pb2
-
-
-def job_doc(job: control_pb2.Job) -> dict[str, Any]:
-    latest = job.attempts[-1] if job.attempts else None
-    return {
-        "name": job.name,
-        "status": wire.job_status_from_pb(job.status).value,
-        "attempts": len(job.attempts),
-        "exit_code": job.exit_code if job.has_exit_code else None,
-        "reason": job.reason or None,
-        "message": job.message or None,
-        "agent": latest.agent_name if latest else None,
-        "steps": [
-            {
-                "name": step.name,
-                "status": wire.step_status_from_pb(step.status).value,
-                "exit_code": step.exit_code if step.has_exit_code else None,
-                "started_at_ms": step.started_at_ms or None,
-                "finished_at_ms": step.finished_at_ms or None,
-                "log_bytes": step.log_length,
-                "log_lost_bytes": step.log_lost_bytes,
-            }
-            for step in (latest.steps if latest else [])
-        ],
-    }
-
-
-def _with_approval(doc: dict[str, Any], job: control_pb2.Job) -> dict[str, Any]:
-    if not job.HasField("approval"):
-        return doc
-    approval = job.approval
-    doc["approval"] = {
-        "prompt": approval.prompt,
-        "decision": approval.decision or None,
-        "by": approval.by or None,
-        "at_ms": approval.at_ms or None,
-        "comment": approval.comment or None,
-    }
-    return doc
-
-
-def build_doc(build: control_pb2.Build) -> dict[str, Any]:
-    return {
-        "id": build.id,
-        "name": build.name,
-        "status": wire.build_status_from_pb(build.status).value,
-        "created_at_ms": build.created_at_ms,
-        "finished_at_ms": build.finished_at_ms or None,
-        "event": build.context.event or None,
-        "branch": build.context.branch or None,
-        "tag": build.context.tag or None,
-        "redeploys": build.context.redeploys if build.context.HasField("redeploys") else None,
-        "started_by": build.started_by or None,
-        "jobs": [_with_approval(job_doc(job), job) for job in build.jobs],
-    }
 
 
 def _ago(ms: int) -> str:
@@ -127,18 +73,6 @@ def print_builds(builds: Sequence[control_pb2.Build], out: TextIO = sys.stdout) 
             ]
         )
     table(rows, ["ID", "NAME", "STATUS", "JOBS", "CREATED", "DURATION"], out)
-
-
-def agent_doc(agent: control_pb2.Agent) -> dict[str, Any]:
-    return {
-        "id": agent.id,
-        "name": agent.name,
-        "labels": dict(agent.labels),
-        "capacity": agent.capacity,
-        "running": agent.running,
-        "state": agent.state,
-        "last_seen_ms": agent.last_seen_ms or None,
-    }
 
 
 def print_agents(agents: Sequence[control_pb2.Agent], out: TextIO = sys.stdout) -> None:

@@ -10,7 +10,8 @@ from conveyor import wire
 from conveyor.cli.client import EXIT_FAILED, EXIT_OK, Client
 from conveyor.cli.delivery import environment_name
 from conveyor.cli.follow import follow_build
-from conveyor.cli.render import build_doc, print_build
+from conveyor.cli.render import print_build
+from conveyor.documents import build_doc
 from conveyor.states import BuildStatus
 
 

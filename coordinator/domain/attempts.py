@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import FencedError, OutOfRangeError
 from coordinator.domain.leases import Lease, LeaseTable
 from coordinator.domain.loops import DEFAULT_BACKOFF, Backoff, every
+from coordinator.domain.metrics import Metrics, NoMetrics
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import AttemptStore, LogStorage, SecretSealer
 from coordinator.domain.records import Assignment, JobSpecRecord, LiveAttempt
@@ -79,12 +81,14 @@ class Claims:
         leases: LeaseTable,
         notifier: BuildNotifier,
         sealer: SecretSealer,
+        metrics: Metrics | None = None,
     ) -> None:
         self._runtime = runtime
         self._store = store
         self._leases = leases
         self._notifier = notifier
         self._sealer = sealer
+        self._metrics = metrics or NoMetrics()
 
     async def __call__(
         self, agent_id: int, labels: Mapping[str, str], slots: int
@@ -95,13 +99,17 @@ class Claims:
     async def _claim(
         self, agent_id: int, labels: Mapping[str, str], slots: int
     ) -> list[Assignment]:
+        began = time.monotonic()
         claimed = await self._runtime.db(self._store.claim, agent_id, labels, slots)
+        self._metrics.claimed(time.monotonic() - began, len(claimed))
         assignments = []
         for taken in claimed:
             assignment = await self._deliverable(taken)
             if assignment is None:
                 continue
             assignments.append(assignment)
+            if assignment.queued_for_ms is not None:
+                self._metrics.queue_waited(assignment.queued_for_ms / 1000)
             self._leases.add(
                 LiveAttempt(
                     assignment.attempt_id,
@@ -158,7 +166,9 @@ class Attempts:
         registry: AgentRegistry,
         dispatcher: Dispatcher,
         notifier: BuildNotifier,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics or NoMetrics()
         self._runtime = runtime
         self._store = store
         self._logs = logs
@@ -201,6 +211,8 @@ class Attempts:
         check_range("offset", offset, 0, MAX_LOG_OFFSET_BYTES - len(data))
         held, accepted = await self._runtime.io(self._logs.append, attempt_id, index, offset, data)
         self._notifier.appended(lease.build_id)  # bytes only: followers need no store read
+        if accepted:
+            self._metrics.log_bytes(len(data))
         return held, accepted
 
     async def finish_step(
@@ -286,6 +298,9 @@ class Attempts:
             exit_code=exit_code,
         )
         self._leases.remove(attempt_id)
+        if not end.already_recorded:
+            ran_s = self._leases.held_for(lease) if lease is not None else None
+            self._metrics.attempt_ended(end.outcome.value, ran_s)
         if lease is not None:
             self._dispatcher.forget_cancel(lease.agent_id, attempt_id)
             self._dispatcher.wake(lease.agent_id)  # a slot is free
@@ -374,6 +389,7 @@ class Attempts:
         # coordinator (frozen, or its disk) may be why no renewal arrived.
         observed = f"no lease renewal from agent {name} for {self._leases.silent_for(lease):.1f} s"
         LOGGER.warning("attempt %d: lease expired: %s", lease.attempt_id, observed)
+        self._metrics.lease_expired()
         await self.end(
             lease.attempt_id,
             outcome=Outcome.FAILED,

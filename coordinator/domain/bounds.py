@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from coordinator.config import MAX_ROW_ID
 from coordinator.domain.errors import OutOfRangeError
 
 
@@ -10,6 +11,12 @@ def check_range(field: str, value: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise OutOfRangeError(f"{field} {value} is out of range ({low}..{high})")
     return value
+
+
+def check_id(field: str, value: int) -> int:
+    """A row id (a build's, a deployment's) as the store can look it up: 1..MAX_ROW_ID, so an id
+    no column can hold is OutOfRangeError, not the database's own error."""
+    return check_range(field, value, 1, MAX_ROW_ID)
 
 
 def check_step_index(field: str, value: int, step_count: int | None) -> int:

@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from conveyor.pipeline import Pipeline, load_pipeline
-from conveyor.states import JobStatus
+from conveyor.states import BuildStatus, JobStatus
 from coordinator.config import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from coordinator.domain.access import SERVER_PRINCIPAL, Principal
 from coordinator.domain.agents import Agents
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.attempts import Attempts
-from coordinator.domain.bounds import check_range
+from coordinator.domain.bounds import check_id, check_range
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import NotFoundError
 from coordinator.domain.notify import BuildNotifier
@@ -138,17 +138,22 @@ class Builds:
             )
 
     async def get(self, build_id: int) -> BuildRecord:
+        check_id("build", build_id)
         return self.explain(await self._runtime.db(self._store.get, build_id))
 
-    async def list(self, limit: int = 0) -> builtins.list[BuildSummary]:
-        """The newest builds, newest first; `limit` 0 means the default, and it is capped
-        (a negative one is OutOfRangeError: it used to mean "everything")."""
+    async def list(
+        self, limit: int = 0, status: BuildStatus | None = None
+    ) -> builtins.list[BuildSummary]:
+        """The newest builds (only those in `status`, if given), newest first; `limit` 0 means
+        the default, and it is capped (a negative one is OutOfRangeError: it used to mean
+        "everything")."""
         check_range("limit", limit, 0, 2**31 - 1)
         limit = min(limit or DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
-        return await self._runtime.db(self._store.list, limit)
+        return await self._runtime.db(self._store.list, limit, status)
 
     async def cancel(self, build_id: int, by: Principal = SERVER_PRINCIPAL) -> BuildRecord:
         """Cancels what has not started and asks the agents to stop what runs."""
+        check_id("build", build_id)
         return await uncancellable(self._cancel(build_id, by))
 
     async def _cancel(self, build_id: int, by: Principal) -> BuildRecord:
@@ -165,6 +170,7 @@ class Builds:
     ) -> BuildRecord:
         """Runs one finished job again (or, without `job`, every unsuccessful one) and what
         needs it."""
+        check_id("build", build_id)
         build = await self._runtime.db(self._store.retry, build_id, job, by.name)
         self._notifier.changed(build_id)
         self._dispatcher.work_available()

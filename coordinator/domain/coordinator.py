@@ -25,6 +25,7 @@ from coordinator.domain.follow import Follow
 from coordinator.domain.gates import Gates
 from coordinator.domain.leases import LeaseTable
 from coordinator.domain.loops import every, supervise
+from coordinator.domain.metrics import Metrics, NoMetrics, Stats
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import (
     AgentStore,
@@ -47,8 +48,8 @@ LOGGER = logging.getLogger(__name__)
 
 class Coordinator:
     """`access` checks callers and keeps client tokens; `agents`, `attempts`, `builds`,
-    `artifacts`, `follow`, `deployments`, `rollbacks`, `secrets` and `audit` are the API the
-    edges call."""
+    `artifacts`, `follow`, `deployments`, `rollbacks`, `secrets`, `audit` and `stats` are the API
+    the edges call; `metrics` hears what happens."""
 
     def __init__(
         self,
@@ -58,16 +59,18 @@ class Coordinator:
         logs: LogStorage,
         blobs: BlobStorage,
         sealer: SecretSealer,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self._store = store
+        self.metrics = metrics or NoMetrics()
         # Shared in memory by the parts below (each is handed only what it uses).
         self.runtime = Runtime()
         self.notifier = BuildNotifier()
         self.leases = LeaseTable(config.lease_ttl_s)
         self.registry = AgentRegistry(config.agent_offline_after_s)
         self.dispatcher = Dispatcher(
-            Claims(self.runtime, store.attempts, self.leases, self.notifier, sealer)
+            Claims(self.runtime, store.attempts, self.leases, self.notifier, sealer, self.metrics)
         )
         # The API.
         self.access = Access(
@@ -101,6 +104,7 @@ class Coordinator:
         self.rollbacks = Rollbacks(
             runtime=self.runtime, store=store.rollbacks, dispatcher=self.dispatcher
         )
+        self.stats = Stats(runtime=self.runtime, store=store.stats)
 
     def _attempts(self, store: AttemptStore, logs: LogStorage) -> Attempts:
         return Attempts(
@@ -111,6 +115,7 @@ class Coordinator:
             registry=self.registry,
             dispatcher=self.dispatcher,
             notifier=self.notifier,
+            metrics=self.metrics,
         )
 
     def _agents(self, store: AgentStore) -> Agents:

@@ -50,3 +50,8 @@ class OutOfRangeError(ValueError):
 
 class SealError(ValueError):
     """A sealed secret that does not open with this coordinator's key (another key, or damaged)."""
+
+
+class RangeError(OutOfRangeError):
+    """A log range that starts past the log's end: the caller asked for bytes that are not
+    there (yet); the message says how long the log is."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from conveyor.states import StepStatus
 from coordinator.config import (
+    LOG_RANGE_MAX_BYTES,
     LOG_READ_CHUNK_BYTES,
     MAX_LOG_OFFSET_BYTES,
     MAX_STREAMS_PER_CLIENT,
@@ -22,7 +23,7 @@ from coordinator.config import (
 )
 from coordinator.domain.bounds import check_range
 from coordinator.domain.builds import Builds
-from coordinator.domain.errors import DataLossError, NotFoundError
+from coordinator.domain.errors import DataLossError, NotFoundError, RangeError
 from coordinator.domain.fanout import ClientStreams, SingleFlight
 from coordinator.domain.notify import BuildNotifier, SharedSnapshots
 from coordinator.domain.ports import LogStorage
@@ -51,6 +52,15 @@ class LogQuery:
     follow: bool = False
     from_step: int = 0  # resume point after a reconnect
     from_offset: int = 0
+
+
+@dataclass(frozen=True)
+class LogRange:
+    """Bytes of one step's log from `offset`, and the log's whole length as held right now."""
+
+    offset: int
+    data: bytes
+    total: int
 
 
 def pick_attempt(build: BuildRecord, job_name: str, number: int) -> AttemptRecord | None:
@@ -231,6 +241,33 @@ class Follow:
                 offset = query.from_offset if index == query.from_step else 0
                 async for chunk in self._read_step(query, attempt, index, offset):
                     yield chunk
+
+    async def read_range(
+        self, build_id: int, job_name: str, step_index: int, number: int, offset: int, limit: int
+    ) -> LogRange:
+        """Up to `limit` bytes (at most LOG_RANGE_MAX_BYTES) of one step's log from `offset`:
+        any slice of a log of any size, read in bounded memory. A step not started yet has an
+        empty log; an offset past the end is RangeError (one at the end reads nothing)."""
+        check_range("attempt", number, 0, 2**31 - 1)
+        check_range("step", step_index, 0, 2**31 - 1)
+        check_range("offset", offset, 0, MAX_LOG_OFFSET_BYTES)
+        check_range("limit", limit, 1, LOG_RANGE_MAX_BYTES)
+        build = await self._snapshots.get(build_id)
+        attempt = pick_attempt(build, job_name, number)
+        job = build.job(job_name)
+        assert job is not None
+        if step_index >= len(job.step_names):
+            raise NotFoundError(f"job '{job_name}' has no step {step_index}")
+        total = 0
+        if attempt is not None and step_index < len(attempt.steps):
+            total = await self._runtime.io(self._logs.length, attempt.id, step_index)
+        if offset > total:
+            raise RangeError(f"offset {offset} is past the end of the log ({total} bytes)")
+        data = b""
+        if attempt is not None and offset < total:
+            size = min(limit, total - offset)
+            data = await self._runtime.io(self._logs.read, attempt.id, step_index, offset, size)
+        return LogRange(offset, data, total)
 
     async def _first_attempt(self, query: LogQuery) -> AttemptRecord | None:
         """Waits for the job's first attempt; None if the job ends without one."""

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from coordinator.config import MAX_COMMENT_CHARS
 from coordinator.domain.access import Principal, check_role
+from coordinator.domain.bounds import check_id
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.loops import every
 from coordinator.domain.notify import BuildNotifier
@@ -45,6 +46,7 @@ class Gates:
             raise ValueError(f"comment: too long ({len(comment)} > {MAX_COMMENT_CHARS} characters)")
         if "\0" in comment:
             raise ValueError("comment: contains a NUL character")
+        check_id("build", build_id)
         action = f"{'approve' if approve else 'reject'} build {build_id} job {job}"
 
         def authorize(roles: Sequence[str]) -> None:

@@ -34,6 +34,8 @@ class Lease:
     # When the lease was last granted or renewed (the table's clock): what an expiry reports.
     renewed_at: float = 0.0
     step_count: int | None = None  # None: unknown, the store alone checks step indexes
+    # When this coordinator granted it (the table's clock): how long the attempt has run here.
+    granted_at: float = 0.0
 
 
 class LeaseTable:
@@ -44,6 +46,10 @@ class LeaseTable:
         # The same leases by agent: every poll asks for its agent's, and a scan of all leases
         # there would make each poll cost as much as the farm is large.
         self._by_agent: dict[int, dict[int, Lease]] = {}
+
+    def held_for(self, lease: Lease) -> float:
+        """Seconds since `lease` was granted."""
+        return self._clock() - lease.granted_at
 
     def add(self, attempt: LiveAttempt) -> None:
         self.remove(attempt.attempt_id)
@@ -56,6 +62,7 @@ class LeaseTable:
             now + self._ttl_s,
             attempt.cancel_requested,
             renewed_at=now,
+            granted_at=now,
             step_count=attempt.step_count,
         )
         self._leases[lease.attempt_id] = lease

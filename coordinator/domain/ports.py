@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import BinaryIO, Protocol
 
-from conveyor.states import Outcome, StepStatus
+from conveyor.states import BuildStatus, Outcome, StepStatus
 from coordinator.domain.access import SERVER_TOKEN_NAME
 from coordinator.domain.artifact_records import (
     ArtifactRecord,
@@ -32,6 +32,7 @@ from coordinator.domain.records import (
     BuildRecord,
     BuildSummary,
     CancelResult,
+    FarmCounts,
     LiveAttempt,
     NewJob,
     TokenRecord,
@@ -85,7 +86,7 @@ class BuildStore(Protocol):
         """The build with its jobs, attempts and steps."""
         ...
 
-    def list(self, limit: int) -> list[BuildSummary]:
+    def list(self, limit: int, status: BuildStatus | None = None) -> list[BuildSummary]:
         """The newest `limit` builds, newest first, as summaries."""
         ...
 
@@ -302,6 +303,14 @@ class SecretSealer(Protocol):
         ...
 
 
+class StatsStore(Protocol):
+    def ping(self) -> None:
+        """Raises unless the database answers."""
+
+    def counts(self, max_label_sets: int) -> FarmCounts:
+        """Builds, jobs, queued label sets (the `max_label_sets` largest), deployments, blobs."""
+
+
 class StateStore(Protocol):
     """The durable state, one component per concern; what must outlive a coordinator is here."""
 
@@ -322,6 +331,9 @@ class StateStore(Protocol):
 
     @property
     def deployments(self) -> DeploymentIndex: ...
+
+    @property
+    def stats(self) -> StatsStore: ...
 
     @property
     def rollbacks(self) -> RollbackStore: ...

@@ -167,6 +167,9 @@ class Assignment:
     sealed_secrets: tuple[SealedSecret, ...] = ()
     # In clear, only between the claim and the agent's poll answer; never printed.
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # How long the job waited in the queue before this claim; None if unknown (queued before
+    # the coordinator recorded when).
+    queued_for_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -231,3 +234,15 @@ class TokenRecord:
     role: str
     created_at_ms: int
     last_used_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class FarmCounts:
+    """Builds and jobs by status, queued jobs by label set (`k=v,...`), deployments by
+    (environment, status), and the bytes of stored blobs (artifacts and sources)."""
+
+    builds: Mapping[str, int]
+    jobs: Mapping[str, int]
+    queued_by_labels: Mapping[str, int]
+    deployments: Mapping[tuple[str, str], int]
+    blob_bytes: int

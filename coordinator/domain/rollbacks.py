@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from conveyor.pipeline import load_pipeline
 from conveyor.pipeline.issues import PipelineError
 from coordinator.domain.access import Principal, check_role
-from coordinator.domain.bounds import check_range
+from coordinator.domain.bounds import check_id
 from coordinator.domain.delivery_records import RollbackPlan
 from coordinator.domain.deployments import check_environment_name
 from coordinator.domain.dispatch import Dispatcher
@@ -45,7 +45,7 @@ class Rollbacks:
         """Starts a build that redeploys `to` (or the default target) to `environment`."""
         check_environment_name(environment)
         if to is not None:
-            check_range("to_deployment", to, 1, 2**63 - 1)
+            check_id("to_deployment", to)
         check_role(principal, ROLLBACK_ROLES, f"roll back {environment}")
         plan = await self._runtime.db(self._store.plan, environment, to)
         await self._runtime.io(_check_condition, plan)

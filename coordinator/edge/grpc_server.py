@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 
 import grpc
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from conveyor import wire
 from conveyor.v1 import agent_pb2_grpc, blobs_pb2_grpc, control_pb2_grpc, secrets_pb2_grpc
@@ -18,6 +20,16 @@ from coordinator.tls import ServerTls
 # gRPC sets SO_REUSEPORT by default: a second coordinator on a port in use would bind it too, and
 # clients would reach either at random. Off, binding a port in use fails.
 NO_REUSEPORT = ("grpc.so_reuseport", 0)
+
+
+# The whole server ("") and each service by its full name, as health checkers ask.
+HEALTH_SERVICES = (
+    "",
+    "conveyor.v1.AgentService",
+    "conveyor.v1.ControlService",
+    "conveyor.v1.AgentBlobService",
+    "conveyor.v1.BlobService",
+)
 
 
 class ListenError(OSError):
@@ -62,6 +74,9 @@ class GrpcEdge:
         blobs_pb2_grpc.add_AgentBlobServiceServicer_to_server(AgentBlobService(core), self._server)
         blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobService(core), self._server)
         secrets_pb2_grpc.add_SecretServiceServicer_to_server(SecretService(core), self._server)
+        # The standard health service: SERVING once started, NOT_SERVING while stopping.
+        self._health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
 
     async def start(self) -> str:
         """Binds and starts serving; returns the address bound (`host:port`, port 0 resolved)."""
@@ -77,8 +92,11 @@ class GrpcEdge:
         if port == 0:
             raise _in_use(self._listen)
         await self._server.start()
+        for service in HEALTH_SERVICES:
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         return f"{self._listen.rsplit(':', 1)[0]}:{port}"
 
     async def stop(self, grace_s: float) -> None:
         """Refuses new calls and gives those in flight `grace_s` to finish."""
+        await self._health.enter_graceful_shutdown()
         await self._server.stop(grace_s)

@@ -20,6 +20,7 @@ from coordinator.store.deployments import DeploymentStore
 from coordinator.store.engine import corrupt_file_error, make_engine
 from coordinator.store.rollbacks import RollbackStore
 from coordinator.store.secrets import SecretStore
+from coordinator.store.stats import StatsStore
 from coordinator.store.tokens import TokenStore
 
 
@@ -44,6 +45,7 @@ class Store:
         self.tokens = TokenStore(self._engine)
         self.audit = AuditStore(self._engine)
         self.secrets = SecretStore(self._engine)
+        self.stats = StatsStore(self._engine)
 
     @property
     def engine(self) -> Engine:

@@ -71,9 +71,12 @@ class BuildStore(Component):
         with self._tx() as session:
             return queries.build_record(session, _build(session, build_id), with_attempts=True)
 
-    def list(self, limit: int) -> list[BuildSummary]:
+    def list(self, limit: int, status: BuildStatus | None = None) -> list[BuildSummary]:
         with self._tx() as session:
-            newest = select(BuildRow).order_by(col(BuildRow.id).desc()).limit(limit).subquery()
+            chosen = select(BuildRow)
+            if status is not None:
+                chosen = chosen.where(col(BuildRow.status) == status.value)
+            newest = chosen.order_by(col(BuildRow.id).desc()).limit(limit).subquery()
             jobs = func.count(col(JobRow.id)).label("job_count")
             counted = (
                 select(newest, jobs)

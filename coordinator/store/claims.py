@@ -51,6 +51,7 @@ class Taken(NamedTuple):
     name: str
     spec_json: str
     attempt_number: int
+    queued_at_ms: int | None
 
 
 def claim(
@@ -129,9 +130,18 @@ def _take(session: Session, candidates: Sequence[int]) -> list[Taken]:
             message="",
             attempt_count=JOBS.c.attempt_count + 1,
         )
-        .returning(JOBS.c.id, JOBS.c.build_id, JOBS.c.name, JOBS.c.spec_json, JOBS.c.attempt_count)
+        .returning(
+            JOBS.c.id,
+            JOBS.c.build_id,
+            JOBS.c.name,
+            JOBS.c.spec_json,
+            JOBS.c.attempt_count,
+            JOBS.c.queued_at_ms,
+        )
     )
-    rows: list[Row[tuple[int, int, str, str, int]]] = list(session.execute(statement).all())
+    rows: list[Row[tuple[int, int, str, str, int, int | None]]] = list(
+        session.execute(statement).all()
+    )
     order = {job_id: index for index, job_id in enumerate(candidates)}
     return sorted((Taken._make(row) for row in rows), key=lambda t: order[t.job_id])
 
@@ -170,7 +180,18 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
         # Sealed still: the domain opens them for the agent's answer, nothing else sees them.
         sealed = sealed_for(session, job.job_id, spec.secrets)
         assignments.append(
-            Assignment(attempt_id, token, job.build_id, job.name, job.attempt_number, spec, sealed)
+            Assignment(
+                attempt_id,
+                token,
+                job.build_id,
+                job.name,
+                job.attempt_number,
+                spec,
+                sealed,
+                queued_for_ms=None
+                if job.queued_at_ms is None
+                else max(0, stamp - job.queued_at_ms),
+            )
         )
     if steps:
         session.execute(insert(STEPS), steps)

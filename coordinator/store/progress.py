@@ -34,6 +34,7 @@ def set_job(
     values: dict[str, object] = {"status": status, "reason": reason, "message": message}
     if status is JobStatus.QUEUED:
         values["queued_seq"] = next_queue_seq(session)
+        values["queued_at_ms"] = now_ms()
     if status is JobStatus.WAITING_FOR_APPROVAL and gate_timeout_s is not None:
         values["approval_deadline_ms"] = now_ms() + int(gate_timeout_s * 1000)
     session.execute(update(JobRow).where(col(JobRow.id) == job_id).values(**values))

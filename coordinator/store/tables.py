@@ -49,6 +49,8 @@ class JobRow(SQLModel, table=True):
     spec_json: str
     # Order of entry into the queue; oldest first. Set each time the job is (re)queued.
     queued_seq: int | None = Field(default=None, index=True, sa_type=BigInt)
+    # When it last entered the queue (its wait for an agent is measured from here).
+    queued_at_ms: int | None = Field(default=None, sa_type=BigInt)
     reason: str = ""
     message: str = ""
     exit_code: int | None = None

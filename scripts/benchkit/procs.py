@@ -67,7 +67,7 @@ class Farm:
         data = self.root / "server"
         process = self._spawn(
             "coordinator",
-            ["server", "--listen", "127.0.0.1:0", "--data-dir", str(data),
+            ["server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", str(data),
              "--agent-token", AGENT_TOKEN, "--client-token", CLIENT_TOKEN],
         )  # fmt: skip
         addr = data / "server.addr"

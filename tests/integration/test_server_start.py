@@ -17,9 +17,11 @@ from tests.sqlite_damage import damage_table
 START_TIMEOUT_S = 30
 
 
-def server(data_dir: Path, listen: str = "127.0.0.1:0") -> subprocess.CompletedProcess[str]:
+def server(
+    data_dir: Path, listen: str = "127.0.0.1:0", http: str = "127.0.0.1:0"
+) -> subprocess.CompletedProcess[str]:
     """A `conveyor server` expected to refuse to start (it would otherwise run until killed)."""
-    command = [*CLI, "server", "--data-dir", str(data_dir), "--listen", listen]
+    command = [*CLI, "server", "--data-dir", str(data_dir), "--listen", listen, "--http", http]
     tokens = ["--agent-token", AGENT_TOKEN, "--client-token", CLIENT_TOKEN]
     return subprocess.run(
         [*command, *tokens], capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from conveyor import wire
@@ -188,3 +190,19 @@ def test_tls_auto_in_the_default_data_dir_needs_no_flags_on_the_same_machine(
         assert "not signed by the CA" not in agent.log()
     finally:
         cluster.close()
+
+
+def test_the_http_listener_serves_tls_with_the_same_certificate(tls_cluster: Cluster) -> None:
+    base = f"https://{tls_cluster.http_address}"
+    trusted = ssl.create_default_context(cafile=str(tls_cluster.ca_path))
+    with httpx.Client(verify=trusted, timeout=20) as client:
+        assert client.get(f"{base}/healthz").status_code == 200
+        listed = client.get(
+            f"{base}/api/v1/builds", headers={"Authorization": f"Bearer {CLIENT_TOKEN}"}
+        )
+        assert (listed.status_code, listed.json()) == (200, [])
+    # Plaintext HTTP to the TLS port is not served, and a client without the CA refuses it.
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://{tls_cluster.http_address}/healthz", timeout=20).raise_for_status()
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(f"{base}/healthz", timeout=20)

@@ -13,13 +13,13 @@ import pytest
 
 from conveyor.cli.dora_view import (
     DEFAULT_SINCE,
-    DoraDocument,
     dora_json,
     print_dora,
     since,
     since_ms,
     span,
 )
+from conveyor.documents import DoraDocument
 from coordinator.policy.dora import DeploymentFact, delivery_figures
 
 SINCE_MS = 1_790_000_000_000  # 2026-09-21 14:13:20 UTC

@@ -35,6 +35,7 @@ from coordinator.domain.records import (
     BuildRecord,
     BuildSummary,
     CancelResult,
+    FarmCounts,
     JobRecord,
     JobSpecRecord,
     LiveAttempt,
@@ -98,7 +99,7 @@ class FakeBuilds:
             raise NotFoundError(f"build {build_id} does not exist")
         return self.records[build_id]
 
-    def list(self, limit: int) -> list[BuildSummary]:
+    def list(self, limit: int, status: BuildStatus | None = None) -> list[BuildSummary]:
         self.limits.append(limit)
         return [
             BuildSummary(
@@ -380,6 +381,14 @@ def sealer() -> SecretBox:
     return SecretBox(Path(tempfile.gettempdir()) / "unused.key", generate_key())
 
 
+class NoStats:
+    def ping(self) -> None:
+        pass
+
+    def counts(self, max_label_sets: int) -> FarmCounts:
+        return FarmCounts({}, {}, {}, {}, 0)
+
+
 @dataclass
 class FakeState:
     builds: FakeBuilds = field(default_factory=FakeBuilds)
@@ -392,6 +401,7 @@ class FakeState:
     tokens: FakeTokens = field(default_factory=FakeTokens)
     audit: NoAudit = field(default_factory=NoAudit)
     secrets: FakeSecrets = field(default_factory=FakeSecrets)
+    stats: NoStats = field(default_factory=NoStats)
     closed: bool = False
 
     def close(self) -> None:

@@ -488,3 +488,41 @@ def test_jobs_from_before_secrets_keep_their_rows_and_name_none(
         assert (claimed.job_name, claimed.spec.secrets, claimed.sealed_secrets) == ("old", (), ())
     finally:
         store.close()
+
+
+def test_jobs_queued_before_queue_times_are_claimed_with_no_wait_measured(
+    engine: Engine, database_url: str
+) -> None:
+    """0011 adds a nullable column: a job queued by the earlier code is still claimed, with its
+    wait unknown (None, not made up); one queued after has its wait measured."""
+    migrate(engine, "0010_secrets")
+    execute(
+        engine,
+        "INSERT INTO builds (id, name, status, pipeline_yaml, source_name, env_json,"
+        " cancel_requested, created_at_ms, finished_at_ms, collected, event)"
+        " VALUES (1001, 'b', 'queued', 'name: b', 'p.yml', '{}', false, 10, NULL, false,"
+        " 'manual')",
+    )
+    execute(
+        engine,
+        "INSERT INTO jobs (id, build_id, position, name, status, needs_json, labels_json,"
+        " spec_json, queued_seq, reason, message, exit_code, attempt_count, retry_base,"
+        " unstarted_requeues) VALUES (1001, 1001, 0, 'old', 'queued', '[]', :labels, :spec, 1,"
+        " '', '', NULL, 0, 0, 0)",
+        labels=json.dumps(QUEUE_LABELS),
+        spec=SPEC,
+    )
+    store = Store(database_url)
+    try:
+        assert revision_of(engine) == [head_revision()]
+        assert schema_diff(engine) == []
+        agent = store.agents.register(name="a", labels=QUEUE_LABELS, capacity=1, session_hash="")
+        old = claim_one(store, agent.id, QUEUE_LABELS)
+        assert (old.job_name, old.queued_for_ms) == ("old", None)
+        submit(store, SINGLE)
+        other = store.agents.register(name="b", labels={}, capacity=1, session_hash="")
+        new = claim_one(store, other.id)
+        assert new.job_name == "only" and new.queued_for_ms is not None
+        assert 0 <= new.queued_for_ms < 60_000
+    finally:
+        store.close()

@@ -21,5 +21,7 @@ def test_an_older_spec_loads_without_privileges_or_user() -> None:
 
 
 def test_privileged_and_user_survive_the_round_trip() -> None:
-    spec = JobSpecRecord((StepSpecRecord("s", "i", "r", {}, None, "1000"),), None, 0, (), True)
+    spec = JobSpecRecord(
+        (StepSpecRecord("s", "i", "r", {}, None, "1000"),), None, 0, (), privileged=True
+    )
     assert spec_from_json(spec_to_json(spec)) == spec
