@@ -16,7 +16,8 @@ WORKERS=${CONVEYOR_TEST_WORKERS:-4}
 # pytest's exit code, except that collecting nothing (5) is a failure too.
 run_pytest() {
   local code=0
-  .venv/bin/pytest -n "$WORKERS" "$@" || code=$?
+  # The slowest tests, so a run that creeps towards its time budget says where it goes.
+  .venv/bin/pytest -n "$WORKERS" --durations=15 "$@" || code=$?
   if [[ $code -eq 5 ]]; then
     echo "test: pytest collected no tests; that is a failure" >&2
     return 1

@@ -30,9 +30,11 @@ from agent.executors.docker_isolation import name_part
 log = logging.getLogger(__name__)
 
 NETWORK_LABEL = "conveyor.network"
-# The holder only sleeps: the smallest memory Docker allows is plenty.
-_HOLDER_MEMORY_BYTES = 8 * 1024 * 1024
-_HOLDER_PIDS = 4
+# The holder only sleeps, but the runtime's own init (a Go program, several threads) starts
+# inside the same limits: with 4 pids and 8 MiB it failed now and then on a loaded machine
+# ("cannot start a stopped process"). These leave it room and still bound the holder.
+_HOLDER_MEMORY_BYTES = 32 * 1024 * 1024
+_HOLDER_PIDS = 64
 _HOLDER_COMMAND = ["sleep", "2147483647"]
 
 

@@ -18,7 +18,8 @@ import pytest
 
 from tests.harness import Cluster, job, wait_for, write_pipeline
 
-pytestmark = pytest.mark.docker
+# Docker limits and networks: the paths through the store are the same on both backends.
+pytestmark = [pytest.mark.docker, pytest.mark.any_store]
 
 MIB = 1024 * 1024
 MEMORY_MB = 32
