@@ -43,6 +43,7 @@ _SCHEMAS: dict[str, Schema] = {
         {
             "name": _STR,
             "status": _STR,
+            "needs": {"type": "array", "items": _STR},
             "attempts": _INT,
             "exit_code": _nullable("integer"),
             "reason": _nullable("string"),
