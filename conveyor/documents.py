@@ -14,6 +14,7 @@ def job_doc(job: control_pb2.Job) -> dict[str, Any]:
     return {
         "name": job.name,
         "status": wire.job_status_from_pb(job.status).value,
+        "needs": list(job.needs),
         "attempts": len(job.attempts),
         "exit_code": job.exit_code if job.has_exit_code else None,
         "reason": job.reason or None,
@@ -44,6 +45,7 @@ def _with_approval(doc: dict[str, Any], job: control_pb2.Job) -> dict[str, Any]:
         "by": approval.by or None,
         "at_ms": approval.at_ms or None,
         "comment": approval.comment or None,
+        "roles": list(approval.roles),
     }
     return doc
 

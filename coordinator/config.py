@@ -14,6 +14,10 @@ HTTP_OFF = "off"
 MAX_HTTP_BODY_BYTES = 16 * 1024 * 1024
 # An HTTP connection that sends nothing for this long is closed (idle keep-alive sockets).
 HTTP_KEEPALIVE_S = 30.0
+# How long the web view's sign-in cookie lasts; the token itself is checked on every call.
+WEB_SESSION_MAX_AGE_S = 7 * 24 * 3600
+# The sign-in form holds one token (and the page to go back to): more is not read.
+MAX_SIGNIN_FORM_BYTES = 16 * 1024
 DEFAULT_DATA_DIR = Path.home() / ".conveyor" / "server"
 
 # An agent renews every RENEW_INTERVAL; three missed renewals in a row lose the lease.

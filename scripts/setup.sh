@@ -19,6 +19,8 @@ install_packages() {
   python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   command -v runuser >/dev/null || missing+=(util-linux)
+  # The web view's browser tests drive this Chromium (Playwright never downloads one).
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     as_root apt-get update -qq

@@ -290,6 +290,7 @@ class Approval(_message.Message):
     BY_FIELD_NUMBER: _builtins.int
     AT_MS_FIELD_NUMBER: _builtins.int
     COMMENT_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
     decision: _builtins.str
     """"approved", "rejected", or "" while undecided"""
@@ -297,6 +298,10 @@ class Approval(_message.Message):
     """the name of the token the decision came with"""
     at_ms: _builtins.int
     comment: _builtins.str
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """who may decide: these roles or above"""
+
     def __init__(
         self,
         *,
@@ -305,10 +310,11 @@ class Approval(_message.Message):
         by: _builtins.str = ...,
         at_ms: _builtins.int = ...,
         comment: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "by", b"by", "comment", b"comment", "decision", b"decision", "prompt", b"prompt"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_ms", b"at_ms", "by", b"by", "comment", b"comment", "decision", b"decision", "prompt", b"prompt", "roles", b"roles"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -54,6 +54,8 @@ class ApprovalRecord:
     by: str = ""
     at_ms: int | None = None
     comment: str = ""
+    # Who may decide it (the gate's `roles`): the web view shows its buttons only to them.
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

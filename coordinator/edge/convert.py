@@ -108,6 +108,7 @@ def _approval_to_pb(approval: ApprovalRecord | None) -> control_pb2.Approval | N
         by=approval.by,
         at_ms=approval.at_ms or 0,
         comment=approval.comment,
+        roles=list(approval.roles),
     )
 
 

@@ -56,13 +56,18 @@ def approval_records(session: Session, jobs: list[JobRow]) -> dict[int, Approval
     result: dict[int, ApprovalRecord] = {}
     for job_id, job in gates.items():
         assert job.approval_json is not None
-        prompt = progress.gate_of(job.approval_json).prompt
+        gate = progress.gate_of(job.approval_json)
         latest = decided.get(job_id)
         if latest is None or not JobStatus(job.status).final:
-            result[job_id] = ApprovalRecord(prompt)
+            result[job_id] = ApprovalRecord(gate.prompt, roles=gate.roles)
         else:
             result[job_id] = ApprovalRecord(
-                prompt, latest.decision, latest.decided_by, latest.decided_at_ms, latest.comment
+                gate.prompt,
+                latest.decision,
+                latest.decided_by,
+                latest.decided_at_ms,
+                latest.comment,
+                gate.roles,
             )
     return result
 

@@ -79,9 +79,20 @@ CONTEXT_OF_OLD_BUILDS = {
 }
 
 
+# What the old builds' jobs needed, as their pipelines said (the fixture's documents predate
+# `needs` in the job document; the stored rows always had it).
+NEEDS_OF_OLD_JOBS = {("1", "use"): ["make"], ("2", "after"): ["broken"]}
+
+
 def as_upgraded(doc: dict[str, Any]) -> dict[str, Any]:
     """An old build's document as a newer Conveyor shows it: the same, plus what it adds."""
-    return {**doc, **CONTEXT_OF_OLD_BUILDS}
+    upgraded = {**doc, **CONTEXT_OF_OLD_BUILDS}
+    if "jobs" in doc:
+        upgraded["jobs"] = [
+            {**job, "needs": NEEDS_OF_OLD_JOBS.get((str(doc["id"]), job["name"]), [])}
+            for job in doc["jobs"]
+        ]
+    return upgraded
 
 
 def test_a_data_dir_from_before_migrations_is_upgraded_in_place(

@@ -1,5 +1,6 @@
-"""The HTTP application: the REST API under /api/v1, its OpenAPI document, /metrics, /healthz
-and /readyz. No logic of its own: every path calls the domain, as the gRPC services do."""
+"""The HTTP application: the web view, the REST API under /api/v1, its OpenAPI document,
+/metrics, /healthz and /readyz. No logic of its own: every path calls the domain, as the gRPC
+services do."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from coordinator.edge.http.errors import error_response
 from coordinator.edge.http.logs import LogRoutes
 from coordinator.edge.http.metrics import CONTENT_TYPE, MetricsEndpoint
 from coordinator.edge.http.openapi import openapi_document
+from coordinator.edge.http.web import WebRoutes
 
 LOGGER = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -51,6 +53,7 @@ def make_app(core: Coordinator, registry: CollectorRegistry) -> Starlette:
     health = Health(core)
     metrics = MetricsEndpoint(core, registry)
     document = openapi_document()
+    web = WebRoutes(core)
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
@@ -63,6 +66,7 @@ def make_app(core: Coordinator, registry: CollectorRegistry) -> Starlette:
         *BuildRoutes(core).routes(),
         *LogRoutes(core).routes(),
         *DeliveryRoutes(core).routes(),
+        *web.api_routes(),
     ]
     return Starlette(
         routes=[
@@ -70,6 +74,7 @@ def make_app(core: Coordinator, registry: CollectorRegistry) -> Starlette:
             Route("/metrics", scrape, methods=["GET"]),
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
+            *web.routes(),
         ],
         exception_handlers={HTTPException: _http_error},
     )

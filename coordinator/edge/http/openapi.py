@@ -28,6 +28,7 @@ _NUM = _nullable("number")
 
 _SCHEMAS: dict[str, Schema] = {
     "Error": _object({"error": _STR}),
+    "Whoami": _object({"name": _STR, "role": _STR}),
     "Step": _object(
         {
             "name": _STR,
@@ -43,6 +44,7 @@ _SCHEMAS: dict[str, Schema] = {
         {
             "name": _STR,
             "status": _STR,
+            "needs": {"type": "array", "items": _STR},
             "attempts": _INT,
             "exit_code": _nullable("integer"),
             "reason": _nullable("string"),
@@ -253,6 +255,7 @@ def _delivery_paths() -> dict[str, Schema]:
         for verb in ("pause", "resume", "drain")
     }
     return {
+        "/whoami": {"get": _op("The caller's token: its name and role", _json(_ref("Whoami")))},
         "/agents": {"get": _op("Agents", _json({"type": "array", "items": _ref("Agent")}))},
         **agents,
         "/environments": {
