@@ -4,6 +4,7 @@ executor (the protocol, the DAG, logs and placement need no containers)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -63,7 +64,9 @@ def test_human_run_shows_progress_and_logs(shared_cluster: Cluster, tmp_path: Pa
     result = shared_cluster.cli("run", str(path))
     assert result.returncode == 0, result.stderr.decode()
     out = result.stdout.decode()
-    assert "a/write: running" in out
+    # A follower sees snapshots, not every transition: a step quicker than one may show only its
+    # end, never nothing.
+    assert re.search(r"a/write: (running|succeeded)", out), out
     assert "a/read | pumpkin job 2" in out
     assert "b: succeeded" in out
     assert out.rstrip().splitlines()[0].startswith("build ")
