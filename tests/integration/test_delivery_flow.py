@@ -11,7 +11,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.harness import Cluster, job, write_pipeline
+
+# The whole flow through the CLI; its store paths (deployments, locks, gates, rollbacks) are run
+# on both backends by the store tests and test_deploys, test_gates and test_http_api.
+pytestmark = pytest.mark.any_store
 
 SHOP = """
 name: shop

@@ -95,6 +95,8 @@ def as_upgraded(doc: dict[str, Any]) -> dict[str, Any]:
     return upgraded
 
 
+# The baseline is a SQLite data dir: the PostgreSQL pass would only run it again as it is.
+@pytest.mark.sqlite_only
 def test_a_data_dir_from_before_migrations_is_upgraded_in_place(
     tmp_path: Path, unique: str
 ) -> None:
@@ -145,6 +147,7 @@ def test_a_data_dir_from_before_migrations_is_upgraded_in_place(
 LABEL = "    labels: {executor: shell, pool: later}\n    steps:"
 
 
+@pytest.mark.sqlite_only
 def test_an_unversioned_database_the_baseline_does_not_match_is_refused(tmp_path: Path) -> None:
     cluster = baseline_cluster(tmp_path)
     with sqlite3.connect(cluster.data_dir / "conveyor.db") as db:
