@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from conveyor.pipeline import load_pipeline
@@ -28,13 +26,6 @@ jobs:
     needs: [production]
     steps: [{run: "true"}]
 """
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store(database_url)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

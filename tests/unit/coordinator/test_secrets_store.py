@@ -9,9 +9,9 @@ from sqlalchemy import text
 from coordinator.domain.errors import NotFoundError
 from coordinator.domain.records import SealedSecret
 from coordinator.store import Store
-from tests.unit.coordinator.test_store import agent_id, claim_one, store, submit
+from tests.unit.coordinator.test_store import agent_id, claim_one, submit
 
-__all__ = ["agent_id", "store"]
+__all__ = ["agent_id"]
 
 PIPELINE = """\
 name: p
