@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -86,6 +87,12 @@ def test_coordinator_killed_mid_build_keeps_it_and_finishes(
     runner = subprocess.Popen(
         [*CLI, "run", str(path), *connection], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
+    # Its output as it comes: the kill must find `run` following (a slow start under load could
+    # open its stream only after the restart, and then it has nothing to reconnect).
+    assert runner.stdout is not None
+    printed: list[bytes] = []
+    reader = threading.Thread(target=lambda: printed.extend(runner.stdout or ()), daemon=True)
+    reader.start()
     build_id = wait_for(
         lambda: cluster.json("builds") and cluster.json("builds")[0]["id"],
         30,
@@ -101,14 +108,18 @@ def test_coordinator_killed_mid_build_keeps_it_and_finishes(
         30,
         "the count to start",
     )
+    wait_for(lambda: b"count/step-1 | 1\n" in printed, 30, "run to follow the count")
     server = cluster.processes[0]
     server.kill()
     time.sleep(1)
     cluster.start_server()
 
-    out, err = runner.communicate(timeout=90)
-    assert runner.returncode == 0, err.decode()
+    assert runner.stderr is not None
+    err = runner.stderr.read()
+    assert runner.wait(timeout=90) == 0, err.decode()
+    reader.join(timeout=30)
     assert b"reconnecting" in err
+    out = b"".join(printed)
     count_lines = [line for line in out.splitlines() if line.startswith(b"count/step-1 | ")]
     assert count_lines == [f"count/step-1 | {i}".encode() for i in range(1, 13)]
     followed, _ = follower.communicate(timeout=30)
