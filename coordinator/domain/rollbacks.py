@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from conveyor.pipeline import load_pipeline
 from conveyor.pipeline.issues import PipelineError
-from coordinator.domain.access import Principal, check_role
+from coordinator.domain.access import DEPLOY, Principal, check_role
 from coordinator.domain.bounds import check_id
 from coordinator.domain.delivery_records import RollbackPlan
 from coordinator.domain.deployments import check_environment_name
@@ -23,8 +23,6 @@ from coordinator.domain.runtime import Runtime, uncancellable
 from coordinator.policy.conditions import BuildContext, condition_admits, condition_message
 
 LOGGER = logging.getLogger(__name__)
-
-ROLLBACK_ROLES = ("deployer",)
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class Rollbacks:
         check_environment_name(environment)
         if to is not None:
             check_id("to_deployment", to)
-        check_role(principal, ROLLBACK_ROLES, f"roll back {environment}")
+        check_role(principal, DEPLOY, f"roll back {environment}")
         plan = await self._runtime.db(self._store.plan, environment, to)
         await self._runtime.io(_check_condition, plan)
         build_id = await uncancellable(self._runtime.db(self._store.create, plan, principal.name))

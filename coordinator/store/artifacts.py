@@ -94,13 +94,14 @@ def through_gates(session: Session, build_id: int, needs: set[str]) -> set[str]:
     return found - set(gates)
 
 
-def received_rows(session: Session, build: BuildRow, job: JobRow) -> list[ArtifactRow]:
-    """The artifacts a job receives as its inputs (and a deployment records): for a rollback,
-    those its redeployed deployment recorded; otherwise those of its needs, through gates."""
+def received_rows(session: Session, build: BuildRow, needs_json: str) -> list[ArtifactRow]:
+    """The artifacts a job (its needs as stored) receives as its inputs, and a deployment
+    records: for a rollback, those its redeployed deployment recorded; otherwise those of its
+    needs, through gates."""
     if build.redeploys is not None:
         return redeployed_rows(session, build.redeploys)
     assert build.id is not None
-    needs = through_gates(session, build.id, set(json.loads(job.needs_json)))
+    needs = through_gates(session, build.id, set(json.loads(needs_json)))
     return current_rows(session, build.id, needs) if needs else []
 
 
@@ -108,13 +109,9 @@ def redeployed_rows(session: Session, deployment_id: int) -> list[ArtifactRow]:
     """The artifact rows, by digest, of what a deployment recorded, from the build that made
     them (a rollback's deployment recorded its target's, so follow the chain to the first)."""
     deployment = session.get(DeploymentRow, deployment_id)
-    seen: set[int] = set()
+    # A chain ends: a rollback only ever redeploys a deployment recorded before it.
     while deployment is not None and deployment.redeploys is not None:
-        seen.add(deployment_id)
-        deployment_id = deployment.redeploys
-        if deployment_id in seen:
-            break
-        deployment = session.get(DeploymentRow, deployment_id)
+        deployment = session.get(DeploymentRow, deployment.redeploys)
     if deployment is None:
         return []
     origin = session.get(BuildRow, deployment.build_id)
@@ -149,7 +146,7 @@ class ArtifactStore:
             build = session.get(BuildRow, job.build_id) if job else None
             if job is None or build is None or build.id is None:
                 raise NotFoundError(f"attempt {attempt_id} does not exist")
-            needed = received_rows(session, build, job)
+            needed = received_rows(session, build, job.needs_json)
             source = _source(session.get(BuildSourceRow, build.id))
             blob = session.get(BlobRow, source.snapshot_sha256) if source else None
             return Inputs(

@@ -90,9 +90,8 @@ def _record(session: Session, delivery: DeliveryJobRow, attempt_id: int) -> None
         return  # retried: the next attempt's end records it
     # The same selection the attempt was handed as its inputs.
     build = session.get(BuildRow, delivery.build_id)
-    job_row = session.get(JobRow, delivery.job_id)
-    assert build is not None and job_row is not None
-    received = received_rows(session, build, job_row)
+    assert build is not None
+    received = received_rows(session, build, job.needs_json)
     started = session.execute(
         select(ATTEMPTS.c.started_at_ms).where(ATTEMPTS.c.id == attempt_id)
     ).scalar_one()
