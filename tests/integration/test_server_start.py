@@ -71,6 +71,7 @@ def test_a_second_server_on_a_data_dir_in_use_is_refused(cluster: Cluster, tmp_p
     assert cluster.json("agents") == []
 
 
+@pytest.mark.any_store  # the port is taken before the store is opened
 def test_a_second_server_on_a_port_in_use_is_refused(cluster: Cluster, tmp_path: Path) -> None:
     result = server(tmp_path / "other", listen=cluster.address)
     assert result.returncode == 2, result.stderr

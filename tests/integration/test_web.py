@@ -19,6 +19,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.harness import CLIENT_TOKEN, Cluster, wait_for
 from tests.integration.web_pipelines import DEPLOY, GATED, HUGE, HUGE_BYTES, diamond, talking
 
+# The pages read through the HTTP API, whose store paths test_http_api runs on both backends.
+pytestmark = pytest.mark.any_store
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
