@@ -22,7 +22,7 @@ from conveyor.pipeline.model import (
     resolve_steps,
 )
 from conveyor.pipeline.parse import PipelineError, PipelineIssue, load_pipeline
-from conveyor.pipeline.values import label_name_problem, label_value_problem
+from conveyor.pipeline.values import label_name_problem, label_value_problem, reserved_env_problem
 
 __all__ = [
     "ANY_PUSH",
@@ -48,5 +48,6 @@ __all__ = [
     "label_name_problem",
     "label_value_problem",
     "load_pipeline",
+    "reserved_env_problem",
     "resolve_steps",
 ]

@@ -162,6 +162,17 @@ class NewJob:
 
 
 @dataclass(frozen=True)
+class StepContext:
+    """The build's event, branch and tag and the job's environment, as its steps see them
+    ("" where none applies)."""
+
+    event: str = "manual"
+    branch: str = ""
+    tag: str = ""
+    environment: str = ""
+
+
+@dataclass(frozen=True)
 class Assignment:
     attempt_id: int
     lease_token: str
@@ -175,6 +186,8 @@ class Assignment:
     # How long the job waited in the queue before this claim; None if unknown (queued before
     # the coordinator recorded when).
     queued_for_ms: int | None = None
+    context: StepContext = StepContext()
+    """What the build is of, for the steps' CONVEYOR_* variables."""
 
 
 @dataclass(frozen=True)
