@@ -31,6 +31,7 @@ from agent.peer import (
     StepSpec,
     Verdict,
 )
+from agent.stepenv import step_env, step_variables
 from agent.transfer import StoppedError, TransferError, Transfers
 from agent.verdicts import SUCCESS, judge_step, with_log_loss
 from agent.workroom import WorkDirRoom
@@ -85,6 +86,8 @@ class AttemptRunner:
         self._transfers: Transfers | None = None
         self._inputs: Inputs | None = None
         self._masked = masked_values(assignment.secrets.values())
+        # Known once the source is in place (the commit a git source resolved to).
+        self._variables = step_variables(assignment, "")
         self._label = (
             f"build {assignment.build_id} job {assignment.job_name} "
             f"attempt {assignment.attempt_number}"
@@ -169,12 +172,13 @@ class AttemptRunner:
         )
         inputs = transfers.inputs()
         try:
-            transfers.prepare(inputs)
+            commit = transfers.prepare(inputs)
         except StoppedError:
             return self._stop_verdict or Verdict(Outcome.CANCELED, Reason.CANCELED)
         except TransferError as error:
             return Verdict(Outcome.FAILED, error.reason, str(error))
         self._transfers, self._inputs = transfers, inputs
+        self._variables = step_variables(self.assignment, commit)
         verdict = self._steps()
         return self._collect(transfers, inputs, verdict)
 
@@ -219,8 +223,7 @@ class AttemptRunner:
             step_deadline = own if deadline is None else min(deadline, own)
         control = StepControl(stop=self._stop, deadline=step_deadline, grace_s=self._grace_s)
         self._control = control
-        # The job's secrets win over env of the same name: the job asked for them by name.
-        env = {**spec.env, **self.assignment.secrets}
+        env = step_env(spec.env, self.assignment.secrets, self._variables)
         request = StepRequest(
             index,
             spec.name,

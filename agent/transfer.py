@@ -84,17 +84,20 @@ class Transfers:
     def inputs(self) -> Inputs:
         return self._peer.get_inputs(self._lease)
 
-    def prepare(self, inputs: Inputs) -> None:
-        """Unpacks the source, then the needed artifacts, into the workspace."""
+    def prepare(self, inputs: Inputs) -> str:
+        """Unpacks the source, then the needed artifacts, into the workspace; returns the
+        commit checked out for a git source ("" for a snapshot or none)."""
         source = inputs.source
+        commit = ""
         if isinstance(source, Snapshot):
             what = "source snapshot"
             chunks = self._download(source.sha256, source.size, what, Reason.SOURCE_FAILED)
             self._import(Reason.SOURCE_FAILED, what, chunks)
         elif isinstance(source, GitSource):
-            self._checkout(source)
+            commit = self._checkout(source)
         if inputs.needed:
             self._import(Reason.ARTIFACTS_FAILED, "needed artifacts", self._tar(inputs.needed))
+        return commit
 
     def unmatched(self, inputs: Inputs) -> list[str]:
         """The job's artifact globs that match no file in the workspace now.
@@ -153,7 +156,7 @@ class Transfers:
         if failures:
             raise failures[0]
 
-    def _checkout(self, git: GitSource) -> None:
+    def _checkout(self, git: GitSource) -> str:
         with tempfile.TemporaryDirectory(prefix="conveyor-git-") as tmp:
             repo = Path(tmp) / "repo"
             try:
@@ -165,6 +168,7 @@ class Transfers:
                 raise TransferError(Reason.SOURCE_FAILED, str(error)) from None
             self._peer.report_source(self._lease, commit, committed_at_ms)
             self._import(Reason.SOURCE_FAILED, "git checkout", gitsource.archive(repo, commit))
+        return commit
 
     def _download(
         self, digest: str, size: int, what: str, reason: str = Reason.ARTIFACTS_FAILED

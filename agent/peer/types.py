@@ -62,6 +62,11 @@ class Assignment:
     # Name -> value of the secrets the job names: its steps' env, masked in their output.
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     privileged: bool = False  # the job asks for privileged containers
+    # What the build is of, for the steps' CONVEYOR_* variables; "" where none applies.
+    event: str = "manual"
+    branch: str = ""
+    tag: str = ""
+    environment: str = ""  # the job's `environment` name
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from conveyor.cli.refs import branch_or_tag
 from conveyor.cli.render import print_agents, print_build, print_builds
 from conveyor.documents import agent_doc, build_doc, build_summary_doc
 from conveyor.paths import format_size
-from conveyor.pipeline import PipelineError, load_pipeline
+from conveyor.pipeline import PipelineError, load_pipeline, reserved_env_problem
 from conveyor.states import BuildStatus
 from conveyor.v1 import control_pb2
 
@@ -39,6 +39,9 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
         name, sep, value = pair.partition("=")
         if not sep or not _ENV_NAME.fullmatch(name):
             raise CliError(f"--env {pair!r}: expected NAME=VALUE with NAME like MY_VAR")
+        reserved = reserved_env_problem(name)
+        if reserved is not None:
+            raise CliError(f"--env {pair!r}: {reserved}")
         env[name] = value
     return env
 

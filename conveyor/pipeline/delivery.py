@@ -17,7 +17,7 @@ from conveyor.pipeline.issues import quote
 from conveyor.pipeline.limits import MAX_SECRET_NAME_CHARS, MAX_SECRETS_PER_JOB, MAX_URL_CHARS
 from conveyor.pipeline.model import CONCURRENCY_ORDERS, Concurrency, Environment, JobDef
 from conveyor.pipeline.nodes import Section, Walker, describe, item, join
-from conveyor.pipeline.values import NAME_RE, NAME_RULE
+from conveyor.pipeline.values import NAME_RE, NAME_RULE, reserved_env_problem
 
 ENVIRONMENT_KEYS = ("name", "url")
 CONCURRENCY_KEYS = ("group", "order")
@@ -52,6 +52,8 @@ def read_secrets(w: Walker, node: Node, path: str) -> tuple[str, ...]:
         if name is None:
             continue
         problem = secret_name_problem(name)
+        if problem is None and not w.recorded:
+            problem = reserved_env_problem(name)
         if problem is not None:
             w.report(item(path, index), problem, name_node)
         elif name in names:

@@ -74,6 +74,8 @@ def item(path: str, index: int) -> str:
 class Walker:
     issues: list[PipelineIssue] = field(default_factory=list)
     visited: int = 0
+    recorded: bool = False
+    """Reading a stored build's pipeline (see load_pipeline)."""
 
     def report(self, path: str, message: str, node: Node | None) -> None:
         mark = None if node is None else node.start_mark

@@ -29,17 +29,21 @@ if TYPE_CHECKING:
 __all__ = ["PipelineError", "PipelineIssue", "load_pipeline"]
 
 
-def load_pipeline(text: str | bytes, source: str = "pipeline.yml") -> Pipeline:
+def load_pipeline(
+    text: str | bytes, source: str = "pipeline.yml", *, recorded: bool = False
+) -> Pipeline:
     """Parse and validate a pipeline document.
 
     `source` names the document in error messages. Raises PipelineError, listing every problem
-    found, for any input that is not a valid pipeline; never any other exception.
+    found, for any input that is not a valid pipeline; never any other exception. `recorded`:
+    the text is a stored build's, accepted when it was submitted, so rules added since that only
+    refuse names (the reserved env names) do not refuse it now.
     """
     try:
         root = _compose(_decode(text))
     except _Rejected as exc:
         raise PipelineError([exc.issue()], source) from None
-    walker = Walker()
+    walker = Walker(recorded=recorded)
     try:
         pipeline = read_pipeline(walker, root)
     except WalkAborted:

@@ -53,6 +53,18 @@ _RETRY_MAX_RE = re.compile(r"[0-9]{1,2}")
 _LABEL_VALUE_FORBIDDEN = (",", "=")
 
 
+RESERVED_ENV_PREFIX = "CONVEYOR_"
+RESERVED_ENV_NAMES = frozenset({"CI"})
+
+
+def reserved_env_problem(name: str) -> str | None:
+    """Why `name` cannot be set by a pipeline, `--env` or a secret (None: it can): every step
+    gets `CI` and the `CONVEYOR_*` variables from the build, and they must say what is true."""
+    if name in RESERVED_ENV_NAMES or name.startswith(RESERVED_ENV_PREFIX):
+        return f"{quote(name)} is reserved (CI and CONVEYOR_* are set for every step by conveyor)"
+    return None
+
+
 def label_name_problem(name: str) -> str | None:
     """Why `name` cannot be a label name (None: it can); the rule jobs and agents share."""
     if not _LABEL_RE.fullmatch(name):
@@ -91,6 +103,8 @@ def read_env(w: Walker, node: Node, path: str) -> dict[str, str]:
         if not _ENV_NAME_RE.fullmatch(name):
             message = f"invalid environment variable name {quote(name)} ({_ENV_NAME_RULE})"
             w.report(path, message, key_node)
+        elif not w.recorded and (reserved := reserved_env_problem(name)) is not None:
+            w.report(path, reserved, key_node)
         value = w.scalar(value_node, join(path, name))
         if value is not None:
             env[name] = value

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from conveyor.v1 import types_pb2 as conveyor_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63onveyor/v1/agent.proto\x12\x0b\x63onveyor.v1\x1a\x17\x63onveyor/v1/types.proto\"\x9c\x02\n\x0fRegisterRequest\x12\x12\n\njoin_token\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x38\n\x06labels\x18\x03 \x03(\x0b\x32(.conveyor.v1.RegisterRequest.LabelsEntry\x12\x10\n\x08\x63\x61pacity\x18\x04 \x01(\x05\x12\x18\n\x10protocol_version\x18\x05 \x01(\x05\x12#\n\x07running\x18\x06 \x03(\x0b\x32\x12.conveyor.v1.Lease\x12\x18\n\x10\x61gent_credential\x18\x07 \x01(\t\x12\x13\n\x0bnew_process\x18\x08 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xad\x01\n\x10RegisterResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\x03\x12\x15\n\rsession_token\x18\x02 \x01(\t\x12\x14\n\x0clease_ttl_ms\x18\x03 \x01(\x03\x12\x19\n\x11renew_interval_ms\x18\x04 \x01(\x03\x12\x17\n\x0fpoll_timeout_ms\x18\x05 \x01(\x03\x12\x18\n\x10\x61gent_credential\x18\x06 \x01(\t\x12\x0c\n\x04mode\x18\x07 \x01(\t\"\x10\n\x0eSignOffRequest\"\x11\n\x0fSignOffResponse\"E\n\x0fPollWorkRequest\x12\x12\n\nfree_slots\x18\x01 \x01(\x05\x12\x10\n\x08\x64raining\x18\x02 \x01(\x08\x12\x0c\n\x04held\x18\x03 \x01(\t\"\xaf\x01\n\x08StepSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x0b\n\x03run\x18\x03 \x01(\t\x12+\n\x03\x65nv\x18\x04 \x03(\x0b\x32\x1e.conveyor.v1.StepSpec.EnvEntry\x12\x12\n\ntimeout_ms\x18\x05 \x01(\x03\x12\x0c\n\x04user\x18\x06 \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa0\x02\n\nAssignment\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x10\n\x08\x62uild_id\x18\x02 \x01(\x03\x12\x10\n\x08job_name\x18\x03 \x01(\t\x12\x16\n\x0e\x61ttempt_number\x18\x04 \x01(\x05\x12$\n\x05steps\x18\x05 \x03(\x0b\x32\x15.conveyor.v1.StepSpec\x12\x12\n\ntimeout_ms\x18\x06 \x01(\x03\x12\x35\n\x07secrets\x18\x07 \x03(\x0b\x32$.conveyor.v1.Assignment.SecretsEntry\x12\x12\n\nprivileged\x18\x08 \x01(\x08\x1a.\n\x0cSecretsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"k\n\x10PollWorkResponse\x12,\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x17.conveyor.v1.Assignment\x12\x1a\n\x12\x63\x61ncel_attempt_ids\x18\x02 \x03(\x03\x12\r\n\x05\x64rain\x18\x03 \x01(\x08\"8\n\x12RenewLeasesRequest\x12\"\n\x06leases\x18\x01 \x03(\x0b\x32\x12.conveyor.v1.Lease\"I\n\x0bLeaseStatus\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.conveyor.v1.LeaseState\"?\n\x13RenewLeasesResponse\x12(\n\x06leases\x18\x01 \x03(\x0b\x32\x18.conveyor.v1.LeaseStatus\"I\n\x10StartStepRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x12\n\nstep_index\x18\x02 \x01(\x05\"-\n\x11StartStepResponse\x12\x18\n\x10\x63\x61ncel_requested\x18\x01 \x01(\x08\"g\n\x10\x41ppendLogRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x12\n\nstep_index\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\":\n\x11\x41ppendLogResponse\x12\x13\n\x0bheld_length\x18\x01 \x01(\x03\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\"\xe8\x01\n\x11\x46inishStepRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x12\n\nstep_index\x18\x02 \x01(\x05\x12%\n\x07outcome\x18\x03 \x01(\x0e\x32\x14.conveyor.v1.Outcome\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x12\n\nlog_length\x18\x07 \x01(\x03\x12\x15\n\rhas_exit_code\x18\x08 \x01(\x08\x12\x16\n\x0elog_lost_bytes\x18\t \x01(\x03\"\x14\n\x12\x46inishStepResponse\"\xab\x01\n\x14\x46inishAttemptRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12%\n\x07outcome\x18\x02 \x01(\x0e\x32\x14.conveyor.v1.Outcome\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x15\n\rhas_exit_code\x18\x04 \x01(\x08\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\"`\n\x15\x46inishAttemptResponse\x12.\n\x10recorded_outcome\x18\x01 \x01(\x0e\x32\x14.conveyor.v1.Outcome\x12\x17\n\x0frecorded_reason\x18\x02 \x01(\t*o\n\nLeaseState\x12\x1b\n\x17LEASE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12LEASE_STATE_ACTIVE\x10\x01\x12\x16\n\x12LEASE_STATE_CANCEL\x10\x02\x12\x14\n\x10LEASE_STATE_LOST\x10\x03\x32\xf7\x04\n\x0c\x41gentService\x12G\n\x08Register\x12\x1c.conveyor.v1.RegisterRequest\x1a\x1d.conveyor.v1.RegisterResponse\x12G\n\x08PollWork\x12\x1c.conveyor.v1.PollWorkRequest\x1a\x1d.conveyor.v1.PollWorkResponse\x12P\n\x0bRenewLeases\x12\x1f.conveyor.v1.RenewLeasesRequest\x1a .conveyor.v1.RenewLeasesResponse\x12J\n\tStartStep\x12\x1d.conveyor.v1.StartStepRequest\x1a\x1e.conveyor.v1.StartStepResponse\x12J\n\tAppendLog\x12\x1d.conveyor.v1.AppendLogRequest\x1a\x1e.conveyor.v1.AppendLogResponse\x12M\n\nFinishStep\x12\x1e.conveyor.v1.FinishStepRequest\x1a\x1f.conveyor.v1.FinishStepResponse\x12V\n\rFinishAttempt\x12!.conveyor.v1.FinishAttemptRequest\x1a\".conveyor.v1.FinishAttemptResponse\x12\x44\n\x07SignOff\x12\x1b.conveyor.v1.SignOffRequest\x1a\x1c.conveyor.v1.SignOffResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63onveyor/v1/agent.proto\x12\x0b\x63onveyor.v1\x1a\x17\x63onveyor/v1/types.proto\"\x9c\x02\n\x0fRegisterRequest\x12\x12\n\njoin_token\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x38\n\x06labels\x18\x03 \x03(\x0b\x32(.conveyor.v1.RegisterRequest.LabelsEntry\x12\x10\n\x08\x63\x61pacity\x18\x04 \x01(\x05\x12\x18\n\x10protocol_version\x18\x05 \x01(\x05\x12#\n\x07running\x18\x06 \x03(\x0b\x32\x12.conveyor.v1.Lease\x12\x18\n\x10\x61gent_credential\x18\x07 \x01(\t\x12\x13\n\x0bnew_process\x18\x08 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xad\x01\n\x10RegisterResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\x03\x12\x15\n\rsession_token\x18\x02 \x01(\t\x12\x14\n\x0clease_ttl_ms\x18\x03 \x01(\x03\x12\x19\n\x11renew_interval_ms\x18\x04 \x01(\x03\x12\x17\n\x0fpoll_timeout_ms\x18\x05 \x01(\x03\x12\x18\n\x10\x61gent_credential\x18\x06 \x01(\t\x12\x0c\n\x04mode\x18\x07 \x01(\t\"\x10\n\x0eSignOffRequest\"\x11\n\x0fSignOffResponse\"E\n\x0fPollWorkRequest\x12\x12\n\nfree_slots\x18\x01 \x01(\x05\x12\x10\n\x08\x64raining\x18\x02 \x01(\x08\x12\x0c\n\x04held\x18\x03 \x01(\t\"\xaf\x01\n\x08StepSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x0b\n\x03run\x18\x03 \x01(\t\x12+\n\x03\x65nv\x18\x04 \x03(\x0b\x32\x1e.conveyor.v1.StepSpec.EnvEntry\x12\x12\n\ntimeout_ms\x18\x05 \x01(\x03\x12\x0c\n\x04user\x18\x06 \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe1\x02\n\nAssignment\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x10\n\x08\x62uild_id\x18\x02 \x01(\x03\x12\x10\n\x08job_name\x18\x03 \x01(\t\x12\x16\n\x0e\x61ttempt_number\x18\x04 \x01(\x05\x12$\n\x05steps\x18\x05 \x03(\x0b\x32\x15.conveyor.v1.StepSpec\x12\x12\n\ntimeout_ms\x18\x06 \x01(\x03\x12\x35\n\x07secrets\x18\x07 \x03(\x0b\x32$.conveyor.v1.Assignment.SecretsEntry\x12\x12\n\nprivileged\x18\x08 \x01(\x08\x12\r\n\x05\x65vent\x18\t \x01(\t\x12\x0e\n\x06\x62ranch\x18\n \x01(\t\x12\x0b\n\x03tag\x18\x0b \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x0c \x01(\t\x1a.\n\x0cSecretsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"k\n\x10PollWorkResponse\x12,\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x17.conveyor.v1.Assignment\x12\x1a\n\x12\x63\x61ncel_attempt_ids\x18\x02 \x03(\x03\x12\r\n\x05\x64rain\x18\x03 \x01(\x08\"8\n\x12RenewLeasesRequest\x12\"\n\x06leases\x18\x01 \x03(\x0b\x32\x12.conveyor.v1.Lease\"I\n\x0bLeaseStatus\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.conveyor.v1.LeaseState\"?\n\x13RenewLeasesResponse\x12(\n\x06leases\x18\x01 \x03(\x0b\x32\x18.conveyor.v1.LeaseStatus\"I\n\x10StartStepRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x12\n\nstep_index\x18\x02 \x01(\x05\"-\n\x11StartStepResponse\x12\x18\n\x10\x63\x61ncel_requested\x18\x01 \x01(\x08\"g\n\x10\x41ppendLogRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x12\n\nstep_index\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\":\n\x11\x41ppendLogResponse\x12\x13\n\x0bheld_length\x18\x01 \x01(\x03\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\"\xe8\x01\n\x11\x46inishStepRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12\x12\n\nstep_index\x18\x02 \x01(\x05\x12%\n\x07outcome\x18\x03 \x01(\x0e\x32\x14.conveyor.v1.Outcome\x12\x11\n\texit_code\x18\x04 \x01(\x05\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x12\n\nlog_length\x18\x07 \x01(\x03\x12\x15\n\rhas_exit_code\x18\x08 \x01(\x08\x12\x16\n\x0elog_lost_bytes\x18\t \x01(\x03\"\x14\n\x12\x46inishStepResponse\"\xab\x01\n\x14\x46inishAttemptRequest\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Lease\x12%\n\x07outcome\x18\x02 \x01(\x0e\x32\x14.conveyor.v1.Outcome\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x15\n\rhas_exit_code\x18\x04 \x01(\x08\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\"`\n\x15\x46inishAttemptResponse\x12.\n\x10recorded_outcome\x18\x01 \x01(\x0e\x32\x14.conveyor.v1.Outcome\x12\x17\n\x0frecorded_reason\x18\x02 \x01(\t*o\n\nLeaseState\x12\x1b\n\x17LEASE_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12LEASE_STATE_ACTIVE\x10\x01\x12\x16\n\x12LEASE_STATE_CANCEL\x10\x02\x12\x14\n\x10LEASE_STATE_LOST\x10\x03\x32\xf7\x04\n\x0c\x41gentService\x12G\n\x08Register\x12\x1c.conveyor.v1.RegisterRequest\x1a\x1d.conveyor.v1.RegisterResponse\x12G\n\x08PollWork\x12\x1c.conveyor.v1.PollWorkRequest\x1a\x1d.conveyor.v1.PollWorkResponse\x12P\n\x0bRenewLeases\x12\x1f.conveyor.v1.RenewLeasesRequest\x1a .conveyor.v1.RenewLeasesResponse\x12J\n\tStartStep\x12\x1d.conveyor.v1.StartStepRequest\x1a\x1e.conveyor.v1.StartStepResponse\x12J\n\tAppendLog\x12\x1d.conveyor.v1.AppendLogRequest\x1a\x1e.conveyor.v1.AppendLogResponse\x12M\n\nFinishStep\x12\x1e.conveyor.v1.FinishStepRequest\x1a\x1f.conveyor.v1.FinishStepResponse\x12V\n\rFinishAttempt\x12!.conveyor.v1.FinishAttemptRequest\x1a\".conveyor.v1.FinishAttemptResponse\x12\x44\n\x07SignOff\x12\x1b.conveyor.v1.SignOffRequest\x1a\x1c.conveyor.v1.SignOffResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,8 +38,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STEPSPEC_ENVENTRY']._serialized_options = b'8\001'
   _globals['_ASSIGNMENT_SECRETSENTRY']._loaded_options = None
   _globals['_ASSIGNMENT_SECRETSENTRY']._serialized_options = b'8\001'
-  _globals['_LEASESTATE']._serialized_start=2228
-  _globals['_LEASESTATE']._serialized_end=2339
+  _globals['_LEASESTATE']._serialized_start=2293
+  _globals['_LEASESTATE']._serialized_end=2404
   _globals['_REGISTERREQUEST']._serialized_start=66
   _globals['_REGISTERREQUEST']._serialized_end=350
   _globals['_REGISTERREQUEST_LABELSENTRY']._serialized_start=305
@@ -57,33 +57,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STEPSPEC_ENVENTRY']._serialized_start=770
   _globals['_STEPSPEC_ENVENTRY']._serialized_end=812
   _globals['_ASSIGNMENT']._serialized_start=815
-  _globals['_ASSIGNMENT']._serialized_end=1103
-  _globals['_ASSIGNMENT_SECRETSENTRY']._serialized_start=1057
-  _globals['_ASSIGNMENT_SECRETSENTRY']._serialized_end=1103
-  _globals['_POLLWORKRESPONSE']._serialized_start=1105
-  _globals['_POLLWORKRESPONSE']._serialized_end=1212
-  _globals['_RENEWLEASESREQUEST']._serialized_start=1214
-  _globals['_RENEWLEASESREQUEST']._serialized_end=1270
-  _globals['_LEASESTATUS']._serialized_start=1272
-  _globals['_LEASESTATUS']._serialized_end=1345
-  _globals['_RENEWLEASESRESPONSE']._serialized_start=1347
-  _globals['_RENEWLEASESRESPONSE']._serialized_end=1410
-  _globals['_STARTSTEPREQUEST']._serialized_start=1412
-  _globals['_STARTSTEPREQUEST']._serialized_end=1485
-  _globals['_STARTSTEPRESPONSE']._serialized_start=1487
-  _globals['_STARTSTEPRESPONSE']._serialized_end=1532
-  _globals['_APPENDLOGREQUEST']._serialized_start=1534
-  _globals['_APPENDLOGREQUEST']._serialized_end=1637
-  _globals['_APPENDLOGRESPONSE']._serialized_start=1639
-  _globals['_APPENDLOGRESPONSE']._serialized_end=1697
-  _globals['_FINISHSTEPREQUEST']._serialized_start=1700
-  _globals['_FINISHSTEPREQUEST']._serialized_end=1932
-  _globals['_FINISHSTEPRESPONSE']._serialized_start=1934
-  _globals['_FINISHSTEPRESPONSE']._serialized_end=1954
-  _globals['_FINISHATTEMPTREQUEST']._serialized_start=1957
-  _globals['_FINISHATTEMPTREQUEST']._serialized_end=2128
-  _globals['_FINISHATTEMPTRESPONSE']._serialized_start=2130
-  _globals['_FINISHATTEMPTRESPONSE']._serialized_end=2226
-  _globals['_AGENTSERVICE']._serialized_start=2342
-  _globals['_AGENTSERVICE']._serialized_end=2973
+  _globals['_ASSIGNMENT']._serialized_end=1168
+  _globals['_ASSIGNMENT_SECRETSENTRY']._serialized_start=1122
+  _globals['_ASSIGNMENT_SECRETSENTRY']._serialized_end=1168
+  _globals['_POLLWORKRESPONSE']._serialized_start=1170
+  _globals['_POLLWORKRESPONSE']._serialized_end=1277
+  _globals['_RENEWLEASESREQUEST']._serialized_start=1279
+  _globals['_RENEWLEASESREQUEST']._serialized_end=1335
+  _globals['_LEASESTATUS']._serialized_start=1337
+  _globals['_LEASESTATUS']._serialized_end=1410
+  _globals['_RENEWLEASESRESPONSE']._serialized_start=1412
+  _globals['_RENEWLEASESRESPONSE']._serialized_end=1475
+  _globals['_STARTSTEPREQUEST']._serialized_start=1477
+  _globals['_STARTSTEPREQUEST']._serialized_end=1550
+  _globals['_STARTSTEPRESPONSE']._serialized_start=1552
+  _globals['_STARTSTEPRESPONSE']._serialized_end=1597
+  _globals['_APPENDLOGREQUEST']._serialized_start=1599
+  _globals['_APPENDLOGREQUEST']._serialized_end=1702
+  _globals['_APPENDLOGRESPONSE']._serialized_start=1704
+  _globals['_APPENDLOGRESPONSE']._serialized_end=1762
+  _globals['_FINISHSTEPREQUEST']._serialized_start=1765
+  _globals['_FINISHSTEPREQUEST']._serialized_end=1997
+  _globals['_FINISHSTEPRESPONSE']._serialized_start=1999
+  _globals['_FINISHSTEPRESPONSE']._serialized_end=2019
+  _globals['_FINISHATTEMPTREQUEST']._serialized_start=2022
+  _globals['_FINISHATTEMPTREQUEST']._serialized_end=2193
+  _globals['_FINISHATTEMPTRESPONSE']._serialized_start=2195
+  _globals['_FINISHATTEMPTRESPONSE']._serialized_end=2291
+  _globals['_AGENTSERVICE']._serialized_start=2407
+  _globals['_AGENTSERVICE']._serialized_end=3038
 # @@protoc_insertion_point(module_scope)

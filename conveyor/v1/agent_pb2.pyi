@@ -302,6 +302,10 @@ class Assignment(_message.Message):
     TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     SECRETS_FIELD_NUMBER: _builtins.int
     PRIVILEGED_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    BRANCH_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
     build_id: _builtins.int
     job_name: _builtins.str
     attempt_number: _builtins.int
@@ -309,6 +313,14 @@ class Assignment(_message.Message):
     """whole-attempt limit; 0: none"""
     privileged: _builtins.bool
     """the job asks for privileged containers"""
+    event: _builtins.str
+    """What the build is of, for the steps' CONVEYOR_* variables; "" where none applies.
+    push, tag, schedule, manual or rollback
+    """
+    branch: _builtins.str
+    tag: _builtins.str
+    environment: _builtins.str
+    """the job's `environment` name"""
     @_builtins.property
     def lease(self) -> _types_pb2.Lease: ...
     @_builtins.property
@@ -330,10 +342,14 @@ class Assignment(_message.Message):
         timeout_ms: _builtins.int = ...,
         secrets: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         privileged: _builtins.bool = ...,
+        event: _builtins.str = ...,
+        branch: _builtins.str = ...,
+        tag: _builtins.str = ...,
+        environment: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_number", b"attempt_number", "build_id", b"build_id", "job_name", b"job_name", "lease", b"lease", "privileged", b"privileged", "secrets", b"secrets", "steps", b"steps", "timeout_ms", b"timeout_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_number", b"attempt_number", "branch", b"branch", "build_id", b"build_id", "environment", b"environment", "event", b"event", "job_name", b"job_name", "lease", b"lease", "privileged", b"privileged", "secrets", b"secrets", "steps", b"steps", "tag", b"tag", "timeout_ms", b"timeout_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -89,7 +89,7 @@ class Artifacts:
         self._leases.check(agent.id, attempt_id, token)
         found = await self._runtime.db(self._index.inputs, attempt_id)
         # Parsed off the event loop: a pipeline may be up to 1 MiB of YAML.
-        pipeline = await self._runtime.io(load_pipeline, found.pipeline_yaml)
+        pipeline = await self._runtime.io(load_pipeline, found.pipeline_yaml, recorded=True)
         rule = pipeline.job(found.job_name).artifacts
         return AttemptInputs(
             found.source,

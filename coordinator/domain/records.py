@@ -134,6 +134,9 @@ class JobSpecRecord:
     """Names of the stored secrets its steps get as env (only names: values are never here)."""
     privileged: bool = False
     """Its steps run as privileged containers (only on agents that allow it)."""
+    interruptible: bool = False
+    """A newer push to the build's branch cancels it (reason `superseded`) while queued or
+    running."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,17 @@ class NewJob:
 
 
 @dataclass(frozen=True)
+class StepContext:
+    """The build's event, branch and tag and the job's environment, as its steps see them
+    ("" where none applies)."""
+
+    event: str = "manual"
+    branch: str = ""
+    tag: str = ""
+    environment: str = ""
+
+
+@dataclass(frozen=True)
 class Assignment:
     attempt_id: int
     lease_token: str
@@ -172,6 +186,8 @@ class Assignment:
     # How long the job waited in the queue before this claim; None if unknown (queued before
     # the coordinator recorded when).
     queued_for_ms: int | None = None
+    context: StepContext = StepContext()
+    """What the build is of, for the steps' CONVEYOR_* variables."""
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def _check_condition(plan: RollbackPlan) -> None:
     """ConflictError when the job's `when:` excludes this rollback: a skipped job would deploy
     nothing, and saying so before anything is made is clearer than an empty build."""
     try:
-        pipeline = load_pipeline(plan.pipeline_yaml, plan.source_name)
+        pipeline = load_pipeline(plan.pipeline_yaml, plan.source_name, recorded=True)
     except PipelineError as error:
         raise ConflictError(
             f"deployment {plan.redeploys} cannot be deployed again: its recorded pipeline no "

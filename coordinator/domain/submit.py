@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict
 
-from conveyor.pipeline import PRIVILEGED_LABEL, Pipeline, resolve_steps
+from conveyor.pipeline import PRIVILEGED_LABEL, Pipeline, reserved_env_problem, resolve_steps
 from conveyor.pipeline.model import CONCURRENCY_ORDERS, JobDef
 from coordinator.config import (
     MAX_ENV_NAME_BYTES,
@@ -58,6 +58,9 @@ def check_env_overrides(env: Mapping[str, str]) -> None:
                 f"env name {shown}: invalid (use letters, digits and '_', not starting with a "
                 "digit; no '=', not empty)"
             )
+        reserved = reserved_env_problem(name)
+        if reserved is not None:
+            raise EnvError(f"env name {shown}: {reserved}")
         value_size = _utf8_size(f"env.{name}", value)
         if value_size > MAX_ENV_VALUE_BYTES:
             raise EnvError(
@@ -102,6 +105,7 @@ def jobs_from_pipeline(
             tuple(job.retry.when),
             secrets=tuple(job.secrets),
             privileged=job.privileged,
+            interruptible=job.interruptible,
         )
         size = encoded_size(spec)
         if size > MAX_JOB_SPEC_BYTES:

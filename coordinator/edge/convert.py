@@ -50,6 +50,10 @@ def assignment_to_pb(assignment: Assignment) -> agent_pb2.Assignment:
         timeout_ms=_ms(assignment.spec.timeout_s),
         secrets=dict(assignment.secrets),
         privileged=assignment.spec.privileged,
+        event=assignment.context.event,
+        branch=assignment.context.branch,
+        tag=assignment.context.tag,
+        environment=assignment.context.environment,
     )
 
 

@@ -28,9 +28,10 @@ from sqlmodel import Session
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
 from coordinator.config import CLAIM_PAGE_ROWS, CLAIM_ROUNDS, CLAIM_SCAN_LIMIT
-from coordinator.domain.records import Assignment
+from coordinator.domain.records import Assignment, StepContext
 from coordinator.policy import scheduling as scheduler
 from coordinator.store import locks, progress, rowmap
+from coordinator.store.delivery_tables import DeliveryJobRow
 from coordinator.store.engine import now_ms
 from coordinator.store.secrets import sealed_for
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow, StepRow
@@ -39,6 +40,7 @@ JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
 ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
 STEPS: Table = StepRow.__table__  # type: ignore[attr-defined]
 BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
+DELIVERY: Table = DeliveryJobRow.__table__  # type: ignore[attr-defined]
 
 LOGGER = logging.getLogger(__name__)
 # What decoding a stored row that is not what this version wrote may raise.
@@ -159,6 +161,7 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
         ],
     ).scalars()
     assignments, steps = [], []
+    contexts = _contexts(session, taken)
     for job, token, attempt_id in zip(taken, tokens, attempt_ids, strict=True):
         try:
             spec = rowmap.spec_from_json(job.spec_json)
@@ -191,6 +194,7 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
                 queued_for_ms=None
                 if job.queued_at_ms is None
                 else max(0, stamp - job.queued_at_ms),
+                context=contexts.get(job.job_id, StepContext()),
             )
         )
     if steps:
@@ -204,6 +208,20 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
         .values(status=BuildStatus.RUNNING)
     )
     return assignments
+
+
+def _contexts(session: Session, taken: Sequence[Taken]) -> dict[int, StepContext]:
+    """Each taken job's build context and environment, in one statement for the whole claim."""
+    rows = session.execute(
+        select(JOBS.c.id, BUILDS.c.event, BUILDS.c.branch, BUILDS.c.tag, DELIVERY.c.environment)
+        .join(BUILDS, BUILDS.c.id == JOBS.c.build_id)
+        .outerjoin(DELIVERY, DELIVERY.c.job_id == JOBS.c.id)
+        .where(JOBS.c.id.in_([job.job_id for job in taken]))
+    ).all()
+    return {
+        job_id: StepContext(event or "manual", branch or "", tag or "", environment or "")
+        for job_id, event, branch, tag, environment in rows
+    }
 
 
 def fail_unreadable(session: Session, job_id: int, what: str, error: Exception) -> None:

@@ -56,6 +56,11 @@ def _assignment_from_pb(assignment: agent_pb2.Assignment) -> Assignment:
         timeout_s=_seconds(assignment.timeout_ms),
         secrets=dict(assignment.secrets),
         privileged=assignment.privileged,
+        # A coordinator older than these fields sends none: its builds were all manual.
+        event=assignment.event or "manual",
+        branch=assignment.branch,
+        tag=assignment.tag,
+        environment=assignment.environment,
     )
 
 

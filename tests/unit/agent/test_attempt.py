@@ -138,3 +138,27 @@ def test_an_upload_that_keeps_failing_names_the_artifact_and_the_cause(tmp_path:
         "artifact 'out.txt' could not be uploaded (the coordinator stayed unreachable): "
         "UNAVAILABLE: Stream removed (Socket closed)"
     )
+
+
+def test_every_step_gets_the_build_variables_over_its_own_env(tmp_path: Path) -> None:
+    script = (
+        'echo "$CI|$CONVEYOR_BUILD_ID|$CONVEYOR_JOB|$CONVEYOR_ATTEMPT|$CONVEYOR_EVENT|'
+        '$CONVEYOR_BRANCH|$CONVEYOR_TAG|$CONVEYOR_COMMIT|$CONVEYOR_ENVIRONMENT|$WHO"'
+    )
+    # Only a hand-made spec can carry such names (the pipeline format refuses them).
+    steps = (StepSpec("s0", "any", script, {"WHO": "fake", "CI": "no", "CONVEYOR_JOB": "x"}, None),)
+    assignment = Assignment(
+        Lease(7, "token"),
+        3,
+        "deploy",
+        2,
+        steps,
+        None,
+        secrets={"CONVEYOR_EVENT": "secret"},
+        event="push",
+        branch="main",
+        environment="staging",
+    )
+    peer = MemoryPeer()
+    _runner(peer, tmp_path, assignment).run()
+    assert bytes(peer.logs[0]) == b"true|3|deploy|2|push|main|||staging|fake\n"
