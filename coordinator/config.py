@@ -166,7 +166,7 @@ SECRET_KEY_ENV = "CONVEYOR_SECRET_KEY"
 # long at first, doubling each time up to `--notify-backoff-max` (default 5 min), each wait cut
 # by up to this jitter fraction (targets failing together do not all retry in step). After this
 # many tries in all an event is given up and shown as failed: at the default maximum they span
-# about six hours (9 tries to reach 5 min, then 5 min apart), a long outage of a receiver.
+# five to six hours (9 tries to reach 5 min, then 5 min apart less jitter): a long outage.
 NOTIFY_BACKOFF_INITIAL_S = 1.0
 NOTIFY_BACKOFF_MAX_S = 300.0
 NOTIFY_BACKOFF_JITTER = 0.2
@@ -178,10 +178,12 @@ NOTIFY_CONNECT_TIMEOUT_S = 5.0
 NOTIFY_REQUEST_TIMEOUT_S = 15.0
 # Targets sent to at once; each target's events go one at a time, in order.
 NOTIFY_CONCURRENCY = 8
+# A sender claims an event for this long before trying it (longer than a try can take), so
+# coordinators sharing a database never send it side by side; one that dies holding a claim
+# leaves the event to the others once it runs out (one that stops releases its claims).
+NOTIFY_CLAIM_S = 60.0
 # What a try records of a failure: the error or the response's first characters.
 MAX_NOTIFY_ERROR_CHARS = 300
-# Tries of one event `notify list` and the store keep (the oldest beyond are dropped).
-MAX_NOTIFY_TRIES_KEPT = 20
 # A target's URL, and the token or secret it is given (characters).
 MAX_NOTIFY_URL_CHARS = 2000
 MAX_NOTIFY_SECRET_CHARS = 4096

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from coordinator.config import (
     MAX_NOTIFY_ERROR_CHARS,
     NOTIFY_BACKOFF_JITTER,
+    NOTIFY_CLAIM_S,
     NOTIFY_CONCURRENCY,
     NOTIFY_POLL_S,
 )
@@ -29,7 +30,7 @@ from coordinator.domain.loops import every
 from coordinator.domain.notify_records import Delivery, TargetKind, TryOutcome
 from coordinator.domain.notify_targets import SEAL_NAME
 from coordinator.domain.ports import HttpPoster, NotificationStore, SecretSealer
-from coordinator.domain.runtime import Runtime
+from coordinator.domain.runtime import Runtime, uncancellable
 from coordinator.policy.notify import Uniform, gives_up, retry_delay_s
 
 LOGGER = logging.getLogger(__name__)
@@ -92,10 +93,18 @@ class NotifySender:
         """Sends what is due now, round after round, until nothing is; how many tries it made."""
         made = 0
         for _ in range(MAX_ROUNDS_PER_PASS):
-            due = await self._runtime.db(self._store.due, self._now_ms(), NOTIFY_CONCURRENCY)
+            now = self._now_ms()
+            until = now + int(NOTIFY_CLAIM_S * 1000)
+            due = await self._runtime.db(self._store.claim, now, NOTIFY_CONCURRENCY, until=until)
             if not due:
                 break
-            await asyncio.gather(*(self._deliver(delivery) for delivery in due))
+            try:
+                await asyncio.gather(*(self._deliver(delivery) for delivery in due))
+            except asyncio.CancelledError:
+                # Stopping: the tries cut short are due again at once, for whoever sends next.
+                ids = [delivery.id for delivery in due]
+                await uncancellable(self._runtime.db(self._store.release, ids, self._now_ms()))
+                raise
             made += len(due)
         return made
 

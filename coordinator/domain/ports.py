@@ -324,9 +324,12 @@ class NotificationStore(Protocol):
 
     def targets(self) -> list[TargetRecord]: ...
 
-    def due(self, now: int, limit: int) -> list[Delivery]:
-        """At most `limit` events due by `now` (ms), each its target's oldest pending one."""
+    def claim(self, now: int, limit: int, *, until: int) -> list[Delivery]:
+        """At most `limit` events due by `now` (ms), each its target's oldest pending one,
+        claimed until `until` (no other sender gets them before, unless released)."""
         ...
+
+    def release(self, outbox_ids: Sequence[int], now: int) -> None: ...
 
     def record_try(
         self, outbox_id: int, outcome: TryOutcome, next_try_at_ms: int | None

@@ -4,6 +4,7 @@ transaction; secrets and tokens come in sealed and go out sealed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, Row, Table, case, delete, func, select, update
 from sqlmodel import Session
@@ -68,9 +69,11 @@ class NotificationStore(Component):
         with self._tx() as session:
             return _targets(session, None)
 
-    def due(self, now: int, limit: int) -> list[Delivery]:
+    def claim(self, now: int, limit: int, *, until: int) -> list[Delivery]:
         """Each target's oldest pending event, if it is due by `now` (ms): one per target, so a
-        target's events go in order, and a target waiting to retry holds back only its own."""
+        target's events go in order, and a target waiting to retry holds back only its own.
+        Each is claimed (not due again) until `until`, or until its try is recorded; an event
+        another coordinator claimed first is left out."""
         with self._tx() as session:
             heads = (
                 select(func.min(OUTBOX.c.id))
@@ -84,7 +87,19 @@ class NotificationStore(Component):
                 .order_by(OUTBOX.c.next_try_at_ms, OUTBOX.c.id)
                 .limit(limit)
             ).all()
-            return [_delivery(row) for row in rows]
+            return [_delivery(row) for row in rows if _claimed(session, row, until)]
+
+    def release(self, outbox_ids: Sequence[int], now: int) -> None:
+        """Makes claimed events that are still pending due at `now` again (a stopping sender
+        cut their tries short)."""
+        if not outbox_ids:
+            return
+        with self._tx() as session:
+            session.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_(list(outbox_ids)), OUTBOX.c.state == PENDING)
+                .values(next_try_at_ms=now)
+            )
 
     def record_try(self, outbox_id: int, outcome: TryOutcome, next_try_at_ms: int | None) -> None:
         """Records a try of a pending event: delivered (2xx), tried again at `next_try_at_ms`,
@@ -125,6 +140,21 @@ class NotificationStore(Component):
                 .order_by(TRIES.c.id)
             ).all()
             return [TryOutcome(*row) for row in rows]
+
+
+def _claimed(session: Session, row: Row[tuple[object, ...]], until: int) -> bool:
+    """Claims the event read in `row`, unless someone moved it on since (compare and set)."""
+    data = row._mapping
+    won = session.execute(
+        update(OUTBOX)
+        .where(
+            OUTBOX.c.id == data["id"],
+            OUTBOX.c.state == PENDING,
+            OUTBOX.c.next_try_at_ms == data["next_try_at_ms"],
+        )
+        .values(next_try_at_ms=until)
+    ).rowcount  # type: ignore[attr-defined]
+    return bool(won)
 
 
 def _what(row: NotifyTargetRow) -> str:

@@ -390,6 +390,7 @@ class FakeNotifications:
     pending: list[Delivery] = field(default_factory=list)
     tried: list[tuple[int, TryOutcome, int | None]] = field(default_factory=list)
     due_at: dict[int, int] = field(default_factory=dict)
+    released: list[int] = field(default_factory=list)
 
     def add(self, target: NewTarget, *, by: str) -> TargetRecord:
         return TargetRecord(1, target.kind, target.url, target.repo, target.events, False, 1, by)
@@ -400,12 +401,17 @@ class FakeNotifications:
     def targets(self) -> list[TargetRecord]:
         return []
 
-    def due(self, now: int, limit: int) -> list[Delivery]:
+    def claim(self, now: int, limit: int, *, until: int) -> list[Delivery]:
         heads: dict[int, Delivery] = {}
         for delivery in self.pending:
             heads.setdefault(delivery.target_id, delivery)
-        ready = [d for d in heads.values() if self.due_at.get(d.id, 0) <= now]
-        return ready[:limit]
+        ready = [d for d in heads.values() if self.due_at.get(d.id, 0) <= now][:limit]
+        self.due_at.update({d.id: until for d in ready})
+        return ready
+
+    def release(self, outbox_ids: Sequence[int], now: int) -> None:
+        self.released.extend(outbox_ids)
+        self.due_at.update({i: now for i in outbox_ids})
 
     def record_try(self, outbox_id: int, outcome: TryOutcome, next_try_at_ms: int | None) -> None:
         self.tried.append((outbox_id, outcome, next_try_at_ms))

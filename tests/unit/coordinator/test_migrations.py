@@ -566,7 +566,7 @@ def test_builds_from_before_notifications_tell_no_one_and_later_ones_tell_target
         store.attempts.finish(
             old.attempt_id, outcome=Outcome.SUCCEEDED, reason="", message="", exit_code=0
         )
-        (event,) = store.notifications.due(2**62, 10)
+        (event,) = store.notifications.claim(2**62, 10, until=2**62)
         built = json.loads(event.body)["build"]
         assert (event.event, built["id"], built["status"]) == ("build", 1001, "succeeded")
     finally:

@@ -199,4 +199,5 @@ def test_a_stop_cuts_a_hanging_try_short_and_records_nothing(runtime: Runtime) -
 
     asyncio.run(stop_while_hanging())
     assert store.tried == []
-    assert [d.id for d in store.pending] == [1]  # sent again by the next coordinator
+    # Still pending and released: due at once for the next coordinator, not after its claim.
+    assert ([d.id for d in store.pending], store.released) == ([1], [1])

@@ -57,10 +57,17 @@ def webhook(store: Store, url: str, events: tuple[NotifyEvent, ...] = EVERY) -> 
     return store.notifications.add(target, by="admin").id
 
 
+def due(store: Store, now: int, limit: int) -> list[Delivery]:
+    """What a sender gets at `now`, claimed for a millisecond."""
+    return store.notifications.claim(now, limit, until=now + 1)
+
+
 def drain(store: Store, target_id: int) -> list[Delivery]:
     """The target's events in the order the sender gets them, each delivered as it comes."""
-    sent = []
-    while heads := [d for d in store.notifications.due(2**62, 100) if d.target_id == target_id]:
+    sent, far = [], 2**62  # past every due time, and claims leave events due then
+    while heads := [
+        d for d in store.notifications.claim(far, 100, until=far) if d.target_id == target_id
+    ]:
         sent.append(heads[0])
         store.notifications.record_try(heads[0].id, TryOutcome(1, 200, ""), None)
     return sent
@@ -109,7 +116,7 @@ def test_a_canceled_build_is_an_event_and_a_store_without_targets_writes_none(
     store = outbox_store
     quiet = submit(store, PARKED)
     store.builds.cancel(quiet)
-    assert store.notifications.due(2**62, 100) == []
+    assert due(store, 2**62, 100) == []
     target = webhook(store, "http://receiver.example/")
     build_id = submit(store, PARKED)
     store.builds.cancel(build_id)
@@ -129,14 +136,14 @@ def test_a_failed_try_holds_back_only_its_target_until_it_is_due_or_given_up(
         submit(store, SINGLE)
         succeed(store, claim_one(store, agent))
     now = int(time.time() * 1000) + 1000  # past every event's first due time
-    heads = store.notifications.due(now, 100)
+    heads = due(store, now, 100)
     assert sorted(d.target_id for d in heads) == [first, second]
     failing = next(d for d in heads if d.target_id == first)
     later = now + 60_000
     store.notifications.record_try(failing.id, TryOutcome(now, 503, "HTTP 503: busy"), later)
     # Not due before its next try; the other target goes on meanwhile.
-    assert [d.target_id for d in store.notifications.due(later - 1, 100)] == [second]
-    (again,) = [d for d in store.notifications.due(later, 100) if d.target_id == first]
+    assert [d.target_id for d in due(store, later - 1, 100)] == [second]
+    (again,) = [d for d in due(store, later, 100) if d.target_id == first]
     assert (again.id, again.tries, again.body) == (failing.id, 1, failing.body)
     store.notifications.record_try(again.id, TryOutcome(later, None, "ConnectError: refused"), None)
     (target, other) = store.notifications.targets()
@@ -147,7 +154,7 @@ def test_a_failed_try_holds_back_only_its_target_until_it_is_due_or_given_up(
         (None, "ConnectError: refused"),
     ]
     # Given up, the target's next event is its head now.
-    (head,) = [d for d in store.notifications.due(10**15, 100) if d.target_id == first]
+    (head,) = [d for d in due(store, 10**15, 100) if d.target_id == first]
     assert head.id > failing.id
     assert (other.pending, other.failed) == (2, 0)
 
@@ -159,7 +166,7 @@ def test_removing_a_target_drops_its_events_and_is_audited(outbox_store: Store) 
     removed = store.notifications.remove(target, by="ops")
     assert (removed.id, removed.pending) == (target, 1)
     assert store.notifications.targets() == []
-    assert store.notifications.due(2**62, 100) == []
+    assert due(store, 2**62, 100) == []
     with pytest.raises(NotFoundError):
         store.notifications.remove(target, by="ops")
     actions = [(e.action, e.target, e.by) for e in store.audit.events(10)]
@@ -201,3 +208,23 @@ def test_commit_statuses_go_only_for_builds_with_a_commit(outbox_store: Store, a
         "description": f"build {build_id} succeeded",
         "context": "conveyor/single",
     }
+
+
+def test_a_claimed_event_goes_to_one_sender_until_its_claim_runs_out_or_is_released(
+    outbox_store: Store, database_url: str
+) -> None:
+    """Coordinators sharing a database never send one event side by side."""
+    store, other = outbox_store, Store(database_url, events=event_body)
+    try:
+        webhook(store, "http://receiver.example/")
+        store.builds.cancel(submit(store, PARKED))
+        now = int(time.time() * 1000) + 1000
+        (mine,) = store.notifications.claim(now, 10, until=now + 60_000)
+        assert other.notifications.claim(now + 59_999, 10, until=now + 120_000) == []
+        (theirs,) = other.notifications.claim(now + 60_000, 10, until=now + 120_000)
+        assert theirs.id == mine.id  # the first sender died holding it: the claim ran out
+        other.notifications.release([theirs.id], now + 60_001)
+        (again,) = store.notifications.claim(now + 60_001, 10, until=now + 180_000)
+        assert (again.id, again.tries) == (mine.id, 0)
+    finally:
+        other.close()
