@@ -162,6 +162,32 @@ MIN_SECRET_VALUE_BYTES = 4
 SECRET_KEY_FILE = "secret.key"
 SECRET_KEY_ENV = "CONVEYOR_SECRET_KEY"
 
+# Outgoing notifications (`conveyor notify`). A failed try is tried again after a backoff: this
+# long at first, doubling each time up to `--notify-backoff-max` (default 5 min), each wait cut
+# by up to this jitter fraction (targets failing together do not all retry in step). After this
+# many tries in all an event is given up and shown as failed: at the default maximum they span
+# five to six hours (9 tries to reach 5 min, then 5 min apart less jitter): a long outage.
+NOTIFY_BACKOFF_INITIAL_S = 1.0
+NOTIFY_BACKOFF_MAX_S = 300.0
+NOTIFY_BACKOFF_JITTER = 0.2
+NOTIFY_MAX_TRIES = 80
+# How often the sender looks for events due (seconds): the most a new event waits to leave.
+NOTIFY_POLL_S = 0.5
+# One try: connecting, then the whole request and response (a receiver that hangs is a failure).
+NOTIFY_CONNECT_TIMEOUT_S = 5.0
+NOTIFY_REQUEST_TIMEOUT_S = 15.0
+# Targets sent to at once; each target's events go one at a time, in order.
+NOTIFY_CONCURRENCY = 8
+# A sender claims an event for this long before trying it (longer than a try can take), so
+# coordinators sharing a database never send it side by side; one that dies holding a claim
+# leaves the event to the others once it runs out (one that stops releases its claims).
+NOTIFY_CLAIM_S = 60.0
+# What a try records of a failure: the error or the response's first characters.
+MAX_NOTIFY_ERROR_CHARS = 300
+# A target's URL, and the token or secret it is given (characters).
+MAX_NOTIFY_URL_CHARS = 2000
+MAX_NOTIFY_SECRET_CHARS = 4096
+
 
 @dataclass(frozen=True)
 class CoordinatorConfig:
@@ -187,6 +213,10 @@ class CoordinatorConfig:
     tls_auto: bool = False
     # From CONVEYOR_SECRET_KEY; None: the key file in the data dir. Never shown.
     secret_key: str | None = field(default=None, repr=False)
+    # Outgoing notifications' retry waits (seconds): the first, and the most one grows to.
+    notify_backoff_initial_s: float = NOTIFY_BACKOFF_INITIAL_S
+    notify_backoff_max_s: float = NOTIFY_BACKOFF_MAX_S
+    notify_max_tries: int = NOTIFY_MAX_TRIES
 
     @property
     def database_url(self) -> str:

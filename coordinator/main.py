@@ -58,6 +58,11 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
         renew_interval_s=args.renew_interval or defaults.RENEW_INTERVAL_S,
         reaper_period_s=args.reaper_period or defaults.REAPER_PERIOD_S,
         poll_timeout_s=args.poll_timeout or defaults.POLL_TIMEOUT_S,
+        notify_backoff_initial_s=(
+            getattr(args, "notify_backoff_initial", None) or defaults.NOTIFY_BACKOFF_INITIAL_S
+        ),
+        notify_backoff_max_s=getattr(args, "notify_backoff_max", None)
+        or defaults.NOTIFY_BACKOFF_MAX_S,
         max_artifact_bytes=_size(args, "max_artifact_size", defaults.MAX_ARTIFACT_BYTES),
         max_build_artifact_bytes=_size(
             args, "max_build_artifacts_size", defaults.MAX_BUILD_ARTIFACT_BYTES

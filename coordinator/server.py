@@ -20,6 +20,7 @@ from coordinator.domain.loops import LoopDied
 from coordinator.edge.grpc_server import GrpcEdge, ListenError
 from coordinator.edge.http.metrics import PrometheusMetrics
 from coordinator.edge.http.server import HttpEdge
+from coordinator.edge.outbound import HttpxPoster, event_body
 from coordinator.tls import ServerTls, for_config
 
 LOGGER = logging.getLogger(__name__)
@@ -129,7 +130,9 @@ async def _start_edges(
 async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -> None:
     tls = for_config(config)  # before anything starts: a bad certificate stops here
     registry = CollectorRegistry()
-    core = build_coordinator(config, PrometheusMetrics(registry))
+    core = build_coordinator(
+        config, PrometheusMetrics(registry), events=event_body, poster=HttpxPoster()
+    )
     await core.start()
     (config.data_dir / HTTP_ADDRESS_FILE).unlink(missing_ok=True)
     try:

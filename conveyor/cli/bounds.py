@@ -108,6 +108,20 @@ def age(text: str) -> float:
 MAX_AGENT_NAME_CHARS = 128
 
 
+def duration_in(low_s: float, high_s: float) -> Callable[[str], float]:
+    """An argparse `type`: a duration written like an age (`5m`, `1h30m`, `1s`) in low..high."""
+
+    def parse(text: str) -> float:
+        seconds = age(text)
+        if not low_s <= seconds <= high_s:
+            raise argparse.ArgumentTypeError(
+                f"{text.strip()[:40]} is out of range ({low_s:g}s..{high_s:g}s)"
+            )
+        return seconds
+
+    return parse
+
+
 def agent_name(text: str) -> str:
     """An argparse `type` for `agent --name`: what the coordinator accepts at registration."""
     if not text or len(text) > MAX_AGENT_NAME_CHARS or not text.isprintable():

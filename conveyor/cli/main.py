@@ -17,6 +17,7 @@ from conveyor.cli import (
     delivery,
     dora_command,
     gate_commands,
+    notify_commands,
     rollback_command,
     secret_commands,
 )
@@ -30,6 +31,7 @@ from conveyor.cli.bounds import (
     agent_labels,
     agent_name,
     byte_size,
+    duration_in,
     float_in,
     int_in,
     printable,
@@ -125,6 +127,17 @@ def _add_server(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--reaper-period", type=seconds, help="how often expired leases are reaped (default 2)"
     )
     tuning.add_argument("--poll-timeout", type=seconds, help="long-poll length (default 30)")
+    tuning.add_argument(
+        "--notify-backoff-max",
+        type=duration_in(1, 86400),
+        metavar="DURATION",
+        help="longest wait between tries of a notification (like 5m, 1h; default 5m)",
+    )
+    tuning.add_argument(
+        "--notify-backoff-initial",
+        type=seconds,
+        help="the first wait after a failed notification (default 1)",
+    )
     limits = p.add_argument_group("limits (sizes like 512KiB, 100MiB, 2GiB)")
     limits.add_argument("--max-artifact-size", metavar="SIZE", help="one artifact file (4GiB)")
     limits.add_argument(
@@ -386,6 +399,7 @@ def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     dora_command.add_command(sub, common)
     access_commands.add_commands(sub, common)
     secret_commands.add_commands(sub, common)
+    notify_commands.add_commands(sub, common)
 
 
 def _add_gate_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:

@@ -37,6 +37,8 @@ class AuditAction(StrEnum):
     AGENT_DRAIN = "agent_drain"  # target: the agent's name
     REPO_ADD = "repo_add"  # target: the repository's name
     REPO_REMOVE = "repo_remove"  # target: the repository's name
+    NOTIFY_ADD = "notify_add"  # target: "target N"; detail: its kind, URL and events
+    NOTIFY_REMOVE = "notify_remove"  # target: "target N"
 
 
 AGENT_MODE_ACTIONS = {

@@ -27,12 +27,15 @@ from coordinator.domain.leases import LeaseTable
 from coordinator.domain.loops import every, supervise
 from coordinator.domain.metrics import Metrics, NoMetrics, Stats
 from coordinator.domain.notify import BuildNotifier
+from coordinator.domain.notify_sender import NotifySender
+from coordinator.domain.notify_targets import NotifyTargets
 from coordinator.domain.ports import (
     AgentStore,
     ArtifactIndex,
     AttemptStore,
     BlobStorage,
     BuildStore,
+    HttpPoster,
     LogStorage,
     SecretSealer,
     SecretStore,
@@ -48,8 +51,8 @@ LOGGER = logging.getLogger(__name__)
 
 class Coordinator:
     """`access` checks callers and keeps client tokens; `agents`, `attempts`, `builds`,
-    `artifacts`, `follow`, `deployments`, `rollbacks`, `secrets`, `audit` and `stats` are the API
-    the edges call; `metrics` hears what happens."""
+    `artifacts`, `follow`, `deployments`, `rollbacks`, `secrets`, `notify_targets`, `audit` and
+    `stats` are the API the edges call; `metrics` hears what happens."""
 
     def __init__(
         self,
@@ -60,7 +63,9 @@ class Coordinator:
         blobs: BlobStorage,
         sealer: SecretSealer,
         metrics: Metrics | None = None,
+        poster: HttpPoster | None = None,
     ) -> None:
+        """Without a `poster` no notification is sent (their events wait in the outbox)."""
         self.config = config
         self._store = store
         self.metrics = metrics or NoMetrics()
@@ -105,6 +110,22 @@ class Coordinator:
             runtime=self.runtime, store=store.rollbacks, dispatcher=self.dispatcher
         )
         self.stats = Stats(runtime=self.runtime, store=store.stats)
+        self.notify_targets = NotifyTargets(
+            runtime=self.runtime, store=store.notifications, sealer=sealer
+        )
+        self._poster = poster
+        self._sender = None if poster is None else self._notify_sender(sealer, poster)
+
+    def _notify_sender(self, sealer: SecretSealer, poster: HttpPoster) -> NotifySender:
+        return NotifySender(
+            runtime=self.runtime,
+            store=self._store.notifications,
+            sealer=sealer,
+            poster=poster,
+            backoff_initial_s=self.config.notify_backoff_initial_s,
+            backoff_max_s=self.config.notify_backoff_max_s,
+            max_tries=self.config.notify_max_tries,
+        )
 
     def _attempts(self, store: AttemptStore, logs: LogStorage) -> Attempts:
         return Attempts(
@@ -152,10 +173,15 @@ class Coordinator:
 
     async def reap_forever(self, stop: asyncio.Event) -> None:
         """Background upkeep until `stop` is set, each loop supervised: expired leases, approval
-        gates past their timeout, agents' last-seen times. A failed pass is retried; a loop that
-        keeps dying raises LoopDied."""
+        gates past their timeout, agents' last-seen times, outgoing notifications. A failed pass
+        is retried; a loop that keeps dying raises LoopDied."""
         period_s = self.config.reaper_period_s
         async with asyncio.TaskGroup() as group:
+            sender = self._sender
+            if sender is not None:
+                group.create_task(
+                    supervise("notification sender", lambda: sender.deliver_forever(stop), stop)
+                )
             group.create_task(
                 supervise("lease reaper", lambda: self.attempts.reap_forever(stop, period_s), stop)
             )
@@ -177,5 +203,7 @@ class Coordinator:
             )
 
     async def close(self) -> None:
+        if self._poster is not None:
+            await self._poster.close()
         self.runtime.close()
         self._store.close()

@@ -25,6 +25,7 @@ from coordinator.domain.artifact_records import (
 )
 from coordinator.domain.audit import AuditEvent
 from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord, RollbackPlan
+from coordinator.domain.notify_records import Delivery, NewTarget, TargetRecord, TryOutcome
 from coordinator.domain.records import (
     AgentRecord,
     Assignment,
@@ -311,6 +312,43 @@ class StatsStore(Protocol):
         """Builds, jobs, queued label sets (the `max_label_sets` largest), deployments, blobs."""
 
 
+class NotificationStore(Protocol):
+    """Notification targets and their outbox (events are written by the other components'
+    transactions, with the changes they tell of)."""
+
+    def add(self, target: NewTarget, *, by: str) -> TargetRecord: ...
+
+    def remove(self, target_id: int, *, by: str) -> TargetRecord:
+        """NotFoundError for an unknown target."""
+        ...
+
+    def targets(self) -> list[TargetRecord]: ...
+
+    def claim(self, now: int, limit: int, *, until: int) -> list[Delivery]:
+        """At most `limit` events due by `now` (ms), each its target's oldest pending one,
+        claimed until `until` (no other sender gets them before, unless released)."""
+        ...
+
+    def release(self, outbox_ids: Sequence[int], now: int) -> None: ...
+
+    def record_try(
+        self, outbox_id: int, outcome: TryOutcome, next_try_at_ms: int | None
+    ) -> None: ...
+
+    def tries(self, outbox_id: int) -> list[TryOutcome]: ...
+
+
+class HttpPoster(Protocol):
+    """Sends one POST and says how it went; never raises for the network or the answer."""
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> TryOutcome:
+        """The answer's status (and, unless 2xx, the start of its body as the error), or no
+        status and the error when there was no answer (refused, timed out, a TLS failure)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class StateStore(Protocol):
     """The durable state, one component per concern; what must outlive a coordinator is here."""
 
@@ -346,6 +384,9 @@ class StateStore(Protocol):
 
     @property
     def secrets(self) -> SecretStore: ...
+
+    @property
+    def notifications(self) -> NotificationStore: ...
 
     def close(self) -> None: ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from coordinator.domain.notify_records import EventRenderer
 from coordinator.store import schema
 from coordinator.store.agents import AgentStore
 from coordinator.store.approvals import ApprovalStore
@@ -18,6 +19,7 @@ from coordinator.store.audit import AuditStore
 from coordinator.store.builds import BuildStore
 from coordinator.store.deployments import DeploymentStore
 from coordinator.store.engine import corrupt_file_error, make_engine
+from coordinator.store.notifications import NotificationStore
 from coordinator.store.rollbacks import RollbackStore
 from coordinator.store.secrets import SecretStore
 from coordinator.store.stats import StatsStore
@@ -25,7 +27,9 @@ from coordinator.store.tokens import TokenStore
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, events: EventRenderer | None = None) -> None:
+        """`events` renders the notification bodies the transactions write (None: a store
+        that writes none, such as one a test opens)."""
         self._engine = make_engine(url)
         try:
             schema.migrate(self._engine)
@@ -35,17 +39,18 @@ class Store:
                 raise
             self._engine.dispose()
             raise corrupt from error
-        self.builds = BuildStore(self._engine)
-        self.agents = AgentStore(self._engine)
-        self.attempts = AttemptStore(self._engine)
+        self.builds = BuildStore(self._engine, events)
+        self.agents = AgentStore(self._engine, events)
+        self.attempts = AttemptStore(self._engine, events)
         self.artifacts = ArtifactStore(self._engine)
-        self.approvals = ApprovalStore(self._engine)
-        self.deployments = DeploymentStore(self._engine)
-        self.rollbacks = RollbackStore(self._engine)
-        self.tokens = TokenStore(self._engine)
-        self.audit = AuditStore(self._engine)
-        self.secrets = SecretStore(self._engine)
-        self.stats = StatsStore(self._engine)
+        self.approvals = ApprovalStore(self._engine, events)
+        self.deployments = DeploymentStore(self._engine, events)
+        self.rollbacks = RollbackStore(self._engine, events)
+        self.tokens = TokenStore(self._engine, events)
+        self.audit = AuditStore(self._engine, events)
+        self.secrets = SecretStore(self._engine, events)
+        self.stats = StatsStore(self._engine, events)
+        self.notifications = NotificationStore(self._engine, events)
 
     @property
     def engine(self) -> Engine:

@@ -10,6 +10,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from coordinator.domain.errors import DataLossError, StorageExhaustedError
+from coordinator.domain.notify_records import EventRenderer
+
+RENDERER = "conveyor.notify.renderer"
+"""The key of a session's `info` that holds the webhook body renderer (`outbox.emit` reads it)."""
 
 # What the drivers say when the database's disk is full or failing. SQLite: SQLITE_FULL and
 # SQLITE_IOERR; PostgreSQL: SQLSTATE class 53 (insufficient resources: disk full, out of memory).
@@ -40,12 +44,12 @@ def damaged(error: DBAPIError) -> bool:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
+def transaction(engine: Engine, info: dict[str, object] | None = None) -> Iterator[Session]:
     """One transaction, committed at the end; a full or failing disk rolls it back (nothing is
     half-recorded) and raises StorageExhaustedError, which callers retry. A damaged database is
     DataLossError naming it: no retry brings the rows back, an operator must restore them."""
     try:
-        with Session(engine, expire_on_commit=False) as session:
+        with Session(engine, expire_on_commit=False, info=info) as session:
             yield session
             session.commit()
     except DBAPIError as error:
@@ -67,10 +71,12 @@ class Component:
     """A part of the store for one domain. Each public method is exactly one transaction and
     returns plain records; every method blocks and runs on the coordinator's store thread."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, events: EventRenderer | None = None) -> None:
         self._engine = engine
+        # What renders the bodies of the notification events its transactions write (outbox).
+        self._info: dict[str, object] = {} if events is None else {RENDERER: events}
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
-        with transaction(self._engine) as session:
+        with transaction(self._engine, self._info) as session:
             yield session

@@ -23,8 +23,9 @@ from coordinator.domain.delivery_records import (
     EnvironmentRecord,
 )
 from coordinator.domain.errors import NotFoundError
+from coordinator.domain.notify_records import NotifyEvent
 from coordinator.domain.records import NewJob
-from coordinator.store import locks
+from coordinator.store import locks, outbox
 from coordinator.store.artifact_tables import BuildSourceRow
 from coordinator.store.artifacts import received_rows
 from coordinator.store.base import Component
@@ -100,22 +101,26 @@ def _record(session: Session, delivery: DeliveryJobRow, attempt_id: int) -> None
     commit = source.git_commit if source is not None and git else ""
     committed_at_ms = source.git_committed_at_ms if source is not None and git else None
     artifacts = [{"job": a.job_name, "name": a.name, "sha256": a.sha256} for a in received]
-    session.add(
-        DeploymentRow(
-            environment=delivery.environment,
-            build_id=delivery.build_id,
-            job_id=delivery.job_id,
-            job_name=job.name,
-            status=status,
-            commit=commit,
-            committed_at_ms=committed_at_ms,
-            artifacts_json=json.dumps(artifacts),
-            approvals_json=json.dumps(_approvals(session, delivery)),
-            redeploys=build.redeploys,
-            actor=delivery.actor,
-            started_at_ms=started,
-            finished_at_ms=now_ms(),
-        )
+    row = DeploymentRow(
+        environment=delivery.environment,
+        build_id=delivery.build_id,
+        job_id=delivery.job_id,
+        job_name=job.name,
+        status=status,
+        commit=commit,
+        committed_at_ms=committed_at_ms,
+        artifacts_json=json.dumps(artifacts),
+        approvals_json=json.dumps(_approvals(session, delivery)),
+        redeploys=build.redeploys,
+        actor=delivery.actor,
+        started_at_ms=started,
+        finished_at_ms=now_ms(),
+    )
+    session.add(row)
+    session.flush()
+    recorded = session.execute(select(DEPLOYMENTS).where(DEPLOYMENTS.c.id == row.id)).one()
+    outbox.emit(
+        session, NotifyEvent.DEPLOYMENT, delivery.build_id, deployment=_deployment(recorded)
     )
 
 

@@ -15,9 +15,10 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from conveyor.states import BuildStatus, JobStatus
+from coordinator.domain.notify_records import NotifyEvent
 from coordinator.domain.records import GateSpec
 from coordinator.policy import scheduling
-from coordinator.store import locks
+from coordinator.store import locks, outbox
 from coordinator.store.engine import now_ms
 from coordinator.store.queue_order import next_queue_seq
 from coordinator.store.tables import BuildRow, JobRow
@@ -72,6 +73,9 @@ def advance(session: Session, build_id: int) -> list[dict[str, str]]:
         row = by_name[step.name]
         timeout_s = gate_of(row.approval_json).timeout_s if row.approval_json else None
         set_job(session, row.id, step.status, step.reason, step.message, timeout_s)
+    for step in transitions:
+        if step.status is JobStatus.WAITING_FOR_APPROVAL:
+            outbox.emit(session, NotifyEvent.GATE, build_id, gate=step.name)
     queued = [by_name[t.name] for t in transitions if t.status is JobStatus.QUEUED]
     labels = [json.loads(row.labels_json) for row in queued]
     if queued and locks.settle_queued(session, build_id, [row.id for row in queued]):
@@ -106,6 +110,7 @@ def settle_build(session: Session, build_id: int, statuses: Iterable[JobStatus])
             .where(col(BuildRow.id) == build_id)
             .values(status=final, finished_at_ms=now_ms())
         )
+        outbox.emit(session, NotifyEvent.BUILD, build_id)
 
 
 def mark_running(session: Session, build_id: int) -> None:

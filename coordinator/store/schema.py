@@ -148,6 +148,7 @@ def target_metadata() -> MetaData:
         access_tables,
         artifact_tables,
         delivery_tables,
+        notify_tables,
         queue_order,
         secrets,
         tables,

@@ -28,6 +28,7 @@ from coordinator.domain.content import DigestError
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord, RollbackPlan
 from coordinator.domain.errors import AlreadyExistsError, NotFoundError
+from coordinator.domain.notify_records import Delivery, NewTarget, TargetRecord, TryOutcome
 from coordinator.domain.records import (
     AgentRecord,
     Assignment,
@@ -381,6 +382,50 @@ def sealer() -> SecretBox:
     return SecretBox(Path(tempfile.gettempdir()) / "unused.key", generate_key())
 
 
+@dataclass
+class FakeNotifications:
+    """An outbox in memory: `pending` holds the deliveries not yet done, oldest first; each
+    recorded try is kept in `tried` as (delivery id, outcome, next try)."""
+
+    pending: list[Delivery] = field(default_factory=list)
+    tried: list[tuple[int, TryOutcome, int | None]] = field(default_factory=list)
+    due_at: dict[int, int] = field(default_factory=dict)
+    released: list[int] = field(default_factory=list)
+
+    def add(self, target: NewTarget, *, by: str) -> TargetRecord:
+        return TargetRecord(1, target.kind, target.url, target.repo, target.events, False, 1, by)
+
+    def remove(self, target_id: int, *, by: str) -> TargetRecord:
+        raise NotFoundError(f"no notification target {target_id}")
+
+    def targets(self) -> list[TargetRecord]:
+        return []
+
+    def claim(self, now: int, limit: int, *, until: int) -> list[Delivery]:
+        heads: dict[int, Delivery] = {}
+        for delivery in self.pending:
+            heads.setdefault(delivery.target_id, delivery)
+        ready = [d for d in heads.values() if self.due_at.get(d.id, 0) <= now][:limit]
+        self.due_at.update({d.id: until for d in ready})
+        return ready
+
+    def release(self, outbox_ids: Sequence[int], now: int) -> None:
+        self.released.extend(outbox_ids)
+        self.due_at.update({i: now for i in outbox_ids})
+
+    def record_try(self, outbox_id: int, outcome: TryOutcome, next_try_at_ms: int | None) -> None:
+        self.tried.append((outbox_id, outcome, next_try_at_ms))
+        index = next(i for i, d in enumerate(self.pending) if d.id == outbox_id)
+        if outcome.delivered or next_try_at_ms is None:
+            del self.pending[index]
+            return
+        self.pending[index] = replace(self.pending[index], tries=self.pending[index].tries + 1)
+        self.due_at[outbox_id] = next_try_at_ms
+
+    def tries(self, outbox_id: int) -> list[TryOutcome]:
+        return [outcome for i, outcome, _ in self.tried if i == outbox_id]
+
+
 class NoStats:
     def ping(self) -> None:
         pass
@@ -402,6 +447,7 @@ class FakeState:
     audit: NoAudit = field(default_factory=NoAudit)
     secrets: FakeSecrets = field(default_factory=FakeSecrets)
     stats: NoStats = field(default_factory=NoStats)
+    notifications: FakeNotifications = field(default_factory=FakeNotifications)
     closed: bool = False
 
     def close(self) -> None:

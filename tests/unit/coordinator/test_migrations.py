@@ -14,6 +14,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
+from conveyor.states import Outcome
+from coordinator.domain.notify_records import NewTarget, NotifyEvent, TargetKind
+from coordinator.edge.outbound import event_body
 from coordinator.store import Store
 from coordinator.store.engine import make_engine
 from coordinator.store.schema import (
@@ -524,5 +527,47 @@ def test_jobs_queued_before_queue_times_are_claimed_with_no_wait_measured(
         new = claim_one(store, other.id)
         assert new.job_name == "only" and new.queued_for_ms is not None
         assert 0 <= new.queued_for_ms < 60_000
+    finally:
+        store.close()
+
+
+def test_builds_from_before_notifications_tell_no_one_and_later_ones_tell_targets(
+    engine: Engine, database_url: str
+) -> None:
+    """0013 adds only the notification tables: an earlier queued job is claimed as before, no
+    event is made up for what ended earlier, and a target added since hears of the next end."""
+    migrate(engine, "0011_queue_wait")
+    execute(
+        engine,
+        "INSERT INTO builds (id, name, status, pipeline_yaml, source_name, env_json,"
+        " cancel_requested, created_at_ms, finished_at_ms, collected, event)"
+        " VALUES (1001, 'b', 'queued', 'name: b', 'p.yml', '{}', false, 10, NULL, false,"
+        " 'manual')",
+    )
+    execute(
+        engine,
+        "INSERT INTO jobs (id, build_id, position, name, status, needs_json, labels_json,"
+        " spec_json, queued_seq, reason, message, exit_code, attempt_count, retry_base,"
+        " unstarted_requeues, queued_at_ms) VALUES (1001, 1001, 0, 'old', 'queued', '[]',"
+        " :labels, :spec, 1, '', '', NULL, 0, 0, 0, 5)",
+        labels=json.dumps(QUEUE_LABELS),
+        spec=SPEC,
+    )
+    store = Store(database_url, events=event_body)
+    try:
+        assert revision_of(engine) == [head_revision()]
+        assert schema_diff(engine) == []
+        assert store.notifications.targets() == []
+        target = NewTarget(TargetKind.WEBHOOK, "http://hook.example/", "", (NotifyEvent.BUILD,),
+                           None, "")  # fmt: skip
+        store.notifications.add(target, by="admin")
+        agent = store.agents.register(name="a", labels=QUEUE_LABELS, capacity=1, session_hash="")
+        old = claim_one(store, agent.id, QUEUE_LABELS)
+        store.attempts.finish(
+            old.attempt_id, outcome=Outcome.SUCCEEDED, reason="", message="", exit_code=0
+        )
+        (event,) = store.notifications.claim(2**62, 10, until=2**62)
+        built = json.loads(event.body)["build"]
+        assert (event.event, built["id"], built["status"]) == ("build", 1001, "succeeded")
     finally:
         store.close()
