@@ -6,10 +6,11 @@ edges then share the one `Coordinator`.
 
 from __future__ import annotations
 
-from coordinator.config import CoordinatorConfig
+from coordinator.config import GIT_TIMEOUT_S, CoordinatorConfig
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.metrics import Metrics
 from coordinator.storage.blobs import BlobStore
+from coordinator.storage.git import GitCache
 from coordinator.storage.logs import LogStore
 from coordinator.storage.secretbox import SecretBox
 from coordinator.store import Store
@@ -29,4 +30,5 @@ def build_coordinator(config: CoordinatorConfig, metrics: Metrics | None = None)
         blobs=BlobStore(config.blob_dir),
         sealer=SecretBox(config.secret_key_path, config.secret_key),
         metrics=metrics,
+        git=GitCache(config.git_cache_dir, GIT_TIMEOUT_S),
     )

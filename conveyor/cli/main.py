@@ -17,6 +17,7 @@ from conveyor.cli import (
     delivery,
     dora_command,
     gate_commands,
+    repo_commands,
     rollback_command,
     secret_commands,
 )
@@ -386,6 +387,7 @@ def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     dora_command.add_command(sub, common)
     access_commands.add_commands(sub, common)
     secret_commands.add_commands(sub, common)
+    repo_commands.add_commands(sub, common)
 
 
 def _add_gate_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:

@@ -39,17 +39,21 @@ from coordinator.domain.ports import (
     StateStore,
 )
 from coordinator.domain.registry import AgentRegistry
+from coordinator.domain.repo_ports import GitRemote, NoGit
+from coordinator.domain.repos import Repos
 from coordinator.domain.rollbacks import Rollbacks
 from coordinator.domain.runtime import Runtime
 from coordinator.domain.secrets import Secrets
+from coordinator.domain.watcher import Watcher
+from coordinator.domain.webhooks import Webhooks
 
 LOGGER = logging.getLogger(__name__)
 
 
 class Coordinator:
     """`access` checks callers and keeps client tokens; `agents`, `attempts`, `builds`,
-    `artifacts`, `follow`, `deployments`, `rollbacks`, `secrets`, `audit` and `stats` are the API
-    the edges call; `metrics` hears what happens."""
+    `artifacts`, `follow`, `deployments`, `rollbacks`, `secrets`, `repos`, `watcher`, `audit`
+    and `stats` are the API the edges call; `metrics` hears what happens."""
 
     def __init__(
         self,
@@ -60,6 +64,7 @@ class Coordinator:
         blobs: BlobStorage,
         sealer: SecretSealer,
         metrics: Metrics | None = None,
+        git: GitRemote | None = None,
     ) -> None:
         self.config = config
         self._store = store
@@ -105,6 +110,24 @@ class Coordinator:
             runtime=self.runtime, store=store.rollbacks, dispatcher=self.dispatcher
         )
         self.stats = Stats(runtime=self.runtime, store=store.stats)
+        git = git or NoGit()
+        self.watcher = Watcher(
+            runtime=self.runtime,
+            store=store.repos,
+            git=git,
+            secrets=store.secrets,
+            dispatcher=self.dispatcher,
+            attempts=self.attempts,
+            notifier=self.notifier,
+        )
+        self.repos = Repos(
+            runtime=self.runtime,
+            store=store.repos,
+            git=git,
+            sealer=sealer,
+            prepare=self.watcher.with_schedules,
+        )
+        self.webhooks = Webhooks(runtime=self.runtime, repos=self.repos, watcher=self.watcher)
 
     def _attempts(self, store: AttemptStore, logs: LogStorage) -> Attempts:
         return Attempts(
@@ -152,8 +175,8 @@ class Coordinator:
 
     async def reap_forever(self, stop: asyncio.Event) -> None:
         """Background upkeep until `stop` is set, each loop supervised: expired leases, approval
-        gates past their timeout, agents' last-seen times. A failed pass is retried; a loop that
-        keeps dying raises LoopDied."""
+        gates past their timeout, watched repositories, agents' last-seen times. A failed pass
+        is retried; a loop that keeps dying raises LoopDied."""
         period_s = self.config.reaper_period_s
         async with asyncio.TaskGroup() as group:
             group.create_task(
@@ -165,6 +188,9 @@ class Coordinator:
                     lambda: self.gates.expire_forever(stop, period_s),
                     stop,
                 )
+            )
+            group.create_task(
+                supervise("repository watcher", lambda: self.watcher.watch_forever(stop), stop)
             )
             group.create_task(
                 supervise(

@@ -37,6 +37,7 @@ from coordinator.domain.records import (
     NewJob,
     TokenRecord,
 )
+from coordinator.domain.repo_ports import RepoStore
 from coordinator.domain.secret_records import SecretRecord
 from coordinator.policy.conditions import MANUAL, BuildContext
 
@@ -346,6 +347,9 @@ class StateStore(Protocol):
 
     @property
     def secrets(self) -> SecretStore: ...
+
+    @property
+    def repos(self) -> RepoStore: ...
 
     def close(self) -> None: ...
 

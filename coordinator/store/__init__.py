@@ -18,6 +18,7 @@ from coordinator.store.audit import AuditStore
 from coordinator.store.builds import BuildStore
 from coordinator.store.deployments import DeploymentStore
 from coordinator.store.engine import corrupt_file_error, make_engine
+from coordinator.store.repos import RepoStore
 from coordinator.store.rollbacks import RollbackStore
 from coordinator.store.secrets import SecretStore
 from coordinator.store.stats import StatsStore
@@ -46,6 +47,7 @@ class Store:
         self.audit = AuditStore(self._engine)
         self.secrets = SecretStore(self._engine)
         self.stats = StatsStore(self._engine)
+        self.repos = RepoStore(self._engine)
 
     @property
     def engine(self) -> Engine:

@@ -149,6 +149,7 @@ def target_metadata() -> MetaData:
         artifact_tables,
         delivery_tables,
         queue_order,
+        repos,
         secrets,
         tables,
     )

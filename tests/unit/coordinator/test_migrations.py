@@ -14,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
+from coordinator.domain.repo_records import RepoRecord
 from coordinator.store import Store
 from coordinator.store.engine import make_engine
 from coordinator.store.schema import (
@@ -524,5 +525,36 @@ def test_jobs_queued_before_queue_times_are_claimed_with_no_wait_measured(
         new = claim_one(store, other.id)
         assert new.job_name == "only" and new.queued_for_ms is not None
         assert 0 <= new.queued_for_ms < 60_000
+    finally:
+        store.close()
+
+
+def test_builds_from_before_repositories_read_back_with_no_trigger_or_error(
+    engine: Engine, database_url: str
+) -> None:
+    """0012 adds the repos table and nullable build columns: an earlier build reads back with
+    no trigger and no error, and a repository can be added beside it."""
+    migrate(engine, "0011_queue_wait")
+    execute(
+        engine,
+        "INSERT INTO builds (id, name, status, pipeline_yaml, source_name, env_json,"
+        " cancel_requested, created_at_ms, finished_at_ms, collected, event, branch)"
+        " VALUES (1001, 'b', 'queued', 'name: b', 'p.yml', '{}', false, 10, NULL, false,"
+        " 'push', 'main')",
+    )
+    store = Store(database_url)
+    try:
+        assert revision_of(engine) == [head_revision()]
+        assert schema_diff(engine) == []
+        old = store.builds.get(1001)
+        assert (old.event, old.branch, old.trigger, old.error) == ("push", "main", None, None)
+        assert [b.trigger for b in store.builds.list(10)] == [None]
+        repo = RepoRecord(
+            name="app", url="/r", pipeline_path=".conveyor.yml", poll_s=60.0,
+            sealed_secret=None, heads={"refs/heads/main": "a" * 40}, last_check_ms=None,
+            last_error="", failures=0, next_check_ms=0, created_at_ms=0, created_by="admin",
+        )  # fmt: skip
+        store.repos.add(repo)
+        assert store.repos.get("app").heads == repo.heads
     finally:
         store.close()
