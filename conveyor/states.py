@@ -75,7 +75,9 @@ class Reason(StrEnum):
     REJECTED = "rejected"  # a gate someone rejected
     WAITING_FOR_LOCK = "waiting_for_lock"  # a deploy lock or concurrency group is held
     OUTDATED = "outdated"  # a newer build is already deployed to the environment
-    SUPERSEDED = "superseded"  # a newer build's job took the lock (`order: newest_first`)
+    # A newer build's job took the lock (`order: newest_first`), or a newer push to the branch
+    # canceled an `interruptible: true` job (see coordinator.policy.superseding).
+    SUPERSEDED = "superseded"
 
 
 _FINAL_BUILD = frozenset({BuildStatus.SUCCEEDED, BuildStatus.FAILED, BuildStatus.CANCELED})

@@ -1,6 +1,7 @@
 """Pipeline format: YAML parsing, the validated model, and how a job resolves into steps."""
 
 from conveyor.pipeline.model import (
+    ANY_PUSH,
     BUILD_EVENTS,
     CONCURRENCY_ORDERS,
     PRIVILEGED_LABEL,
@@ -12,15 +13,19 @@ from conveyor.pipeline.model import (
     GitSource,
     JobDef,
     Pipeline,
+    PushTrigger,
     ResolvedStep,
     RetryRule,
+    ScheduleTrigger,
     StepDef,
+    Triggers,
     resolve_steps,
 )
 from conveyor.pipeline.parse import PipelineError, PipelineIssue, load_pipeline
 from conveyor.pipeline.values import label_name_problem, label_value_problem
 
 __all__ = [
+    "ANY_PUSH",
     "BUILD_EVENTS",
     "CONCURRENCY_ORDERS",
     "PRIVILEGED_LABEL",
@@ -34,9 +39,12 @@ __all__ = [
     "Pipeline",
     "PipelineError",
     "PipelineIssue",
+    "PushTrigger",
     "ResolvedStep",
     "RetryRule",
+    "ScheduleTrigger",
     "StepDef",
+    "Triggers",
     "label_name_problem",
     "label_value_problem",
     "load_pipeline",

@@ -63,13 +63,14 @@ def _roles(w: Walker, node: Node, path: str) -> tuple[str, ...]:
 def read_condition(w: Walker, node: Node, path: str) -> Condition:
     section = w.section(node, path, CONDITION_KEYS) or Section(w, path)
     return Condition(
-        branch=section.get("branch", _globs, ()),
-        tag=section.get("tag", _globs, ()),
+        branch=section.get("branch", read_globs, ()),
+        tag=section.get("tag", read_globs, ()),
         event=section.get("event", _events, ()),
     )
 
 
-def _globs(w: Walker, node: Node, path: str) -> tuple[str, ...]:
+def read_globs(w: Walker, node: Node, path: str) -> tuple[str, ...]:
+    """A bounded list of branch or tag globs (`when:` and `on: push:` share it)."""
     items = _bounded(w, node, path)
     globs = []
     for index, glob_node in enumerate(items):

@@ -1,4 +1,5 @@
-"""Readers of the keys that change how a job's containers are confined: `privileged`, `user`."""
+"""Readers of the keys that change how a job's containers are confined: `privileged`, `user`
+(and the yes/no reader other job flags such as `interruptible` share)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ _USER_RE = re.compile(f"{_USER_PART}(?::{_USER_PART})?")
 _USER_RULE = "a user name or uid, optionally ':' and a group name or gid (e.g. 1000:1000)"
 
 
-def read_privileged(w: Walker, node: Node, path: str) -> bool:
+def read_bool(w: Walker, node: Node, path: str) -> bool:
     w.visit(node, path)
     if isinstance(node, ScalarNode) and node.tag == BOOL_TAG:
         return str(node.value).lower() in _TRUE

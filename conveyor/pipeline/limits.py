@@ -57,3 +57,7 @@ MAX_SECRETS_PER_JOB: Final = 50
 """Secrets one job may name (`secrets: [NAME, ...]`)."""
 MAX_SECRET_NAME_CHARS: Final = 128
 """Length of a secret's name: an environment variable's name, so short."""
+MAX_SCHEDULES: Final = 20
+"""Entries in `on: schedule:`."""
+MAX_CRON_CHARS: Final = 255
+"""Length of one `cron` expression."""

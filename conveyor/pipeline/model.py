@@ -97,6 +97,37 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class PushTrigger:
+    """`on: push:` globs (matched like `when:`, `*` crosses `/`); an empty list builds none of that
+    kind, so `push: {branches: [main]}` builds pushes to main and no tags."""
+
+    branches: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScheduleTrigger:
+    """An `on: schedule:` entry: a 5-field cron expression in UTC."""
+
+    cron: str
+    branch: str | None = None
+    """The branch to build; None: the repository's default branch (its HEAD)."""
+
+
+ANY_PUSH: Final = PushTrigger(branches=("*",), tags=("*",))
+"""What `on:` left out means: a push to any branch or tag builds."""
+
+
+@dataclass(frozen=True)
+class Triggers:
+    """What starts a build without a person (DESIGN §4.2). `conveyor run` ignores it."""
+
+    push: PushTrigger | None = ANY_PUSH
+    """None: no push builds (`on:` given without `push`)."""
+    schedules: tuple[ScheduleTrigger, ...] = ()
+
+
+@dataclass(frozen=True)
 class StepDef:
     name: str
     run: str
@@ -134,6 +165,9 @@ class JobDef:
     """Steps run as privileged containers, only on agents started with --allow-privileged."""
     user: str | None = None
     """Steps run as this user unless they name their own; None: the image's user."""
+    interruptible: bool = False
+    """Canceled (reason `superseded`) while queued or running when a newer push to the same
+    branch of the same repository starts a build."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +179,8 @@ class Pipeline:
     """In file order; never empty, names unique."""
     source: GitSource | None = None
     """Where the workspace's files come from; None: an empty workspace (or `run --source`)."""
+    on: Triggers = Triggers()
+    """Without `on:`, a push to any branch or tag builds and nothing is scheduled."""
 
     def job(self, name: str) -> JobDef:
         """The job called `name`; raises KeyError if there is none."""

@@ -20,11 +20,12 @@ from conveyor.pipeline.delivery import (
 )
 from conveyor.pipeline.gates import read_approval, read_condition
 from conveyor.pipeline.graph import find_cycles
-from conveyor.pipeline.isolation import read_privileged, read_user
+from conveyor.pipeline.isolation import read_bool, read_user
 from conveyor.pipeline.issues import quote
 from conveyor.pipeline.limits import MAX_JOBS, MAX_NEEDS, MAX_RUN_BYTES, MAX_STEPS_PER_JOB
-from conveyor.pipeline.model import ArtifactRule, JobDef, Pipeline, RetryRule, StepDef
+from conveyor.pipeline.model import ArtifactRule, JobDef, Pipeline, RetryRule, StepDef, Triggers
 from conveyor.pipeline.nodes import Section, Walker, item, join
+from conveyor.pipeline.trigger_keys import read_on
 from conveyor.pipeline.values import (
     NAME_RE,
     NAME_RULE,
@@ -37,7 +38,7 @@ from conveyor.pipeline.values import (
     read_timeout,
 )
 
-PIPELINE_KEYS = ("name", "image", "env", "source", "jobs")
+PIPELINE_KEYS = ("name", "image", "env", "source", "on", "jobs")
 JOB_KEYS = (
     "image",
     "labels",
@@ -54,6 +55,7 @@ JOB_KEYS = (
     "secrets",
     "privileged",
     "user",
+    "interruptible",
 )
 STEP_KEYS = ("name", "run", "image", "env", "timeout", "user")
 
@@ -96,13 +98,19 @@ def read_pipeline(w: Walker, root: Node) -> Pipeline | None:
     env: dict[str, str] = section.get("env", read_env, {})
     jobs: list[_JobDraft] = section.get("jobs", _jobs, [])
     source = section.get("source", read_source, None)
+    on = section.get("on", read_on, Triggers())
     if not section.has("image"):
         _check_images(w, jobs)
     _check_needs(w, jobs)
     if w.issues:
         return None
     return Pipeline(
-        name=name, image=image, env=env, jobs=tuple(job.job for job in jobs), source=source
+        name=name,
+        image=image,
+        env=env,
+        jobs=tuple(job.job for job in jobs),
+        source=source,
+        on=on,
     )
 
 
@@ -146,8 +154,9 @@ def _job(w: Walker, name: str, key_node: Node, node: Node, path: str) -> _JobDra
         environment=section.get("environment", read_environment, None),
         concurrency=section.get("concurrency", read_concurrency, None),
         secrets=section.get("secrets", read_secrets, ()),
-        privileged=section.get("privileged", read_privileged, False),
+        privileged=section.get("privileged", read_bool, False),
         user=section.get("user", read_user, None),
+        interruptible=section.get("interruptible", read_bool, False),
     )
     check_job_delivery(w, job, join(path, "concurrency"), section.node("concurrency"))
     return _JobDraft(job, path, section.node("needs"), needs, section.has("image"), steps)

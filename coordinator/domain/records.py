@@ -152,6 +152,9 @@ class JobSpecRecord:
     """Names of the stored secrets its steps get as env (only names: values are never here)."""
     privileged: bool = False
     """Its steps run as privileged containers (only on agents that allow it)."""
+    interruptible: bool = False
+    """A newer push to the build's branch cancels it (reason `superseded`) while queued or
+    running."""
 
 
 @dataclass(frozen=True)

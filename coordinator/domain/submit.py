@@ -102,6 +102,7 @@ def jobs_from_pipeline(
             tuple(job.retry.when),
             secrets=tuple(job.secrets),
             privileged=job.privileged,
+            interruptible=job.interruptible,
         )
         size = encoded_size(spec)
         if size > MAX_JOB_SPEC_BYTES:

@@ -40,6 +40,8 @@ def spec_from_json(text: str) -> JobSpecRecord:
         secrets=tuple(str(name) for name in raw.get("secrets", ())),
         # Specs stored before `privileged` existed lack it.
         privileged=bool(raw.get("privileged", False)),
+        # And before `interruptible`: such jobs were never canceled by a newer push.
+        interruptible=bool(raw.get("interruptible", False)),
     )
 
 

@@ -236,7 +236,7 @@ def test_anchors_and_aliases_are_allowed() -> None:
 
 JOB_KEYS = (
     "image, labels, env, steps, needs, artifacts, timeout, retry, approval, when, environment,"
-    " concurrency, secrets, privileged, user"
+    " concurrency, secrets, privileged, user, interruptible"
 )
 REASONS = "agent_lost, timeout, exit_code, image_pull_failed, agent_stopped, oom_killed"
 
@@ -265,7 +265,7 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
                 "unknown key 'when' (allowed: name, run, image, env, timeout, user)",
                 7,
             ),
-            ("triggers", "unknown key 'triggers' (allowed: name, image, env, source, jobs)", 8),
+            ("triggers", "unknown key 'triggers' (allowed: name, image, env, source, on, jobs)", 8),
         ],
     ),
     (
@@ -896,7 +896,7 @@ def test_billion_laughs_in_an_unread_key_is_cheap() -> None:
     start = time.monotonic()
     found = problems("\n".join(lines) + "\n")
     assert time.monotonic() - start < 2
-    assert ("lol9", "unknown key 'lol9' (allowed: name, image, env, source, jobs)", 10) in found
+    assert ("lol9", "unknown key 'lol9' (allowed: name, image, env, source, on, jobs)", 10) in found
 
 
 def test_billion_laughs_through_the_schema_hits_the_node_budget() -> None:

@@ -253,11 +253,6 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
         """),
         [("jobs.a.when", "expected a mapping, got a list", 5)],
     ),
-    (
-        "on stays unknown",
-        "name: p\nimage: img\non: {push: {}}\njobs:\n  a:\n    steps: [{run: x}]\n",
-        [("on", "unknown key 'on' (allowed: name, image, env, source, jobs)", 3)],
-    ),
 ]
 
 

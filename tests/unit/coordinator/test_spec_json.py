@@ -1,4 +1,5 @@
-"""Job specs stored before `privileged` and `user` existed still load, as unprivileged."""
+"""Job specs stored before `privileged`, `user` and `interruptible` existed still load, as
+unprivileged and not interruptible."""
 
 from __future__ import annotations
 
@@ -17,11 +18,17 @@ def test_an_older_spec_loads_without_privileges_or_user() -> None:
     }
     spec = spec_from_json(json.dumps(old))
     assert spec.privileged is False
+    assert spec.interruptible is False
     assert spec.steps[0].user == ""
 
 
 def test_privileged_and_user_survive_the_round_trip() -> None:
     spec = JobSpecRecord(
-        (StepSpecRecord("s", "i", "r", {}, None, "1000"),), None, 0, (), privileged=True
+        (StepSpecRecord("s", "i", "r", {}, None, "1000"),),
+        None,
+        0,
+        (),
+        privileged=True,
+        interruptible=True,
     )
     assert spec_from_json(spec_to_json(spec)) == spec
