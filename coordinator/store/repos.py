@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import LargeBinary, delete, select, update
 from sqlmodel import Field, Session, SQLModel, col
 
-from conveyor.states import BuildStatus, JobStatus
+from conveyor.states import BuildStatus, JobStatus, Reason
 from coordinator.domain.audit import AuditAction
 from coordinator.domain.errors import ConflictError, NotFoundError
 from coordinator.domain.records import LiveAttempt
 from coordinator.domain.repo_records import CheckResult, NewBuild, RepoRecord
+from coordinator.policy.superseding import superseded_message
 from coordinator.store import audit, progress
 from coordinator.store.base import Component
 from coordinator.store.builds import insert_build, request_attempt_cancel
@@ -24,8 +25,6 @@ from coordinator.store.coltypes import BigInt
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import BuildRow, JobRow
 
-SUPERSEDED = "superseded"
-"""The reason code of a job a newer push of its branch canceled."""
 _OPEN_JOB = (JobStatus.WAITING, JobStatus.QUEUED)
 _FINAL_BUILD = tuple(s.value for s in BuildStatus if s.final)
 
@@ -174,12 +173,12 @@ def _supersede(session: Session, repo: str, branch: str, newest: int) -> list[Li
             if not json.loads(job.spec_json).get("interruptible", False):
                 continue
             status = JobStatus(job.status)
-            message = f"superseded by build {newest}, a newer push of {branch}"
+            message = superseded_message(branch, newest)
             assert job.id is not None
             if status in _OPEN_JOB:
-                progress.set_job(session, job.id, JobStatus.CANCELED, SUPERSEDED, message)
+                progress.set_job(session, job.id, JobStatus.CANCELED, Reason.SUPERSEDED, message)
             elif status is JobStatus.RUNNING:
-                job.reason, job.message = SUPERSEDED, message
+                job.reason, job.message = Reason.SUPERSEDED, message
                 session.add(job)
                 stopped += request_attempt_cancel(session, job)
         progress.advance(session, build_id)

@@ -239,3 +239,65 @@ def test_repo_add_refuses_bad_input_and_unreachable_urls_and_never_prints_the_se
     actions = [(e["action"], e["target"]) for e in farm.json("audit")["events"]]
     assert ("repo_remove", "listed") in actions and ("repo_add", "listed") in actions
     assert farm.cli("repo", "remove", "listed").returncode == 2
+
+
+def recorded(cluster: Cluster, name: str, ref: str, commit: str) -> bool:
+    """Whether the watcher has recorded `ref` at `commit` (its check of that push is done)."""
+    repos = cluster.json("repo", "list")["repos"]
+    return any(r["name"] == name and r["heads"].get(ref) == commit for r in repos)
+
+
+def test_a_push_the_pipeline_does_not_accept_builds_nothing(farm: Cluster, tmp_path: Path) -> None:
+    only_main = pipeline("main-only", extra="on:\n  push: {branches: [main]}\n")
+    repo = GitRepo.create(tmp_path / "picky", {".conveyor.yml": only_main, "version.txt": "1\n"})
+    add_repo(farm, "picky", repo, "--poll", "1s")
+    repo.checkout("topic", new=True)
+    topic = repo.commit({"x.txt": "x"}, "on a topic")
+    wait_for(lambda: recorded(farm, "picky", "refs/heads/topic", topic), WAIT_S, "the check")
+    assert repo_builds(farm, "picky") == []
+    repo.checkout("main")
+    main = repo.commit({"y.txt": "y"}, "on main")
+    builds = wait_for(lambda: repo_builds(farm, "picky"), WAIT_S, "the build of main")
+    assert [(b["branch"], b["trigger"]["commit"]) for b in builds] == [("main", main)]
+
+
+SUPERSEDABLE = """
+name: slow
+image: conveyor/busybox
+jobs:
+  long:
+    interruptible: true
+    steps: [{run: "sleep 120"}]
+  after-long:
+    interruptible: true
+    needs: [long]
+    steps: [{run: "true"}]
+  keep:
+    steps: [{run: "sleep 2"}]
+"""
+
+
+def test_a_newer_push_supersedes_interruptible_jobs_and_leaves_the_others(
+    farm: Cluster, tmp_path: Path
+) -> None:
+    repo = GitRepo.create(tmp_path / "busy", {".conveyor.yml": pipeline("first")})
+    add_repo(farm, "busy", repo, "--poll", "1s")
+    repo.commit({".conveyor.yml": SUPERSEDABLE}, "slow one")
+    older = wait_for(lambda: repo_builds(farm, "busy"), WAIT_S, "the first build")[0]["id"]
+    farm.wait_build(
+        older,
+        lambda d: next(j for j in d["jobs"] if j["name"] == "long")["status"] == "running",
+        WAIT_S,
+        "the long job to run",
+    )
+    newer = repo.commit({".conveyor.yml": pipeline("quick"), "version.txt": "2\n"}, "quick one")
+    wait_for(lambda: len(repo_builds(farm, "busy")) == 2, WAIT_S, "the newer build")
+    done = farm.wait_build(older, lambda d: d["status"] in ("failed", "canceled", "succeeded"),
+                           WAIT_S, "the older build to end")  # fmt: skip
+    jobs = {j["name"]: j for j in done["jobs"]}
+    for name in ("long", "after-long"):
+        assert (jobs[name]["status"], jobs[name]["reason"]) == ("canceled", "superseded"), jobs
+        assert "newer push to main" in jobs[name]["message"]
+    assert jobs["keep"]["status"] == "succeeded", "a job not marked interruptible runs on"
+    newest = next(b for b in repo_builds(farm, "busy") if b["trigger"]["commit"] == newer)
+    assert farm.wait_build(newest["id"], lambda d: d["status"] == "succeeded", WAIT_S, "newer")
