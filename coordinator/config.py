@@ -175,8 +175,9 @@ MIN_REPO_POLL_S = 1.0
 MAX_REPO_POLL_S = 7 * 86400.0
 # Checks (`git ls-remote` and what follows) running at once, whatever the number of repositories.
 REPO_CHECKS_AT_ONCE = 4
-# The watcher looks for due repositories this often (seconds); a webhook wakes it at once.
-REPO_WATCH_TICK_S = 0.5
+# The watcher looks for due repositories this often (seconds; one small indexed query); a
+# webhook wakes it at once.
+REPO_WATCH_TICK_S = 0.25
 # One git command (ls-remote, fetch, show) may take this long (seconds) before it is killed.
 GIT_TIMEOUT_S = 120.0
 # A repository whose check fails is tried again after its poll interval doubled per failure in a

@@ -45,7 +45,8 @@ class RepoRow(SQLModel, table=True):
     last_check_ms: int | None = Field(default=None, sa_type=BigInt)
     last_error: str = ""
     failures: int = 0
-    next_check_ms: int = Field(sa_type=BigInt)
+    # What the watcher looks up several times a second: due repositories.
+    next_check_ms: int = Field(sa_type=BigInt, index=True)
     created_at_ms: int = Field(sa_type=BigInt)
     created_by: str
 

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("created_at_ms", _MS, nullable=False),
         sa.Column("created_by", sa.String(), nullable=False),
     )
+    op.create_index("ix_repos_next_check_ms", "repos", ["next_check_ms"])
     # Plain ADD COLUMNs: a batch copy of `builds` would trip the jobs' foreign key on SQLite.
     for name, kind in (
         ("trigger_repo", sa.String()),
