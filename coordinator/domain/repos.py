@@ -25,7 +25,7 @@ from coordinator.config import (
     MIN_REPO_POLL_S,
     MIN_WEBHOOK_SECRET_BYTES,
 )
-from coordinator.domain.access import MANAGE, READ, Principal, check_role
+from coordinator.domain.access import MANAGE, Principal, check_role
 from coordinator.domain.errors import GitError
 from coordinator.domain.ports import SecretSealer
 from coordinator.domain.repo_ports import GitRemote, RepoStore
@@ -146,7 +146,7 @@ class Repos:
                 self._sealer.seal, seal_name(name), SEAL_SCOPE, webhook_secret
             )
         try:
-            heads = await self._runtime.io(self._git.heads, url)
+            heads = await self._runtime.git(self._git.heads, url)
         except GitError as error:
             raise GitError(f"cannot read the repository at {url}: {error}") from None
         if len(heads) > MAX_REPO_HEADS:
@@ -174,11 +174,12 @@ class Repos:
         check_role(principal, MANAGE, "remove repositories")
         check_name(name)
         record = await self._runtime.db(self._store.remove, name, principal.name)
-        await self._runtime.io(self._git.drop, name)
+        await self._runtime.git(self._git.drop, name)
         return record
 
     async def list(self, principal: Principal) -> builtins.list[RepoRecord]:
-        check_role(principal, READ, "list repositories")
+        # Admin only, like adding: a URL may carry a token (https://TOKEN@host/...).
+        check_role(principal, MANAGE, "list repositories")
         return await self._runtime.db(self._store.list)
 
     async def get(self, name: str) -> RepoRecord:

@@ -143,7 +143,7 @@ class Watcher:
                 await self._record_failure(repo, error)
 
     async def _record_failure(self, repo: RepoRecord, error: Exception) -> None:
-        if not isinstance(error, (GitError, ValueError)):
+        if not isinstance(error, (GitError, ValueError, NotFoundError)):
             LOGGER.exception("repository %s: check failed", repo.name)
         else:
             LOGGER.warning("repository %s: check failed: %s", repo.name, error)
@@ -159,7 +159,7 @@ class Watcher:
     async def check(self, repo: RepoRecord) -> CheckResult:
         """One check of `repo`: its new heads and due schedules become builds, recorded with
         the heads in one transaction. A check that lost a race to another changes nothing."""
-        heads = await self._runtime.io(self._git.heads, repo.url)
+        heads = await self._runtime.git(self._git.heads, repo.url)
         if len(heads) > MAX_REPO_HEADS:
             raise ValueError(f"too many refs ({len(heads)} > {MAX_REPO_HEADS})")
         now = self._clock()
@@ -169,7 +169,7 @@ class Watcher:
         wanted += self._due_schedules(repo, plan, now)
         if wanted:
             commits = list(dict.fromkeys(head.commit for head in wanted))
-            await self._runtime.io(self._git.fetch, repo.name, repo.url, commits)
+            await self._runtime.git(self._git.fetch, repo.name, repo.url, commits)
             for head in wanted:
                 new = await self._plan(repo, head)
                 if new is not None:
@@ -222,9 +222,9 @@ class Watcher:
         return found
 
     async def _plan(self, repo: RepoRecord, head: Head) -> NewBuild | None:
-        info = await self._runtime.io(self._git.commit_info, repo.name, head.commit)
+        info = await self._runtime.git(self._git.commit_info, repo.name, head.commit)
         try:
-            text = await self._runtime.io(
+            text = await self._runtime.git(
                 self._git.show, repo.name, head.commit, repo.pipeline_path, MAX_REPO_PIPELINE_BYTES
             )
         except GitError as error:
@@ -253,10 +253,10 @@ class Watcher:
         commit = plan.heads.get(self._default_ref(plan.heads), "")
         if not commit or commit == repo.schedules_commit:
             return
-        await self._runtime.io(self._git.fetch, repo.name, repo.url, [commit])
+        await self._runtime.git(self._git.fetch, repo.name, repo.url, [commit])
         entries: list[tuple[str, str]] = []
         with contextlib.suppress(GitError, PipelineError):
-            text = await self._runtime.io(
+            text = await self._runtime.git(
                 self._git.show, repo.name, commit, repo.pipeline_path, MAX_REPO_PIPELINE_BYTES
             )
             if text is not None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from conveyor import wire
 from conveyor.v1 import repos_pb2, repos_pb2_grpc
-from coordinator.domain.access import MANAGE, READ, Principal
+from coordinator.domain.access import MANAGE, Principal
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.repo_records import DEFAULT_HEAD, RepoRecord
 from coordinator.edge.errors import Context, unary
@@ -62,7 +62,9 @@ class RepoService(repos_pb2_grpc.RepoServiceServicer):
     async def ListRepos(
         self, request: repos_pb2.ListReposRequest, context: Context
     ) -> repos_pb2.ListReposResponse:
-        records = await self._repos.list(await self._authorize(context, READ, "list repositories"))
+        records = await self._repos.list(
+            await self._authorize(context, MANAGE, "list repositories")
+        )
         return repos_pb2.ListReposResponse(repos=[repo_to_pb(r) for r in records])
 
     @unary

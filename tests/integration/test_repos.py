@@ -227,6 +227,10 @@ def test_repo_add_refuses_bad_input_and_unreachable_urls_and_never_prints_the_se
         assert refused.returncode == 2, refused
         assert words in refused.stderr.decode(), refused.stderr
     assert all(r["name"] != "ok" for r in farm.json("repo", "list")["repos"])
+    developer = farm.json("token", "create", "repo-dev", "--role", "developer")["token"]
+    for args in (["list"], ["add", "dev", str(tmp_path)], ["remove", "app"]):
+        refused = farm.cli("repo", *args, token=developer)
+        assert refused.returncode == 2 and b"admin" in refused.stderr, refused
 
     repo = GitRepo.create(tmp_path / "listed", {".conveyor.yml": pipeline("x")})
     added = farm.cli("repo", "add", "listed", str(repo.path), "--webhook-secret", SECRET)
