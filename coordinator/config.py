@@ -183,6 +183,8 @@ GIT_TIMEOUT_S = 120.0
 # A repository whose check fails is tried again after its poll interval doubled per failure in a
 # row, up to this (seconds); `repo list` shows the error and the next check.
 REPO_BACKOFF_MAX_S = 3600.0
+# A failed check's error as `repo list` shows it (characters).
+MAX_REPO_ERROR_CHARS = 1000
 # Heads (branches and tags) one repository may have recorded; more is an error shown in `repo
 # list` (a bound on the row and on the builds one check may start).
 MAX_REPO_HEADS = 10_000

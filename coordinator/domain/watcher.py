@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from conveyor.pipeline import Pipeline, PipelineError, load_pipeline
 from coordinator.config import (
     MAX_BUILDS_PER_CHECK,
+    MAX_REPO_ERROR_CHARS,
     MAX_REPO_HEADS,
     MAX_REPO_PIPELINE_BYTES,
     REPO_BACKOFF_MAX_S,
@@ -30,6 +31,7 @@ from coordinator.domain import repo_plans, trigger_rules
 from coordinator.domain.attempts import Attempts
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import ConflictError, GitError, NotFoundError
+from coordinator.domain.loops import DEFAULT_BACKOFF
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import SecretStore
 from coordinator.domain.repo_plans import SCHEDULE, Head
@@ -100,13 +102,22 @@ class Watcher:
         self._wake.set()
 
     async def watch_forever(self, stop: asyncio.Event) -> None:
-        """Starts the checks that are due until `stop` is set; a failed check is recorded on
-        its repository, never the end of the loop."""
+        """Starts the checks that are due until `stop` is set. A failed look for due
+        repositories (the database away for a moment) is retried after a backoff; a failed
+        check is recorded on its repository. Neither ends the loop."""
+        failures = 0
         try:
             while not stop.is_set():
-                await self._start_due()
+                try:
+                    await self._start_due()
+                except Exception:
+                    failures += 1
+                    delay_s = DEFAULT_BACKOFF.delay(failures)
+                    LOGGER.exception("repository watcher: pass failed (%d in a row)", failures)
+                else:
+                    failures, delay_s = 0, REPO_WATCH_TICK_S
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), REPO_WATCH_TICK_S)
+                    await asyncio.wait_for(self._wake.wait(), delay_s)
                 self._wake.clear()
         finally:
             for task in self._checking.values():
@@ -144,17 +155,20 @@ class Watcher:
 
     async def _record_failure(self, repo: RepoRecord, error: Exception) -> None:
         if not isinstance(error, (GitError, ValueError, NotFoundError)):
-            LOGGER.exception("repository %s: check failed", repo.name)
+            LOGGER.error("repository %s: check failed", repo.name, exc_info=error)
         else:
             LOGGER.warning("repository %s: check failed: %s", repo.name, error)
         delay_s = min(REPO_BACKOFF_MAX_S, repo.poll_s * 2.0 ** min(repo.failures + 1, 20))
-        with contextlib.suppress(NotFoundError):
+        try:
             await self._runtime.db(
                 self._store.record_failure,
                 repo.name,
-                str(error)[:1000],
+                str(error)[:MAX_REPO_ERROR_CHARS],
                 self._clock() + int(delay_s * 1000),
             )
+        except Exception:
+            # Not recorded (the database away too): the check is simply due again.
+            LOGGER.exception("repository %s: cannot record the failed check", repo.name)
 
     async def check(self, repo: RepoRecord) -> CheckResult:
         """One check of `repo`: its new heads and due schedules become builds, recorded with

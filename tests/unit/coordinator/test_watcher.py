@@ -188,3 +188,22 @@ def test_signatures_of_each_forge_are_checked_against_the_raw_body() -> None:
     assert is_push({"x-github-event": "push"}) and not is_push({"x-github-event": "ping"})
     assert is_push({"x-gitlab-event": "Tag Push Hook"}) and is_push({"x-gitea-event": "push"})
     assert not is_push({"x-gitlab-event": "Merge Request Hook"}) and not is_push({})
+
+
+def test_two_checks_of_one_push_build_it_once(
+    repo: GitRepo, data_dir: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Two checks (a webhook's and a poll's, or two coordinators') start from the same recorded
+    heads: the second finds them changed when it records, and records nothing."""
+    clock = Clock("2026-01-01T00:10:00")
+    core, store = coordinator(data_dir)
+    repos, watcher = parts(core, store, clock)
+    loop.run_until_complete(repos.add(SERVER_PRINCIPAL, "app", str(repo.path), poll_s=60))
+    before = store.repos.get("app")
+    pushed = repo.commit({"x.txt": "1"}, "one push")
+    first = loop.run_until_complete(watcher.check(before))
+    second = loop.run_until_complete(watcher.check(before))
+    assert len(first.build_ids) == 1 and second.build_ids == ()
+    assert events(store) == [("push", "main")]
+    assert store.repos.get("app").heads["refs/heads/main"] == pushed
+    loop.run_until_complete(core.close())
