@@ -27,6 +27,7 @@ _ENV = {
     "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
     "LC_ALL": "C",
 }
+_KEPT = ("PATH", "HOME", "SSH_AUTH_SOCK")
 # Most stderr a failed git command's error keeps (characters).
 _MAX_ERROR_CHARS = 500
 _PEELED = "^{}"
@@ -41,7 +42,9 @@ class GitCache:
         self._timeout_s = timeout_s
 
     def _git(self, *args: str, cwd: Path | None = None) -> bytes:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self._root), **_ENV}
+        # HOME and the ssh agent stay the coordinator user's: ssh finds its keys there.
+        kept = {name: os.environ[name] for name in _KEPT if name in os.environ}
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(self._root), **kept, **_ENV}
         try:
             done = subprocess.run(
                 ["git", *args],
