@@ -170,20 +170,32 @@ def _supersede(session: Session, repo: str, branch: str, newest: int) -> list[Li
     stopped: list[LiveAttempt] = []
     for build_id in list(older):
         jobs = session.execute(select(JobRow).where(col(JobRow.build_id) == build_id)).scalars()
-        for job in list(jobs):
-            if not json.loads(job.spec_json).get("interruptible", False):
-                continue
-            status = JobStatus(job.status)
-            message = superseded_message(branch, newest)
-            assert job.id is not None
-            if status in _OPEN_JOB:
-                progress.set_job(session, job.id, JobStatus.CANCELED, Reason.SUPERSEDED, message)
-            elif status is JobStatus.RUNNING:
-                job.reason, job.message = Reason.SUPERSEDED, message
-                session.add(job)
-                stopped += request_attempt_cancel(session, job)
-        progress.advance(session, build_id)
+        message = superseded_message(branch, newest)
+        canceled = [j.name for j in list(jobs) if _supersede_job(session, j, message, stopped)]
+        if canceled:
+            # A cancel the trail records like any other (DESIGN §7.12), by the repository.
+            detail = f"superseded by build {newest}: {', '.join(canceled)}"
+            audit.record(session, f"repo:{repo}", AuditAction.CANCEL, f"build {build_id}", detail)
+            progress.advance(session, build_id)
     return stopped
+
+
+def _supersede_job(session: Session, job: JobRow, message: str, stopped: list[LiveAttempt]) -> bool:
+    """Cancels `job` if it is interruptible and not yet done (its running attempt added to
+    `stopped`); whether it did."""
+    if not json.loads(job.spec_json).get("interruptible", False):
+        return False
+    status = JobStatus(job.status)
+    assert job.id is not None
+    if status in _OPEN_JOB:
+        progress.set_job(session, job.id, JobStatus.CANCELED, Reason.SUPERSEDED, message)
+        return True
+    if status is JobStatus.RUNNING:
+        job.reason, job.message = Reason.SUPERSEDED, message
+        session.add(job)
+        stopped += request_attempt_cancel(session, job)
+        return True
+    return False
 
 
 def _repo(session: Session, name: str) -> RepoRow:

@@ -303,5 +303,8 @@ def test_a_newer_push_supersedes_interruptible_jobs_and_leaves_the_others(
         assert (jobs[name]["status"], jobs[name]["reason"]) == ("canceled", "superseded"), jobs
         assert "newer push to main" in jobs[name]["message"]
     assert jobs["keep"]["status"] == "succeeded", "a job not marked interruptible runs on"
+    cancels = [e for e in farm.json("audit")["events"] if e["target"] == f"build {older}"]
+    assert [(e["action"], e["by"]) for e in cancels] == [("cancel", "repo:busy")]
+    assert "long" in cancels[0]["detail"] and "after-long" in cancels[0]["detail"]
     newest = next(b for b in repo_builds(farm, "busy") if b["trigger"]["commit"] == newer)
     assert farm.wait_build(newest["id"], lambda d: d["status"] == "succeeded", WAIT_S, "newer")
