@@ -4,14 +4,21 @@ Pure functions: the watcher reads git and the store, this decides."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from conveyor.pipeline import Pipeline, PipelineError, load_pipeline
 from coordinator.config import MAX_TRIGGER_AUTHOR_CHARS, MAX_TRIGGER_MESSAGE_CHARS
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.repo_ports import CommitInfo
-from coordinator.domain.repo_records import NewBuild, RepoRecord, Trigger, ref_kind
+from coordinator.domain.repo_records import (
+    BRANCH_PREFIX,
+    DEFAULT_HEAD,
+    NewBuild,
+    RepoRecord,
+    Trigger,
+    ref_kind,
+)
 from coordinator.domain.secrets import missing_secrets
 from coordinator.domain.submit import jobs_from_pipeline
 from coordinator.policy.conditions import BuildContext
@@ -36,6 +43,23 @@ def head_of(ref: str, commit: str) -> Head | None:
     if tag is not None:
         return Head(ref, commit, TAG)
     return None
+
+
+def new_heads(recorded: Mapping[str, str], heads: Mapping[str, str]) -> list[Head]:
+    """Refs whose commit is not the recorded one, by name; a deleted ref builds nothing."""
+    found = []
+    for ref, commit in sorted(heads.items()):
+        if ref == DEFAULT_HEAD or recorded.get(ref) == commit:
+            continue
+        head = head_of(ref, commit)
+        if head is not None:
+            found.append(head)
+    return found
+
+
+def default_ref(heads: Mapping[str, str]) -> str:
+    """The default branch's ref, as the repository's HEAD names it (else main)."""
+    return heads.get(DEFAULT_HEAD) or f"{BRANCH_PREFIX}main"
 
 
 def _bounded(text: str, limit: int) -> str:

@@ -99,6 +99,16 @@ def check_secret(secret: str) -> None:
         )
 
 
+def check_repo(name: str, url: str, pipeline_path: str, poll_s: float, secret: str) -> None:
+    """ValueError naming the first of a new repository's settings that is not acceptable."""
+    check_name(name)
+    check_url(url)
+    check_pipeline_path(pipeline_path)
+    check_poll(poll_s)
+    if secret:
+        check_secret(secret)
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -135,13 +145,9 @@ class Repos:
         check_role(principal, MANAGE, "add repositories")
         pipeline_path = pipeline_path or DEFAULT_REPO_PIPELINE
         poll_s = poll_s or DEFAULT_REPO_POLL_S
-        check_name(name)
-        check_url(url)
-        check_pipeline_path(pipeline_path)
-        check_poll(poll_s)
+        check_repo(name, url, pipeline_path, poll_s, webhook_secret)
         sealed = None
         if webhook_secret:
-            check_secret(webhook_secret)
             sealed = await self._runtime.io(
                 self._sealer.seal, seal_name(name), SEAL_SCOPE, webhook_secret
             )

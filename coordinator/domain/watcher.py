@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from conveyor.pipeline import Pipeline, PipelineError, load_pipeline
@@ -38,7 +38,6 @@ from coordinator.domain.repo_plans import SCHEDULE, Head
 from coordinator.domain.repo_ports import GitRemote, RepoStore
 from coordinator.domain.repo_records import (
     BRANCH_PREFIX,
-    DEFAULT_HEAD,
     CheckResult,
     NewBuild,
     RepoRecord,
@@ -178,7 +177,7 @@ class Watcher:
             raise ValueError(f"too many refs ({len(heads)} > {MAX_REPO_HEADS})")
         now = self._clock()
         plan = _Plan(heads, schedules=dict(repo.schedules), schedules_commit=repo.schedules_commit)
-        wanted = self._new_heads(repo, heads)[:MAX_BUILDS_PER_CHECK]
+        wanted = repo_plans.new_heads(repo.heads, heads)[:MAX_BUILDS_PER_CHECK]
         await self._refresh_schedules(repo, plan, now)
         wanted += self._due_schedules(repo, plan, now)
         if wanted:
@@ -224,17 +223,6 @@ class Watcher:
             next_check_ms=next_check,
         )
 
-    def _new_heads(self, repo: RepoRecord, heads: Mapping[str, str]) -> list[Head]:
-        """Refs whose commit is not the recorded one; a deleted ref builds nothing."""
-        found = []
-        for ref, commit in sorted(heads.items()):
-            if ref == DEFAULT_HEAD or repo.heads.get(ref) == commit:
-                continue
-            head = repo_plans.head_of(ref, commit)
-            if head is not None:
-                found.append(head)
-        return found
-
     async def _plan(self, repo: RepoRecord, head: Head) -> NewBuild | None:
         info = await self._runtime.git(self._git.commit_info, repo.name, head.commit)
         try:
@@ -258,13 +246,10 @@ class Watcher:
         scopes = await self._runtime.db(self._secrets.scopes, names)
         return repo_plans.missing_secrets_error(new, pipeline, scopes)
 
-    def _default_ref(self, heads: Mapping[str, str]) -> str:
-        return heads.get(DEFAULT_HEAD) or f"{BRANCH_PREFIX}main"
-
     async def _refresh_schedules(self, repo: RepoRecord, plan: _Plan, now: int) -> None:
         """Reads the schedules again when the default branch moved: entries kept keep their
         next fire time (a restart or a push neither loses nor repeats one)."""
-        commit = plan.heads.get(self._default_ref(plan.heads), "")
+        commit = plan.heads.get(repo_plans.default_ref(plan.heads), "")
         if not commit or commit == repo.schedules_commit:
             return
         await self._runtime.git(self._git.fetch, repo.name, repo.url, [commit])
@@ -295,7 +280,7 @@ class Watcher:
                 continue
             cron, branch = schedule_entry(key)
             plan.schedules[key] = self._rules.next_fire_ms(cron, now)
-            ref = f"{BRANCH_PREFIX}{branch}" if branch else self._default_ref(plan.heads)
+            ref = f"{BRANCH_PREFIX}{branch}" if branch else repo_plans.default_ref(plan.heads)
             commit = plan.heads.get(ref)
             if commit is None:
                 LOGGER.warning("repository %s: schedule %r: no branch %s", repo.name, cron, ref)

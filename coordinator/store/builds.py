@@ -172,9 +172,7 @@ def insert_build(
         error=error or None,
     )
     if trigger is not None:
-        build.trigger_repo, build.trigger_commit = trigger.repo, trigger.commit
-        build.trigger_committed_at_ms = trigger.committed_at_ms
-        build.trigger_message, build.trigger_author = trigger.message, trigger.author
+        _set_trigger(build, trigger)
     session.add(build)
     session.flush()
     assert build.id is not None
@@ -188,6 +186,12 @@ def insert_build(
     deployments.add_jobs(session, rows, jobs, actor)
     progress.advance(session, build.id)
     return build.id
+
+
+def _set_trigger(build: BuildRow, trigger: Trigger) -> None:
+    build.trigger_repo, build.trigger_commit = trigger.repo, trigger.commit
+    build.trigger_committed_at_ms = trigger.committed_at_ms
+    build.trigger_message, build.trigger_author = trigger.message, trigger.author
 
 
 def _build(session: Session, build_id: int) -> BuildRow:
