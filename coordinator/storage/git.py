@@ -8,10 +8,12 @@ password fails rather than waits); each blocks, so the domain runs them on its f
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
+from coordinator.config import MAX_REF_NAME_BYTES
 from coordinator.domain.errors import GitError
 from coordinator.domain.repo_ports import CommitInfo
 from coordinator.domain.repo_records import DEFAULT_HEAD
@@ -32,8 +34,19 @@ _KEPT = ("PATH", "HOME", "SSH_AUTH_SOCK")
 _MAX_ERROR_CHARS = 500
 _PEELED = "^{}"
 _SYMREF = "ref: "
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _WATCHED = ("refs/heads/", "refs/tags/")
 _SEP = "\x00"
+
+
+def _fits(sha: str, ref: str) -> bool:
+    """A commit id (SHA-1 or SHA-256, hex) and a ref name without spaces or control characters,
+    of a length a build's branch or tag may have."""
+    return (
+        _OBJECT_ID.fullmatch(sha) is not None
+        and len(ref.encode(errors="replace")) <= len("refs/heads/") + MAX_REF_NAME_BYTES
+        and not any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in ref)
+    )
 
 
 class GitCache:
@@ -75,8 +88,8 @@ class GitCache:
             sha, _, ref = line.partition("\t")
             if sha.startswith(_SYMREF) and ref == DEFAULT_HEAD:
                 heads[DEFAULT_HEAD] = sha.removeprefix(_SYMREF)
-            elif not ref.startswith(_WATCHED):
-                continue
+            elif not ref.startswith(_WATCHED) or not _fits(sha, ref):
+                continue  # a remote's answer is input like any other
             elif ref.endswith(_PEELED):
                 heads[ref.removesuffix(_PEELED)] = sha  # the commit, not the tag object
             elif ref not in heads:

@@ -15,6 +15,7 @@ import pytest
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.access import SERVER_PRINCIPAL
 from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.errors import GitError
 from coordinator.domain.repos import Repos
 from coordinator.domain.watcher import Watcher
 from coordinator.domain.webhooks import is_push, signature_valid
@@ -207,3 +208,20 @@ def test_two_checks_of_one_push_build_it_once(
     assert events(store) == [("push", "main")]
     assert store.repos.get("app").heads["refs/heads/main"] == pushed
     loop.run_until_complete(core.close())
+
+
+def test_heads_are_branches_and_tags_at_their_commits_with_the_default_branch(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    repo.git("tag", "-a", "v1", "-m", "an annotated tag names a tag object")
+    repo.git("update-ref", "refs/notes/other", repo.head())
+    heads = GitCache(tmp_path / "cache", 60.0).heads(str(repo.path))
+    commit = repo.head()
+    assert heads == {
+        "HEAD": "refs/heads/main",
+        "refs/heads/main": commit,
+        "refs/heads/release": commit,
+        "refs/tags/v1": commit,
+    }
+    with pytest.raises(GitError, match="does not appear to be a git repository"):
+        GitCache(tmp_path / "cache", 60.0).heads(str(tmp_path / "nothing"))
