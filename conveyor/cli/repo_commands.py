@@ -110,7 +110,9 @@ def cmd_add(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(repo_doc(repo), indent=2))
     else:
-        print(f"repository {printable(repo.name)} added ({len(repo.heads)} heads recorded)")
+        count = len(repo.heads)
+        heads = f"{count} head{'' if count == 1 else 's'}"
+        print(f"repository {printable(repo.name)} added ({heads} recorded, not built)")
     return EXIT_OK
 
 
