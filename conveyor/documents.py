@@ -62,7 +62,28 @@ def build_doc(build: control_pb2.Build) -> dict[str, Any]:
         "tag": build.context.tag or None,
         "redeploys": build.context.redeploys if build.context.HasField("redeploys") else None,
         "started_by": build.started_by or None,
+        "trigger": trigger_doc(build),
+        "error": build.error or None,
         "jobs": [_with_approval(job_doc(job), job) for job in build.jobs],
+    }
+
+
+def trigger_doc(build: control_pb2.Build) -> dict[str, Any] | None:
+    """What started a build from a watched repository; None for every other build."""
+    if not build.HasField("trigger"):
+        return None
+    trigger = build.trigger
+    return {
+        "event": trigger.event,
+        "repo": trigger.repo,
+        "branch": trigger.branch or None,
+        "tag": trigger.tag or None,
+        "commit": trigger.commit,
+        "committed_at_ms": (
+            trigger.committed_at_ms if trigger.HasField("committed_at_ms") else None
+        ),
+        "message": trigger.message,
+        "author": trigger.author,
     }
 
 

@@ -6,12 +6,13 @@ edges then share the one `Coordinator`.
 
 from __future__ import annotations
 
-from coordinator.config import CoordinatorConfig
+from coordinator.config import GIT_TIMEOUT_S, CoordinatorConfig
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.metrics import Metrics
 from coordinator.domain.notify_records import EventRenderer
 from coordinator.domain.ports import HttpPoster
 from coordinator.storage.blobs import BlobStore
+from coordinator.storage.git import GitCache
 from coordinator.storage.logs import LogStore
 from coordinator.storage.secretbox import SecretBox
 from coordinator.store import Store
@@ -39,4 +40,5 @@ def build_coordinator(
         sealer=SecretBox(config.secret_key_path, config.secret_key),
         metrics=metrics,
         poster=poster,
+        git=GitCache(config.git_cache_dir, GIT_TIMEOUT_S),
     )

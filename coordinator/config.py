@@ -187,6 +187,46 @@ MAX_NOTIFY_ERROR_CHARS = 300
 # A target's URL, and the token or secret it is given (characters).
 MAX_NOTIFY_URL_CHARS = 2000
 MAX_NOTIFY_SECRET_CHARS = 4096
+# Watched repositories (`conveyor repo add`). A name goes into the webhook's URL path: letters,
+# digits, '.', '_' and '-', starting with a letter or digit, this long at most.
+MAX_REPO_NAME_CHARS = 64
+MAX_REPO_URL_CHARS = 2048
+DEFAULT_REPO_PIPELINE = ".conveyor.yml"
+MAX_REPO_PIPELINE_PATH_CHARS = 1024
+# How often a repository is polled (seconds): the default, and the bounds `--poll` accepts (a
+# webhook makes polling a fallback, so a slow poll is fine; under a second would hammer a forge).
+DEFAULT_REPO_POLL_S = 60.0
+MIN_REPO_POLL_S = 1.0
+MAX_REPO_POLL_S = 7 * 86400.0
+# Checks (`git ls-remote` and what follows) running at once, whatever the number of repositories.
+REPO_CHECKS_AT_ONCE = 4
+# The watcher looks for due repositories this often (seconds; one small indexed query); a
+# webhook wakes it at once.
+REPO_WATCH_TICK_S = 0.25
+# One git command (ls-remote, fetch, show) may take this long (seconds) before it is killed.
+GIT_TIMEOUT_S = 120.0
+# A repository whose check fails is tried again after its poll interval doubled per failure in a
+# row, up to this (seconds); `repo list` shows the error and the next check.
+REPO_BACKOFF_MAX_S = 3600.0
+# A failed check's error as `repo list` shows it (characters).
+MAX_REPO_ERROR_CHARS = 1000
+# Heads (branches and tags) one repository may have recorded; more is an error shown in `repo
+# list` (a bound on the row and on the builds one check may start).
+MAX_REPO_HEADS = 10_000
+# New heads one check builds at most; the rest wait for the next check.
+MAX_BUILDS_PER_CHECK = 50
+# The commit message a trigger keeps: its first line, this long at most (characters).
+MAX_TRIGGER_MESSAGE_CHARS = 200
+MAX_TRIGGER_AUTHOR_CHARS = 200
+# A pipeline file read from a commit larger than this gives a failed build saying so.
+MAX_REPO_PIPELINE_BYTES = 1024 * 1024
+# The bare clones the coordinator reads pipeline files from, under the data dir.
+GIT_CACHE_DIR = "git"
+# A webhook's body (a push of many commits is a few hundred KiB); more is answered 413.
+MAX_WEBHOOK_BODY_BYTES = 4 * 1024 * 1024
+# A webhook secret, in UTF-8 bytes.
+MIN_WEBHOOK_SECRET_BYTES = 8
+MAX_WEBHOOK_SECRET_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -229,6 +269,10 @@ class CoordinatorConfig:
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def git_cache_dir(self) -> Path:
+        return self.data_dir / GIT_CACHE_DIR
 
     @property
     def secret_key_path(self) -> Path:

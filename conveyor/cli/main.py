@@ -18,6 +18,7 @@ from conveyor.cli import (
     dora_command,
     gate_commands,
     notify_commands,
+    repo_commands,
     rollback_command,
     secret_commands,
 )
@@ -400,6 +401,7 @@ def _add_client_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     access_commands.add_commands(sub, common)
     secret_commands.add_commands(sub, common)
     notify_commands.add_commands(sub, common)
+    repo_commands.add_commands(sub, common)
 
 
 def _add_gate_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:

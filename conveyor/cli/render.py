@@ -38,6 +38,17 @@ def print_build(build: control_pb2.Build, out: TextIO = sys.stdout) -> None:
     status = colour(doc["status"], doc["status"], out)
     origin = f", redeploys deployment {doc['redeploys']}" if doc["redeploys"] else ""
     print(f"build {build.id} ({printable(build.name)}{origin}): {status}", file=out)
+    trigger = doc["trigger"]
+    if trigger is not None:
+        ref = f"tag {trigger['tag']}" if trigger["tag"] else f"branch {trigger['branch']}"
+        print(
+            f"{trigger['event']} of {printable(trigger['repo'])} {printable(ref)} at "
+            f"{trigger['commit'][:12]} by {printable(trigger['author'])}: "
+            f"{printable(trigger['message'])}",
+            file=out,
+        )
+    for line in (doc["error"] or "").splitlines():
+        print(f"error: {printable(line)}", file=out)
     rows: list[list[str | Text]] = []
     for job, job_pb in zip(doc["jobs"], build.jobs, strict=True):
         latest = job_pb.attempts[-1] if job_pb.attempts else None
@@ -70,9 +81,20 @@ def print_builds(builds: Sequence[control_pb2.Build], out: TextIO = sys.stdout) 
                 str(build.job_count),
                 _ago(build.created_at_ms),
                 _duration(build.created_at_ms, build.finished_at_ms),
+                _origin(build),
             ]
         )
-    table(rows, ["ID", "NAME", "STATUS", "JOBS", "CREATED", "DURATION"], out)
+    table(rows, ["ID", "NAME", "STATUS", "JOBS", "CREATED", "DURATION", "TRIGGER"], out)
+
+
+def _origin(build: control_pb2.Build) -> str:
+    """What started a repository's build, or why it could not run (its first line)."""
+    if build.error:
+        return printable("error: " + build.error.splitlines()[0])
+    if not build.HasField("trigger"):
+        return ""
+    trigger = build.trigger
+    return printable(f"{trigger.event} {trigger.repo} {trigger.branch or trigger.tag}")
 
 
 def print_agents(agents: Sequence[control_pb2.Agent], out: TextIO = sys.stdout) -> None:

@@ -359,6 +359,8 @@ class Build(_message.Message):
     JOB_COUNT_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
     STARTED_BY_FIELD_NUMBER: _builtins.int
+    TRIGGER_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     name: _builtins.str
     status: _types_pb2.BuildStatus.ValueType
@@ -368,12 +370,18 @@ class Build(_message.Message):
     job_count: _builtins.int
     started_by: _builtins.str
     """the name of the token the build was submitted with"""
+    error: _builtins.str
+    """why it failed with no jobs (its pipeline file); "" for none"""
     @_builtins.property
     def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Job]:
         """empty in ListBuilds answers, which carry job_count instead"""
 
     @_builtins.property
     def context(self) -> Global___BuildContext: ...
+    @_builtins.property
+    def trigger(self) -> Global___BuildTrigger:
+        """unset for builds a watched repository did not start"""
+
     def __init__(
         self,
         *,
@@ -387,14 +395,63 @@ class Build(_message.Message):
         job_count: _builtins.int = ...,
         context: Global___BuildContext | None = ...,
         started_by: _builtins.str = ...,
+        trigger: Global___BuildTrigger | None = ...,
+        error: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "trigger", b"trigger"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "context", b"context", "created_at_ms", b"created_at_ms", "finished_at_ms", b"finished_at_ms", "id", b"id", "job_count", b"job_count", "jobs", b"jobs", "name", b"name", "started_by", b"started_by", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_requested", b"cancel_requested", "context", b"context", "created_at_ms", b"created_at_ms", "error", b"error", "finished_at_ms", b"finished_at_ms", "id", b"id", "job_count", b"job_count", "jobs", b"jobs", "name", b"name", "started_by", b"started_by", "status", b"status", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Build: _TypeAlias = Build  # noqa: Y015
+
+@_typing.final
+class BuildTrigger(_message.Message):
+    """The commit a watched repository's build builds, and what started it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    REPO_FIELD_NUMBER: _builtins.int
+    BRANCH_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    COMMIT_FIELD_NUMBER: _builtins.int
+    COMMITTED_AT_MS_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    AUTHOR_FIELD_NUMBER: _builtins.int
+    event: _builtins.str
+    """push, tag or schedule"""
+    repo: _builtins.str
+    branch: _builtins.str
+    tag: _builtins.str
+    commit: _builtins.str
+    committed_at_ms: _builtins.int
+    message: _builtins.str
+    """the commit message's first line"""
+    author: _builtins.str
+    """"Name <email>" """
+    def __init__(
+        self,
+        *,
+        event: _builtins.str = ...,
+        repo: _builtins.str = ...,
+        branch: _builtins.str = ...,
+        tag: _builtins.str = ...,
+        commit: _builtins.str = ...,
+        committed_at_ms: _builtins.int | None = ...,
+        message: _builtins.str = ...,
+        author: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_committed_at_ms", b"_committed_at_ms", "committed_at_ms", b"committed_at_ms"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_committed_at_ms", b"_committed_at_ms", "author", b"author", "branch", b"branch", "commit", b"commit", "committed_at_ms", b"committed_at_ms", "event", b"event", "message", b"message", "repo", b"repo", "tag", b"tag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__committed_at_ms: _TypeAlias = _typing.Literal["committed_at_ms"]  # noqa: Y015
+    _WhichOneofArgType__committed_at_ms: _TypeAlias = _typing.Literal["_committed_at_ms", b"_committed_at_ms"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__committed_at_ms) -> _WhichOneofReturnType__committed_at_ms | None: ...
+
+Global___BuildTrigger: _TypeAlias = BuildTrigger  # noqa: Y015
 
 @_typing.final
 class BuildContext(_message.Message):

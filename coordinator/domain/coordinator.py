@@ -42,17 +42,22 @@ from coordinator.domain.ports import (
     StateStore,
 )
 from coordinator.domain.registry import AgentRegistry
+from coordinator.domain.repo_ports import GitRemote, NoGit
+from coordinator.domain.repos import Repos
 from coordinator.domain.rollbacks import Rollbacks
 from coordinator.domain.runtime import Runtime
 from coordinator.domain.secrets import Secrets
+from coordinator.domain.watcher import Watcher
+from coordinator.domain.webhooks import Webhooks
 
 LOGGER = logging.getLogger(__name__)
 
 
 class Coordinator:
     """`access` checks callers and keeps client tokens; `agents`, `attempts`, `builds`,
-    `artifacts`, `follow`, `deployments`, `rollbacks`, `secrets`, `notify_targets`, `audit` and
-    `stats` are the API the edges call; `metrics` hears what happens."""
+    `artifacts`, `follow`, `deployments`, `rollbacks`, `secrets`, `notify_targets`, `repos`,
+    `watcher`, `webhooks`, `audit` and `stats` are the API the edges call; `metrics` hears what
+    happens."""
 
     def __init__(
         self,
@@ -64,6 +69,7 @@ class Coordinator:
         sealer: SecretSealer,
         metrics: Metrics | None = None,
         poster: HttpPoster | None = None,
+        git: GitRemote | None = None,
     ) -> None:
         """Without a `poster` no notification is sent (their events wait in the outbox)."""
         self.config = config
@@ -115,6 +121,26 @@ class Coordinator:
         )
         self._poster = poster
         self._sender = None if poster is None else self._notify_sender(sealer, poster)
+        self._watch_repositories(store, git or NoGit(), sealer)
+
+    def _watch_repositories(self, store: StateStore, git: GitRemote, sealer: SecretSealer) -> None:
+        self.watcher = Watcher(
+            runtime=self.runtime,
+            store=store.repos,
+            git=git,
+            secrets=store.secrets,
+            dispatcher=self.dispatcher,
+            attempts=self.attempts,
+            notifier=self.notifier,
+        )
+        self.repos = Repos(
+            runtime=self.runtime,
+            store=store.repos,
+            git=git,
+            sealer=sealer,
+            prepare=self.watcher.with_schedules,
+        )
+        self.webhooks = Webhooks(runtime=self.runtime, repos=self.repos, watcher=self.watcher)
 
     def _notify_sender(self, sealer: SecretSealer, poster: HttpPoster) -> NotifySender:
         return NotifySender(
@@ -173,7 +199,8 @@ class Coordinator:
 
     async def reap_forever(self, stop: asyncio.Event) -> None:
         """Background upkeep until `stop` is set, each loop supervised: expired leases, approval
-        gates past their timeout, agents' last-seen times, outgoing notifications. A failed pass
+        gates past their timeout, watched repositories, agents' last-seen times, outgoing
+        notifications. A failed pass
         is retried; a loop that keeps dying raises LoopDied."""
         period_s = self.config.reaper_period_s
         async with asyncio.TaskGroup() as group:
@@ -191,6 +218,9 @@ class Coordinator:
                     lambda: self.gates.expire_forever(stop, period_s),
                     stop,
                 )
+            )
+            group.create_task(
+                supervise("repository watcher", lambda: self.watcher.watch_forever(stop), stop)
             )
             group.create_task(
                 supervise(

@@ -55,3 +55,8 @@ class SealError(ValueError):
 class RangeError(OutOfRangeError):
     """A log range that starts past the log's end: the caller asked for bytes that are not
     there (yet); the message says how long the log is."""
+
+
+class GitError(ValueError):
+    """A git command on a watched repository failed (unreachable, no such commit, timed out);
+    the message is git's own last line."""

@@ -38,6 +38,7 @@ from coordinator.domain.records import (
     NewJob,
     TokenRecord,
 )
+from coordinator.domain.repo_ports import RepoStore
 from coordinator.domain.secret_records import SecretRecord
 from coordinator.policy.conditions import MANUAL, BuildContext
 
@@ -387,6 +388,7 @@ class StateStore(Protocol):
 
     @property
     def notifications(self) -> NotificationStore: ...
+    def repos(self) -> RepoStore: ...
 
     def close(self) -> None: ...
 

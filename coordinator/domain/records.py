@@ -73,6 +73,20 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
+class Trigger:
+    """What started a build from a repository: the event and the commit it builds."""
+
+    event: str  # push, tag or schedule
+    repo: str
+    branch: str | None
+    tag: str | None
+    commit: str
+    committed_at_ms: int | None
+    message: str  # the first line, bounded
+    author: str
+
+
+@dataclass(frozen=True)
 class BuildRecord:
     id: int
     name: str
@@ -87,6 +101,8 @@ class BuildRecord:
     redeploys: int | None = None
     """For a rollback: the deployment it deploys again."""
     started_by: str = "admin"  # the name of the token it was submitted with
+    trigger: Trigger | None = None  # for a build a watched repository started
+    error: str | None = None  # why it failed with no jobs (an invalid pipeline file)
 
     def job(self, name: str) -> JobRecord | None:
         return next((job for job in self.jobs if job.name == name), None)
@@ -109,6 +125,8 @@ class BuildSummary:
     tag: str | None = None
     redeploys: int | None = None
     started_by: str = "admin"
+    trigger: Trigger | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)

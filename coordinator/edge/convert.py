@@ -17,6 +17,7 @@ from coordinator.domain.records import (
     BuildSummary,
     JobRecord,
     StepRecord,
+    Trigger,
 )
 
 LEASE_STATES = {
@@ -128,7 +129,26 @@ def build_to_pb(build: BuildRecord) -> control_pb2.Build:
         job_count=len(build.jobs),
         context=_context_to_pb(build.event, build.branch, build.tag, build.redeploys),
         started_by=build.started_by,
+        trigger=trigger_to_pb(build.trigger),
+        error=build.error or "",
     )
+
+
+def trigger_to_pb(trigger: Trigger | None) -> control_pb2.BuildTrigger | None:
+    if trigger is None:
+        return None
+    message = control_pb2.BuildTrigger(
+        event=trigger.event,
+        repo=trigger.repo,
+        branch=trigger.branch or "",
+        tag=trigger.tag or "",
+        commit=trigger.commit,
+        message=trigger.message,
+        author=trigger.author,
+    )
+    if trigger.committed_at_ms is not None:
+        message.committed_at_ms = trigger.committed_at_ms
+    return message
 
 
 def _context_to_pb(
@@ -151,6 +171,8 @@ def summary_to_pb(build: BuildSummary) -> control_pb2.Build:
         job_count=build.job_count,
         context=_context_to_pb(build.event, build.branch, build.tag, build.redeploys),
         started_by=build.started_by,
+        trigger=trigger_to_pb(build.trigger),
+        error=build.error or "",
     )
 
 

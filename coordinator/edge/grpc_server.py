@@ -14,6 +14,7 @@ from conveyor.v1 import (
     blobs_pb2_grpc,
     control_pb2_grpc,
     notify_pb2_grpc,
+    repos_pb2_grpc,
     secrets_pb2_grpc,
 )
 from coordinator.domain.coordinator import Coordinator
@@ -21,6 +22,7 @@ from coordinator.edge.agent_service import AgentService
 from coordinator.edge.blob_service import AgentBlobService, BlobService
 from coordinator.edge.control_service import ControlService
 from coordinator.edge.notify_service import NotifyService
+from coordinator.edge.repo_service import RepoService
 from coordinator.edge.secret_service import SecretService
 from coordinator.tls import ServerTls
 
@@ -82,6 +84,7 @@ class GrpcEdge:
         blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobService(core), self._server)
         secrets_pb2_grpc.add_SecretServiceServicer_to_server(SecretService(core), self._server)
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(NotifyService(core), self._server)
+        repos_pb2_grpc.add_RepoServiceServicer_to_server(RepoService(core), self._server)
         # The standard health service: SERVING once started, NOT_SERVING while stopping.
         self._health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

@@ -20,6 +20,7 @@ from coordinator.store.builds import BuildStore
 from coordinator.store.deployments import DeploymentStore
 from coordinator.store.engine import corrupt_file_error, make_engine
 from coordinator.store.notifications import NotificationStore
+from coordinator.store.repos import RepoStore
 from coordinator.store.rollbacks import RollbackStore
 from coordinator.store.secrets import SecretStore
 from coordinator.store.stats import StatsStore
@@ -51,6 +52,7 @@ class Store:
         self.secrets = SecretStore(self._engine, events)
         self.stats = StatsStore(self._engine, events)
         self.notifications = NotificationStore(self._engine, events)
+        self.repos = RepoStore(self._engine, events)
 
     @property
     def engine(self) -> Engine:

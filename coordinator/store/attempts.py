@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from sqlalchemy import exists, func, select, update
 from sqlmodel import Session, col
 
-from conveyor.states import JobStatus, Outcome, StepStatus
+from conveyor.states import JobStatus, Outcome, Reason, StepStatus
 from coordinator.config import MAX_UNSTARTED_REQUEUES
 from coordinator.domain.errors import FencedError, NotFoundError
 from coordinator.domain.records import Assignment, AttemptEnd, LiveAttempt
@@ -215,6 +215,8 @@ def _settle_job(
             col(JobRow.unstarted_requeues),
             col(JobRow.spec_json),
             col(JobRow.labels_json),
+            col(JobRow.reason),
+            col(JobRow.message),
         ).where(col(JobRow.id) == job_id)
     ).one()
     canceling = session.execute(
@@ -232,7 +234,11 @@ def _settle_job(
         values["retry_base"] = col(JobRow.retry_base) + 1
         values["unstarted_requeues"] = col(JobRow.unstarted_requeues) + 1
     session.execute(update(JobRow).where(col(JobRow.id) == job_id).values(**values))
-    progress.set_job(session, job_id, decision.status, decision.reason, decision.message)
+    reason, message = decision.reason, decision.message
+    if decision.status is JobStatus.CANCELED and job.reason == Reason.SUPERSEDED:
+        # A newer push asked for this cancel: the job says so, not the agent's "canceled".
+        reason, message = job.reason, job.message
+    progress.set_job(session, job_id, decision.status, reason, message)
     if decision.status is JobStatus.QUEUED:
         labels: dict[str, str] = json.loads(job.labels_json)
         return labels

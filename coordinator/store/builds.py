@@ -13,16 +13,18 @@ from coordinator.domain.access import SERVER_TOKEN_NAME
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.audit import AuditAction
 from coordinator.domain.errors import ConflictError, NotFoundError
+from coordinator.domain.notify_records import NotifyEvent
 from coordinator.domain.records import (
     BuildRecord,
     BuildSummary,
     CancelResult,
     LiveAttempt,
     NewJob,
+    Trigger,
 )
 from coordinator.policy import retry
 from coordinator.policy.conditions import MANUAL, BuildContext
-from coordinator.store import audit, deployments, progress, queries, rowmap
+from coordinator.store import audit, deployments, outbox, progress, queries, rowmap
 from coordinator.store.artifacts import add_build_source
 from coordinator.store.base import Component
 from coordinator.store.engine import now_ms
@@ -43,29 +45,17 @@ class BuildStore(Component):
         actor: str = SERVER_TOKEN_NAME,
     ) -> int:
         with self._tx() as session:
-            build = BuildRow(
-                event=context.event,
-                branch=context.branch,
-                tag=context.tag,
+            return insert_build(
+                session,
                 name=name,
-                status=BuildStatus.QUEUED,
                 pipeline_yaml=pipeline_yaml,
                 source_name=source_name,
-                env_json=json.dumps(dict(env)),
-                created_at_ms=now_ms(),
-                started_by=actor,
+                env=env,
+                jobs=jobs,
+                source=source,
+                context=context,
+                actor=actor,
             )
-            session.add(build)
-            session.flush()
-            assert build.id is not None
-            if source is not None:
-                add_build_source(session, build.id, source)
-            rows = _job_rows(build.id, jobs)
-            session.add_all(rows)
-            session.flush()
-            deployments.add_jobs(session, rows, jobs, actor)
-            progress.advance(session, build.id)
-            return build.id
 
     def get(self, build_id: int) -> BuildRecord:
         with self._tx() as session:
@@ -103,7 +93,7 @@ class BuildStore(Component):
                         session, job.id, JobStatus.CANCELED, "canceled", "canceled before it ran"
                     )
                 elif status is JobStatus.RUNNING:
-                    running.extend(_request_attempt_cancel(session, job))
+                    running.extend(request_attempt_cancel(session, job))
             progress.advance(session, build_id)
             session.expire_all()
             build = _build(session, build_id)
@@ -151,6 +141,62 @@ class BuildStore(Component):
             return queries.build_record(session, _build(session, build_id), with_attempts=True)
 
 
+def insert_build(
+    session: Session,
+    *,
+    name: str,
+    pipeline_yaml: str,
+    source_name: str,
+    env: Mapping[str, str],
+    jobs: Sequence[NewJob],
+    source: SourceSpec | None = None,
+    context: BuildContext = MANUAL,
+    actor: str = SERVER_TOKEN_NAME,
+    trigger: Trigger | None = None,
+    error: str = "",
+) -> int:
+    """Adds a build and its jobs inside the caller's transaction. With `error` the build is
+    failed at once, with no jobs: its pipeline could not be read."""
+    created = now_ms()
+    build = BuildRow(
+        event=context.event,
+        branch=context.branch,
+        tag=context.tag,
+        name=name,
+        status=BuildStatus.FAILED if error else BuildStatus.QUEUED,
+        pipeline_yaml=pipeline_yaml,
+        source_name=source_name,
+        env_json=json.dumps(dict(env)),
+        created_at_ms=created,
+        finished_at_ms=created if error else None,
+        started_by=actor,
+        error=error or None,
+    )
+    if trigger is not None:
+        _set_trigger(build, trigger)
+    session.add(build)
+    session.flush()
+    assert build.id is not None
+    if source is not None:
+        add_build_source(session, build.id, source)
+    if error:
+        # Ended as it is made: the one place a build finishes without progress.settle_build.
+        outbox.emit(session, NotifyEvent.BUILD, build.id)
+        return build.id
+    rows = _job_rows(build.id, jobs)
+    session.add_all(rows)
+    session.flush()
+    deployments.add_jobs(session, rows, jobs, actor)
+    progress.advance(session, build.id)
+    return build.id
+
+
+def _set_trigger(build: BuildRow, trigger: Trigger) -> None:
+    build.trigger_repo, build.trigger_commit = trigger.repo, trigger.commit
+    build.trigger_committed_at_ms = trigger.committed_at_ms
+    build.trigger_message, build.trigger_author = trigger.message, trigger.author
+
+
 def _build(session: Session, build_id: int) -> BuildRow:
     build = session.get(BuildRow, build_id)
     if build is None:
@@ -176,7 +222,7 @@ def _job_rows(build_id: int, jobs: Sequence[NewJob]) -> list[JobRow]:
     ]
 
 
-def _request_attempt_cancel(session: Session, job: JobRow) -> list[LiveAttempt]:
+def request_attempt_cancel(session: Session, job: JobRow) -> list[LiveAttempt]:
     live = session.execute(
         update(AttemptRow)
         .where(col(AttemptRow.job_id) == job.id, col(AttemptRow.outcome).is_(None))
@@ -205,4 +251,6 @@ def _summary(row: RowMapping) -> BuildSummary:
         tag=row["tag"],
         redeploys=row["redeploys"],
         started_by=row["started_by"],
+        trigger=rowmap.trigger_of(row.__getitem__),
+        error=row["error"],
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 
 from sqlalchemy import Table, select
@@ -31,6 +32,8 @@ from coordinator.store.notify_tables import NotifyOutboxRow, NotifyTargetRow
 from coordinator.store.tables import BuildRow
 
 LOGGER = logging.getLogger(__name__)
+
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 TARGETS: Table = NotifyTargetRow.__table__  # type: ignore[attr-defined]
 
@@ -67,17 +70,34 @@ def emit(
             payload = payload or render(event, build, gate, deployment)
             _add(session, target.id, event, build_id, target.url, payload)
             continue
-        commit = _commit_of(session, build_id)
+        commit = _commit_of(session, build_id, target.repo)
         body = commit_status_body(build, event, gate, target.link) if commit else None
         if commit and body is not None:
             url = status_url(target.url, target.repo, commit)
             _add(session, target.id, event, build_id, url, body)
 
 
-def _commit_of(session: Session, build_id: int) -> str:
-    """The build's commit: its git source's, as the first agent that checked it out resolved it."""
+def _commit_of(session: Session, build_id: int, repo: str) -> str:
+    """The build's commit when its git source is the forge repository `repo` (OWNER/REPO), else
+    "": a status for another repository's commit would only be refused, and retried for hours
+    ahead of the target's later events. The commit is the one the first checkout resolved, or
+    the exact commit a watched repository's build was started for (a gate may wait before any
+    checkout)."""
     source = session.get(BuildSourceRow, build_id)
-    return source.git_commit if source is not None and source.git_url else ""
+    if source is None or not source.git_url or not _names_repo(source.git_url, repo):
+        return ""
+    if source.git_commit:
+        return source.git_commit
+    return source.git_ref if _COMMIT_ID.fullmatch(source.git_ref or "") else ""
+
+
+def _names_repo(url: str, repo: str) -> bool:
+    """Whether a clone URL (https://forge/OWNER/REPO.git, git@forge:OWNER/REPO, a path) ends in
+    OWNER/REPO; forges treat the names without case."""
+    path = url.rstrip("/").lower()
+    path = path.removesuffix(".git")
+    wanted = repo.lower()
+    return path == wanted or path.endswith(("/" + wanted, ":" + wanted))
 
 
 def _add(

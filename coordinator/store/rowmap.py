@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
+from typing import Any
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
 from coordinator.domain.records import (
@@ -16,6 +17,7 @@ from coordinator.domain.records import (
     JobSpecRecord,
     StepRecord,
     StepSpecRecord,
+    Trigger,
 )
 from coordinator.store.tables import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
 
@@ -127,6 +129,26 @@ def build_record(row: BuildRow, jobs: Sequence[JobRecord]) -> BuildRecord:
         tag=row.tag,
         redeploys=row.redeploys,
         started_by=row.started_by,
+        trigger=trigger_of(lambda key: getattr(row, key)),
+        error=row.error,
+    )
+
+
+def trigger_of(get: Callable[[str], Any]) -> Trigger | None:
+    """The trigger a repository's build keeps in its row (`get` reads a column); None for every
+    other build."""
+    repo = get("trigger_repo")
+    if repo is None:
+        return None
+    return Trigger(
+        event=get("event"),
+        repo=repo,
+        branch=get("branch"),
+        tag=get("tag"),
+        commit=get("trigger_commit") or "",
+        committed_at_ms=get("trigger_committed_at_ms"),
+        message=get("trigger_message") or "",
+        author=get("trigger_author") or "",
     )
 
 

@@ -150,6 +150,7 @@ def target_metadata() -> MetaData:
         delivery_tables,
         notify_tables,
         queue_order,
+        repos,
         secrets,
         tables,
     )

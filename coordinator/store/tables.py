@@ -10,6 +10,8 @@ from coordinator.store.coltypes import BigInt
 
 class BuildRow(SQLModel, table=True):
     __tablename__ = "builds"
+    # A repository's older builds of a branch, found when a newer push supersedes them.
+    __table_args__ = (Index("ix_builds_trigger_repo", "trigger_repo", "branch"),)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str
@@ -30,6 +32,14 @@ class BuildRow(SQLModel, table=True):
     redeploys: int | None = None
     # The name of the client token it was submitted with; builds before 0009 all had `admin`'s.
     started_by: str = Field(default="admin", sa_column_kwargs={"server_default": "admin"})
+    # For a build started by a watched repository (0012): which, and the commit it builds.
+    trigger_repo: str | None = None
+    trigger_commit: str | None = None
+    trigger_committed_at_ms: int | None = Field(default=None, sa_type=BigInt)
+    trigger_message: str | None = None
+    trigger_author: str | None = None
+    # Why a build ended failed with no jobs (its pipeline file in the commit is invalid); 0012.
+    error: str | None = None
 
 
 class JobRow(SQLModel, table=True):

@@ -21,6 +21,7 @@ from benchkit import (
     procs,
     scale,
     throughput,
+    triggers,
 )
 from benchkit.config import FULL, QUICK, Sizes
 from benchkit.figures import Report
@@ -36,6 +37,7 @@ SCENARIOS = (
     "followers",
     "deploys",
     "isolation",
+    "triggers",
 )
 # Scenarios with nothing to measure without Docker: left out of the default set by --no-docker.
 DOCKER_ONLY = ("isolation",)
@@ -101,6 +103,8 @@ def run_scenarios(names: Sequence[str], sizes: Sizes, docker: bool, root: Path) 
             report.extend(followers.run(root / name, sizes))
         elif name == "deploys":
             report.extend(deploys.run(root / name, sizes))
+        elif name == "triggers":
+            report.extend(triggers.run(root / name, sizes))
         elif name == "isolation":
             report.extend(isolation.run(root / name, sizes, docker))
         seconds = round(time.monotonic() - started, 1)

@@ -30,6 +30,8 @@ class Sizes:
     # Builds racing for one environment's deploy lock, and the agents they race on.
     deploy_builds: int = 24
     deploy_agents: int = 3
+    # Commits pushed to a watched repository, per way of noticing them (webhook, polling).
+    trigger_samples: int = 10
 
 
 FULL = Sizes()
@@ -49,6 +51,7 @@ QUICK = Sizes(
     follower_samples=5,
     follower_cli_samples=2,
     deploy_builds=6,
+    trigger_samples=2,
 )
 
 # Targets (the product's goals, printed beside the figures; not assertions).
@@ -66,6 +69,13 @@ SHELL_LOG_MB_PER_S_MIN = 100.0
 SCALE_DISPATCHES_PER_S_MIN = 500.0
 SCALE_CLAIM_P99_MAX_S = 0.100
 SCALE_RSS_MAX_MB = 300.0
+
+# A push reaches its build's first job within a second with a webhook (issue 13), and within
+# one poll interval (plus the watcher's quarter-second tick and the build's start) without one.
+TRIGGER_POLL_S = 1.0
+WEBHOOK_PICKUP_MAX_S = 1.0
+POLL_PICKUP_MAX_S = TRIGGER_POLL_S + 1.0
+TRIGGER_TIMEOUT_S = 60.0
 
 # Process handling.
 START_TIMEOUT_S = 30.0

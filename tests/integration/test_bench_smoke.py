@@ -53,6 +53,7 @@ def test_every_scenario_without_docker(tmp_path: Path) -> None:
         "growth",
         "followers",
         "deploys",
+        "triggers",
     ]
     for scenario in doc["notes"]["scenarios"]:
         found = figures_of(doc, scenario)

@@ -178,8 +178,10 @@ def test_a_commit_status_reaches_the_forge_in_its_api_shape(
     farm: tuple[Cluster, Receiver], tmp_path: Path
 ) -> None:
     cluster, receiver = farm
-    repo = tmp_path / "repo"
-    repo.mkdir()
+    # A commit-status target posts for builds of its own repository only: the source's path
+    # ends in team/shop.
+    repo = tmp_path / "team" / "shop"
+    repo.mkdir(parents=True)
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}  # fmt: skip
     (repo / "README").write_text("shop\n")

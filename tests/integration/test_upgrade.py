@@ -76,6 +76,8 @@ CONTEXT_OF_OLD_BUILDS = {
     "tag": None,
     "redeploys": None,
     "started_by": "admin",
+    "trigger": None,
+    "error": None,
 }
 
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.gitrepo import GitRepo
 from tests.harness import CLIENT_TOKEN, Cluster, wait_for
 from tests.integration.web_pipelines import DEPLOY, GATED, HUGE, HUGE_BYTES, diamond, talking
 
@@ -401,3 +402,26 @@ def test_the_cookie_changes_nothing_without_the_page_header(cluster: Cluster) ->
         out = client.post("/signout")
         assert out.status_code == 303
         assert client.get("/api/v1/whoami").status_code == 401
+
+
+def test_a_repository_build_whose_pipeline_is_invalid_shows_why_on_its_page(
+    browser: Browser, cluster: Cluster, api: httpx.Client, screenshots: Path, tmp_path: Path
+) -> None:
+    repo = GitRepo.create(tmp_path / "web-repo", {".conveyor.yml": "name: ok\n"})
+    added = cluster.cli("repo", "add", "web-repo", str(repo.path), "--poll", "1s")
+    assert added.returncode == 0, added.stderr
+    commit = repo.commit({".conveyor.yml": "name: broken\njobs:\n  x:\n    stepz: []\n"}, "Oops")
+    build = wait_for(
+        lambda: next((b for b in api.get("/builds").json()
+                      if (b["trigger"] or {}).get("commit") == commit), None),
+        WAIT_S,
+        "the repository's failed build",
+    )  # fmt: skip
+    page = signed_in(browser, cluster, CLIENT_TOKEN)
+    row = page.locator(f"tr[data-build='{build['id']}']")
+    expect(row.locator(".error")).to_contain_text(".conveyor.yml:3:3:")
+    page.goto(f"http://{cluster.http_address}/builds/{build['id']}")
+    expect(page.locator("#build-error")).to_contain_text(".conveyor.yml:4:5: jobs.x.stepz")
+    expect(page.locator("dl.kv")).to_contain_text(commit[:12])
+    expect(page.locator("dl.kv")).to_contain_text("Oops")
+    shoot(page, screenshots, "09-invalid-pipeline")

@@ -1,6 +1,6 @@
 """The HTTP application: the web view, the REST API under /api/v1, its OpenAPI document,
-/metrics, /healthz and /readyz. No logic of its own: every path calls the domain, as the gRPC
-services do."""
+/metrics, /healthz, /readyz and the forges' webhooks under /hooks. No logic of its own: every
+path calls the domain, as the gRPC services do."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from coordinator.domain.coordinator import Coordinator
 from coordinator.edge.http.builds import BuildRoutes
 from coordinator.edge.http.delivery import DeliveryRoutes
 from coordinator.edge.http.errors import error_response
+from coordinator.edge.http.hooks import HookRoutes
 from coordinator.edge.http.logs import LogRoutes
 from coordinator.edge.http.metrics import CONTENT_TYPE, MetricsEndpoint
 from coordinator.edge.http.openapi import openapi_document
@@ -74,6 +75,7 @@ def make_app(core: Coordinator, registry: CollectorRegistry) -> Starlette:
             Route("/metrics", scrape, methods=["GET"]),
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
+            *HookRoutes(core).routes(),
             *web.routes(),
         ],
         exception_handlers={HTTPException: _http_error},

@@ -64,6 +64,20 @@ _SCHEMAS: dict[str, Schema] = {
             "branch": _nullable("string"),
             "tag": _nullable("string"),
             "redeploys": _nullable("integer"),
+            "trigger": {"oneOf": [_ref("Trigger"), {"type": "null"}]},
+            "error": _nullable("string"),
+        }
+    ),
+    "Trigger": _object(
+        {
+            "event": _STR,
+            "repo": _STR,
+            "branch": _nullable("string"),
+            "tag": _nullable("string"),
+            "commit": _STR,
+            "committed_at_ms": _nullable("integer"),
+            "message": _STR,
+            "author": _STR,
         }
     ),
     "Agent": _object(
@@ -300,12 +314,45 @@ def _delivery_paths() -> dict[str, Schema]:
     }
 
 
+def _hook_paths() -> dict[str, Schema]:
+    """Forges' push webhooks: outside /api/v1, and the signature is the credential."""
+    signed = [
+        _param(header, "header", _STR)
+        for header in ("X-Hub-Signature-256", "X-Gitea-Signature", "X-Gitlab-Token")
+    ]
+    events = [
+        _param(header, "header", _STR)
+        for header in ("X-GitHub-Event", "X-Gitea-Event", "X-Gitlab-Event")
+    ]
+    answers = {
+        "202": _json(_object({"repo": _STR, "result": {"enum": ["checking", "ignored"]}})),
+        **{
+            str(code): _json(_ref("Error"), words)
+            for code, words in (
+                (401, "The signature is missing or does not match"),
+                (404, "No such repository"),
+                (413, "The body is too large"),
+            )
+        },
+    }
+    push = {
+        "summary": "A push webhook (GitHub, Gitea or GitLab): checks the repository at once; "
+        "other events (ping) are answered and ignored",
+        "servers": [{"url": "/"}],
+        "parameters": [_param("name", "path", _STR), *signed, *events],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
+        "responses": answers,
+        "security": [],
+    }
+    return {"/hooks/git/{name}": {"post": push}}
+
+
 def openapi_document() -> Schema:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Conveyor", "version": "1"},
         "servers": [{"url": "/api/v1"}],
-        "paths": {**_build_paths(), **_delivery_paths()},
+        "paths": {**_build_paths(), **_delivery_paths(), **_hook_paths()},
         "components": {
             "schemas": _SCHEMAS,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -6,6 +6,7 @@ against the Protocols in `coordinator.domain.ports` wherever they are handed to 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import io
 import tempfile
@@ -44,6 +45,7 @@ from coordinator.domain.records import (
     StepSpecRecord,
     TokenRecord,
 )
+from coordinator.domain.repo_records import CheckResult, NewBuild, RepoRecord
 from coordinator.domain.secret_records import SecretRecord
 from coordinator.policy.conditions import MANUAL, BuildContext
 from coordinator.storage.secretbox import SecretBox, generate_key
@@ -434,6 +436,42 @@ class NoStats:
         return FarmCounts({}, {}, {}, {}, 0)
 
 
+class NoRepos:
+    """No watched repositories: the logic tests here never add one."""
+
+    def add(self, repo: RepoRecord) -> RepoRecord:
+        raise NotImplementedError
+
+    def remove(self, name: str, by: str) -> RepoRecord:
+        raise NotFoundError(name)
+
+    def list(self) -> list[RepoRecord]:
+        return []
+
+    def get(self, name: str) -> RepoRecord:
+        raise NotFoundError(name)
+
+    def due(self, now: int, limit: int) -> builtins.list[RepoRecord]:
+        return []
+
+    def record_check(
+        self,
+        name: str,
+        *,
+        seen: Mapping[str, str],
+        heads: Mapping[str, str],
+        builds: Sequence[NewBuild],
+        schedules: Mapping[str, int],
+        schedules_commit: str,
+        next_check_ms: int,
+        supersede: bool,
+    ) -> CheckResult:
+        raise NotFoundError(name)
+
+    def record_failure(self, name: str, error: str, next_check_ms: int) -> None:
+        raise NotFoundError(name)
+
+
 @dataclass
 class FakeState:
     builds: FakeBuilds = field(default_factory=FakeBuilds)
@@ -448,6 +486,7 @@ class FakeState:
     secrets: FakeSecrets = field(default_factory=FakeSecrets)
     stats: NoStats = field(default_factory=NoStats)
     notifications: FakeNotifications = field(default_factory=FakeNotifications)
+    repos: NoRepos = field(default_factory=NoRepos)
     closed: bool = False
 
     def close(self) -> None:

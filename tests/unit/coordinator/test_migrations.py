@@ -16,6 +16,7 @@ from sqlalchemy import Engine, inspect, text
 
 from conveyor.states import Outcome
 from coordinator.domain.notify_records import NewTarget, NotifyEvent, TargetKind
+from coordinator.domain.repo_records import RepoRecord
 from coordinator.edge.outbound import event_body
 from coordinator.store import Store
 from coordinator.store.engine import make_engine
@@ -531,12 +532,43 @@ def test_jobs_queued_before_queue_times_are_claimed_with_no_wait_measured(
         store.close()
 
 
+def test_builds_from_before_repositories_read_back_with_no_trigger_or_error(
+    engine: Engine, database_url: str
+) -> None:
+    """0012 adds the repos table and nullable build columns: an earlier build reads back with
+    no trigger and no error, and a repository can be added beside it."""
+    migrate(engine, "0011_queue_wait")
+    execute(
+        engine,
+        "INSERT INTO builds (id, name, status, pipeline_yaml, source_name, env_json,"
+        " cancel_requested, created_at_ms, finished_at_ms, collected, event, branch)"
+        " VALUES (1001, 'b', 'queued', 'name: b', 'p.yml', '{}', false, 10, NULL, false,"
+        " 'push', 'main')",
+    )
+    store = Store(database_url)
+    try:
+        assert revision_of(engine) == [head_revision()]
+        assert schema_diff(engine) == []
+        old = store.builds.get(1001)
+        assert (old.event, old.branch, old.trigger, old.error) == ("push", "main", None, None)
+        assert [b.trigger for b in store.builds.list(10)] == [None]
+        repo = RepoRecord(
+            name="app", url="/r", pipeline_path=".conveyor.yml", poll_s=60.0,
+            sealed_secret=None, heads={"refs/heads/main": "a" * 40}, last_check_ms=None,
+            last_error="", failures=0, next_check_ms=0, created_at_ms=0, created_by="admin",
+        )  # fmt: skip
+        store.repos.add(repo)
+        assert store.repos.get("app").heads == repo.heads
+    finally:
+        store.close()
+
+
 def test_builds_from_before_notifications_tell_no_one_and_later_ones_tell_targets(
     engine: Engine, database_url: str
 ) -> None:
     """0013 adds only the notification tables: an earlier queued job is claimed as before, no
     event is made up for what ended earlier, and a target added since hears of the next end."""
-    migrate(engine, "0011_queue_wait")
+    migrate(engine, "0012_repositories")
     execute(
         engine,
         "INSERT INTO builds (id, name, status, pipeline_yaml, source_name, env_json,"

@@ -21,8 +21,11 @@ from coordinator.domain.notify_records import (
     TargetKind,
     TryOutcome,
 )
+from coordinator.domain.records import Trigger
+from coordinator.domain.repo_records import NewBuild, RepoRecord
 from coordinator.domain.submit import jobs_from_pipeline
 from coordinator.edge.outbound import event_body
+from coordinator.policy.conditions import BuildContext
 from coordinator.store import Store
 from tests.unit.coordinator.test_store import SINGLE, claim_one, submit, succeed
 
@@ -228,3 +231,48 @@ def test_a_claimed_event_goes_to_one_sender_until_its_claim_runs_out_or_is_relea
         assert (again.id, again.tries) == (mine.id, 0)
     finally:
         other.close()
+
+
+def test_a_commit_status_target_hears_only_of_its_repository_and_of_builds_failed_at_once(
+    outbox_store: Store, agent: int
+) -> None:
+    """Another repository's commit would be refused by the forge (and retried for hours ahead
+    of the target's next events); a watched repository's build whose pipeline file is invalid
+    ends as it is made, without progress, and is a build event all the same."""
+    store = outbox_store
+    target = NewTarget(
+        TargetKind.COMMIT_STATUS, "https://forge.example/api/v1", "Team/Shop",
+        (NotifyEvent.BUILD,), None, "https://ci.example",
+    )  # fmt: skip
+    status_target = store.notifications.add(target, by="admin").id
+    hook = webhook(store, "https://hook.example/", (NotifyEvent.BUILD,))
+    pipeline = load_pipeline(SINGLE, "pipeline.yml")
+    other = store.builds.create(
+        name=pipeline.name, pipeline_yaml=SINGLE, source_name="pipeline.yml", env={},
+        jobs=jobs_from_pipeline(pipeline, {}),
+        source=SourceSpec(git_url="https://forge.example/team/shop-fork.git", git_ref="main"),
+    )  # fmt: skip
+    store.artifacts.set_commit(other, COMMIT, None)
+    succeed(store, claim_one(store, agent))
+    repo = RepoRecord(
+        name="shop", url="git@forge.example:team/shop.git", pipeline_path=".conveyor.yml",
+        poll_s=60.0, sealed_secret=None, heads={}, last_check_ms=None, last_error="",
+        failures=0, next_check_ms=0, created_at_ms=0, created_by="admin",
+    )  # fmt: skip
+    store.repos.add(repo)
+    trigger = Trigger("push", "shop", "main", None, COMMIT, None, "Break it", "ada")
+    broken = NewBuild(
+        name="shop", pipeline_yaml="jobs: [", source_name=".conveyor.yml", jobs=(),
+        source=SourceSpec(git_url=repo.url, git_ref=COMMIT),
+        context=BuildContext("push", "main"), trigger=trigger,
+        error=".conveyor.yml:1:7: unexpected end of the file",
+    )  # fmt: skip
+    checked = store.repos.record_check(
+        "shop", seen={}, heads={"refs/heads/main": COMMIT}, builds=(broken,), schedules={},
+        schedules_commit="", next_check_ms=0, supersede=False,
+    )  # fmt: skip
+    (failed,) = checked.build_ids
+    (status,) = drain(store, status_target)
+    assert status.url == f"https://forge.example/api/v1/repos/Team/Shop/statuses/{COMMIT}"
+    assert doc(status)["state"] == "failure"
+    assert [doc(d)["build"]["id"] for d in drain(store, hook)] == [other, failed]

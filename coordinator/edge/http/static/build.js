@@ -42,10 +42,11 @@ function jobRow(build, job, me, refresh) {
 export async function buildPage(main, me, signal, id) {
   const title = el("h1", {}, `Build #${id}`);
   const facts = el("dl", { class: "kv panel" });
+  const problem = el("pre", { class: "panel error", id: "build-error", hidden: true });
   const graph = el("div", { class: "panel graph", id: "graph" });
   const jobs = el("tbody", { id: "jobs" });
   const actions = el("span", {});
-  main.replaceChildren(title, facts, el("h2", {}, "Pipeline"), graph, el("h2", {}, "Jobs"),
+  main.replaceChildren(title, facts, problem, el("h2", {}, "Pipeline"), graph, el("h2", {}, "Jobs"),
     el("div", { class: "panel" }, el("table", {},
       el("thead", {}, el("tr", {}, ...["Job", "Status", "Waiting for / result", "Attempts", "Agent", "Duration"].map((h) => el("th", {}, h)))),
       jobs)));
@@ -58,13 +59,27 @@ export async function buildPage(main, me, signal, id) {
       el("dt", {}, "Started by"), el("dd", {}, build.started_by || "—"),
       el("dt", {}, "Created"), el("dd", {}, when(build.created_at_ms)),
       el("dt", {}, "Duration"), el("dd", {}, duration(build.created_at_ms, build.finished_at_ms)),
-      el("dt", {}, "Trigger"), el("dd", {}, [build.event, build.branch, build.tag].filter(Boolean).join(" · ") || "—"));
+      el("dt", {}, "Trigger"), el("dd", {}, [build.event, build.branch, build.tag].filter(Boolean).join(" · ") || "—"),
+      ...commitFacts(build.trigger));
+    // A repository's commit whose pipeline file could not run: the why, file:line:column first.
+    problem.hidden = !build.error;
+    problem.textContent = build.error || "";
     graph.replaceChildren(renderGraph(build));
     jobs.replaceChildren(...build.jobs.map((job) => jobRow(build, job, me, refresh)));
   };
   async function refresh() { show(await apiJson(`/builds/${id}`)); }
   await refresh();
   follow(id, show, signal, () => current);
+}
+
+function commitFacts(trigger) {
+  if (!trigger) return [];
+  return [
+    el("dt", {}, "Repository"), el("dd", {}, trigger.repo),
+    el("dt", {}, "Commit"), el("dd", { class: "mono" }, trigger.commit.slice(0, 12)),
+    el("dt", {}, "Message"), el("dd", {}, trigger.message || "—"),
+    el("dt", {}, "Author"), el("dd", {}, trigger.author || "—"),
+  ];
 }
 
 function buildActions(build, me, refresh) {

@@ -8,7 +8,8 @@ function row(build) {
   return el("tr", { "data-build": build.id },
     el("td", {}, el("a", { href: `/builds/${build.id}` }, `#${build.id}`)),
     el("td", {}, el("a", { href: `/builds/${build.id}` }, build.name)),
-    el("td", {}, badge(build.status)),
+    el("td", {}, badge(build.status), build.error
+      ? el("div", { class: "error", title: build.error }, build.error.split("\n")[0]) : ""),
     el("td", { class: "muted" }, [build.branch, build.tag, build.event].filter(Boolean).join(" · ")),
     el("td", { class: "muted" }, build.started_by || ""),
     el("td", { class: "muted" }, when(build.created_at_ms)),

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_notifications"
-down_revision = "0011_queue_wait"
+down_revision = "0012_repositories"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,227 @@
+"""The repository watcher's schedules, driven by a clock of the test's own: a real git
+repository, the real store and the real cron rules; time is the only thing the test moves."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from coordinator.config import CoordinatorConfig
+from coordinator.domain.access import SERVER_PRINCIPAL
+from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.errors import GitError
+from coordinator.domain.repos import Repos
+from coordinator.domain.watcher import Watcher
+from coordinator.domain.webhooks import is_push, signature_valid
+from coordinator.storage.blobs import BlobStore
+from coordinator.storage.git import GitCache
+from coordinator.storage.logs import LogStore
+from coordinator.storage.secretbox import SecretBox
+from coordinator.store import Store
+from tests.gitrepo import GitRepo
+
+HOURLY = """
+name: nightly
+image: conveyor/busybox
+on:
+  push: {branches: [main]}
+  schedule:
+    - cron: "0 * * * *"
+    - cron: "30 2 * * *"
+      branch: release
+jobs:
+  j:
+    steps: [{run: "true"}]
+"""
+
+
+def at(text: str) -> int:
+    """Epoch ms of an ISO time in UTC."""
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+class Clock:
+    def __init__(self, start: str) -> None:
+        self.now = at(start)
+
+    def set(self, text: str) -> None:
+        self.now = at(text)
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepo:
+    made = GitRepo.create(tmp_path / "repo", {".conveyor.yml": HOURLY})
+    made.checkout("release", new=True)
+    made.checkout("main")
+    return made
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "server"
+
+
+def coordinator(data_dir: Path) -> tuple[Coordinator, Store]:
+    config = CoordinatorConfig(data_dir=data_dir, agent_token="a", client_token="c")
+    data_dir.mkdir(exist_ok=True)
+    store = Store(config.database_url)
+    core = Coordinator(
+        config,
+        store=store,
+        logs=LogStore(config.log_dir),
+        blobs=BlobStore(config.blob_dir),
+        sealer=SecretBox(config.secret_key_path),
+    )
+    return core, store
+
+
+def parts(core: Coordinator, store: Store, clock: Clock) -> tuple[Repos, Watcher]:
+    """A watcher and repository API over `core`'s store, with git of their own, on `clock`."""
+    git = GitCache(core.config.git_cache_dir, 60.0)
+    watcher = Watcher(
+        runtime=core.runtime, store=store.repos, git=git, secrets=store.secrets,
+        dispatcher=core.dispatcher, attempts=core.attempts, notifier=core.notifier, clock=clock,
+    )  # fmt: skip
+    repos = Repos(
+        runtime=core.runtime, store=store.repos, git=git, sealer=SealerStub(),
+        prepare=watcher.with_schedules, clock=clock,
+    )  # fmt: skip
+    return repos, watcher
+
+
+class SealerStub:
+    def seal(self, name: str, scope: str, value: str) -> bytes:
+        return value.encode()
+
+    def open(self, name: str, scope: str, sealed: bytes) -> str:
+        return sealed.decode()
+
+
+def events(store: Store) -> list[tuple[str, str | None]]:
+    return [(b.event, b.branch) for b in reversed(store.builds.list(100))]
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    created = asyncio.new_event_loop()
+    yield created
+    created.close()
+
+
+def test_schedules_fire_on_time_once_however_many_were_missed_and_survive_a_restart(
+    repo: GitRepo, data_dir: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    clock = Clock("2026-01-01T00:30:00")
+    core, store = coordinator(data_dir)
+    repos, watcher = parts(core, store, clock)
+    added = loop.run_until_complete(repos.add(SERVER_PRINCIPAL, "app", str(repo.path), poll_s=3600))
+    assert added.schedules == {"|0 * * * *": at("2026-01-01T01:00:00"),
+                               "release|30 2 * * *": at("2026-01-01T02:30:00")}  # fmt: skip
+    assert added.next_check_ms == at("2026-01-01T01:00:00"), "checked when the first fires"
+
+    clock.set("2026-01-01T00:59:59")
+    loop.run_until_complete(watcher.check(store.repos.get("app")))
+    assert events(store) == []
+    clock.set("2026-01-01T01:00:00")
+    result = loop.run_until_complete(watcher.check(store.repos.get("app")))
+    assert events(store) == [("schedule", "main")]
+    fired = store.builds.get(result.build_ids[0])
+    assert fired.trigger is not None and fired.trigger.commit == repo.head("main")
+    assert fired.trigger.event == "schedule"
+    assert store.repos.get("app").schedules["|0 * * * *"] == at("2026-01-01T02:00:00")
+    loop.run_until_complete(core.close())
+
+    # Down from 01:00 to 04:10: the hourly schedule missed 02, 03 and 04 and fires once; the
+    # release one (02:30) missed once and fires once, on its own branch.
+    clock.set("2026-01-01T04:10:00")
+    core, store = coordinator(data_dir)
+    repos, watcher = parts(core, store, clock)
+    loop.run_until_complete(watcher.check(store.repos.get("app")))
+    fired_now = sorted(events(store)[1:], key=str)
+    assert fired_now == [("schedule", "main"), ("schedule", "release")]
+    after = store.repos.get("app")
+    assert after.schedules == {"|0 * * * *": at("2026-01-01T05:00:00"),
+                               "release|30 2 * * *": at("2026-01-02T02:30:00")}  # fmt: skip
+    assert after.next_check_ms == at("2026-01-01T05:00:00")
+    loop.run_until_complete(watcher.check(after))
+    assert len(events(store)) == 3, "nothing fires twice"
+    loop.run_until_complete(core.close())
+
+
+def test_a_pipeline_change_on_the_default_branch_keeps_kept_schedules_and_drops_removed_ones(
+    repo: GitRepo, data_dir: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    clock = Clock("2026-01-01T00:30:00")
+    core, store = coordinator(data_dir)
+    repos, watcher = parts(core, store, clock)
+    loop.run_until_complete(repos.add(SERVER_PRINCIPAL, "app", str(repo.path), poll_s=3600))
+    repo.commit({".conveyor.yml": HOURLY.replace('    - cron: "30 2 * * *"\n      branch: '
+                                                 'release\n', "")}, "one schedule")  # fmt: skip
+    clock.set("2026-01-01T00:40:00")
+    loop.run_until_complete(watcher.check(store.repos.get("app")))
+    after = store.repos.get("app")
+    assert after.schedules == {"|0 * * * *": at("2026-01-01T01:00:00")}
+    assert events(store) == [("push", "main")]
+    loop.run_until_complete(core.close())
+
+
+def test_signatures_of_each_forge_are_checked_against_the_raw_body() -> None:
+    body = b'{"ref": "refs/heads/main"}'
+    forged = "sha256=" + "4b3d2e1d9b1ac6bbd7b0d6b3f2f27c40b1a8d5d8a4a8a0ac03a1f4e0c2b0d6a1"
+    assert not signature_valid("s3cret-value", {"x-hub-signature-256": forged}, body)
+    digest = hmac.new(b"s3cret-value", body, hashlib.sha256).hexdigest()
+    assert signature_valid("s3cret-value", {"x-hub-signature-256": f"sha256={digest}"}, body)
+    assert not signature_valid("s3cret-value", {"x-hub-signature-256": digest}, body)
+    assert signature_valid("s3cret-value", {"x-gitea-signature": digest}, body)
+    assert not signature_valid("s3cret-value", {"x-gitea-signature": digest}, body + b" ")
+    assert signature_valid("s3cret-value", {"x-gitlab-token": "s3cret-value"}, body)
+    assert not signature_valid("s3cret-value", {"x-gitlab-token": "s3cret-valuE"}, body)
+    assert not signature_valid("s3cret-value", {}, body)
+    assert is_push({"x-github-event": "push"}) and not is_push({"x-github-event": "ping"})
+    assert is_push({"x-gitlab-event": "Tag Push Hook"}) and is_push({"x-gitea-event": "push"})
+    assert not is_push({"x-gitlab-event": "Merge Request Hook"}) and not is_push({})
+
+
+def test_two_checks_of_one_push_build_it_once(
+    repo: GitRepo, data_dir: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Two checks (a webhook's and a poll's, or two coordinators') start from the same recorded
+    heads: the second finds them changed when it records, and records nothing."""
+    clock = Clock("2026-01-01T00:10:00")
+    core, store = coordinator(data_dir)
+    repos, watcher = parts(core, store, clock)
+    loop.run_until_complete(repos.add(SERVER_PRINCIPAL, "app", str(repo.path), poll_s=60))
+    before = store.repos.get("app")
+    pushed = repo.commit({"x.txt": "1"}, "one push")
+    first = loop.run_until_complete(watcher.check(before))
+    second = loop.run_until_complete(watcher.check(before))
+    assert len(first.build_ids) == 1 and second.build_ids == ()
+    assert events(store) == [("push", "main")]
+    assert store.repos.get("app").heads["refs/heads/main"] == pushed
+    loop.run_until_complete(core.close())
+
+
+def test_heads_are_branches_and_tags_at_their_commits_with_the_default_branch(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    repo.git("tag", "-a", "v1", "-m", "an annotated tag names a tag object")
+    repo.git("update-ref", "refs/notes/other", repo.head())
+    heads = GitCache(tmp_path / "cache", 60.0).heads(str(repo.path))
+    commit = repo.head()
+    assert heads == {
+        "HEAD": "refs/heads/main",
+        "refs/heads/main": commit,
+        "refs/heads/release": commit,
+        "refs/tags/v1": commit,
+    }
+    with pytest.raises(GitError, match="does not appear to be a git repository"):
+        GitCache(tmp_path / "cache", 60.0).heads(str(tmp_path / "nothing"))
