@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing, starts a local coordinator and one agent, runs
 # examples/shop.yml to its result, lists the build, then stops both. An argument picks another
-# pipeline (scripts/demo.sh examples/other.yml); --delivery runs examples/delivery.yml from a git
-# repository it makes: two releases from commit to production through staging and an approval,
-# then a rollback of production to the first, and what the records say.
+# pipeline (scripts/demo.sh examples/other.yml); --delivery carries examples/delivery.yml from a
+# git push to production: a bare repository stands in for the forge (its hook sends a signed
+# push webhook, as GitHub would), the coordinator watches it (conveyor repo add), and each push
+# of a release builds, deploys to staging, waits for an approval, and deploys to production;
+# then production is rolled back to the first release, and the records say what happened.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -24,7 +26,7 @@ start_farm() {
   echo "demo: starting a coordinator (logs in $work/server.log)"
   "$conveyor" server --listen 127.0.0.1:0 --http 127.0.0.1:0 --data-dir "$work/server" >"$work/server.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 100); do [[ -s $work/server/server.addr ]] && break; sleep 0.1; done
+  for _ in $(seq 1 600); do [[ -s $work/server/server.addr ]] && break; sleep 0.1; done
   [[ -s $work/server/server.addr ]] || { cat "$work/server.log"; exit 1; }
   export CONVEYOR_ADDR CONVEYOR_TOKEN CONVEYOR_AGENT_TOKEN
   CONVEYOR_ADDR=$(cat "$work/server/server.addr")
@@ -63,13 +65,29 @@ wait_for() { # BUILD FIELD VALUE...: until the build's FIELD is one of VALUEs
   echo "demo: build $build: $path is still $value"; exit 1
 }
 
-release() { # VERSION: commit it on main, build it, approve it, see it deployed
-  local version=$1 build
+# The build a push started: the one whose trigger is COMMIT.
+build_of() {
+  local commit=$1 id
+  for _ in $(seq 1 300); do
+    id=$("$conveyor" builds --json | "$python" -c '
+import json, sys
+print(next((b["id"] for b in json.load(sys.stdin) if (b["trigger"] or {}).get("commit") == sys.argv[1]), ""))' "$commit")
+    [[ -n $id ]] && { echo "$id"; return; }
+    sleep 0.1
+  done
+  echo "demo: no build started for commit $commit" >&2; exit 1
+}
+
+release() { # VERSION: commit it, push it, approve what it builds, see it deployed
+  local version=$1 build commit
   echo "$version" >"$work/shop/version.txt"
   git -C "$work/shop" commit -qam "shop $version"
+  commit=$(git -C "$work/shop" rev-parse HEAD)
   echo
-  echo "demo: committed shop $version; conveyor run $pipeline --git $work/shop --ref main"
-  build=$("$conveyor" run "$pipeline" --git "$work/shop" --ref main --no-follow --json | field id)
+  echo "demo: committed shop $version; git push origin main"
+  git -C "$work/shop" push -q origin main
+  build=$(build_of "$commit")
+  echo "demo: the push started build $build"
   wait_for "$build" jobs.ship-it.status waiting_for_approval
   "$conveyor" show "$build"
   echo "demo: conveyor approve $build ship-it"
@@ -79,12 +97,39 @@ release() { # VERSION: commit it on main, build it, approve it, see it deployed
   "$conveyor" logs "$build" production
 }
 
+# The forge: a bare repository whose post-receive hook POSTs a push webhook signed as GitHub
+# signs it (X-Hub-Signature-256) to the coordinator's /hooks/git/shop.
+make_forge() {
+  local secret=$1 hook="$work/forge/shop.git/hooks/post-receive"
+  git init -q --bare -b main "$work/forge/shop.git"
+  cat >"$hook" <<HOOK
+#!$PWD/$python
+import hashlib, hmac, json, sys, urllib.request
+old, new, ref = sys.stdin.readline().split()
+body = json.dumps({"ref": ref, "before": old, "after": new}).encode()
+signature = "sha256=" + hmac.new(b"$secret", body, hashlib.sha256).hexdigest()
+headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
+           "X-Hub-Signature-256": signature}
+url = "http://$(cat "$work/server/http.addr")/hooks/git/shop"
+urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=10)
+HOOK
+  chmod +x "$hook"
+}
+
 delivery() {
   export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.com
   export GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.com
-  git init -q -b main "$work/shop"
+  local secret
+  secret=$("$python" -c 'import secrets; print(secrets.token_hex(20))')
+  make_forge "$secret"
+  git clone -q "$work/forge/shop.git" "$work/shop" 2>/dev/null
+  cp "$pipeline" "$work/shop/.conveyor.yml"
   echo v0 >"$work/shop/version.txt"
-  git -C "$work/shop" add version.txt
+  git -C "$work/shop" add .conveyor.yml version.txt
+  git -C "$work/shop" commit -qm "shop v0"
+  git -C "$work/shop" push -q origin main 2>/dev/null  # the coordinator does not watch it yet
+  echo "demo: conveyor repo add shop $work/forge/shop.git --webhook-secret ..."
+  "$conveyor" repo add shop "$work/forge/shop.git" --webhook-secret "$secret"
   release v1
   release v2
   echo

@@ -1,5 +1,5 @@
 """The README's demo commands, run as a reader would: the shop pipeline, and the delivery demo
-from commit to production and back."""
+from a git push to production and back."""
 
 from __future__ import annotations
 
@@ -37,7 +37,13 @@ def test_the_demo_runs_the_shop_pipeline() -> None:
 def test_the_delivery_demo_goes_to_production_and_back() -> None:
     out = demo("--delivery")
     before, _, after = out.partition("conveyor rollback production")
+    # Each release reaches the farm by git push alone (the forge's signed webhook), built as the
+    # commit it pushed: nobody typed conveyor run.
+    assert "repository shop added (1 head recorded, not built)" in before
+    assert before.count("demo: the push started build") == 2
+    assert "conveyor run" not in out
     for version in ("v1", "v2"):
+        assert f"by demo <demo@example.com>: shop {version}" in before  # the build's trigger
         assert f"production now runs shop {version}" in before
     assert "redeploys deployment" in after
     # Back to the first release's very bytes, with nothing built.
