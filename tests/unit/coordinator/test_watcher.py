@@ -225,3 +225,30 @@ def test_heads_are_branches_and_tags_at_their_commits_with_the_default_branch(
     }
     with pytest.raises(GitError, match="does not appear to be a git repository"):
         GitCache(tmp_path / "cache", 60.0).heads(str(tmp_path / "nothing"))
+
+
+def test_new_heads_past_one_checks_cap_are_built_by_the_next_check(
+    repo: GitRepo, data_dir: Path, loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check builds at most MAX_BUILDS_PER_CHECK new heads; the others are not recorded as
+    seen, so the next check (due at once) builds them, and none is built twice."""
+    monkeypatch.setattr("coordinator.domain.watcher.MAX_BUILDS_PER_CHECK", 2)
+    clock = Clock("2026-01-01T00:10:00")
+    core, store = coordinator(data_dir)
+    repos, watcher = parts(core, store, clock)
+    repo.commit({".conveyor.yml": HOURLY.replace("branches: [main]", "tags: ['v*']")}, "tags")
+    loop.run_until_complete(repos.add(SERVER_PRINCIPAL, "app", str(repo.path), poll_s=3600))
+    for tag in ("v1", "v2", "v3"):
+        repo.git("tag", tag)
+    first = loop.run_until_complete(watcher.check(store.repos.get("app")))
+    assert len(first.build_ids) == 2
+    after = store.repos.get("app")
+    assert after.next_check_ms <= clock.now, "the heads left over are checked again at once"
+    second = loop.run_until_complete(watcher.check(after))
+    assert len(second.build_ids) == 1, "the head past the cap is built by the next check"
+    third = loop.run_until_complete(watcher.check(store.repos.get("app")))
+    assert third.build_ids == ()
+    tags = sorted(b.tag or "" for b in store.builds.list(100))
+    assert tags == ["v1", "v2", "v3"]
+    assert store.repos.get("app").next_check_ms > clock.now, "then on its interval again"
+    loop.run_until_complete(core.close())
