@@ -252,3 +252,23 @@ def test_new_heads_past_one_checks_cap_are_built_by_the_next_check(
     assert tags == ["v1", "v2", "v3"]
     assert store.repos.get("app").next_check_ms > clock.now, "then on its interval again"
     loop.run_until_complete(core.close())
+
+
+def test_a_schedule_of_a_branch_with_a_bar_in_its_name_fires_on_that_branch(
+    repo: GitRepo, data_dir: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    """git allows '|' in a branch name; a schedule of such a branch fires on it, and its
+    repository's pushes still build (a schedule read back wrong failed every check)."""
+    repo.commit({".conveyor.yml": HOURLY.replace("branch: release", "branch: 'team|x'")}, "bar")
+    repo.checkout("team|x", new=True)
+    repo.checkout("main")
+    clock = Clock("2026-01-01T02:00:00")
+    core, store = coordinator(data_dir)
+    repos, watcher = parts(core, store, clock)
+    loop.run_until_complete(repos.add(SERVER_PRINCIPAL, "app", str(repo.path), poll_s=3600))
+    clock.set("2026-01-01T02:30:00")
+    repo.commit({"x.txt": "1"}, "a push")
+    loop.run_until_complete(watcher.check(store.repos.get("app")))
+    assert sorted(events(store), key=str) == [("push", "main"), ("schedule", "team|x")]
+    assert store.repos.get("app").schedules["team|x|30 2 * * *"] == at("2026-01-02T02:30:00")
+    loop.run_until_complete(core.close())
