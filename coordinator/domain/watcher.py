@@ -185,8 +185,11 @@ class Watcher:
         wanted += self._due_schedules(repo, plan, now)
         if wanted:
             commits = list(dict.fromkeys(head.commit for head in wanted))
-            await self._runtime.git(self._git.fetch, repo.name, repo.url, commits)
+            found_commits = await self._runtime.git(self._git.fetch, repo.name, repo.url, commits)
             for head in wanted:
+                if head.commit not in found_commits:
+                    LOGGER.info("repository %s: %s names no commit", repo.name, head.ref)
+                    continue
                 new = await self._plan(repo, head)
                 if new is not None:
                     plan.builds.append(new)

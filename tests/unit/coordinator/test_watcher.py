@@ -272,3 +272,26 @@ def test_a_schedule_of_a_branch_with_a_bar_in_its_name_fires_on_that_branch(
     assert sorted(events(store), key=str) == [("push", "main"), ("schedule", "team|x")]
     assert store.repos.get("app").schedules["team|x|30 2 * * *"] == at("2026-01-02T02:30:00")
     loop.run_until_complete(core.close())
+
+
+def test_a_tag_of_a_blob_or_tree_builds_nothing_and_stops_no_other_build(
+    repo: GitRepo, data_dir: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    """A tag may name a blob or a tree (git's own repository tags its maintainer's key): there
+    is no commit to build, and the pushes beside it still build."""
+    every_tag = HOURLY.replace("branches: [main]", "branches: [main], tags: ['*']")
+    repo.commit({".conveyor.yml": every_tag}, "tags build")
+    clock = Clock("2026-01-01T00:10:00")
+    core, store = coordinator(data_dir)
+    repos, watcher = parts(core, store, clock)
+    loop.run_until_complete(repos.add(SERVER_PRINCIPAL, "app", str(repo.path), poll_s=3600))
+    blob = repo.git("hash-object", "-w", ".conveyor.yml")
+    repo.git("tag", "key", blob)
+    repo.git("tag", "-a", "tree", "-m", "a tree", repo.head() + "^{tree}")
+    pushed = repo.commit({"x.txt": "1"}, "a push")
+    result = loop.run_until_complete(watcher.check(store.repos.get("app")))
+    assert events(store) == [("push", "main")]
+    assert len(result.build_ids) == 1
+    after = store.repos.get("app")
+    assert after.last_error == "" and after.heads["refs/heads/main"] == pushed
+    loop.run_until_complete(core.close())
