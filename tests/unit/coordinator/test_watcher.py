@@ -15,10 +15,10 @@ import pytest
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.access import SERVER_PRINCIPAL
 from coordinator.domain.coordinator import Coordinator
-from coordinator.domain.errors import GitError
+from coordinator.domain.errors import AuthError, GitError, SealError
 from coordinator.domain.repos import Repos
 from coordinator.domain.watcher import Watcher
-from coordinator.domain.webhooks import is_push, signature_valid
+from coordinator.domain.webhooks import Webhooks, is_push, signature_valid
 from coordinator.storage.blobs import BlobStore
 from coordinator.storage.git import GitCache
 from coordinator.storage.logs import LogStore
@@ -294,4 +294,34 @@ def test_a_tag_of_a_blob_or_tree_builds_nothing_and_stops_no_other_build(
     assert len(result.build_ids) == 1
     after = store.repos.get("app")
     assert after.last_error == "" and after.heads["refs/heads/main"] == pushed
+    loop.run_until_complete(core.close())
+
+
+class ChangedKeySealer(SealerStub):
+    """Seals as before, but opens nothing: the coordinator's secret key changed since."""
+
+    def open(self, name: str, scope: str, sealed: bytes) -> str:
+        raise SealError("not a value this coordinator sealed")
+
+
+def test_a_webhook_secret_that_cannot_be_opened_is_refused_for_that_reason(
+    repo: GitRepo, data_dir: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    """The operator reading the 401 learns that the repository has a secret this coordinator
+    cannot open (its key changed), not that it has none."""
+    clock = Clock("2026-01-01T00:10:00")
+    core, store = coordinator(data_dir)
+    _, watcher = parts(core, store, clock)
+    git = GitCache(core.config.git_cache_dir, 60.0)
+    repos = Repos(runtime=core.runtime, store=store.repos, git=git, sealer=ChangedKeySealer())
+    secret = "s3cret-value"
+    loop.run_until_complete(
+        repos.add(SERVER_PRINCIPAL, "app", str(repo.path), webhook_secret=secret)
+    )
+    hooks = Webhooks(runtime=core.runtime, repos=repos, watcher=watcher)
+    body = b'{"ref": "refs/heads/main"}'
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"x-github-event": "push", "x-hub-signature-256": f"sha256={digest}"}
+    with pytest.raises(AuthError, match="webhook secret of repository 'app' cannot be opened"):
+        loop.run_until_complete(hooks.receive("app", headers, body))
     loop.run_until_complete(core.close())
