@@ -69,7 +69,9 @@ def _schedule(w: Walker, node: Node, path: str) -> ScheduleTrigger | None:
         return None
     cron = section.get("cron", _cron, None)
     branch = section.get("branch", _branch, None)
-    return None if cron is None else ScheduleTrigger(cron, branch)
+    if cron is None or (branch is None and section.has("branch")):
+        return None  # reported; not read as another entry (of the default branch)
+    return ScheduleTrigger(cron, branch)
 
 
 def _cron(w: Walker, node: Node, path: str) -> str | None:

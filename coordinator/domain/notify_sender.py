@@ -93,9 +93,7 @@ class NotifySender:
         """Sends what is due now, round after round, until nothing is; how many tries it made."""
         made = 0
         for _ in range(MAX_ROUNDS_PER_PASS):
-            now = self._now_ms()
-            until = now + int(NOTIFY_CLAIM_S * 1000)
-            due = await self._runtime.db(self._store.claim, now, NOTIFY_CONCURRENCY, until=until)
+            due = await self._claim()
             if not due:
                 break
             try:
@@ -107,6 +105,22 @@ class NotifySender:
                 raise
             made += len(due)
         return made
+
+    async def _claim(self) -> list[Delivery]:
+        """Claims the events due now. A stop while the store claims waits for the claim and
+        releases what it took: left claimed, they would wait a minute after the restart."""
+        now = self._now_ms()
+        until = now + int(NOTIFY_CLAIM_S * 1000)
+        claim = asyncio.ensure_future(
+            self._runtime.db(self._store.claim, now, NOTIFY_CONCURRENCY, until=until)
+        )
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                ids = [delivery.id for delivery in await claim]
+                await uncancellable(self._runtime.db(self._store.release, ids, self._now_ms()))
+            raise
 
     async def _deliver(self, delivery: Delivery) -> None:
         try:

@@ -57,6 +57,20 @@ def new_heads(recorded: Mapping[str, str], heads: Mapping[str, str]) -> list[Hea
     return found
 
 
+def held_back(
+    recorded: Mapping[str, str], heads: Mapping[str, str], later: list[Head]
+) -> dict[str, str]:
+    """`heads` with the refs of `later` (new heads left for the next check) as `recorded` has
+    them: at their recorded commit, or absent when they had none."""
+    kept = dict(heads)
+    for head in later:
+        if head.ref in recorded:
+            kept[head.ref] = recorded[head.ref]
+        else:
+            kept.pop(head.ref, None)
+    return kept
+
+
 def default_ref(heads: Mapping[str, str]) -> str:
     """The default branch's ref, as the repository's HEAD names it (else main)."""
     return heads.get(DEFAULT_HEAD) or f"{BRANCH_PREFIX}main"

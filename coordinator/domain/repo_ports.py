@@ -60,7 +60,10 @@ class GitRemote(Protocol):
         """`refs/heads/...` and `refs/tags/...` of `url` to the commit each names."""
         ...
 
-    def fetch(self, name: str, url: str, commits: list[str]) -> None: ...
+    def fetch(self, name: str, url: str, commits: list[str]) -> set[str]:
+        """Brings `commits` into the cache clone of `name`; those of them that are commits
+        (a tag may name a tree or a blob)."""
+        ...
 
     def show(self, name: str, commit: str, path: str, max_bytes: int) -> bytes | None:
         """The file in the commit, None when it has none."""
@@ -87,7 +90,7 @@ class NoGit:
     def heads(self, url: str) -> dict[str, str]:
         raise self._refuse()
 
-    def fetch(self, name: str, url: str, commits: list[str]) -> None:
+    def fetch(self, name: str, url: str, commits: list[str]) -> set[str]:
         raise self._refuse()
 
     def show(self, name: str, commit: str, path: str, max_bytes: int) -> bytes | None:

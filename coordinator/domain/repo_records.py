@@ -52,8 +52,8 @@ def schedule_key(cron: str, branch: str) -> str:
 
 
 def schedule_entry(key: str) -> tuple[str, str]:
-    """(cron, branch) of a `schedule_key`."""
-    branch, _, cron = key.partition("|")
+    """(cron, branch) of a `schedule_key`. A cron has no '|'; a branch name may."""
+    branch, _, cron = key.rpartition("|")
     return cron, branch
 
 

@@ -176,18 +176,25 @@ class Watcher:
         if len(heads) > MAX_REPO_HEADS:
             raise ValueError(f"too many refs ({len(heads)} > {MAX_REPO_HEADS})")
         now = self._clock()
-        plan = _Plan(heads, schedules=dict(repo.schedules), schedules_commit=repo.schedules_commit)
-        wanted = repo_plans.new_heads(repo.heads, heads)[:MAX_BUILDS_PER_CHECK]
+        found = repo_plans.new_heads(repo.heads, heads)
+        wanted, later = found[:MAX_BUILDS_PER_CHECK], found[MAX_BUILDS_PER_CHECK:]
+        # Heads past the cap stay as recorded, so the next check (at once) builds them.
+        plan = _Plan(repo_plans.held_back(repo.heads, heads, later), schedules=dict(repo.schedules),
+                     schedules_commit=repo.schedules_commit)  # fmt: skip
         await self._refresh_schedules(repo, plan, now)
         wanted += self._due_schedules(repo, plan, now)
         if wanted:
             commits = list(dict.fromkeys(head.commit for head in wanted))
-            await self._runtime.git(self._git.fetch, repo.name, repo.url, commits)
+            found_commits = await self._runtime.git(self._git.fetch, repo.name, repo.url, commits)
             for head in wanted:
+                if head.commit not in found_commits:
+                    LOGGER.info("repository %s: %s names no commit", repo.name, head.ref)
+                    continue
                 new = await self._plan(repo, head)
                 if new is not None:
                     plan.builds.append(new)
         next_check = min([now + int(repo.poll_s * 1000), *plan.schedules.values()])
+        next_check = now if later else next_check
         try:
             result = await self._runtime.db(
                 self._store.record_check,

@@ -71,7 +71,10 @@ class Webhooks:
         try:
             secret = await self._runtime.io(self._repos.open_secret, repo)
         except SealError:
-            secret = None
+            raise AuthError(
+                f"the webhook secret of repository {name!r} cannot be opened with this "
+                "coordinator's secret key (was the key changed?); add the repository again"
+            ) from None
         if secret is None:
             raise AuthError(f"repository {name!r} takes no webhooks (it has no webhook secret)")
         if not signature_valid(secret, headers, body):

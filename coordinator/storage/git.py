@@ -103,12 +103,14 @@ class GitCache:
             self._git("init", "-q", "--bare", str(path))
         return path
 
-    def fetch(self, name: str, url: str, commits: list[str]) -> None:
-        """Brings `commits` into the cache clone of `name` (made on first use)."""
+    def fetch(self, name: str, url: str, commits: list[str]) -> set[str]:
+        """Brings `commits` into the cache clone of `name` (made on first use); those of them
+        that are commits (a tag may name a tree or a blob: nothing to build)."""
         path = self._clone(name)
         missing = [c for c in commits if not self._has(path, c)]
         if missing:
             self._git("fetch", "-q", "--no-tags", "--", url, *missing, cwd=path)
+        return {c for c in commits if c not in missing or self._has(path, c)}
 
     def _has(self, path: Path, commit: str) -> bool:
         try:

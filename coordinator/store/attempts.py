@@ -96,7 +96,10 @@ class AttemptStore(Component):
                 return _already_recorded(session, attempt_id)
             started = _close_steps(session, attempt_id, outcome)
             ended = retry.EndedAttempt(recorded.number, outcome, reason, message, started)
-            requeued = _settle_job(session, recorded.job_id, recorded.build_id, ended, exit_code)
+            requeued = _settle_job(
+                session, recorded.job_id, recorded.build_id, ended, exit_code,
+                canceled=bool(recorded.cancel_requested),
+            )  # fmt: skip
             freed = deployments.after_attempt(session, recorded.job_id, attempt_id)
             queued = progress.advance(session, recorded.build_id)
             if requeued is not None:
@@ -205,9 +208,17 @@ def _close_steps(session: Session, attempt_id: int, outcome: Outcome) -> bool:
 
 
 def _settle_job(
-    session: Session, job_id: int, build_id: int, ended: retry.EndedAttempt, exit_code: int | None
+    session: Session,
+    job_id: int,
+    build_id: int,
+    ended: retry.EndedAttempt,
+    exit_code: int | None,
+    *,
+    canceled: bool,
 ) -> dict[str, str] | None:
-    """Applies the policy's decision to the job; returns its labels if it was queued again."""
+    """Applies the policy's decision to the job; returns its labels if it was queued again.
+    `canceled`: the attempt was asked to stop (its build canceled, or a newer push superseded
+    it), so however it ended it is not run again."""
     job = session.execute(
         select(
             col(JobRow.attempt_count),
@@ -219,9 +230,10 @@ def _settle_job(
             col(JobRow.message),
         ).where(col(JobRow.id) == job_id)
     ).one()
-    canceling = session.execute(
+    build_canceled = session.execute(
         select(col(BuildRow.cancel_requested)).where(col(BuildRow.id) == build_id)
     ).scalar_one()
+    canceling = canceled or bool(build_canceled)
     spec = rowmap.spec_from_json(job.spec_json)
     tally = retry.JobTally(
         job.attempt_count, job.retry_base, job.unstarted_requeues, spec.retry_max, spec.retry_when

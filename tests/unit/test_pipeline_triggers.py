@@ -182,6 +182,20 @@ def test_a_bad_on_is_refused_where_it_is_wrong(on: str, expected: list[Problem])
     assert problems(doc(on)) == expected
 
 
+def test_a_schedule_with_a_bad_branch_is_not_also_called_a_duplicate() -> None:
+    """Only the wrong line is named: the entry with the bad branch is not read as the
+    default-branch entry that a correct line below then repeats."""
+    on = """\
+        on:
+          schedule:
+            - {cron: "0 3 * * *", branch: "rel*"}
+            - cron: "0 3 * * *"
+        """
+    assert [(path, line) for path, _, line, _ in problems(doc(on))] == [
+        ("on.schedule[0].branch", 5)
+    ]
+
+
 def test_too_many_schedules_are_refused() -> None:
     entries = "".join(f"    - cron: '{minute} * * * *'\n" for minute in range(21))
     assert problems(doc("on:\n  schedule:\n" + entries)) == [

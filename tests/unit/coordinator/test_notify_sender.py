@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import hmac
 import random
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -201,3 +202,43 @@ def test_a_stop_cuts_a_hanging_try_short_and_records_nothing(runtime: Runtime) -
     assert store.tried == []
     # Still pending and released: due at once for the next coordinator, not after its claim.
     assert ([d.id for d in store.pending], store.released) == ([1], [1])
+
+
+class SlowClaims(FakeNotifications):
+    """An outbox whose claim takes until the test lets it finish (a busy database)."""
+
+    def __init__(self, deliveries: list[Delivery]) -> None:
+        super().__init__(deliveries)
+        self.entered = threading.Event()
+        self.go_on = threading.Event()
+
+    def claim(self, now: int, limit: int, *, until: int) -> list[Delivery]:
+        self.entered.set()
+        self.go_on.wait(30)
+        return super().claim(now, limit, until=until)
+
+
+def test_a_stop_during_a_claim_releases_what_the_claim_took(runtime: Runtime) -> None:
+    clock = Clock()
+    store = SlowClaims([event(1, 1, "http://a/")])
+    sender = NotifySender(
+        runtime=runtime, store=store, sealer=sealer(), poster=Receiver(clock),
+        backoff_initial_s=1.0, backoff_max_s=2.0, max_tries=3, clock=clock,
+    )  # fmt: skip
+
+    async def stop_while_claiming() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.create_task(sender.deliver_forever(stop))
+        await asyncio.get_running_loop().run_in_executor(None, store.entered.wait, 30)
+        stop.set()
+        for _ in range(50):  # the stop reaches the pass, which cancels its claim's wait
+            await asyncio.sleep(0)
+        store.go_on.set()
+        await asyncio.wait_for(loop, 30)
+        await runtime.db(lambda: None)  # the claim, on the store thread, has ended
+
+    asyncio.run(stop_while_claiming())
+    assert store.tried == []
+    # Released: due at once for the next coordinator, not a minute later when the claim lapses.
+    assert store.released == [1]
+    assert store.due_at[1] == int(clock() * 1000)

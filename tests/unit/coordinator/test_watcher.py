@@ -15,10 +15,10 @@ import pytest
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.access import SERVER_PRINCIPAL
 from coordinator.domain.coordinator import Coordinator
-from coordinator.domain.errors import GitError
+from coordinator.domain.errors import AuthError, GitError, SealError
 from coordinator.domain.repos import Repos
 from coordinator.domain.watcher import Watcher
-from coordinator.domain.webhooks import is_push, signature_valid
+from coordinator.domain.webhooks import Webhooks, is_push, signature_valid
 from coordinator.storage.blobs import BlobStore
 from coordinator.storage.git import GitCache
 from coordinator.storage.logs import LogStore
@@ -225,3 +225,103 @@ def test_heads_are_branches_and_tags_at_their_commits_with_the_default_branch(
     }
     with pytest.raises(GitError, match="does not appear to be a git repository"):
         GitCache(tmp_path / "cache", 60.0).heads(str(tmp_path / "nothing"))
+
+
+def test_new_heads_past_one_checks_cap_are_built_by_the_next_check(
+    repo: GitRepo, data_dir: Path, loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check builds at most MAX_BUILDS_PER_CHECK new heads; the others are not recorded as
+    seen, so the next check (due at once) builds them, and none is built twice."""
+    monkeypatch.setattr("coordinator.domain.watcher.MAX_BUILDS_PER_CHECK", 2)
+    clock = Clock("2026-01-01T00:10:00")
+    core, store = coordinator(data_dir)
+    repos, watcher = parts(core, store, clock)
+    repo.commit({".conveyor.yml": HOURLY.replace("branches: [main]", "tags: ['v*']")}, "tags")
+    loop.run_until_complete(repos.add(SERVER_PRINCIPAL, "app", str(repo.path), poll_s=3600))
+    for tag in ("v1", "v2", "v3"):
+        repo.git("tag", tag)
+    first = loop.run_until_complete(watcher.check(store.repos.get("app")))
+    assert len(first.build_ids) == 2
+    after = store.repos.get("app")
+    assert after.next_check_ms <= clock.now, "the heads left over are checked again at once"
+    second = loop.run_until_complete(watcher.check(after))
+    assert len(second.build_ids) == 1, "the head past the cap is built by the next check"
+    third = loop.run_until_complete(watcher.check(store.repos.get("app")))
+    assert third.build_ids == ()
+    tags = sorted(b.tag or "" for b in store.builds.list(100))
+    assert tags == ["v1", "v2", "v3"]
+    assert store.repos.get("app").next_check_ms > clock.now, "then on its interval again"
+    loop.run_until_complete(core.close())
+
+
+def test_a_schedule_of_a_branch_with_a_bar_in_its_name_fires_on_that_branch(
+    repo: GitRepo, data_dir: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    """git allows '|' in a branch name; a schedule of such a branch fires on it, and its
+    repository's pushes still build (a schedule read back wrong failed every check)."""
+    repo.commit({".conveyor.yml": HOURLY.replace("branch: release", "branch: 'team|x'")}, "bar")
+    repo.checkout("team|x", new=True)
+    repo.checkout("main")
+    clock = Clock("2026-01-01T02:00:00")
+    core, store = coordinator(data_dir)
+    repos, watcher = parts(core, store, clock)
+    loop.run_until_complete(repos.add(SERVER_PRINCIPAL, "app", str(repo.path), poll_s=3600))
+    clock.set("2026-01-01T02:30:00")
+    repo.commit({"x.txt": "1"}, "a push")
+    loop.run_until_complete(watcher.check(store.repos.get("app")))
+    assert sorted(events(store), key=str) == [("push", "main"), ("schedule", "team|x")]
+    assert store.repos.get("app").schedules["team|x|30 2 * * *"] == at("2026-01-02T02:30:00")
+    loop.run_until_complete(core.close())
+
+
+def test_a_tag_of_a_blob_or_tree_builds_nothing_and_stops_no_other_build(
+    repo: GitRepo, data_dir: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    """A tag may name a blob or a tree (git's own repository tags its maintainer's key): there
+    is no commit to build, and the pushes beside it still build."""
+    every_tag = HOURLY.replace("branches: [main]", "branches: [main], tags: ['*']")
+    repo.commit({".conveyor.yml": every_tag}, "tags build")
+    clock = Clock("2026-01-01T00:10:00")
+    core, store = coordinator(data_dir)
+    repos, watcher = parts(core, store, clock)
+    loop.run_until_complete(repos.add(SERVER_PRINCIPAL, "app", str(repo.path), poll_s=3600))
+    blob = repo.git("hash-object", "-w", ".conveyor.yml")
+    repo.git("tag", "key", blob)
+    repo.git("tag", "-a", "tree", "-m", "a tree", repo.head() + "^{tree}")
+    pushed = repo.commit({"x.txt": "1"}, "a push")
+    result = loop.run_until_complete(watcher.check(store.repos.get("app")))
+    assert events(store) == [("push", "main")]
+    assert len(result.build_ids) == 1
+    after = store.repos.get("app")
+    assert after.last_error == "" and after.heads["refs/heads/main"] == pushed
+    loop.run_until_complete(core.close())
+
+
+class ChangedKeySealer(SealerStub):
+    """Seals as before, but opens nothing: the coordinator's secret key changed since."""
+
+    def open(self, name: str, scope: str, sealed: bytes) -> str:
+        raise SealError("not a value this coordinator sealed")
+
+
+def test_a_webhook_secret_that_cannot_be_opened_is_refused_for_that_reason(
+    repo: GitRepo, data_dir: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    """The operator reading the 401 learns that the repository has a secret this coordinator
+    cannot open (its key changed), not that it has none."""
+    clock = Clock("2026-01-01T00:10:00")
+    core, store = coordinator(data_dir)
+    _, watcher = parts(core, store, clock)
+    git = GitCache(core.config.git_cache_dir, 60.0)
+    repos = Repos(runtime=core.runtime, store=store.repos, git=git, sealer=ChangedKeySealer())
+    secret = "s3cret-value"
+    loop.run_until_complete(
+        repos.add(SERVER_PRINCIPAL, "app", str(repo.path), webhook_secret=secret)
+    )
+    hooks = Webhooks(runtime=core.runtime, repos=repos, watcher=watcher)
+    body = b'{"ref": "refs/heads/main"}'
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"x-github-event": "push", "x-hub-signature-256": f"sha256={digest}"}
+    with pytest.raises(AuthError, match="webhook secret of repository 'app' cannot be opened"):
+        loop.run_until_complete(hooks.receive("app", headers, body))
+    loop.run_until_complete(core.close())
