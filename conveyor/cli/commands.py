@@ -12,7 +12,8 @@ from typing import Any
 from conveyor import wire
 from conveyor.cli import artifacts
 from conveyor.cli.bounds import printable
-from conveyor.cli.client import EXIT_FAILED, EXIT_OK, Client, CliError
+from conveyor.cli.client import Client
+from conveyor.cli.errors import EXIT_FAILED, EXIT_OK, CliError
 from conveyor.cli.follow import follow_build, stream_logs
 from conveyor.cli.refs import branch_or_tag
 from conveyor.cli.render import print_agents, print_build, print_builds
