@@ -176,6 +176,9 @@ class Client:
     def agents(self) -> list[control_pb2.Agent]:
         return list(self._call(self._stub.ListAgents, control_pb2.ListAgentsRequest()).agents)
 
+    def version(self) -> control_pb2.VersionInfo:
+        return self._call(self._stub.GetVersion, control_pb2.GetVersionRequest())
+
     def environments(self) -> list[control_pb2.Environment]:
         request = control_pb2.ListEnvironmentsRequest()
         return list(self._call(self._stub.ListEnvironments, request).environments)

@@ -6,7 +6,7 @@ import argparse
 
 from conveyor import __version__
 from conveyor.cli import parser_admin, parser_builds, parser_sides
-from conveyor.cli.parsing import Parser, client_options
+from conveyor.cli.parsing import Lazy, Parser, client_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,4 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     common = client_options()
     parser_builds.add_commands(sub, common)
     parser_admin.add_commands(sub, common)
+    p = sub.add_parser(
+        "version",
+        parents=[common],
+        help="print this CLI's version and protocol, and the coordinator's",
+        description="Print the version and protocol of this CLI and, if a coordinator answers, "
+        "its own; exit 0 either way (`conveyor --version` prints the CLI's version alone).",
+    )
+    p.set_defaults(handler=Lazy("conveyor.cli.version_command:cmd_version"))
     return parser
