@@ -1,16 +1,18 @@
 """The CLI loads only what a command needs: `--version` not even the parser, the parser no
-command's implementation (gRPC, protobuf, YAML, rich, pathspec, the pipeline parser), and each
-implementation named in the parser is one that exists."""
+command's implementation (gRPC, protobuf, YAML, rich, pathspec, the pipeline parser), `run`
+without --source none of the upload code; and each implementation the parser names exists."""
 
 from __future__ import annotations
 
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from conveyor import __version__
+from conveyor.cli.errors import EXIT_UNAVAILABLE
 from conveyor.cli.parser import build_parser
 from conveyor.cli.parsing import Lazy
 
@@ -89,3 +91,17 @@ def test_every_handler_and_type_the_parser_names_exists() -> None:
     assert len({(lazy.module, lazy.name) for lazy in lazies}) > 30
     for lazy in lazies:
         assert callable(lazy.resolve()), f"{lazy.module}:{lazy.name}"
+
+
+def test_run_without_a_source_loads_no_upload_code(tmp_path: Path) -> None:
+    pipeline = tmp_path / "p.yml"
+    pipeline.write_text(
+        "name: p\nimage: conveyor/busybox\njobs:\n  a:\n    steps: [{run: 'true'}]\n"
+    )
+    # Nothing listens on port 1: the submission fails, after everything `run` loads before it.
+    done, modules = _run("run", str(pipeline), "--coordinator", "127.0.0.1:1", "--token", "t")
+    assert done.returncode == EXIT_UNAVAILABLE, done.stderr
+    assert "cannot reach the coordinator" in done.stderr
+    assert "conveyor.cli.commands" in modules and "grpc" in modules
+    uploads = ("conveyor.cli.artifacts", "conveyor.cli.snapshot", "pathspec", "tarfile")
+    assert _loaded(modules, (*uploads, "conveyor.v1.blobs_pb2")) == []
