@@ -12,44 +12,11 @@ from typing import Any, TextIO
 
 from rich.text import Text
 
-from conveyor.cli.bounds import int_in, printable
-from conveyor.cli.client import EXIT_OK, Client
+from conveyor.cli.bounds import printable
+from conveyor.cli.client import Client
+from conveyor.cli.errors import EXIT_OK
 from conveyor.cli.terminal import table
 from conveyor.v1 import control_pb2
-
-ROLES = ("viewer", "developer", "deployer", "admin")
-MAX_AUDIT_LIMIT = 10_000  # the coordinator's cap too
-
-
-def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
-    token = sub.add_parser(
-        "token",
-        help="create, list or revoke named client tokens (admin)",
-        description="Named client tokens, each with a role: viewer reads; developer also runs, "
-        "cancels and retries; deployer also approves, rejects and rolls back; admin also "
-        "manages agents, tokens, secrets, repositories and garbage collection.",
-    )
-    verbs = token.add_subparsers(dest="verb", required=True, metavar="VERB")
-    p = verbs.add_parser(
-        "create", parents=[common], help="make a token; its secret is printed this once only"
-    )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("--role", required=True, choices=ROLES)
-    p.set_defaults(handler=cmd_token_create)
-    p = verbs.add_parser("list", parents=[common], help="list tokens (never their secrets)")
-    p.set_defaults(handler=cmd_token_list)
-    p = verbs.add_parser("revoke", parents=[common], help="refuse a token from now on")
-    p.add_argument("name", metavar="NAME")
-    p.set_defaults(handler=cmd_token_revoke)
-
-    p = sub.add_parser("audit", parents=[common], help="who changed what, and when")
-    p.add_argument(
-        "--limit",
-        type=int_in(1, MAX_AUDIT_LIMIT),
-        default=100,
-        help=f"how many events, newest first (default 100, at most {MAX_AUDIT_LIMIT})",
-    )
-    p.set_defaults(handler=cmd_audit)
 
 
 def _emit(doc: Any) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 from conveyor.cli.artifacts import Transfers
 from conveyor.cli.bounds import printable
-from conveyor.cli.client import EXIT_FAILED, EXIT_OK, Client, CliError
+from conveyor.cli.client import Client
+from conveyor.cli.errors import EXIT_FAILED, EXIT_OK, CliError
 from conveyor.cli.terminal import table
 from conveyor.paths import format_size
 from conveyor.v1 import blobs_pb2

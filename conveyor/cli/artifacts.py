@@ -14,7 +14,8 @@ from typing import BinaryIO, TypeVar
 import grpc
 
 from conveyor import wire
-from conveyor.cli.client import CALL_TIMEOUT_S, EXIT_FAILED, Client, CliError
+from conveyor.cli.client import CALL_TIMEOUT_S, Client
+from conveyor.cli.errors import EXIT_FAILED, CliError
 from conveyor.cli.snapshot import make_snapshot
 from conveyor.paths import UnsafePathError, check_name, safe_destination
 from conveyor.v1 import blobs_pb2, blobs_pb2_grpc

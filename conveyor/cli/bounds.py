@@ -12,8 +12,6 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from conveyor.pipeline import label_name_problem, label_value_problem
-
 MAX_ID = 2**63 - 1  # ids are protobuf int64
 MAX_INT32 = 2**31 - 1
 # The most builds the coordinator lists at once (coordinator.config.MAX_LIST_LIMIT).
@@ -133,6 +131,10 @@ def agent_name(text: str) -> str:
 
 def agent_labels(text: str) -> str:
     """An argparse `type` for `agent --labels k=v,...`: each a label a job could ask for."""
+    # Imported here, not above: the pipeline package is large, and every command imports this
+    # module to build its parser; only `agent` comes here, and it loads the package anyway.
+    from conveyor.pipeline import label_name_problem, label_value_problem
+
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key:

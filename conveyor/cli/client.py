@@ -10,6 +10,7 @@ from typing import TypeVar
 import grpc
 
 from conveyor import wire
+from conveyor.cli.errors import EXIT_FAILED, EXIT_UNAVAILABLE, CliError
 from conveyor.local import CLIENT_TOKEN_FILE, local_file, read_local
 from conveyor.tls import CaFileError, TrustedCa, handshake_problem, resolve_target
 from conveyor.tokens import TokenFileError, read_token_file
@@ -18,15 +19,7 @@ from conveyor.v1 import control_pb2, control_pb2_grpc
 # Unary calls give up after this long; streams have no deadline.
 CALL_TIMEOUT_S = 30.0
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
-
 T = TypeVar("T")
-
-
-class CliError(Exception):
-    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def resolve_token(given: str | None) -> str:
@@ -182,6 +175,9 @@ class Client:
 
     def agents(self) -> list[control_pb2.Agent]:
         return list(self._call(self._stub.ListAgents, control_pb2.ListAgentsRequest()).agents)
+
+    def version(self) -> control_pb2.VersionInfo:
+        return self._call(self._stub.GetVersion, control_pb2.GetVersionRequest())
 
     def environments(self) -> list[control_pb2.Environment]:
         request = control_pb2.ListEnvironmentsRequest()

@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from conveyor import wire
-from conveyor.cli import artifacts
 from conveyor.cli.bounds import printable
-from conveyor.cli.client import EXIT_FAILED, EXIT_OK, Client, CliError
+from conveyor.cli.client import Client
+from conveyor.cli.errors import EXIT_FAILED, EXIT_OK, CliError
 from conveyor.cli.follow import follow_build, stream_logs
 from conveyor.cli.refs import branch_or_tag
 from conveyor.cli.render import print_agents, print_build, print_builds
 from conveyor.documents import agent_doc, build_doc, build_summary_doc
 from conveyor.paths import format_size
-from conveyor.pipeline import PipelineError, load_pipeline, reserved_env_problem
+from conveyor.pipeline import Pipeline, PipelineError, load_pipeline, reserved_env_problem
 from conveyor.states import BuildStatus
 from conveyor.v1 import control_pb2
 
@@ -46,16 +46,18 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
-def _read_pipeline(path: str) -> str:
+def _read_pipeline(path: str) -> tuple[str, Pipeline]:
     try:
         data = Path(path).read_bytes()
     except OSError as error:
         raise CliError(f"cannot read {path}: {error.strerror}") from None
+    # The coordinator validates again; this fails fast, and offline. Parsed once: `_ref` reads
+    # the pipeline's own `source:` from it too.
     try:
-        load_pipeline(data, path)  # the coordinator validates again; this fails fast and offline
+        pipeline = load_pipeline(data, path)
     except PipelineError as error:
         raise CliError(str(error)) from None
-    return data.decode()
+    return data.decode(), pipeline
 
 
 def _exit_for(build: control_pb2.Build) -> int:
@@ -75,7 +77,10 @@ def _source(args: argparse.Namespace, client: Client) -> tuple[str, str, str]:
         return "", args.git, args.ref or "HEAD"
     if not args.source:
         return "", "", ""
-    uploaded = artifacts.Transfers(client).upload_source(Path(args.source))
+    # Only an upload needs the blob protocol, tar and the ignore-file matcher: loaded here.
+    from conveyor.cli.artifacts import Transfers
+
+    uploaded = Transfers(client).upload_source(Path(args.source))
     if not args.json:
         state = "uploaded" if uploaded.sent else "already on the coordinator"
         print(
@@ -86,7 +91,7 @@ def _source(args: argparse.Namespace, client: Client) -> tuple[str, str, str]:
     return uploaded.sha256, "", ""
 
 
-def _ref(args: argparse.Namespace, text: str) -> tuple[str, str]:
+def _ref(args: argparse.Namespace, pipeline: Pipeline) -> tuple[str, str]:
     """(branch, tag) the build's source is: --branch for --source, else asked of the git
     repository (--git, or the pipeline's own `source:`)."""
     if args.branch is not None:
@@ -97,7 +102,6 @@ def _ref(args: argparse.Namespace, text: str) -> tuple[str, str]:
         return args.branch, ""
     if args.git:
         return branch_or_tag(args.git, args.ref or "HEAD")
-    pipeline = load_pipeline(text, args.pipeline)
     if not args.source and pipeline.source is not None:
         return branch_or_tag(pipeline.source.url, pipeline.source.ref)
     return "", ""
@@ -105,8 +109,8 @@ def _ref(args: argparse.Namespace, text: str) -> tuple[str, str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     env = parse_env(args.env or [])
-    text = _read_pipeline(args.pipeline)
-    ref = _ref(args, text)
+    text, pipeline = _read_pipeline(args.pipeline)
+    ref = _ref(args, pipeline)
     client = _client(args)
     source = _source(args, client)
     build_id = client.submit(text, Path(args.pipeline).name, env, source, ref)

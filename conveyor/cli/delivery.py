@@ -11,27 +11,14 @@ from typing import Any, TextIO
 
 from rich.text import Text
 
-from conveyor.cli.bounds import MAX_LIST_LIMIT, int_in, printable
-from conveyor.cli.client import EXIT_OK, Client
+from conveyor.cli.bounds import printable
+from conveyor.cli.client import Client
+from conveyor.cli.errors import EXIT_OK
 from conveyor.cli.terminal import cell, table
 from conveyor.documents import deployments_doc, environments_doc
 from conveyor.pipeline.issues import quote
 from conveyor.pipeline.values import NAME_RE, NAME_RULE
 from conveyor.v1 import control_pb2
-
-
-def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("envs", parents=[common], help="list environments and what each runs now")
-    p.set_defaults(handler=cmd_envs)
-    p = sub.add_parser("deployments", parents=[common], help="an environment's deployments")
-    p.add_argument("environment", type=environment_name, metavar="ENV")
-    p.add_argument(
-        "--limit",
-        type=int_in(1, MAX_LIST_LIMIT),
-        default=20,
-        help=f"how many, newest first (default 20, at most {MAX_LIST_LIMIT})",
-    )
-    p.set_defaults(handler=cmd_deployments)
 
 
 def environment_name(text: str) -> str:

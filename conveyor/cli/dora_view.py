@@ -13,7 +13,6 @@ from conveyor.cli.bounds import age, printable
 from conveyor.cli.terminal import table
 from conveyor.documents import DoraDocument
 
-DEFAULT_SINCE = "30d"
 _MS_PER_S = 1000
 _SPAN_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from conveyor import wire
-from conveyor.cli.client import EXIT_UNAVAILABLE, Client, CliError
+from conveyor.cli.client import Client
+from conveyor.cli.errors import EXIT_UNAVAILABLE, CliError
 from conveyor.cli.progress import Progress
 from conveyor.v1 import control_pb2
 

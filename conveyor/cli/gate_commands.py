@@ -6,7 +6,8 @@ import argparse
 import json
 
 from conveyor.cli.bounds import printable
-from conveyor.cli.client import EXIT_OK, Client
+from conveyor.cli.client import Client
+from conveyor.cli.errors import EXIT_OK
 from conveyor.documents import decision_doc
 
 

@@ -16,68 +16,18 @@ from typing import Any
 import grpc
 from rich.text import Text
 
-from conveyor.cli.bounds import int_in, printable
-from conveyor.cli.client import CALL_TIMEOUT_S, EXIT_OK, Client, CliError
+from conveyor.cli.bounds import printable
+from conveyor.cli.client import CALL_TIMEOUT_S, Client
+from conveyor.cli.errors import EXIT_OK, CliError
 from conveyor.cli.terminal import table
 from conveyor.v1 import notify_pb2, notify_pb2_grpc
 
-EVENTS = ("build", "deployment", "gate")
-MAX_ROW_ID = 2**31 - 1  # the coordinator's bound on ids too
 # A secret or token file is read up to this much (the coordinator takes 4096 characters).
 MAX_SECRET_READ_BYTES = 8 * 1024
 KINDS = {
     notify_pb2.NOTIFY_TARGET_KIND_WEBHOOK: "webhook",
     notify_pb2.NOTIFY_TARGET_KIND_COMMIT_STATUS: "commit-status",
 }
-
-
-def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
-        "notify",
-        help="add, list or remove notification targets (admin)",
-        description="Targets the coordinator POSTs events to: a build finished, a deployment "
-        "finished, a gate waits for approval. Each event is kept until delivered (a 2xx "
-        "answer), retried with backoff, in order per target, across restarts.",
-    )
-    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
-    s = verbs.add_parser(
-        "add",
-        parents=[common],
-        help="add a webhook, or a forge's commit statuses",
-        description="Add a webhook URL (JSON events, signed X-Conveyor-Signature: sha256=HEX "
-        "with --secret/--secret-file; unsigned without), or with --commit-status OWNER/REPO "
-        "a forge's API base (e.g. https://gitea.example/api/v1 or https://api.github.com) "
-        "whose statuses API shows each build's result on its commit.",
-    )
-    s.add_argument("url", metavar="URL")
-    s.add_argument(
-        "--events",
-        type=_events,
-        default=(),
-        metavar="LIST",
-        help="comma-separated: build,deployment,gate (default: all; commit statuses: build,gate)",
-    )
-    s.add_argument("--secret", metavar="S", help="HMAC secret (shows in process listings)")
-    s.add_argument("--secret-file", metavar="FILE", help="read the HMAC secret from FILE")
-    s.add_argument("--commit-status", metavar="OWNER/REPO", help="post commit statuses there")
-    s.add_argument("--forge-token-file", metavar="FILE", help="the forge's API token")
-    s.add_argument("--link", metavar="URL", help="statuses link URL/builds/ID (the web view)")
-    s.set_defaults(handler=cmd_add)
-    s = verbs.add_parser("list", parents=[common], help="list targets and their deliveries")
-    s.set_defaults(handler=cmd_list)
-    s = verbs.add_parser("remove", parents=[common], help="remove a target and its events")
-    s.add_argument("id", type=int_in(1, MAX_ROW_ID), metavar="ID")
-    s.set_defaults(handler=cmd_remove)
-
-
-def _events(text: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    unknown = [name for name in names if name not in EVENTS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown event {unknown[0]!r}" if unknown else "no event named"
-        )
-    return names
 
 
 def _stub(client: Client) -> notify_pb2_grpc.NotifyServiceStub:

@@ -15,7 +15,8 @@ import grpc
 from rich.text import Text
 
 from conveyor.cli.bounds import printable
-from conveyor.cli.client import CALL_TIMEOUT_S, EXIT_OK, Client, CliError
+from conveyor.cli.client import CALL_TIMEOUT_S, Client
+from conveyor.cli.errors import EXIT_OK, CliError
 from conveyor.cli.render import _ago
 from conveyor.cli.terminal import table
 from conveyor.pipeline.durations import DurationError, format_duration, parse_duration
@@ -29,38 +30,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 ADD_TIMEOUT_S = 150.0
 # Heads `repo list` shows per repository before "... and N more".
 SHOWN_HEADS = 5
-
-
-def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
-        "repo",
-        help="add, list or remove watched repositories (admin)",
-        description="Repositories the coordinator watches: each new commit on a branch or tag "
-        "that the pipeline's `on:` accepts becomes a build of the pipeline file as it is in "
-        "that commit. Polled on an interval, and checked at once on a webhook "
-        "(POST /hooks/git/NAME on the HTTP listener).",
-    )
-    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
-    s = verbs.add_parser(
-        "add",
-        parents=[common],
-        help="watch a repository",
-        description="Watch the repository at URL under NAME. Its current branches and tags are "
-        "recorded and not built; what is pushed afterwards is.",
-    )
-    s.add_argument("name", type=repo_name, metavar="NAME")
-    s.add_argument("url", metavar="URL")
-    s.add_argument("--pipeline", default="", metavar="PATH", help="default: .conveyor.yml")
-    s.add_argument("--poll", type=poll_interval, default=0.0, metavar="DURATION",
-                   help="how often to poll, e.g. 30s, 5m (default 1m)")  # fmt: skip
-    s.add_argument("--webhook-secret", default="", metavar="S",
-                   help="the secret webhooks are signed with or carry")  # fmt: skip
-    s.set_defaults(handler=cmd_add)
-    s = verbs.add_parser("list", parents=[common], help="list watched repositories")
-    s.set_defaults(handler=cmd_list)
-    s = verbs.add_parser("remove", parents=[common], help="stop watching a repository")
-    s.add_argument("name", type=repo_name, metavar="NAME")
-    s.set_defaults(handler=cmd_remove)
 
 
 def repo_name(text: str) -> str:

@@ -17,8 +17,8 @@ import grpc
 from rich.text import Text
 
 from conveyor.cli.bounds import printable
-from conveyor.cli.client import CALL_TIMEOUT_S, EXIT_OK, Client, CliError, explain
-from conveyor.cli.delivery import environment_name
+from conveyor.cli.client import CALL_TIMEOUT_S, Client, explain
+from conveyor.cli.errors import EXIT_OK, CliError
 from conveyor.cli.render import _ago
 from conveyor.cli.terminal import table
 from conveyor.pipeline.delivery import secret_name_problem
@@ -28,37 +28,7 @@ from conveyor.v1 import secrets_pb2, secrets_pb2_grpc
 MAX_VALUE_READ_BYTES = 64 * 1024 + 2
 
 
-def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
-        "secret",
-        help="set, list or remove secrets jobs name in `secrets:` (admin)",
-        description="Secrets jobs name in `secrets: [NAME]` and get as environment variables, "
-        "masked in their logs. Values are stored encrypted and never printed back.",
-    )
-    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
-    s = verbs.add_parser(
-        "set",
-        parents=[common],
-        help="set a secret from stdin or --from-file",
-        description="Set secret NAME to the value read from standard input (prompted for, "
-        "without echo, on a terminal) or from --from-file; one trailing newline is dropped. "
-        "With --env only deployment jobs of that environment get it, and they get it rather "
-        "than an unscoped secret of the same name.",
-    )
-    s.add_argument("name", type=_secret_name, metavar="NAME")
-    s.add_argument("value", nargs="?", help=argparse.SUPPRESS)
-    s.add_argument("--env", type=environment_name, metavar="ENV", help="only for this environment")
-    s.add_argument("--from-file", metavar="FILE", help="read the value from FILE")
-    s.set_defaults(handler=cmd_set)
-    s = verbs.add_parser("list", parents=[common], help="list secrets (names, never values)")
-    s.set_defaults(handler=cmd_list)
-    s = verbs.add_parser("rm", parents=[common], help="remove a secret")
-    s.add_argument("name", type=_secret_name, metavar="NAME")
-    s.add_argument("--env", type=environment_name, metavar="ENV", help="the environment's own")
-    s.set_defaults(handler=cmd_rm)
-
-
-def _secret_name(text: str) -> str:
+def secret_name(text: str) -> str:
     problem = secret_name_problem(text)
     if problem is not None:
         raise argparse.ArgumentTypeError(problem)

@@ -140,6 +140,11 @@ class ControlServiceStub:
                 request_serializer=conveyor_dot_v1_dot_control__pb2.ListAuditRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_control__pb2.ListAuditResponse.FromString,
                 _registered_method=True)
+        self.GetVersion = channel.unary_unary(
+                '/conveyor.v1.ControlService/GetVersion',
+                request_serializer=conveyor_dot_v1_dot_control__pb2.GetVersionRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_control__pb2.VersionInfo.FromString,
+                _registered_method=True)
 
 
 class ControlServiceServicer:
@@ -285,6 +290,13 @@ class ControlServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetVersion(self, request, context):
+        """The coordinator's release and the protocol it speaks (`conveyor version`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -387,6 +399,11 @@ def add_ControlServiceServicer_to_server(servicer, server):
                     servicer.ListAudit,
                     request_deserializer=conveyor_dot_v1_dot_control__pb2.ListAuditRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_control__pb2.ListAuditResponse.SerializeToString,
+            ),
+            'GetVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVersion,
+                    request_deserializer=conveyor_dot_v1_dot_control__pb2.GetVersionRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_control__pb2.VersionInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -935,6 +952,33 @@ class ControlService:
             '/conveyor.v1.ControlService/ListAudit',
             conveyor_dot_v1_dot_control__pb2.ListAuditRequest.SerializeToString,
             conveyor_dot_v1_dot_control__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.ControlService/GetVersion',
+            conveyor_dot_v1_dot_control__pb2.GetVersionRequest.SerializeToString,
+            conveyor_dot_v1_dot_control__pb2.VersionInfo.FromString,
             options,
             channel_credentials,
             insecure,

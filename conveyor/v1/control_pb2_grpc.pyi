@@ -75,6 +75,8 @@ class ControlServiceStub:
     """The agent's credential and session stop working at once; its attempts are lost (admin)."""
     ListAudit: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListAuditRequest, _control_pb2.ListAuditResponse]
     """Who changed what and when, newest first."""
+    GetVersion: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetVersionRequest, _control_pb2.VersionInfo]
+    """The coordinator's release and the protocol it speaks (`conveyor version`)."""
 
 @_typing.type_check_only
 class ControlServiceAsyncStub(ControlServiceStub):
@@ -123,6 +125,8 @@ class ControlServiceAsyncStub(ControlServiceStub):
     """The agent's credential and session stop working at once; its attempts are lost (admin)."""
     ListAudit: _aio.UnaryUnaryMultiCallable[_control_pb2.ListAuditRequest, _control_pb2.ListAuditResponse]  # type: ignore[assignment]
     """Who changed what and when, newest first."""
+    GetVersion: _aio.UnaryUnaryMultiCallable[_control_pb2.GetVersionRequest, _control_pb2.VersionInfo]  # type: ignore[assignment]
+    """The coordinator's release and the protocol it speaks (`conveyor version`)."""
 
 class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
     """The service people and scripts call (through the CLI). Every call carries the client token in
@@ -288,5 +292,13 @@ class ControlServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.ListAuditResponse, _abc.Awaitable[_control_pb2.ListAuditResponse]]:
         """Who changed what and when, newest first."""
+
+    @_abc_1.abstractmethod
+    def GetVersion(
+        self,
+        request: _control_pb2.GetVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.VersionInfo, _abc.Awaitable[_control_pb2.VersionInfo]]:
+        """The coordinator's release and the protocol it speaks (`conveyor version`)."""
 
 def add_ControlServiceServicer_to_server(servicer: ControlServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from conveyor import wire
+from conveyor import PROTOCOL_VERSION, __version__, wire
 from conveyor.v1 import control_pb2, control_pb2_grpc
 from coordinator.domain.access import DEPLOY, MANAGE, READ, RUN, Principal
 from coordinator.domain.artifact_records import SourceSpec
@@ -245,6 +245,13 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         await self._authorize(context, READ, "read the audit trail")
         events = await self._audit.events(request.limit)
         return control_pb2.ListAuditResponse(events=[audit_event_to_pb(e) for e in events])
+
+    @unary
+    async def GetVersion(
+        self, request: control_pb2.GetVersionRequest, context: Context
+    ) -> control_pb2.VersionInfo:
+        await self._authorize(context, READ, "read the version")
+        return control_pb2.VersionInfo(version=__version__, protocol_version=PROTOCOL_VERSION)
 
 
 __all__ = ["ControlService"]

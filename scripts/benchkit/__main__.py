@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchkit import (
+    cli,
     deploys,
     followers,
     growth,
@@ -38,6 +39,7 @@ SCENARIOS = (
     "deploys",
     "isolation",
     "triggers",
+    "cli",
 )
 # Scenarios with nothing to measure without Docker: left out of the default set by --no-docker.
 DOCKER_ONLY = ("isolation",)
@@ -105,6 +107,8 @@ def run_scenarios(names: Sequence[str], sizes: Sizes, docker: bool, root: Path) 
             report.extend(deploys.run(root / name, sizes))
         elif name == "triggers":
             report.extend(triggers.run(root / name, sizes))
+        elif name == "cli":
+            report.extend(cli.run(root / name, sizes))
         elif name == "isolation":
             report.extend(isolation.run(root / name, sizes, docker))
         seconds = round(time.monotonic() - started, 1)

@@ -32,6 +32,8 @@ class Sizes:
     deploy_agents: int = 3
     # Commits pushed to a watched repository, per way of noticing them (webhook, polling).
     trigger_samples: int = 10
+    # Fresh `conveyor` processes timed per command (`--version`, `run`).
+    cli_runs: int = 20
 
 
 FULL = Sizes()
@@ -52,10 +54,14 @@ QUICK = Sizes(
     follower_cli_samples=2,
     deploy_builds=6,
     trigger_samples=2,
+    cli_runs=3,
 )
 
 # Targets (the product's goals, printed beside the figures; not assertions).
 SHELL_LATENCY_MAX_S = 0.100
+# The CLI's wall time, its own start included (issue 14): `--version`, and `run` of one step.
+CLI_VERSION_MAX_S = 0.060
+CLI_RUN_MAX_S = 0.120
 # A freed deploy lock reaches the next waiting build's job within this (seconds).
 DEPLOY_HANDOVER_MAX_S = 0.100
 DOCKER_LATENCY_OVERHEAD_MAX_S = 0.100

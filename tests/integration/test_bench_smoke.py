@@ -54,6 +54,7 @@ def test_every_scenario_without_docker(tmp_path: Path) -> None:
         "followers",
         "deploys",
         "triggers",
+        "cli",
     ]
     for scenario in doc["notes"]["scenarios"]:
         found = figures_of(doc, scenario)

@@ -1,6 +1,7 @@
 """CLI bounds (DESIGN §8): out-of-range numbers and impossible values are usage errors (exit 2)
 in one line naming the flag, never tracebacks; names from others print inert; `cancel` of a
-finished build says so. Through the real CLI, against a real coordinator."""
+finished build says so; `version` names both sides, with a coordinator or without. Through the
+real CLI, against a real coordinator."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from conveyor import PROTOCOL_VERSION, wire
+from conveyor import PROTOCOL_VERSION, __version__, wire
 from conveyor.v1 import agent_pb2, agent_pb2_grpc
-from tests.harness import AGENT_TOKEN, Cluster, write_pipeline
+from tests.harness import AGENT_TOKEN, CLI, Cluster, write_pipeline
 
 # The paths through the store are the same on both backends: the SQLite pass covers them.
 pytestmark = pytest.mark.any_store
@@ -118,3 +119,35 @@ def test_names_with_control_characters_print_escaped(
     # JSON stays exact (escaped by JSON itself).
     shown = shared_cluster.show(build["id"])
     assert shown["name"] == "evil\x1b]0;pwned\x07\x1b[2J\u202e"
+
+
+def test_version_names_this_cli_and_the_coordinator(shared_cluster: Cluster) -> None:
+    doc = shared_cluster.json("version")
+    assert doc["cli"] == {"version": __version__, "protocol": PROTOCOL_VERSION}
+    assert doc["coordinator"] == {
+        "address": shared_cluster.address,
+        "version": __version__,
+        "protocol": PROTOCOL_VERSION,
+    }
+    shown = shared_cluster.cli("version")
+    assert shown.returncode == 0, shown.stderr.decode()
+    assert shown.stdout.decode().splitlines() == [
+        f"cli: conveyor {__version__} (protocol {PROTOCOL_VERSION})",
+        f"coordinator at {shared_cluster.address}: conveyor {__version__} "
+        f"(protocol {PROTOCOL_VERSION})",
+    ]
+
+
+def test_version_without_a_coordinator_still_names_this_cli() -> None:
+    closed = "127.0.0.1:1"  # nothing listens on port 1
+    result = subprocess.run(
+        [*CLI, "version", "--coordinator", closed, "--token", "t"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    cli_line, coordinator_line = result.stdout.decode().splitlines()
+    assert cli_line == f"cli: conveyor {__version__} (protocol {PROTOCOL_VERSION})"
+    unreachable = f"coordinator: unknown (cannot reach the coordinator at {closed}"
+    assert coordinator_line.startswith(unreachable), coordinator_line

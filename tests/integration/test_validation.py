@@ -9,7 +9,8 @@ import grpc
 import pytest
 
 from conveyor import wire
-from conveyor.cli.client import Client, CliError
+from conveyor.cli.client import Client
+from conveyor.cli.errors import CliError
 from conveyor.v1 import control_pb2, control_pb2_grpc
 from tests.harness import CLIENT_TOKEN, Cluster, write_pipeline
 

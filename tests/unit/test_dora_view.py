@@ -12,13 +12,13 @@ from typing import cast
 import pytest
 
 from conveyor.cli.dora_view import (
-    DEFAULT_SINCE,
     dora_json,
     print_dora,
     since,
     since_ms,
     span,
 )
+from conveyor.cli.parser_admin import DEFAULT_SINCE
 from conveyor.documents import DoraDocument
 from coordinator.policy.dora import DeploymentFact, delivery_figures
 

@@ -10,7 +10,7 @@ import pytest
 from agent.config import STEP_MEMORY_DEFAULT_BYTES, Isolation
 from agent.main import UsageError, executor_labels, isolation_from_args
 from conveyor.cli.bounds import byte_size
-from conveyor.cli.main import build_parser
+from conveyor.cli.parser import build_parser
 from conveyor.pipeline import PRIVILEGED_LABEL
 
 

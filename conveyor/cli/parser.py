@@ -1,0 +1,33 @@
+"""The whole `conveyor` argument parser: every command, its arguments and its help."""
+
+from __future__ import annotations
+
+import argparse
+
+from conveyor import __version__
+from conveyor.cli import parser_admin, parser_builds, parser_sides
+from conveyor.cli.parsing import Lazy, Parser, client_options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="conveyor",
+        description="Conveyor: a build farm. Start a coordinator with `conveyor server`, agents "
+        "with `conveyor agent`, and run pipelines with `conveyor run`.",
+    )
+    parser.add_argument("--version", action="version", version=f"conveyor {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser_sides.add_server(sub)
+    parser_sides.add_agent(sub)
+    common = client_options()
+    parser_builds.add_commands(sub, common)
+    parser_admin.add_commands(sub, common)
+    p = sub.add_parser(
+        "version",
+        parents=[common],
+        help="print this CLI's version and protocol, and the coordinator's",
+        description="Print the version and protocol of this CLI and, if a coordinator answers, "
+        "its own; exit 0 either way (`conveyor --version` prints the CLI's version alone).",
+    )
+    p.set_defaults(handler=Lazy("conveyor.cli.version_command:cmd_version"))
+    return parser

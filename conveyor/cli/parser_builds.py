@@ -1,0 +1,131 @@
+"""The build commands' arguments: run, builds, show, logs, cancel, retry, agents, artifacts, gc,
+pause/resume/drain, approve/reject. Handlers are imported when their command is chosen."""
+
+from __future__ import annotations
+
+from conveyor.cli.bounds import MAX_INT32, MAX_LIST_LIMIT, age, int_in
+from conveyor.cli.parsing import BUILD_ID, Lazy, Parser, Sub
+
+
+def add_commands(sub: Sub[Parser], common: Parser) -> None:
+    """The build commands, in the order `--help` lists them."""
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="submit a pipeline and follow it",
+        description="Submit PIPELINE.yml, follow it live, exit 0 if it succeeded, "
+        "1 if it failed or was canceled, 2 for invalid input.",
+    )
+    p.add_argument("pipeline", metavar="PIPELINE.yml")
+    p.add_argument("--env", action="append", metavar="K=V", help="override a build env variable")
+    p.add_argument(
+        "--source",
+        metavar="DIR",
+        help="upload DIR (minus .gitignore/.conveyorignore matches and .git) as the workspace",
+    )
+    p.add_argument("--git", metavar="URL", help="check out this git repository in every job")
+    p.add_argument("--ref", metavar="REF", help="branch, tag or commit for --git (default HEAD)")
+    p.add_argument(
+        "--branch", metavar="NAME", help="the branch a --source directory is, for `when:`"
+    )
+    p.add_argument("--no-follow", action="store_true", help="print the build id and return")
+    p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_run"))
+
+    p = sub.add_parser("builds", parents=[common], help="list recent builds")
+    p.add_argument(
+        "--limit",
+        type=int_in(1, MAX_LIST_LIMIT),
+        default=20,
+        help=f"how many (default 20, at most {MAX_LIST_LIMIT})",
+    )
+    p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_builds"))
+
+    p = sub.add_parser("show", parents=[common], help="show a build, its jobs and why they wait")
+    p.add_argument("build", type=BUILD_ID, metavar="BUILD")
+    p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_show"))
+
+    p = sub.add_parser("logs", parents=[common], help="print a job's log bytes")
+    p.add_argument("build", type=BUILD_ID, metavar="BUILD")
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("--step", metavar="NAME", help="only this step (default: all, in order)")
+    p.add_argument(
+        "--attempt",
+        type=int_in(0, MAX_INT32),
+        default=0,
+        metavar="N",
+        help="attempt number (default: latest)",
+    )
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing until the steps end")
+    p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_logs"))
+
+    p = sub.add_parser("cancel", parents=[common], help="cancel a build")
+    p.add_argument("build", type=BUILD_ID, metavar="BUILD")
+    p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_cancel"))
+
+    p = sub.add_parser("retry", parents=[common], help="re-run a build's failed jobs, or one job")
+    p.add_argument("build", type=BUILD_ID, metavar="BUILD")
+    p.add_argument("job", nargs="?", metavar="JOB", help="only this job (and what needs it)")
+    p.add_argument("--follow", action="store_true", help="follow the build until it ends")
+    p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_retry"))
+
+    p = sub.add_parser(
+        "agents",
+        parents=[common],
+        help="list agents, or revoke one",
+        description="List agents. `conveyor agents revoke NAME` (admin) ends an agent for good: "
+        "its credential stops working at once, what it runs is lost (and retried per the "
+        "job's rule), and its name is not taken again.",
+    )
+    p.add_argument("action", nargs="?", choices=("revoke",), help="revoke the agent NAME")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the agent to revoke")
+    p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_agents"))
+    _add_artifact_commands(sub, common)
+    _add_gate_commands(sub, common)
+
+
+def _add_gate_commands(sub: Sub[Parser], common: Parser) -> None:
+    for verb, outcome in (
+        ("approve", "it succeeds and what needs it runs"),
+        ("reject", "it fails and what needs it is skipped"),
+    ):
+        p = sub.add_parser(
+            verb,
+            parents=[common],
+            help=f"{verb} a build's approval gate",
+            description=f"{verb.capitalize()} the approval gate JOB of BUILD: {outcome}. "
+            "A gate is decided once.",
+        )
+        p.add_argument("build", type=BUILD_ID, metavar="BUILD")
+        p.add_argument("job", metavar="JOB")
+        p.add_argument("--comment", metavar="TEXT", help="recorded with the decision")
+        p.set_defaults(handler=Lazy(f"conveyor.cli.gate_commands:cmd_{verb}"))
+
+
+def _add_artifact_commands(sub: Sub[Parser], common: Parser) -> None:
+    p = sub.add_parser("artifacts", parents=[common], help="list or download a build's artifacts")
+    p.add_argument("build", type=BUILD_ID, metavar="BUILD")
+    p.add_argument("--download", metavar="DIR", help="write them to DIR/JOB/NAME, verified")
+    p.add_argument("--job", help="only this job's artifacts")
+    p.add_argument("--name", help="only the artifact with this name")
+    p.set_defaults(handler=Lazy("conveyor.cli.artifact_commands:cmd_artifacts"))
+
+    p = sub.add_parser(
+        "gc",
+        parents=[common],
+        help="remove old builds' artifacts and sources",
+        description="Remove artifacts and sources of builds older than --older-than, except "
+        "the newest build's; content another kept build uses stays.",
+    )
+    p.add_argument(
+        "--older-than", required=True, type=age, metavar="AGE", help="e.g. 7d, 12h, 30m, 0s"
+    )
+    p.set_defaults(handler=Lazy("conveyor.cli.artifact_commands:cmd_gc"))
+
+    for verb, text in (
+        ("pause", "stop giving an agent new work (running jobs go on)"),
+        ("resume", "give a paused or draining agent work again"),
+        ("drain", "stop giving an agent new work; it exits once its jobs end"),
+    ):
+        p = sub.add_parser(verb, parents=[common], help=text, description=text)
+        p.add_argument("agent", metavar="AGENT", help="the agent's name")
+        p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_agent_mode"))

@@ -1,0 +1,68 @@
+"""What the `conveyor` argument parser is built from, without any command's implementation.
+
+Every command's handler (and every argument type that needs more than this package's light
+modules) is named as `module:function` and imported only once that command is chosen: a
+command then loads gRPC, the pipeline parser or rich only if it uses them, and `--help` stays
+complete because the parser itself is all here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from conveyor.cli.bounds import MAX_ID, int_in
+
+Sub = argparse._SubParsersAction  # the object `add_subparsers` returns
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors in one line naming the flag, exit 2; `--help` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
+class Lazy:
+    """The function `module:name` (a handler or an argument type), imported on its first call."""
+
+    def __init__(self, target: str) -> None:
+        self.module, _, self.name = target.partition(":")
+        # argparse names a type by its __name__ in "invalid NAME value" messages.
+        self.__name__ = self.name
+
+    def __call__(self, *args: Any) -> Any:
+        return self.resolve()(*args)
+
+    def resolve(self) -> Callable[..., Any]:
+        function: Callable[..., Any] = getattr(importlib.import_module(self.module), self.name)
+        return function
+
+
+BUILD_ID = int_in(1, MAX_ID)
+CA_HELP = (
+    "verify the coordinator's TLS certificate against this CA (default: $CONVEYOR_CA, else, "
+    "for the local server, the ~/.conveyor/server/tls/ca.pem it made; without one, plaintext)"
+)
+
+
+def client_options() -> Parser:
+    common = Parser(add_help=False)
+    group = common.add_argument_group("connection")
+    group.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
+    )
+    tokens = group.add_mutually_exclusive_group()
+    tokens.add_argument(
+        "--token",
+        help="client token (default: $CONVEYOR_TOKEN, else the local "
+        "server's ~/.conveyor/server/client-token); --token-file keeps it off the command line",
+    )
+    tokens.add_argument("--token-file", metavar="FILE", help="read the client token from FILE")
+    group.add_argument("--ca", metavar="FILE", help=CA_HELP)
+    common.add_argument("--json", action="store_true", help="print one JSON document")
+    return common

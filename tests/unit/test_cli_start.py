@@ -1,0 +1,107 @@
+"""The CLI loads only what a command needs: `--version` not even the parser, the parser no
+command's implementation (gRPC, protobuf, YAML, rich, pathspec, the pipeline parser), `run`
+without --source none of the upload code; and each implementation the parser names exists."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conveyor import __version__
+from conveyor.cli.errors import EXIT_UNAVAILABLE
+from conveyor.cli.parser import build_parser
+from conveyor.cli.parsing import Lazy
+
+# Runs the CLI in a fresh interpreter and writes, once it exits, every module it imported.
+PROBE = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules))))\n"
+    "from conveyor.cli.main import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+# What no command line that stops at the parser may load.
+IMPLEMENTATIONS = (
+    "grpc",
+    "google.protobuf",
+    "conveyor.v1",
+    "yaml",
+    "rich",
+    "pathspec",
+    "conveyor.pipeline",
+    "conveyor.cli.client",
+)
+
+
+def _run(*argv: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    _, marker, listed = done.stderr.rpartition("\nMODULES ")
+    assert marker, done.stderr
+    return done, set(listed.split())
+
+
+def _loaded(modules: set[str], roots: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == r or m.startswith(f"{r}.") for r in roots))
+
+
+def test_version_imports_nothing_but_the_version() -> None:
+    done, modules = _run("--version")
+    assert done.returncode == 0
+    assert done.stdout == f"conveyor {__version__}\n"
+    assert _loaded(modules, ("conveyor",)) == ["conveyor", "conveyor.cli", "conveyor.cli.main"]
+    assert _loaded(modules, ("argparse", "logging", *IMPLEMENTATIONS)) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (("--help",), 0),
+        (("run", "--help"), 0),
+        (("builds", "--limit", "0"), 2),  # a usage error, found by the parser alone
+    ],
+)
+def test_the_parser_imports_no_command_implementation(argv: tuple[str, ...], code: int) -> None:
+    done, modules = _run(*argv)
+    assert done.returncode == code, done.stderr
+    assert _loaded(modules, IMPLEMENTATIONS) == []
+
+
+def _lazies(parser: argparse.ArgumentParser) -> list[Lazy]:
+    found = [v for v in parser._defaults.values() if isinstance(v, Lazy)]
+    for action in parser._actions:
+        if isinstance(action.type, Lazy):
+            found.append(action.type)
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found += _lazies(child)
+    return found
+
+
+def test_every_handler_and_type_the_parser_names_exists() -> None:
+    lazies = _lazies(build_parser())
+    assert len({(lazy.module, lazy.name) for lazy in lazies}) > 30
+    for lazy in lazies:
+        assert callable(lazy.resolve()), f"{lazy.module}:{lazy.name}"
+
+
+def test_run_without_a_source_loads_no_upload_code(tmp_path: Path) -> None:
+    pipeline = tmp_path / "p.yml"
+    pipeline.write_text(
+        "name: p\nimage: conveyor/busybox\njobs:\n  a:\n    steps: [{run: 'true'}]\n"
+    )
+    # Nothing listens on port 1: the submission fails, after everything `run` loads before it.
+    done, modules = _run("run", str(pipeline), "--coordinator", "127.0.0.1:1", "--token", "t")
+    assert done.returncode == EXIT_UNAVAILABLE, done.stderr
+    assert "cannot reach the coordinator" in done.stderr
+    assert "conveyor.cli.commands" in modules and "grpc" in modules
+    uploads = ("conveyor.cli.artifacts", "conveyor.cli.snapshot", "pathspec", "tarfile")
+    assert _loaded(modules, (*uploads, "conveyor.v1.blobs_pb2")) == []
