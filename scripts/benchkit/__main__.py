@@ -19,6 +19,7 @@ from benchkit import (
     isolation,
     latency,
     logs,
+    peers,
     procs,
     scale,
     throughput,
@@ -40,9 +41,13 @@ SCENARIOS = (
     "isolation",
     "triggers",
     "cli",
+    "peers",
 )
 # Scenarios with nothing to measure without Docker: left out of the default set by --no-docker.
 DOCKER_ONLY = ("isolation",)
+# Left out of the default set by --quick: a smoke must not need the package index, and peers
+# installs Buildbot from it on its first run (name it to run it at the quick sizes).
+NOT_QUICK = ("peers",)
 DEFAULT_JSON = Path("bench-results/bench.json")
 
 
@@ -57,7 +62,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="SCENARIO",
         help=f"any of {', '.join(SCENARIOS)} (default: all)",
     )
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes (a smoke test; peers only if named)"
+    )
     parser.add_argument(
         "--no-docker", action="store_true", help="skip the Docker executor and raw Docker figures"
     )
@@ -78,7 +85,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.scenarios:
         args.scenarios = [s for s in SCENARIOS if s in args.scenarios]
     else:
-        skipped = DOCKER_ONLY if args.no_docker else ()
+        skipped = (*(DOCKER_ONLY if args.no_docker else ()), *(NOT_QUICK if args.quick else ()))
         args.scenarios = [s for s in SCENARIOS if s not in skipped]
     return args
 
@@ -109,6 +116,8 @@ def run_scenarios(names: Sequence[str], sizes: Sizes, docker: bool, root: Path) 
             report.extend(triggers.run(root / name, sizes))
         elif name == "cli":
             report.extend(cli.run(root / name, sizes))
+        elif name == "peers":
+            report.extend(peers.run(root / name, sizes))
         elif name == "isolation":
             report.extend(isolation.run(root / name, sizes, docker))
         seconds = round(time.monotonic() - started, 1)

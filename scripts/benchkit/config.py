@@ -34,6 +34,11 @@ class Sizes:
     trigger_samples: int = 10
     # Fresh `conveyor` processes timed per command (`--version`, `run`).
     cli_runs: int = 20
+    # Buildbot beside Conveyor: sequential builds timed, builds of the batch, workers / agents
+    # (Buildbot builds a few per second: 50 keep the scenario near a minute).
+    peer_runs: int = 20
+    peer_builds: int = 50
+    peer_workers: int = 4
 
 
 FULL = Sizes()
@@ -55,6 +60,9 @@ QUICK = Sizes(
     deploy_builds=6,
     trigger_samples=2,
     cli_runs=3,
+    peer_runs=3,
+    peer_builds=12,
+    peer_workers=2,
 )
 
 # Targets (the product's goals, printed beside the figures; not assertions).
@@ -95,3 +103,12 @@ SUBMIT_THREADS = 8
 FOLLOWERS_STEP_S = 900
 # How long the followers may take to open (every one has its first message) and to report.
 FOLLOWERS_READY_TIMEOUT_S = 300.0
+
+# The peers scenario: Buildbot, pinned (its master, worker and web packages share the version).
+BUILDBOT_VERSION = "4.3.0"
+BUILDBOT_INSTALL_TIMEOUT_S = 900.0
+# A REST request to Buildbot unanswered this long is an error.
+BUILDBOT_REQUEST_TIMEOUT_S = 60.0
+# Targets: Conveyor against Buildbot on the same machine in the same run (issue 14).
+PEERS_LATENCY_RATIO_MIN = 20.0
+PEERS_THROUGHPUT_RATIO_MIN = 40.0

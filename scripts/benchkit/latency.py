@@ -12,11 +12,11 @@ from benchkit.procs import Farm
 WARM_UP_RUNS = 2
 
 
-def conveyor_latencies(root: Path, executor: str, runs: int) -> list[float]:
+def conveyor_latencies(root: Path, executor: str, runs: int, agents: int = 1) -> list[float]:
     farm = Farm(root)
     try:
         farm.start_coordinator()
-        farm.start_agents(1, executor)
+        farm.start_agents(agents, executor)
         client = farm.client()
         for _ in range(WARM_UP_RUNS):  # first connections, first image use
             builds.run_timed(client, builds.one_step("true", "latency", executor))
