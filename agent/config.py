@@ -55,9 +55,11 @@ MIN_MASKED_BYTES = 4
 
 # Shell executor: how late a stop request or deadline is noticed at worst, the read size, how
 # long output may stay open after the script's shell exited (a process that escaped the group),
-# and the PATH steps get unless their env sets one.
+# and the PATH steps get unless their env sets one. The output pipe is enlarged to the read size
+# (Linux's default of 64 KiB makes a fast step cost a read, a spool write and a wake-up of the
+# shipper per 64 KiB); 1 MiB is the most an unprivileged process may ask for by default.
 SHELL_TICK_S = 0.05
-SHELL_READ_BYTES = 256 * 1024
+SHELL_READ_BYTES = 1024 * 1024
 SHELL_DRAIN_AFTER_EXIT_S = 1.0
 SHELL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
