@@ -2,7 +2,9 @@
 
 The step's reader appends to a spool file; a shipper thread sends from the last acknowledged
 offset. The coordinator answers with the length it holds, so a resend never duplicates and a gap
-is filled from the length it reports (DESIGN §6.5).
+is filled from the length it reports (DESIGN §6.5). Each send costs both ends a round trip and
+the coordinator an fsync, so while the step prints fast the shipper lets a chunk gather for a
+moment after each acknowledgement (LOG_LINGER_S) instead of sending every read on its own.
 
 The spool holds at most `limit` unacknowledged bytes, and acknowledged bytes are cut from the
 file, so disk use stays under twice the limit however long the step runs. A full spool slows the
@@ -23,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent import metrics
-from agent.config import LOG_CHUNK_BYTES
+from agent.config import LOG_CHUNK_BYTES, LOG_LINGER_S
 from agent.peer import Lease, Peer
 from agent.workroom import is_disk_full
 
@@ -65,6 +67,11 @@ class LogShipper:
         self.lost_bytes = 0
         self._closed = False
         self._discarded = False
+        self._writer_waiting = False  # the step's reader waits for room: nothing to linger for
+        self._sent_at = float("-inf")  # when the last acknowledgement came
+        # Pending bytes at which a write wakes the waiting shipper (None: it is not waiting):
+        # waking it for every small write would cost more than shipping them.
+        self._wake_at: int | None = None
         self._error: BaseException | None = None
         self._cond = threading.Condition()
         self._thread = threading.Thread(
@@ -92,7 +99,8 @@ class LogShipper:
                 self.lost_bytes += len(data)
                 return
             self._append(data)
-            self._cond.notify_all()
+            if self._wake_at is not None and self._written - self._acked >= self._wake_at:
+                self._cond.notify_all()
 
     def _append(self, data: bytes) -> None:
         """Writes `data` to the spool (lock held); on a full disk keeps the part written."""
@@ -126,7 +134,10 @@ class LogShipper:
             remaining = SPOOL_STALL_S - (time.monotonic() - stalled_since)
             if remaining <= 0 or self._interrupt.is_set():
                 return False
+            self._writer_waiting = True
+            self._cond.notify_all()
             self._cond.wait(remaining)
+            self._writer_waiting = False
         return True
 
     def close(self, timeout_s: float) -> bool:
@@ -164,10 +175,15 @@ class LogShipper:
             while not self._interrupt.is_set():
                 with self._cond:
                     while self._acked >= self._written and not self._closed:
+                        self._wake_at = 1
                         self._cond.wait()
+                    self._wake_at = None
                     if self._discarded:
                         return
                     if self._acked >= self._written and self._closed:
+                        return
+                    self._linger()
+                    if self._discarded:
                         return
                     start, end = self._acked, min(self._written, self._acked + LOG_CHUNK_BYTES)
                     self._reader.seek(start - self._base)
@@ -175,6 +191,19 @@ class LogShipper:
                 self._send(start, data)
         except BaseException as error:  # handed to close(), which re-raises it in the step thread
             self._error = error
+
+    def _linger(self) -> None:
+        """Lets a chunk gather (lock held) while the step is printing fast: only just after an
+        acknowledgement, while less than a chunk is pending and nobody waits for it."""
+        until = self._sent_at + LOG_LINGER_S
+        while (
+            self._written - self._acked < LOG_CHUNK_BYTES
+            and not (self._closed or self._writer_waiting or self._interrupt.is_set())
+            and (remaining := until - time.monotonic()) > 0
+        ):
+            self._wake_at = LOG_CHUNK_BYTES
+            self._cond.wait(remaining)
+        self._wake_at = None
 
     def _send(self, offset: int, data: bytes) -> None:
         # Retried until the lease itself gives out (the watchdog then sets the interrupt).
@@ -199,6 +228,7 @@ class LogShipper:
             acked = min(reply.held_length, self._written)
             metrics.LOG_SHIPPED.inc(max(0, acked - self._acked))
             self._acked = acked
+            self._sent_at = time.monotonic()
             if self._acked - self._base > self._limit or self._acked == self._written:
                 self._compact()
             self._cond.notify_all()

@@ -50,6 +50,16 @@ WORKSPACE_VAR = "CONVEYOR_WORKSPACE"
 _TICK_MS = int(SHELL_TICK_S * 1000)
 
 
+def _pipe_size() -> int:
+    """The output pipe's size: the read size, or the system's limit if that is less (-1: the
+    default size)."""
+    try:
+        limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    except (OSError, ValueError):
+        return -1
+    return min(SHELL_READ_BYTES, limit)
+
+
 def _exit_code(returncode: int) -> int:
     """Shell convention (128 + signal) for a signalled process, as Docker reports it."""
     return 128 - returncode if returncode < 0 else returncode
@@ -119,6 +129,7 @@ class ShellExecutor(HostWorkspaces, Executor):
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
+                pipesize=_pipe_size(),
                 start_new_session=True,  # its own process group, which stop and cleanup signal
             )
         except OSError as exc:

@@ -182,7 +182,10 @@ class Follow:
         last: BuildRecord | None = None
         with self._snapshots.watching(build_id):
             while True:
-                version = self._notifier.version(build_id)
+                if include_logs:
+                    version = self._notifier.version(build_id)
+                else:
+                    version = self._notifier.state_version(build_id)
                 build = await self._snapshots.get(build_id)
                 # Logs go first so a client sees a step's last bytes before the snapshot that
                 # ends it.
@@ -194,7 +197,7 @@ class Follow:
                     last = build
                 if build.status.final:
                     return
-                await self._notifier.wait(build_id, version, WATCH_REFRESH_S)
+                await self._notifier.wait(build_id, version, WATCH_REFRESH_S, logs=include_logs)
 
     async def _new_log_bytes(
         self, build: BuildRecord, sent: dict[LogKey, int], served: set[LogKey], seen: int
@@ -272,13 +275,13 @@ class Follow:
     async def _first_attempt(self, query: LogQuery) -> AttemptRecord | None:
         """Waits for the job's first attempt; None if the job ends without one."""
         while True:
-            version = self._notifier.version(query.build_id)
+            version = self._notifier.state_version(query.build_id)
             build = await self._snapshots.get(query.build_id)
             attempt = pick_attempt(build, query.job_name, query.number)
             job = build.job(query.job_name)
             if attempt is not None or job is None or job.status.final:
                 return attempt
-            await self._notifier.wait(query.build_id, version, WATCH_REFRESH_S)
+            await self._notifier.wait(query.build_id, version, WATCH_REFRESH_S, logs=False)
 
     async def _read_step(
         self, query: LogQuery, attempt: AttemptRecord, index: int, offset: int

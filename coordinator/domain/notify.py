@@ -22,7 +22,10 @@ class BuildNotifier:
     def __init__(self) -> None:
         self._states: dict[int, int] = {}
         self._logs: dict[int, int] = {}
-        self._events: dict[int, asyncio.Event] = {}
+        self._events: dict[int, asyncio.Event] = {}  # waiters for either kind of change
+        # Waiters for state changes only (watchers without logs): a log append, which comes
+        # once per chunk a step prints, does not wake them.
+        self._state_events: dict[int, asyncio.Event] = {}
 
     def version(self, build_id: int) -> int:
         """Moves on every change of either kind."""
@@ -35,23 +38,32 @@ class BuildNotifier:
     def changed(self, build_id: int) -> None:
         """The build's stored state changed (called after the commit)."""
         self._states[build_id] = self.state_version(build_id) + 1
-        self._wake(build_id)
+        self._wake(self._state_events, build_id)
+        self._wake(self._events, build_id)
 
     def appended(self, build_id: int) -> None:
         """Log bytes of the build were stored; its state did not change."""
         self._logs[build_id] = self._logs.get(build_id, 0) + 1
-        self._wake(build_id)
+        self._wake(self._events, build_id)
 
-    def _wake(self, build_id: int) -> None:
-        event = self._events.pop(build_id, None)
+    @staticmethod
+    def _wake(events: dict[int, asyncio.Event], build_id: int) -> None:
+        event = events.pop(build_id, None)
         if event is not None:
             event.set()
 
-    async def wait(self, build_id: int, seen_version: int, timeout_s: float) -> None:
-        """Returns once the build's version differs from `seen_version`, or after the timeout."""
-        if self.version(build_id) != seen_version:
+    async def wait(
+        self, build_id: int, seen_version: int, timeout_s: float, *, logs: bool = True
+    ) -> None:
+        """Returns once the build's version differs from `seen_version`, or after the timeout.
+
+        Without `logs`, `seen_version` is a state_version and only a state change counts.
+        """
+        current = self.version(build_id) if logs else self.state_version(build_id)
+        if current != seen_version:
             return
-        event = self._events.setdefault(build_id, asyncio.Event())
+        events = self._events if logs else self._state_events
+        event = events.setdefault(build_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout_s)
 

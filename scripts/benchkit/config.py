@@ -15,6 +15,8 @@ class Sizes:
     throughput_agents: int = 4
     log_bytes: int = 100 * MB
     log_runs: int = 3
+    # Lines a step prints (LINE_INTERVAL_S apart) while another step floods its log.
+    log_lines: int = 300
     scale_agents: int = 1000
     scale_queued: int = 10_000
     # Each phase of the scale drain stops after this long even if jobs are left.
@@ -48,6 +50,7 @@ QUICK = Sizes(
     throughput_agents=2,
     log_bytes=2 * MB,
     log_runs=1,
+    log_lines=20,
     scale_agents=20,
     scale_queued=200,
     scale_drain_s=3.0,
@@ -78,8 +81,12 @@ NETWORK_OVERHEAD_MAX_S = 0.030
 SHELL_JOBS_PER_S_MIN = 40.0
 COORDINATOR_CPU_PER_JOB_MAX_S = 0.020
 DOCKER_THROUGHPUT_SHARE_MIN = 0.90
-DOCKER_LOG_SHARE_MIN = 0.75
-SHELL_LOG_MB_PER_S_MIN = 100.0
+DOCKER_LOG_SHARE_MIN = 0.90
+SHELL_LOG_MB_PER_S_MIN = 400.0
+# A line a step prints is stored (here: reaches a follower) within this, at p99, while another
+# step of the farm writes as fast as it can (issue 14), in seconds; and the printing interval.
+LINE_STORED_P99_MAX_S = 0.100
+LINE_INTERVAL_S = 0.01
 SCALE_DISPATCHES_PER_S_MIN = 500.0
 SCALE_CLAIM_P99_MAX_S = 0.100
 SCALE_RSS_MAX_MB = 300.0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.config import SHELL_READ_BYTES
 from agent.executors.base import AttemptInfo, StepControl, StepEnd, StepRequest
 from agent.executors.shell import WORKSPACE_VAR, ShellExecutor
 from tests.executor.steps import ends_soon, new_attempt, run
@@ -104,3 +105,12 @@ def test_remove_leftovers_kills_orphans_and_removes_workspaces(
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_output_pipe_holds_a_whole_read(executor: ShellExecutor, attempt: AttemptInfo) -> None:
+    # A 64 KiB pipe would make a step printing fast cost a read, a spool write and a wake-up of
+    # the log shipper per 64 KiB.
+    script = "python3 -c 'import fcntl; print(fcntl.fcntl(1, fcntl.F_GETPIPE_SZ))'"
+    _, output = run(executor, attempt, script)
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    assert int(output) == min(SHELL_READ_BYTES, limit)

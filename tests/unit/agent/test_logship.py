@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import cast
 
+from agent.config import LOG_CHUNK_BYTES, LOG_LINGER_S
 from agent.logship import LogShipper
 from agent.peer import Lease, LogAck, Peer
 
@@ -79,3 +80,37 @@ def test_outage_with_a_full_spool_keeps_an_exact_prefix_and_counts_the_rest(
     assert shipper.lost_bytes > 0
     assert len(fake.held) + shipper.lost_bytes == 11_000
     assert bytes(fake.held) == (b"a" * 1000 + b"b" * 10_000)[: len(fake.held)]
+
+
+class CountingCoordinator(FakeCoordinator):
+    """Counts the appends, each taking a moment like a real round trip with its fsync."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.appends = 0
+
+    def append_log(
+        self, lease: Lease, index: int, offset: int, data: bytes, *, give_up: threading.Event
+    ) -> LogAck:
+        self.appends += 1
+        time.sleep(0.001)
+        return super().append_log(lease, index, offset, data, give_up=give_up)
+
+
+def test_a_step_printing_fast_is_shipped_in_few_large_appends_not_one_per_read(
+    tmp_path: Path,
+) -> None:
+    fake = CountingCoordinator()
+    shipper = _shipper(fake, tmp_path, limit=1024 * 1024 * 1024)
+    writes, size = 1000, 64 * 1024  # what a pipe hands over per read
+    started = time.monotonic()
+    for _ in range(writes):
+        shipper.write(b"x" * size)
+        time.sleep(0.0005)  # the step's reader waits for the pipe: the shipper gets a turn
+    assert shipper.close(10)
+    elapsed = time.monotonic() - started
+    assert len(fake.held) == writes * size
+    # Each append costs both ends a round trip and the coordinator an fsync: while the step
+    # prints, an append goes at most once per linger (or per full chunk), not per read.
+    bound = elapsed / LOG_LINGER_S + writes * size / LOG_CHUNK_BYTES + 2
+    assert fake.appends <= bound, (fake.appends, bound)

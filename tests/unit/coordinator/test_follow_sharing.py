@@ -16,7 +16,7 @@ import pytest
 
 from conveyor import PROTOCOL_VERSION
 from conveyor.states import BuildStatus, JobStatus, StepStatus
-from coordinator.config import WATCH_SNAPSHOT_MAX_AGE_S
+from coordinator.config import WATCH_REFRESH_S, WATCH_SNAPSHOT_MAX_AGE_S
 from coordinator.domain.errors import ExhaustedError, NotFoundError
 from coordinator.domain.fanout import ClientStreams, SingleFlight
 from coordinator.domain.follow import LogChunk, LogQuery
@@ -121,6 +121,45 @@ def test_a_thousand_watchers_and_a_hundred_appends_cost_a_few_store_reads() -> N
             logs = b"".join(e.data for e in events if isinstance(e, LogChunk))
             assert logs == LINE * APPENDS
             assert events[-1] == h.state.builds.records[1]
+        await h.core.close()
+
+    run(main())
+
+
+def test_a_watcher_without_logs_is_not_woken_by_log_appends() -> None:
+    async def main() -> None:
+        h = coordinator()
+        agent, attempt_id, token = await leased_attempt(h)
+        h.state.builds.records[1] = talking_build(attempt_id)
+        looks: list[int] = []  # one entry per time the watcher looked at the build
+        shared_get = h.core.follow._snapshots.get
+
+        async def counted(build_id: int) -> BuildRecord:
+            looks.append(build_id)
+            return await shared_get(build_id)
+
+        h.core.follow._snapshots.get = counted  # type: ignore[method-assign]
+        events: list[BuildRecord | LogChunk] = []
+
+        async def watch() -> None:
+            async for event in h.core.follow.watch(1, False, {}):
+                events.append(event)
+
+        task = asyncio.create_task(watch())
+        await settle(lambda: events, "the first snapshot")
+        started = time.monotonic()
+        for index in range(APPENDS):
+            await h.core.attempts.append_log(agent, attempt_id, token, 0, index * len(LINE), LINE)
+            await asyncio.sleep(0)
+        # A step printing fast appends once per chunk: a watcher of states only sleeps through
+        # it (it still looks on its refresh timer, which a loaded machine may reach).
+        refreshes = math.ceil((time.monotonic() - started) / WATCH_REFRESH_S)
+        assert len(looks) <= 1 + refreshes, (len(looks), refreshes)
+        h.state.builds.records[1] = ended(h.state.builds.records[1])
+        h.core.notifier.changed(1)
+        await asyncio.wait_for(task, 30)
+        assert events[-1] == h.state.builds.records[1]
+        assert not any(isinstance(event, LogChunk) for event in events)
         await h.core.close()
 
     run(main())
