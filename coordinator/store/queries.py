@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from conveyor.states import JobStatus
@@ -15,10 +16,23 @@ from coordinator.policy import scheduling as scheduler
 from coordinator.store import progress, rowmap
 from coordinator.store.tables import AgentRow, ApprovalRow, AttemptRow, BuildRow, JobRow, StepRow
 
+# A build is read back after every change a follower sees: its statements are built once.
+_BUILD_JOBS = (
+    select(JobRow).where(JobRow.build_id == bindparam("p_build")).order_by(col(JobRow.position))
+)
+_BUILD_ATTEMPTS = (
+    select(AttemptRow)
+    .where(AttemptRow.build_id == bindparam("p_build"))
+    .order_by(col(AttemptRow.id))
+)
+_STEPS_OF = select(StepRow).where(col(StepRow.attempt_id).in_(bindparam("p_ids", expanding=True)))
+_AGENT_NAMES = select(AgentRow.id, AgentRow.name).where(
+    col(AgentRow.id).in_(bindparam("p_ids", expanding=True))
+)
+
 
 def build_jobs(session: Session, build_id: int) -> list[JobRow]:
-    query = select(JobRow).where(JobRow.build_id == build_id).order_by(col(JobRow.position))
-    return list(session.exec(query))
+    return list(session.exec(_BUILD_JOBS, params={"p_build": build_id}))
 
 
 def build_record(session: Session, build: BuildRow, *, with_attempts: bool) -> BuildRecord:
@@ -73,21 +87,15 @@ def approval_records(session: Session, jobs: list[JobRow]) -> dict[int, Approval
 
 
 def attempt_records(session: Session, build_id: int) -> dict[int, list[AttemptRecord]]:
-    rows = list(
-        session.exec(
-            select(AttemptRow).where(AttemptRow.build_id == build_id).order_by(col(AttemptRow.id))
-        )
-    )
+    rows = list(session.exec(_BUILD_ATTEMPTS, params={"p_build": build_id}))
+    if not rows:
+        return {}
     ids = [row.id for row in rows]
     steps: dict[int, list[StepRow]] = {}
-    for step in session.exec(select(StepRow).where(col(StepRow.attempt_id).in_(ids))):
+    for step in session.exec(_STEPS_OF, params={"p_ids": ids}):
         steps.setdefault(step.attempt_id, []).append(step)
-    agent_ids = {row.agent_id for row in rows}
-    names = dict(
-        session.exec(
-            select(AgentRow.id, AgentRow.name).where(col(AgentRow.id).in_(agent_ids))
-        ).all()
-    )
+    agent_ids = sorted({row.agent_id for row in rows})
+    names = dict(session.exec(_AGENT_NAMES, params={"p_ids": agent_ids}).all())
     result: dict[int, list[AttemptRecord]] = {}
     for row in rows:
         record = rowmap.attempt_record(
