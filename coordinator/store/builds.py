@@ -66,7 +66,10 @@ class BuildStore(Component):
 
     def get(self, build_id: int) -> BuildRecord:
         with self._tx() as session:
-            return queries.build_record(session, _build(session, build_id), with_attempts=True)
+            build = session.execute(queries.BUILD_ROW, {"p_build": build_id}).one_or_none()
+            if build is None:
+                raise NotFoundError(f"build {build_id} does not exist")
+            return queries.build_record(session, build, with_attempts=True)
 
     def list(self, limit: int, status: BuildStatus | None = None) -> list[BuildSummary]:
         with self._tx() as session:
