@@ -9,7 +9,8 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import Table, bindparam, delete, func, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -27,6 +28,36 @@ from coordinator.store.base import transaction
 from coordinator.store.delivery_tables import DeploymentRow, deployed_builds
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
+
+_ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
+_JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
+_BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
+_SOURCES: Table = BuildSourceRow.__table__  # type: ignore[attr-defined]
+_BLOBS: Table = BlobRow.__table__  # type: ignore[attr-defined]
+# Every attempt asks for its inputs as it starts: one statement, built once, reads what the
+# answer needs of the attempt's job, build, source and snapshot.
+_INPUTS = (
+    select_columns(
+        _JOBS.c.name,
+        _JOBS.c.needs_json,
+        _BUILDS.c.id.label("build_id"),
+        _BUILDS.c.redeploys,
+        _BUILDS.c.pipeline_yaml,
+        _SOURCES.c.build_id.label("source_build"),
+        _SOURCES.c.snapshot_sha256,
+        _SOURCES.c.git_url,
+        _SOURCES.c.git_ref,
+        _SOURCES.c.git_commit,
+        _SOURCES.c.collected,
+        _BLOBS.c.size,
+    )
+    .select_from(_ATTEMPTS)
+    .join(_JOBS, _JOBS.c.id == _ATTEMPTS.c.job_id)
+    .join(_BUILDS, _BUILDS.c.id == _JOBS.c.build_id)
+    .outerjoin(_SOURCES, _SOURCES.c.build_id == _BUILDS.c.id)
+    .outerjoin(_BLOBS, _BLOBS.c.sha256 == _SOURCES.c.snapshot_sha256)
+    .where(_ATTEMPTS.c.id == bindparam("p_attempt"))
+)
 
 
 def add_build_source(session: Session, build_id: int, source: SourceSpec) -> None:
@@ -94,15 +125,16 @@ def through_gates(session: Session, build_id: int, needs: set[str]) -> set[str]:
     return found - set(gates)
 
 
-def received_rows(session: Session, build: BuildRow, needs_json: str) -> list[ArtifactRow]:
-    """The artifacts a job (its needs as stored) receives as its inputs, and a deployment
-    records: for a rollback, those its redeployed deployment recorded; otherwise those of its
-    needs, through gates."""
-    if build.redeploys is not None:
-        return redeployed_rows(session, build.redeploys)
-    assert build.id is not None
-    needs = through_gates(session, build.id, set(json.loads(needs_json)))
-    return current_rows(session, build.id, needs) if needs else []
+def received_rows(
+    session: Session, build_id: int, redeploys: int | None, needs_json: str
+) -> list[ArtifactRow]:
+    """The artifacts a job (its needs as stored) of a build (a rollback if it `redeploys`)
+    receives as its inputs, and a deployment records: for a rollback, those its redeployed
+    deployment recorded; otherwise those of its needs, through gates."""
+    if redeploys is not None:
+        return redeployed_rows(session, redeploys)
+    needs = through_gates(session, build_id, set(json.loads(needs_json)))
+    return current_rows(session, build_id, needs) if needs else []
 
 
 def redeployed_rows(session: Session, deployment_id: int) -> list[ArtifactRow]:
@@ -141,20 +173,21 @@ class ArtifactStore:
 
     def inputs(self, attempt_id: int) -> Inputs:
         with self._tx() as session:
-            attempt = session.get(AttemptRow, attempt_id)
-            job = session.get(JobRow, attempt.job_id) if attempt else None
-            build = session.get(BuildRow, job.build_id) if job else None
-            if job is None or build is None or build.id is None:
+            row = session.execute(_INPUTS, {"p_attempt": attempt_id}).one_or_none()
+            if row is None:
                 raise NotFoundError(f"attempt {attempt_id} does not exist")
-            needed = received_rows(session, build, job.needs_json)
-            source = _source(session.get(BuildSourceRow, build.id))
-            blob = session.get(BlobRow, source.snapshot_sha256) if source else None
+            needed = received_rows(session, row.build_id, row.redeploys, row.needs_json)
+            source = None
+            if row.source_build is not None:
+                source = SourceSpec(
+                    row.snapshot_sha256, row.git_url, row.git_ref, row.git_commit, row.collected
+                )
             return Inputs(
                 source,
                 tuple(_record(r) for r in needed),
-                build.pipeline_yaml,
-                job.name,
-                blob.size if blob else 0,
+                row.pipeline_yaml,
+                row.name,
+                row.size or 0,
             )
 
     def add_blob(self, sha256: str, size: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import RowMapping, func, select, update
+from sqlalchemy import RowMapping, Table, func, insert, select, update
 from sqlmodel import Session, col
 
 from conveyor.states import BuildStatus, JobStatus, Reason
@@ -29,6 +29,13 @@ from coordinator.store.artifacts import add_build_source
 from coordinator.store.base import Component
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
+
+BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
+JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
+# Submission inserts with Core statements built once: the ORM's unit of work would flush the
+# same rows at several times the cost.
+_ADD_BUILD = insert(BUILDS).returning(BUILDS.c.id)
+_ADD_JOBS = insert(JOBS).returning(JOBS.c.id, sort_by_parameter_order=True)
 
 
 class BuildStore(Component):
@@ -59,7 +66,10 @@ class BuildStore(Component):
 
     def get(self, build_id: int) -> BuildRecord:
         with self._tx() as session:
-            return queries.build_record(session, _build(session, build_id), with_attempts=True)
+            build = session.execute(queries.BUILD_ROW, {"p_build": build_id}).one_or_none()
+            if build is None:
+                raise NotFoundError(f"build {build_id} does not exist")
+            return queries.build_record(session, build, with_attempts=True)
 
     def list(self, limit: int, status: BuildStatus | None = None) -> list[BuildSummary]:
         with self._tx() as session:
@@ -174,21 +184,21 @@ def insert_build(
     )
     if trigger is not None:
         _set_trigger(build, trigger)
-    session.add(build)
-    session.flush()
-    assert build.id is not None
+    build_id: int = session.execute(_ADD_BUILD, build.model_dump(exclude={"id"})).scalar_one()
     if source is not None:
-        add_build_source(session, build.id, source)
+        add_build_source(session, build_id, source)
     if error:
         # Ended as it is made: the one place a build finishes without progress.settle_build.
-        outbox.emit(session, NotifyEvent.BUILD, build.id)
-        return build.id
-    rows = _job_rows(build.id, jobs)
-    session.add_all(rows)
-    session.flush()
+        outbox.emit(session, NotifyEvent.BUILD, build_id)
+        return build_id
+    rows = _job_rows(build_id, jobs)
+    if rows:
+        ids = session.execute(_ADD_JOBS, [row.model_dump(exclude={"id"}) for row in rows])
+        for row, job_id in zip(rows, ids.scalars(), strict=True):
+            row.id = job_id
     deployments.add_jobs(session, rows, jobs, actor)
-    progress.advance(session, build.id)
-    return build.id
+    progress.advance(session, build_id)
+    return build_id
 
 
 def _set_trigger(build: BuildRow, trigger: Trigger) -> None:

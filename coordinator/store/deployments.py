@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import Row, Table, func, select
+from sqlalchemy import Row, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -41,6 +41,9 @@ ENVIRONMENTS: Table = EnvironmentRow.__table__  # type: ignore[attr-defined]
 DEPLOYMENTS: Table = DeploymentRow.__table__  # type: ignore[attr-defined]
 JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
 ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
+DELIVERY: Table = DeliveryJobRow.__table__  # type: ignore[attr-defined]
+# Asked at every attempt's end, of jobs that are mostly not deployments: built once.
+_ENVIRONMENT_OF = select(DELIVERY.c.environment).where(DELIVERY.c.job_id == bindparam("p_job"))
 
 
 def add_jobs(session: Session, rows: Sequence[JobRow], jobs: Sequence[NewJob], actor: str) -> None:
@@ -76,8 +79,9 @@ def _upsert_environment(session: Session, name: str, url: str) -> None:
 
 def after_attempt(session: Session, job_id: int, attempt_id: int) -> locks.Released:
     """Records the deployment if the job has its result now, then frees the job's lock."""
-    delivery = session.get(DeliveryJobRow, job_id)
-    if delivery is not None and delivery.environment:
+    if session.execute(_ENVIRONMENT_OF, {"p_job": job_id}).scalar_one_or_none():
+        delivery = session.get(DeliveryJobRow, job_id)
+        assert delivery is not None
         _record(session, delivery, attempt_id)
     return locks.release(session, job_id)
 
@@ -92,7 +96,8 @@ def _record(session: Session, delivery: DeliveryJobRow, attempt_id: int) -> None
     # The same selection the attempt was handed as its inputs.
     build = session.get(BuildRow, delivery.build_id)
     assert build is not None
-    received = received_rows(session, build, job.needs_json)
+    assert build.id is not None
+    received = received_rows(session, build.id, build.redeploys, job.needs_json)
     started = session.execute(
         select(ATTEMPTS.c.started_at_ms).where(ATTEMPTS.c.id == attempt_id)
     ).scalar_one()

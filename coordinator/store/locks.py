@@ -13,7 +13,7 @@ import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, Table, delete, func, select, update
+from sqlalchemy import Select, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -32,6 +32,23 @@ LOCKS: Table = DeployLockRow.__table__  # type: ignore[attr-defined]
 DELIVERY: Table = DeliveryJobRow.__table__  # type: ignore[attr-defined]
 DEPLOYMENTS: Table = DeploymentRow.__table__  # type: ignore[attr-defined]
 JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
+
+# Run by every claim, attempt end and queueing, deployment or not: built once.
+_RELEASE = delete(LOCKS).where(LOCKS.c.job_id == bindparam("p_job")).returning(LOCKS.c.group_name)
+_ACTIVATE = (
+    update(DELIVERY)
+    .where(DELIVERY.c.job_id.in_(bindparam("p_jobs", expanding=True)))
+    .values(active=True)  # again, for a retried job
+    .returning(DELIVERY.c.lock_group)
+)
+_ACTIVE_WAITERS = select(
+    DELIVERY.c.job_id,
+    DELIVERY.c.build_id,
+    DELIVERY.c.environment,
+    DELIVERY.c.lock_group,
+    DELIVERY.c.lock_order,
+).where(DELIVERY.c.active.is_(True))
+_ACTIVE_JOBS = select(DELIVERY.c.job_id).where(DELIVERY.c.active.is_(True))
 
 LOGGER = logging.getLogger(__name__)
 
@@ -129,9 +146,7 @@ class Released:
 def release(session: Session, job_id: int) -> Released:
     """Drops the lock the job held (its attempt ended) and decides the group's waiters now:
     skips the outdated and superseded; the others are woken to claim the free lock."""
-    group = session.execute(
-        delete(LOCKS).where(LOCKS.c.job_id == job_id).returning(LOCKS.c.group_name)
-    ).scalar_one_or_none()
+    group = session.execute(_RELEASE, {"p_job": job_id}).scalar_one_or_none()
     if group is None:
         return Released()
     queued = _queued(session, {group})
@@ -150,14 +165,7 @@ def settle_queued(session: Session, build_id: int, job_ids: Iterable[int]) -> bo
     """Skips the build's just-queued lock jobs that are already outdated (or superseded) and
     tells the others what they wait for; returns whether it skipped any."""
     ids = list(job_ids)
-    groups = set(
-        session.execute(
-            update(DELIVERY)
-            .where(DELIVERY.c.job_id.in_(ids))
-            .values(active=True)  # again, for a retried job
-            .returning(DELIVERY.c.lock_group)
-        ).scalars()
-    )
+    groups = set(session.execute(_ACTIVATE, {"p_jobs": ids}).scalars())
     if not groups:
         return False
     queued = _queued(session, groups)
@@ -183,13 +191,7 @@ def _group_queued(group: str) -> Select[tuple[int]]:
 def _queued(session: Session, groups: set[str] | None) -> list[_Queued]:
     """The queued lock jobs (of `groups`, or all), read from the active ones first: the queue
     may hold thousands of other jobs, and the history thousands of finished deployments."""
-    active = select(
-        DELIVERY.c.job_id,
-        DELIVERY.c.build_id,
-        DELIVERY.c.environment,
-        DELIVERY.c.lock_group,
-        DELIVERY.c.lock_order,
-    ).where(DELIVERY.c.active.is_(True))
+    active = _ACTIVE_WAITERS
     if groups is not None:
         active = active.where(DELIVERY.c.lock_group.in_(groups))
     rows = {row[0]: row for row in session.execute(active).all()}
@@ -264,9 +266,7 @@ def _is_environment(session: Session, group: str) -> bool:
 def _deactivate_final(session: Session) -> None:
     """Clears the mark of lock jobs that are final now (a retry marks them again)."""
     final = [status.value for status in JobStatus if status.final]
-    active = list(
-        session.execute(select(DELIVERY.c.job_id).where(DELIVERY.c.active.is_(True))).scalars()
-    )
+    active = list(session.execute(_ACTIVE_JOBS).scalars())
     if not active:
         return
     done = select(JOBS.c.id).where(JOBS.c.id.in_(active), JOBS.c.status.in_(final))

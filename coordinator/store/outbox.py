@@ -36,6 +36,8 @@ LOGGER = logging.getLogger(__name__)
 _COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 TARGETS: Table = NotifyTargetRow.__table__  # type: ignore[attr-defined]
+# Read at every build's end: built once.
+_ALL_TARGETS = select(TARGETS)
 
 
 def emit(
@@ -49,7 +51,7 @@ def emit(
     """Adds one outbox row per target that hears of `event` (none: nothing is read)."""
     targets = [
         row
-        for row in session.execute(select(TARGETS)).all()
+        for row in session.execute(_ALL_TARGETS).all()
         if event.value in json.loads(row.events_json)
     ]
     if not targets:

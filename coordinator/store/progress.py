@@ -2,7 +2,8 @@
 
 Shared by the build and attempt components: submitting, cancelling, retrying and ending an
 attempt all end by advancing the build. Columns are read and written with single statements;
-no ORM objects are loaded on these paths.
+no ORM objects are loaded on these paths, and the statements every job runs are built once,
+with bound parameters (see `coordinator.store.attempts`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlmodel import Session, col
 
 from conveyor.states import BuildStatus, JobStatus
@@ -23,6 +24,39 @@ from coordinator.store.engine import now_ms
 from coordinator.store.queue_order import next_queue_seq
 from coordinator.store.tables import BuildRow, JobRow
 
+JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
+BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
+
+_SET_JOB = (
+    update(JOBS)
+    .where(JOBS.c.id == bindparam("p_job"))
+    .values(
+        status=bindparam("p_status"), reason=bindparam("p_reason"), message=bindparam("p_message")
+    )
+)
+_QUEUE_JOB = _SET_JOB.values(queued_seq=bindparam("p_seq"), queued_at_ms=bindparam("p_stamp"))
+_BUILD_JOBS = (
+    select(
+        JOBS.c.id,
+        JOBS.c.name,
+        JOBS.c.status,
+        JOBS.c.needs_json,
+        JOBS.c.labels_json,
+        JOBS.c.reason,
+        JOBS.c.approval_json,
+    )
+    .where(JOBS.c.build_id == bindparam("p_build"))
+    .order_by(JOBS.c.position)
+)
+_BUILD_STATE = select(BUILDS.c.status, BUILDS.c.cancel_requested).where(
+    BUILDS.c.id == bindparam("p_build")
+)
+_END_BUILD = (
+    update(BUILDS)
+    .where(BUILDS.c.id == bindparam("p_build"))
+    .values(status=bindparam("p_status"), finished_at_ms=bindparam("p_stamp"))
+)
+
 
 def set_job(
     session: Session,
@@ -32,31 +66,29 @@ def set_job(
     message: str,
     gate_timeout_s: float | None = None,
 ) -> None:
-    values: dict[str, object] = {"status": status, "reason": reason, "message": message}
-    if status is JobStatus.QUEUED:
-        values["queued_seq"] = next_queue_seq(session)
-        values["queued_at_ms"] = now_ms()
+    values: dict[str, object] = {
+        "p_job": job_id,
+        "p_status": status,
+        "p_reason": reason,
+        "p_message": message,
+    }
     if status is JobStatus.WAITING_FOR_APPROVAL and gate_timeout_s is not None:
-        values["approval_deadline_ms"] = now_ms() + int(gate_timeout_s * 1000)
-    session.execute(update(JobRow).where(col(JobRow.id) == job_id).values(**values))
+        deadline = now_ms() + int(gate_timeout_s * 1000)
+        session.execute(
+            update(JobRow)
+            .where(col(JobRow.id) == job_id)
+            .values(status=status, reason=reason, message=message, approval_deadline_ms=deadline)
+        )
+        return
+    if status is JobStatus.QUEUED:
+        values.update(p_seq=next_queue_seq(session), p_stamp=now_ms())
+    session.execute(_QUEUE_JOB if status is JobStatus.QUEUED else _SET_JOB, values)
 
 
 def advance(session: Session, build_id: int) -> list[dict[str, str]]:
     """Applies the scheduler's transitions to a build and settles its final status; returns the
     labels of the jobs it queued."""
-    rows = session.execute(
-        select(
-            col(JobRow.id),
-            col(JobRow.name),
-            col(JobRow.status),
-            col(JobRow.needs_json),
-            col(JobRow.labels_json),
-            col(JobRow.reason),
-            col(JobRow.approval_json),
-        )
-        .where(col(JobRow.build_id) == build_id)
-        .order_by(col(JobRow.position))
-    ).all()
+    rows = session.execute(_BUILD_JOBS, {"p_build": build_id}).all()
     states = [
         scheduling.JobState(
             row.name,
@@ -98,18 +130,10 @@ def gate_of(text: str) -> GateSpec:
 
 
 def settle_build(session: Session, build_id: int, statuses: Iterable[JobStatus]) -> None:
-    build = session.execute(
-        select(col(BuildRow.status), col(BuildRow.cancel_requested)).where(
-            col(BuildRow.id) == build_id
-        )
-    ).one()
+    build = session.execute(_BUILD_STATE, {"p_build": build_id}).one()
     final = scheduling.build_outcome(statuses, build.cancel_requested)
     if final is not None and build.status != final:
-        session.execute(
-            update(BuildRow)
-            .where(col(BuildRow.id) == build_id)
-            .values(status=final, finished_at_ms=now_ms())
-        )
+        session.execute(_END_BUILD, {"p_build": build_id, "p_status": final, "p_stamp": now_ms()})
         outbox.emit(session, NotifyEvent.BUILD, build_id)
 
 

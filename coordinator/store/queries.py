@@ -5,8 +5,10 @@ Every function runs inside the caller's session; none commits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from sqlalchemy import Table, bindparam
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from conveyor.states import JobStatus
@@ -15,15 +17,38 @@ from coordinator.policy import scheduling as scheduler
 from coordinator.store import progress, rowmap
 from coordinator.store.tables import AgentRow, ApprovalRow, AttemptRow, BuildRow, JobRow, StepRow
 
+# A build is read back after every change a follower sees: its statements are built once.
+_BUILD_JOBS = (
+    select(JobRow).where(JobRow.build_id == bindparam("p_build")).order_by(col(JobRow.position))
+)
+BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
+JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
+ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
+STEPS: Table = StepRow.__table__  # type: ignore[attr-defined]
+BUILD_ROW = select_columns(BUILDS).where(BUILDS.c.id == bindparam("p_build"))
+_JOB_ROWS = (
+    select_columns(JOBS).where(JOBS.c.build_id == bindparam("p_build")).order_by(JOBS.c.position)
+)
+_BUILD_ATTEMPTS = (
+    select_columns(ATTEMPTS)
+    .where(ATTEMPTS.c.build_id == bindparam("p_build"))
+    .order_by(ATTEMPTS.c.id)
+)
+_STEPS_OF = select_columns(STEPS).where(STEPS.c.attempt_id.in_(bindparam("p_ids", expanding=True)))
+_AGENT_NAMES = select(AgentRow.id, AgentRow.name).where(
+    col(AgentRow.id).in_(bindparam("p_ids", expanding=True))
+)
+
 
 def build_jobs(session: Session, build_id: int) -> list[JobRow]:
-    query = select(JobRow).where(JobRow.build_id == build_id).order_by(col(JobRow.position))
-    return list(session.exec(query))
+    return list(session.exec(_BUILD_JOBS, params={"p_build": build_id}))
 
 
-def build_record(session: Session, build: BuildRow, *, with_attempts: bool) -> BuildRecord:
+def build_record(session: Session, build: rowmap.AnyBuild, *, with_attempts: bool) -> BuildRecord:
+    """The build as a record, read with plain statements (what is pending in the session must
+    be flushed first, as every caller does)."""
     assert build.id is not None
-    jobs = build_jobs(session, build.id)
+    jobs: list[rowmap.AnyJob] = list(session.execute(_JOB_ROWS, {"p_build": build.id}).all())
     attempts: dict[int, list[AttemptRecord]] = {}
     if with_attempts:
         attempts = attempt_records(session, build.id)
@@ -39,7 +64,7 @@ def build_record(session: Session, build: BuildRow, *, with_attempts: bool) -> B
     return rowmap.build_record(build, records)
 
 
-def approval_records(session: Session, jobs: list[JobRow]) -> dict[int, ApprovalRecord]:
+def approval_records(session: Session, jobs: Sequence[rowmap.AnyJob]) -> dict[int, ApprovalRecord]:
     """Each gate's prompt and, once it is decided, its latest decision (a retried gate waits
     for a new one)."""
     gates = {job.id: job for job in jobs if job.approval_json is not None and job.id is not None}
@@ -73,21 +98,15 @@ def approval_records(session: Session, jobs: list[JobRow]) -> dict[int, Approval
 
 
 def attempt_records(session: Session, build_id: int) -> dict[int, list[AttemptRecord]]:
-    rows = list(
-        session.exec(
-            select(AttemptRow).where(AttemptRow.build_id == build_id).order_by(col(AttemptRow.id))
-        )
-    )
+    rows = session.execute(_BUILD_ATTEMPTS, {"p_build": build_id}).all()
+    if not rows:
+        return {}
     ids = [row.id for row in rows]
-    steps: dict[int, list[StepRow]] = {}
-    for step in session.exec(select(StepRow).where(col(StepRow.attempt_id).in_(ids))):
+    steps: dict[int, list[rowmap.AnyStep]] = {}
+    for step in session.execute(_STEPS_OF, {"p_ids": ids}).all():
         steps.setdefault(step.attempt_id, []).append(step)
-    agent_ids = {row.agent_id for row in rows}
-    names = dict(
-        session.exec(
-            select(AgentRow.id, AgentRow.name).where(col(AgentRow.id).in_(agent_ids))
-        ).all()
-    )
+    agent_ids = sorted({row.agent_id for row in rows})
+    names = dict(session.exec(_AGENT_NAMES, params={"p_ids": agent_ids}).all())
     result: dict[int, list[AttemptRecord]] = {}
     for row in rows:
         record = rowmap.attempt_record(

@@ -33,12 +33,16 @@ class QueueCounterRow(SQLModel, table=True):
 def next_queue_seq(session: Session) -> int:
     """The next queue position, taken inside `session`'s transaction."""
     if session.get_bind().dialect.name == "postgresql":
-        return int(session.execute(select(JOB_QUEUE_SEQUENCE.next_value())).scalar_one())
-    counter = QueueCounterRow.__table__  # type: ignore[attr-defined]
-    bumped = (
-        update(counter)
-        .where(counter.c.name == COUNTER_NAME)
-        .values(value=counter.c.value + 1)
-        .returning(counter.c.value)
-    )
-    return int(session.execute(bumped).scalar_one())
+        return int(session.execute(_NEXT_IN_SEQUENCE).scalar_one())
+    return int(session.execute(_BUMP_COUNTER).scalar_one())
+
+
+_COUNTER = QueueCounterRow.__table__  # type: ignore[attr-defined]
+# Built once: it runs for every job queued.
+_BUMP_COUNTER = (
+    update(_COUNTER)
+    .where(_COUNTER.c.name == COUNTER_NAME)
+    .values(value=_COUNTER.c.value + 1)
+    .returning(_COUNTER.c.value)
+)
+_NEXT_IN_SEQUENCE = select(JOB_QUEUE_SEQUENCE.next_value())

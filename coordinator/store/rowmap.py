@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from sqlalchemy import Row
+
 from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
 from coordinator.domain.records import (
     AgentRecord,
@@ -20,6 +22,13 @@ from coordinator.domain.records import (
     Trigger,
 )
 from coordinator.store.tables import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
+
+# A build read back takes its rows as plain result rows (loading SQLModel objects costs several
+# times the read): the same columns under the same names as the models'.
+AnyAttempt = AttemptRow | Row[Any]
+AnyBuild = BuildRow | Row[Any]
+AnyJob = JobRow | Row[Any]
+AnyStep = StepRow | Row[Any]
 
 
 def spec_to_json(spec: JobSpecRecord) -> str:
@@ -45,7 +54,7 @@ def spec_from_json(text: str) -> JobSpecRecord:
     )
 
 
-def step_record(row: StepRow) -> StepRecord:
+def step_record(row: AnyStep) -> StepRecord:
     return StepRecord(
         index=row.idx,
         name=row.name,
@@ -58,7 +67,7 @@ def step_record(row: StepRow) -> StepRecord:
     )
 
 
-def attempt_record(row: AttemptRow, agent_name: str, steps: Sequence[StepRow]) -> AttemptRecord:
+def attempt_record(row: AnyAttempt, agent_name: str, steps: Sequence[AnyStep]) -> AttemptRecord:
     assert row.id is not None
     return AttemptRecord(
         id=row.id,
@@ -78,7 +87,7 @@ def attempt_record(row: AttemptRow, agent_name: str, steps: Sequence[StepRow]) -
 _UNREADABLE = (ValueError, TypeError, KeyError, AttributeError)
 
 
-def _step_names(row: JobRow) -> tuple[str, ...]:
+def _step_names(row: AnyJob) -> tuple[str, ...]:
     """The job's step names; none when its stored spec cannot be read (the claim fails such a
     job, saying so; reading the build must not fail with it)."""
     try:
@@ -87,7 +96,7 @@ def _step_names(row: JobRow) -> tuple[str, ...]:
         return ()
 
 
-def _labels(row: JobRow) -> dict[str, str]:
+def _labels(row: AnyJob) -> dict[str, str]:
     """The job's labels; none when they cannot be read (as for the spec, above)."""
     try:
         return {str(k): str(v) for k, v in dict(json.loads(row.labels_json)).items()}
@@ -96,7 +105,7 @@ def _labels(row: JobRow) -> dict[str, str]:
 
 
 def job_record(
-    row: JobRow,
+    row: AnyJob,
     attempts: Sequence[AttemptRecord] = (),
     approval: ApprovalRecord | None = None,
 ) -> JobRecord:
@@ -114,7 +123,7 @@ def job_record(
     )
 
 
-def build_record(row: BuildRow, jobs: Sequence[JobRecord]) -> BuildRecord:
+def build_record(row: AnyBuild, jobs: Sequence[JobRecord]) -> BuildRecord:
     assert row.id is not None
     return BuildRecord(
         id=row.id,

@@ -77,6 +77,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="sample every coordinator with py-spy into DIR (collapsed stacks; needs py-spy)",
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run every coordinator on a fresh database of this PostgreSQL server "
+        "(postgresql://USER@HOST:PORT/DB, a user allowed to CREATE DATABASE; default: SQLite)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the processes' logs and data")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.scenarios) - set(SCENARIOS))
@@ -131,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
     sizes = QUICK if args.quick else FULL
     procs.PROFILE_DIR = args.profile
+    procs.POSTGRES_URL = args.postgres
     docker = not args.no_docker and shutil.which("docker") is not None
     root = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))
     try:
@@ -141,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(root, ignore_errors=True)
     report.notes.update(quick=args.quick, docker=docker, scenarios=list(args.scenarios))
+    report.notes["database"] = "postgresql" if args.postgres else "sqlite"
     report.write_json(args.json)
     print(report.table())
     print(f"\nJSON: {args.json}")

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,20 @@ CLIENT_TOKEN = "bench-client-token"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Set by `scripts/bench --profile DIR`: every coordinator is sampled by py-spy into DIR.
 PROFILE_DIR: Path | None = None
+# Set by `scripts/bench --postgres URL`: every coordinator gets a fresh database on that server.
+POSTGRES_URL: str | None = None
+
+
+def fresh_database(admin_url: str) -> str:
+    """Creates an empty database on the PostgreSQL server of `admin_url` (a user allowed to
+    CREATE DATABASE) and returns its URL."""
+    import psycopg  # only with --postgres
+    from psycopg import sql
+
+    name = f"conveyor_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return f"{admin_url.rpartition('/')[0]}/{name}"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -65,10 +80,11 @@ class Farm:
 
     def start_coordinator(self) -> None:
         data = self.root / "server"
+        database = [] if POSTGRES_URL is None else ["--db", fresh_database(POSTGRES_URL)]
         process = self._spawn(
             "coordinator",
             ["server", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", str(data),
-             "--agent-token", AGENT_TOKEN, "--client-token", CLIENT_TOKEN],
+             "--agent-token", AGENT_TOKEN, "--client-token", CLIENT_TOKEN, *database],
         )  # fmt: skip
         addr = data / "server.addr"
         wait_until(lambda: addr.exists() or process.poll() is not None, START_TIMEOUT_S, "server")
