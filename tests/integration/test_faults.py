@@ -25,7 +25,8 @@ def test_killed_agent_attempt_is_retried_elsewhere(
     text = (
         "name: lost\nimage: conveyor/busybox\njobs:\n  work:\n"
         "    retry: {max: 1, when: [agent_lost]}\n"
-        "    steps:\n      - run: echo attempt; sleep 3\n"
+        # Long enough that the attempt still runs when the kill lands on a loaded machine.
+        "    steps:\n      - run: echo attempt; sleep 8\n"
     )
     path = write_pipeline(tmp_path, "lost.yml", text)
     build_id = json.loads(cluster.cli("run", str(path), "--no-follow", "--json").stdout)["id"]
@@ -72,6 +73,11 @@ def test_without_retry_rule_lost_agent_fails_the_job(
     assert cluster.cli("logs", str(build_id), "deploy").stdout == b"deploying\n"
 
 
+# The count's length: long enough (0.4 s a number) that on a loaded machine the kill, which waits
+# for `run` to show the first number, still lands while it runs.
+COUNT_TO = 24
+
+
 def test_coordinator_killed_mid_build_keeps_it_and_finishes(
     patient_cluster: Cluster, unique: str, tmp_path: Path
 ) -> None:
@@ -79,7 +85,7 @@ def test_coordinator_killed_mid_build_keeps_it_and_finishes(
     cluster.start_agent(f"steady-{unique}")
     text = (
         "name: survive\nimage: conveyor/busybox\njobs:\n  count:\n    steps:\n"
-        f"      - run: {'; '.join(f'echo {i}; sleep 0.4' for i in range(1, 13))}\n"
+        f"      - run: {'; '.join(f'echo {i}; sleep 0.4' for i in range(1, COUNT_TO + 1))}\n"
         "  then:\n    needs: [count]\n    steps: [{run: echo after}]\n"
     )
     path = write_pipeline(tmp_path, "survive.yml", text)
@@ -121,9 +127,9 @@ def test_coordinator_killed_mid_build_keeps_it_and_finishes(
     assert b"reconnecting" in err
     out = b"".join(printed)
     count_lines = [line for line in out.splitlines() if line.startswith(b"count/step-1 | ")]
-    assert count_lines == [f"count/step-1 | {i}".encode() for i in range(1, 13)]
+    assert count_lines == [f"count/step-1 | {i}".encode() for i in range(1, COUNT_TO + 1)]
     followed, _ = follower.communicate(timeout=30)
-    expected = b"".join(f"{i}\n".encode() for i in range(1, 13))
+    expected = b"".join(f"{i}\n".encode() for i in range(1, COUNT_TO + 1))
     assert follower.returncode == 0
     assert followed == expected
 
