@@ -33,6 +33,8 @@ UPLOAD_QUEUE_CHUNKS = 4
 UPLOAD_POLL_S = 0.1
 # Image of the helper container that reaches a workspace volume (needs `find`); never a step.
 HELPER_IMAGE = "conveyor/busybox"
+# What a step that names no image (nor its job or pipeline) runs in, unless `--default-image`.
+DEFAULT_STEP_IMAGE = "conveyor/busybox"
 # Limit for cloning a git source and for resolving its ref.
 GIT_TIMEOUT_S = 600.0
 # Symlinks followed in a row when collecting an artifact before giving up (a loop).
@@ -114,3 +116,5 @@ class AgentConfig:
     # The CA that verifies the coordinator's TLS certificate; None: plaintext.
     ca_file: Path | None = None
     isolation: Isolation = field(default_factory=Isolation)
+    # For steps whose pipeline names no image; "": the executor runs no images (shell, fake).
+    default_image: str = DEFAULT_STEP_IMAGE
