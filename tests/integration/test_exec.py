@@ -108,6 +108,8 @@ def test_a_failing_step_fails_the_build_with_exit_1(tmp_path: Path) -> None:
     path = write_pipeline(tmp_path, "broken.yml", FAILING)
     done = _exec(str(path), "--executor", "shell", "--json")
     assert done.returncode == 1, done.stderr
+    # The agent's and its watchdog's own accounts stay out of exec's output (`-v` shows them).
+    assert done.stderr == ""
     doc = _doc(done)
     first, after = job(doc, "first"), job(doc, "after")
     assert (doc["status"], first["status"], first["exit_code"]) == ("failed", "failed", 3)
