@@ -57,11 +57,14 @@ class AttemptRunner:
         lease_fresh: Callable[[], bool] = lambda: True,
         room: WorkDirRoom | None = None,
         allow_local_git: bool = False,
+        default_image: str = "",
     ) -> None:
         """`lease_fresh` says whether a renewal was confirmed recently enough to start a step;
         `room` hears when the spool finds the disk full; `allow_local_git` lets a git source be
-        a repository on this host."""
+        a repository on this host; `default_image` serves steps whose pipeline names none
+        ("": the executor needs no image)."""
         self._allow_local_git = allow_local_git
+        self._default_image = default_image
         self.assignment = assignment
         self.lease = assignment.lease
         self._peer = peer
@@ -227,7 +230,7 @@ class AttemptRunner:
         request = StepRequest(
             index,
             spec.name,
-            spec.image,
+            spec.image or self._default_image,
             spec.run,
             env,
             user=spec.user,
@@ -242,9 +245,18 @@ class AttemptRunner:
             interrupt=self._lost,
             on_disk_full=lambda spooled: self._disk_full(spec.name, spooled),
         )
+        self._say_default_image(spec, shipper)
         self._await_fresh_lease()
         result = self._execute(request, shipper, control)
         return self._end_step(index, spec, result, shipper)
+
+    def _say_default_image(self, spec: StepSpec, shipper: LogShipper) -> None:
+        # The build keeps the pipeline image-less: the step's log says what it ran in.
+        if not spec.image and self._default_image:
+            image = self._default_image
+            shipper.write(
+                f"conveyor: no image named; using this agent's default {image}\n".encode()
+            )
 
     def _execute(
         self, request: StepRequest, shipper: LogShipper, control: StepControl

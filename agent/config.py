@@ -33,6 +33,12 @@ UPLOAD_QUEUE_CHUNKS = 4
 UPLOAD_POLL_S = 0.1
 # Image of the helper container that reaches a workspace volume (needs `find`); never a step.
 HELPER_IMAGE = "conveyor/busybox"
+# `conveyor exec`: how often its main thread looks up from a running attempt (to see Ctrl-C
+# promptly), and the SIGTERM-to-SIGKILL delay of a step it stops.
+EXEC_JOIN_TICK_S = 0.2
+EXEC_STOP_GRACE_S = 3.0
+# What a step that names no image (nor its job or pipeline) runs in, unless `--default-image`.
+DEFAULT_STEP_IMAGE = "conveyor/busybox"
 # Limit for cloning a git source and for resolving its ref.
 GIT_TIMEOUT_S = 600.0
 # Symlinks followed in a row when collecting an artifact before giving up (a loop).
@@ -114,3 +120,5 @@ class AgentConfig:
     # The CA that verifies the coordinator's TLS certificate; None: plaintext.
     ca_file: Path | None = None
     isolation: Isolation = field(default_factory=Isolation)
+    # For steps whose pipeline names no image; "": the executor runs no images (shell, fake).
+    default_image: str = DEFAULT_STEP_IMAGE

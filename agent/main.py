@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from agent import executors, metrics
-from agent.config import STEP_MEMORY_DEFAULT_BYTES, AgentConfig, Isolation
+from agent.config import DEFAULT_STEP_IMAGE, STEP_MEMORY_DEFAULT_BYTES, AgentConfig, Isolation
 from agent.credential import WorkDirBusyError, lock_work_dir
 from agent.executors.base import Executor
 from agent.peer import JoinRefusedError, UntrustedServerError
@@ -113,7 +113,18 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         spool_limit_bytes=int(args.spool_limit * 1024 * 1024),
         allow_local_git=getattr(args, "allow_local_git", False),
         isolation=isolation_from_args(args),
+        default_image=default_image_of(args),
     )
+
+
+def default_image_of(args: argparse.Namespace) -> str:
+    """`--default-image` for the Docker executor; the others run no images ("")."""
+    if getattr(args, "executor", "docker") != "docker":
+        return ""
+    image: str = getattr(args, "default_image", None) or DEFAULT_STEP_IMAGE
+    if any(char.isspace() for char in image):
+        raise UsageError(f"--default-image {image!r}: an image name has no spaces")
+    return image
 
 
 def isolation_from_args(args: argparse.Namespace) -> Isolation:

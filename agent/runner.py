@@ -213,6 +213,7 @@ class Agent:
             lease_fresh=(lambda: keeper.fresh(attempt_id)) if keeper else lambda: True,
             room=self._room,
             allow_local_git=self.config.allow_local_git,
+            default_image=self.config.default_image,
         )
         if keeper is not None:
             keeper.track(attempt_id, polled_at)

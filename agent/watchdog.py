@@ -233,9 +233,10 @@ class Watchdog:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # The agent passes its own level; anything else (or none) is INFO, never a failed start.
+    given = sys.argv[1] if len(sys.argv) > 1 else ""
+    level = given if given in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "INFO"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     Watchdog(sys.stdin.fileno(), Ledger(), Killer().kill).run()
 
 

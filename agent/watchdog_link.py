@@ -27,8 +27,10 @@ LOGGER = logging.getLogger(__name__)
 
 def spawn_watchdog() -> IO[bytes]:
     """Starts the watchdog process and returns the pipe to its stdin."""
+    # It logs at the agent's own level: `conveyor exec` keeps the agent's accounts quiet.
+    level = logging.getLevelName(logging.getLogger("agent").getEffectiveLevel())
     process = subprocess.Popen(
-        [sys.executable, "-m", "agent.watchdog"],
+        [sys.executable, "-m", "agent.watchdog", level],
         stdin=subprocess.PIPE,
         # Its own session: a signal to the agent's process group (Ctrl-C) does not end it.
         start_new_session=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from conveyor import __version__
-from conveyor.cli import parser_admin, parser_builds, parser_sides
+from conveyor.cli import parser_admin, parser_builds, parser_local, parser_sides
 from conveyor.cli.parsing import Lazy, Parser, client_options
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = client_options()
     parser_builds.add_commands(sub, common)
     parser_admin.add_commands(sub, common)
+    parser_local.add_commands(sub)
     p = sub.add_parser(
         "version",
         parents=[common],

@@ -159,6 +159,13 @@ def add_agent(sub: Sub[Parser]) -> None:
         "the farm itself",
     )
     p.add_argument(
+        "--default-image",
+        metavar="IMAGE",
+        help="image of the steps whose pipeline, job and step name none (default: "
+        "conveyor/busybox; Docker executor only, the shell executor needs none); their log "
+        "says it was used",
+    )
+    p.add_argument(
         "--allow-local-git",
         action="store_true",
         help="let a git source be a path or file:// URL on this host (off by default: a "

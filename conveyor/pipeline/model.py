@@ -196,6 +196,7 @@ class ResolvedStep:
 
     name: str
     image: str
+    """"": the pipeline names none (the agent's `--default-image` serves)."""
     run: str
     env: dict[str, str]
     timeout_s: float | None
@@ -211,16 +212,14 @@ def resolve_steps(
 ) -> list[ResolvedStep]:
     """Apply image and env inheritance to `job`'s steps, in order.
 
-    The most specific image wins (step, then job, then pipeline). Env is layered pipeline, job,
-    step, and `env_overrides` (from `conveyor run --env K=V`) last, so a developer can override
-    anything the file sets.
+    The most specific image wins (step, then job, then pipeline; none: ""). Env is layered
+    pipeline, job, step, and `env_overrides` (from `conveyor run --env K=V`) last, so a
+    developer can override anything the file sets.
     """
     resolved = []
     for step in job.steps:
-        image = step.image or job.image or pipeline.image
-        if image is None:
-            # load_pipeline rejects this; only a hand-built model can get here.
-            raise ValueError(f"job {job.name!r}, step {step.name!r}: no image")
+        # "": none named; the agent that runs the job uses its own default image.
+        image = step.image or job.image or pipeline.image or ""
         env = {**pipeline.env, **job.env, **step.env, **env_overrides}
         user = step.user or job.user or ""
         resolved.append(ResolvedStep(step.name, image, step.run, env, step.timeout_s, user))

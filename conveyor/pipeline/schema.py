@@ -1,7 +1,7 @@
 """The pipeline format (DESIGN §4): reads a composed YAML node tree into the model.
 
 Every value is checked where it is read and reported with its position; checks that span jobs
-(images, `needs`, cycles) run once all jobs are read. A model is only built when nothing was
+(`needs`, cycles) run once all jobs are read. A model is only built when nothing was
 reported.
 """
 
@@ -59,8 +59,6 @@ JOB_KEYS = (
 )
 STEP_KEYS = ("name", "run", "image", "env", "timeout", "user")
 
-_NO_IMAGE = "no image (set 'image' on the pipeline, the job or the step)"
-
 
 @dataclass
 class _StepDraft:
@@ -68,7 +66,6 @@ class _StepDraft:
     path: str
     node: Node
     name_node: Node | None
-    has_image: bool
 
 
 @dataclass
@@ -84,7 +81,6 @@ class _JobDraft:
     path: str
     needs_node: Node | None
     needs: list[_Need]
-    has_image: bool
     steps: list[_StepDraft]
 
 
@@ -99,8 +95,6 @@ def read_pipeline(w: Walker, root: Node) -> Pipeline | None:
     jobs: list[_JobDraft] = section.get("jobs", _jobs, [])
     source = section.get("source", read_source, None)
     on = section.get("on", read_on, Triggers())
-    if not section.has("image"):
-        _check_images(w, jobs)
     _check_needs(w, jobs)
     if w.issues:
         return None
@@ -159,7 +153,7 @@ def _job(w: Walker, name: str, key_node: Node, node: Node, path: str) -> _JobDra
         interruptible=section.get("interruptible", read_bool, False),
     )
     check_job_delivery(w, job, join(path, "concurrency"), section.node("concurrency"))
-    return _JobDraft(job, path, section.node("needs"), needs, section.has("image"), steps)
+    return _JobDraft(job, path, section.node("needs"), needs, steps)
 
 
 def _job_section(w: Walker, node: Node, path: str, key_node: Node) -> Section:
@@ -232,7 +226,7 @@ def _step(w: Walker, node: Node, path: str, position: int) -> _StepDraft | None:
         timeout_s=section.get("timeout", read_timeout, None),
         user=section.get("user", read_user, None),
     )
-    return _StepDraft(step, path, node, section.node("name"), section.has("image"))
+    return _StepDraft(step, path, node, section.node("name"))
 
 
 def _check_step_names(w: Walker, drafts: list[_StepDraft]) -> None:
@@ -279,14 +273,6 @@ def _pipeline_name(w: Walker, node: Node, path: str) -> str:
 
 
 # -- checks across jobs --------------------------------------------------------------------------
-
-
-def _check_images(w: Walker, jobs: list[_JobDraft]) -> None:
-    for job in jobs:
-        if not job.has_image:
-            for step in job.steps:
-                if not step.has_image:
-                    w.report(step.path, _NO_IMAGE, step.node)
 
 
 def _check_needs(w: Walker, jobs: list[_JobDraft]) -> None:

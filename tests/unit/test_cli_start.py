@@ -105,3 +105,12 @@ def test_run_without_a_source_loads_no_upload_code(tmp_path: Path) -> None:
     assert "conveyor.cli.commands" in modules and "grpc" in modules
     uploads = ("conveyor.cli.artifacts", "conveyor.cli.snapshot", "pathspec", "tarfile")
     assert _loaded(modules, (*uploads, "conveyor.v1.blobs_pb2")) == []
+
+
+def test_lint_loads_no_grpc_and_needs_no_coordinator(tmp_path: Path) -> None:
+    pipeline = tmp_path / "p.yml"
+    pipeline.write_text("name: p\njobs:\n  a:\n    steps: [{run: 'true'}]\n")
+    done, modules = _run("lint", str(pipeline))
+    assert done.returncode == 0, done.stderr
+    assert "conveyor.cli.lint_command" in modules and "yaml" in modules
+    assert _loaded(modules, ("grpc", "google.protobuf", "conveyor.v1", "conveyor.cli.client")) == []

@@ -179,6 +179,13 @@ def test_resolve_steps_most_specific_wins() -> None:
     assert pipeline.job("j").timeout_s == 5400.0
 
 
+def test_a_pipeline_without_any_image_is_valid_and_leaves_the_image_to_the_agent() -> None:
+    text = "name: p\njobs:\n  x:\n    steps:\n      - run: a\n      - run: b\n        image: i\n"
+    pipeline = load_pipeline(text)
+    first, second = resolve_steps(pipeline, pipeline.job("x"))
+    assert (first.image, second.image) == ("", "i")
+
+
 def test_scalar_env_and_label_values_keep_their_source_text() -> None:
     pipeline = load_pipeline(
         doc("""\
@@ -560,11 +567,6 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
             ("jobs.b.needs", "dependency cycle: b -> a -> b", 7),
             ("jobs.c.needs", "dependency cycle: c -> d -> c", 13),
         ],
-    ),
-    (
-        "no image anywhere",
-        "name: p\njobs:\n  x:\n    steps:\n      - run: a\n      - run: b\n        image: i\n",
-        [("jobs.x.steps[0]", "no image (set 'image' on the pipeline, the job or the step)", 5)],
     ),
     (
         "image with spaces",
