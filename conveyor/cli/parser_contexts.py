@@ -1,15 +1,27 @@
-"""The arguments of `conveyor context ...`: the config file's named coordinators. Handlers
-are imported when their command is chosen."""
+"""The arguments of `conveyor context ...` (the config file's named coordinators) and of
+`conveyor completion SHELL`. Handlers are imported when their command is chosen."""
 
 from __future__ import annotations
 
 from conveyor.cli.parsing import CONNECTION_HELP, Lazy, Parser, Sub
 
 _CONTEXTS = "conveyor.cli.context_commands"
+SHELLS = ("bash", "zsh", "fish")
 
 
 def add_commands(sub: Sub[Parser]) -> None:
     _add_contexts(sub)
+    p = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh, fish)",
+        description="Print the script that makes SHELL complete conveyor's commands, flags, "
+        "build ids and job names (these from the coordinator, given up on after a second). "
+        "Load it with `source <(conveyor completion bash)` in ~/.bashrc, "
+        "`source <(conveyor completion zsh)` in ~/.zshrc (after compinit), or "
+        "`conveyor completion fish | source` in ~/.config/fish/config.fish.",
+    )
+    p.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
+    p.set_defaults(handler=Lazy("conveyor.cli.completion:cmd_completion"))
 
 
 def _add_contexts(sub: Sub[Parser]) -> None:
