@@ -17,18 +17,20 @@ def local_file(name: str) -> Path:
     return DEFAULT_SERVER_DIR / name
 
 
-def read_local(name: str) -> str | None:
-    """The stripped text of the local server's file `name`; None when there is none."""
-    path = local_file(name)
+def read_local(name: str, data_dir: Path | None = None) -> str | None:
+    """The stripped text of the file `name` of the local server (or of the server whose
+    `--data-dir` is `data_dir`); None when there is none."""
+    path = (data_dir or DEFAULT_SERVER_DIR) / name
     try:
         return path.read_text().strip() or None
     except OSError:  # none, or not this user's: as if there were no local server
         return None
 
 
-def local_address() -> str | None:
-    """Where the local server listens, as a client dials it (a wildcard host is loopback)."""
-    address = read_local(ADDRESS_FILE)
+def local_address(data_dir: Path | None = None) -> str | None:
+    """Where the local server (or the one of `data_dir`) listens, as a client dials it (a
+    wildcard host is loopback)."""
+    address = read_local(ADDRESS_FILE, data_dir)
     if address is None:
         return None
     host, _, port = address.rpartition(":")

@@ -21,6 +21,9 @@ install_packages() {
   command -v runuser >/dev/null || missing+=(util-linux)
   # The web view's browser tests drive this Chromium (Playwright never downloads one).
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  # The completion tests load `conveyor completion zsh|fish` in the shells themselves.
+  command -v zsh >/dev/null || missing+=(zsh)
+  command -v fish >/dev/null || missing+=(fish)
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     as_root apt-get update -qq

@@ -3,39 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 import grpc
 
 from conveyor import wire
+from conveyor.cli.connection import Connection, resolve
 from conveyor.cli.errors import EXIT_FAILED, EXIT_UNAVAILABLE, CliError
-from conveyor.local import CLIENT_TOKEN_FILE, local_file, read_local
-from conveyor.tls import CaFileError, TrustedCa, handshake_problem, resolve_target
-from conveyor.tokens import TokenFileError, read_token_file
+from conveyor.tls import Target, TrustedCa, handshake_problem
 from conveyor.v1 import control_pb2, control_pb2_grpc
 
 # Unary calls give up after this long; streams have no deadline.
 CALL_TIMEOUT_S = 30.0
 
 T = TypeVar("T")
-
-
-def resolve_token(given: str | None) -> str:
-    if given:
-        return given
-    if os.environ.get("CONVEYOR_TOKEN"):
-        return os.environ["CONVEYOR_TOKEN"]
-    # A coordinator started on this machine with default settings keeps its token here.
-    found = read_local(CLIENT_TOKEN_FILE)
-    if found:
-        return found
-    local = local_file(CLIENT_TOKEN_FILE)
-    raise CliError(
-        "no client token: pass --token-file F (or --token) or set CONVEYOR_TOKEN "
-        f"(a local server keeps one in {local})"
-    )
 
 
 def explain(error: grpc.RpcError, address: str, ca: TrustedCa | None = None) -> CliError:
@@ -65,27 +47,30 @@ def explain(error: grpc.RpcError, address: str, ca: TrustedCa | None = None) -> 
 
 
 class Client:
-    def __init__(self, address: str | None, token: str | None, ca: str | None = None) -> None:
-        """`ca`: the CA file that verifies the coordinator (see `resolve_target`)."""
-        try:
-            self.target = resolve_target(address, ca)
-        except CaFileError as error:
-            raise CliError(str(error)) from None
-        self.address = self.target.address
-        self._metadata = wire.bearer(resolve_token(token))
+    def __init__(
+        self,
+        address: str | None = None,
+        token: str | None = None,
+        ca: str | None = None,
+        *,
+        connection: Connection | None = None,
+    ) -> None:
+        """`address`, `token` and `ca` (a CA file) as the flags of those names would give
+        them; or the `connection` already resolved (see `conveyor.cli.connection`)."""
+        if connection is None:
+            flags = argparse.Namespace(coordinator=address, token=token, ca=ca)
+            connection = resolve(flags)
+        self.connection = connection
+        self.target = Target(connection.address, connection.ca)
+        self.address = connection.address
+        self._metadata = wire.bearer(connection.token)
         self._channel = wire.channel(self.address, self.target.root_ca)
         self._stub = control_pb2_grpc.ControlServiceStub(self._channel)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Client:
-        """The client a command's connection flags describe (`_client_options` in main)."""
-        token: str | None = args.token
-        if getattr(args, "token_file", None):
-            try:
-                token = read_token_file(args.token_file, "--token-file")
-            except TokenFileError as error:
-                raise CliError(str(error)) from None
-        return cls(args.coordinator, token, getattr(args, "ca", None))
+        """The client a command's connection options describe (`parsing.client_options`)."""
+        return cls(connection=resolve(args))
 
     def close(self) -> None:
         self._channel.close()

@@ -19,6 +19,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What the parser's --version action prints (`--version` anywhere else reaches it).
         print(f"conveyor {__version__}")
         return 0
+    if arguments[:1] == ["__complete"]:
+        # Shell completion's values, on every Tab press: without the full parser.
+        from conveyor.cli import complete_command
+
+        return complete_command.run(arguments[1:])
     from conveyor.cli import dispatch  # the parser and what it needs: not for --version
 
     return dispatch.run(arguments)

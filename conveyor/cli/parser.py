@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from conveyor import __version__
-from conveyor.cli import parser_admin, parser_builds, parser_local, parser_sides
+from conveyor.cli import (
+    parser_admin,
+    parser_builds,
+    parser_contexts,
+    parser_local,
+    parser_sides,
+)
 from conveyor.cli.parsing import Lazy, Parser, client_options
 
 
@@ -28,7 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="print this CLI's version and protocol, and the coordinator's",
         description="Print the version and protocol of this CLI and, if a coordinator answers, "
-        "its own; exit 0 either way (`conveyor --version` prints the CLI's version alone).",
+        "its own (and the context it was found by); exit 0 either way, with the reason in "
+        "place of the coordinator's when none answers (`conveyor --version` prints the CLI's "
+        "version alone).",
     )
     p.set_defaults(handler=Lazy("conveyor.cli.version_command:cmd_version"))
+    parser_contexts.add_commands(sub)
     return parser

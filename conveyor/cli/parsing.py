@@ -48,21 +48,43 @@ CA_HELP = (
 )
 
 
+CONNECTION_HELP = (
+    "Each of address, token and CA comes from the first that gives it: these flags; "
+    "CONVEYOR_ADDR, CONVEYOR_TOKEN, CONVEYOR_CA; --context NAME or --data-dir DIR; "
+    "$CONVEYOR_CONTEXT; the current context (`conveyor context use`); the local server's "
+    "~/.conveyor/server."
+)
+
+
 def client_options() -> Parser:
     common = Parser(add_help=False)
-    group = common.add_argument_group("connection")
+    group = common.add_argument_group("connection", CONNECTION_HELP)
     group.add_argument(
         "--coordinator",
         metavar="HOST:PORT",
-        help="coordinator address (default: $CONVEYOR_ADDR, else the local server)",
+        help="coordinator address (default: $CONVEYOR_ADDR, else the context's, else the "
+        "local server's)",
     )
     tokens = group.add_mutually_exclusive_group()
     tokens.add_argument(
         "--token",
-        help="client token (default: $CONVEYOR_TOKEN, else the local "
-        "server's ~/.conveyor/server/client-token); --token-file keeps it off the command line",
+        help="client token (default: $CONVEYOR_TOKEN, else the context's token file, else the "
+        "local server's ~/.conveyor/server/client-token); --token-file keeps it off the "
+        "command line",
     )
     tokens.add_argument("--token-file", metavar="FILE", help="read the client token from FILE")
     group.add_argument("--ca", metavar="FILE", help=CA_HELP)
+    sources = group.add_mutually_exclusive_group()
+    sources.add_argument(
+        "--context",
+        metavar="NAME",
+        help="the coordinator, token file and CA of this context (see `conveyor context`)",
+    )
+    sources.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="the address, client token and CA that `conveyor server --data-dir DIR` keeps "
+        "there (on the server's machine)",
+    )
     common.add_argument("--json", action="store_true", help="print one JSON document")
     return common

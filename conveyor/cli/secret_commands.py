@@ -76,7 +76,7 @@ def cmd_set(args: argparse.Namespace) -> int:
             "and show in process listings): pipe it in, or use --from-file"
         )
     value = read_value(args.from_file)
-    client = Client(args.coordinator, args.token)
+    client = Client.from_args(args)
     request = secrets_pb2.SetSecretRequest(name=args.name, environment=args.env or "", value=value)
     secret = _call(client, _stub(client).SetSecret, request)
     _report(args, "set", secret)
@@ -84,7 +84,7 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    client = Client(args.coordinator, args.token)
+    client = Client.from_args(args)
     request = secrets_pb2.RemoveSecretRequest(name=args.name, environment=args.env or "")
     secret = _call(client, _stub(client).RemoveSecret, request)
     _report(args, "removed", secret)
@@ -92,7 +92,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    client = Client(args.coordinator, args.token)
+    client = Client.from_args(args)
     reply = _call(client, _stub(client).ListSecrets, secrets_pb2.ListSecretsRequest())
     if args.json:
         print(json.dumps({"secrets": [secret_doc(s) for s in reply.secrets]}, indent=2))

@@ -24,6 +24,8 @@ def cmd_version(args: argparse.Namespace) -> int:
             "version": info.version,
             "protocol": info.protocol_version,
         }
+        if client.connection.context is not None:
+            coordinator["context"] = client.connection.context
     except CliError as error:
         coordinator = {"error": str(error)}
     if args.json:
@@ -35,8 +37,9 @@ def cmd_version(args: argparse.Namespace) -> int:
         return EXIT_OK
     release = printable(coordinator["version"])
     mismatch = "" if coordinator["protocol"] == PROTOCOL_VERSION else ", not this CLI's"
+    via = f" (context {coordinator['context']})" if "context" in coordinator else ""
     print(
-        f"coordinator at {coordinator['address']}: conveyor {release} "
+        f"coordinator at {coordinator['address']}{via}: conveyor {release} "
         f"(protocol {coordinator['protocol']}{mismatch})"
     )
     return EXIT_OK

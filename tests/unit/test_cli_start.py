@@ -67,9 +67,15 @@ def test_version_imports_nothing_but_the_version() -> None:
         (("--help",), 0),
         (("run", "--help"), 0),
         (("builds", "--limit", "0"), 2),  # a usage error, found by the parser alone
+        (("completion", "bash"), 0),  # the script is made from the parser alone
+        (("context", "list"), 0),
+        (("__complete", "contexts"), 0),  # asked on every Tab press
     ],
 )
-def test_the_parser_imports_no_command_implementation(argv: tuple[str, ...], code: int) -> None:
+def test_the_parser_imports_no_command_implementation(
+    argv: tuple[str, ...], code: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONVEYOR_CONFIG", str(tmp_path / "config.toml"))  # none: no contexts
     done, modules = _run(*argv)
     assert done.returncode == code, done.stderr
     assert _loaded(modules, IMPLEMENTATIONS) == []
