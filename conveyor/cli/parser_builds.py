@@ -43,6 +43,13 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
 
     p = sub.add_parser("show", parents=[common], help="show a build, its jobs and why they wait")
     p.add_argument("build", type=BUILD_ID, metavar="BUILD")
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="follow the build live until it ends (exit 0 if it succeeded, else 1), as run does",
+    )
+    _add_view_options(p)
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_show"))
 
     p = sub.add_parser("logs", parents=[common], help="print a job's log bytes")
@@ -86,7 +93,7 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
 
 
 def _add_view_options(p: Parser) -> None:
-    """How a followed build shows: `run`, `retry --follow`."""
+    """How a followed build shows: `run`, `retry --follow`, `show --follow`."""
     group = p.add_argument_group("following a build")
     group.add_argument(
         "--logs",

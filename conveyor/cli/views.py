@@ -1,5 +1,5 @@
 """How a followed build is shown: the live view on a terminal, plain lines otherwise (what
-scripts read, unchanged); `--color` and `--logs` decide the rest."""
+scripts read, unchanged); `--color` and `--logs` decide the rest. And what Ctrl-C says."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from types import TracebackType
 from typing import Protocol
 
+from conveyor.cli.errors import EXIT_INTERRUPTED
 from conveyor.cli.progress import Progress
 from conveyor.cli.terminal import choose_colours, styled
 from conveyor.v1 import control_pb2
@@ -40,3 +41,15 @@ def open_view(args: argparse.Namespace) -> View:
 
         return LiveView(live_console(styled(sys.stdout)), logs or "auto")
     return Progress(logs=logs or "all")
+
+
+def stopped_following(build_id: int) -> int:
+    """Ctrl-C while following: the build goes on; say so, and how to get back to it."""
+    print(
+        f"\nstopped following build {build_id}; it is still running.\n"
+        f"  follow again: conveyor show {build_id} --follow\n"
+        f"  cancel it:    conveyor cancel {build_id}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return EXIT_INTERRUPTED

@@ -7,14 +7,17 @@ once it has seen what it looks for, so no assertion races the build.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness import CLI, CLIENT_TOKEN, Cluster, write_pipeline
+from tests.harness import CLI, CLIENT_TOKEN, Cluster, wait_for, write_pipeline
 from tests.terminal_screen import Terminal
 
 # The paths through the store are the same on both backends: the SQLite pass covers them.
@@ -211,3 +214,92 @@ def test_logs_applies_to_plain_lines_and_color_always_colours_them(
     coloured = cluster.cli("run", path, "--logs", "all", "--color", "always")
     assert coloured.returncode == 1, coloured.stderr.decode()
     assert re.search(rb"\x1b\[[0-9;]+mquiet/chatty \| \x1b\[0mquiet-line-300\n", coloured.stdout)
+
+
+def _follower(cluster: Cluster, how: str, path: Path) -> list[str]:
+    """The command line that follows the build of `path` as `how` says (submitting it first,
+    and for a retry letting its first attempt fail)."""
+    if how == "run":
+        return ["run", str(path)]
+    submitted = cluster.cli("run", str(path), "--no-follow", "--json")
+    assert submitted.returncode == 0, submitted.stderr.decode()
+    build = str(json.loads(submitted.stdout)["id"])
+    if how == "retry":
+        cluster.wait_build(int(build), lambda d: d["status"] == "failed", 60, "the first failure")
+        return ["retry", build, "--follow"]
+    return ["logs", build, "held", "--follow"] if how == "logs" else ["show", build, "--follow"]
+
+
+@pytest.mark.parametrize("how", ["run", "retry", "logs", "show"])
+def test_ctrl_c_stops_following_and_the_build_goes_on(
+    cluster: Cluster, tmp_path: Path, how: str
+) -> None:
+    gate, first = tmp_path / "gate", tmp_path / "first"
+    # For the retry, the first attempt fails at once; the second one holds.
+    wait = WAIT.format(gate=gate)
+    if how == "retry":
+        wait = f"[ -e '{first}' ] || {{ touch '{first}'; exit 1; }}; {wait}"
+    path = write_pipeline(tmp_path, "gated.yml", GATED.format(wait=wait))
+    term = _terminal(cluster, *_follower(cluster, how, path))
+    try:
+        term.wait_until(
+            lambda t: "held-started" in t.text() and (how != "retry" or first.exists()),
+            "the step's first line",
+        )
+        term.interrupt()
+        code, errors = term.finish()
+    finally:
+        term.close()
+    found = re.search(r"stopped following build (\d+); it is still running\.", errors)
+    assert code == 130 and found is not None, (code, errors)
+    build = int(found.group(1))
+    assert f"follow again: conveyor show {build} --follow" in errors, errors
+    assert f"cancel it:    conveyor cancel {build}" in errors, errors
+    assert "Traceback" not in errors, errors
+    assert cluster.show(build)["status"] == "running"
+    gate.touch()
+    done = cluster.wait_build(build, lambda d: d["status"] != "running", 60, "the build's end")
+    assert done["status"] == "succeeded", done
+
+
+def test_ctrl_c_while_connecting_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    path = write_pipeline(tmp_path, "gated.yml", GATED.format(wait="true"))
+    silent = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
+    address = f"127.0.0.1:{silent.getsockname()[1]}"
+    command = [*CLI, "run", str(path), "--coordinator", address, "--token", CLIENT_TOKEN]
+    term = Terminal(command, dict(os.environ))
+    try:
+        wait_for(lambda: accepted, 60, "the CLI to connect")
+        term.interrupt()
+        code, errors = term.finish()
+    finally:
+        term.close()
+        silent.close()
+        for connection in accepted:
+            connection.close()
+    assert code == 130, errors
+    assert "Traceback" not in errors, errors
+
+
+def test_show_follow_follows_until_the_end(cluster: Cluster, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    path = write_pipeline(tmp_path, "gated.yml", GATED.format(wait=WAIT.format(gate=gate)))
+    submitted = cluster.cli("run", str(path), "--no-follow")
+    out = submitted.stdout.decode()
+    found = re.search(r"build (\d+) submitted; follow it with: conveyor show (\d+) --follow$", out)
+    assert found is not None and found.group(1) == found.group(2), out
+    term = _terminal(cluster, "show", found.group(1), "--follow")
+    try:
+        term.wait_until(
+            lambda t: _state(t.text(), "held") == "running",
+            "the held job running in the summary",
+        )
+        gate.touch()
+        code, errors = term.finish()
+    finally:
+        term.close()
+    assert code == 0 and not errors, errors
+    assert "held/hold | held-done" in term.text(), term.text()
+    assert re.search(r"^build \d+ \(gated\): succeeded$", term.text(), re.M), term.text()
