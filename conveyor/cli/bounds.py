@@ -23,6 +23,9 @@ MAX_TIMING_S = 86400.0
 # `gc --older-than`: a hundred years, in seconds (an age beyond it cannot be meant).
 MAX_AGE_S = 100 * 365 * 86400
 MAX_AGE_TEXT = "36500d"
+# A followed build's default `--logs` on a terminal shows every line while at most this many
+# jobs run at once, past it only failed steps' lines: more streams than that read as noise.
+AUTO_ALL_MAX_RUNNING_JOBS = 4
 
 _AGE_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _AGE_UNITS = (86400, 3600, 60, 1)

@@ -16,6 +16,7 @@ from conveyor.cli.errors import EXIT_FAILED, EXIT_OK, CliError
 from conveyor.cli.follow import follow_build, stream_logs
 from conveyor.cli.refs import branch_or_tag
 from conveyor.cli.render import print_agents, print_build, print_builds
+from conveyor.cli.views import open_view, stopped_following
 from conveyor.documents import agent_doc, build_doc, build_summary_doc
 from conveyor.paths import format_size
 from conveyor.pipeline import Pipeline, PipelineError, load_pipeline, reserved_env_problem
@@ -118,11 +119,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.json:
             _emit_json({"id": build_id})
         else:
-            print(f"build {build_id} submitted; follow it with: conveyor show {build_id}")
+            print(f"build {build_id} submitted; follow it with: conveyor show {build_id} --follow")
         return EXIT_OK
     if not args.json:
         print(f"build {build_id} submitted", flush=True)
-    build = follow_build(client, build_id, show_progress=not args.json)
+    return _follow_and_print(args, client, build_id)
+
+
+def _follow_and_print(
+    args: argparse.Namespace,
+    client: Client,
+    build_id: int,
+    earlier: control_pb2.Build | None = None,
+) -> int:
+    """Follows the build to its end and prints it (exit 0 if it succeeded, else 1); Ctrl-C
+    stops following, not the build."""
+    try:
+        view = None if args.json else open_view(args)
+        build = follow_build(client, build_id, not args.json, earlier, view)
+    except KeyboardInterrupt:
+        return stopped_following(build_id)
     if args.json:
         _emit_json(build_doc(build))
     else:
@@ -131,7 +147,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    build = _client(args).get_build(args.build)
+    client = _client(args)
+    if args.follow:
+        return _follow_and_print(args, client, args.build)
+    build = client.get_build(args.build)
     if args.json:
         _emit_json(build_doc(build))
     else:
@@ -157,9 +176,14 @@ def cmd_logs(args: argparse.Namespace) -> int:
         follow=args.follow,
     )
     out = sys.stdout.buffer
-    for data in stream_logs(_client(args), request):
-        out.write(data)
-        out.flush()
+    try:
+        for data in stream_logs(_client(args), request):
+            out.write(data)
+            out.flush()
+    except KeyboardInterrupt:
+        if not args.follow:
+            raise
+        return stopped_following(args.build)
     return EXIT_OK
 
 
@@ -187,12 +211,12 @@ def cmd_retry(args: argparse.Namespace) -> int:
     earlier = client.get_build(args.build) if args.follow else None
     build = client.retry(args.build, args.job or "")
     if args.follow:
-        build = follow_build(client, build.id, show_progress=not args.json, earlier=earlier)
+        return _follow_and_print(args, client, build.id, earlier)
     if args.json:
         _emit_json(build_doc(build))
     else:
         print_build(build)
-    return _exit_for(build) if args.follow else EXIT_OK
+    return EXIT_OK
 
 
 _MODE_OF = {"pause": "paused", "resume": "active", "drain": "draining"}

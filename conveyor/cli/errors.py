@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+# Ctrl-C, as shells report a command that SIGINT ended (128 + 2).
+EXIT_INTERRUPTED = 130
 
 
 class CliError(Exception):

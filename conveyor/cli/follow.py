@@ -16,6 +16,7 @@ from conveyor import wire
 from conveyor.cli.client import Client
 from conveyor.cli.errors import EXIT_UNAVAILABLE, CliError
 from conveyor.cli.progress import Progress
+from conveyor.cli.views import View
 from conveyor.v1 import control_pb2
 
 LOGGER = logging.getLogger(__name__)
@@ -52,32 +53,34 @@ def follow_build(
     build_id: int,
     show_progress: bool,
     earlier: control_pb2.Build | None = None,
+    view: View | None = None,
 ) -> control_pb2.Build:
     """Follows a build to its end; returns its final snapshot.
 
     `earlier` is the build as it was before a retry: its attempts' logs and states are not
-    shown again, only what the new attempts do.
+    shown again, only what the new attempts do. `view` shows it (plain lines by default).
     """
-    progress = Progress(show_logs=show_progress)
+    shown: View = view or Progress(show_logs=show_progress)
     offsets: dict[tuple[str, int, int], int] = {}
     old_attempts: set[tuple[str, int]] = set()
-    if earlier is not None:
-        progress.prime(earlier)
-        old_attempts = _skip_earlier(earlier, offsets)
     last: control_pb2.Build | None = None
-    stream = _reconnecting(lambda: client.watch(build_id, show_progress, offsets))
-    for event in stream:
-        if event.HasField("snapshot"):
-            last = event.snapshot
-            if show_progress:
-                progress.snapshot(last)
-        elif show_progress:
-            chunk = event.log
-            offsets[(chunk.job, chunk.attempt_number, chunk.step_index)] = chunk.offset + len(
-                chunk.data
-            )
-            if (chunk.job, chunk.attempt_number) not in old_attempts:
-                progress.log(chunk)
+    with shown:
+        if earlier is not None:
+            shown.prime(earlier)
+            old_attempts = _skip_earlier(earlier, offsets)
+        stream = _reconnecting(lambda: client.watch(build_id, show_progress, offsets))
+        for event in stream:
+            if event.HasField("snapshot"):
+                last = event.snapshot
+                if show_progress:
+                    shown.snapshot(last)
+            elif show_progress:
+                chunk = event.log
+                offsets[(chunk.job, chunk.attempt_number, chunk.step_index)] = chunk.offset + len(
+                    chunk.data
+                )
+                if (chunk.job, chunk.attempt_number) not in old_attempts:
+                    shown.log(chunk)
     if last is None or not wire.build_status_from_pb(last.status).final:
         last = client.get_build(build_id)
     return last

@@ -24,9 +24,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from conveyor.cli import complete_command
 
         return complete_command.run(arguments[1:])
-    from conveyor.cli import dispatch  # the parser and what it needs: not for --version
+    try:
+        from conveyor.cli import dispatch  # the parser and what it needs: not for --version
 
-    return dispatch.run(arguments)
+        return dispatch.run(arguments)
+    except KeyboardInterrupt:
+        # Ctrl-C before a command got going (loading, parsing): no traceback, the usual 130.
+        return 130
 
 
 if __name__ == "__main__":

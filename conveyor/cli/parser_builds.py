@@ -3,7 +3,7 @@ pause/resume/drain, approve/reject. Handlers are imported when their command is 
 
 from __future__ import annotations
 
-from conveyor.cli.bounds import MAX_INT32, MAX_LIST_LIMIT, age, int_in
+from conveyor.cli.bounds import AUTO_ALL_MAX_RUNNING_JOBS, MAX_INT32, MAX_LIST_LIMIT, age, int_in
 from conveyor.cli.parsing import BUILD_ID, Lazy, Parser, Sub
 
 
@@ -29,6 +29,7 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
         "--branch", metavar="NAME", help="the branch a --source directory is, for `when:`"
     )
     p.add_argument("--no-follow", action="store_true", help="print the build id and return")
+    _add_view_options(p)
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_run"))
 
     p = sub.add_parser("builds", parents=[common], help="list recent builds")
@@ -42,6 +43,13 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
 
     p = sub.add_parser("show", parents=[common], help="show a build, its jobs and why they wait")
     p.add_argument("build", type=BUILD_ID, metavar="BUILD")
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="follow the build live until it ends (exit 0 if it succeeded, else 1), as run does",
+    )
+    _add_view_options(p)
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_show"))
 
     p = sub.add_parser("logs", parents=[common], help="print a job's log bytes")
@@ -66,6 +74,7 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
     p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.add_argument("job", nargs="?", metavar="JOB", help="only this job (and what needs it)")
     p.add_argument("--follow", action="store_true", help="follow the build until it ends")
+    _add_view_options(p)
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_retry"))
 
     p = sub.add_parser(
@@ -81,6 +90,25 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_agents"))
     _add_artifact_commands(sub, common)
     _add_gate_commands(sub, common)
+
+
+def _add_view_options(p: Parser) -> None:
+    """How a followed build shows: `run`, `retry --follow`, `show --follow`."""
+    group = p.add_argument_group("following a build")
+    group.add_argument(
+        "--logs",
+        choices=("all", "failed", "none"),
+        help="which steps' log lines to print: all; failed (a step's lines only if it fails, "
+        "else one line that counts them); none (states only). Default: all, except on a "
+        f"terminal while more than {AUTO_ALL_MAX_RUNNING_JOBS} jobs run at once (then failed)",
+    )
+    group.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colours: auto (on a terminal, unless NO_COLOR is set), always or never. On a "
+        "terminal the jobs' summary is redrawn below the log lines; piped, plain lines",
+    )
 
 
 def _add_gate_commands(sub: Sub[Parser], common: Parser) -> None:

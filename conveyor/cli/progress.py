@@ -1,25 +1,51 @@
-"""Live progress of a followed build: state changes as lines, log lines prefixed by job/step."""
+"""Progress of a followed build as plain lines (not a terminal): state changes as lines, log
+lines prefixed by job/step (coloured per job with `--color always`), `--logs` applied."""
 
 from __future__ import annotations
 
 import sys
 import time
+from types import TracebackType
 from typing import BinaryIO, TextIO
 
 from conveyor import wire
 from conveyor.cli.bounds import printable
-from conveyor.cli.terminal import colour
+from conveyor.cli.fold import StepLogs
+from conveyor.cli.terminal import JobStyles, colour, coloured, styled
 from conveyor.v1 import control_pb2
+
+# A step that ends in one of these shows no held lines under `--logs failed`.
+QUIET_ENDS = frozenset({"succeeded", "skipped"})
+
+
+def running_jobs(build: control_pb2.Build) -> int:
+    return sum(1 for job in build.jobs if wire.job_status_from_pb(job.status).value == "running")
 
 
 class Progress:
-    def __init__(self, out: TextIO = sys.stdout, show_logs: bool = True) -> None:
+    def __init__(self, out: TextIO = sys.stdout, show_logs: bool = True, logs: str = "all") -> None:
         self._out = out
         self._raw: BinaryIO = out.buffer if hasattr(out, "buffer") else sys.stdout.buffer
         self._show_logs = show_logs
         self._seen: dict[str, str] = {}
-        self._partial: dict[tuple[str, int, int], bytes] = {}
         self._quiet = False
+        self._logs = StepLogs(logs, self._emit)
+        self._running = 0
+        self._colours = styled(out)
+        self._job_styles = JobStyles()
+        self._prefixes: dict[tuple[str, str], bytes] = {}
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if kind is None and self._show_logs:
+            self._logs.close()
 
     def _say(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
@@ -35,6 +61,9 @@ class Progress:
             self._quiet = False
 
     def snapshot(self, build: control_pb2.Build) -> None:
+        self._running = running_jobs(build)
+        for job in build.jobs:
+            self._job_styles.of(job.name)
         self._jobs(build)
         status = wire.build_status_from_pb(build.status)
         if status.final:
@@ -54,8 +83,12 @@ class Progress:
                 if step_status == "pending":
                     continue
                 key = f"step:{job.name}:{attempt.number}:{step.index}"
-                if step_status != "running":
-                    self._flush_partial((job.name, attempt.number, step.index), step.name)
+                if step_status != "running" and self._show_logs:
+                    self._logs.ended(
+                        (job.name, attempt.number, step.index),
+                        step.name,
+                        failed=step_status not in QUIET_ENDS,
+                    )
                 self._announce(
                     key, step_status, lambda s, j=job, st=step: self._step_line(j, st, s)
                 )
@@ -97,18 +130,21 @@ class Progress:
         if not self._show_logs:
             return
         key = (chunk.job, chunk.attempt_number, chunk.step_index)
-        data = self._partial.pop(key, b"") + chunk.data
-        lines = data.split(b"\n")
-        self._partial[key] = lines.pop()
-        prefix = f"{chunk.job}/{chunk.step_name} | ".encode()
-        if lines:
-            self._out.flush()
-            self._raw.write(b"".join(prefix + line + b"\n" for line in lines))
-            self._raw.flush()
+        self._logs.chunk(key, chunk.step_name, chunk.data, self._running)
 
-    def _flush_partial(self, key: tuple[str, int, int], step_name: str) -> None:
-        rest = self._partial.pop(key, b"")
-        if rest:
-            self._out.flush()
-            self._raw.write(f"{key[0]}/{step_name} | ".encode() + rest + b"\n")
-            self._raw.flush()
+    def _prefix(self, job: str, step_name: str) -> bytes:
+        prefix = self._prefixes.get((job, step_name))
+        if prefix is None:
+            text = f"{job}/{step_name} | "
+            if self._colours:
+                text = coloured(text, self._job_styles.of(job))
+            prefix = self._prefixes[(job, step_name)] = text.encode()
+        return prefix
+
+    def _emit(self, job: str, step_name: str, lines: list[bytes], note: str) -> None:
+        prefix = self._prefix(job, step_name)
+        if note:
+            lines = [note.encode()]
+        self._out.flush()
+        self._raw.write(b"".join(prefix + line + b"\n" for line in lines))
+        self._raw.flush()

@@ -33,9 +33,48 @@ _STYLES = {
 _RENDER_WIDTH_CHARS = 100_000
 
 
+# Job prefixes in a followed build: one colour each, in the order of the build's jobs, none of
+# them a status's own colour twice in a row.
+PREFIX_STYLES = ("cyan", "magenta", "yellow", "blue", "green", "bright_magenta", "bright_cyan")
+COLOUR_CHOICES = ("auto", "always", "never")
+_choice = {"colours": "auto"}
+
+
+def choose_colours(choice: str) -> None:
+    """`--color`: always or never whatever the stream is; auto asks `styled`'s question."""
+    _choice["colours"] = choice
+
+
 def styled(stream: TextIO) -> bool:
-    """Whether output to `stream` gets colours: a terminal, and NO_COLOR unset or empty."""
+    """Whether output to `stream` gets colours: `--color always`, or (auto) a terminal and
+    NO_COLOR unset or empty."""
+    if _choice["colours"] != "auto":
+        return _choice["colours"] == "always"
     return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def status_style(status: str) -> str:
+    return _STYLES.get(status, "")
+
+
+class JobStyles:
+    """Each job's prefix colour, given in the order jobs are first met (a log line can come
+    before the first snapshot), so distinct and stable while a build is followed."""
+
+    def __init__(self) -> None:
+        self._styles: dict[str, str] = {}
+
+    def of(self, job: str) -> str:
+        style = self._styles.get(job)
+        if style is None:
+            style = PREFIX_STYLES[len(self._styles) % len(PREFIX_STYLES)]
+            self._styles[job] = style
+        return style
+
+
+def coloured(text: str, style: str) -> str:
+    """`text` with the escape codes of `style`, whatever the stream (the caller decided)."""
+    return _render(Text(text, style=style), colours=True)
 
 
 def _render(renderable: Text | Table, colours: bool) -> str:
