@@ -88,3 +88,29 @@ GOOD_JOB = "    steps: [{run: x}]\n"
 def test_an_unknown_key_names_the_likeliest_one(text: str, expected: str) -> None:
     # A misspelt required key is also reported missing, on its own line.
     assert expected in _errors(text)
+
+
+def test_an_unquoted_colon_in_a_value_says_to_quote_it() -> None:
+    text = """\
+        name: p
+        image: i
+        jobs:
+          build:
+            steps:
+              - run: echo "FAIL: x"
+        """
+    assert _errors(text) == [
+        "ci.yml:6:24: invalid YAML: mapping values are not allowed here: a value containing "
+        "': ' must be quoted, or written as a block with |"
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["name: p\njobs: [\n", "a: *nowhere\n", "name: 'p\n"],
+)
+def test_other_yaml_errors_get_no_quoting_hint(text: str) -> None:
+    (message,) = _errors(text)
+    assert message.startswith("ci.yml:")
+    assert "invalid YAML" in message
+    assert "must be quoted" not in message
