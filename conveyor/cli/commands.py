@@ -140,7 +140,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_builds(args: argparse.Namespace) -> int:
-    builds = _client(args).list_builds(args.limit)
+    statuses = [state for states in args.status for state in states]
+    builds = _client(args).list_builds(
+        args.limit, statuses, name=args.name or "", branch=args.branch or ""
+    )
     if args.json:
         _emit_json([build_summary_doc(b) for b in builds])
     else:

@@ -3,7 +3,7 @@ pause/resume/drain, approve/reject. Handlers are imported when their command is 
 
 from __future__ import annotations
 
-from conveyor.cli.bounds import MAX_INT32, MAX_LIST_LIMIT, age, int_in
+from conveyor.cli.bounds import MAX_INT32, MAX_LIST_LIMIT, age, build_states, int_in
 from conveyor.cli.parsing import BUILD_ID, Lazy, Parser, Sub
 
 
@@ -31,13 +31,31 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
     p.add_argument("--no-follow", action="store_true", help="print the build id and return")
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_run"))
 
-    p = sub.add_parser("builds", parents=[common], help="list recent builds")
+    p = sub.add_parser(
+        "builds",
+        parents=[common],
+        help="list recent builds",
+        description="List builds, newest first; the coordinator applies the filters, so "
+        "--limit counts the builds that pass them.",
+    )
     p.add_argument(
         "--limit",
         type=int_in(1, MAX_LIST_LIMIT),
         default=20,
+        metavar="N",
         help=f"how many (default 20, at most {MAX_LIST_LIMIT})",
     )
+    p.add_argument(
+        "--status",
+        type=build_states,
+        action="append",
+        default=[],
+        metavar="STATE",
+        help="only builds in this state (queued, running, succeeded, failed, canceled); "
+        "repeat it or give a comma list",
+    )
+    p.add_argument("--name", metavar="NAME", help="only builds of the pipeline named NAME")
+    p.add_argument("--branch", metavar="NAME", help="only builds of branch NAME")
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_builds"))
 
     p = sub.add_parser("show", parents=[common], help="show a build, its jobs and why they wait")
