@@ -147,7 +147,7 @@ def cmd_builds(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json([build_summary_doc(b) for b in builds])
     else:
-        print_builds(builds)
+        print_builds(builds, absolute=args.absolute)
     return EXIT_OK
 
 
@@ -217,7 +217,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json([agent_doc(agent) for agent in agents])
     else:
-        print_agents(agents)
+        print_agents(agents, absolute=args.absolute)
     return EXIT_OK
 
 

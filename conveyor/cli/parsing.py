@@ -65,4 +65,9 @@ def client_options() -> Parser:
     tokens.add_argument("--token-file", metavar="FILE", help="read the client token from FILE")
     group.add_argument("--ca", metavar="FILE", help=CA_HELP)
     common.add_argument("--json", action="store_true", help="print one JSON document")
+    common.add_argument(
+        "--absolute",
+        action="store_true",
+        help="show times as ISO 8601 in local time rather than relative (3 min ago, in 2 h)",
+    )
     return common

@@ -18,9 +18,18 @@ def _nullable(kind: str) -> Schema:
 
 
 def _object(properties: dict[str, Schema], required: bool = True) -> Schema:
-    schema: Schema = {"type": "object", "properties": properties}
+    """An object schema; each `NAME_ms` time is followed by `NAME`, the same time in ISO 8601
+    (UTC), as every document carries it (conveyor.times)."""
+    with_times: dict[str, Schema] = {}
+    for name, schema in properties.items():
+        with_times[name] = schema
+        if name.endswith("_ms"):
+            nullable = "null" in schema.get("type", [])
+            kind = ["string", "null"] if nullable else "string"
+            with_times[name.removesuffix("_ms")] = {"type": kind, "format": "date-time"}
+    schema = {"type": "object", "properties": with_times}
     if required:
-        schema["required"] = list(properties)
+        schema["required"] = list(with_times)
     return schema
 
 
