@@ -224,3 +224,42 @@ def decision_doc(build: control_pb2.Build, job: str) -> dict[str, Any]:
     gate = next(j for j in build.jobs if j.name == job)
     approval = _with_approval({}, gate).get("approval", {})
     return with_times({"build": build.id, "job": job, **approval})
+
+
+def log_doc(
+    build: control_pb2.Build,
+    job: str,
+    attempt_number: int,
+    chunks: list[control_pb2.LogChunk],
+    only_step: str = "",
+) -> dict[str, Any]:
+    """`conveyor logs BUILD JOB --json`: the attempt's steps (only `only_step`, if named), each
+    with its log as text. The text is the bytes decoded as UTF-8 with invalid bytes replaced
+    (U+FFFD); `exact` says whether it is the stored bytes exactly, `log_bytes` counts them."""
+    found = next((j for j in build.jobs if j.name == job), None)
+    attempts = [a for a in found.attempts if a.number == attempt_number] if found else []
+    data: dict[int, list[bytes]] = {}
+    for chunk in chunks:
+        data.setdefault(chunk.step_index, []).append(chunk.data)
+    steps = [
+        _log_step(step, b"".join(data.get(step.index, [])))
+        for step in (attempts[0].steps if attempts else [])
+        if not only_step or step.name == only_step
+    ]
+    attempt = attempt_number if attempts else None
+    return with_times({"build": build.id, "job": job, "attempt": attempt, "steps": steps})
+
+
+def _log_step(step: control_pb2.Step, raw: bytes) -> dict[str, Any]:
+    text = raw.decode("utf-8", "replace")
+    return {
+        "index": step.index,
+        "name": step.name,
+        "status": wire.step_status_from_pb(step.status).value,
+        "exit_code": step.exit_code if step.has_exit_code else None,
+        "started_at_ms": step.started_at_ms or None,
+        "finished_at_ms": step.finished_at_ms or None,
+        "log": text,
+        "log_bytes": len(raw),
+        "exact": text.encode("utf-8") == raw,
+    }

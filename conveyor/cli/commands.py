@@ -16,7 +16,7 @@ from conveyor.cli.errors import EXIT_FAILED, EXIT_OK, CliError
 from conveyor.cli.follow import follow_build, stream_logs
 from conveyor.cli.refs import branch_or_tag
 from conveyor.cli.render import print_agents, print_build, print_builds
-from conveyor.documents import agent_doc, build_doc, build_summary_doc
+from conveyor.documents import agent_doc, build_doc, build_summary_doc, log_doc
 from conveyor.paths import format_size
 from conveyor.pipeline import Pipeline, PipelineError, load_pipeline, reserved_env_problem
 from conveyor.states import BuildStatus
@@ -159,10 +159,30 @@ def cmd_logs(args: argparse.Namespace) -> int:
         attempt_number=args.attempt,
         follow=args.follow,
     )
+    if args.json:
+        return _logs_json(args, request)
     out = sys.stdout.buffer
     for data in stream_logs(_client(args), request):
         out.write(data)
         out.flush()
+    return EXIT_OK
+
+
+def _logs_json(args: argparse.Namespace, request: control_pb2.ReadLogsRequest) -> int:
+    if args.follow:
+        raise CliError(
+            "logs: --json prints one document once the steps' logs are read; "
+            "use --follow without --json to watch the bytes as they come"
+        )
+    client = _client(args)
+    chunks = list(client.read_logs(request))
+    # The attempt the logs came from, so a retry starting meanwhile cannot mix two attempts.
+    number = chunks[0].attempt_number if chunks else args.attempt
+    build = client.get_build(args.build)
+    if not number:
+        found = next((j for j in build.jobs if j.name == args.job), None)
+        number = found.attempts[-1].number if found and found.attempts else 0
+    _emit_json(log_doc(build, args.job, number, chunks, args.step or ""))
     return EXIT_OK
 
 

@@ -62,7 +62,15 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
     p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_show"))
 
-    p = sub.add_parser("logs", parents=[common], help="print a job's log bytes")
+    p = sub.add_parser(
+        "logs",
+        parents=[common],
+        help="print a job's log bytes",
+        description="Print the log bytes of JOB's steps in BUILD, exactly as stored, in step "
+        "order. --json prints one document instead: the attempt and its steps, each with its "
+        "log as text (UTF-8; `exact` is false where bytes were replaced); --follow keeps "
+        "printing until the steps end (not with --json).",
+    )
     p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.add_argument("job", metavar="JOB")
     p.add_argument("--step", metavar="NAME", help="only this step (default: all, in order)")
