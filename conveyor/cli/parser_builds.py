@@ -6,6 +6,15 @@ from __future__ import annotations
 from conveyor.cli.bounds import MAX_INT32, MAX_LIST_LIMIT, age, build_states, int_in
 from conveyor.cli.parsing import BUILD_ID, Lazy, Parser, Sub
 
+_PAUSE = (
+    "Stop giving AGENT new work; the jobs it runs go on, and it stays paused across its "
+    "restarts until `conveyor resume AGENT` (admin)."
+)
+_RESUME = "Give a paused or draining AGENT work again (admin)."
+_DRAIN = (
+    "Stop giving AGENT new work; it exits once the jobs it runs end, and shows offline (admin)."
+)
+
 
 def add_commands(sub: Sub[Parser], common: Parser) -> None:
     """The build commands, in the order `--help` lists them."""
@@ -58,7 +67,13 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
     p.add_argument("--branch", metavar="NAME", help="only builds of branch NAME")
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_builds"))
 
-    p = sub.add_parser("show", parents=[common], help="show a build, its jobs and why they wait")
+    p = sub.add_parser(
+        "show",
+        parents=[common],
+        help="show a build, its jobs and why they wait",
+        description="Show BUILD: its state, what started it, and each job's state, attempts, "
+        "exit code, agent, time and, for a job that waits, what it waits for.",
+    )
     p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_show"))
 
@@ -84,11 +99,24 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing until the steps end")
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_logs"))
 
-    p = sub.add_parser("cancel", parents=[common], help="cancel a build")
+    p = sub.add_parser(
+        "cancel",
+        parents=[common],
+        help="cancel a build",
+        description="Cancel BUILD: jobs not started are canceled, running steps get SIGTERM, a "
+        "grace period, then SIGKILL. Exit 0 when it is canceled or being canceled, 1 when it "
+        "had already ended otherwise.",
+    )
     p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_cancel"))
 
-    p = sub.add_parser("retry", parents=[common], help="re-run a build's failed jobs, or one job")
+    p = sub.add_parser(
+        "retry",
+        parents=[common],
+        help="re-run a build's failed jobs, or one job",
+        description="Start new attempts of BUILD's unsuccessful jobs (or of JOB alone) and of "
+        "the jobs that need them; earlier attempts stay in the history.",
+    )
     p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.add_argument("job", nargs="?", metavar="JOB", help="only this job (and what needs it)")
     p.add_argument("--follow", action="store_true", help="follow the build until it ends")
@@ -102,7 +130,9 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
         "its credential stops working at once, what it runs is lost (and retried per the "
         "job's rule), and its name is not taken again.",
     )
-    p.add_argument("action", nargs="?", choices=("revoke",), help="revoke the agent NAME")
+    p.add_argument(
+        "action", nargs="?", choices=("revoke",), metavar="revoke", help="revoke the agent NAME"
+    )
     p.add_argument("name", nargs="?", metavar="NAME", help="the agent to revoke")
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_agents"))
     _add_artifact_commands(sub, common)
@@ -128,11 +158,17 @@ def _add_gate_commands(sub: Sub[Parser], common: Parser) -> None:
 
 
 def _add_artifact_commands(sub: Sub[Parser], common: Parser) -> None:
-    p = sub.add_parser("artifacts", parents=[common], help="list or download a build's artifacts")
+    p = sub.add_parser(
+        "artifacts",
+        parents=[common],
+        help="list or download a build's artifacts",
+        description="List BUILD's source and artifacts (job, name, size, sha256), or with "
+        "--download write them to DIR/JOB/NAME, each digest verified, never outside DIR.",
+    )
     p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.add_argument("--download", metavar="DIR", help="write them to DIR/JOB/NAME, verified")
-    p.add_argument("--job", help="only this job's artifacts")
-    p.add_argument("--name", help="only the artifact with this name")
+    p.add_argument("--job", metavar="JOB", help="only this job's artifacts")
+    p.add_argument("--name", metavar="NAME", help="only the artifact with this name")
     p.set_defaults(handler=Lazy("conveyor.cli.artifact_commands:cmd_artifacts"))
 
     p = sub.add_parser(
@@ -147,11 +183,11 @@ def _add_artifact_commands(sub: Sub[Parser], common: Parser) -> None:
     )
     p.set_defaults(handler=Lazy("conveyor.cli.artifact_commands:cmd_gc"))
 
-    for verb, text in (
-        ("pause", "stop giving an agent new work (running jobs go on)"),
-        ("resume", "give a paused or draining agent work again"),
-        ("drain", "stop giving an agent new work; it exits once its jobs end"),
+    for verb, text, more in (
+        ("pause", "stop giving an agent new work (running jobs go on)", _PAUSE),
+        ("resume", "give a paused or draining agent work again", _RESUME),
+        ("drain", "stop giving an agent new work; it exits once its jobs end", _DRAIN),
     ):
-        p = sub.add_parser(verb, parents=[common], help=text, description=text)
+        p = sub.add_parser(verb, parents=[common], help=text, description=more)
         p.add_argument("agent", metavar="AGENT", help="the agent's name")
         p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_agent_mode"))

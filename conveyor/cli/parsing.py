@@ -59,6 +59,7 @@ def client_options() -> Parser:
     tokens = group.add_mutually_exclusive_group()
     tokens.add_argument(
         "--token",
+        metavar="TOKEN",
         help="client token (default: $CONVEYOR_TOKEN, else the local "
         "server's ~/.conveyor/server/client-token); --token-file keeps it off the command line",
     )
