@@ -1,15 +1,21 @@
 """The JSON documents of DESIGN §8, from protobuf messages: what `--json` prints and what the
-HTTP API answers, made by the same functions so the two can never drift apart."""
+HTTP API answers, made by the same functions so the two can never drift apart. Each time is
+carried twice: `NAME_ms` (epoch milliseconds) and `NAME` (ISO 8601, UTC), see conveyor.times."""
 
 from __future__ import annotations
 
 from typing import Any, TypedDict
 
 from conveyor import wire
+from conveyor.times import iso_utc, with_times
 from conveyor.v1 import control_pb2
 
 
 def job_doc(job: control_pb2.Job) -> dict[str, Any]:
+    return with_times(_job_fields(job))
+
+
+def _job_fields(job: control_pb2.Job) -> dict[str, Any]:
     latest = job.attempts[-1] if job.attempts else None
     return {
         "name": job.name,
@@ -51,6 +57,10 @@ def _with_approval(doc: dict[str, Any], job: control_pb2.Job) -> dict[str, Any]:
 
 
 def build_doc(build: control_pb2.Build) -> dict[str, Any]:
+    return with_times(_build_fields(build))
+
+
+def _build_fields(build: control_pb2.Build) -> dict[str, Any]:
     return {
         "id": build.id,
         "name": build.name,
@@ -64,7 +74,7 @@ def build_doc(build: control_pb2.Build) -> dict[str, Any]:
         "started_by": build.started_by or None,
         "trigger": trigger_doc(build),
         "error": build.error or None,
-        "jobs": [_with_approval(job_doc(job), job) for job in build.jobs],
+        "jobs": [_with_approval(_job_fields(job), job) for job in build.jobs],
     }
 
 
@@ -95,18 +105,24 @@ def build_summary_doc(build: control_pb2.Build) -> dict[str, Any]:
 
 
 def agent_doc(agent: control_pb2.Agent) -> dict[str, Any]:
-    return {
-        "id": agent.id,
-        "name": agent.name,
-        "labels": dict(agent.labels),
-        "capacity": agent.capacity,
-        "running": agent.running,
-        "state": agent.state,
-        "last_seen_ms": agent.last_seen_ms or None,
-    }
+    return with_times(
+        {
+            "id": agent.id,
+            "name": agent.name,
+            "labels": dict(agent.labels),
+            "capacity": agent.capacity,
+            "running": agent.running,
+            "state": agent.state,
+            "last_seen_ms": agent.last_seen_ms or None,
+        }
+    )
 
 
 def deployment_doc(deployment: control_pb2.Deployment) -> dict[str, Any]:
+    return with_times(_deployment_fields(deployment))
+
+
+def _deployment_fields(deployment: control_pb2.Deployment) -> dict[str, Any]:
     return {
         "id": deployment.id,
         "environment": deployment.environment,
@@ -161,6 +177,7 @@ class DoraDocument(TypedDict):
 
     environment: str | None
     since_ms: int
+    since: str | None
     deployments: int
     deployment_frequency_per_day: float | None
     lead_time_s: LeadTimeDoc
@@ -175,6 +192,7 @@ def figures_doc(reply: control_pb2.DeliveryFigures) -> DoraDocument:
     return {
         "environment": reply.environment or None,
         "since_ms": reply.since_ms,
+        "since": iso_utc(reply.since_ms),
         "deployments": reply.deployments,
         "deployment_frequency_per_day": frequency if has("deployment_frequency_per_day") else None,
         "lead_time_s": {
@@ -205,4 +223,43 @@ def decision_doc(build: control_pb2.Build, job: str) -> dict[str, Any]:
     """`conveyor approve|reject --json`: the gate's approval as recorded, with its build and job."""
     gate = next(j for j in build.jobs if j.name == job)
     approval = _with_approval({}, gate).get("approval", {})
-    return {"build": build.id, "job": job, **approval}
+    return with_times({"build": build.id, "job": job, **approval})
+
+
+def log_doc(
+    build: control_pb2.Build,
+    job: str,
+    attempt_number: int,
+    chunks: list[control_pb2.LogChunk],
+    only_step: str = "",
+) -> dict[str, Any]:
+    """`conveyor logs BUILD JOB --json`: the attempt's steps (only `only_step`, if named), each
+    with its log as text. The text is the bytes decoded as UTF-8 with invalid bytes replaced
+    (U+FFFD); `exact` says whether it is the stored bytes exactly, `log_bytes` counts them."""
+    found = next((j for j in build.jobs if j.name == job), None)
+    attempts = [a for a in found.attempts if a.number == attempt_number] if found else []
+    data: dict[int, list[bytes]] = {}
+    for chunk in chunks:
+        data.setdefault(chunk.step_index, []).append(chunk.data)
+    steps = [
+        _log_step(step, b"".join(data.get(step.index, [])))
+        for step in (attempts[0].steps if attempts else [])
+        if not only_step or step.name == only_step
+    ]
+    attempt = attempt_number if attempts else None
+    return with_times({"build": build.id, "job": job, "attempt": attempt, "steps": steps})
+
+
+def _log_step(step: control_pb2.Step, raw: bytes) -> dict[str, Any]:
+    text = raw.decode("utf-8", "replace")
+    return {
+        "index": step.index,
+        "name": step.name,
+        "status": wire.step_status_from_pb(step.status).value,
+        "exit_code": step.exit_code if step.has_exit_code else None,
+        "started_at_ms": step.started_at_ms or None,
+        "finished_at_ms": step.finished_at_ms or None,
+        "log": text,
+        "log_bytes": len(raw),
+        "exact": text.encode("utf-8") == raw,
+    }

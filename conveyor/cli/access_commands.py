@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -16,6 +15,8 @@ from conveyor.cli.bounds import printable
 from conveyor.cli.client import Client
 from conveyor.cli.errors import EXIT_OK
 from conveyor.cli.terminal import table
+from conveyor.cli.times import shown
+from conveyor.times import with_times
 from conveyor.v1 import control_pb2
 
 
@@ -38,12 +39,14 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def token_doc(token: control_pb2.Token) -> dict[str, Any]:
-    return {
-        "name": token.name,
-        "role": token.role,
-        "created_at_ms": token.created_at_ms,
-        "last_used_ms": token.last_used_ms or None,
-    }
+    return with_times(
+        {
+            "name": token.name,
+            "role": token.role,
+            "created_at_ms": token.created_at_ms,
+            "last_used_ms": token.last_used_ms or None,
+        }
+    )
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
@@ -51,13 +54,21 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     if args.json:
         _emit({"tokens": [token_doc(t) for t in tokens]})
     else:
-        print_tokens(tokens)
+        print_tokens(tokens, absolute=args.absolute)
     return EXIT_OK
 
 
-def print_tokens(tokens: Sequence[control_pb2.Token], out: TextIO = sys.stdout) -> None:
+def print_tokens(
+    tokens: Sequence[control_pb2.Token], out: TextIO = sys.stdout, absolute: bool = False
+) -> None:
     rows: list[list[str | Text]] = [
-        [printable(t.name), t.role, _when(t.created_at_ms), _when(t.last_used_ms)] for t in tokens
+        [
+            printable(t.name),
+            t.role,
+            shown(t.created_at_ms, absolute),
+            shown(t.last_used_ms, absolute),
+        ]
+        for t in tokens
     ]
     table(rows, ["NAME", "ROLE", "CREATED", "LAST USED"], out)
 
@@ -72,13 +83,15 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def audit_doc(event: control_pb2.AuditEvent) -> dict[str, Any]:
-    return {
-        "at_ms": event.at_ms,
-        "by": event.by,
-        "action": event.action,
-        "target": event.target,
-        "detail": event.detail,
-    }
+    return with_times(
+        {
+            "at_ms": event.at_ms,
+            "by": event.by,
+            "action": event.action,
+            "target": event.target,
+            "detail": event.detail,
+        }
+    )
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -88,7 +101,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     else:
         rows: list[list[str | Text]] = [
             [
-                _when(e.at_ms),
+                shown(e.at_ms, args.absolute),
                 printable(e.by),
                 e.action,
                 printable(e.target),
@@ -98,9 +111,3 @@ def cmd_audit(args: argparse.Namespace) -> int:
         ]
         table(rows, ["WHEN", "BY", "ACTION", "TARGET", "DETAIL"], sys.stdout)
     return EXIT_OK
-
-
-def _when(ms: int) -> str:
-    if not ms:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))

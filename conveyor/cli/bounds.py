@@ -12,6 +12,8 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+from conveyor.states import BuildStatus
+
 MAX_ID = 2**63 - 1  # ids are protobuf int64
 MAX_INT32 = 2**31 - 1
 # The most builds the coordinator lists at once (coordinator.config.MAX_LIST_LIMIT).
@@ -66,6 +68,20 @@ def float_in(low: float, high: float) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def build_states(text: str) -> list[str]:
+    """An argparse `type`: build states, one or a comma list (`failed,canceled`)."""
+    known = [status.value for status in BuildStatus]
+    states = [part.strip() for part in text.split(",") if part.strip()]
+    for state in states:
+        if state not in known:
+            raise argparse.ArgumentTypeError(
+                f"unknown build state {printable(state[:40])!r} (use {', '.join(known)})"
+            )
+    if not states:
+        raise argparse.ArgumentTypeError(f"expected a build state ({', '.join(known)})")
+    return states
 
 
 _SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 import grpc
@@ -123,8 +123,13 @@ class Client:
     def get_build(self, build_id: int) -> control_pb2.Build:
         return self._call(self._stub.GetBuild, control_pb2.GetBuildRequest(build_id=build_id))
 
-    def list_builds(self, limit: int) -> list[control_pb2.Build]:
-        reply = self._call(self._stub.ListBuilds, control_pb2.ListBuildsRequest(limit=limit))
+    def list_builds(
+        self, limit: int, statuses: Sequence[str] = (), name: str = "", branch: str = ""
+    ) -> list[control_pb2.Build]:
+        request = control_pb2.ListBuildsRequest(
+            limit=limit, statuses=statuses, name=name, branch=branch
+        )
+        reply = self._call(self._stub.ListBuilds, request)
         return list(reply.builds)
 
     def watch(

@@ -17,7 +17,7 @@ from conveyor.cli.follow import follow_build, stream_logs
 from conveyor.cli.refs import branch_or_tag
 from conveyor.cli.render import print_agents, print_build, print_builds
 from conveyor.cli.views import open_view, stopped_following
-from conveyor.documents import agent_doc, build_doc, build_summary_doc
+from conveyor.documents import agent_doc, build_doc, build_summary_doc, log_doc
 from conveyor.paths import format_size
 from conveyor.pipeline import Pipeline, PipelineError, load_pipeline, reserved_env_problem
 from conveyor.states import BuildStatus
@@ -159,11 +159,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_builds(args: argparse.Namespace) -> int:
-    builds = _client(args).list_builds(args.limit)
+    statuses = [state for states in args.status for state in states]
+    builds = _client(args).list_builds(
+        args.limit, statuses, name=args.name or "", branch=args.branch or ""
+    )
     if args.json:
         _emit_json([build_summary_doc(b) for b in builds])
     else:
-        print_builds(builds)
+        print_builds(builds, absolute=args.absolute)
     return EXIT_OK
 
 
@@ -175,6 +178,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
         attempt_number=args.attempt,
         follow=args.follow,
     )
+    if args.json:
+        return _logs_json(args, request)
     out = sys.stdout.buffer
     try:
         for data in stream_logs(_client(args), request):
@@ -184,6 +189,24 @@ def cmd_logs(args: argparse.Namespace) -> int:
         if not args.follow:
             raise
         return stopped_following(args.build)
+    return EXIT_OK
+
+
+def _logs_json(args: argparse.Namespace, request: control_pb2.ReadLogsRequest) -> int:
+    if args.follow:
+        raise CliError(
+            "logs: --json prints one document once the steps' logs are read; "
+            "use --follow without --json to watch the bytes as they come"
+        )
+    client = _client(args)
+    chunks = list(client.read_logs(request))
+    # The attempt the logs came from, so a retry starting meanwhile cannot mix two attempts.
+    number = chunks[0].attempt_number if chunks else args.attempt
+    build = client.get_build(args.build)
+    if not number:
+        found = next((j for j in build.jobs if j.name == args.job), None)
+        number = found.attempts[-1].number if found and found.attempts else 0
+    _emit_json(log_doc(build, args.job, number, chunks, args.step or ""))
     return EXIT_OK
 
 
@@ -238,7 +261,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json([agent_doc(agent) for agent in agents])
     else:
-        print_agents(agents)
+        print_agents(agents, absolute=args.absolute)
     return EXIT_OK
 
 

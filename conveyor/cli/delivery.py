@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -15,6 +14,7 @@ from conveyor.cli.bounds import printable
 from conveyor.cli.client import Client
 from conveyor.cli.errors import EXIT_OK
 from conveyor.cli.terminal import cell, table
+from conveyor.cli.times import shown
 from conveyor.documents import deployments_doc, environments_doc
 from conveyor.pipeline.issues import quote
 from conveyor.pipeline.values import NAME_RE, NAME_RULE
@@ -32,7 +32,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
     if args.json:
         _emit(environments_doc(list(environments)))
     else:
-        print_environments(environments)
+        print_environments(environments, absolute=args.absolute)
     return EXIT_OK
 
 
@@ -41,7 +41,7 @@ def cmd_deployments(args: argparse.Namespace) -> int:
     if args.json:
         _emit(deployments_doc(reply))
     else:
-        print_deployments(reply.deployments)
+        print_deployments(reply.deployments, absolute=args.absolute)
     return EXIT_OK
 
 
@@ -50,7 +50,9 @@ def _emit(doc: Any) -> None:
 
 
 def print_environments(
-    environments: Sequence[control_pb2.Environment], out: TextIO = sys.stdout
+    environments: Sequence[control_pb2.Environment],
+    out: TextIO = sys.stdout,
+    absolute: bool = False,
 ) -> None:
     rows: list[list[str | Text]] = []
     for environment in environments:
@@ -60,7 +62,7 @@ def print_environments(
                 printable(environment.name),
                 str(current.build_id) if current else "-",
                 printable(current.commit[:12]) if current and current.commit else "-",
-                _ago(current.finished_at_ms) if current else "-",
+                shown(current.finished_at_ms, absolute) if current else "-",
                 printable(environment.url) or "-",
             ]
         )
@@ -68,7 +70,9 @@ def print_environments(
 
 
 def print_deployments(
-    deployments: Sequence[control_pb2.Deployment], out: TextIO = sys.stdout
+    deployments: Sequence[control_pb2.Deployment],
+    out: TextIO = sys.stdout,
+    absolute: bool = False,
 ) -> None:
     rows: list[list[str | Text]] = [
         [
@@ -79,16 +83,8 @@ def print_deployments(
             printable(d.commit[:12]) if d.commit else "-",
             f"rollback to {d.redeploys}" if d.redeploys else "",
             printable(d.actor),
-            _ago(d.finished_at_ms),
+            shown(d.finished_at_ms, absolute),
         ]
         for d in deployments
     ]
     table(rows, ["ID", "BUILD", "JOB", "STATUS", "COMMIT", "NOTE", "BY", "FINISHED"], out)
-
-
-def _ago(ms: int) -> str:
-    seconds = max(0, int(time.time() - ms / 1000))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ from conveyor.cli.bounds import printable
 from conveyor.cli.client import CALL_TIMEOUT_S, Client
 from conveyor.cli.errors import EXIT_OK, CliError
 from conveyor.cli.terminal import table
+from conveyor.cli.times import due
+from conveyor.times import with_times
 from conveyor.v1 import notify_pb2, notify_pb2_grpc
 
 # A secret or token file is read up to this much (the coordinator takes 4096 characters).
@@ -110,7 +111,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             ",".join(t.events),
             f"{t.delivered}/{t.pending}/{t.failed}",
             printable(t.last_error[:60]) or "-",
-            _next_try(t),
+            due(t.next_try_at_ms, args.absolute) if t.HasField("next_try_at_ms") else "-",
         ]
         for t in reply.targets
     ]
@@ -118,29 +119,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _next_try(target: notify_pb2.NotifyTarget) -> str:
-    if not target.HasField("next_try_at_ms"):
-        return "-"
-    seconds = max(0, int(target.next_try_at_ms / 1000 - time.time()))
-    return f"in {seconds}s" if seconds else "now"
-
-
 def target_doc(target: notify_pb2.NotifyTarget) -> dict[str, Any]:
-    return {
-        "id": target.id,
-        "kind": KINDS.get(target.kind, "unknown"),
-        "url": target.url,
-        "repo": target.repo or None,
-        "events": list(target.events),
-        "signed": target.signed,
-        "created_at_ms": target.created_at_ms,
-        "created_by": target.created_by,
-        "delivered": target.delivered,
-        "pending": target.pending,
-        "failed": target.failed,
-        "last_error": target.last_error or None,
-        "next_try_at_ms": target.next_try_at_ms if target.HasField("next_try_at_ms") else None,
-    }
+    return with_times(
+        {
+            "id": target.id,
+            "kind": KINDS.get(target.kind, "unknown"),
+            "url": target.url,
+            "repo": target.repo or None,
+            "events": list(target.events),
+            "signed": target.signed,
+            "created_at_ms": target.created_at_ms,
+            "created_by": target.created_by,
+            "delivered": target.delivered,
+            "pending": target.pending,
+            "failed": target.failed,
+            "last_error": target.last_error or None,
+            "next_try_at_ms": target.next_try_at_ms if target.HasField("next_try_at_ms") else None,
+        }
+    )
 
 
 def _report(args: argparse.Namespace, what: str, target: notify_pb2.NotifyTarget) -> None:

@@ -52,14 +52,28 @@ def event_names(text: str) -> tuple[str, ...]:
 
 
 def _add_delivery(sub: Sub[Parser], common: Parser) -> None:
-    p = sub.add_parser("envs", parents=[common], help="list environments and what each runs now")
+    p = sub.add_parser(
+        "envs",
+        parents=[common],
+        help="list environments and what each runs now",
+        description="List the environments pipelines deploy to: for each, the build and commit it "
+        "runs now, when that was deployed, and its url.",
+    )
     p.set_defaults(handler=Lazy("conveyor.cli.delivery:cmd_envs"))
-    p = sub.add_parser("deployments", parents=[common], help="an environment's deployments")
+    p = sub.add_parser(
+        "deployments",
+        parents=[common],
+        help="an environment's deployments",
+        description="List ENV's deployments, newest first: build, job, state, commit, rollbacks "
+        "and "
+        "who started each.",
+    )
     p.add_argument("environment", type=ENVIRONMENT_NAME, metavar="ENV")
     p.add_argument(
         "--limit",
         type=int_in(1, MAX_LIST_LIMIT),
         default=20,
+        metavar="N",
         help=f"how many, newest first (default 20, at most {MAX_LIST_LIMIT})",
     )
     p.set_defaults(handler=Lazy("conveyor.cli.delivery:cmd_deployments"))
@@ -117,22 +131,46 @@ def _add_access(sub: Sub[Parser], common: Parser) -> None:
     )
     verbs = token.add_subparsers(dest="verb", required=True, metavar="VERB")
     p = verbs.add_parser(
-        "create", parents=[common], help="make a token; its secret is printed this once only"
+        "create",
+        parents=[common],
+        help="make a token; its secret is printed this once only",
+        description="Make the client token NAME with --role; its secret is printed this once and "
+        "only "
+        "its SHA-256 is kept (admin).",
     )
     p.add_argument("name", metavar="NAME")
     p.add_argument("--role", required=True, choices=ROLES)
     p.set_defaults(handler=Lazy("conveyor.cli.access_commands:cmd_token_create"))
-    p = verbs.add_parser("list", parents=[common], help="list tokens (never their secrets)")
+    p = verbs.add_parser(
+        "list",
+        parents=[common],
+        help="list tokens (never their secrets)",
+        description="List client tokens with their role, when each was made and last used; never a "
+        "secret.",
+    )
     p.set_defaults(handler=Lazy("conveyor.cli.access_commands:cmd_token_list"))
-    p = verbs.add_parser("revoke", parents=[common], help="refuse a token from now on")
+    p = verbs.add_parser(
+        "revoke",
+        parents=[common],
+        help="refuse a token from now on",
+        description="Revoke the client token NAME: it is refused from its next call on (admin).",
+    )
     p.add_argument("name", metavar="NAME")
     p.set_defaults(handler=Lazy("conveyor.cli.access_commands:cmd_token_revoke"))
 
-    p = sub.add_parser("audit", parents=[common], help="who changed what, and when")
+    p = sub.add_parser(
+        "audit",
+        parents=[common],
+        help="who changed what, and when",
+        description="List the audit trail, newest first: every approval, rejection, rollback, "
+        "cancel, "
+        "secret and token change, with who and when.",
+    )
     p.add_argument(
         "--limit",
         type=int_in(1, MAX_AUDIT_LIMIT),
         default=100,
+        metavar="N",
         help=f"how many events, newest first (default 100, at most {MAX_AUDIT_LIMIT})",
     )
     p.set_defaults(handler=Lazy("conveyor.cli.access_commands:cmd_audit"))
@@ -160,9 +198,22 @@ def _add_secrets(sub: Sub[Parser], common: Parser) -> None:
     s.add_argument("--env", type=ENVIRONMENT_NAME, metavar="ENV", help="only for this environment")
     s.add_argument("--from-file", metavar="FILE", help="read the value from FILE")
     s.set_defaults(handler=Lazy("conveyor.cli.secret_commands:cmd_set"))
-    s = verbs.add_parser("list", parents=[common], help="list secrets (names, never values)")
+    s = verbs.add_parser(
+        "list",
+        parents=[common],
+        help="list secrets (names, never values)",
+        description="List secrets by name and environment, with when and by whom each was last "
+        "set; "
+        "never a value.",
+    )
     s.set_defaults(handler=Lazy("conveyor.cli.secret_commands:cmd_list"))
-    s = verbs.add_parser("rm", parents=[common], help="remove a secret")
+    s = verbs.add_parser(
+        "rm",
+        parents=[common],
+        help="remove a secret",
+        description="Remove the secret NAME (for --env ENV only, if given); jobs that name it then "
+        "fail to start (admin).",
+    )
     s.add_argument("name", type=SECRET_NAME, metavar="NAME")
     s.add_argument("--env", type=ENVIRONMENT_NAME, metavar="ENV", help="the environment's own")
     s.set_defaults(handler=Lazy("conveyor.cli.secret_commands:cmd_rm"))
@@ -200,9 +251,21 @@ def _add_notify(sub: Sub[Parser], common: Parser) -> None:
     s.add_argument("--forge-token-file", metavar="FILE", help="the forge's API token")
     s.add_argument("--link", metavar="URL", help="statuses link URL/builds/ID (the web view)")
     s.set_defaults(handler=Lazy("conveyor.cli.notify_commands:cmd_add"))
-    s = verbs.add_parser("list", parents=[common], help="list targets and their deliveries")
+    s = verbs.add_parser(
+        "list",
+        parents=[common],
+        help="list targets and their deliveries",
+        description="List notification targets with their events, delivered, pending and failed "
+        "counts, last error and next try.",
+    )
     s.set_defaults(handler=Lazy("conveyor.cli.notify_commands:cmd_list"))
-    s = verbs.add_parser("remove", parents=[common], help="remove a target and its events")
+    s = verbs.add_parser(
+        "remove",
+        parents=[common],
+        help="remove a target and its events",
+        description="Remove the notification target ID and the events still waiting for it "
+        "(admin).",
+    )
     s.add_argument("id", type=int_in(1, MAX_ROW_ID), metavar="ID")
     s.set_defaults(handler=Lazy("conveyor.cli.notify_commands:cmd_remove"))
 
@@ -232,8 +295,20 @@ def _add_repos(sub: Sub[Parser], common: Parser) -> None:
     s.add_argument("--webhook-secret", default="", metavar="S",
                    help="the secret webhooks are signed with or carry")  # fmt: skip
     s.set_defaults(handler=Lazy("conveyor.cli.repo_commands:cmd_add"))
-    s = verbs.add_parser("list", parents=[common], help="list watched repositories")
+    s = verbs.add_parser(
+        "list",
+        parents=[common],
+        help="list watched repositories",
+        description="List watched repositories with their recorded heads, last check, next check "
+        "and "
+        "last error; never a webhook secret.",
+    )
     s.set_defaults(handler=Lazy("conveyor.cli.repo_commands:cmd_list"))
-    s = verbs.add_parser("remove", parents=[common], help="stop watching a repository")
+    s = verbs.add_parser(
+        "remove",
+        parents=[common],
+        help="stop watching a repository",
+        description="Stop watching the repository NAME; its builds stay (admin).",
+    )
     s.add_argument("name", type=REPO_NAME, metavar="NAME")
     s.set_defaults(handler=Lazy("conveyor.cli.repo_commands:cmd_remove"))

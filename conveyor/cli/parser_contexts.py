@@ -48,12 +48,27 @@ def _add_contexts(sub: Sub[Parser]) -> None:
     s.add_argument("--ca", metavar="FILE", help="the CA that verifies its TLS certificate")
     s.add_argument("--use", action="store_true", help="make it the current context")
     s.set_defaults(handler=Lazy(f"{_CONTEXTS}:cmd_add"))
-    s = verbs.add_parser("use", help="make a context the current one")
+    s = verbs.add_parser(
+        "use",
+        help="make a context the current one",
+        description="Make CONTEXT the current one: client commands that name no coordinator "
+        "(by flag, environment or --context) use it from now on.",
+    )
     s.add_argument("name", metavar="CONTEXT")
     s.set_defaults(handler=Lazy(f"{_CONTEXTS}:cmd_use"))
-    s = verbs.add_parser("list", help="list contexts, the current one marked *")
+    s = verbs.add_parser(
+        "list",
+        help="list contexts, the current one marked *",
+        description="List the config file's contexts: name, coordinator, token file and CA, "
+        "the current one marked *.",
+    )
     s.add_argument("--json", action="store_true", help="print one JSON document")
     s.set_defaults(handler=Lazy(f"{_CONTEXTS}:cmd_list"))
-    s = verbs.add_parser("remove", help="remove a context")
+    s = verbs.add_parser(
+        "remove",
+        help="remove a context",
+        description="Remove CONTEXT from the config file (its token file and CA stay where "
+        "they are); if it was the current one, no context is current after.",
+    )
     s.add_argument("name", metavar="CONTEXT")
     s.set_defaults(handler=Lazy(f"{_CONTEXTS}:cmd_remove"))

@@ -48,15 +48,20 @@ def add_server(sub: Sub[Parser]) -> None:
     tuning = p.add_argument_group("timing (seconds; short values are for tests)")
     seconds = float_in(0.01, MAX_TIMING_S)
     tuning.add_argument(
-        "--lease-ttl", type=seconds, help="lease lifetime without renewal (default 30)"
+        "--lease-ttl", type=seconds, metavar="S", help="lease lifetime without renewal (default 30)"
     )
     tuning.add_argument(
-        "--renew-interval", type=seconds, help="how often agents renew (default 10)"
+        "--renew-interval", type=seconds, metavar="S", help="how often agents renew (default 10)"
     )
     tuning.add_argument(
-        "--reaper-period", type=seconds, help="how often expired leases are reaped (default 2)"
+        "--reaper-period",
+        type=seconds,
+        metavar="S",
+        help="how often expired leases are reaped (default 2)",
     )
-    tuning.add_argument("--poll-timeout", type=seconds, help="long-poll length (default 30)")
+    tuning.add_argument(
+        "--poll-timeout", type=seconds, metavar="S", help="long-poll length (default 30)"
+    )
     tuning.add_argument(
         "--notify-backoff-max",
         type=duration_in(1, 86400),
@@ -66,6 +71,7 @@ def add_server(sub: Sub[Parser]) -> None:
     tuning.add_argument(
         "--notify-backoff-initial",
         type=seconds,
+        metavar="S",
         help="the first wait after a failed notification (default 1)",
     )
     limits = p.add_argument_group("limits (sizes like 512KiB, 100MiB, 2GiB)")
@@ -86,6 +92,7 @@ def _add_server_tokens(p: Parser) -> None:
         tokens = p.add_mutually_exclusive_group()
         tokens.add_argument(
             f"--{name}-token",
+            metavar="TOKEN",
             help=f"{what} (default: ${env}, else generated into the data dir)",
         )
         tokens.add_argument(f"--{name}-token-file", metavar="FILE", help=f"read {what} from FILE")
@@ -118,6 +125,7 @@ def add_agent(sub: Sub[Parser]) -> None:
     p.add_argument(
         "--name",
         type=agent_name,
+        metavar="NAME",
         help="agent name, unique per coordinator (default: host name)",
     )
     p.add_argument(
@@ -199,6 +207,7 @@ def _add_agent_connection(p: Parser) -> None:
     tokens = p.add_mutually_exclusive_group()
     tokens.add_argument(
         "--token",
+        metavar="TOKEN",
         help="join token (default: $CONVEYOR_AGENT_TOKEN, else the local server's "
         "~/.conveyor/server/agent-token)",
     )

@@ -68,6 +68,7 @@ def client_options() -> Parser:
     tokens = group.add_mutually_exclusive_group()
     tokens.add_argument(
         "--token",
+        metavar="TOKEN",
         help="client token (default: $CONVEYOR_TOKEN, else the context's token file, else the "
         "local server's ~/.conveyor/server/client-token); --token-file keeps it off the "
         "command line",
@@ -87,4 +88,9 @@ def client_options() -> Parser:
         "there (on the server's machine)",
     )
     common.add_argument("--json", action="store_true", help="print one JSON document")
+    common.add_argument(
+        "--absolute",
+        action="store_true",
+        help="show times as ISO 8601 in local time rather than relative (3 min ago, in 2 h)",
+    )
     return common

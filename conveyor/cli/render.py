@@ -12,18 +12,9 @@ from rich.text import Text
 from conveyor import wire
 from conveyor.cli.bounds import printable
 from conveyor.cli.terminal import cell, colour, table
+from conveyor.cli.times import shown
 from conveyor.documents import build_doc
 from conveyor.v1 import control_pb2
-
-
-def _ago(ms: int) -> str:
-    if not ms:
-        return "-"
-    seconds = max(0, int(time.time() - ms / 1000))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
 
 
 def _duration(start_ms: int, end_ms: int) -> str:
@@ -69,7 +60,9 @@ def print_build(build: control_pb2.Build, out: TextIO = sys.stdout) -> None:
     table(rows, ["JOB", "STATUS", "ATTEMPTS", "EXIT", "AGENT", "TIME", "REASON"], out)
 
 
-def print_builds(builds: Sequence[control_pb2.Build], out: TextIO = sys.stdout) -> None:
+def print_builds(
+    builds: Sequence[control_pb2.Build], out: TextIO = sys.stdout, absolute: bool = False
+) -> None:
     rows: list[list[str | Text]] = []
     for build in builds:
         status = wire.build_status_from_pb(build.status).value
@@ -79,7 +72,7 @@ def print_builds(builds: Sequence[control_pb2.Build], out: TextIO = sys.stdout) 
                 printable(build.name),
                 cell(status, status),
                 str(build.job_count),
-                _ago(build.created_at_ms),
+                shown(build.created_at_ms, absolute),
                 _duration(build.created_at_ms, build.finished_at_ms),
                 _origin(build),
             ]
@@ -97,7 +90,9 @@ def _origin(build: control_pb2.Build) -> str:
     return printable(f"{trigger.event} {trigger.repo} {trigger.branch or trigger.tag}")
 
 
-def print_agents(agents: Sequence[control_pb2.Agent], out: TextIO = sys.stdout) -> None:
+def print_agents(
+    agents: Sequence[control_pb2.Agent], out: TextIO = sys.stdout, absolute: bool = False
+) -> None:
     rows: list[list[str | Text]] = []
     for agent in agents:
         labels = ",".join(f"{k}={v}" for k, v in sorted(agent.labels.items())) or "-"
@@ -107,7 +102,7 @@ def print_agents(agents: Sequence[control_pb2.Agent], out: TextIO = sys.stdout) 
                 cell(agent.state, agent.state),
                 f"{agent.running}/{agent.capacity}",
                 printable(labels),
-                _ago(agent.last_seen_ms),
+                shown(agent.last_seen_ms, absolute),
             ]
         )
     table(rows, ["NAME", "STATE", "RUNNING", "LABELS", "LAST SEEN"], out)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import time
 from typing import Any
 
 import grpc
@@ -17,9 +16,10 @@ from rich.text import Text
 from conveyor.cli.bounds import printable
 from conveyor.cli.client import CALL_TIMEOUT_S, Client
 from conveyor.cli.errors import EXIT_OK, CliError
-from conveyor.cli.render import _ago
 from conveyor.cli.terminal import table
+from conveyor.cli.times import due, shown
 from conveyor.pipeline.durations import DurationError, format_duration, parse_duration
+from conveyor.times import with_times
 from conveyor.v1 import repos_pb2, repos_pb2_grpc
 
 # The coordinator's bounds (coordinator.config): refused here first, as usage errors.
@@ -107,24 +107,14 @@ def cmd_list(args: argparse.Namespace) -> int:
             printable(r.url),
             format_duration(r.poll_s),
             _heads_text(r),
-            _ago(r.last_check_ms) if r.last_check_ms else "never",
-            _until(r.next_check_ms),
+            shown(r.last_check_ms, args.absolute, none="never"),
+            due(r.next_check_ms, args.absolute),
             printable(r.last_error) or "-",
         ]
         for r in reply.repos
     ]
     table(rows, ["NAME", "URL", "POLL", "HEADS", "CHECKED", "NEXT", "ERROR"])
     return EXIT_OK
-
-
-def _until(ms: int) -> str:
-    seconds = int(ms / 1000 - time.time())
-    if seconds <= 0:
-        return "now"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"in {seconds // size}{unit}"
-    return f"in {seconds}s"
 
 
 def _heads_text(repo: repos_pb2.Repo) -> str:
@@ -137,17 +127,19 @@ def _heads_text(repo: repos_pb2.Repo) -> str:
 
 
 def repo_doc(repo: repos_pb2.Repo) -> dict[str, Any]:
-    return {
-        "name": repo.name,
-        "url": repo.url,
-        "pipeline": repo.pipeline_path,
-        "poll_s": repo.poll_s,
-        "webhook_secret": repo.has_webhook_secret,
-        "heads": {h.ref: h.commit for h in repo.heads},
-        "last_check_ms": repo.last_check_ms or None,
-        "last_error": repo.last_error or None,
-        "failures": repo.failures,
-        "next_check_ms": repo.next_check_ms,
-        "created_at_ms": repo.created_at_ms,
-        "created_by": repo.created_by,
-    }
+    return with_times(
+        {
+            "name": repo.name,
+            "url": repo.url,
+            "pipeline": repo.pipeline_path,
+            "poll_s": repo.poll_s,
+            "webhook_secret": repo.has_webhook_secret,
+            "heads": {h.ref: h.commit for h in repo.heads},
+            "last_check_ms": repo.last_check_ms or None,
+            "last_error": repo.last_error or None,
+            "failures": repo.failures,
+            "next_check_ms": repo.next_check_ms,
+            "created_at_ms": repo.created_at_ms,
+            "created_by": repo.created_by,
+        }
+    )

@@ -19,9 +19,10 @@ from rich.text import Text
 from conveyor.cli.bounds import printable
 from conveyor.cli.client import CALL_TIMEOUT_S, Client, explain
 from conveyor.cli.errors import EXIT_OK, CliError
-from conveyor.cli.render import _ago
 from conveyor.cli.terminal import table
+from conveyor.cli.times import shown
 from conveyor.pipeline.delivery import secret_name_problem
+from conveyor.times import with_times
 from conveyor.v1 import secrets_pb2, secrets_pb2_grpc
 
 # Read at most this much of a value (the coordinator's own limit is 64 KiB); more is refused here.
@@ -101,7 +102,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         [
             printable(s.name),
             printable(s.environment) or "(any job)",
-            _ago(s.updated_at_ms),
+            shown(s.updated_at_ms, args.absolute),
             printable(s.updated_by),
         ]
         for s in reply.secrets
@@ -111,12 +112,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def secret_doc(secret: secrets_pb2.Secret) -> dict[str, Any]:
-    return {
-        "name": secret.name,
-        "environment": secret.environment or None,
-        "updated_at_ms": secret.updated_at_ms,
-        "updated_by": secret.updated_by,
-    }
+    return with_times(
+        {
+            "name": secret.name,
+            "environment": secret.environment or None,
+            "updated_at_ms": secret.updated_at_ms,
+            "updated_by": secret.updated_by,
+        }
+    )
 
 
 def _report(args: argparse.Namespace, what: str, secret: secrets_pb2.Secret) -> None:

@@ -6,6 +6,7 @@ pass reports every independent problem; only the node budget stops a walk early.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,35 @@ def join(path: str, key: str) -> str:
 
 def item(path: str, index: int) -> str:
     return f"{path}[{index}]"
+
+
+_JOB_PATH = re.compile(r"jobs\.([^.\[]+)(?:\.(.+))?")
+_STEP_PATH = re.compile(r"steps\[(\d+)\]")
+
+
+def place(path: str) -> str:
+    """Where a mapping sits, in the words of a pipeline's author: "job 'build'", "step 2 of job
+    'build'", "'approval' of job 'deploy'"."""
+    if not path:
+        return "the pipeline"
+    job = _JOB_PATH.fullmatch(path)
+    if job is None:
+        return quote(path)
+    name, inner = job.groups()
+    if inner is None:
+        return f"job {quote(name)}"
+    step = _STEP_PATH.fullmatch(inner)
+    if step is not None:
+        return f"step {int(step.group(1)) + 1} of job {quote(name)}"
+    return f"{quote(inner)} of job {quote(name)}"
+
+
+def unknown_key(key: str, path: str, allowed: tuple[str, ...]) -> str:
+    """The message for a key a fixed-schema mapping does not take: the likeliest key it was
+    meant to be, else every key it takes."""
+    matches = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"did you mean {quote(matches[0])}?" if matches else f"allowed: {', '.join(allowed)}"
+    return f"unknown key {quote(key)} in {place(path)} ({hint})"
 
 
 @dataclass
@@ -161,8 +191,7 @@ class Walker:
             if key in allowed:
                 found[key] = (key_node, value_node)
             else:
-                message = f"unknown key {quote(key)} (allowed: {', '.join(allowed)})"
-                self.report(join(path, key), message, key_node)
+                self.report(join(path, key), unknown_key(key, path, allowed), key_node)
         for key in required:
             if key not in found:
                 self.report(path, f"missing required key {quote(key)}", where or node)

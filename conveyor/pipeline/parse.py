@@ -105,10 +105,18 @@ def _compose(text: str) -> Node:
         raise _Rejected(f"invalid YAML: {exc}") from None
 
 
+_UNQUOTED_COLON = "mapping values are not allowed here"
+_UNQUOTED_COLON_HINT = "a value containing ': ' must be quoted, or written as a block with |"
+
+
 def _syntax_error(exc: yaml.MarkedYAMLError) -> _Rejected:
     # PyYAML's context ("while scanning a quoted scalar") tells what it was reading; the problem
     # ("found unexpected end of stream") and its mark tell what went wrong and where.
     parts = [part for part in (exc.context, exc.problem) if part]
+    if exc.problem == _UNQUOTED_COLON:
+        # Nearly always a plain value with ": " in it (`run: echo "FAIL: x"`), which YAML reads
+        # as a second key on the line; PyYAML's words alone do not say how to write it.
+        parts.append(_UNQUOTED_COLON_HINT)
     message = "invalid YAML: " + (": ".join(parts) or "syntax error")
     return _Rejected(message, exc.problem_mark or exc.context_mark)
 

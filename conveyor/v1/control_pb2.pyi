@@ -511,15 +511,32 @@ class ListBuildsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LIMIT_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    BRANCH_FIELD_NUMBER: _builtins.int
     limit: _builtins.int
+    name: _builtins.str
+    """the pipeline's name, exactly"""
+    branch: _builtins.str
+    """the branch it was built from, exactly"""
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Filters; each one left empty keeps every build. A state that is not a build's is
+        INVALID_ARGUMENT.
+        any of these build states ("queued", "running", ...)
+        """
+
     def __init__(
         self,
         *,
         limit: _builtins.int = ...,
+        statuses: _abc.Iterable[_builtins.str] | None = ...,
+        name: _builtins.str = ...,
+        branch: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "limit", b"limit", "name", b"name", "statuses", b"statuses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -11,18 +11,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from conveyor.pipeline import Pipeline, load_pipeline
-from conveyor.states import BuildStatus, JobStatus
+from conveyor.states import JobStatus
 from coordinator.config import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from coordinator.domain.access import SERVER_PRINCIPAL, Principal
 from coordinator.domain.agents import Agents
 from coordinator.domain.artifact_records import SourceSpec
 from coordinator.domain.attempts import Attempts
 from coordinator.domain.bounds import check_id, check_range
+from coordinator.domain.build_filter import EVERY_BUILD
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import NotFoundError
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import ArtifactIndex, BuildStore, SecretStore
-from coordinator.domain.records import BuildRecord, BuildSummary, JobRecord, NewJob
+from coordinator.domain.records import BuildFilter, BuildRecord, BuildSummary, JobRecord, NewJob
 from coordinator.domain.runtime import Runtime, uncancellable
 from coordinator.domain.secrets import missing_secrets
 from coordinator.domain.submit import build_context, check_env_overrides, jobs_from_pipeline
@@ -142,14 +143,13 @@ class Builds:
         return self.explain(await self._runtime.db(self._store.get, build_id))
 
     async def list(
-        self, limit: int = 0, status: BuildStatus | None = None
+        self, limit: int = 0, only: BuildFilter = EVERY_BUILD
     ) -> builtins.list[BuildSummary]:
-        """The newest builds (only those in `status`, if given), newest first; `limit` 0 means
-        the default, and it is capped (a negative one is OutOfRangeError: it used to mean
-        "everything")."""
+        """The newest builds that `only` keeps, newest first; `limit` 0 means the default, and
+        it is capped (a negative one is OutOfRangeError: it used to mean "everything")."""
         check_range("limit", limit, 0, 2**31 - 1)
         limit = min(limit or DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
-        return await self._runtime.db(self._store.list, limit, status)
+        return await self._runtime.db(self._store.list, limit, only)
 
     async def cancel(self, build_id: int, by: Principal = SERVER_PRINCIPAL) -> BuildRecord:
         """Cancels what has not started and asks the agents to stop what runs."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import BinaryIO, Protocol
 
-from conveyor.states import BuildStatus, Outcome, StepStatus
+from conveyor.states import Outcome, StepStatus
 from coordinator.domain.access import SERVER_TOKEN_NAME
 from coordinator.domain.artifact_records import (
     ArtifactRecord,
@@ -30,6 +30,7 @@ from coordinator.domain.records import (
     AgentRecord,
     Assignment,
     AttemptEnd,
+    BuildFilter,
     BuildRecord,
     BuildSummary,
     CancelResult,
@@ -88,8 +89,8 @@ class BuildStore(Protocol):
         """The build with its jobs, attempts and steps."""
         ...
 
-    def list(self, limit: int, status: BuildStatus | None = None) -> list[BuildSummary]:
-        """The newest `limit` builds, newest first, as summaries."""
+    def list(self, limit: int, only: BuildFilter = ...) -> list[BuildSummary]:
+        """The newest `limit` builds that `only` keeps, newest first, as summaries."""
         ...
 
     def cancel(self, build_id: int, by: str) -> CancelResult:

@@ -130,6 +130,16 @@ class BuildSummary:
 
 
 @dataclass(frozen=True)
+class BuildFilter:
+    """Which builds a listing keeps: every field left empty keeps all."""
+
+    statuses: tuple[BuildStatus, ...] = ()
+    name: str | None = None
+    """The pipeline's name, exactly."""
+    branch: str | None = None
+
+
+@dataclass(frozen=True)
 class StepSpecRecord:
     name: str
     image: str

@@ -8,6 +8,7 @@ from conveyor import PROTOCOL_VERSION, __version__, wire
 from conveyor.v1 import control_pb2, control_pb2_grpc
 from coordinator.domain.access import DEPLOY, MANAGE, READ, RUN, Principal
 from coordinator.domain.artifact_records import SourceSpec
+from coordinator.domain.build_filter import build_filter
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.follow import LogQuery
 from coordinator.domain.records import BuildRecord
@@ -75,7 +76,8 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         self, request: control_pb2.ListBuildsRequest, context: Context
     ) -> control_pb2.ListBuildsResponse:
         await self._authorize(context, READ, "read builds")
-        builds = await self._builds.list(request.limit)
+        only = build_filter(request.statuses, request.name, request.branch)
+        builds = await self._builds.list(request.limit, only)
         return control_pb2.ListBuildsResponse(builds=[summary_to_pb(b) for b in builds])
 
     async def WatchBuild(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import RowMapping, Table, func, insert, select, update
+from sqlalchemy import RowMapping, Select, Table, func, insert, select, update
 from sqlmodel import Session, col
 
 from conveyor.states import BuildStatus, JobStatus, Reason
@@ -15,6 +15,7 @@ from coordinator.domain.audit import AuditAction
 from coordinator.domain.errors import ConflictError, NotFoundError
 from coordinator.domain.notify_records import NotifyEvent
 from coordinator.domain.records import (
+    BuildFilter,
     BuildRecord,
     BuildSummary,
     CancelResult,
@@ -36,6 +37,17 @@ JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
 # same rows at several times the cost.
 _ADD_BUILD = insert(BUILDS).returning(BUILDS.c.id)
 _ADD_JOBS = insert(JOBS).returning(JOBS.c.id, sort_by_parameter_order=True)
+EVERY_BUILD = BuildFilter()
+
+
+def _filtered(chosen: Select[tuple[BuildRow]], only: BuildFilter) -> Select[tuple[BuildRow]]:
+    if only.statuses:
+        chosen = chosen.where(col(BuildRow.status).in_([s.value for s in only.statuses]))
+    if only.name is not None:
+        chosen = chosen.where(col(BuildRow.name) == only.name)
+    if only.branch is not None:
+        chosen = chosen.where(col(BuildRow.branch) == only.branch)
+    return chosen
 
 
 class BuildStore(Component):
@@ -71,12 +83,14 @@ class BuildStore(Component):
                 raise NotFoundError(f"build {build_id} does not exist")
             return queries.build_record(session, build, with_attempts=True)
 
-    def list(self, limit: int, status: BuildStatus | None = None) -> list[BuildSummary]:
+    def list(self, limit: int, only: BuildFilter = EVERY_BUILD) -> list[BuildSummary]:
         with self._tx() as session:
-            chosen = select(BuildRow)
-            if status is not None:
-                chosen = chosen.where(col(BuildRow.status) == status.value)
-            newest = chosen.order_by(col(BuildRow.id).desc()).limit(limit).subquery()
+            newest = (
+                _filtered(select(BuildRow), only)
+                .order_by(col(BuildRow.id).desc())
+                .limit(limit)
+                .subquery()
+            )
             jobs = func.count(col(JobRow.id)).label("job_count")
             counted = (
                 select(newest, jobs)

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import MetaData, create_engine, select
 
 from conveyor import wire
+from conveyor.times import iso_utc
 from conveyor.v1 import control_pb2, control_pb2_grpc
 from tests.harness import Cluster, job, write_pipeline
 
@@ -191,6 +192,7 @@ def test_a_build_records_who_started_it_and_a_cancel_who_canceled(farm: Farm) ->
     newest = farm.audit()[0]
     assert newest == {
         "at_ms": newest["at_ms"],
+        "at": iso_utc(newest["at_ms"]),
         "by": "admin",
         "action": "cancel",
         "target": f"build {build_id}",

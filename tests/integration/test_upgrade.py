@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from conveyor.times import with_times
 from coordinator.store.engine import make_engine
 from coordinator.store.schema import head_revision
 from tests.harness import CLI, Cluster, job, write_pipeline
@@ -87,14 +88,15 @@ NEEDS_OF_OLD_JOBS = {("1", "use"): ["make"], ("2", "after"): ["broken"]}
 
 
 def as_upgraded(doc: dict[str, Any]) -> dict[str, Any]:
-    """An old build's document as a newer Conveyor shows it: the same, plus what it adds."""
+    """An old build's document as a newer Conveyor shows it: the same, plus what it adds (an
+    ISO 8601 field beside each time)."""
     upgraded = {**doc, **CONTEXT_OF_OLD_BUILDS}
     if "jobs" in doc:
         upgraded["jobs"] = [
             {**job, "needs": NEEDS_OF_OLD_JOBS.get((str(doc["id"]), job["name"]), [])}
             for job in doc["jobs"]
         ]
-    return upgraded
+    return with_times(upgraded)
 
 
 # The baseline is a SQLite data dir: the PostgreSQL pass would only run it again as it is.

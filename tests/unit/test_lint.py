@@ -62,11 +62,10 @@ def test_every_problem_of_every_file_is_listed_and_exit_is_2(tmp_path: Path) -> 
     done = _lint(broken, ok, missing)
     assert done.returncode == 2, done.stderr
     assert done.stdout.splitlines() == [
-        f"{broken}:4:5: jobs.build.timout: unknown key 'timout' (allowed: image, labels, env, "
-        "steps, needs, artifacts, timeout, retry, approval, when, environment, concurrency, "
-        "secrets, privileged, user, interruptible)",
-        f"{broken}:7:9: jobs.build.steps[0].step: unknown key 'step' (allowed: name, run, "
-        "image, env, timeout, user)",
+        f"{broken}:4:5: jobs.build.timout: unknown key 'timout' in job 'build' "
+        "(did you mean 'timeout'?)",
+        f"{broken}:7:9: jobs.build.steps[0].step: unknown key 'step' in step 1 of job 'build' "
+        "(allowed: name, run, image, env, timeout, user)",
         f"{broken}:9:13: jobs.test.needs[0]: unknown job 'buld' (did you mean 'build'?)",
         f"{broken}:10:18: jobs.test.retry.max: expected an integer from 0 to 10, got -1",
         f"{broken}:12:14: jobs.test.steps[0].run: expected a string, got an integer",

@@ -255,7 +255,7 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
             stepz: []
             steps: [{run: x}]
         """),
-        [("jobs.build.stepz", f"unknown key 'stepz' (allowed: {JOB_KEYS})", 5)],
+        [("jobs.build.stepz", "unknown key 'stepz' in job 'build' (did you mean 'steps'?)", 5)],
     ),
     (
         "unknown top-level and step keys",
@@ -269,10 +269,16 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
         [
             (
                 "jobs.build.steps[0].when",
-                "unknown key 'when' (allowed: name, run, image, env, timeout, user)",
+                "unknown key 'when' in step 1 of job 'build' "
+                "(allowed: name, run, image, env, timeout, user)",
                 7,
             ),
-            ("triggers", "unknown key 'triggers' (allowed: name, image, env, source, on, jobs)", 8),
+            (
+                "triggers",
+                "unknown key 'triggers' in the pipeline "
+                "(allowed: name, image, env, source, on, jobs)",
+                8,
+            ),
         ],
     ),
     (
@@ -755,7 +761,7 @@ def test_huge_user_values_are_shortened_in_messages() -> None:
     key = "k" * 1000  # PyYAML caps plain keys at 1024 characters
     ((path, message, line),) = problems(doc(f"a:\n  steps: [{{run: x}}]\n  {key}: 1\n"))
     assert (path, line) == (f"jobs.a.{key}", 6)
-    assert message == f"unknown key '{'k' * 75}...' (allowed: {JOB_KEYS})"
+    assert message == f"unknown key '{'k' * 75}...' in job 'a' (allowed: {JOB_KEYS})"
 
 
 # -- the document as a whole ---------------------------------------------------------------------
@@ -898,7 +904,8 @@ def test_billion_laughs_in_an_unread_key_is_cheap() -> None:
     start = time.monotonic()
     found = problems("\n".join(lines) + "\n")
     assert time.monotonic() - start < 2
-    assert ("lol9", "unknown key 'lol9' (allowed: name, image, env, source, on, jobs)", 10) in found
+    message = "unknown key 'lol9' in the pipeline (allowed: name, image, env, source, on, jobs)"
+    assert ("lol9", message, 10) in found
 
 
 def test_billion_laughs_through_the_schema_hits_the_node_budget() -> None:
@@ -955,7 +962,8 @@ def test_error_string_is_one_compiler_style_line_per_issue() -> None:
         load_pipeline(text, source="ci/pipeline.yml")
     assert str(info.value) == (
         "ci/pipeline.yml:5:13: jobs.test.needs[0]: unknown job 'buld'\n"
-        f"ci/pipeline.yml:6:5: jobs.test.stepz: unknown key 'stepz' (allowed: {JOB_KEYS})"
+        "ci/pipeline.yml:6:5: jobs.test.stepz: unknown key 'stepz' in job 'test' "
+        "(did you mean 'steps'?)"
     )
     assert info.value.source == "ci/pipeline.yml"
     assert isinstance(info.value, ValueError)

@@ -97,7 +97,11 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
             steps: [{run: x}]
         """),
         [
-            ("jobs.a.environment.nmae", "unknown key 'nmae' (allowed: name, url)", 7),
+            (
+                "jobs.a.environment.nmae",
+                "unknown key 'nmae' in 'environment' of job 'a' (did you mean 'name'?)",
+                7,
+            ),
             ("jobs.a.environment", "missing required key 'name'", 6),
         ],
     ),

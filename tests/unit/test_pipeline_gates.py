@@ -141,7 +141,7 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
         [
             (
                 "jobs.gate.approval.rolez",
-                "unknown key 'rolez' (allowed: prompt, roles, timeout)",
+                "unknown key 'rolez' in 'approval' of job 'gate' (did you mean 'roles'?)",
                 5,
             )
         ],
@@ -202,7 +202,13 @@ REJECTIONS: list[tuple[str, str, list[Problem]]] = [
             when: {branches: [main]}
             steps: [{run: x}]
         """),
-        [("jobs.a.when.branches", "unknown key 'branches' (allowed: branch, tag, event)", 5)],
+        [
+            (
+                "jobs.a.when.branches",
+                "unknown key 'branches' in 'when' of job 'a' (did you mean 'branch'?)",
+                5,
+            )
+        ],
     ),
     (
         "unknown event",

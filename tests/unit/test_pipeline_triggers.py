@@ -85,13 +85,20 @@ def test_what_on_builds_when_parts_are_left_out(on: str, expected: Triggers) -> 
     [
         (
             "on: {pull: {}}\n",
-            [("on.pull", "unknown key 'pull' (allowed: push, schedule)", 3, 6)],
+            [("on.pull", "unknown key 'pull' in 'on' (allowed: push, schedule)", 3, 6)],
         ),
         ("on:\n", [("on", "expected a mapping, got null", 3, 4)]),
         ("on: [push]\n", [("on", "expected a mapping, got a list", 3, 5)]),
         (
             "on:\n  push: {branch: [main]}\n",
-            [("on.push.branch", "unknown key 'branch' (allowed: branches, tags)", 4, 10)],
+            [
+                (
+                    "on.push.branch",
+                    "unknown key 'branch' in 'on.push' (did you mean 'branches'?)",
+                    4,
+                    10,
+                )
+            ],
         ),
         (
             "on:\n  push: {branches: main}\n",
@@ -153,7 +160,7 @@ def test_what_on_builds_when_parts_are_left_out(on: str, expected: Triggers) -> 
             [
                 (
                     "on.schedule[0].when",
-                    "unknown key 'when' (allowed: cron, branch)",
+                    "unknown key 'when' in 'on.schedule[0]' (allowed: cron, branch)",
                     5,
                     27,
                 )

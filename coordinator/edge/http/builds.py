@@ -9,24 +9,27 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from conveyor.documents import build_doc, build_summary_doc
-from conveyor.states import BuildStatus
 from coordinator.domain.access import READ, RUN
 from coordinator.domain.artifact_records import SourceSpec
+from coordinator.domain.build_filter import build_filter
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.errors import NotFoundError
+from coordinator.domain.records import BuildFilter
 from coordinator.edge.convert import build_to_pb, summary_to_pb
 from coordinator.edge.http.auth import authorize
 from coordinator.edge.http.errors import api, int_param, json_body, path_int, text_field
 
 
-def _status(text: str | None) -> BuildStatus | None:
-    if not text:
-        return None
-    try:
-        return BuildStatus(text)
-    except ValueError:
-        allowed = ", ".join(s.value for s in BuildStatus)
-        raise ValueError(f"status: unknown build status {text[:40]!r} (use {allowed})") from None
+def _filter(request: Request) -> BuildFilter:
+    """`?status=failed,canceled&status=running&name=shop&branch=main`: a state may repeat or be a
+    comma list, as on the command line."""
+    statuses = [
+        state for value in request.query_params.getlist("status") for state in value.split(",")
+    ]
+    params = request.query_params
+    return build_filter(
+        [state for state in statuses if state], params.get("name", ""), params.get("branch", "")
+    )
 
 
 def _env(doc: dict[str, Any]) -> dict[str, str]:
@@ -67,8 +70,7 @@ class BuildRoutes:
 
     async def list(self, request: Request) -> Response:
         await authorize(self._access, request, READ, "read builds")
-        status = _status(request.query_params.get("status"))
-        builds = await self._builds.list(int_param(request, "limit", 0), status)
+        builds = await self._builds.list(int_param(request, "limit", 0), _filter(request))
         return JSONResponse([build_summary_doc(summary_to_pb(b)) for b in builds])
 
     async def submit(self, request: Request) -> Response:

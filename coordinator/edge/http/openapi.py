@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from conveyor.states import BuildStatus
+
 Schema = dict[str, Any]
 
 
@@ -16,9 +18,18 @@ def _nullable(kind: str) -> Schema:
 
 
 def _object(properties: dict[str, Schema], required: bool = True) -> Schema:
-    schema: Schema = {"type": "object", "properties": properties}
+    """An object schema; each `NAME_ms` time is followed by `NAME`, the same time in ISO 8601
+    (UTC), as every document carries it (conveyor.times)."""
+    with_times: dict[str, Schema] = {}
+    for name, schema in properties.items():
+        with_times[name] = schema
+        if name.endswith("_ms"):
+            nullable = "null" in schema.get("type", [])
+            kind = ["string", "null"] if nullable else "string"
+            with_times[name.removesuffix("_ms")] = {"type": kind, "format": "date-time"}
+    schema = {"type": "object", "properties": with_times}
     if required:
-        schema["required"] = list(properties)
+        schema["required"] = list(with_times)
     return schema
 
 
@@ -162,8 +173,13 @@ def _responses(ok: Schema, status: int = 200) -> Schema:
     return answers
 
 
-def _param(name: str, where: str, schema: Schema, required: bool = False) -> Schema:
-    return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
+def _param(
+    name: str, where: str, schema: Schema, required: bool = False, description: str = ""
+) -> Schema:
+    param = {"name": name, "in": where, "required": required or where == "path", "schema": schema}
+    if description:
+        param["description"] = description
+    return param
 
 
 def _op(
@@ -221,11 +237,19 @@ _SUBMIT = _object(
 
 def _build_paths() -> dict[str, Schema]:
     builds_list = _json({"type": "array", "items": _ref("BuildSummary")})
-    status = _param("status", "query", {"type": "string"})
+    states = {"type": "string", "enum": [s.value for s in BuildStatus]}
+    status = _param(
+        "status",
+        "query",
+        {"type": "array", "items": states},
+        description="Only builds in these states: repeated, or a comma list",
+    )
+    name = _param("name", "query", _STR, description="Only this pipeline's builds")
+    branch = _param("branch", "query", _STR, description="Only builds of this branch")
     log = "/builds/{build}/jobs/{job}/steps/{step}/log"
     return {
         "/builds": {
-            "get": _op("Builds, newest first", builds_list, (status, _LIMIT)),
+            "get": _op("Builds, newest first", builds_list, (status, name, branch, _LIMIT)),
             "post": _op("Submit a pipeline", _json(_object({"id": _INT})), (), _SUBMIT, 201),
         },
         "/builds/{build}": {"get": _op("A build", _OK_BUILD, (_BUILD,))},

@@ -25,6 +25,7 @@ from coordinator.domain.artifact_records import (
     SourceSpec,
 )
 from coordinator.domain.audit import AuditEvent
+from coordinator.domain.build_filter import EVERY_BUILD
 from coordinator.domain.content import DigestError
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.delivery_records import DeploymentRecord, EnvironmentRecord, RollbackPlan
@@ -34,6 +35,7 @@ from coordinator.domain.records import (
     AgentRecord,
     Assignment,
     AttemptEnd,
+    BuildFilter,
     BuildRecord,
     BuildSummary,
     CancelResult,
@@ -102,7 +104,7 @@ class FakeBuilds:
             raise NotFoundError(f"build {build_id} does not exist")
         return self.records[build_id]
 
-    def list(self, limit: int, status: BuildStatus | None = None) -> list[BuildSummary]:
+    def list(self, limit: int, only: BuildFilter = EVERY_BUILD) -> list[BuildSummary]:
         self.limits.append(limit)
         return [
             BuildSummary(

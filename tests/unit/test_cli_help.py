@@ -1,0 +1,59 @@
+"""Every command's `--help` explains it: a description beyond its one-line help, and each value
+named by what it is (`BUILD`, `N`, `FILE`), never argparse's default (the dest, upper-cased)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+import pytest
+
+from conveyor.cli.parser import build_parser
+
+# Actions that take no value on the command line, so have no metavar to name.
+_FLAGS = (
+    argparse._HelpAction,
+    argparse._VersionAction,
+    argparse._StoreConstAction,  # store_true and store_false too
+    argparse._AppendConstAction,
+    argparse._CountAction,
+)
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: str
+) -> Iterator[tuple[str, argparse.ArgumentParser, str]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield f"{path} {name}", sub, helps.get(name, "")
+                yield from _commands(sub, f"{path} {name}")
+
+
+COMMANDS = list(_commands(build_parser(), "conveyor"))
+
+
+def test_every_command_is_walked() -> None:
+    names = {path for path, _, _ in COMMANDS}
+    assert {"conveyor builds", "conveyor token create", "conveyor notify list"} <= names
+    assert len(COMMANDS) > 30
+
+
+@pytest.mark.parametrize(("path", "parser", "help_line"), COMMANDS, ids=[c[0] for c in COMMANDS])
+def test_a_command_has_a_description_and_named_values(
+    path: str, parser: argparse.ArgumentParser, help_line: str
+) -> None:
+    description = parser.description or ""
+    assert description, f"{path} has no description"
+    assert description.strip().lower() != help_line.strip().lower(), f"{path}: only its help"
+    unnamed = [
+        "/".join(action.option_strings) or action.dest
+        for action in parser._actions
+        if not isinstance(action, _FLAGS)
+        and action.help is not argparse.SUPPRESS
+        and action.metavar is None
+        and action.choices is None  # argparse then shows the choices themselves
+    ]
+    assert not unnamed, f"{path}: default metavars for {unnamed}"
+    assert "BUILD BUILD" not in parser.format_help()
