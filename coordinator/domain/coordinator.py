@@ -75,18 +75,28 @@ class Coordinator:
         self.config = config
         self._store = store
         self.metrics = metrics or NoMetrics()
-        # Shared in memory by the parts below (each is handed only what it uses).
+        self._shared_state(store, sealer)
+        self._build_api(store, logs, blobs, sealer)
+        self._delivery_api(store, logs)
+        self._notifications(store, sealer, poster)
+        self._watch_repositories(store, git or NoGit(), sealer)
+
+    def _shared_state(self, store: StateStore, sealer: SecretSealer) -> None:
+        # Shared in memory by the parts of the API (each is handed only what it uses).
         self.runtime = Runtime()
         self.notifier = BuildNotifier()
-        self.leases = LeaseTable(config.lease_ttl_s)
-        self.registry = AgentRegistry(config.agent_offline_after_s)
+        self.leases = LeaseTable(self.config.lease_ttl_s)
+        self.registry = AgentRegistry(self.config.agent_offline_after_s)
         self.dispatcher = Dispatcher(
             Claims(self.runtime, store.attempts, self.leases, self.notifier, sealer, self.metrics)
         )
-        # The API.
+
+    def _build_api(
+        self, store: StateStore, logs: LogStorage, blobs: BlobStorage, sealer: SecretSealer
+    ) -> None:
         self.access = Access(
-            agent_token=config.agent_token,
-            client_token=config.client_token,
+            agent_token=self.config.agent_token,
+            client_token=self.config.client_token,
             runtime=self.runtime,
             tokens=store.tokens,
         )
@@ -96,12 +106,14 @@ class Coordinator:
         self.builds = self._builds(store.builds, store.artifacts, store.secrets)
         self.secrets = Secrets(runtime=self.runtime, store=store.secrets, sealer=sealer)
         self.artifacts = Artifacts(
-            config=config,
+            config=self.config,
             runtime=self.runtime,
             index=store.artifacts,
             blobs=blobs,
             leases=self.leases,
         )
+
+    def _delivery_api(self, store: StateStore, logs: LogStorage) -> None:
         self.gates = Gates(
             runtime=self.runtime,
             store=store.approvals,
@@ -116,12 +128,15 @@ class Coordinator:
             runtime=self.runtime, store=store.rollbacks, dispatcher=self.dispatcher
         )
         self.stats = Stats(runtime=self.runtime, store=store.stats)
+
+    def _notifications(
+        self, store: StateStore, sealer: SecretSealer, poster: HttpPoster | None
+    ) -> None:
         self.notify_targets = NotifyTargets(
             runtime=self.runtime, store=store.notifications, sealer=sealer
         )
         self._poster = poster
         self._sender = None if poster is None else self._notify_sender(sealer, poster)
-        self._watch_repositories(store, git or NoGit(), sealer)
 
     def _watch_repositories(self, store: StateStore, git: GitRemote, sealer: SecretSealer) -> None:
         self.watcher = Watcher(
