@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.access import Access
@@ -27,6 +28,7 @@ from coordinator.domain.leases import LeaseTable
 from coordinator.domain.loops import every, supervise
 from coordinator.domain.metrics import Metrics, NoMetrics, Stats
 from coordinator.domain.notify import BuildNotifier
+from coordinator.domain.notify_prune import OutboxPruner
 from coordinator.domain.notify_sender import NotifySender
 from coordinator.domain.notify_targets import NotifyTargets
 from coordinator.domain.ports import (
@@ -137,6 +139,12 @@ class Coordinator:
         )
         self._poster = poster
         self._sender = None if poster is None else self._notify_sender(sealer, poster)
+        # Pruned with or without a poster: coordinators sharing a database send for each other.
+        self._pruner = OutboxPruner(
+            runtime=self.runtime,
+            store=store.notifications,
+            retention_s=self.config.notify_retention_s,
+        )
 
     def _watch_repositories(self, store: StateStore, git: GitRemote, sealer: SecretSealer) -> None:
         self.watcher = Watcher(
@@ -215,37 +223,27 @@ class Coordinator:
     async def reap_forever(self, stop: asyncio.Event) -> None:
         """Background upkeep until `stop` is set, each loop supervised: expired leases, approval
         gates past their timeout, watched repositories, agents' last-seen times, outgoing
-        notifications. A failed pass
-        is retried; a loop that keeps dying raises LoopDied."""
-        period_s = self.config.reaper_period_s
+        notifications and the outbox's old events. A failed pass is retried; a loop that keeps
+        dying raises LoopDied."""
         async with asyncio.TaskGroup() as group:
-            sender = self._sender
-            if sender is not None:
-                group.create_task(
-                    supervise("notification sender", lambda: sender.deliver_forever(stop), stop)
-                )
-            group.create_task(
-                supervise("lease reaper", lambda: self.attempts.reap_forever(stop, period_s), stop)
-            )
-            group.create_task(
-                supervise(
-                    "approval gate timeouts",
-                    lambda: self.gates.expire_forever(stop, period_s),
-                    stop,
-                )
-            )
-            group.create_task(
-                supervise("repository watcher", lambda: self.watcher.watch_forever(stop), stop)
-            )
-            group.create_task(
-                supervise(
-                    "agent last-seen writer",
-                    lambda: every(
-                        "agent last-seen writer", period_s, self.agents.persist_last_seen, stop
-                    ),
-                    stop,
-                )
-            )
+            for name, loop in self._upkeep(stop).items():
+                group.create_task(supervise(name, loop, stop))
+
+    def _upkeep(self, stop: asyncio.Event) -> dict[str, Callable[[], Awaitable[None]]]:
+        """Each background loop by name, as a function that runs it until `stop`."""
+        period_s = self.config.reaper_period_s
+        loops: dict[str, Callable[[], Awaitable[None]]] = {}
+        sender = self._sender
+        if sender is not None:
+            loops["notification sender"] = lambda: sender.deliver_forever(stop)
+        loops["lease reaper"] = lambda: self.attempts.reap_forever(stop, period_s)
+        loops["approval gate timeouts"] = lambda: self.gates.expire_forever(stop, period_s)
+        loops["repository watcher"] = lambda: self.watcher.watch_forever(stop)
+        loops["agent last-seen writer"] = lambda: every(
+            "agent last-seen writer", period_s, self.agents.persist_last_seen, stop
+        )
+        loops["notification outbox pruner"] = lambda: self._pruner.prune_forever(stop)
+        return loops
 
     async def close(self) -> None:
         if self._poster is not None:
