@@ -182,6 +182,14 @@ NOTIFY_CONCURRENCY = 8
 # coordinators sharing a database never send it side by side; one that dies holding a claim
 # leaves the event to the others once it runs out (one that stops releases its claims).
 NOTIFY_CLAIM_S = 60.0
+# Delivered and given-up events (with their tries) are kept this long after their last try, then
+# deleted: otherwise the outbox grows by every build's events for ever. `notify list` counts
+# what is kept. Pending events stay however old they are.
+NOTIFY_RETENTION_S = 7 * 86400.0
+# How often events past their retention are looked for (seconds), and the most one transaction
+# deletes (a backlog, as on the first start after an upgrade, goes in several).
+NOTIFY_PRUNE_PERIOD_S = 3600.0
+NOTIFY_PRUNE_BATCH = 1000
 # What a try records of a failure: the error or the response's first characters.
 MAX_NOTIFY_ERROR_CHARS = 300
 # A target's URL, and the token or secret it is given (characters).
@@ -257,6 +265,8 @@ class CoordinatorConfig:
     notify_backoff_initial_s: float = NOTIFY_BACKOFF_INITIAL_S
     notify_backoff_max_s: float = NOTIFY_BACKOFF_MAX_S
     notify_max_tries: int = NOTIFY_MAX_TRIES
+    # How long finished events stay in the outbox (seconds).
+    notify_retention_s: float = NOTIFY_RETENTION_S
 
     @property
     def database_url(self) -> str:

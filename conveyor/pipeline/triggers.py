@@ -1,20 +1,18 @@
 """What `on:` means (DESIGN §4.2): which pushes build, and when a schedule fires. Pure functions.
 
-Branch and tag globs match the way `when:` globs do (`fnmatch`, case-sensitive, `*` also
-crosses `/`), so one pattern means the same in both keys: `release/*` admits `release/1.2` and
-`release/1.2/hotfix`. Cron expressions have the five classic fields (minute, hour,
+Branch and tag globs go through the matcher `when:` uses (`conveyor.pipeline.globs`), so one
+pattern means the same in both keys. Cron expressions have the five classic fields (minute, hour,
 day of month, month, day of week) and are read in UTC, so daylight saving never moves them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from fnmatch import fnmatchcase
 from typing import Final
 
 from cronsim import CronSim, CronSimError
 
+from conveyor.pipeline.globs import any_glob_matches
 from conveyor.pipeline.model import Triggers
 
 CRON_FIELDS: Final = ("minute", "hour", "day of month", "month", "day of week")
@@ -30,16 +28,12 @@ def push_accepted(triggers: Triggers, *, branch: str | None, tag: str | None) ->
         raise ValueError("a push is of a branch or of a tag, not both")
     if triggers.push is None:
         return False
-    if tag is not None:
-        return _matches(triggers.push.tags, tag)
-    if branch is not None:
-        return _matches(triggers.push.branches, branch)
-    return False
-
-
-def _matches(patterns: Sequence[str], value: str) -> bool:
     # Unlike `when:`, an empty list admits nothing: `push: {branches: [main]}` builds no tags.
-    return any(fnmatchcase(value, pattern) for pattern in patterns)
+    if tag is not None:
+        return any_glob_matches(triggers.push.tags, tag)
+    if branch is not None:
+        return any_glob_matches(triggers.push.branches, branch)
+    return False
 
 
 def cron_problem(cron: str) -> str | None:

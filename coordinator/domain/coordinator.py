@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from coordinator.config import CoordinatorConfig
 from coordinator.domain.access import Access
@@ -27,6 +28,7 @@ from coordinator.domain.leases import LeaseTable
 from coordinator.domain.loops import every, supervise
 from coordinator.domain.metrics import Metrics, NoMetrics, Stats
 from coordinator.domain.notify import BuildNotifier
+from coordinator.domain.notify_prune import OutboxPruner
 from coordinator.domain.notify_sender import NotifySender
 from coordinator.domain.notify_targets import NotifyTargets
 from coordinator.domain.ports import (
@@ -75,18 +77,28 @@ class Coordinator:
         self.config = config
         self._store = store
         self.metrics = metrics or NoMetrics()
-        # Shared in memory by the parts below (each is handed only what it uses).
+        self._shared_state(store, sealer)
+        self._build_api(store, logs, blobs, sealer)
+        self._delivery_api(store, logs)
+        self._notifications(store, sealer, poster)
+        self._watch_repositories(store, git or NoGit(), sealer)
+
+    def _shared_state(self, store: StateStore, sealer: SecretSealer) -> None:
+        # Shared in memory by the parts of the API (each is handed only what it uses).
         self.runtime = Runtime()
         self.notifier = BuildNotifier()
-        self.leases = LeaseTable(config.lease_ttl_s)
-        self.registry = AgentRegistry(config.agent_offline_after_s)
+        self.leases = LeaseTable(self.config.lease_ttl_s)
+        self.registry = AgentRegistry(self.config.agent_offline_after_s)
         self.dispatcher = Dispatcher(
             Claims(self.runtime, store.attempts, self.leases, self.notifier, sealer, self.metrics)
         )
-        # The API.
+
+    def _build_api(
+        self, store: StateStore, logs: LogStorage, blobs: BlobStorage, sealer: SecretSealer
+    ) -> None:
         self.access = Access(
-            agent_token=config.agent_token,
-            client_token=config.client_token,
+            agent_token=self.config.agent_token,
+            client_token=self.config.client_token,
             runtime=self.runtime,
             tokens=store.tokens,
         )
@@ -96,12 +108,14 @@ class Coordinator:
         self.builds = self._builds(store.builds, store.artifacts, store.secrets)
         self.secrets = Secrets(runtime=self.runtime, store=store.secrets, sealer=sealer)
         self.artifacts = Artifacts(
-            config=config,
+            config=self.config,
             runtime=self.runtime,
             index=store.artifacts,
             blobs=blobs,
             leases=self.leases,
         )
+
+    def _delivery_api(self, store: StateStore, logs: LogStorage) -> None:
         self.gates = Gates(
             runtime=self.runtime,
             store=store.approvals,
@@ -116,12 +130,21 @@ class Coordinator:
             runtime=self.runtime, store=store.rollbacks, dispatcher=self.dispatcher
         )
         self.stats = Stats(runtime=self.runtime, store=store.stats)
+
+    def _notifications(
+        self, store: StateStore, sealer: SecretSealer, poster: HttpPoster | None
+    ) -> None:
         self.notify_targets = NotifyTargets(
             runtime=self.runtime, store=store.notifications, sealer=sealer
         )
         self._poster = poster
         self._sender = None if poster is None else self._notify_sender(sealer, poster)
-        self._watch_repositories(store, git or NoGit(), sealer)
+        # Pruned with or without a poster: coordinators sharing a database send for each other.
+        self._pruner = OutboxPruner(
+            runtime=self.runtime,
+            store=store.notifications,
+            retention_s=self.config.notify_retention_s,
+        )
 
     def _watch_repositories(self, store: StateStore, git: GitRemote, sealer: SecretSealer) -> None:
         self.watcher = Watcher(
@@ -200,37 +223,27 @@ class Coordinator:
     async def reap_forever(self, stop: asyncio.Event) -> None:
         """Background upkeep until `stop` is set, each loop supervised: expired leases, approval
         gates past their timeout, watched repositories, agents' last-seen times, outgoing
-        notifications. A failed pass
-        is retried; a loop that keeps dying raises LoopDied."""
-        period_s = self.config.reaper_period_s
+        notifications and the outbox's old events. A failed pass is retried; a loop that keeps
+        dying raises LoopDied."""
         async with asyncio.TaskGroup() as group:
-            sender = self._sender
-            if sender is not None:
-                group.create_task(
-                    supervise("notification sender", lambda: sender.deliver_forever(stop), stop)
-                )
-            group.create_task(
-                supervise("lease reaper", lambda: self.attempts.reap_forever(stop, period_s), stop)
-            )
-            group.create_task(
-                supervise(
-                    "approval gate timeouts",
-                    lambda: self.gates.expire_forever(stop, period_s),
-                    stop,
-                )
-            )
-            group.create_task(
-                supervise("repository watcher", lambda: self.watcher.watch_forever(stop), stop)
-            )
-            group.create_task(
-                supervise(
-                    "agent last-seen writer",
-                    lambda: every(
-                        "agent last-seen writer", period_s, self.agents.persist_last_seen, stop
-                    ),
-                    stop,
-                )
-            )
+            for name, loop in self._upkeep(stop).items():
+                group.create_task(supervise(name, loop, stop))
+
+    def _upkeep(self, stop: asyncio.Event) -> dict[str, Callable[[], Awaitable[None]]]:
+        """Each background loop by name, as a function that runs it until `stop`."""
+        period_s = self.config.reaper_period_s
+        loops: dict[str, Callable[[], Awaitable[None]]] = {}
+        sender = self._sender
+        if sender is not None:
+            loops["notification sender"] = lambda: sender.deliver_forever(stop)
+        loops["lease reaper"] = lambda: self.attempts.reap_forever(stop, period_s)
+        loops["approval gate timeouts"] = lambda: self.gates.expire_forever(stop, period_s)
+        loops["repository watcher"] = lambda: self.watcher.watch_forever(stop)
+        loops["agent last-seen writer"] = lambda: every(
+            "agent last-seen writer", period_s, self.agents.persist_last_seen, stop
+        )
+        loops["notification outbox pruner"] = lambda: self._pruner.prune_forever(stop)
+        return loops
 
     async def close(self) -> None:
         if self._poster is not None:

@@ -337,6 +337,11 @@ class NotificationStore(Protocol):
         self, outbox_id: int, outcome: TryOutcome, next_try_at_ms: int | None
     ) -> None: ...
 
+    def prune(self, finished_before_ms: int, limit: int) -> int:
+        """Deletes up to `limit` delivered or given-up events finished before the time (ms),
+        with their tries; how many. Pending events are never deleted."""
+        ...
+
     def tries(self, outbox_id: int) -> list[TryOutcome]: ...
 
 

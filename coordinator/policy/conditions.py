@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
+from conveyor.pipeline.globs import any_glob_matches
 from conveyor.pipeline.model import Condition
 
 
@@ -26,7 +26,7 @@ def _matches(patterns: Sequence[str], value: str | None) -> bool:
     # An empty list admits anything, even nothing; a non-empty one needs a value that fits.
     if not patterns:
         return True
-    return value is not None and any(fnmatchcase(value, pattern) for pattern in patterns)
+    return value is not None and any_glob_matches(patterns, value)
 
 
 def condition_admits(condition: Condition | None, context: BuildContext) -> bool:

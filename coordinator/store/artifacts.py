@@ -25,6 +25,7 @@ from coordinator.domain.artifact_records import (
 from coordinator.domain.errors import AlreadyExistsError, LimitError, NotFoundError
 from coordinator.store.artifact_tables import ArtifactRow, BlobRow, BuildSourceRow
 from coordinator.store.base import transaction
+from coordinator.store.commits import build_commit
 from coordinator.store.delivery_tables import DeploymentRow, deployed_builds
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
@@ -179,8 +180,10 @@ class ArtifactStore:
             needed = received_rows(session, row.build_id, row.redeploys, row.needs_json)
             source = None
             if row.source_build is not None:
+                # The exact commit when the store knows it, so the agent checks out no other.
+                commit = build_commit(row.git_url, row.git_ref, row.git_commit)
                 source = SourceSpec(
-                    row.snapshot_sha256, row.git_url, row.git_ref, row.git_commit, row.collected
+                    row.snapshot_sha256, row.git_url, row.git_ref, commit, row.collected
                 )
             return Inputs(
                 source,
@@ -264,19 +267,20 @@ class ArtifactStore:
             )
 
     def set_commit(self, build_id: int, commit: str, committed_at_ms: int | None) -> str:
-        """Keeps the first resolved commit (and its time), so every job of the build checks out
-        the same one."""
+        """Keeps the build's commit (`build_commit`; the first resolved one when its ref is a
+        name) and its time, so every job of the build checks out the same one; returns it."""
         with self._tx() as session:
             row = session.get(BuildSourceRow, build_id)
             if row is None or not row.git_url:
                 raise NotFoundError(f"build {build_id} has no git source")
+            kept = build_commit(row.git_url, row.git_ref, row.git_commit) or commit
             if not row.git_commit:
-                row.git_commit = commit
+                row.git_commit = kept
+            # A rollback or a watched push names its commit in advance; the agent that checks it
+            # out tells when it was made.
+            if kept == commit and row.git_committed_at_ms is None:
                 row.git_committed_at_ms = committed_at_ms
-            elif row.git_commit == commit and row.git_committed_at_ms is None:
-                # A rollback names its commit in advance; the agent that checks it out tells when.
-                row.git_committed_at_ms = committed_at_ms
-                session.add(row)
+            session.add(row)
             return row.git_commit
 
     def artifacts(self, build_id: int) -> tuple[list[ArtifactRecord], SourceSpec | None]:

@@ -29,6 +29,7 @@ from coordinator.store import locks, outbox
 from coordinator.store.artifact_tables import BuildSourceRow
 from coordinator.store.artifacts import received_rows
 from coordinator.store.base import Component
+from coordinator.store.commits import build_commit
 from coordinator.store.delivery_tables import (
     DeliveryJobRow,
     DeploymentRow,
@@ -103,7 +104,7 @@ def _record(session: Session, delivery: DeliveryJobRow, attempt_id: int) -> None
     ).scalar_one()
     source = session.get(BuildSourceRow, delivery.build_id)
     git = source is not None and bool(source.git_url)
-    commit = source.git_commit if source is not None and git else ""
+    commit = build_commit(source.git_url, source.git_ref, source.git_commit) if source else ""
     committed_at_ms = source.git_committed_at_ms if source is not None and git else None
     artifacts = [{"job": a.job_name, "name": a.name, "sha256": a.sha256} for a in received]
     row = DeploymentRow(

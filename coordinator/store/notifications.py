@@ -131,6 +131,24 @@ class NotificationStore(Component):
                     )
                 )
 
+    def prune(self, finished_before_ms: int, limit: int) -> int:
+        """Deletes up to `limit` delivered or given-up events whose last try was before
+        `finished_before_ms`, oldest first, with their tries; how many it deleted. Pending
+        events stay, however old."""
+        with self._tx() as session:
+            ids = list(
+                session.execute(
+                    select(OUTBOX.c.id)
+                    .where(OUTBOX.c.state != PENDING, OUTBOX.c.finished_at_ms < finished_before_ms)
+                    .order_by(OUTBOX.c.id)
+                    .limit(limit)
+                ).scalars()
+            )
+            if ids:
+                session.execute(delete(TRIES).where(TRIES.c.outbox_id.in_(ids)))
+                session.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(ids)))
+            return len(ids)
+
     def tries(self, outbox_id: int) -> list[TryOutcome]:
         """An event's tries, oldest first."""
         with self._tx() as session:

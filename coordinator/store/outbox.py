@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 
 from sqlalchemy import Table, select
@@ -27,13 +26,12 @@ from coordinator.domain.notify_records import (
 from coordinator.store import queries
 from coordinator.store.artifact_tables import BuildSourceRow
 from coordinator.store.base import RENDERER
+from coordinator.store.commits import build_commit
 from coordinator.store.engine import now_ms
 from coordinator.store.notify_tables import NotifyOutboxRow, NotifyTargetRow
 from coordinator.store.tables import BuildRow
 
 LOGGER = logging.getLogger(__name__)
-
-_COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 TARGETS: Table = NotifyTargetRow.__table__  # type: ignore[attr-defined]
 # Read at every build's end: built once.
@@ -80,17 +78,13 @@ def emit(
 
 
 def _commit_of(session: Session, build_id: int, repo: str) -> str:
-    """The build's commit when its git source is the forge repository `repo` (OWNER/REPO), else
-    "": a status for another repository's commit would only be refused, and retried for hours
-    ahead of the target's later events. The commit is the one the first checkout resolved, or
-    the exact commit a watched repository's build was started for (a gate may wait before any
-    checkout)."""
+    """The build's commit (`build_commit`) when its git source is the forge repository `repo`
+    (OWNER/REPO), else "": a status for another repository's commit would only be refused, and
+    retried for hours ahead of the target's later events."""
     source = session.get(BuildSourceRow, build_id)
     if source is None or not source.git_url or not _names_repo(source.git_url, repo):
         return ""
-    if source.git_commit:
-        return source.git_commit
-    return source.git_ref if _COMMIT_ID.fullmatch(source.git_ref or "") else ""
+    return build_commit(source.git_url, source.git_ref, source.git_commit)
 
 
 def _names_repo(url: str, repo: str) -> bool:

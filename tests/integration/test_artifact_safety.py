@@ -84,6 +84,7 @@ jobs:
 """
 
 
+@pytest.mark.any_store  # refused on the agent
 @pytest.mark.docker
 def test_symlinks_leaving_the_workspace_are_refused(
     limited_docker: Cluster, tmp_path: Path
@@ -104,6 +105,7 @@ def test_symlinks_leaving_the_workspace_are_refused(
     assert _blob_files(limited) == before
 
 
+@pytest.mark.any_store  # refused as the pipeline is read
 @pytest.mark.parametrize("glob", ["../outside", "/etc/passwd", "a/../../b"])
 def test_artifact_globs_outside_the_workspace_are_invalid(
     limited: Cluster, tmp_path: Path, glob: str
@@ -176,6 +178,7 @@ def _tar(name: str, data: bytes) -> bytes:
         ("/etc/evil.txt", False, "source file '/etc/evil.txt': absolute paths are not allowed"),
     ],
 )
+@pytest.mark.any_store  # refused before a row is written
 def test_coordinator_refuses_bad_uploads_and_keeps_nothing(
     limited: Cluster, member: str, wrong_digest: bool, reason: str
 ) -> None:
@@ -210,6 +213,7 @@ def _one_artifact(cluster: Cluster, tmp_path: Path) -> tuple[int, str]:
     return build_id, digest
 
 
+@pytest.mark.any_store  # the blob files and the CLI
 def test_download_refuses_a_corrupted_blob_and_writes_nothing(
     limited: Cluster, tmp_path: Path
 ) -> None:
@@ -224,6 +228,7 @@ def test_download_refuses_a_corrupted_blob_and_writes_nothing(
     blob.write_bytes(b"precious\n")
 
 
+@pytest.mark.any_store  # the CLI's own paths
 def test_download_never_writes_outside_its_directory(limited: Cluster, tmp_path: Path) -> None:
     build_id, _ = _one_artifact(limited, tmp_path)
     outside = tmp_path / "outside"

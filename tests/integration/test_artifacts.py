@@ -48,6 +48,7 @@ def peak_rss_mib(process: Process) -> float:
     raise AssertionError("no VmHWM in /proc status")
 
 
+@pytest.mark.any_store  # bytes and memory, not rows
 @pytest.mark.docker
 def test_large_artifact_arrives_byte_exact_with_bounded_memory(
     docker_cluster: Cluster, tmp_path: Path

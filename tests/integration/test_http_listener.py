@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -74,6 +75,7 @@ def test_metrics_follow_the_builds_that_run(cluster: Cluster, tmp_path: Path) ->
     assert ("conveyor_artifact_stored_bytes", ()) in after
 
 
+@pytest.mark.any_store  # the listeners, not the store
 def test_health_on_both_ports(cluster: Cluster) -> None:
     base = f"http://{cluster.http_address}"
     assert httpx.get(f"{base}/healthz", timeout=30.0).json() == {"status": "ok"}
@@ -90,6 +92,7 @@ def test_health_on_both_ports(cluster: Cluster) -> None:
             assert error.code() == grpc.StatusCode.NOT_FOUND
 
 
+@pytest.mark.any_store  # the listeners, not the store
 def test_http_off_serves_grpc_alone(tmp_path: Path) -> None:
     cluster = Cluster(tmp_path, server_args=("--http", "off"))
     cluster.start_server()
@@ -101,6 +104,7 @@ def test_http_off_serves_grpc_alone(tmp_path: Path) -> None:
         cluster.close()
 
 
+@pytest.mark.any_store  # the port is taken before the store is opened
 def test_an_http_port_in_use_is_refused_at_start(cluster: Cluster, tmp_path: Path) -> None:
     other = tmp_path / "other"
     command = [*CLI, "server", "--data-dir", str(other), "--listen", "127.0.0.1:0"]
@@ -121,6 +125,7 @@ def test_an_http_port_in_use_is_refused_at_start(cluster: Cluster, tmp_path: Pat
     assert json.loads(cluster.cli("builds", "--json").stdout) == []
 
 
+@pytest.mark.any_store  # the agent's own listener
 def test_an_agent_serves_its_own_metrics(cluster: Cluster, tmp_path: Path) -> None:
     cluster.start_agent("m2", extra=("--metrics", "127.0.0.1:0"))
     addr_file = cluster.root / "agent-m2" / "metrics.addr"

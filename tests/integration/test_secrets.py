@@ -154,6 +154,7 @@ def test_secret_list_shows_names_and_scopes_never_values(farm: Cluster) -> None:
     assert b"no secret 'LISTED' for environment production" in again.stderr
 
 
+@pytest.mark.any_store  # refused before the store is written
 def test_a_value_is_never_taken_from_an_argument_nor_empty_nor_too_short(farm: Cluster) -> None:
     value = f"argv-{uuid.uuid4().hex}"
     result = farm.cli("secret", "set", "ARGV", value)
@@ -244,6 +245,7 @@ jobs:
 """
 
 
+@pytest.mark.any_store  # the key and the sealing, not the rows
 def test_the_key_can_come_from_the_environment_and_another_key_opens_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

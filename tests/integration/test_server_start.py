@@ -34,6 +34,7 @@ def errors_of(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in output.splitlines() if " ERROR " in line]
 
 
+@pytest.mark.sqlite_only  # SQLite's file in the data dir
 def test_an_empty_database_file_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
     data_dir = tmp_path / "server"
     data_dir.mkdir()
@@ -47,6 +48,7 @@ def test_an_empty_database_file_is_refused_in_one_line_naming_it(tmp_path: Path)
     assert not (data_dir / "server.addr").exists()
 
 
+@pytest.mark.sqlite_only  # SQLite's file in the data dir
 def test_a_garbage_database_file_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
     data_dir = tmp_path / "server"
     data_dir.mkdir()

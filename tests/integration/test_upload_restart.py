@@ -9,8 +9,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from tests.faults import TcpProxy
 from tests.harness import Cluster, job, wait_for, write_pipeline
+
+# The upload's bytes go to the blob files; its rows and the restart's reload are the ones every
+# build has (the restart tests run on both backends).
+pytestmark = pytest.mark.any_store
 
 SIZE = 24 * 1000 * 1000
 # Bytes per second through the proxy: the upload takes several seconds.

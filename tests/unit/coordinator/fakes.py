@@ -426,6 +426,9 @@ class FakeNotifications:
         self.pending[index] = replace(self.pending[index], tries=self.pending[index].tries + 1)
         self.due_at[outbox_id] = next_try_at_ms
 
+    def prune(self, finished_before_ms: int, limit: int) -> int:
+        return 0  # done deliveries are not kept here
+
     def tries(self, outbox_id: int) -> list[TryOutcome]:
         return [outcome for i, outcome, _ in self.tried if i == outbox_id]
 
