@@ -37,6 +37,10 @@ DEPLOYMENT_KEYS = {
     "started_at_ms",
     "finished_at_ms",
     "committed_at_ms",
+    # ISO 8601 (UTC) beside each epoch-milliseconds field.
+    "started_at",
+    "finished_at",
+    "committed_at",
 }
 FINAL = ("succeeded", "failed", "canceled")
 
