@@ -49,6 +49,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     ]
     if unmarked:
         raise pytest.UsageError(f"tests need docker_ready but lack @pytest.mark.docker: {unmarked}")
+    _long_first(items)
+
+
+def _long_first(items: list[pytest.Item]) -> None:
+    """Starts the bench smoke first (its scenarios take up to a minute and a half each) and
+    leaves the unit tests (a fraction of a second each) to the end: with several workers a run's
+    end is then filled with quick tests, not a long one begun late on one worker while the
+    others sit idle. Tests keep their order within each group, so a module's fixtures are set
+    up once."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.path.name == "test_bench_smoke.py":
+            return 0
+        return 2 if "unit" in item.path.parts else 1
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")
