@@ -21,6 +21,9 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import tomli_w
 
 from conveyor.cli.errors import CliError
 
@@ -187,26 +190,14 @@ def save(config: Config) -> None:
 
 
 def render(config: Config) -> str:
-    lines = ["# Conveyor's contexts; `conveyor context add|use|remove` rewrite this file."]
+    doc: dict[str, Any] = {}
     if config.current is not None:
-        lines.append(f"current = {toml_string(config.current)}")
-    for context in config.contexts.values():
-        lines += ["", f"[contexts.{context.name}]"]
-        for key in CONTEXT_KEYS:
-            value = getattr(context, key)
-            if value is not None:
-                lines.append(f"{key} = {toml_string(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def toml_string(value: str) -> str:
-    """A TOML basic string: quote and backslash escaped, control characters as \\uXXXX."""
-    out = []
-    for char in value:
-        if char in '"\\':
-            out.append("\\" + char)
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
+        doc["current"] = config.current
+    doc["contexts"] = {
+        context.name: {
+            key: getattr(context, key) for key in CONTEXT_KEYS if getattr(context, key) is not None
+        }
+        for context in config.contexts.values()
+    }
+    header = "# Conveyor's contexts; `conveyor context add|use|remove` rewrite this file.\n\n"
+    return header + tomli_w.dumps(doc)
