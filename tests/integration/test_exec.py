@@ -4,6 +4,8 @@ executors, with `run`'s output and exit codes; real shell processes and real Doc
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.harness import CLI, job, write_pipeline
+from tests.terminal_screen import Terminal
 
 # No coordinator is started or reached: the store is not involved.
 pytestmark = pytest.mark.any_store
@@ -198,3 +201,37 @@ def test_ctrl_c_stops_the_running_step_and_exits_130(tmp_path: Path) -> None:
     assert "never" not in rest
     table = {line.split()[0]: line.split()[1] for line in rest.splitlines()[-2:]}
     assert table == {"slow": "canceled", "after": "canceled"}
+
+
+HELD = """
+name: held
+jobs:
+  hold:
+    steps:
+      - run: echo hold-started; while [ ! -e '{gate}' ]; do sleep 0.1; done; echo hold-done
+"""
+
+
+@pytest.mark.parametrize("colour", ["never", "always"])
+def test_on_a_terminal_exec_shows_run_s_live_view_and_takes_color(
+    tmp_path: Path, colour: str
+) -> None:
+    gate = tmp_path / "gate"
+    path = write_pipeline(tmp_path, "held.yml", HELD.format(gate=gate))
+    command = [*CLI, "exec", str(path), "--executor", "shell", "--color", colour]
+    term = Terminal(command, {k: v for k, v in os.environ.items() if k != "NO_COLOR"})
+    try:
+        term.wait_until(
+            lambda t: (
+                any(line.startswith("  hold ") for line in t.text().splitlines())
+                and "hold-started" in t.text()
+            ),
+            "the jobs' summary below the step's first line",
+        )
+        gate.touch()
+        code, errors = term.finish()
+    finally:
+        term.close()
+    assert code == 0, (code, errors, term.text())
+    assert "hold-done" in term.text(), term.text()
+    assert (re.search(rb"\x1b\[[0-9;]*m", term.raw) is not None) is (colour == "always")
