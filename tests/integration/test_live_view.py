@@ -347,3 +347,19 @@ def test_rollback_follows_in_the_live_view_and_ctrl_c_leaves_it_running(
     gate.touch()
     done = cluster.wait_build(build, lambda d: d["status"] != "running", 60, "the build's end")
     assert done["status"] == "succeeded", done
+
+
+def test_rollback_no_follow_names_the_command_that_follows(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    gate.touch()
+    path = write_pipeline(tmp_path, "deployed.yml", DEPLOYED.format(wait=WAIT.format(gate=gate)))
+    for _ in range(2):
+        assert cluster.cli("run", str(path)).returncode == 0
+    first = cluster.json("deployments", "staging")["deployments"][-1]["id"]
+    queued = cluster.cli("rollback", "staging", "--to", str(first), "--no-follow")
+    out = queued.stdout.decode()
+    found = re.search(r"^build (\d+) redeploys", out)
+    assert queued.returncode == 0 and found is not None, (out, queued.stderr.decode())
+    assert out.rstrip().endswith(f"follow it with: conveyor show {found.group(1)} --follow"), out
