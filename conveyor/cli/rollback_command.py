@@ -24,7 +24,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         else:
             print(
                 f"build {started.build_id} redeploys deployment {started.redeploys} to "
-                f"{args.environment}; follow it with: conveyor show {started.build_id}"
+                f"{args.environment}; follow it with: conveyor show {started.build_id} --follow"
             )
         return EXIT_OK
     if not args.json:
