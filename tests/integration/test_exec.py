@@ -235,3 +235,21 @@ def test_on_a_terminal_exec_shows_run_s_live_view_and_takes_color(
     assert code == 0, (code, errors, term.text())
     assert "hold-done" in term.text(), term.text()
     assert (re.search(rb"\x1b\[[0-9;]*m", term.raw) is not None) is (colour == "always")
+
+
+@pytest.mark.parametrize("command", ["exec", "run"])
+def test_a_source_that_is_no_directory_is_named_once(tmp_path: Path, command: str) -> None:
+    path = write_pipeline(tmp_path, "held.yml", HELD.format(gate=tmp_path / "gate"))
+    not_a_dir = tmp_path / "file"
+    not_a_dir.touch()
+    # `run` checks its input before it calls the coordinator: none needs to answer.
+    nowhere = ["--coordinator", "127.0.0.1:9", "--token", "t"] if command == "run" else []
+    done = subprocess.run(
+        [*CLI, command, str(path), "--source", str(not_a_dir), *nowhere],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"conveyor: --source {not_a_dir}: not a directory\n"
