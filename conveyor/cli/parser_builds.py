@@ -106,7 +106,7 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
     p.add_argument("--step", metavar="NAME", help="only this step (default: all, in order)")
     p.add_argument(
         "--attempt",
-        type=int_in(0, MAX_INT32),
+        type=int_in(1, MAX_INT32),
         default=0,
         metavar="N",
         help="attempt number (default: latest)",
