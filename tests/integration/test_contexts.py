@@ -91,3 +91,19 @@ def test_a_data_dir_without_a_server_is_named(tmp_path: Path) -> None:
     result = _conveyor(tmp_path, "builds", "--data-dir", str(tmp_path))
     assert result.returncode == 2
     assert f"--data-dir {tmp_path}: no coordinator's files there" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--data-dir", "{dir}"], ["--data-dir={dir}"], ["--context", "nowhere"]],
+)
+def test_connection_flags_before_the_command_are_the_command_s(
+    tmp_path: Path, flags: list[str]
+) -> None:
+    # As `docker --context` or `kubectl --context` take them: before the command's name.
+    given = [flag.format(dir=tmp_path) for flag in flags]
+    before = _conveyor(tmp_path, *given, "builds", "--limit", "3")
+    after = _conveyor(tmp_path, "builds", "--limit", "3", *given)
+    assert before.returncode == after.returncode == 2, (before.stderr, after.stderr)
+    assert before.stderr == after.stderr
+    assert "--data-dir" in before.stderr or "--context names context" in before.stderr
