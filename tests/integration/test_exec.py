@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from tests.harness import CLI, job, write_pipeline
@@ -178,6 +179,17 @@ def test_docker_runs_an_imageless_pipeline_passing_an_artifact(
         in (done.stdout)
     )
     assert "use/step-2: failed (exit 4)" in done.stdout
+    # Nothing of it outlives it: not its steps' containers, nor the networks an agent keeps
+    # ready for its next attempts (no later exec has its name to remove them).
+    agent = re.search(r" (exec-\d+) ", done.stdout)
+    assert agent is not None, done.stdout
+    engine = docker.from_env()
+    try:
+        mine: dict[str, str | list[str] | bool] = {"label": f"conveyor.agent={agent.group(1)}"}
+        assert engine.containers.list(all=True, filters=mine) == []
+        assert engine.networks.list(filters=mine) == []
+    finally:
+        engine.close()
 
 
 def test_ctrl_c_stops_the_running_step_and_exits_130(tmp_path: Path) -> None:
