@@ -98,14 +98,23 @@ def cmd_exec(args: argparse.Namespace) -> int:
             agent_name=f"exec-{os.getpid()}",
             spool_dir=work_dir / "spool",
         )
-        if view is None:
-            LocalRun(plan, executor, peer, board).run()
-        else:
-            names = ", ".join(job.name for job in jobs)
-            print(f"exec: {pipeline.name} on this machine ({args.executor}): {names}", flush=True)
-            with view:
-                LocalRun(plan, executor, peer, board).run()
+        try:
+            _run(args, plan, LocalRun(plan, executor, peer, board), view)
+        finally:
+            # What an agent keeps between attempts (Docker's spare networks): no later exec
+            # has this name to sweep it at its start, as an agent does.
+            executor.remove_leftovers(plan.agent_name)
     return _report(args, board.end(), interrupted=peer.cancel.is_set())
+
+
+def _run(args: argparse.Namespace, plan: Plan, run: LocalRun, view: View | None) -> None:
+    if view is None:
+        run.run()
+        return
+    names = ", ".join(job.name for job in plan.jobs)
+    print(f"exec: {plan.pipeline.name} on this machine ({args.executor}): {names}", flush=True)
+    with view:
+        run.run()
 
 
 def _report(args: argparse.Namespace, build: control_pb2.Build, *, interrupted: bool) -> int:
