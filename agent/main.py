@@ -17,7 +17,7 @@ from agent.executors.base import Executor
 from agent.peer import JoinRefusedError, UntrustedServerError
 from agent.peer.grpc import GrpcPeer
 from agent.runner import Agent
-from conveyor.local import AGENT_TOKEN_FILE, read_local
+from conveyor.local import ADDRESS_FILE, AGENT_TOKEN_FILE, local_address, read_local
 from conveyor.pipeline import PRIVILEGED_LABEL
 from conveyor.tls import CaFileError, load_ca, resolve_target
 from conveyor.tokens import TokenFileError, read_token_file
@@ -75,7 +75,9 @@ def join_token(args: argparse.Namespace) -> str:
             raise UsageError(str(error)) from None
     # Then, as the CLI finds its token: the one a server on this machine keeps by default.
     token: str | None = (
-        args.token or os.environ.get("CONVEYOR_AGENT_TOKEN") or read_local(AGENT_TOKEN_FILE)
+        args.token
+        or os.environ.get("CONVEYOR_AGENT_TOKEN")
+        or read_local(AGENT_TOKEN_FILE, server_dir(args))
     )
     if not token:
         raise UsageError(
@@ -85,13 +87,27 @@ def join_token(args: argparse.Namespace) -> str:
     return token
 
 
+def server_dir(args: argparse.Namespace) -> Path | None:
+    """`--data-dir`: the data dir of the server on this machine, checked to be one."""
+    given = getattr(args, "data_dir", None)
+    if not given:
+        return None
+    path = Path(given).expanduser()
+    if local_address(path) is None:
+        raise UsageError(
+            f"--data-dir {given}: no coordinator's files there ({ADDRESS_FILE}, "
+            f"{AGENT_TOKEN_FILE}): is it the --data-dir of a `conveyor server`?"
+        )
+    return path
+
+
 def config_from_args(args: argparse.Namespace) -> AgentConfig:
     token = join_token(args)
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     name = args.name or socket.gethostname()
     try:
-        target = resolve_target(args.coordinator, getattr(args, "ca", None))
+        target = resolve_target(args.coordinator, getattr(args, "ca", None), server_dir(args))
     except CaFileError as error:
         raise UsageError(str(error)) from None
     work_dir = (

@@ -58,20 +58,23 @@ class Target:
         return self.ca.pem if self.ca is not None else None
 
 
-def resolve_target(address: str | None, ca: str | None) -> Target:
-    """The address from `--coordinator`, `CONVEYOR_ADDR`, the local server's address file, or
-    the default; the CA from `--ca`, `CONVEYOR_CA`, or, only for the local server, the CA it
-    keeps (an address given explicitly is another server, which that CA says nothing about)."""
+def resolve_target(address: str | None, ca: str | None, data_dir: Path | None = None) -> Target:
+    """The address from `--coordinator`, `CONVEYOR_ADDR`, the local server's address file (of
+    the server whose `--data-dir` is `data_dir`), or the default; the CA from `--ca`,
+    `CONVEYOR_CA`, or, only for that local server, the CA it keeps (an address given
+    explicitly is another server, which that CA says nothing about)."""
     given = address or os.environ.get("CONVEYOR_ADDR")
-    return Target(given or local_address() or DEFAULT_ADDRESS, resolve_ca(ca, local=not given))
+    local = local_address(data_dir)
+    trusted = resolve_ca(ca, local=not given, data_dir=data_dir)
+    return Target(given or local or DEFAULT_ADDRESS, trusted)
 
 
-def resolve_ca(given: str | None, *, local: bool) -> TrustedCa | None:
+def resolve_ca(given: str | None, *, local: bool, data_dir: Path | None = None) -> TrustedCa | None:
     if given:
         return load_ca(Path(given).expanduser(), "--ca")
     if os.environ.get("CONVEYOR_CA"):
         return load_ca(Path(os.environ["CONVEYOR_CA"]).expanduser(), "CONVEYOR_CA")
-    path = local_file(CA_FILE)
+    path = data_dir / CA_FILE if data_dir is not None else local_file(CA_FILE)
     return load_ca(path, "the local server's CA") if local and path.is_file() else None
 
 

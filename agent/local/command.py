@@ -21,8 +21,8 @@ from agent.local.run import EXEC_BUILD_ID, LocalRun, Plan
 from agent.peer import GitSource, Snapshot
 from conveyor import wire
 from conveyor.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, CliError
-from conveyor.cli.progress import Progress
 from conveyor.cli.render import print_build
+from conveyor.cli.views import View, open_view
 from conveyor.documents import build_doc
 from conveyor.pipeline import JobDef, Pipeline
 from conveyor.states import BuildStatus
@@ -63,13 +63,16 @@ def _source(source: str | None, pipeline: Pipeline, blobs: Blobs) -> Snapshot | 
     return Snapshot(digest, size)
 
 
-def _board(args: argparse.Namespace, pipeline: Pipeline, jobs: list[JobDef]) -> Board:
-    """The build's state; on a terminal (not --json) shown live as `run` shows a build."""
+def _board(
+    args: argparse.Namespace, pipeline: Pipeline, jobs: list[JobDef]
+) -> tuple[Board, View | None]:
+    """The build's state and, unless --json, the view that shows it as `run` shows a build
+    (the live view on a terminal, plain lines otherwise, `--logs` and `--color`)."""
     shown = [job for job in pipeline.jobs if job in jobs]  # in file order, as `run` does
     if args.json:
-        return Board(EXEC_BUILD_ID, pipeline, shown, lambda build: None, lambda chunk: None)
-    progress = Progress()
-    return Board(EXEC_BUILD_ID, pipeline, shown, progress.snapshot, progress.log)
+        return Board(EXEC_BUILD_ID, pipeline, shown, lambda build: None, lambda chunk: None), None
+    view = open_view(args)
+    return Board(EXEC_BUILD_ID, pipeline, shown, view.snapshot, view.log), view
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
@@ -80,7 +83,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         # The agent's own account of each attempt is for an agent's operator; exec shows the
         # build as `run` does. Warnings still come through.
         logging.getLogger("agent").setLevel(logging.WARNING)
-    board = _board(args, pipeline, jobs)
+    board, view = _board(args, pipeline, jobs)
     with tempfile.TemporaryDirectory(prefix="conveyor-exec-") as tmp:
         work_dir = Path(tmp)
         executor = _executor(args.executor, work_dir)
@@ -95,11 +98,23 @@ def cmd_exec(args: argparse.Namespace) -> int:
             agent_name=f"exec-{os.getpid()}",
             spool_dir=work_dir / "spool",
         )
-        if not args.json:
-            names = ", ".join(job.name for job in jobs)
-            print(f"exec: {pipeline.name} on this machine ({args.executor}): {names}", flush=True)
-        LocalRun(plan, executor, peer, board).run()
+        try:
+            _run(args, plan, LocalRun(plan, executor, peer, board), view)
+        finally:
+            # What an agent keeps between attempts (Docker's spare networks): no later exec
+            # has this name to sweep it at its start, as an agent does.
+            executor.remove_leftovers(plan.agent_name)
     return _report(args, board.end(), interrupted=peer.cancel.is_set())
+
+
+def _run(args: argparse.Namespace, plan: Plan, run: LocalRun, view: View | None) -> None:
+    if view is None:
+        run.run()
+        return
+    names = ", ".join(job.name for job in plan.jobs)
+    print(f"exec: {plan.pipeline.name} on this machine ({args.executor}): {names}", flush=True)
+    with view:
+        run.run()
 
 
 def _report(args: argparse.Namespace, build: control_pb2.Build, *, interrupted: bool) -> int:

@@ -10,15 +10,33 @@ from collections.abc import Sequence
 from conveyor.cli.bounds import printable
 from conveyor.cli.errors import CliError
 from conveyor.cli.parser import build_parser
+from conveyor.cli.parsing import client_options
 
 
 def run(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(connection_flags_last(argv))
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     return _handle(args)
+
+
+def connection_flags_last(argv: Sequence[str]) -> list[str]:
+    """`argv` with the connection flags that come before the command's name moved after its
+    other arguments (before a `--`), where the command's own parser takes them."""
+    # As `docker --context` and `kubectl --context` take them: before the command's name too.
+    flags = {o for a in client_options()._actions if a.nargs != 0 for o in a.option_strings}
+    rest, leading = list(argv), []
+    while rest and rest[0].split("=", 1)[0] in flags:
+        flag = rest.pop(0)
+        leading.append(flag)
+        if "=" not in flag and rest:
+            leading.append(rest.pop(0))
+    if not leading or not rest:
+        return list(argv)  # nothing moved, or no command to give them to: argparse says so
+    end = rest.index("--") if "--" in rest else len(rest)
+    return rest[:end] + leading + rest[end:]
 
 
 def _handle(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from conveyor.cli.bounds import MAX_LIST_LIMIT, int_in
+from conveyor.cli.parser_builds import add_view_options
 from conveyor.cli.parsing import Lazy, Parser, Sub
 
 ROLES = ("viewer", "developer", "deployer", "admin")
@@ -99,6 +100,7 @@ def _add_rollback(sub: Sub[Parser], common: Parser) -> None:
         help="the id of the deployment to deploy again (see `conveyor deployments ENV`)",
     )
     p.add_argument("--no-follow", action="store_true", help="return once the build is queued")
+    add_view_options(p)
     p.set_defaults(handler=Lazy("conveyor.cli.rollback_command:cmd_rollback"))
 
 

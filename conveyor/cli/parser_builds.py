@@ -45,7 +45,7 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
         "--branch", metavar="NAME", help="the branch a --source directory is, for `when:`"
     )
     p.add_argument("--no-follow", action="store_true", help="print the build id and return")
-    _add_view_options(p)
+    add_view_options(p)
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_run"))
 
     p = sub.add_parser(
@@ -89,7 +89,7 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
         action="store_true",
         help="follow the build live until it ends (exit 0 if it succeeded, else 1), as run does",
     )
-    _add_view_options(p)
+    add_view_options(p)
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_show"))
 
     p = sub.add_parser(
@@ -106,7 +106,7 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
     p.add_argument("--step", metavar="NAME", help="only this step (default: all, in order)")
     p.add_argument(
         "--attempt",
-        type=int_in(0, MAX_INT32),
+        type=int_in(1, MAX_INT32),
         default=0,
         metavar="N",
         help="attempt number (default: latest)",
@@ -135,7 +135,7 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
     p.add_argument("build", type=BUILD_ID, metavar="BUILD")
     p.add_argument("job", nargs="?", metavar="JOB", help="only this job (and what needs it)")
     p.add_argument("--follow", action="store_true", help="follow the build until it ends")
-    _add_view_options(p)
+    add_view_options(p)
     p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_retry"))
 
     p = sub.add_parser(
@@ -155,8 +155,8 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
     _add_gate_commands(sub, common)
 
 
-def _add_view_options(p: Parser) -> None:
-    """How a followed build shows: `run`, `retry --follow`, `show --follow`."""
+def add_view_options(p: Parser) -> None:
+    """How a followed build shows: `run`, `retry --follow`, `show --follow`, `rollback`."""
     group = p.add_argument_group("following a build")
     group.add_argument(
         "--logs",

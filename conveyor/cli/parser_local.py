@@ -3,6 +3,7 @@ this machine). Handlers are imported when their command is chosen."""
 
 from __future__ import annotations
 
+from conveyor.cli.parser_builds import add_view_options
 from conveyor.cli.parsing import Lazy, Parser, Sub
 
 
@@ -76,4 +77,5 @@ def add_exec(sub: Sub[Parser]) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the build's JSON document at the end")
     p.add_argument("-v", "--verbose", action="store_true", help="the agent code's own logging too")
+    add_view_options(p)
     p.set_defaults(handler=Lazy("agent.local.command:cmd_exec"))

@@ -218,6 +218,12 @@ def _add_agent_connection(p: Parser) -> None:
         "server's agent-token), which keeps it off the command line",
     )
     p.add_argument("--ca", metavar="FILE", help=CA_HELP)
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="the address, join token and CA that `conveyor server --data-dir DIR` keeps there "
+        "(on the server's machine; the flags above and the environment come first)",
+    )
 
 
 # Bounds of the isolation flags: Docker's own smallest memory, far past any machine's largest.

@@ -51,7 +51,7 @@ def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 def make_snapshot(root: Path) -> Snapshot:
     if not root.is_dir():
-        raise NotADirectoryError(f"--source {root}: not a directory")
+        raise NotADirectoryError("not a directory")
     fd, name = tempfile.mkstemp(prefix="conveyor-source-", suffix=".tar")
     os.close(fd)
     path, count = Path(name), 0

@@ -27,6 +27,8 @@ USAGE = {
     "show_zero_id": (["show", "0"], "argument BUILD"),
     "logs_huge_attempt": (["logs", "1", "j", "--attempt", "99999999999"], "argument --attempt"),
     "logs_negative_attempt": (["logs", "1", "j", "--attempt", "-1"], "argument --attempt"),
+    # Attempts count from 1: 0 is no attempt (not "the latest", which is leaving it out).
+    "logs_zero_attempt": (["logs", "1", "j", "--attempt", "0"], "argument --attempt"),
     "builds_huge_limit": (["builds", "--limit", "99999999999"], "argument --limit"),
     "builds_zero_limit": (["builds", "--limit", "0"], "argument --limit"),
     "builds_negative_limit": (["builds", "--limit", "-5"], "argument --limit"),

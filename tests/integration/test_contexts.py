@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conveyor import PROTOCOL_VERSION, __version__
-from tests.harness import CLI, Cluster
+from tests.harness import CLI, Cluster, wait_for
 
 # The store is not what this exercises: the SQLite pass covers it.
 pytestmark = pytest.mark.any_store
@@ -91,3 +91,54 @@ def test_a_data_dir_without_a_server_is_named(tmp_path: Path) -> None:
     result = _conveyor(tmp_path, "builds", "--data-dir", str(tmp_path))
     assert result.returncode == 2
     assert f"--data-dir {tmp_path}: no coordinator's files there" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--data-dir", "{dir}"], ["--data-dir={dir}"], ["--context", "nowhere"]],
+)
+def test_connection_flags_before_the_command_are_the_command_s(
+    tmp_path: Path, flags: list[str]
+) -> None:
+    # As `docker --context` or `kubectl --context` take them: before the command's name.
+    given = [flag.format(dir=tmp_path) for flag in flags]
+    before = _conveyor(tmp_path, *given, "builds", "--limit", "3")
+    after = _conveyor(tmp_path, "builds", "--limit", "3", *given)
+    assert before.returncode == after.returncode == 2, (before.stderr, after.stderr)
+    assert before.stderr == after.stderr
+    assert "--data-dir" in before.stderr or "--context names context" in before.stderr
+
+
+class OwnTokensCluster(OwnTokenCluster):
+    """A server that makes and keeps both its tokens in its data dir."""
+
+    def server_argv(self) -> list[str]:
+        argv = super().server_argv()
+        at = argv.index("--agent-token")
+        return argv[:at] + argv[at + 2 :]
+
+
+def test_an_agent_on_the_server_s_machine_finds_it_by_data_dir(tmp_path: Path) -> None:
+    cluster = OwnTokensCluster(tmp_path, tls=True)
+    cluster.start_server()
+    home = tmp_path / "home"
+    home.mkdir()
+    data = str(cluster.data_dir)
+    try:
+        cluster.agent_names.add("host")
+        agent = cluster._spawn(
+            "agent-host",
+            [
+                *("agent", "--data-dir", data, "--name", "host", "--executor", "shell"),
+                *("--work-dir", str(tmp_path / "agent-host")),
+            ],
+        )
+
+        def registered() -> bool:
+            assert agent.popen.poll() is None, agent.log()
+            listed = _conveyor(home, "agents", "--json", "--data-dir", data)
+            return any(a["name"] == "host" for a in json.loads(listed.stdout or "[]"))
+
+        wait_for(registered, 60, "the agent to register through --data-dir")
+    finally:
+        cluster.close()

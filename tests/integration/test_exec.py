@@ -4,14 +4,18 @@ executors, with `run`'s output and exit codes; real shell processes and real Doc
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from tests.harness import CLI, job, write_pipeline
+from tests.terminal_screen import Terminal
 
 # No coordinator is started or reached: the store is not involved.
 pytestmark = pytest.mark.any_store
@@ -175,6 +179,17 @@ def test_docker_runs_an_imageless_pipeline_passing_an_artifact(
         in (done.stdout)
     )
     assert "use/step-2: failed (exit 4)" in done.stdout
+    # Nothing of it outlives it: not its steps' containers, nor the networks an agent keeps
+    # ready for its next attempts (no later exec has its name to remove them).
+    agent = re.search(r" (exec-\d+) ", done.stdout)
+    assert agent is not None, done.stdout
+    engine = docker.from_env()
+    try:
+        mine: dict[str, str | list[str] | bool] = {"label": f"conveyor.agent={agent.group(1)}"}
+        assert engine.containers.list(all=True, filters=mine) == []
+        assert engine.networks.list(filters=mine) == []
+    finally:
+        engine.close()
 
 
 def test_ctrl_c_stops_the_running_step_and_exits_130(tmp_path: Path) -> None:
@@ -198,3 +213,55 @@ def test_ctrl_c_stops_the_running_step_and_exits_130(tmp_path: Path) -> None:
     assert "never" not in rest
     table = {line.split()[0]: line.split()[1] for line in rest.splitlines()[-2:]}
     assert table == {"slow": "canceled", "after": "canceled"}
+
+
+HELD = """
+name: held
+jobs:
+  hold:
+    steps:
+      - run: echo hold-started; while [ ! -e '{gate}' ]; do sleep 0.1; done; echo hold-done
+"""
+
+
+@pytest.mark.parametrize("colour", ["never", "always"])
+def test_on_a_terminal_exec_shows_run_s_live_view_and_takes_color(
+    tmp_path: Path, colour: str
+) -> None:
+    gate = tmp_path / "gate"
+    path = write_pipeline(tmp_path, "held.yml", HELD.format(gate=gate))
+    command = [*CLI, "exec", str(path), "--executor", "shell", "--color", colour]
+    term = Terminal(command, {k: v for k, v in os.environ.items() if k != "NO_COLOR"})
+    try:
+        term.wait_until(
+            lambda t: (
+                any(line.startswith("  hold ") for line in t.text().splitlines())
+                and "hold-started" in t.text()
+            ),
+            "the jobs' summary below the step's first line",
+        )
+        gate.touch()
+        code, errors = term.finish()
+    finally:
+        term.close()
+    assert code == 0, (code, errors, term.text())
+    assert "hold-done" in term.text(), term.text()
+    assert (re.search(rb"\x1b\[[0-9;]*m", term.raw) is not None) is (colour == "always")
+
+
+@pytest.mark.parametrize("command", ["exec", "run"])
+def test_a_source_that_is_no_directory_is_named_once(tmp_path: Path, command: str) -> None:
+    path = write_pipeline(tmp_path, "held.yml", HELD.format(gate=tmp_path / "gate"))
+    not_a_dir = tmp_path / "file"
+    not_a_dir.touch()
+    # `run` checks its input before it calls the coordinator: none needs to answer.
+    nowhere = ["--coordinator", "127.0.0.1:9", "--token", "t"] if command == "run" else []
+    done = subprocess.run(
+        [*CLI, command, str(path), "--source", str(not_a_dir), *nowhere],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"conveyor: --source {not_a_dir}: not a directory\n"

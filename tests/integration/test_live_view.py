@@ -303,3 +303,63 @@ def test_show_follow_follows_until_the_end(cluster: Cluster, tmp_path: Path) -> 
     assert code == 0 and not errors, errors
     assert "held/hold | held-done" in term.text(), term.text()
     assert re.search(r"^build \d+ \(gated\): succeeded$", term.text(), re.M), term.text()
+
+
+DEPLOYED = """
+name: deployed
+image: any
+jobs:
+  held:
+    labels: {{executor: shell}}
+    environment: staging
+    steps:
+      - name: hold
+        run: echo held-started; {wait}; echo held-done
+"""
+
+
+def test_rollback_follows_in_the_live_view_and_ctrl_c_leaves_it_running(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    path = write_pipeline(tmp_path, "deployed.yml", DEPLOYED.format(wait=WAIT.format(gate=gate)))
+    gate.touch()
+    for _ in range(2):
+        deployed = cluster.cli("run", str(path))
+        assert deployed.returncode == 0, deployed.stderr.decode()
+    first = cluster.json("deployments", "staging")["deployments"][-1]["id"]
+    gate.unlink()
+    term = _terminal(cluster, "rollback", "staging", "--to", str(first), "--color", "always")
+    try:
+        term.wait_until(
+            lambda t: "held-started" in t.text() and _state(t.text(), "held") == "running",
+            "the rollback's step and its job in the summary",
+        )
+        term.interrupt()
+        code, errors = term.finish()
+    finally:
+        term.close()
+    found = re.search(r"stopped following build (\d+); it is still running\.", errors)
+    assert code == 130 and found is not None, (code, errors)
+    assert "Traceback" not in errors, errors
+    build = int(found.group(1))
+    assert cluster.show(build)["status"] == "running"
+    gate.touch()
+    done = cluster.wait_build(build, lambda d: d["status"] != "running", 60, "the build's end")
+    assert done["status"] == "succeeded", done
+
+
+def test_rollback_no_follow_names_the_command_that_follows(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    gate.touch()
+    path = write_pipeline(tmp_path, "deployed.yml", DEPLOYED.format(wait=WAIT.format(gate=gate)))
+    for _ in range(2):
+        assert cluster.cli("run", str(path)).returncode == 0
+    first = cluster.json("deployments", "staging")["deployments"][-1]["id"]
+    queued = cluster.cli("rollback", "staging", "--to", str(first), "--no-follow")
+    out = queued.stdout.decode()
+    found = re.search(r"^build (\d+) redeploys", out)
+    assert queued.returncode == 0 and found is not None, (out, queued.stderr.decode())
+    assert out.rstrip().endswith(f"follow it with: conveyor show {found.group(1)} --follow"), out

@@ -57,3 +57,22 @@ def test_a_command_has_a_description_and_named_values(
     ]
     assert not unnamed, f"{path}: default metavars for {unnamed}"
     assert "BUILD BUILD" not in parser.format_help()
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["builds", "--bogus"], "conveyor builds"),
+        (["agent", "--data-dri", "x"], "conveyor agent"),
+        (["token", "create", "ci", "--role", "viewer", "--bogus"], "conveyor token create"),
+    ],
+)
+def test_an_unknown_flag_points_at_its_command_s_help(
+    argv: list[str], prog: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(argv)
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"{prog}: error: unrecognized arguments: "), error
+    assert error.endswith(f"(see: {prog} --help)\n"), error
