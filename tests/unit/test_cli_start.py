@@ -7,14 +7,18 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 import pytest
 
 from conveyor import __version__
 from conveyor.cli.errors import EXIT_UNAVAILABLE
 from conveyor.cli.parser import build_parser
 from conveyor.cli.parsing import Lazy
+from conveyor.v1 import control_pb2, types_pb2
 
 # Runs the CLI in a fresh interpreter and writes, once it exits, every module it imported.
 PROBE = (
@@ -120,3 +124,63 @@ def test_lint_loads_no_grpc_and_needs_no_coordinator(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "conveyor.cli.lint_command" in modules and "yaml" in modules
     assert _loaded(modules, ("grpc", "google.protobuf", "conveyor.v1", "conveyor.cli.client")) == []
+
+
+def _submit(
+    request: control_pb2.SubmitBuildRequest, context: grpc.ServicerContext
+) -> control_pb2.SubmitBuildResponse:
+    return control_pb2.SubmitBuildResponse(build_id=7)
+
+
+def _watch(
+    request: control_pb2.WatchBuildRequest, context: grpc.ServicerContext
+) -> Iterator[control_pb2.BuildEvent]:
+    job = control_pb2.Job(
+        name="a",
+        status=types_pb2.JOB_STATUS_SUCCEEDED,
+        attempts=[control_pb2.Attempt(number=1, agent_name="shell-0")],
+    )
+    build = control_pb2.Build(
+        id=request.build_id, name="p", status=types_pb2.BUILD_STATUS_SUCCEEDED, jobs=[job]
+    )
+    yield control_pb2.BuildEvent(snapshot=build)
+
+
+@pytest.fixture
+def coordinator() -> Iterator[str]:
+    """A gRPC server on loopback that takes a build and says at once that it succeeded: all
+    `run` needs to get to its end."""
+    handlers = {
+        "SubmitBuild": grpc.unary_unary_rpc_method_handler(
+            _submit,
+            request_deserializer=control_pb2.SubmitBuildRequest.FromString,
+            response_serializer=control_pb2.SubmitBuildResponse.SerializeToString,
+        ),
+        "WatchBuild": grpc.unary_stream_rpc_method_handler(
+            _watch,
+            request_deserializer=control_pb2.WatchBuildRequest.FromString,
+            response_serializer=control_pb2.BuildEvent.SerializeToString,
+        ),
+    }
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("conveyor.v1.ControlService", handlers),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)
+
+
+def test_run_to_its_end_draws_no_rich_off_a_terminal(coordinator: str, tmp_path: Path) -> None:
+    """Followed and printed as plain lines (stdout is a pipe here): rich is for terminals."""
+    pipeline = tmp_path / "p.yml"
+    pipeline.write_text("name: p\njobs:\n  a:\n    steps: [{run: 'true'}]\n")
+    done, modules = _run("run", str(pipeline), "--coordinator", coordinator, "--token", "t")
+    assert done.returncode == 0, done.stderr
+    assert "build 7 submitted\n" in done.stdout
+    assert "JOB  STATUS     ATTEMPTS  EXIT  AGENT    TIME  REASON\n" in done.stdout
+    assert "a    succeeded  1               shell-0  -\n" in done.stdout
+    assert _loaded(modules, ("rich",)) == []
