@@ -132,29 +132,41 @@ def _submit(
     return control_pb2.SubmitBuildResponse(build_id=7)
 
 
-def _watch(
-    request: control_pb2.WatchBuildRequest, context: grpc.ServicerContext
-) -> Iterator[control_pb2.BuildEvent]:
+def _succeeded(build_id: int) -> control_pb2.Build:
     job = control_pb2.Job(
         name="a",
         status=types_pb2.JOB_STATUS_SUCCEEDED,
         attempts=[control_pb2.Attempt(number=1, agent_name="shell-0")],
     )
-    build = control_pb2.Build(
-        id=request.build_id, name="p", status=types_pb2.BUILD_STATUS_SUCCEEDED, jobs=[job]
+    return control_pb2.Build(
+        id=build_id, name="p", status=types_pb2.BUILD_STATUS_SUCCEEDED, jobs=[job]
     )
-    yield control_pb2.BuildEvent(snapshot=build)
+
+
+def _get(request: control_pb2.GetBuildRequest, context: grpc.ServicerContext) -> control_pb2.Build:
+    return _succeeded(request.build_id)
+
+
+def _watch(
+    request: control_pb2.WatchBuildRequest, context: grpc.ServicerContext
+) -> Iterator[control_pb2.BuildEvent]:
+    yield control_pb2.BuildEvent(snapshot=_succeeded(request.build_id))
 
 
 @pytest.fixture
 def coordinator() -> Iterator[str]:
     """A gRPC server on loopback that takes a build and says at once that it succeeded: all
-    `run` needs to get to its end."""
+    `run` and `show` need to get to their end."""
     handlers = {
         "SubmitBuild": grpc.unary_unary_rpc_method_handler(
             _submit,
             request_deserializer=control_pb2.SubmitBuildRequest.FromString,
             response_serializer=control_pb2.SubmitBuildResponse.SerializeToString,
+        ),
+        "GetBuild": grpc.unary_unary_rpc_method_handler(
+            _get,
+            request_deserializer=control_pb2.GetBuildRequest.FromString,
+            response_serializer=control_pb2.Build.SerializeToString,
         ),
         "WatchBuild": grpc.unary_stream_rpc_method_handler(
             _watch,
@@ -184,3 +196,11 @@ def test_run_to_its_end_draws_no_rich_off_a_terminal(coordinator: str, tmp_path:
     assert "JOB  STATUS     ATTEMPTS  EXIT  AGENT    TIME  REASON\n" in done.stdout
     assert "a    succeeded  1               shell-0  -\n" in done.stdout
     assert _loaded(modules, ("rich",)) == []
+
+
+def test_show_reads_no_pipeline(coordinator: str) -> None:
+    """Only `run` parses a pipeline: the other build commands load neither YAML nor its rules."""
+    done, modules = _run("show", "7", "--coordinator", coordinator, "--token", "t")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("build 7 (p): succeeded\n")
+    assert _loaded(modules, ("yaml", "conveyor.pipeline", "rich")) == []
