@@ -13,7 +13,10 @@ from conveyor.cli.parser import build_parser
 
 
 def run(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    # Building all ~50 commands' parsers costs more than most commands' own work: only the one
+    # named first is built; a line starting with an option (--help) gets them all.
+    chosen = argv[0] if argv and not argv[0].startswith("-") else None
+    args = build_parser(chosen).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

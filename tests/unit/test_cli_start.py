@@ -5,11 +5,14 @@ without --source none of the upload code; and each implementation the parser nam
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -17,7 +20,7 @@ import pytest
 from conveyor import __version__
 from conveyor.cli.errors import EXIT_UNAVAILABLE
 from conveyor.cli.parser import build_parser
-from conveyor.cli.parsing import Lazy
+from conveyor.cli.parsing import Lazy, Parser
 from conveyor.v1 import control_pb2, types_pb2
 
 # Runs the CLI in a fresh interpreter and writes, once it exits, every module it imported.
@@ -207,3 +210,52 @@ def test_show_reads_no_pipeline(coordinator: str) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("build 7 (p): succeeded\n")
     assert _loaded(modules, ("yaml", "conveyor.pipeline", "rich")) == []
+
+
+def _parsed(argv: list[str], chosen: str | None) -> tuple[object, str, str]:
+    """What parsing `argv` gives (the arguments, or the exit code) and prints."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            args = vars(build_parser(chosen).parse_args(argv))
+        except SystemExit as done:
+            return done.code, out.getvalue(), err.getvalue()
+    named = {k: (v.module, v.name) if isinstance(v, Lazy) else v for k, v in args.items()}
+    return named, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "p.yml", "--env", "A=1", "--no-follow", "--coordinator", "h:1", "--token", "t"],
+        ["run"],  # a missing argument
+        ["run", "--help"],
+        ["runn", "p.yml"],  # no such command: the error lists them all
+        ["builds", "--limit", "0"],
+        ["token", "create", "ci", "--role", "developer"],
+        ["token", "create", "--help"],
+        ["token"],
+        ["context", "add", "prod", "--coordinator", "h:1"],
+        ["agent", "--labels", "os=linux", "--token", "t"],
+    ],
+)
+def test_building_only_the_chosen_command_parses_the_same(argv: list[str]) -> None:
+    assert _parsed(argv, argv[0]) == _parsed(argv, None)
+
+
+def test_only_the_chosen_command_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    real_init = Parser.__init__
+
+    def counting(self: Parser, *args: Any, **kwargs: Any) -> None:
+        built.append(str(kwargs.get("prog", "")))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Parser, "__init__", counting)
+    build_parser()
+    everything = len(built)
+    built.clear()
+    build_parser("run")
+    # The top-level parser, the connection options every client command shares, and `run`.
+    assert len(built) == 3, built
+    assert everything > 30
