@@ -150,6 +150,12 @@ def _get(request: control_pb2.GetBuildRequest, context: grpc.ServicerContext) ->
     return _succeeded(request.build_id)
 
 
+def _tokens(
+    request: control_pb2.ListTokensRequest, context: grpc.ServicerContext
+) -> control_pb2.ListTokensResponse:
+    return control_pb2.ListTokensResponse(tokens=[control_pb2.Token(name="ci", role="viewer")])
+
+
 def _watch(
     request: control_pb2.WatchBuildRequest, context: grpc.ServicerContext
 ) -> Iterator[control_pb2.BuildEvent]:
@@ -170,6 +176,11 @@ def coordinator() -> Iterator[str]:
             _get,
             request_deserializer=control_pb2.GetBuildRequest.FromString,
             response_serializer=control_pb2.Build.SerializeToString,
+        ),
+        "ListTokens": grpc.unary_unary_rpc_method_handler(
+            _tokens,
+            request_deserializer=control_pb2.ListTokensRequest.FromString,
+            response_serializer=control_pb2.ListTokensResponse.SerializeToString,
         ),
         "WatchBuild": grpc.unary_stream_rpc_method_handler(
             _watch,
@@ -210,6 +221,13 @@ def test_show_reads_no_pipeline(coordinator: str) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("build 7 (p): succeeded\n")
     assert _loaded(modules, ("yaml", "conveyor.pipeline", "rich")) == []
+
+
+def test_a_listing_off_a_terminal_draws_no_rich(coordinator: str) -> None:
+    done, modules = _run("token", "list", "--coordinator", coordinator, "--token", "t")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("NAME  ROLE    CREATED  LAST USED\nci    viewer")
+    assert _loaded(modules, ("rich",)) == []
 
 
 def _parsed(argv: list[str], chosen: str | None) -> tuple[object, str, str]:
