@@ -9,8 +9,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from rich.text import Text
-
 from conveyor.cli.bounds import printable
 from conveyor.cli.client import Client
 from conveyor.cli.errors import EXIT_OK
@@ -61,7 +59,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 def print_tokens(
     tokens: Sequence[control_pb2.Token], out: TextIO = sys.stdout, absolute: bool = False
 ) -> None:
-    rows: list[list[str | Text]] = [
+    rows: list[list[str]] = [
         [
             printable(t.name),
             t.role,
@@ -99,7 +97,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         _emit({"events": [audit_doc(e) for e in events]})
     else:
-        rows: list[list[str | Text]] = [
+        rows: list[list[str]] = [
             [
                 shown(e.at_ms, args.absolute),
                 printable(e.by),

@@ -7,7 +7,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor import wire
 from conveyor.cli.bounds import printable
@@ -19,9 +19,12 @@ from conveyor.cli.render import print_agents, print_build, print_builds
 from conveyor.cli.views import open_view, stopped_following
 from conveyor.documents import agent_doc, build_doc, build_summary_doc, log_doc
 from conveyor.paths import format_size
-from conveyor.pipeline import Pipeline, PipelineError, load_pipeline, reserved_env_problem
 from conveyor.states import BuildStatus
 from conveyor.v1 import control_pb2
+
+if TYPE_CHECKING:
+    # Only `run` reads a pipeline (YAML and its rules): the other commands do not load them.
+    from conveyor.pipeline import Pipeline
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -35,6 +38,8 @@ def _emit_json(doc: Any) -> None:
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
+    from conveyor.pipeline import reserved_env_problem
+
     env: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -48,6 +53,8 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 
 
 def _read_pipeline(path: str) -> tuple[str, Pipeline]:
+    from conveyor.pipeline import PipelineError, load_pipeline
+
     try:
         data = Path(path).read_bytes()
     except OSError as error:

@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomli_w
 
 from conveyor.cli.errors import CliError
 
@@ -75,6 +71,8 @@ def check_name(name: str) -> str:
 def load(path: Path | None = None) -> Config:
     """The config at `path` (default: `config_path()`); none is an empty one. A file that is
     not valid is a usage error naming the file, the line and the key."""
+    import tomllib  # not for commands whose flags or environment name the coordinator
+
     path = path or config_path()
     try:
         text = path.read_text(encoding="utf-8")
@@ -175,6 +173,8 @@ def find(config: Config, name: str, named_by: str) -> Context:
 
 def save(config: Config) -> None:
     """Writes `config` whole (temp file, then rename: a reader never sees half of it), 0600."""
+    import tempfile  # only the context commands write the config
+
     config.path.parent.mkdir(mode=CONFIG_DIR_MODE, parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=config.path.parent)
     try:
@@ -190,6 +190,8 @@ def save(config: Config) -> None:
 
 
 def render(config: Config) -> str:
+    import tomli_w  # only the context commands write the config
+
     doc: dict[str, Any] = {}
     if config.current is not None:
         doc["current"] = config.current

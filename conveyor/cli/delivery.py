@@ -8,12 +8,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from rich.text import Text
-
 from conveyor.cli.bounds import printable
 from conveyor.cli.client import Client
 from conveyor.cli.errors import EXIT_OK
-from conveyor.cli.terminal import cell, table
+from conveyor.cli.terminal import Cell, cell, table
 from conveyor.cli.times import shown
 from conveyor.documents import deployments_doc, environments_doc
 from conveyor.pipeline.issues import quote
@@ -54,7 +52,7 @@ def print_environments(
     out: TextIO = sys.stdout,
     absolute: bool = False,
 ) -> None:
-    rows: list[list[str | Text]] = []
+    rows: list[list[str | Cell]] = []
     for environment in environments:
         current = environment.current if environment.HasField("current") else None
         rows.append(
@@ -74,7 +72,7 @@ def print_deployments(
     out: TextIO = sys.stdout,
     absolute: bool = False,
 ) -> None:
-    rows: list[list[str | Text]] = [
+    rows: list[list[str | Cell]] = [
         [
             str(d.id),
             str(d.build_id),

@@ -14,7 +14,12 @@ from conveyor.cli.parsing import client_options
 
 
 def run(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(connection_flags_last(argv))
+    # Connection flags given before the command are the command's (`--context farm builds`).
+    argv = connection_flags_last(argv)
+    # Building all ~50 commands' parsers costs more than most commands' own work: only the one
+    # named first is built; a line starting with an option (--help) gets them all.
+    chosen = argv[0] if argv and not argv[0].startswith("-") else None
+    args = build_parser(chosen).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from rich.text import Text
 
 from conveyor.cli.bounds import printable
 from conveyor.cli.client import CALL_TIMEOUT_S, Client
@@ -103,7 +102,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"targets": [target_doc(t) for t in reply.targets]}, indent=2))
         return EXIT_OK
-    rows: list[list[str | Text]] = [
+    rows: list[list[str]] = [
         [
             str(t.id),
             KINDS.get(t.kind, "?"),

@@ -12,17 +12,21 @@ from conveyor.cli import (
     parser_local,
     parser_sides,
 )
-from conveyor.cli.parsing import Lazy, Parser, client_options
+from conveyor.cli.parsing import Commands, Lazy, Parser, client_options
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser, or with `chosen` (the first word of a command line) only that
+    command's arguments: parsing the line gives the same either way."""
     parser = Parser(
         prog="conveyor",
         description="Conveyor: a build farm. Start a coordinator with `conveyor server`, agents "
         "with `conveyor agent`, and run pipelines with `conveyor run`.",
     )
     parser.add_argument("--version", action="version", version=f"conveyor {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", action=Commands)
+    assert isinstance(sub, Commands)
+    sub.chosen = chosen
     parser_sides.add_server(sub)
     parser_sides.add_agent(sub)
     common = client_options()

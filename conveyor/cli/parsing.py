@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from conveyor.cli.bounds import MAX_ID, int_in
 
@@ -49,6 +49,41 @@ class Lazy:
     def resolve(self) -> Callable[..., Any]:
         function: Callable[..., Any] = getattr(importlib.import_module(self.module), self.name)
         return function
+
+
+class _Skipped:
+    """Stands in for the parser of a command the command line does not choose: it takes that
+    command's arguments and drops them, so a command pays only for its own parser."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Skipped]:
+        return self._drop
+
+    def _drop(self, *args: object, **kwargs: object) -> _Skipped:
+        return self
+
+
+if TYPE_CHECKING:
+    _Commands = argparse._SubParsersAction[Parser]
+else:
+    _Commands = argparse._SubParsersAction  # generic only in the stubs
+
+
+class Commands(_Commands):
+    """The commands: all listed (help, "invalid choice"), but with `chosen` set only that one's
+    arguments are built; None builds every command's."""
+
+    chosen: str | None = None
+
+    def add_parser(self, name: str, **kwargs: Any) -> Parser:
+        aliases: tuple[str, ...] = tuple(kwargs.get("aliases", ()))
+        if self.chosen is None or self.chosen in (name, *aliases):
+            return super().add_parser(name, **kwargs)
+        if "help" in kwargs:
+            self._choices_actions.append(self._ChoicesPseudoAction(name, aliases, kwargs["help"]))
+        skipped = cast(Parser, _Skipped())
+        for key in (name, *aliases):
+            self._name_parser_map[key] = skipped
+        return skipped
 
 
 BUILD_ID = int_in(1, MAX_ID)

@@ -7,11 +7,9 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from rich.text import Text
-
 from conveyor import wire
 from conveyor.cli.bounds import printable
-from conveyor.cli.terminal import cell, colour, table
+from conveyor.cli.terminal import Cell, cell, colour, table
 from conveyor.cli.times import shown
 from conveyor.documents import build_doc
 from conveyor.v1 import control_pb2
@@ -40,7 +38,7 @@ def print_build(build: control_pb2.Build, out: TextIO = sys.stdout) -> None:
         )
     for line in (doc["error"] or "").splitlines():
         print(f"error: {printable(line)}", file=out)
-    rows: list[list[str | Text]] = []
+    rows: list[list[str | Cell]] = []
     for job, job_pb in zip(doc["jobs"], build.jobs, strict=True):
         latest = job_pb.attempts[-1] if job_pb.attempts else None
         why = job["message"] or job["reason"] or ""
@@ -63,7 +61,7 @@ def print_build(build: control_pb2.Build, out: TextIO = sys.stdout) -> None:
 def print_builds(
     builds: Sequence[control_pb2.Build], out: TextIO = sys.stdout, absolute: bool = False
 ) -> None:
-    rows: list[list[str | Text]] = []
+    rows: list[list[str | Cell]] = []
     for build in builds:
         status = wire.build_status_from_pb(build.status).value
         rows.append(
@@ -93,7 +91,7 @@ def _origin(build: control_pb2.Build) -> str:
 def print_agents(
     agents: Sequence[control_pb2.Agent], out: TextIO = sys.stdout, absolute: bool = False
 ) -> None:
-    rows: list[list[str | Text]] = []
+    rows: list[list[str | Cell]] = []
     for agent in agents:
         labels = ",".join(f"{k}={v}" for k, v in sorted(agent.labels.items())) or "-"
         rows.append(

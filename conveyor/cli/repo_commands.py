@@ -11,7 +11,6 @@ import re
 from typing import Any
 
 import grpc
-from rich.text import Text
 
 from conveyor.cli.bounds import printable
 from conveyor.cli.client import CALL_TIMEOUT_S, Client
@@ -101,7 +100,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"repos": [repo_doc(r) for r in reply.repos]}, indent=2))
         return EXIT_OK
-    rows: list[list[str | Text]] = [
+    rows: list[list[str]] = [
         [
             printable(r.name),
             printable(r.url),

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from rich.text import Text
 
 from conveyor.cli.bounds import printable
 from conveyor.cli.client import CALL_TIMEOUT_S, Client, explain
@@ -98,7 +97,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"secrets": [secret_doc(s) for s in reply.secrets]}, indent=2))
         return EXIT_OK
-    rows: list[list[str | Text]] = [
+    rows: list[list[str]] = [
         [
             printable(s.name),
             printable(s.environment) or "(any job)",

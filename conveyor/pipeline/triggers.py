@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from cronsim import CronSim, CronSimError
-
 from conveyor.pipeline.globs import any_glob_matches
 from conveyor.pipeline.model import Triggers
 
@@ -38,6 +36,9 @@ def push_accepted(triggers: Triggers, *, branch: str | None, tag: str | None) ->
 
 def cron_problem(cron: str) -> str | None:
     """Why `cron` is not a schedule this format accepts (None: it is)."""
+    # Loaded for a schedule only: `conveyor run` of a pipeline without one never needs it.
+    from cronsim import CronSim, CronSimError
+
     fields = cron.split()
     if len(fields) != len(CRON_FIELDS):
         return f"expected {CRON_HINT}; got {len(fields)} field{'s' if len(fields) != 1 else ''}"
@@ -58,6 +59,8 @@ def next_fire_ms(cron: str, after_ms: int) -> int:
     Fire times fall on whole minutes. Raises ValueError for an expression cron_problem refuses,
     or one with no fire time left before the calendar ends (year 9999).
     """
+    from cronsim import CronSim
+
     problem = cron_problem(cron)
     if problem is not None:
         raise ValueError(problem)

@@ -22,6 +22,12 @@ from benchkit.procs import CLI, CLIENT_TOKEN, Farm
 WARM_UP_RUNS = 1  # page cache, .pyc files, the agent's first job
 
 
+def user_env() -> dict[str, str]:
+    """The environment as a user's shell has it: bytecode written once and then read, even when
+    the bench itself runs with PYTHONDONTWRITEBYTECODE (else every run compiles every module)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def conveyor_command() -> list[str]:
     """The installed `conveyor` script beside this interpreter, as users run it."""
     script = Path(sys.executable).parent / "conveyor"
@@ -31,7 +37,9 @@ def conveyor_command() -> list[str]:
 def timed(command: Sequence[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the process) of one run, which must succeed."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=user_env()
+    )
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)

@@ -108,3 +108,15 @@ def test_docker_figures_sit_beside_raw_docker(tmp_path: Path, docker_ready: None
     assert [f["limit_name"] for f in networks] == ["--network bridge"] * 2
     for figure in networks:
         assert_sane(figure)
+
+
+def test_the_cli_is_timed_with_bytecode_as_users_have_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bench started with PYTHONDONTWRITEBYTECODE would otherwise time the CLI compiling
+    every module of its own on every run, which no installed command does."""
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    from benchkit.cli import timed
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    # Exits 1, and timed() raises, if the timed process would not write bytecode.
+    wall, cpu = timed([sys.executable, "-c", "import sys; sys.exit(sys.flags.dont_write_bytecode)"])
+    assert wall > 0 and cpu >= 0

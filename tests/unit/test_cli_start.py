@@ -5,16 +5,23 @@ without --source none of the upload code; and each implementation the parser nam
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
 
 from conveyor import __version__
 from conveyor.cli.errors import EXIT_UNAVAILABLE
 from conveyor.cli.parser import build_parser
-from conveyor.cli.parsing import Lazy
+from conveyor.cli.parsing import Lazy, Parser
+from conveyor.v1 import control_pb2, types_pb2
 
 # Runs the CLI in a fresh interpreter and writes, once it exits, every module it imported.
 PROBE = (
@@ -120,3 +127,153 @@ def test_lint_loads_no_grpc_and_needs_no_coordinator(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "conveyor.cli.lint_command" in modules and "yaml" in modules
     assert _loaded(modules, ("grpc", "google.protobuf", "conveyor.v1", "conveyor.cli.client")) == []
+
+
+def _submit(
+    request: control_pb2.SubmitBuildRequest, context: grpc.ServicerContext
+) -> control_pb2.SubmitBuildResponse:
+    return control_pb2.SubmitBuildResponse(build_id=7)
+
+
+def _succeeded(build_id: int) -> control_pb2.Build:
+    job = control_pb2.Job(
+        name="a",
+        status=types_pb2.JOB_STATUS_SUCCEEDED,
+        attempts=[control_pb2.Attempt(number=1, agent_name="shell-0")],
+    )
+    return control_pb2.Build(
+        id=build_id, name="p", status=types_pb2.BUILD_STATUS_SUCCEEDED, jobs=[job]
+    )
+
+
+def _get(request: control_pb2.GetBuildRequest, context: grpc.ServicerContext) -> control_pb2.Build:
+    return _succeeded(request.build_id)
+
+
+def _tokens(
+    request: control_pb2.ListTokensRequest, context: grpc.ServicerContext
+) -> control_pb2.ListTokensResponse:
+    return control_pb2.ListTokensResponse(tokens=[control_pb2.Token(name="ci", role="viewer")])
+
+
+def _watch(
+    request: control_pb2.WatchBuildRequest, context: grpc.ServicerContext
+) -> Iterator[control_pb2.BuildEvent]:
+    yield control_pb2.BuildEvent(snapshot=_succeeded(request.build_id))
+
+
+@pytest.fixture
+def coordinator() -> Iterator[str]:
+    """A gRPC server on loopback that takes a build and says at once that it succeeded: all
+    `run` and `show` need to get to their end."""
+    handlers = {
+        "SubmitBuild": grpc.unary_unary_rpc_method_handler(
+            _submit,
+            request_deserializer=control_pb2.SubmitBuildRequest.FromString,
+            response_serializer=control_pb2.SubmitBuildResponse.SerializeToString,
+        ),
+        "GetBuild": grpc.unary_unary_rpc_method_handler(
+            _get,
+            request_deserializer=control_pb2.GetBuildRequest.FromString,
+            response_serializer=control_pb2.Build.SerializeToString,
+        ),
+        "ListTokens": grpc.unary_unary_rpc_method_handler(
+            _tokens,
+            request_deserializer=control_pb2.ListTokensRequest.FromString,
+            response_serializer=control_pb2.ListTokensResponse.SerializeToString,
+        ),
+        "WatchBuild": grpc.unary_stream_rpc_method_handler(
+            _watch,
+            request_deserializer=control_pb2.WatchBuildRequest.FromString,
+            response_serializer=control_pb2.BuildEvent.SerializeToString,
+        ),
+    }
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("conveyor.v1.ControlService", handlers),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)
+
+
+def test_run_to_its_end_draws_no_rich_off_a_terminal(coordinator: str, tmp_path: Path) -> None:
+    """Followed and printed as plain lines (stdout is a pipe here): rich is for terminals."""
+    pipeline = tmp_path / "p.yml"
+    pipeline.write_text("name: p\njobs:\n  a:\n    steps: [{run: 'true'}]\n")
+    done, modules = _run("run", str(pipeline), "--coordinator", coordinator, "--token", "t")
+    assert done.returncode == 0, done.stderr
+    assert "build 7 submitted\n" in done.stdout
+    assert "JOB  STATUS     ATTEMPTS  EXIT  AGENT    TIME  REASON\n" in done.stdout
+    assert "a    succeeded  1               shell-0  -\n" in done.stdout
+    assert _loaded(modules, ("rich",)) == []
+    # Nor what only other paths need: the contexts' TOML (flags name the coordinator), writing
+    # files, a schedule's cron rules (the pipeline has none).
+    assert _loaded(modules, ("tomllib", "tempfile", "cronsim")) == []
+
+
+def test_show_reads_no_pipeline(coordinator: str) -> None:
+    """Only `run` parses a pipeline: the other build commands load neither YAML nor its rules."""
+    done, modules = _run("show", "7", "--coordinator", coordinator, "--token", "t")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("build 7 (p): succeeded\n")
+    assert _loaded(modules, ("yaml", "conveyor.pipeline", "rich")) == []
+
+
+def test_a_listing_off_a_terminal_draws_no_rich(coordinator: str) -> None:
+    done, modules = _run("token", "list", "--coordinator", coordinator, "--token", "t")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("NAME  ROLE    CREATED  LAST USED\nci    viewer")
+    assert _loaded(modules, ("rich",)) == []
+
+
+def _parsed(argv: list[str], chosen: str | None) -> tuple[object, str, str]:
+    """What parsing `argv` gives (the arguments, or the exit code) and prints."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            args = vars(build_parser(chosen).parse_args(argv))
+        except SystemExit as done:
+            return done.code, out.getvalue(), err.getvalue()
+    named = {k: (v.module, v.name) if isinstance(v, Lazy) else v for k, v in args.items()}
+    return named, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "p.yml", "--env", "A=1", "--no-follow", "--coordinator", "h:1", "--token", "t"],
+        ["run"],  # a missing argument
+        ["run", "--help"],
+        ["runn", "p.yml"],  # no such command: the error lists them all
+        ["builds", "--limit", "0"],
+        ["token", "create", "ci", "--role", "developer"],
+        ["token", "create", "--help"],
+        ["token"],
+        ["context", "add", "prod", "--coordinator", "h:1"],
+        ["agent", "--labels", "os=linux", "--token", "t"],
+    ],
+)
+def test_building_only_the_chosen_command_parses_the_same(argv: list[str]) -> None:
+    assert _parsed(argv, argv[0]) == _parsed(argv, None)
+
+
+def test_only_the_chosen_command_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    real_init = Parser.__init__
+
+    def counting(self: Parser, *args: Any, **kwargs: Any) -> None:
+        built.append(str(kwargs.get("prog", "")))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Parser, "__init__", counting)
+    build_parser()
+    everything = len(built)
+    built.clear()
+    build_parser("run")
+    # The top-level parser, the connection options every client command shares, and `run`.
+    assert len(built) == 3, built
+    assert everything > 30
