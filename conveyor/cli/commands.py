@@ -16,7 +16,7 @@ from conveyor.cli.errors import EXIT_FAILED, EXIT_OK, CliError
 from conveyor.cli.follow import follow_build, stream_logs
 from conveyor.cli.refs import branch_or_tag
 from conveyor.cli.render import print_agents, print_build, print_builds
-from conveyor.cli.views import open_view, stopped_following
+from conveyor.cli.views import again, open_view, stopped_following
 from conveyor.documents import agent_doc, build_doc, build_summary_doc, log_doc
 from conveyor.paths import format_size
 from conveyor.states import BuildStatus
@@ -126,7 +126,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.json:
             _emit_json({"id": build_id})
         else:
-            print(f"build {build_id} submitted; follow it with: conveyor show {build_id} --follow")
+            follow = again(args, f"show {build_id} --follow")
+            print(f"build {build_id} submitted; follow it with: {follow}")
         return EXIT_OK
     if not args.json:
         print(f"build {build_id} submitted", flush=True)
@@ -145,7 +146,7 @@ def _follow_and_print(
         view = None if args.json else open_view(args)
         build = follow_build(client, build_id, not args.json, earlier, view)
     except KeyboardInterrupt:
-        return stopped_following(build_id)
+        return stopped_following(build_id, args)
     if args.json:
         _emit_json(build_doc(build))
     else:
@@ -195,7 +196,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if not args.follow:
             raise
-        return stopped_following(args.build)
+        return stopped_following(args.build, args)
     return EXIT_OK
 
 

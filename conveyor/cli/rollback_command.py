@@ -10,7 +10,7 @@ from conveyor.cli.client import Client
 from conveyor.cli.errors import EXIT_FAILED, EXIT_OK
 from conveyor.cli.follow import follow_build
 from conveyor.cli.render import print_build
-from conveyor.cli.views import open_view, stopped_following
+from conveyor.cli.views import again, open_view, stopped_following
 from conveyor.documents import build_doc
 from conveyor.states import BuildStatus
 
@@ -24,7 +24,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         else:
             print(
                 f"build {started.build_id} redeploys deployment {started.redeploys} to "
-                f"{args.environment}; follow it with: conveyor show {started.build_id} --follow"
+                f"{args.environment}; follow it with: "
+                f"{again(args, f'show {started.build_id} --follow')}"
             )
         return EXIT_OK
     if not args.json:
@@ -37,7 +38,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         view = None if args.json else open_view(args)
         build = follow_build(client, started.build_id, not args.json, view=view)
     except KeyboardInterrupt:
-        return stopped_following(started.build_id)
+        return stopped_following(started.build_id, args)
     if args.json:
         print(json.dumps(build_doc(build), indent=2))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from types import TracebackType
 from typing import Protocol
@@ -43,12 +44,23 @@ def open_view(args: argparse.Namespace) -> View:
     return Progress(logs=logs or "all")
 
 
-def stopped_following(build_id: int) -> int:
+def again(args: argparse.Namespace, command: str) -> str:
+    """`conveyor COMMAND` with the connection flags this command line was given, so the
+    command printed as a hint reaches the same coordinator when typed (never the token)."""
+    words = ["conveyor", *command.split()]
+    for flag in ("coordinator", "context", "data_dir", "token_file", "ca"):
+        value = getattr(args, flag, None)
+        if value:
+            words += [f"--{flag.replace('_', '-')}", shlex.quote(str(value))]
+    return " ".join(words)
+
+
+def stopped_following(build_id: int, args: argparse.Namespace) -> int:
     """Ctrl-C while following: the build goes on; say so, and how to get back to it."""
     print(
         f"\nstopped following build {build_id}; it is still running.\n"
-        f"  follow again: conveyor show {build_id} --follow\n"
-        f"  cancel it:    conveyor cancel {build_id}",
+        f"  follow again: {again(args, f'show {build_id} --follow')}\n"
+        f"  cancel it:    {again(args, f'cancel {build_id}')}",
         file=sys.stderr,
         flush=True,
     )

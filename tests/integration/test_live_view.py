@@ -288,7 +288,11 @@ def test_show_follow_follows_until_the_end(cluster: Cluster, tmp_path: Path) -> 
     path = write_pipeline(tmp_path, "gated.yml", GATED.format(wait=WAIT.format(gate=gate)))
     submitted = cluster.cli("run", str(path), "--no-follow")
     out = submitted.stdout.decode()
-    found = re.search(r"build (\d+) submitted; follow it with: conveyor show (\d+) --follow$", out)
+    found = re.search(
+        r"build (\d+) submitted; follow it with: conveyor show (\d+) --follow "
+        rf"--coordinator {re.escape(cluster.address)}$",
+        out,
+    )
     assert found is not None and found.group(1) == found.group(2), out
     term = _terminal(cluster, "show", found.group(1), "--follow")
     try:
@@ -362,4 +366,10 @@ def test_rollback_no_follow_names_the_command_that_follows(
     out = queued.stdout.decode()
     found = re.search(r"^build (\d+) redeploys", out)
     assert queued.returncode == 0 and found is not None, (out, queued.stderr.decode())
-    assert out.rstrip().endswith(f"follow it with: conveyor show {found.group(1)} --follow"), out
+    # The hint carries the connection flags of the command line (here the harness's
+    # --coordinator), never its token.
+    hint = (
+        f"follow it with: conveyor show {found.group(1)} --follow --coordinator {cluster.address}"
+    )
+    assert out.rstrip().endswith(hint), out
+    assert CLIENT_TOKEN not in out
