@@ -19,6 +19,18 @@ import pyte
 READ_TIMEOUT_S = 90.0
 
 
+def ctrl_c_as_at_a_terminal() -> None:
+    """Lets the CLIs these tests start receive Ctrl-C. A suite started in the background by a
+    shell without job control inherits SIGINT ignored, and an ignored signal stays ignored
+    across exec, so a test's Ctrl-C would never arrive; a person at a terminal has it default.
+    A handler (not an ignore) in this process becomes the default in its children."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+ctrl_c_as_at_a_terminal()  # imported while collecting, on the main thread
+
+
 class Terminal:
     def __init__(
         self, command: Sequence[str], env: dict[str, str], columns: int = 100, lines: int = 30
