@@ -50,7 +50,8 @@ class LogStore:
             held = self.length(attempt_id, step_index)
             if offset > held:
                 return held, False
-            fresh = data[held - offset :]
+            # A slice of bytes is a copy: take one only when part of the chunk is already held.
+            fresh = data if held == offset else data[held - offset :]
             if not fresh:
                 return held, True
             path = self.path(attempt_id, step_index)
