@@ -35,6 +35,10 @@ class Inputs:
     pipeline_yaml: str
     job_name: str
     snapshot_size: int = 0
+    artifact_paths: tuple[str, ...] | None = None
+    """The job's `artifacts.paths` as frozen at submission; None for jobs stored before that,
+    whose rule is in `pipeline_yaml`."""
+    artifacts_always: bool = False
 
 
 @dataclass(frozen=True)

@@ -88,16 +88,13 @@ class Artifacts:
     async def inputs(self, agent: AgentSession, attempt_id: int, token: str) -> AttemptInputs:
         self._leases.check(agent.id, attempt_id, token)
         found = await self._runtime.db(self._index.inputs, attempt_id)
-        # Parsed off the event loop: a pipeline may be up to 1 MiB of YAML.
-        pipeline = await self._runtime.io(load_pipeline, found.pipeline_yaml, recorded=True)
-        rule = pipeline.job(found.job_name).artifacts
-        return AttemptInputs(
-            found.source,
-            found.needed,
-            tuple(rule.paths),
-            rule.when == "always",
-            found.snapshot_size,
-        )
+        paths, always = found.artifact_paths, found.artifacts_always
+        if paths is None:  # a job stored before its spec kept the rule
+            # Parsed off the event loop: a pipeline may be up to 1 MiB of YAML.
+            pipeline = await self._runtime.io(load_pipeline, found.pipeline_yaml, recorded=True)
+            rule = pipeline.job(found.job_name).artifacts
+            paths, always = tuple(rule.paths), rule.when == "always"
+        return AttemptInputs(found.source, found.needed, paths, always, found.snapshot_size)
 
     async def report_source(
         self, agent: AgentSession, attempt_id: int, token: str, commit: str, committed_at_ms: int

@@ -165,6 +165,11 @@ class JobSpecRecord:
     interruptible: bool = False
     """A newer push to the build's branch cancels it (reason `superseded`) while queued or
     running."""
+    artifact_paths: tuple[str, ...] | None = None
+    """Its `artifacts.paths`; None in specs stored before the rule was frozen here, whose rule
+    is read from the build's recorded pipeline instead."""
+    artifacts_always: bool = False
+    """`artifacts.when: always`: kept from a failed attempt too."""
 
 
 @dataclass(frozen=True)

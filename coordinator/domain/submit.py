@@ -106,6 +106,9 @@ def jobs_from_pipeline(
             secrets=tuple(job.secrets),
             privileged=job.privileged,
             interruptible=job.interruptible,
+            # Frozen here so that an attempt's inputs need no parse of the whole pipeline.
+            artifact_paths=tuple(job.artifacts.paths),
+            artifacts_always=job.artifacts.when == "always",
         )
         size = encoded_size(spec)
         if size > MAX_JOB_SPEC_BYTES:

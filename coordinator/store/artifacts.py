@@ -23,6 +23,7 @@ from coordinator.domain.artifact_records import (
     duplicate_artifact_message,
 )
 from coordinator.domain.errors import AlreadyExistsError, LimitError, NotFoundError
+from coordinator.store import rowmap
 from coordinator.store.artifact_tables import ArtifactRow, BlobRow, BuildSourceRow
 from coordinator.store.base import transaction
 from coordinator.store.commits import build_commit
@@ -41,6 +42,7 @@ _INPUTS = (
     select_columns(
         _JOBS.c.name,
         _JOBS.c.needs_json,
+        _JOBS.c.spec_json,
         _BUILDS.c.id.label("build_id"),
         _BUILDS.c.redeploys,
         _BUILDS.c.pipeline_yaml,
@@ -185,12 +187,15 @@ class ArtifactStore:
                 source = SourceSpec(
                     row.snapshot_sha256, row.git_url, row.git_ref, commit, row.collected
                 )
+            spec = rowmap.spec_from_json(row.spec_json)
             return Inputs(
                 source,
                 tuple(_record(r) for r in needed),
                 row.pipeline_yaml,
                 row.name,
                 row.size or 0,
+                spec.artifact_paths,
+                spec.artifacts_always,
             )
 
     def add_blob(self, sha256: str, size: int) -> None:

@@ -35,6 +35,8 @@ def spec_to_json(spec: JobSpecRecord) -> str:
     raw = asdict(spec)
     if not spec.secrets:
         del raw["secrets"]  # jobs naming none are stored as before secrets existed
+    if spec.artifact_paths is None:
+        del raw["artifact_paths"], raw["artifacts_always"]
     return json.dumps(raw, sort_keys=True)
 
 
@@ -51,7 +53,14 @@ def spec_from_json(text: str) -> JobSpecRecord:
         privileged=bool(raw.get("privileged", False)),
         # And before `interruptible`: such jobs were never canceled by a newer push.
         interruptible=bool(raw.get("interruptible", False)),
+        # And before the artifacts rule was frozen in the spec (None: read the pipeline).
+        artifact_paths=_optional_paths(raw.get("artifact_paths")),
+        artifacts_always=bool(raw.get("artifacts_always", False)),
     )
+
+
+def _optional_paths(value: object) -> tuple[str, ...] | None:
+    return tuple(str(path) for path in value) if isinstance(value, list) else None
 
 
 def step_record(row: AnyStep) -> StepRecord:

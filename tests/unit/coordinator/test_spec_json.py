@@ -32,3 +32,23 @@ def test_privileged_and_user_survive_the_round_trip() -> None:
         interruptible=True,
     )
     assert spec_from_json(spec_to_json(spec)) == spec
+
+
+def test_the_artifacts_rule_survives_the_round_trip_and_older_specs_have_none() -> None:
+    spec = JobSpecRecord(
+        (StepSpecRecord("s", "i", "r", {}, None),),
+        None,
+        0,
+        (),
+        artifact_paths=("dist/**", "report.xml"),
+        artifacts_always=True,
+    )
+    assert spec_from_json(spec_to_json(spec)) == spec
+    older = json.loads(spec_to_json(spec))
+    del older["artifact_paths"], older["artifacts_always"]
+    assert spec_from_json(json.dumps(older)).artifact_paths is None
+
+
+def test_a_spec_without_the_rule_is_stored_as_before() -> None:
+    spec = JobSpecRecord((StepSpecRecord("s", "i", "r", {}, None),), None, 0, ())
+    assert "artifact_paths" not in json.loads(spec_to_json(spec))
