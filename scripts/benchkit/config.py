@@ -117,6 +117,12 @@ SUBMIT_THREADS = 8
 FOLLOWERS_STEP_S = 900
 # How long the followers may take to open (every one has its first message) and to report.
 FOLLOWERS_READY_TIMEOUT_S = 300.0
+# Then the followers follow a step printing this many bytes a second (in lines of 100 bytes);
+# the coordinator's CPU is taken over a window this long, and must stay under this share of a
+# core (issue 14).
+FOLLOWED_PRINT_BYTES_PER_S = 1_000_000
+FOLLOWED_WINDOW_S = 5.0
+FOLLOWERS_CPU_SHARE_MAX = 0.25
 
 # The peers scenario: Buildbot, pinned (its master, worker and web packages share the version).
 BUILDBOT_VERSION = "4.3.0"

@@ -3,26 +3,33 @@
 A real coordinator and shell agent run one build whose step prints a line a second. The
 latency of `ListBuilds` (what `conveyor builds` calls) and of the `conveyor builds` command
 itself is measured first with no follower, then with N followers (WatchBuild and ReadLogs
-streams, from a second process) open on that build.
+streams, from a second process) open on that build. Then N followers follow a build whose step
+prints 1 MB/s: what the coordinator spends on them (CPU, as a share of a core), and how many
+bytes a second reach them, beside what N perfect readers would get.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import queue
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchkit import builds
 from benchkit.config import (
+    FOLLOWED_PRINT_BYTES_PER_S,
+    FOLLOWED_WINDOW_S,
+    FOLLOWERS_CPU_SHARE_MAX,
     FOLLOWERS_READY_TIMEOUT_S,
     FOLLOWERS_STEP_S,
     Sizes,
 )
-from benchkit.figures import Figure, median, percentile
-from benchkit.procs import CLI, CLIENT_TOKEN, Farm
+from benchkit.figures import Figure, at_most, median, percentile
+from benchkit.procs import CLI, CLIENT_TOKEN, Farm, cpu_seconds
 from benchkit.watchers import StreamStats, follow_main
 from conveyor.cli.client import Client
 
@@ -34,6 +41,18 @@ SAMPLE_GAP_S = 0.05
 
 def _pipeline(seconds: int) -> str:
     script = f"i=0; while [ $i -lt {seconds} ]; do i=$((i+1)); echo line $i; sleep 1; done"
+    text = builds.one_step(script, "followers", "shell")
+    return text.replace("  one:\n", f"  {JOB}:\n")
+
+
+def _printing_pipeline(seconds: int) -> str:
+    """A step printing FOLLOWED_PRINT_BYTES_PER_S in lines of 100 bytes, a tenth each 0.1 s."""
+    lines = FOLLOWED_PRINT_BYTES_PER_S // 1000
+    line = "x" * 99
+    script = (
+        f"i=0; while [ $i -lt {seconds * 10} ]; do i=$((i+1)); "
+        f"yes {line} | head -n {lines}; sleep 0.1; done"
+    )
     text = builds.one_step(script, "followers", "shell")
     return text.replace("  one:\n", f"  {JOB}:\n")
 
@@ -67,22 +86,19 @@ def _figures(label: str, lists: list[float], clis: list[float]) -> list[Figure]:
     ]
 
 
-def _with_followers(farm: Farm, build_id: int, sizes: Sizes) -> tuple[list[Figure], StreamStats]:
+def _following(farm: Farm, build_id: int, count: int, measure: Callable[[], None]) -> StreamStats:
+    """Runs `measure` while `count` followers (in a child process) follow the build."""
     context = multiprocessing.get_context("spawn")  # no gRPC state crosses a fork
     results: multiprocessing.Queue[object] = context.Queue()
     stop = context.Event()
-    n = sizes.followers
     child = context.Process(
-        target=follow_main, args=(farm.address, build_id, JOB, n, results, stop), daemon=True
+        target=follow_main, args=(farm.address, build_id, JOB, count, results, stop), daemon=True
     )
     child.start()
     try:
         opened = results.get(timeout=FOLLOWERS_READY_TIMEOUT_S)
         LOGGER.info("%s followers streaming", opened)
-        client = farm.client()
-        lists = _list_latencies(client, sizes.follower_samples)
-        client.close()
-        clis = _cli_latencies(farm.address, sizes.follower_cli_samples)
+        measure()
     finally:
         stop.set()
     try:
@@ -91,7 +107,53 @@ def _with_followers(farm: Farm, build_id: int, sizes: Sizes) -> tuple[list[Figur
         stats = StreamStats(errors=["the follower process did not report"])
     child.join(FOLLOWERS_READY_TIMEOUT_S)
     assert isinstance(stats, StreamStats)
-    return _figures(f"with {n} followers", lists, clis), stats
+    return stats
+
+
+def _with_followers(farm: Farm, build_id: int, sizes: Sizes) -> tuple[list[Figure], StreamStats]:
+    lists: list[float] = []
+    clis: list[float] = []
+
+    def measure() -> None:
+        client = farm.client()
+        lists.extend(_list_latencies(client, sizes.follower_samples))
+        client.close()
+        clis.extend(_cli_latencies(farm.address, sizes.follower_cli_samples))
+
+    stats = _following(farm, build_id, sizes.followers, measure)
+    return _figures(f"with {sizes.followers} followers", lists, clis), stats
+
+
+def _printing_followed(farm: Farm, sizes: Sizes) -> list[Figure]:
+    """The coordinator's CPU share while every follower follows a step printing 1 MB/s."""
+    client = farm.client()
+    build_id = client.submit(_printing_pipeline(FOLLOWERS_STEP_S), "bench.yml", {})
+    share: list[float] = []
+
+    def measure() -> None:
+        cpu, started = cpu_seconds(farm.coordinator_pid), time.perf_counter()
+        time.sleep(FOLLOWED_WINDOW_S)
+        spent = cpu_seconds(farm.coordinator_pid) - cpu
+        share.append(spent / (time.perf_counter() - started))
+
+    n = sizes.followers
+    stats = _following(farm, build_id, n, measure)
+    client.cancel(build_id)
+    builds.wait_final(client, build_id)
+    client.close()
+    for error in sorted(set(stats.errors))[:5]:
+        LOGGER.warning("a follower stream of the printing build failed: %s", error)
+    delivered = stats.received / stats.seconds / 1e6 if stats.seconds else math.nan
+    perfect = n * FOLLOWED_PRINT_BYTES_PER_S / 1e6
+    what = f"{n} followers of a {FOLLOWED_PRINT_BYTES_PER_S / 1e6:g} MB/s step"
+    return [
+        Figure("followers", f"coordinator CPU with {what}", share[0] * 100, "% of a core",
+               f"< {FOLLOWERS_CPU_SHARE_MAX * 100:g}", at_most(share[0], FOLLOWERS_CPU_SHARE_MAX)),
+        Figure("followers", f"log bytes reaching {what}", delivered, "MB/s", limit=perfect,
+               limit_name="every follower at the step's rate"),
+        Figure("followers", f"follower streams that failed ({what})", float(len(stats.errors)),
+               "streams"),
+    ]  # fmt: skip
 
 
 def run(root: Path, sizes: Sizes) -> list[Figure]:
@@ -109,6 +171,7 @@ def run(root: Path, sizes: Sizes) -> list[Figure]:
         client.cancel(build_id)
         builds.wait_final(client, build_id)  # so the agent has nothing left to stop
         client.close()
+        printing = _printing_followed(farm, sizes)
     finally:
         farm.stop()
     figures += loaded
@@ -118,4 +181,4 @@ def run(root: Path, sizes: Sizes) -> list[Figure]:
     ]
     for error in sorted(set(stats.errors))[:5]:
         LOGGER.warning("a follower stream failed: %s", error)
-    return figures
+    return figures + printing

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
@@ -28,6 +29,8 @@ STOP_POLL_S = 0.2
 class StreamStats:
     opened: int = 0  # streams that received their first message
     errors: list[str] = field(default_factory=list)
+    received: int = 0  # log bytes, all streams together
+    seconds: float = 0.0  # from every stream's first message to the stop
 
 
 async def _watch(
@@ -39,7 +42,9 @@ async def _watch(
     async for event in stub.WatchBuild(request, metadata=wire.bearer(CLIENT_TOKEN)):
         stats.opened += first
         first = False
-        received += len(event.log.data) if event.HasField("log") else 0
+        size = len(event.log.data) if event.HasField("log") else 0
+        received += size
+        stats.received += size
     return received
 
 
@@ -53,6 +58,7 @@ async def _read(
         stats.opened += first
         first = False
         received += len(chunk.data)
+        stats.received += len(chunk.data)
     return received
 
 
@@ -71,13 +77,16 @@ async def _follow_all(
             _watch(stub, build_id, stats) if index % 2 == 0 else _read(stub, build_id, job, stats)
         )
         tasks.append(asyncio.create_task(follow))
-    announced = False
+    announced, since, from_bytes = False, 0.0, 0
     while not stop.is_set() and not all(task.done() for task in tasks):
         settled = stats.opened + sum(task.done() for task in tasks)  # a refused one is done
         if not announced and settled >= count:
             ready.put(stats.opened)
-            announced = True
+            announced, since, from_bytes = True, time.monotonic(), stats.received
         await asyncio.sleep(STOP_POLL_S)
+    if announced:  # what arrived once every stream was open, and over how long
+        stats.seconds, stats.received = time.monotonic() - since, stats.received - from_bytes
+    ended_before = {task for task in tasks if task.done()}
     for task in tasks:
         task.cancel()
     for task in tasks:
@@ -85,7 +94,10 @@ async def _follow_all(
             try:
                 await task
             except grpc.aio.AioRpcError as error:
-                stats.errors.append(f"{error.code().name}: {error.details()}")
+                # A stream read when we canceled its task ends CANCELLED: that was us.
+                ours = task not in ended_before and error.code() is grpc.StatusCode.CANCELLED
+                if not ours:
+                    stats.errors.append(f"{error.code().name}: {error.details()}")
     for channel in channels:
         await channel.close(None)
     return stats

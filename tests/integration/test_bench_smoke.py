@@ -94,6 +94,12 @@ def test_each_scenario_without_docker(tmp_path: Path, scenarios: tuple[str, ...]
         followers = figures_of(doc, "followers")
         streaming = next(f for f in followers if f["name"] == "followers streaming")
         assert streaming["value"] == 20  # every follower of the quick size got its stream
+        # And then followed a step printing 1 MB/s: bytes reached them, no stream failed.
+        printing = [f for f in followers if "of a 1 MB/s step" in f["name"]]
+        by_kind = {f["name"].split(" ")[0]: f for f in printing}
+        assert by_kind["coordinator"]["unit"] == "% of a core"
+        assert by_kind["log"]["value"] > 0
+        assert by_kind["follower"]["value"] == 0
 
 
 @pytest.mark.docker
