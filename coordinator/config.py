@@ -50,6 +50,9 @@ WATCH_SNAPSHOT_MAX_AGE_S = WATCH_REFRESH_S / 2
 MAX_STREAMS_PER_CLIENT = 1024
 # Largest log chunk sent to a client in one message.
 LOG_READ_CHUNK_BYTES = 256 * 1024
+# Encoded stream messages kept for the other followers of the same chunk or snapshot: at most
+# this many times LOG_READ_CHUNK_BYTES of memory (and far less: most chunks are small).
+SHARED_ENCODINGS_KEPT = 64
 # Most bytes of a log one HTTP range request answers (a client reads a huge log slice by slice).
 LOG_RANGE_MAX_BYTES = 4 * 1024 * 1024
 # Queued jobs examined per claim, oldest first; a label mismatch moves on to the next.

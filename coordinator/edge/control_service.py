@@ -13,9 +13,10 @@ from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.follow import LogQuery
 from coordinator.domain.records import BuildRecord
 from coordinator.edge.access_convert import audit_event_to_pb, token_to_pb
-from coordinator.edge.convert import agent_to_pb, build_to_pb, log_chunk_to_pb, summary_to_pb
+from coordinator.edge.convert import agent_to_pb, build_to_pb, summary_to_pb
 from coordinator.edge.delivery_convert import deployment_to_pb, environment_to_pb, figures_to_pb
 from coordinator.edge.errors import Context, abort_for, unary
+from coordinator.edge.shared_encoding import SharedEncodings
 
 
 def client_of(context: Context) -> str:
@@ -38,6 +39,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         self._deployments = core.deployments
         self._rollbacks = core.rollbacks
         self._audit = core.audit
+        self._encodings = SharedEncodings()
 
     async def _authorize(self, context: Context, allowed: Sequence[str], action: str) -> Principal:
         """The caller, if its token's role is one of `allowed` (or above) for `action`."""
@@ -80,9 +82,10 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
         builds = await self._builds.list(request.limit, only)
         return control_pb2.ListBuildsResponse(builds=[summary_to_pb(b) for b in builds])
 
-    async def WatchBuild(
+    # Bytes: messages encoded once for every follower (edge/shared_encoding.py sends them).
+    async def WatchBuild(  # type: ignore[override]
         self, request: control_pb2.WatchBuildRequest, context: Context
-    ) -> AsyncIterator[control_pb2.BuildEvent]:
+    ) -> AsyncIterator[control_pb2.BuildEvent | bytes]:
         try:
             await self._authorize(context, READ, "read builds")
             resume = {(r.job, r.attempt_number, r.step_index): r.offset for r in request.resume}
@@ -90,15 +93,16 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
                 watch = self._follow.watch(request.build_id, request.include_logs, resume)
                 async for item in watch:
                     if isinstance(item, BuildRecord):
-                        yield control_pb2.BuildEvent(snapshot=build_to_pb(item))
+                        yield self._encodings.snapshot_event(item)
                     else:
-                        yield control_pb2.BuildEvent(log=log_chunk_to_pb(item))
+                        yield self._encodings.log_event(item)
         except Exception as error:
             await abort_for(error, context)
 
-    async def ReadLogs(
+    # Bytes: messages encoded once for every follower (edge/shared_encoding.py sends them).
+    async def ReadLogs(  # type: ignore[override]
         self, request: control_pb2.ReadLogsRequest, context: Context
-    ) -> AsyncIterator[control_pb2.LogChunk]:
+    ) -> AsyncIterator[control_pb2.LogChunk | bytes]:
         try:
             await self._authorize(context, READ, "read logs")
             query = LogQuery(
@@ -112,7 +116,7 @@ class ControlService(control_pb2_grpc.ControlServiceServicer):
             )
             with self._follow.streams.open(client_of(context)):
                 async for chunk in self._follow.read(query):
-                    yield log_chunk_to_pb(chunk)
+                    yield self._encodings.log_chunk(chunk)
         except Exception as error:
             await abort_for(error, context)
 

@@ -12,7 +12,6 @@ from conveyor import wire
 from conveyor.v1 import (
     agent_pb2_grpc,
     blobs_pb2_grpc,
-    control_pb2_grpc,
     notify_pb2_grpc,
     repos_pb2_grpc,
     secrets_pb2_grpc,
@@ -24,6 +23,7 @@ from coordinator.edge.control_service import ControlService
 from coordinator.edge.notify_service import NotifyService
 from coordinator.edge.repo_service import RepoService
 from coordinator.edge.secret_service import SecretService
+from coordinator.edge.shared_encoding import register_control_service
 from coordinator.tls import ServerTls
 
 # gRPC sets SO_REUSEPORT by default: a second coordinator on a port in use would bind it too, and
@@ -79,7 +79,7 @@ class GrpcEdge:
         self._tls = tls
         self._server = grpc.aio.server(options=[*wire.SERVER_OPTIONS, NO_REUSEPORT])
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(core), self._server)
-        control_pb2_grpc.add_ControlServiceServicer_to_server(ControlService(core), self._server)
+        register_control_service(ControlService(core), self._server)
         blobs_pb2_grpc.add_AgentBlobServiceServicer_to_server(AgentBlobService(core), self._server)
         blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobService(core), self._server)
         secrets_pb2_grpc.add_SecretServiceServicer_to_server(SecretService(core), self._server)

@@ -151,6 +151,9 @@ def _printing_followed(farm: Farm, sizes: Sizes) -> list[Figure]:
                f"< {FOLLOWERS_CPU_SHARE_MAX * 100:g}", at_most(share[0], FOLLOWERS_CPU_SHARE_MAX)),
         Figure("followers", f"log bytes reaching {what}", delivered, "MB/s", limit=perfect,
                limit_name="every follower at the step's rate"),
+        # The share depends on how fast the followers read; this is the coordinator's cost.
+        Figure("followers", "coordinator CPU per MB reaching them", share[0] / delivered * 1000,
+               "ms"),
         Figure("followers", f"follower streams that failed ({what})", float(len(stats.errors)),
                "streams"),
     ]  # fmt: skip
