@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from agent.config import LOG_CHUNK_BYTES
 from benchkit import builds, raw
 from benchkit.config import (
     DOCKER_LOG_SHARE_MIN,
@@ -92,9 +93,13 @@ def run(root: Path, sizes: Sizes, docker: bool) -> list[Figure]:
     shell_rate, delays = conveyor_rate(root / "shell", "shell", size, runs, sizes.log_lines)
     shell = shell_rate / MB
     bare = raw_rate(["sh", "-c", writer(size)], size, runs) / MB
+    # The other physical bound: every stored byte is made durable before it is acknowledged.
+    disk = median([raw.durable_write_rate(root, size, LOG_CHUNK_BYTES) for _ in range(runs)]) / MB
+    durable = f"disk: {size / MB:g} MB in {LOG_CHUNK_BYTES >> 20} MiB writes, fsync each"
     figures = [
         Figure("logs", f"shell: {what} stored", shell, "MB/s", f">= {SHELL_LOG_MB_PER_S_MIN:g}",
                at_least(shell, SHELL_LOG_MB_PER_S_MIN), bare, "sh read by pipe"),
+        Figure("logs", durable, disk, "MB/s"),
     ]  # fmt: skip
     p99 = percentile(delays, 0.99)
     figures.append(

@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from benchkit.config import BUSYBOX
 
@@ -27,6 +28,24 @@ def rate(command: list[str], count: int, concurrency: int) -> float:
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(lambda _: timed(command), range(count)))
     return count / (time.perf_counter() - started)
+
+
+def durable_write_rate(directory: Path, size: int, chunk: int) -> float:
+    """Bytes per second written to a file in `directory` `chunk` at a time, each made durable
+    (fsync) before the next, as the coordinator stores a log before acknowledging it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "durable-write.bin"
+    data = memoryview(b"\0" * chunk)
+    started = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+    try:
+        for start in range(0, size, chunk):
+            os.write(fd, data[: size - start])
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return size / (time.perf_counter() - started)
 
 
 def read_rate(command: list[str], expected_bytes: int) -> float:
