@@ -149,6 +149,7 @@ class Agent:
                 self._abandon_all()
             self._wait_for_attempts()
             self._abort.set()
+            self._room.changed.set()  # the room watch would sleep out its interval otherwise
             for thread in keepers:
                 thread.join(timeout=5)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 from pathlib import Path
@@ -133,6 +134,9 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(serve(config))
+        # Everything is closed. The interpreter's last collections would walk every object
+        # left (over a second of a stopping server's time, measured); frozen, they are skipped.
+        gc.freeze()
     except (
         SchemaError,
         DatabaseUrlError,

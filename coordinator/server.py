@@ -155,6 +155,7 @@ async def serve(config: CoordinatorConfig, ready: asyncio.Event | None = None) -
     died = not stop.is_set()
     stop.set()
     LOGGER.info("coordinator stopping")
+    core.dispatcher.close()  # so that the grace below waits for no long poll
     await asyncio.gather(
         edge.stop(SHUTDOWN_GRACE_S), *([http.stop(SHUTDOWN_GRACE_S)] if http else [])
     )

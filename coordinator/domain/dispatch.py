@@ -45,6 +45,16 @@ class Dispatcher:
         self._waiters: dict[int, _Waiter] = {}
         self._cancels: dict[int, set[int]] = {}
         self._nudged: set[int] = set()
+        self._closed = False
+
+    def close(self) -> None:
+        """The coordinator is stopping: parked polls return now, empty, and later ones at once.
+
+        A parked poll is a call in flight, and stopping the server waits out its grace period
+        for those; the agents are better off asking the next server (or this one restarted).
+        """
+        self._closed = True
+        self._wake_all()
 
     @property
     def waiting_agents(self) -> int:
@@ -118,6 +128,8 @@ class Dispatcher:
             cancels = self._cancels.pop(agent_id, set())
             if cancels:
                 return PollResult(cancel_attempt_ids=sorted(cancels))
+            if self._closed:
+                return PollResult()
             if agent_id in self._nudged:
                 self._nudged.discard(agent_id)
                 return PollResult()

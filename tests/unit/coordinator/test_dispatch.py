@@ -406,3 +406,19 @@ def test_a_woken_agent_that_goes_away_passes_the_job_on() -> None:
         assert first.cancelled()
 
     run(main())
+
+
+def test_closing_ends_parked_polls_at_once_and_later_ones_claim_nothing() -> None:
+    async def main() -> None:
+        queue = FakeQueue()
+        dispatcher = Dispatcher(queue.claim)
+        parked = asyncio.create_task(dispatcher.poll(1, {}, slots(), LONG))
+        await until(lambda: dispatcher.waiting_agents == 1)
+        dispatcher.close()
+        assert await asyncio.wait_for(parked, PROMPT) == PollResult()
+        queue.put("a")
+        later = await asyncio.wait_for(dispatcher.poll(2, {}, slots(), LONG), PROMPT)
+        assert later == PollResult()
+        assert [name for name, _ in queue.jobs] == ["a"]  # left for the next server
+
+    run(main())
