@@ -11,6 +11,8 @@ MB = 1_000_000
 @dataclass(frozen=True)
 class Sizes:
     latency_runs: int = 20
+    # Builds run and not timed before the latency samples (first connections, first image use).
+    latency_warm_ups: int = 2
     throughput_jobs: int = 200
     throughput_agents: int = 4
     log_bytes: int = 100 * MB
@@ -21,8 +23,10 @@ class Sizes:
     scale_queued: int = 10_000
     # Each phase of the scale drain stops after this long even if jobs are left.
     scale_drain_s: float = 15.0
-    # Jobs submitted one at a time to a farm of idle (parked) agents.
+    # Jobs submitted one at a time to a farm of idle (parked) agents, once they had this long
+    # (seconds) to reach their long-polls.
     idle_jobs: int = 50
+    idle_settle_s: float = 2.0
     growth_agents: tuple[int, ...] = (1, 2, 4, 8)
     growth_scale_agents: tuple[int, ...] = (100, 300, 1000)
     # Streams following one printing build, and latency samples taken with and without them.
@@ -46,15 +50,17 @@ class Sizes:
 FULL = Sizes()
 QUICK = Sizes(
     latency_runs=3,
+    latency_warm_ups=1,
     throughput_jobs=12,
     throughput_agents=2,
     log_bytes=2 * MB,
     log_runs=1,
     log_lines=20,
     scale_agents=20,
-    scale_queued=200,
-    scale_drain_s=3.0,
+    scale_queued=100,
+    scale_drain_s=1.5,
     idle_jobs=5,
+    idle_settle_s=0.5,
     growth_agents=(1, 2),
     growth_scale_agents=(10, 20),
     followers=20,

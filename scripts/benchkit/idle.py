@@ -16,8 +16,6 @@ from benchkit.loadgen import LoadGenerator
 from benchkit.procs import Farm, cpu_seconds
 
 NOOP = builds.one_step("true", "idle")
-# Let every simulated agent reach its long-poll before the first job arrives.
-SETTLE_S = 2.0
 # The generator serves until this many jobs or this long; the submitter ends it sooner.
 SERVE_LIMIT_S = 600.0
 
@@ -38,12 +36,13 @@ def _submit_one_by_one(farm: Farm, jobs: int) -> list[float]:
         client.close()
 
 
-async def _drive(farm: Farm, agents: int, jobs: int) -> tuple[list[float], float]:
+async def _drive(farm: Farm, agents: int, jobs: int, settle_s: float) -> tuple[list[float], float]:
     generator = LoadGenerator(farm.address, agents)
     await generator.register()
     serving = asyncio.create_task(generator.drain(jobs, SERVE_LIMIT_S))
     try:
-        await asyncio.sleep(SETTLE_S)
+        # Every simulated agent reaches its long-poll before the first job arrives.
+        await asyncio.sleep(settle_s)
         cpu_before = cpu_seconds(farm.coordinator_pid)
         latencies = await asyncio.to_thread(_submit_one_by_one, farm, jobs)
         cpu = cpu_seconds(farm.coordinator_pid) - cpu_before
@@ -54,11 +53,11 @@ async def _drive(farm: Farm, agents: int, jobs: int) -> tuple[list[float], float
     return latencies, cpu
 
 
-def measure(root: Path, agents: int, jobs: int) -> Idle:
+def measure(root: Path, agents: int, jobs: int, settle_s: float) -> Idle:
     farm = Farm(root)
     try:
         farm.start_coordinator()
-        latencies, cpu = asyncio.run(_drive(farm, agents, jobs))
+        latencies, cpu = asyncio.run(_drive(farm, agents, jobs, settle_s))
     finally:
         farm.stop()
     return Idle(agents, jobs, median(latencies), 1000 * cpu / jobs)

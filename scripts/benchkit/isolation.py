@@ -14,7 +14,6 @@ from benchkit.config import BUSYBOX, NETWORK_OVERHEAD_MAX_S, Sizes
 from benchkit.figures import Figure, at_most, median
 from benchkit.procs import Farm
 
-WARM_UP_RUNS = 2
 MODES = ("per-attempt", "bridge")
 
 
@@ -37,7 +36,7 @@ def run(root: Path, sizes: Sizes, docker: bool) -> list[Figure]:
             farm.start_agents(1, "docker", stem=f"net-{mode}",
                               extra=("--labels", f"net={mode}", "--network", mode))  # fmt: skip
         client = farm.client()
-        for _ in range(WARM_UP_RUNS):
+        for _ in range(sizes.latency_warm_ups):
             for mode in MODES:
                 builds.run_timed(client, pipeline(mode))
         for _ in range(n):

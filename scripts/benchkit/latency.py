@@ -9,16 +9,16 @@ from benchkit.config import DOCKER_LATENCY_OVERHEAD_MAX_S, SHELL_LATENCY_MAX_S, 
 from benchkit.figures import Figure, at_most, median, percentile
 from benchkit.procs import Farm
 
-WARM_UP_RUNS = 2
 
-
-def conveyor_latencies(root: Path, executor: str, runs: int, agents: int = 1) -> list[float]:
+def conveyor_latencies(
+    root: Path, executor: str, runs: int, agents: int = 1, warm_ups: int = 2
+) -> list[float]:
     farm = Farm(root)
     try:
         farm.start_coordinator()
         farm.start_agents(agents, executor)
         client = farm.client()
-        for _ in range(WARM_UP_RUNS):  # first connections, first image use
+        for _ in range(warm_ups):  # first connections, first image use
             builds.run_timed(client, builds.one_step("true", "latency", executor))
         samples = [
             builds.run_timed(client, builds.one_step("true", "latency", executor))
@@ -32,7 +32,7 @@ def conveyor_latencies(root: Path, executor: str, runs: int, agents: int = 1) ->
 
 def run(root: Path, sizes: Sizes, docker: bool) -> list[Figure]:
     n = sizes.latency_runs
-    shell = conveyor_latencies(root / "shell", "shell", n)
+    shell = conveyor_latencies(root / "shell", "shell", n, warm_ups=sizes.latency_warm_ups)
     bare = [raw.timed(["sh", "-c", "true"]) for _ in range(n)]
     shell_median = median(shell)
     figures = [
@@ -43,7 +43,9 @@ def run(root: Path, sizes: Sizes, docker: bool) -> list[Figure]:
                limit=percentile(bare, 0.95), limit_name="sh -c true"),
     ]  # fmt: skip
     if docker:
-        containers = conveyor_latencies(root / "docker", "docker", n)
+        containers = conveyor_latencies(
+            root / "docker", "docker", n, warm_ups=sizes.latency_warm_ups
+        )
         docker_run = [raw.timed([*raw.DOCKER_RUN, "true"]) for _ in range(n)]
         limit = median(docker_run)
         bound = limit + DOCKER_LATENCY_OVERHEAD_MAX_S

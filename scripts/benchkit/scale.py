@@ -140,7 +140,8 @@ def _idle_figures(measured: Idle | None, scenario: str) -> list[Figure]:
 def measure_all(root: Path, agents: int, sizes: Sizes) -> Scale:
     """The deep-queue drain, then the idle farm, each with a fresh coordinator."""
     drained = measure(root / "drain", agents, sizes.scale_queued, sizes.scale_drain_s)
-    return replace(drained, idle=idle.measure(root / "idle", agents, sizes.idle_jobs))
+    idled = idle.measure(root / "idle", agents, sizes.idle_jobs, sizes.idle_settle_s)
+    return replace(drained, idle=idled)
 
 
 def run(root: Path, sizes: Sizes) -> tuple[list[Figure], Scale]:

@@ -19,6 +19,7 @@ def _state(cluster: Cluster, name: str) -> str:
     return state
 
 
+@pytest.mark.any_store  # the agent's own shutdown; it holds no attempt
 def test_idle_agent_exits_cleanly_on_sigterm(cluster: Cluster, unique: str) -> None:
     agent = cluster.start_agent(f"idle-{unique}")
     started = time.monotonic()
@@ -27,6 +28,7 @@ def test_idle_agent_exits_cleanly_on_sigterm(cluster: Cluster, unique: str) -> N
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.any_store  # the agent's own shutdown; it holds no attempt
 def test_agent_stops_on_sigterm_while_coordinator_is_down(cluster: Cluster, unique: str) -> None:
     agent = cluster.start_agent(f"orphan-{unique}")
     cluster.processes[0].kill()  # the coordinator

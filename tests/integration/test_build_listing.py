@@ -99,6 +99,7 @@ def test_builds_are_filtered_by_the_coordinator(
         (("--limit", "-3"), "--limit: -3 is out of range (1..1000)"),
     ],
 )
+@pytest.mark.any_store  # refused by the CLI or at the edge, before a query
 def test_wrong_filters_are_usage_errors(
     cluster: Cluster, args: tuple[str, ...], message: str
 ) -> None:

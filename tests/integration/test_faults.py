@@ -180,6 +180,7 @@ def test_the_reaper_survives_a_failed_store_write_and_reaps_once_the_store_is_ba
     assert server.popen.poll() is None
 
 
+@pytest.mark.any_store  # the log file is cut, not a row
 def test_a_log_truncated_under_a_follower_is_reported_naming_the_step(
     cluster: Cluster, unique: str, tmp_path: Path
 ) -> None:

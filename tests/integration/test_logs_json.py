@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.harness import Cluster, write_pipeline
+
+# The CLI's rendering of a log and its steps: the log is a file, the steps are read as
+# test_builds reads them on both backends.
+pytestmark = pytest.mark.any_store
 
 TWO_STEPS = """\
 name: talk

@@ -59,7 +59,12 @@ def database_files_holding(needles: list[bytes]) -> list[str]:
     return files_holding(server.private_dir, needles)
 
 
-@pytest.fixture(scope="module", params=["shell", pytest.param("docker", marks=pytest.mark.docker)])
+# The Docker agent's builds take the shell agent's paths through the store: the PostgreSQL pass
+# runs the shell farm (and searches the database's files), the SQLite pass both farms.
+DOCKER = pytest.param("docker", marks=[pytest.mark.docker, pytest.mark.any_store])
+
+
+@pytest.fixture(scope="module", params=["shell", DOCKER])
 def farm(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:

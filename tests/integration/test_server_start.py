@@ -62,6 +62,7 @@ def test_a_garbage_database_file_is_refused_in_one_line_naming_it(tmp_path: Path
     assert (data_dir / "conveyor.db").read_bytes() == garbage
 
 
+@pytest.mark.any_store  # the data dir's lock is taken before the store is opened
 def test_a_second_server_on_a_data_dir_in_use_is_refused(cluster: Cluster, tmp_path: Path) -> None:
     address = (cluster.data_dir / "server.addr").read_text()
     result = server(cluster.data_dir)
@@ -86,6 +87,7 @@ def test_a_second_server_on_a_port_in_use_is_refused(cluster: Cluster, tmp_path:
         assert cluster.json("agents") == []
 
 
+@pytest.mark.any_store  # the data dir's files (the SQLite file among them on SQLite)
 def test_the_data_dir_and_everything_in_it_are_private_after_a_build(
     cluster: Cluster, unique: str, tmp_path: Path
 ) -> None:
