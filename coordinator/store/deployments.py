@@ -80,7 +80,11 @@ def _upsert_environment(session: Session, name: str, url: str) -> None:
 
 def after_attempt(session: Session, job_id: int, attempt_id: int) -> locks.Released:
     """Records the deployment if the job has its result now, then frees the job's lock."""
-    if session.execute(_ENVIRONMENT_OF, {"p_job": job_id}).scalar_one_or_none():
+    delivery_job = session.execute(_ENVIRONMENT_OF, {"p_job": job_id}).one_or_none()
+    if delivery_job is None:
+        # Not a delivery job: it records no deployment, and only delivery jobs take locks.
+        return locks.Released()
+    if delivery_job.environment:
         delivery = session.get(DeliveryJobRow, job_id)
         assert delivery is not None
         _record(session, delivery, attempt_id)

@@ -29,15 +29,15 @@ BUILD_ROW = select_columns(BUILDS).where(BUILDS.c.id == bindparam("p_build"))
 _JOB_ROWS = (
     select_columns(JOBS).where(JOBS.c.build_id == bindparam("p_build")).order_by(JOBS.c.position)
 )
+AGENTS: Table = AgentRow.__table__  # type: ignore[attr-defined]
+# Each attempt with its agent's name, in one statement.
 _BUILD_ATTEMPTS = (
-    select_columns(ATTEMPTS)
+    select_columns(ATTEMPTS, AGENTS.c.name.label("agent_name"))
+    .outerjoin(AGENTS, AGENTS.c.id == ATTEMPTS.c.agent_id)
     .where(ATTEMPTS.c.build_id == bindparam("p_build"))
     .order_by(ATTEMPTS.c.id)
 )
 _STEPS_OF = select_columns(STEPS).where(STEPS.c.attempt_id.in_(bindparam("p_ids", expanding=True)))
-_AGENT_NAMES = select(AgentRow.id, AgentRow.name).where(
-    col(AgentRow.id).in_(bindparam("p_ids", expanding=True))
-)
 
 
 def build_jobs(session: Session, build_id: int) -> list[JobRow]:
@@ -105,13 +105,9 @@ def attempt_records(session: Session, build_id: int) -> dict[int, list[AttemptRe
     steps: dict[int, list[rowmap.AnyStep]] = {}
     for step in session.execute(_STEPS_OF, {"p_ids": ids}).all():
         steps.setdefault(step.attempt_id, []).append(step)
-    agent_ids = sorted({row.agent_id for row in rows})
-    names = dict(session.exec(_AGENT_NAMES, params={"p_ids": agent_ids}).all())
     result: dict[int, list[AttemptRecord]] = {}
     for row in rows:
-        record = rowmap.attempt_record(
-            row, names.get(row.agent_id, "?"), steps.get(row.id or 0, [])
-        )
+        record = rowmap.attempt_record(row, row.agent_name or "?", steps.get(row.id or 0, []))
         result.setdefault(row.job_id, []).append(record)
     return result
 
