@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from sqlalchemy import Table, Update, bindparam, exists, func, select, update
+from sqlalchemy import Row, Table, Update, bindparam, exists, func, select, update
 from sqlmodel import Session, col
 
 from conveyor.states import JobStatus, Outcome, Reason, StepStatus
@@ -22,6 +22,7 @@ from coordinator.domain.records import Assignment, AttemptEnd, LiveAttempt
 from coordinator.policy import retry
 from coordinator.store import claims, deployments, progress, rowmap
 from coordinator.store.base import Component
+from coordinator.store.delivery_tables import DeliveryJobRow
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow, StepRow
 
@@ -29,6 +30,7 @@ ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
 STEPS: Table = StepRow.__table__  # type: ignore[attr-defined]
 JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
 BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
+DELIVERY: Table = DeliveryJobRow.__table__  # type: ignore[attr-defined]
 
 # A step changes only while its attempt is live (one statement: no read first).
 _LIVE_STEP = (
@@ -96,8 +98,11 @@ _JOB_TALLY = (
         JOBS.c.reason,
         JOBS.c.message,
         BUILDS.c.cancel_requested.label("build_canceling"),
+        DELIVERY.c.job_id.label("delivery_job"),
+        DELIVERY.c.environment,
     )
     .join(BUILDS, BUILDS.c.id == JOBS.c.build_id)
+    .outerjoin(DELIVERY, DELIVERY.c.job_id == JOBS.c.id)
     .where(JOBS.c.id == bindparam("p_job"))
 )
 
@@ -156,10 +161,13 @@ class AttemptStore(Component):
                 return _already_recorded(session, attempt_id)
             started = _close_steps(session, attempt_id, outcome)
             ended = retry.EndedAttempt(recorded.number, outcome, reason, message, started)
+            job = session.execute(_JOB_TALLY, {"p_job": recorded.job_id}).one()
             requeued = _settle_job(
-                session, recorded.job_id, ended, exit_code, canceled=bool(recorded.cancel_requested)
-            )
-            freed = deployments.after_attempt(session, recorded.job_id, attempt_id)
+                session, recorded.job_id, job, ended, exit_code,
+                canceled=bool(recorded.cancel_requested),
+            )  # fmt: skip
+            environment = None if job.delivery_job is None else job.environment
+            freed = deployments.after_attempt(session, recorded.job_id, attempt_id, environment)
             queued = progress.advance(session, recorded.build_id)
             if requeued is not None:
                 queued.append(requeued)
@@ -255,15 +263,15 @@ def _close_steps(session: Session, attempt_id: int, outcome: Outcome) -> bool:
 def _settle_job(
     session: Session,
     job_id: int,
+    job: Row[Any],
     ended: retry.EndedAttempt,
     exit_code: int | None,
     *,
     canceled: bool,
 ) -> dict[str, str] | None:
-    """Applies the policy's decision to the job; returns its labels if it was queued again.
-    `canceled`: the attempt was asked to stop (its build canceled, or a newer push superseded
-    it), so however it ended it is not run again."""
-    job = session.execute(_JOB_TALLY, {"p_job": job_id}).one()
+    """Applies the policy's decision to the job (`job`: its `_JOB_TALLY` row); returns its
+    labels if it was queued again. `canceled`: the attempt was asked to stop (its build
+    canceled, or a newer push superseded it), so however it ended it is not run again."""
     canceling = canceled or bool(job.build_canceling)
     spec = rowmap.spec_from_json(job.spec_json)
     tally = retry.JobTally(

@@ -9,7 +9,7 @@ with bound parameters (see `coordinator.store.attempts`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import NamedTuple
 
@@ -123,10 +123,30 @@ def set_job(
     session.execute(_SETTERS[queued, None if ended is None else ended.free], values)
 
 
-def advance(session: Session, build_id: int) -> list[dict[str, str]]:
+class JobLine(NamedTuple):
+    """What advancing a build reads of each of its jobs (a row of `_BUILD_JOBS`)."""
+
+    id: int
+    name: str
+    status: str
+    needs_json: str
+    labels_json: str
+    reason: str
+    approval_json: str | None
+    build_status: str
+    build_canceling: bool
+    delivery_job: int | None
+
+
+def advance(
+    session: Session, build_id: int, known: Sequence[JobLine] | None = None
+) -> list[dict[str, str]]:
     """Applies the scheduler's transitions to a build and settles its final status; returns the
-    labels of the jobs it queued."""
-    rows = session.execute(_BUILD_JOBS, {"p_build": build_id}).all()
+    labels of the jobs it queued. `known`: the build's jobs as this transaction just wrote them
+    (a new build's), so they are not read back."""
+    rows = known
+    if rows is None:
+        rows = [JobLine._make(row) for row in session.execute(_BUILD_JOBS, {"p_build": build_id})]
     states = [
         scheduling.JobState(
             row.name,
