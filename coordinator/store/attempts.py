@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any, NoReturn
 
-from sqlalchemy import Table, Update, bindparam, exists, func, select, update
+from sqlalchemy import Row, Table, Update, bindparam, exists, func, select, update
 from sqlmodel import Session, col
 
 from conveyor.states import JobStatus, Outcome, Reason, StepStatus
@@ -21,6 +22,7 @@ from coordinator.domain.records import Assignment, AttemptEnd, LiveAttempt
 from coordinator.policy import retry
 from coordinator.store import claims, deployments, progress, rowmap
 from coordinator.store.base import Component
+from coordinator.store.delivery_tables import DeliveryJobRow
 from coordinator.store.engine import now_ms
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow, StepRow
 
@@ -28,6 +30,7 @@ ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
 STEPS: Table = StepRow.__table__  # type: ignore[attr-defined]
 JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
 BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
+DELIVERY: Table = DeliveryJobRow.__table__  # type: ignore[attr-defined]
 
 # A step changes only while its attempt is live (one statement: no read first).
 _LIVE_STEP = (
@@ -35,10 +38,16 @@ _LIVE_STEP = (
     STEPS.c.idx == bindparam("p_index"),
     exists().where(ATTEMPTS.c.id == bindparam("p_attempt"), ATTEMPTS.c.outcome.is_(None)),
 )
+# The attempt's cancel flag comes back with the change: one statement, no read after it.
 _START_STEP = (
     update(STEPS)
     .where(*_LIVE_STEP)
     .values(status=StepStatus.RUNNING, started_at_ms=bindparam("p_stamp"))
+    .returning(
+        select(ATTEMPTS.c.cancel_requested)
+        .where(ATTEMPTS.c.id == bindparam("p_attempt"))
+        .scalar_subquery()
+    )
 )
 _FINISH_STEP = (
     update(STEPS)
@@ -53,9 +62,6 @@ _FINISH_STEP = (
     )
 )
 _ATTEMPT_OUTCOME = select(ATTEMPTS.c.outcome).where(ATTEMPTS.c.id == bindparam("p_attempt"))
-_CANCEL_REQUESTED = select(ATTEMPTS.c.cancel_requested).where(
-    ATTEMPTS.c.id == bindparam("p_attempt")
-)
 _RECORD_RESULT = (
     update(ATTEMPTS)
     .where(ATTEMPTS.c.id == bindparam("p_attempt"), ATTEMPTS.c.outcome.is_(None))
@@ -82,21 +88,22 @@ _CLOSE_STEP = (
     .values(status=bindparam("p_status"))
 )
 _CLOSE_RUNNING_STEP = _CLOSE_STEP.values(finished_at_ms=bindparam("p_stamp"))
-_JOB_TALLY = select(
-    JOBS.c.attempt_count,
-    JOBS.c.retry_base,
-    JOBS.c.unstarted_requeues,
-    JOBS.c.spec_json,
-    JOBS.c.labels_json,
-    JOBS.c.reason,
-    JOBS.c.message,
-).where(JOBS.c.id == bindparam("p_job"))
-_BUILD_CANCELING = select(BUILDS.c.cancel_requested).where(BUILDS.c.id == bindparam("p_build"))
-_JOB_EXIT = (
-    update(JOBS).where(JOBS.c.id == bindparam("p_job")).values(exit_code=bindparam("p_exit"))
-)
-_JOB_EXIT_FREE = _JOB_EXIT.values(
-    retry_base=JOBS.c.retry_base + 1, unstarted_requeues=JOBS.c.unstarted_requeues + 1
+_JOB_TALLY = (
+    select(
+        JOBS.c.attempt_count,
+        JOBS.c.retry_base,
+        JOBS.c.unstarted_requeues,
+        JOBS.c.spec_json,
+        JOBS.c.labels_json,
+        JOBS.c.reason,
+        JOBS.c.message,
+        BUILDS.c.cancel_requested.label("build_canceling"),
+        DELIVERY.c.job_id.label("delivery_job"),
+        DELIVERY.c.environment,
+    )
+    .join(BUILDS, BUILDS.c.id == JOBS.c.build_id)
+    .outerjoin(DELIVERY, DELIVERY.c.job_id == JOBS.c.id)
+    .where(JOBS.c.id == bindparam("p_job"))
 )
 
 
@@ -110,9 +117,12 @@ class AttemptStore(Component):
 
     def start_step(self, attempt_id: int, index: int) -> bool:
         """Marks a step running; returns whether the attempt has been asked to cancel."""
+        values = {"p_attempt": attempt_id, "p_index": index, "p_stamp": now_ms()}
         with self._tx() as session:
-            _update_step(session, _START_STEP, attempt_id, index, {"p_stamp": now_ms()})
-            return bool(session.execute(_CANCEL_REQUESTED, {"p_attempt": attempt_id}).scalar_one())
+            started = session.execute(_START_STEP, values).one_or_none()
+            if started is None:
+                _refuse_step(session, attempt_id, index)
+            return bool(started[0])
 
     def finish_step(
         self,
@@ -151,11 +161,13 @@ class AttemptStore(Component):
                 return _already_recorded(session, attempt_id)
             started = _close_steps(session, attempt_id, outcome)
             ended = retry.EndedAttempt(recorded.number, outcome, reason, message, started)
+            job = session.execute(_JOB_TALLY, {"p_job": recorded.job_id}).one()
             requeued = _settle_job(
-                session, recorded.job_id, recorded.build_id, ended, exit_code,
+                session, recorded.job_id, job, ended, exit_code,
                 canceled=bool(recorded.cancel_requested),
             )  # fmt: skip
-            freed = deployments.after_attempt(session, recorded.job_id, attempt_id)
+            environment = None if job.delivery_job is None else job.environment
+            freed = deployments.after_attempt(session, recorded.job_id, attempt_id, environment)
             queued = progress.advance(session, recorded.build_id)
             if requeued is not None:
                 queued.append(requeued)
@@ -205,10 +217,14 @@ class AttemptStore(Component):
 def _update_step(
     session: Session, statement: Update, attempt_id: int, index: int, values: dict[str, object]
 ) -> None:
-    """Runs one of the step statements (`_START_STEP`, `_FINISH_STEP`) on a live attempt's step."""
+    """Runs `_FINISH_STEP` on a live attempt's step."""
     changed = session.execute(statement, {"p_attempt": attempt_id, "p_index": index, **values})
-    if changed.rowcount == 1:  # type: ignore[attr-defined]
-        return
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        _refuse_step(session, attempt_id, index)
+
+
+def _refuse_step(session: Session, attempt_id: int, index: int) -> NoReturn:
+    """Says why a step statement changed nothing: no such attempt or step, or it has ended."""
     outcome = session.execute(_ATTEMPT_OUTCOME, {"p_attempt": attempt_id}).one_or_none()
     if outcome is None:
         raise NotFoundError(f"attempt {attempt_id} does not exist")
@@ -247,18 +263,16 @@ def _close_steps(session: Session, attempt_id: int, outcome: Outcome) -> bool:
 def _settle_job(
     session: Session,
     job_id: int,
-    build_id: int,
+    job: Row[Any],
     ended: retry.EndedAttempt,
     exit_code: int | None,
     *,
     canceled: bool,
 ) -> dict[str, str] | None:
-    """Applies the policy's decision to the job; returns its labels if it was queued again.
-    `canceled`: the attempt was asked to stop (its build canceled, or a newer push superseded
-    it), so however it ended it is not run again."""
-    job = session.execute(_JOB_TALLY, {"p_job": job_id}).one()
-    build_canceled = session.execute(_BUILD_CANCELING, {"p_build": build_id}).scalar_one()
-    canceling = canceled or bool(build_canceled)
+    """Applies the policy's decision to the job (`job`: its `_JOB_TALLY` row); returns its
+    labels if it was queued again. `canceled`: the attempt was asked to stop (its build
+    canceled, or a newer push superseded it), so however it ended it is not run again."""
+    canceling = canceled or bool(job.build_canceling)
     spec = rowmap.spec_from_json(job.spec_json)
     tally = retry.JobTally(
         job.attempt_count, job.retry_base, job.unstarted_requeues, spec.retry_max, spec.retry_when
@@ -266,13 +280,12 @@ def _settle_job(
     decision = retry.settle(
         tally, ended, build_canceling=canceling, max_free_requeues=MAX_UNSTARTED_REQUEUES
     )
-    statement = _JOB_EXIT_FREE if decision.free else _JOB_EXIT
-    session.execute(statement, {"p_job": job_id, "p_exit": exit_code})
     reason, message = decision.reason, decision.message
     if decision.status is JobStatus.CANCELED and job.reason == Reason.SUPERSEDED:
         # A newer push asked for this cancel: the job says so, not the agent's "canceled".
         reason, message = job.reason, job.message
-    progress.set_job(session, job_id, decision.status, reason, message)
+    left = progress.Ended(exit_code, decision.free)
+    progress.set_job(session, job_id, decision.status, reason, message, ended=left)
     if decision.status is JobStatus.QUEUED:
         labels: dict[str, str] = json.loads(job.labels_json)
         return labels

@@ -211,8 +211,21 @@ def insert_build(
         for row, job_id in zip(rows, ids.scalars(), strict=True):
             row.id = job_id
     deployments.add_jobs(session, rows, jobs, actor)
-    progress.advance(session, build_id)
+    progress.advance(session, build_id, _lines(rows, jobs))
     return build_id
+
+
+def _lines(rows: Sequence[JobRow], jobs: Sequence[NewJob]) -> list[progress.JobLine]:
+    """A new build's jobs as advancing it would read them back."""
+    return [
+        progress.JobLine(
+            row.id, row.name, row.status, row.needs_json, row.labels_json, row.reason,
+            row.approval_json, BuildStatus.QUEUED, False,
+            None if job.delivery is None else row.id,
+        )
+        for row, job in zip(rows, jobs, strict=True)
+        if row.id is not None
+    ]  # fmt: skip
 
 
 def _set_trigger(build: BuildRow, trigger: Trigger) -> None:

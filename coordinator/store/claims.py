@@ -21,9 +21,20 @@ import json
 import logging
 import secrets
 from collections.abc import Collection, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    String,
+    Table,
+    bindparam,
+    insert,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
 from sqlmodel import Session
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, Reason, StepStatus
@@ -58,6 +69,29 @@ _STILL_QUEUED = (
     .where(JOBS.c.id.in_(bindparam("p_jobs", expanding=True)), JOBS.c.status == JobStatus.QUEUED)
     .with_for_update(skip_locked=True)  # PostgreSQL only; SQLite renders no locking clause
 )
+
+
+def _lookup(wanted: Column[str], key: Column[int], equals: Column[int]) -> ColumnElement[str]:
+    """`(SELECT wanted FROM its table WHERE key = equals)`, every name qualified. Written out:
+    SQLAlchemy renders RETURNING on SQLite without table names, and inside a subquery an
+    unqualified name may resolve to the wrong table."""
+
+    def name(column: Column[Any]) -> str:
+        return f"{column.table.name}.{column.name}"
+
+    where = f"{name(key)} = {name(equals)}"
+    sql = f"(SELECT {name(wanted)} FROM {wanted.table.name} WHERE {where})"
+    return literal_column(sql, type_=String)
+
+
+# The build's context and the job's environment come back with the take (one statement, not a
+# read after it): RETURNING cannot join, but it can look a column up by key.
+_CONTEXT = (
+    _lookup(BUILDS.c.event, BUILDS.c.id, JOBS.c.build_id),
+    _lookup(BUILDS.c.branch, BUILDS.c.id, JOBS.c.build_id),
+    _lookup(BUILDS.c.tag, BUILDS.c.id, JOBS.c.build_id),
+    _lookup(DELIVERY.c.environment, DELIVERY.c.job_id, JOBS.c.id),
+)
 _TAKE = (
     update(JOBS)
     .where(JOBS.c.id.in_(_STILL_QUEUED), JOBS.c.status == JobStatus.QUEUED)
@@ -74,6 +108,7 @@ _TAKE = (
         JOBS.c.spec_json,
         JOBS.c.attempt_count,
         JOBS.c.queued_at_ms,
+        *_CONTEXT,
     )
 )
 _ADD_ATTEMPTS = insert(ATTEMPTS).returning(ATTEMPTS.c.id, sort_by_parameter_order=True)
@@ -85,12 +120,6 @@ _MARK_RUNNING = (
         BUILDS.c.status == BuildStatus.QUEUED,
     )
     .values(status=BuildStatus.RUNNING)
-)
-_CONTEXTS = (
-    select(JOBS.c.id, BUILDS.c.event, BUILDS.c.branch, BUILDS.c.tag, DELIVERY.c.environment)
-    .join(BUILDS, BUILDS.c.id == JOBS.c.build_id)
-    .outerjoin(DELIVERY, DELIVERY.c.job_id == JOBS.c.id)
-    .where(JOBS.c.id.in_(bindparam("p_jobs", expanding=True)))
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -105,6 +134,16 @@ class Taken(NamedTuple):
     spec_json: str
     attempt_number: int
     queued_at_ms: int | None
+    event: str | None
+    branch: str | None
+    tag: str | None
+    environment: str | None
+
+    @property
+    def context(self) -> StepContext:
+        return StepContext(
+            self.event or "manual", self.branch or "", self.tag or "", self.environment or ""
+        )
 
 
 def claim(
@@ -165,9 +204,7 @@ def matching_queued(
 
 def _take(session: Session, candidates: Sequence[int]) -> list[Taken]:
     """Moves those candidates still queued to running; returns them in the candidates' order."""
-    rows: list[Row[tuple[int, int, str, str, int, int | None]]] = list(
-        session.execute(_TAKE, {"p_jobs": list(candidates)}).all()
-    )
+    rows = session.execute(_TAKE, {"p_jobs": list(candidates)}).all()
     order = {job_id: index for index, job_id in enumerate(candidates)}
     return sorted((Taken._make(row) for row in rows), key=lambda t: order[t.job_id])
 
@@ -185,7 +222,6 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
         ],
     ).scalars()
     assignments, steps = [], []
-    contexts = _contexts(session, taken)
     for job, token, attempt_id in zip(taken, tokens, attempt_ids, strict=True):
         try:
             spec = rowmap.spec_from_json(job.spec_json)
@@ -218,22 +254,13 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
                 queued_for_ms=None
                 if job.queued_at_ms is None
                 else max(0, stamp - job.queued_at_ms),
-                context=contexts.get(job.job_id, StepContext()),
+                context=job.context,
             )
         )
     if steps:
         session.execute(_ADD_STEPS, steps)
     session.execute(_MARK_RUNNING, {"p_builds": sorted({job.build_id for job in taken})})
     return assignments
-
-
-def _contexts(session: Session, taken: Sequence[Taken]) -> dict[int, StepContext]:
-    """Each taken job's build context and environment, in one statement for the whole claim."""
-    rows = session.execute(_CONTEXTS, {"p_jobs": [job.job_id for job in taken]}).all()
-    return {
-        job_id: StepContext(event or "manual", branch or "", tag or "", environment or "")
-        for job_id, event, branch, tag, environment in rows
-    }
 
 
 def fail_unreadable(session: Session, job_id: int, what: str, error: Exception) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import Row, Table, bindparam, func, select
+from sqlalchemy import Row, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -44,7 +44,6 @@ JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
 ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
 DELIVERY: Table = DeliveryJobRow.__table__  # type: ignore[attr-defined]
 # Asked at every attempt's end, of jobs that are mostly not deployments: built once.
-_ENVIRONMENT_OF = select(DELIVERY.c.environment).where(DELIVERY.c.job_id == bindparam("p_job"))
 
 
 def add_jobs(session: Session, rows: Sequence[JobRow], jobs: Sequence[NewJob], actor: str) -> None:
@@ -78,9 +77,15 @@ def _upsert_environment(session: Session, name: str, url: str) -> None:
         session.execute(statement.on_conflict_do_nothing())
 
 
-def after_attempt(session: Session, job_id: int, attempt_id: int) -> locks.Released:
-    """Records the deployment if the job has its result now, then frees the job's lock."""
-    if session.execute(_ENVIRONMENT_OF, {"p_job": job_id}).scalar_one_or_none():
+def after_attempt(
+    session: Session, job_id: int, attempt_id: int, environment: str | None
+) -> locks.Released:
+    """Records the deployment if the job has its result now, then frees the job's lock.
+    `environment`: the job's delivery row's (read by the caller), None if it has none."""
+    if environment is None:
+        # Not a delivery job: it records no deployment, and only delivery jobs take locks.
+        return locks.Released()
+    if environment:
         delivery = session.get(DeliveryJobRow, job_id)
         assert delivery is not None
         _record(session, delivery, attempt_id)

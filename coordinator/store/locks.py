@@ -13,7 +13,7 @@ import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, Table, bindparam, delete, func, select, update
+from sqlalchemy import Row, Select, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -48,7 +48,9 @@ _ACTIVE_WAITERS = select(
     DELIVERY.c.lock_group,
     DELIVERY.c.lock_order,
 ).where(DELIVERY.c.active.is_(True))
-_ACTIVE_JOBS = select(DELIVERY.c.job_id).where(DELIVERY.c.active.is_(True))
+
+# job id, build id, environment, lock group, lock order
+_ActiveRow = Row[int, int, str, str, str]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -73,8 +75,9 @@ class _Queued:
 def gate(session: Session) -> Gate:
     """The claim's view of the locks; tells waiting jobs what they wait for. Skips nothing (the
     transactions that end attempts and queue jobs do, where the builds they touch are known)."""
-    _deactivate_final(session)
-    queued = _queued(session, None)
+    active = _active(session, None)
+    _deactivate_final(session, list(active))
+    queued = _queued(session, None, active)
     if not queued:
         return Gate()
     result = Gate()
@@ -188,13 +191,23 @@ def _group_queued(group: str) -> Select[tuple[int]]:
     return select(JOBS.c.id).where(JOBS.c.id.in_(active), JOBS.c.status == JobStatus.QUEUED)
 
 
-def _queued(session: Session, groups: set[str] | None) -> list[_Queued]:
-    """The queued lock jobs (of `groups`, or all), read from the active ones first: the queue
-    may hold thousands of other jobs, and the history thousands of finished deployments."""
+def _active(session: Session, groups: set[str] | None) -> dict[int, _ActiveRow]:
+    """The active lock jobs (of `groups`, or all) by job id."""
     active = _ACTIVE_WAITERS
     if groups is not None:
         active = active.where(DELIVERY.c.lock_group.in_(groups))
-    rows = {row[0]: row for row in session.execute(active).all()}
+    return {row[0]: row for row in session.execute(active).all()}
+
+
+def _queued(
+    session: Session,
+    groups: set[str] | None,
+    active: dict[int, _ActiveRow] | None = None,
+) -> list[_Queued]:
+    """The queued lock jobs (of `groups`, or all), read from the active ones first (`active`
+    when the caller read them already): the queue may hold thousands of other jobs, and the
+    history thousands of finished deployments."""
+    rows = _active(session, groups) if active is None else active
     if not rows:
         return []
     jobs = session.execute(
@@ -202,11 +215,13 @@ def _queued(session: Session, groups: set[str] | None) -> list[_Queued]:
             JOBS.c.id.in_(list(rows)), JOBS.c.status == JobStatus.QUEUED
         )
     ).all()
-    return [
-        _Queued(policy.Waiter(job_id, row[1], row[2], row[4]), row[3], reason, message)
-        for job_id, reason, message in jobs
-        for row in (rows[job_id],)
-    ]
+    queued = []
+    for job_id, reason, message in jobs:
+        _, build_id, environment, group, order = rows[job_id]
+        queued.append(
+            _Queued(policy.Waiter(job_id, build_id, environment, order), group, reason, message)
+        )
+    return queued
 
 
 def _plans(session: Session, queued: list[_Queued]) -> dict[str, policy.Plan]:
@@ -263,10 +278,10 @@ def _is_environment(session: Session, group: str) -> bool:
     return session.get(EnvironmentRow, group) is not None
 
 
-def _deactivate_final(session: Session) -> None:
-    """Clears the mark of lock jobs that are final now (a retry marks them again)."""
+def _deactivate_final(session: Session, active: list[int]) -> None:
+    """Clears the mark of those `active` lock jobs that are final now (a retry marks them
+    again)."""
     final = [status.value for status in JobStatus if status.final]
-    active = list(session.execute(_ACTIVE_JOBS).scalars())
     if not active:
         return
     done = select(JOBS.c.id).where(JOBS.c.id.in_(active), JOBS.c.status.in_(final))

@@ -9,8 +9,9 @@ with bound parameters (see `coordinator.store.attempts`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
+from typing import NamedTuple
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlmodel import Session, col
@@ -20,12 +21,14 @@ from coordinator.domain.notify_records import NotifyEvent
 from coordinator.domain.records import GateSpec
 from coordinator.policy import scheduling
 from coordinator.store import locks, outbox
+from coordinator.store.delivery_tables import DeliveryJobRow
 from coordinator.store.engine import now_ms
 from coordinator.store.queue_order import next_queue_seq
 from coordinator.store.tables import BuildRow, JobRow
 
 JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
 BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
+DELIVERY: Table = DeliveryJobRow.__table__  # type: ignore[attr-defined]
 
 _SET_JOB = (
     update(JOBS)
@@ -35,6 +38,23 @@ _SET_JOB = (
     )
 )
 _QUEUE_JOB = _SET_JOB.values(queued_seq=bindparam("p_seq"), queued_at_ms=bindparam("p_stamp"))
+# What an ended attempt adds to its job's move, in the same statement: its exit code, and for an
+# attempt that never started (`free`), a retry that does not count.
+_EXIT: dict[str, object] = {"exit_code": bindparam("p_exit")}
+_FREE: dict[str, object] = {
+    **_EXIT,
+    "retry_base": JOBS.c.retry_base + 1,
+    "unstarted_requeues": JOBS.c.unstarted_requeues + 1,
+}
+# (queued?, what the attempt's end adds) -> the statement, all built once.
+_SETTERS = {
+    (False, None): _SET_JOB,
+    (True, None): _QUEUE_JOB,
+    (False, False): _SET_JOB.values(**_EXIT),
+    (True, False): _QUEUE_JOB.values(**_EXIT),
+    (False, True): _SET_JOB.values(**_FREE),
+    (True, True): _QUEUE_JOB.values(**_FREE),
+}
 _BUILD_JOBS = (
     select(
         JOBS.c.id,
@@ -44,7 +64,14 @@ _BUILD_JOBS = (
         JOBS.c.labels_json,
         JOBS.c.reason,
         JOBS.c.approval_json,
+        # The build's own state rides along, so settling it reads nothing more.
+        BUILDS.c.status.label("build_status"),
+        BUILDS.c.cancel_requested.label("build_canceling"),
+        # Only delivery jobs (those with a row there) take part in locks.
+        DELIVERY.c.job_id.label("delivery_job"),
     )
+    .join(BUILDS, BUILDS.c.id == JOBS.c.build_id)
+    .outerjoin(DELIVERY, DELIVERY.c.job_id == JOBS.c.id)
     .where(JOBS.c.build_id == bindparam("p_build"))
     .order_by(JOBS.c.position)
 )
@@ -58,6 +85,11 @@ _END_BUILD = (
 )
 
 
+class Ended(NamedTuple):
+    exit_code: int | None
+    free: bool
+
+
 def set_job(
     session: Session,
     job_id: int,
@@ -65,14 +97,19 @@ def set_job(
     reason: str,
     message: str,
     gate_timeout_s: float | None = None,
+    ended: Ended | None = None,
 ) -> None:
+    """Moves a job; with `ended`, also records what the attempt that just ended left on it."""
     values: dict[str, object] = {
         "p_job": job_id,
         "p_status": status,
         "p_reason": reason,
         "p_message": message,
     }
-    if status is JobStatus.WAITING_FOR_APPROVAL and gate_timeout_s is not None:
+    if ended is not None:
+        values["p_exit"] = ended.exit_code
+    waits = status is JobStatus.WAITING_FOR_APPROVAL and ended is None
+    if waits and gate_timeout_s is not None:
         deadline = now_ms() + int(gate_timeout_s * 1000)
         session.execute(
             update(JobRow)
@@ -80,15 +117,36 @@ def set_job(
             .values(status=status, reason=reason, message=message, approval_deadline_ms=deadline)
         )
         return
-    if status is JobStatus.QUEUED:
+    queued = status is JobStatus.QUEUED
+    if queued:
         values.update(p_seq=next_queue_seq(session), p_stamp=now_ms())
-    session.execute(_QUEUE_JOB if status is JobStatus.QUEUED else _SET_JOB, values)
+    session.execute(_SETTERS[queued, None if ended is None else ended.free], values)
 
 
-def advance(session: Session, build_id: int) -> list[dict[str, str]]:
+class JobLine(NamedTuple):
+    """What advancing a build reads of each of its jobs (a row of `_BUILD_JOBS`)."""
+
+    id: int
+    name: str
+    status: str
+    needs_json: str
+    labels_json: str
+    reason: str
+    approval_json: str | None
+    build_status: str
+    build_canceling: bool
+    delivery_job: int | None
+
+
+def advance(
+    session: Session, build_id: int, known: Sequence[JobLine] | None = None
+) -> list[dict[str, str]]:
     """Applies the scheduler's transitions to a build and settles its final status; returns the
-    labels of the jobs it queued."""
-    rows = session.execute(_BUILD_JOBS, {"p_build": build_id}).all()
+    labels of the jobs it queued. `known`: the build's jobs as this transaction just wrote them
+    (a new build's), so they are not read back."""
+    rows = known
+    if rows is None:
+        rows = [JobLine._make(row) for row in session.execute(_BUILD_JOBS, {"p_build": build_id})]
     states = [
         scheduling.JobState(
             row.name,
@@ -110,13 +168,15 @@ def advance(session: Session, build_id: int) -> list[dict[str, str]]:
             outbox.emit(session, NotifyEvent.GATE, build_id, gate=step.name)
     queued = [by_name[t.name] for t in transitions if t.status is JobStatus.QUEUED]
     labels = [json.loads(row.labels_json) for row in queued]
-    if queued and locks.settle_queued(session, build_id, [row.id for row in queued]):
+    delivery = [row.id for row in queued if row.delivery_job is not None]
+    if delivery and locks.settle_queued(session, build_id, delivery):
         # Outdated deployment jobs were skipped: what needs them moves on too.
         return labels + advance(session, build_id)
     statuses = {state.name: (state.status, state.reason) for state in states}
     statuses.update({step.name: (step.status, step.reason) for step in transitions})
     counted = [scheduling.outcome_status(status, reason) for status, reason in statuses.values()]
-    settle_build(session, build_id, counted)
+    state = (rows[0].build_status, rows[0].build_canceling) if rows else None
+    settle_build(session, build_id, counted, state)
     return labels
 
 
@@ -129,10 +189,20 @@ def gate_of(text: str) -> GateSpec:
     return GateSpec(str(raw["prompt"]), tuple(raw["roles"]), raw["timeout_s"])
 
 
-def settle_build(session: Session, build_id: int, statuses: Iterable[JobStatus]) -> None:
-    build = session.execute(_BUILD_STATE, {"p_build": build_id}).one()
-    final = scheduling.build_outcome(statuses, build.cancel_requested)
-    if final is not None and build.status != final:
+def settle_build(
+    session: Session,
+    build_id: int,
+    statuses: Iterable[JobStatus],
+    state: tuple[str, bool] | None = None,
+) -> None:
+    """Ends the build once its jobs are all final. `state`: its (status, cancel_requested) as
+    read in this transaction already (None: read here)."""
+    if state is None:
+        row = session.execute(_BUILD_STATE, {"p_build": build_id}).one()
+        state = (row.status, row.cancel_requested)
+    status, canceling = state
+    final = scheduling.build_outcome(statuses, bool(canceling))
+    if final is not None and status != final:
         session.execute(_END_BUILD, {"p_build": build_id, "p_status": final, "p_stamp": now_ms()})
         outbox.emit(session, NotifyEvent.BUILD, build_id)
 

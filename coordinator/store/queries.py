@@ -5,14 +5,22 @@ Every function runs inside the caller's session; none commits.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import Table, bindparam
+from sqlalchemy import Row, Table, bindparam
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
-from conveyor.states import JobStatus
-from coordinator.domain.records import ApprovalRecord, AttemptRecord, BuildRecord, JobRecord
+from conveyor.states import JobStatus, StepStatus
+from coordinator.domain.records import (
+    ApprovalRecord,
+    AttemptRecord,
+    BuildRecord,
+    JobRecord,
+    StepRecord,
+)
 from coordinator.policy import scheduling as scheduler
 from coordinator.store import progress, rowmap
 from coordinator.store.tables import AgentRow, ApprovalRow, AttemptRow, BuildRow, JobRow, StepRow
@@ -29,14 +37,21 @@ BUILD_ROW = select_columns(BUILDS).where(BUILDS.c.id == bindparam("p_build"))
 _JOB_ROWS = (
     select_columns(JOBS).where(JOBS.c.build_id == bindparam("p_build")).order_by(JOBS.c.position)
 )
+AGENTS: Table = AgentRow.__table__  # type: ignore[attr-defined]
+# The step columns a build read shows, named apart from the attempt's own (`s_idx`, ...).
+_STEP_COLUMNS = ("idx", "name", "status", "exit_code", "started_at_ms", "finished_at_ms",
+                 "log_length", "log_lost_bytes")  # fmt: skip
+# Each attempt with its agent's name and its steps (a row per step), in one statement.
 _BUILD_ATTEMPTS = (
-    select_columns(ATTEMPTS)
+    select_columns(
+        ATTEMPTS,
+        AGENTS.c.name.label("agent_name"),
+        *(STEPS.c[name].label(f"s_{name}") for name in _STEP_COLUMNS),
+    )
+    .outerjoin(AGENTS, AGENTS.c.id == ATTEMPTS.c.agent_id)
+    .outerjoin(STEPS, STEPS.c.attempt_id == ATTEMPTS.c.id)
     .where(ATTEMPTS.c.build_id == bindparam("p_build"))
-    .order_by(ATTEMPTS.c.id)
-)
-_STEPS_OF = select_columns(STEPS).where(STEPS.c.attempt_id.in_(bindparam("p_ids", expanding=True)))
-_AGENT_NAMES = select(AgentRow.id, AgentRow.name).where(
-    col(AgentRow.id).in_(bindparam("p_ids", expanding=True))
+    .order_by(ATTEMPTS.c.id, STEPS.c.idx)
 )
 
 
@@ -98,22 +113,27 @@ def approval_records(session: Session, jobs: Sequence[rowmap.AnyJob]) -> dict[in
 
 
 def attempt_records(session: Session, build_id: int) -> dict[int, list[AttemptRecord]]:
-    rows = session.execute(_BUILD_ATTEMPTS, {"p_build": build_id}).all()
-    if not rows:
-        return {}
-    ids = [row.id for row in rows]
-    steps: dict[int, list[rowmap.AnyStep]] = {}
-    for step in session.execute(_STEPS_OF, {"p_ids": ids}).all():
-        steps.setdefault(step.attempt_id, []).append(step)
-    agent_ids = sorted({row.agent_id for row in rows})
-    names = dict(session.exec(_AGENT_NAMES, params={"p_ids": agent_ids}).all())
     result: dict[int, list[AttemptRecord]] = {}
-    for row in rows:
-        record = rowmap.attempt_record(
-            row, names.get(row.agent_id, "?"), steps.get(row.id or 0, [])
-        )
-        result.setdefault(row.job_id, []).append(record)
+    rows = session.execute(_BUILD_ATTEMPTS, {"p_build": build_id})
+    for _, lines in itertools.groupby(rows, key=lambda row: row.id):
+        first, *rest = lines
+        steps = [_step(line) for line in (first, *rest) if line.s_idx is not None]
+        record = rowmap.attempt_record(first, first.agent_name or "?", steps)
+        result.setdefault(first.job_id, []).append(record)
     return result
+
+
+def _step(line: Row[Any]) -> StepRecord:
+    return StepRecord(
+        index=line.s_idx,
+        name=line.s_name,
+        status=StepStatus(line.s_status),
+        exit_code=line.s_exit_code,
+        started_at_ms=line.s_started_at_ms,
+        finished_at_ms=line.s_finished_at_ms,
+        log_length=line.s_log_length,
+        log_lost_bytes=line.s_log_lost_bytes,
+    )
 
 
 def with_waiting_message(job: JobRecord, statuses: Mapping[str, JobStatus]) -> JobRecord:

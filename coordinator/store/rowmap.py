@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
+from conveyor.states import BuildStatus, JobStatus, Outcome
 from coordinator.domain.records import (
     AgentRecord,
     ApprovalRecord,
@@ -21,14 +21,13 @@ from coordinator.domain.records import (
     StepSpecRecord,
     Trigger,
 )
-from coordinator.store.tables import AgentRow, AttemptRow, BuildRow, JobRow, StepRow
+from coordinator.store.tables import AgentRow, AttemptRow, BuildRow, JobRow
 
 # A build read back takes its rows as plain result rows (loading SQLModel objects costs several
 # times the read): the same columns under the same names as the models'.
 AnyAttempt = AttemptRow | Row[Any]
 AnyBuild = BuildRow | Row[Any]
 AnyJob = JobRow | Row[Any]
-AnyStep = StepRow | Row[Any]
 
 
 def spec_to_json(spec: JobSpecRecord) -> str:
@@ -63,20 +62,7 @@ def _optional_paths(value: object) -> tuple[str, ...] | None:
     return tuple(str(path) for path in value) if isinstance(value, list) else None
 
 
-def step_record(row: AnyStep) -> StepRecord:
-    return StepRecord(
-        index=row.idx,
-        name=row.name,
-        status=StepStatus(row.status),
-        exit_code=row.exit_code,
-        started_at_ms=row.started_at_ms,
-        finished_at_ms=row.finished_at_ms,
-        log_length=row.log_length,
-        log_lost_bytes=row.log_lost_bytes,
-    )
-
-
-def attempt_record(row: AnyAttempt, agent_name: str, steps: Sequence[AnyStep]) -> AttemptRecord:
+def attempt_record(row: AnyAttempt, agent_name: str, steps: Sequence[StepRecord]) -> AttemptRecord:
     assert row.id is not None
     return AttemptRecord(
         id=row.id,
@@ -89,7 +75,7 @@ def attempt_record(row: AnyAttempt, agent_name: str, steps: Sequence[AnyStep]) -
         exit_code=row.exit_code,
         started_at_ms=row.started_at_ms,
         finished_at_ms=row.finished_at_ms,
-        steps=tuple(step_record(step) for step in sorted(steps, key=lambda s: s.idx)),
+        steps=tuple(sorted(steps, key=lambda step: step.index)),
     )
 
 
