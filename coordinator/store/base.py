@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from sqlalchemy import util
-from sqlalchemy.engine import Engine, Result
-from sqlalchemy.engine.interfaces import _CoreAnyExecuteParams
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm._typing import OrmExecuteOptionsParameter
-from sqlalchemy.sql.base import Executable
 from sqlmodel import Session
 
 from coordinator.domain.errors import DataLossError, StorageExhaustedError
@@ -48,51 +43,13 @@ def damaged(error: DBAPIError) -> bool:
     return any(text in message for text in _SQLITE_DAMAGED)
 
 
-class StoreSession(Session):
-    """A Session whose plain statements (SQLAlchemy Core, no ORM entity in them: every
-    statement of the hot paths) run on its connection at once. The ORM's execute path costs
-    about twice what running such a statement does, for nothing a Core statement uses; pending
-    ORM objects are still flushed first, as the ORM path does for Core statements."""
-
-    def execute(
-        self,
-        statement: Executable,
-        params: _CoreAnyExecuteParams | None = None,
-        *,
-        execution_options: OrmExecuteOptionsParameter = util.EMPTY_DICT,
-        bind_arguments: dict[str, Any] | None = None,
-        _parent_execute_state: Any | None = None,
-        _add_event: Any | None = None,
-    ) -> Result[*tuple[Any, ...]]:
-        plain = not (
-            statement._propagate_attrs  # set on statements that name ORM entities
-            or statement._execution_options
-            or execution_options
-            or bind_arguments
-            or _parent_execute_state is not None
-            or _add_event is not None
-            or self.dispatch.do_orm_execute
-        )
-        if not plain:
-            return super().execute(
-                statement,
-                params,
-                execution_options=execution_options,
-                bind_arguments=bind_arguments,
-                _parent_execute_state=_parent_execute_state,
-                _add_event=_add_event,
-            )
-        self._autoflush()
-        return self.connection().execute(statement, params)
-
-
 @contextmanager
-def transaction(engine: Engine, info: dict[str, object] | None = None) -> Iterator[StoreSession]:
+def transaction(engine: Engine, info: dict[str, object] | None = None) -> Iterator[Session]:
     """One transaction, committed at the end; a full or failing disk rolls it back (nothing is
     half-recorded) and raises StorageExhaustedError, which callers retry. A damaged database is
     DataLossError naming it: no retry brings the rows back, an operator must restore them."""
     try:
-        with StoreSession(engine, expire_on_commit=False, info=info) as session:
+        with Session(engine, expire_on_commit=False, info=info) as session:
             yield session
             session.commit()
     except DBAPIError as error:
@@ -120,6 +77,6 @@ class Component:
         self._info: dict[str, object] = {} if events is None else {RENDERER: events}
 
     @contextmanager
-    def _tx(self) -> Iterator[StoreSession]:
+    def _tx(self) -> Iterator[Session]:
         with transaction(self._engine, self._info) as session:
             yield session
