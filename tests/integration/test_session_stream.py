@@ -186,7 +186,6 @@ def test_a_refused_request_is_its_own_reply_and_the_stream_goes_on(
         stream.close()
         build_id = json.loads(cluster.cli("builds", "--json").stdout)[0]["id"]
         assert cluster.cli("logs", str(build_id), "nap").stdout == b"up\n"
-        assert job(cluster.show(build_id), "nap")["steps"][0]["status"] == "running"
     finally:
         channel.close()
     log = cluster.processes[0].log()
