@@ -122,3 +122,8 @@ class AgentConfig:
     isolation: Isolation = field(default_factory=Isolation)
     # For steps whose pipeline names no image; "": the executor runs no images (shell, fake).
     default_image: str = DEFAULT_STEP_IMAGE
+
+
+# Requests the agent may have in flight on its session stream at once (one per thread that
+# talks to the coordinator: far fewer); a request finding none free waits, then is retried.
+STREAM_MAX_IN_FLIGHT = 64

@@ -290,3 +290,9 @@ class CoordinatorConfig:
     @property
     def secret_key_path(self) -> Path:
         return self.data_dir / SECRET_KEY_FILE
+
+
+# Requests one agent's session stream may have in hand at once; past it the coordinator stops
+# reading that stream until one is answered (an agent has one request in flight per thread, so
+# a well-behaved one never comes near it).
+AGENT_STREAM_MAX_IN_FLIGHT = 64

@@ -44,6 +44,118 @@ LEASE_STATE_LOST: LeaseState.ValueType  # 3
 Global___LeaseState: _TypeAlias = LeaseState  # noqa: Y015
 
 @_typing.final
+class AgentMessage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    RENEW_LEASES_FIELD_NUMBER: _builtins.int
+    START_STEP_FIELD_NUMBER: _builtins.int
+    APPEND_LOG_FIELD_NUMBER: _builtins.int
+    FINISH_STEP_FIELD_NUMBER: _builtins.int
+    FINISH_ATTEMPT_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """chosen by the agent, echoed in the reply"""
+    @_builtins.property
+    def renew_leases(self) -> Global___RenewLeasesRequest: ...
+    @_builtins.property
+    def start_step(self) -> Global___StartStepRequest: ...
+    @_builtins.property
+    def append_log(self) -> Global___AppendLogRequest: ...
+    @_builtins.property
+    def finish_step(self) -> Global___FinishStepRequest: ...
+    @_builtins.property
+    def finish_attempt(self) -> Global___FinishAttemptRequest: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        renew_leases: Global___RenewLeasesRequest | None = ...,
+        start_step: Global___StartStepRequest | None = ...,
+        append_log: Global___AppendLogRequest | None = ...,
+        finish_step: Global___FinishStepRequest | None = ...,
+        finish_attempt: Global___FinishAttemptRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["append_log", b"append_log", "finish_attempt", b"finish_attempt", "finish_step", b"finish_step", "renew_leases", b"renew_leases", "request", b"request", "start_step", b"start_step"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["append_log", b"append_log", "finish_attempt", b"finish_attempt", "finish_step", b"finish_step", "id", b"id", "renew_leases", b"renew_leases", "request", b"request", "start_step", b"start_step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_request: _TypeAlias = _typing.Literal["renew_leases", "start_step", "append_log", "finish_step", "finish_attempt"]  # noqa: Y015
+    _WhichOneofArgType_request: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_request) -> _WhichOneofReturnType_request | None: ...
+
+Global___AgentMessage: _TypeAlias = AgentMessage  # noqa: Y015
+
+@_typing.final
+class CallError(_message.Message):
+    """The status a unary call would have ended with."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """a grpc status code number (google.rpc.Code)"""
+    details: _builtins.str
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        details: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "details", b"details"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallError: _TypeAlias = CallError  # noqa: Y015
+
+@_typing.final
+class CoordinatorMessage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    RENEW_LEASES_FIELD_NUMBER: _builtins.int
+    START_STEP_FIELD_NUMBER: _builtins.int
+    APPEND_LOG_FIELD_NUMBER: _builtins.int
+    FINISH_STEP_FIELD_NUMBER: _builtins.int
+    FINISH_ATTEMPT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    @_builtins.property
+    def renew_leases(self) -> Global___RenewLeasesResponse: ...
+    @_builtins.property
+    def start_step(self) -> Global___StartStepResponse: ...
+    @_builtins.property
+    def append_log(self) -> Global___AppendLogResponse: ...
+    @_builtins.property
+    def finish_step(self) -> Global___FinishStepResponse: ...
+    @_builtins.property
+    def finish_attempt(self) -> Global___FinishAttemptResponse: ...
+    @_builtins.property
+    def error(self) -> Global___CallError: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        renew_leases: Global___RenewLeasesResponse | None = ...,
+        start_step: Global___StartStepResponse | None = ...,
+        append_log: Global___AppendLogResponse | None = ...,
+        finish_step: Global___FinishStepResponse | None = ...,
+        finish_attempt: Global___FinishAttemptResponse | None = ...,
+        error: Global___CallError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["append_log", b"append_log", "error", b"error", "finish_attempt", b"finish_attempt", "finish_step", b"finish_step", "renew_leases", b"renew_leases", "reply", b"reply", "start_step", b"start_step"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["append_log", b"append_log", "error", b"error", "finish_attempt", b"finish_attempt", "finish_step", b"finish_step", "id", b"id", "renew_leases", b"renew_leases", "reply", b"reply", "start_step", b"start_step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_reply: _TypeAlias = _typing.Literal["renew_leases", "start_step", "append_log", "finish_step", "finish_attempt", "error"]  # noqa: Y015
+    _WhichOneofArgType_reply: _TypeAlias = _typing.Literal["reply", b"reply"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_reply) -> _WhichOneofReturnType_reply | None: ...
+
+Global___CoordinatorMessage: _TypeAlias = CoordinatorMessage  # noqa: Y015
+
+@_typing.final
 class RegisterRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

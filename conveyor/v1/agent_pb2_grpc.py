@@ -77,6 +77,11 @@ class AgentServiceStub:
                 request_serializer=conveyor_dot_v1_dot_agent__pb2.SignOffRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_agent__pb2.SignOffResponse.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/conveyor.v1.AgentService/Session',
+                request_serializer=conveyor_dot_v1_dot_agent__pb2.AgentMessage.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_agent__pb2.CoordinatorMessage.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -137,6 +142,17 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Session(self, request_iterator, context):
+        """One stream per agent session carrying the per-event calls above (renewals, step events,
+        logs, finishes) as requests and replies matched by id, so each event costs a message each
+        way instead of a call. Each request is handled exactly as its unary call is (same checks,
+        fencing, errors); an error is that request's reply, not the stream's end. A broken stream
+        fails every request in flight; the agent retries them (they are idempotent) on a new one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +195,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.SignOff,
                     request_deserializer=conveyor_dot_v1_dot_agent__pb2.SignOffRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_agent__pb2.SignOffResponse.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=conveyor_dot_v1_dot_agent__pb2.AgentMessage.FromString,
+                    response_serializer=conveyor_dot_v1_dot_agent__pb2.CoordinatorMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -400,6 +421,33 @@ class AgentService:
             '/conveyor.v1.AgentService/SignOff',
             conveyor_dot_v1_dot_agent__pb2.SignOffRequest.SerializeToString,
             conveyor_dot_v1_dot_agent__pb2.SignOffResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/conveyor.v1.AgentService/Session',
+            conveyor_dot_v1_dot_agent__pb2.AgentMessage.SerializeToString,
+            conveyor_dot_v1_dot_agent__pb2.CoordinatorMessage.FromString,
             options,
             channel_credentials,
             insecure,

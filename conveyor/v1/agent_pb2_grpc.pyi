@@ -49,6 +49,13 @@ class AgentServiceStub:
     """Idempotent: a repeated finish with the same lease returns the stored answer."""
     SignOff: _grpc.UnaryUnaryMultiCallable[_agent_pb2.SignOffRequest, _agent_pb2.SignOffResponse]
     """The agent exits cleanly: it is shown offline at once and its session ends."""
+    Session: _grpc.StreamStreamMultiCallable[_agent_pb2.AgentMessage, _agent_pb2.CoordinatorMessage]
+    """One stream per agent session carrying the per-event calls above (renewals, step events,
+    logs, finishes) as requests and replies matched by id, so each event costs a message each
+    way instead of a call. Each request is handled exactly as its unary call is (same checks,
+    fencing, errors); an error is that request's reply, not the stream's end. A broken stream
+    fails every request in flight; the agent retries them (they are idempotent) on a new one.
+    """
 
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
@@ -71,6 +78,13 @@ class AgentServiceAsyncStub(AgentServiceStub):
     """Idempotent: a repeated finish with the same lease returns the stored answer."""
     SignOff: _aio.UnaryUnaryMultiCallable[_agent_pb2.SignOffRequest, _agent_pb2.SignOffResponse]  # type: ignore[assignment]
     """The agent exits cleanly: it is shown offline at once and its session ends."""
+    Session: _aio.StreamStreamMultiCallable[_agent_pb2.AgentMessage, _agent_pb2.CoordinatorMessage]  # type: ignore[assignment]
+    """One stream per agent session carrying the per-event calls above (renewals, step events,
+    logs, finishes) as requests and replies matched by id, so each event costs a message each
+    way instead of a call. Each request is handled exactly as its unary call is (same checks,
+    fencing, errors); an error is that request's reply, not the stream's end. A broken stream
+    fails every request in flight; the agent retries them (they are idempotent) on a new one.
+    """
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
     """The service agents call. Every call but Register carries the session credential in the
@@ -138,5 +152,18 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_agent_pb2.SignOffResponse, _abc.Awaitable[_agent_pb2.SignOffResponse]]:
         """The agent exits cleanly: it is shown offline at once and its session ends."""
+
+    @_abc_1.abstractmethod
+    def Session(
+        self,
+        request_iterator: _MaybeAsyncIterator[_agent_pb2.AgentMessage],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_agent_pb2.CoordinatorMessage], _abc.AsyncIterator[_agent_pb2.CoordinatorMessage]]:
+        """One stream per agent session carrying the per-event calls above (renewals, step events,
+        logs, finishes) as requests and replies matched by id, so each event costs a message each
+        way instead of a call. Each request is handled exactly as its unary call is (same checks,
+        fencing, errors); an error is that request's reply, not the stream's end. A broken stream
+        fails every request in flight; the agent retries them (they are idempotent) on a new one.
+        """
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -30,6 +30,10 @@ class Metrics(Protocol):
     def lease_expired(self) -> None:
         """A lease ran out without renewal; its attempt was ended `agent_lost`."""
 
+    def agent_request(self, call: str, transport: str) -> None:
+        """An agent's `call` (e.g. "StartStep") arrived as a unary call or on its session
+        stream (`transport`: "unary" or "stream")."""
+
 
 class NoMetrics:
     """Metrics nobody collects (unit tests, and coordinators built without an HTTP edge)."""
@@ -47,6 +51,9 @@ class NoMetrics:
         pass
 
     def lease_expired(self) -> None:
+        pass
+
+    def agent_request(self, call: str, transport: str) -> None:
         pass
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 from conveyor import wire
 from conveyor.states import Outcome, Reason
@@ -10,23 +11,20 @@ from conveyor.v1 import agent_pb2, agent_pb2_grpc
 from coordinator.domain.coordinator import Coordinator
 from coordinator.domain.records import Assignment
 from coordinator.domain.registry import AgentSession
-from coordinator.edge.convert import LEASE_STATES, assignment_to_pb
-from coordinator.edge.errors import Context, unary
+from coordinator.edge.agent_calls import AgentCalls
+from coordinator.edge.agent_stream import SessionStream
+from coordinator.edge.convert import assignment_to_pb
+from coordinator.edge.errors import Context, abort_for, unary
 
 LOGGER = logging.getLogger(__name__)
-
-
-def _outcome(value: int) -> Outcome:
-    outcome = wire.outcome_from_pb(value)
-    if outcome is None:
-        raise ValueError("outcome must be set")
-    return outcome
 
 
 class AgentService(agent_pb2_grpc.AgentServiceServicer):
     def __init__(self, core: Coordinator) -> None:
         self._agents = core.agents
         self._attempts = core.attempts
+        self._metrics = core.metrics
+        self.calls = AgentCalls(core)
 
     def _agent(self, context: Context) -> AgentSession:
         return self._agents.session(wire.token_from_metadata(context.invocation_metadata()))
@@ -106,72 +104,47 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     async def RenewLeases(
         self, request: agent_pb2.RenewLeasesRequest, context: Context
     ) -> agent_pb2.RenewLeasesResponse:
-        states = self._agents.renew(
-            self._agent(context),
-            [(lease.attempt_id, lease.lease_token) for lease in request.leases],
-        )
-        return agent_pb2.RenewLeasesResponse(
-            leases=[agent_pb2.LeaseStatus(attempt_id=i, state=LEASE_STATES[s]) for i, s in states]
-        )
+        return await self.calls.renew_leases(self._unary(context, "RenewLeases"), request)
 
     @unary
     async def StartStep(
         self, request: agent_pb2.StartStepRequest, context: Context
     ) -> agent_pb2.StartStepResponse:
-        lease = request.lease
-        cancel = await self._attempts.start_step(
-            self._agent(context), lease.attempt_id, lease.lease_token, request.step_index
-        )
-        return agent_pb2.StartStepResponse(cancel_requested=cancel)
+        return await self.calls.start_step(self._unary(context, "StartStep"), request)
 
     @unary
     async def AppendLog(
         self, request: agent_pb2.AppendLogRequest, context: Context
     ) -> agent_pb2.AppendLogResponse:
-        lease = request.lease
-        held, accepted = await self._attempts.append_log(
-            self._agent(context),
-            lease.attempt_id,
-            lease.lease_token,
-            request.step_index,
-            request.offset,
-            request.data,
-        )
-        return agent_pb2.AppendLogResponse(held_length=held, accepted=accepted)
+        return await self.calls.append_log(self._unary(context, "AppendLog"), request)
 
     @unary
     async def FinishStep(
         self, request: agent_pb2.FinishStepRequest, context: Context
     ) -> agent_pb2.FinishStepResponse:
-        lease = request.lease
-        await self._attempts.finish_step(
-            self._agent(context),
-            lease.attempt_id,
-            lease.lease_token,
-            request.step_index,
-            outcome=_outcome(request.outcome),
-            exit_code=request.exit_code if request.has_exit_code else None,
-            log_lost_bytes=request.log_lost_bytes,
-        )
-        return agent_pb2.FinishStepResponse()
+        return await self.calls.finish_step(self._unary(context, "FinishStep"), request)
 
     @unary
     async def FinishAttempt(
         self, request: agent_pb2.FinishAttemptRequest, context: Context
     ) -> agent_pb2.FinishAttemptResponse:
-        lease = request.lease
-        recorded = await self._attempts.finish(
-            self._agent(context),
-            lease.attempt_id,
-            lease.lease_token,
-            outcome=_outcome(request.outcome),
-            reason=request.reason,
-            message=request.message,
-            exit_code=request.exit_code if request.has_exit_code else None,
-        )
-        return agent_pb2.FinishAttemptResponse(
-            recorded_outcome=wire.outcome_to_pb(recorded.outcome), recorded_reason=recorded.reason
-        )
+        return await self.calls.finish_attempt(self._unary(context, "FinishAttempt"), request)
+
+    async def Session(
+        self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: Context
+    ) -> AsyncIterator[agent_pb2.CoordinatorMessage]:
+        token = wire.token_from_metadata(context.invocation_metadata())
+        try:
+            self._agents.session(token)  # a stream without a live session is refused whole
+        except Exception as error:
+            await abort_for(error, context)
+        stream = SessionStream(self.calls, self._agents.session, self._metrics, token)
+        async for reply in stream.replies(request_iterator):
+            yield reply
+
+    def _unary(self, context: Context, call: str) -> AgentSession:
+        self._metrics.agent_request(call, "unary")
+        return self._agent(context)
 
 
 __all__ = ["AgentService"]

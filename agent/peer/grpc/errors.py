@@ -23,12 +23,28 @@ RETRYABLE = frozenset(
 SESSION_REPLACED = "session replaced"
 
 
+class CallFailed(grpc.RpcError):
+    """A request on the session stream that failed as its unary call would have: with this
+    status. Classified, retried and mapped exactly as a failed unary call."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self._code = code
+        self._details = details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
 def code_of(error: BaseException) -> grpc.StatusCode | None:
-    return error.code() if isinstance(error, grpc.Call) else None
+    return error.code() if isinstance(error, grpc.Call | CallFailed) else None
 
 
 def details_of(error: BaseException) -> str:
-    return (error.details() if isinstance(error, grpc.Call) else "") or ""
+    return (error.details() if isinstance(error, grpc.Call | CallFailed) else "") or ""
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -37,7 +53,7 @@ def is_retryable(error: BaseException) -> bool:
 
 def describe(error: BaseException | None) -> str:
     """A one-line account of a failed call, without gRPC's debug dump."""
-    if isinstance(error, grpc.Call):
+    if isinstance(error, grpc.Call | CallFailed):
         code = error.code()
         return f"{code.name if code else 'UNKNOWN'}: {error.details()}"
     return repr(error)

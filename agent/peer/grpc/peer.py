@@ -37,6 +37,7 @@ from agent.config import (
 from agent.peer.base import PeerError, UntrustedServerError
 from agent.peer.grpc import blobs, convert
 from agent.peer.grpc.errors import (
+    CallFailed,
     describe,
     details_of,
     forgot_session,
@@ -44,6 +45,7 @@ from agent.peer.grpc.errors import (
     to_join_error,
     to_peer_error,
 )
+from agent.peer.grpc.stream import SessionStream
 from agent.peer.types import (
     AgentInfo,
     ArtifactFile,
@@ -91,6 +93,15 @@ class GrpcPeer:
         self._closed = threading.Event()
         self._channel = wire.channel(address, ca.pem if ca else None)
         self._stub = agent_pb2_grpc.AgentServiceStub(self._channel)
+        self._stream = SessionStream(self._stub)
+        # Set when the coordinator has no session stream (an older one): unary calls from then.
+        self._unary_only = False
+        stub = self._stub
+        self._renew_leases = self._event("renew_leases", stub.RenewLeases)
+        self._start_step = self._event("start_step", stub.StartStep)
+        self._append_log = self._event("append_log", stub.AppendLog)
+        self._finish_step = self._event("finish_step", stub.FinishStep)
+        self._finish_attempt = self._event("finish_attempt", stub.FinishAttempt)
         self._transfer_channel: grpc.Channel | None = None
         self._blob_stub: blobs_pb2_grpc.AgentBlobServiceStub | None = None
         self._lock = threading.Lock()
@@ -102,6 +113,7 @@ class GrpcPeer:
 
     def close(self) -> None:
         self._closed.set()
+        self._stream.close()
         self._channel.close()
         with self._lock:
             if self._transfer_channel is not None:
@@ -156,12 +168,12 @@ class GrpcPeer:
 
     def renew_leases(self, leases: Sequence[Lease], *, timeout_s: float) -> list[LeaseStatus]:
         request = agent_pb2.RenewLeasesRequest(leases=[convert.lease_to_pb(x) for x in leases])
-        reply = self._call(self._stub.RenewLeases, request, timeout_s, budget_s=0)
+        reply = self._call(self._renew_leases, request, timeout_s, budget_s=0)
         return [convert.lease_status_from_pb(status) for status in reply.leases]
 
     def start_step(self, lease: Lease, index: int, *, give_up: threading.Event) -> bool:
         request = agent_pb2.StartStepRequest(lease=convert.lease_to_pb(lease), step_index=index)
-        return self._call(self._stub.StartStep, request, give_up=give_up).cancel_requested
+        return self._call(self._start_step, request, give_up=give_up).cancel_requested
 
     def append_log(
         self, lease: Lease, index: int, offset: int, data: bytes, *, give_up: threading.Event
@@ -169,18 +181,18 @@ class GrpcPeer:
         request = agent_pb2.AppendLogRequest(
             lease=convert.lease_to_pb(lease), step_index=index, offset=offset, data=data
         )
-        reply = self._call(self._stub.AppendLog, request, give_up=give_up)
+        reply = self._call(self._append_log, request, give_up=give_up)
         return LogAck(reply.held_length, reply.accepted)
 
     def finish_step(self, lease: Lease, report: StepReport, *, give_up: threading.Event) -> None:
         request = convert.finish_step_to_pb(lease, report)
-        self._call(self._stub.FinishStep, request, give_up=give_up)
+        self._call(self._finish_step, request, give_up=give_up)
 
     def finish_attempt(
         self, lease: Lease, verdict: Verdict, *, give_up: threading.Event
     ) -> Recorded:
         request = convert.finish_attempt_to_pb(lease, verdict)
-        reply = self._call(self._stub.FinishAttempt, request, give_up=give_up)
+        reply = self._call(self._finish_attempt, request, give_up=give_up)
         return convert.recorded_from_pb(reply)
 
     def get_inputs(self, lease: Lease) -> Inputs:
@@ -215,6 +227,24 @@ class GrpcPeer:
         self._call_with_session(
             lambda: self._retrying(_FOREVER, give_up, tries=UPLOAD_TRIES)(once), give_up
         )
+
+    def _event(self, field: str, unary: Callable[..., T]) -> Callable[..., T]:
+        """`unary`'s call as a request on the session stream (`field` of an AgentMessage), or
+        the unary call itself when the coordinator has no stream."""
+
+        def call(request: object, *, metadata: wire.Metadata, timeout: float) -> T:
+            if not self._unary_only:
+                try:
+                    reply: T = self._stream.call(field, request, metadata, timeout)
+                    return reply
+                except CallFailed as error:
+                    if error.code() is not grpc.StatusCode.UNIMPLEMENTED:
+                        raise
+                    LOGGER.info("the coordinator has no session stream; using unary calls")
+                    self._unary_only = False
+            return unary(request, metadata=metadata, timeout=timeout)
+
+        return call
 
     def _blobs(self) -> blobs_pb2_grpc.AgentBlobServiceStub:
         """The blob service on a second connection, opened on first use."""

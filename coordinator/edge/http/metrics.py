@@ -62,6 +62,12 @@ class PrometheusMetrics:
         self._expiries = Counter(
             "conveyor_lease_expiries", "Leases that expired without renewal", registry=registry
         )
+        self._agent_requests = Counter(
+            "conveyor_agent_requests",
+            "Agents' per-event requests, by call and by how they came (unary call or stream)",
+            ["call", "transport"],
+            registry=registry,
+        )
 
     def claimed(self, seconds: float, count: int) -> None:
         self._claim.observe(seconds)
@@ -79,6 +85,9 @@ class PrometheusMetrics:
 
     def lease_expired(self) -> None:
         self._expiries.inc()
+
+    def agent_request(self, call: str, transport: str) -> None:
+        self._agent_requests.labels(call, transport).inc()
 
 
 class FarmCollector(Collector):
