@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+import grpc
+
 from conveyor import wire
 from conveyor.states import Outcome, Reason
 from conveyor.v1 import agent_pb2, agent_pb2_grpc
@@ -25,6 +27,16 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self._attempts = core.attempts
         self._metrics = core.metrics
         self.calls = AgentCalls(core)
+        self._streams: set[SessionStream] = set()
+        self._closing = False
+
+    def end_streams(self) -> None:
+        """The server is stopping: open session streams end once their requests in hand are
+        answered, and new ones are refused UNAVAILABLE (the agent retries elsewhere or later).
+        A stream would otherwise hold the server's stop for its whole grace period."""
+        self._closing = True
+        for stream in list(self._streams):
+            stream.end()
 
     def _agent(self, context: Context) -> AgentSession:
         return self._agents.session(wire.token_from_metadata(context.invocation_metadata()))
@@ -138,9 +150,15 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             self._agents.session(token)  # a stream without a live session is refused whole
         except Exception as error:
             await abort_for(error, context)
+        if self._closing:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the coordinator is stopping")
         stream = SessionStream(self.calls, self._agents.session, self._metrics, token)
-        async for reply in stream.replies(request_iterator):
-            yield reply
+        self._streams.add(stream)
+        try:
+            async for reply in stream.replies(request_iterator):
+                yield reply
+        finally:
+            self._streams.discard(stream)
 
     def _unary(self, context: Context, call: str) -> AgentSession:
         self._metrics.agent_request(call, "unary")

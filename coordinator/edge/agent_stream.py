@@ -51,11 +51,18 @@ class SessionStream:
         self._slots = asyncio.Semaphore(AGENT_STREAM_MAX_IN_FLIGHT)
         self._out: asyncio.Queue[agent_pb2.CoordinatorMessage | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reader: asyncio.Task[None] | None = None
+
+    def end(self) -> None:
+        """The server is stopping: no more requests are read, those in hand are answered, then
+        the stream ends (the agent sends what was not answered again, on its next stream)."""
+        if self._reader is not None:
+            self._reader.cancel()
 
     async def replies(
         self, requests: AsyncIterator[agent_pb2.AgentMessage]
     ) -> AsyncIterator[agent_pb2.CoordinatorMessage]:
-        reader = asyncio.create_task(self._read(requests))
+        reader = self._reader = asyncio.create_task(self._read(requests))
         try:
             while (reply := await self._out.get()) is not None:
                 yield reply
@@ -72,10 +79,12 @@ class SessionStream:
                 task = asyncio.create_task(self._answer(message))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            # The agent closed its side: what it sent is still answered.
-            if self._tasks:
-                await asyncio.gather(*self._tasks)
+        except asyncio.CancelledError:
+            pass  # end(), or the stream is gone (replies() then cancels the tasks too)
         finally:
+            # The agent closed its side, or the server stops: what was read is still answered.
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
             self._out.put_nowait(None)
 
     async def _answer(self, message: agent_pb2.AgentMessage) -> None:

@@ -78,7 +78,8 @@ class GrpcEdge:
         self._listen = listen
         self._tls = tls
         self._server = grpc.aio.server(options=[*wire.SERVER_OPTIONS, NO_REUSEPORT])
-        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(core), self._server)
+        self._agent_service = AgentService(core)
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(self._agent_service, self._server)
         register_control_service(ControlService(core), self._server)
         blobs_pb2_grpc.add_AgentBlobServiceServicer_to_server(AgentBlobService(core), self._server)
         blobs_pb2_grpc.add_BlobServiceServicer_to_server(BlobService(core), self._server)
@@ -110,4 +111,5 @@ class GrpcEdge:
     async def stop(self, grace_s: float) -> None:
         """Refuses new calls and gives those in flight `grace_s` to finish."""
         await self._health.enter_graceful_shutdown()
+        self._agent_service.end_streams()
         await self._server.stop(grace_s)
