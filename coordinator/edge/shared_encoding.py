@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from conveyor.v1 import control_pb2, control_pb2_grpc
 from coordinator.config import SHARED_ENCODINGS_KEPT
@@ -39,14 +40,14 @@ class SharedEncodings:
 
     def log_chunk(self, chunk: LogChunk) -> bytes:
         """A ReadLogs response."""
-        return self._encoded(("chunk", *_place(chunk)), chunk.data, lambda: _log_bytes(chunk))
+        return self._encoded(("chunk", *_place(chunk)), chunk.data, lambda: log_chunk_to_pb(chunk))
 
     def log_event(self, chunk: LogChunk) -> bytes:
         """A WatchBuild response carrying the chunk."""
         return self._encoded(
             ("event", *_place(chunk)),
             chunk.data,
-            lambda: _event_bytes(control_pb2.BuildEvent(log=log_chunk_to_pb(chunk))),
+            lambda: control_pb2.BuildEvent(log=log_chunk_to_pb(chunk)),
         )
 
     def snapshot_event(self, build: BuildRecord) -> bytes:
@@ -54,18 +55,18 @@ class SharedEncodings:
         return self._encoded(
             ("snapshot",),
             build,
-            lambda: _event_bytes(control_pb2.BuildEvent(snapshot=build_to_pb(build))),
+            lambda: control_pb2.BuildEvent(snapshot=build_to_pb(build)),
         )
 
     def _encoded(
-        self, kind: tuple[object, ...], shared: object, encode: Callable[[], bytes]
+        self, kind: tuple[object, ...], shared: object, message: Callable[[], Message]
     ) -> bytes:
         key = (*kind, id(shared))
         entry = self._entries.get(key)
         if entry is not None and entry[0] is shared:
             self._entries.move_to_end(key)
             return entry[1]
-        encoded = encode()
+        encoded: bytes = message().SerializeToString()
         self._entries[key] = (shared, encoded)
         if len(self._entries) > self._kept:
             self._entries.popitem(last=False)
@@ -75,16 +76,6 @@ class SharedEncodings:
 def _place(chunk: LogChunk) -> tuple[object, ...]:
     # With the shared bytes' identity, where they are in which log says which chunk this is.
     return (chunk.job, chunk.attempt_number, chunk.step_index, chunk.step_name, chunk.offset)
-
-
-def _event_bytes(event: control_pb2.BuildEvent) -> bytes:
-    encoded: bytes = event.SerializeToString()
-    return encoded
-
-
-def _log_bytes(chunk: LogChunk) -> bytes:
-    encoded: bytes = log_chunk_to_pb(chunk).SerializeToString()
-    return encoded
 
 
 def _passthrough(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
