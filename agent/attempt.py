@@ -88,6 +88,8 @@ class AttemptRunner:
         # Set once the inputs are known: what the last step's log needs to say about artifacts.
         self._transfers: Transfers | None = None
         self._inputs: Inputs | None = None
+        # The end of the step that ran last, sent with the attempt's finish (one call less).
+        self._last_report: StepReport | None = None
         self._masked = masked_values(assignment.secrets.values())
         # Known once the source is in place (the commit a git source resolved to).
         self._variables = step_variables(assignment, "")
@@ -173,7 +175,8 @@ class AttemptRunner:
             self._stop,
             allow_local_git=self._allow_local_git,
         )
-        inputs = transfers.inputs()
+        # Sent along with the assignment by a coordinator that can: one round trip less.
+        inputs = self.assignment.inputs or transfers.inputs()
         try:
             commit = transfers.prepare(inputs)
         except StoppedError:
@@ -295,7 +298,10 @@ class AttemptRunner:
             report = StepReport(
                 index, verdict, result.exit_code, shipper.length, shipper.lost_bytes
             )
-            self._peer.finish_step(self.lease, report, give_up=self._lost)
+            if self._ends_attempt(index, verdict):
+                self._last_report = report
+            else:
+                self._peer.finish_step(self.lease, report, give_up=self._lost)
         metrics.STEPS.labels(verdict.outcome.value).inc()
         return verdict
 
@@ -320,6 +326,12 @@ class AttemptRunner:
         while not self._lease_fresh() and not self._stop.wait(LEASE_WAIT_CHECK_S):
             pass
 
+    def _ends_attempt(self, index: int, verdict: Verdict) -> bool:
+        """Whether nothing of the attempt comes after this step (no step, no upload), so its
+        end can go with the attempt's."""
+        last_to_run = verdict is not SUCCESS or index == len(self.assignment.steps) - 1
+        return (last_to_run or self._stop.is_set()) and not self._collects_after(index, verdict)
+
     def _collects_after(self, index: int, verdict: Verdict) -> bool:
         """Whether this step is the last to run and artifacts are collected after it."""
         inputs = self._inputs
@@ -340,7 +352,9 @@ class AttemptRunner:
     def _finish(self, verdict: Verdict) -> None:
         # Keeps trying through outages, however long: no step runs any more, so the lease
         # watchdog leaves the attempt be, and the coordinator fences a report that came too late.
-        recorded = self._peer.finish_attempt(self.lease, verdict, give_up=self._lost)
+        recorded = self._peer.finish_attempt(
+            self.lease, verdict, give_up=self._lost, last_step=self._last_report
+        )
         LOGGER.info("%s: finished %s %s", self._label, recorded.outcome, recorded.reason)
 
     def _cleanup(self) -> None:

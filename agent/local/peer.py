@@ -137,9 +137,16 @@ class LocalPeer:
         )
 
     def finish_attempt(
-        self, lease: Lease, verdict: Verdict, *, give_up: threading.Event
+        self,
+        lease: Lease,
+        verdict: Verdict,
+        *,
+        give_up: threading.Event,
+        last_step: StepReport | None = None,
     ) -> Recorded:
         attempt = self._of(lease)
+        if attempt.recorded is None and last_step is not None:
+            self.finish_step(lease, last_step, give_up=give_up)
         if attempt.recorded is None:
             attempt.recorded = Recorded(verdict.outcome, verdict.reason)
             self._board.finish_attempt(

@@ -119,9 +119,16 @@ class Peer(Protocol):
         ...
 
     def finish_attempt(
-        self, lease: Lease, verdict: Verdict, *, give_up: threading.Event
+        self,
+        lease: Lease,
+        verdict: Verdict,
+        *,
+        give_up: threading.Event,
+        last_step: StepReport | None = None,
     ) -> Recorded:
-        """Records the attempt's result once; a repeat returns the stored result."""
+        """Records the attempt's result once; a repeat returns the stored result. With
+        ``last_step`` (the step that ran last, not yet reported), records its end first: in the
+        same call where the coordinator takes it so."""
         ...
 
     def get_inputs(self, lease: Lease) -> Inputs:

@@ -67,6 +67,8 @@ class Assignment:
     branch: str = ""
     tag: str = ""
     environment: str = ""  # the job's `environment` name
+    # What the attempt starts from, when the coordinator sent it along (else: get_inputs).
+    inputs: Inputs | None = None
 
 
 @dataclass(frozen=True)

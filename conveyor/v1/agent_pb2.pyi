@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from conveyor.v1 import blobs_pb2 as _blobs_pb2
 from conveyor.v1 import types_pb2 as _types_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -236,6 +237,7 @@ class RegisterResponse(_message.Message):
     POLL_TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     AGENT_CREDENTIAL_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
+    FINISH_TAKES_LAST_STEP_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.int
     session_token: _builtins.str
     lease_ttl_ms: _builtins.int
@@ -245,6 +247,10 @@ class RegisterResponse(_message.Message):
     """Set when the coordinator issued a new agent credential: keep it and present it from now on."""
     mode: _builtins.str
     """The operator's mode for this agent: "active" or "paused" (which outlives restarts)."""
+    finish_takes_last_step: _builtins.bool
+    """This coordinator takes the last step's report inside FinishAttempt (`last_step`); an older
+    one does not, and gets a FinishStep of its own.
+    """
     def __init__(
         self,
         *,
@@ -255,10 +261,11 @@ class RegisterResponse(_message.Message):
         poll_timeout_ms: _builtins.int = ...,
         agent_credential: _builtins.str = ...,
         mode: _builtins.str = ...,
+        finish_takes_last_step: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_credential", b"agent_credential", "agent_id", b"agent_id", "lease_ttl_ms", b"lease_ttl_ms", "mode", b"mode", "poll_timeout_ms", b"poll_timeout_ms", "renew_interval_ms", b"renew_interval_ms", "session_token", b"session_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_credential", b"agent_credential", "agent_id", b"agent_id", "finish_takes_last_step", b"finish_takes_last_step", "lease_ttl_ms", b"lease_ttl_ms", "mode", b"mode", "poll_timeout_ms", b"poll_timeout_ms", "renew_interval_ms", b"renew_interval_ms", "session_token", b"session_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -418,6 +425,7 @@ class Assignment(_message.Message):
     BRANCH_FIELD_NUMBER: _builtins.int
     TAG_FIELD_NUMBER: _builtins.int
     ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    INPUTS_FIELD_NUMBER: _builtins.int
     build_id: _builtins.int
     job_name: _builtins.str
     attempt_number: _builtins.int
@@ -443,6 +451,12 @@ class Assignment(_message.Message):
         holding the lease, which masks each value in the steps' output before it is spooled.
         """
 
+    @_builtins.property
+    def inputs(self) -> _blobs_pb2.GetInputsResponse:
+        """What the attempt starts from, as GetInputs would answer, read when the job was claimed;
+        unset when the agent must ask GetInputs (a job stored before its artifact rule was kept).
+        """
+
     def __init__(
         self,
         *,
@@ -458,10 +472,11 @@ class Assignment(_message.Message):
         branch: _builtins.str = ...,
         tag: _builtins.str = ...,
         environment: _builtins.str = ...,
+        inputs: _blobs_pb2.GetInputsResponse | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_number", b"attempt_number", "branch", b"branch", "build_id", b"build_id", "environment", b"environment", "event", b"event", "job_name", b"job_name", "lease", b"lease", "privileged", b"privileged", "secrets", b"secrets", "steps", b"steps", "tag", b"tag", "timeout_ms", b"timeout_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_number", b"attempt_number", "branch", b"branch", "build_id", b"build_id", "environment", b"environment", "event", b"event", "inputs", b"inputs", "job_name", b"job_name", "lease", b"lease", "privileged", b"privileged", "secrets", b"secrets", "steps", b"steps", "tag", b"tag", "timeout_ms", b"timeout_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -726,6 +741,7 @@ class FinishAttemptRequest(_message.Message):
     HAS_EXIT_CODE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    LAST_STEP_FIELD_NUMBER: _builtins.int
     outcome: _types_pb2.Outcome.ValueType
     exit_code: _builtins.int
     has_exit_code: _builtins.bool
@@ -733,6 +749,13 @@ class FinishAttemptRequest(_message.Message):
     message: _builtins.str
     @_builtins.property
     def lease(self) -> _types_pb2.Lease: ...
+    @_builtins.property
+    def last_step(self) -> Global___FinishStepRequest:
+        """The report of the step that ran last, when nothing (an artifact upload) comes between its
+        end and the attempt's: recorded first, in the same call. Only when the coordinator said it
+        takes it (RegisterResponse.finish_takes_last_step); its lease is this request's.
+        """
+
     def __init__(
         self,
         *,
@@ -742,10 +765,11 @@ class FinishAttemptRequest(_message.Message):
         has_exit_code: _builtins.bool = ...,
         reason: _builtins.str = ...,
         message: _builtins.str = ...,
+        last_step: Global___FinishStepRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_step", b"last_step", "lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "has_exit_code", b"has_exit_code", "lease", b"lease", "message", b"message", "outcome", b"outcome", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "has_exit_code", b"has_exit_code", "last_step", b"last_step", "lease", b"lease", "message", b"message", "outcome", b"outcome", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

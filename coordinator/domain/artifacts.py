@@ -23,6 +23,7 @@ from coordinator.config import (
 )
 from coordinator.domain.artifact_records import (
     ArtifactRecord,
+    Inputs,
     NewArtifact,
     SourceSpec,
     duplicate_artifact_message,
@@ -47,6 +48,20 @@ class AttemptInputs:
     artifact_paths: tuple[str, ...]
     artifacts_always: bool  # kept even when the attempt fails
     snapshot_size: int
+
+
+def attempt_inputs(found: Inputs) -> AttemptInputs | None:
+    """The inputs as the agent gets them; None when the artifact rule is only in the pipeline
+    (a job stored before its spec kept it), which must be parsed for it."""
+    if found.artifact_paths is None:
+        return None
+    return AttemptInputs(
+        found.source,
+        found.needed,
+        found.artifact_paths,
+        found.artifacts_always,
+        found.snapshot_size,
+    )
 
 
 @dataclass(frozen=True)
@@ -88,12 +103,14 @@ class Artifacts:
     async def inputs(self, agent: AgentSession, attempt_id: int, token: str) -> AttemptInputs:
         self._leases.check(agent.id, attempt_id, token)
         found = await self._runtime.db(self._index.inputs, attempt_id)
-        paths, always = found.artifact_paths, found.artifacts_always
-        if paths is None:  # a job stored before its spec kept the rule
-            # Parsed off the event loop: a pipeline may be up to 1 MiB of YAML.
-            pipeline = await self._runtime.io(load_pipeline, found.pipeline_yaml, recorded=True)
-            rule = pipeline.job(found.job_name).artifacts
-            paths, always = tuple(rule.paths), rule.when == "always"
+        ready = attempt_inputs(found)
+        if ready is not None:
+            return ready
+        # A job stored before its spec kept the rule: parsed off the event loop (a pipeline
+        # may be up to 1 MiB of YAML).
+        pipeline = await self._runtime.io(load_pipeline, found.pipeline_yaml, recorded=True)
+        rule = pipeline.job(found.job_name).artifacts
+        paths, always = tuple(rule.paths), rule.when == "always"
         return AttemptInputs(found.source, found.needed, paths, always, found.snapshot_size)
 
     async def report_source(

@@ -29,7 +29,13 @@ from coordinator.domain.loops import DEFAULT_BACKOFF, Backoff, every
 from coordinator.domain.metrics import Metrics, NoMetrics
 from coordinator.domain.notify import BuildNotifier
 from coordinator.domain.ports import AttemptStore, LogStorage, SecretSealer
-from coordinator.domain.records import Assignment, JobSpecRecord, LiveAttempt
+from coordinator.domain.records import (
+    Assignment,
+    JobSpecRecord,
+    LiveAttempt,
+    StepEnd,
+    StepFinish,
+)
 from coordinator.domain.registry import AgentRegistry, AgentSession
 from coordinator.domain.runtime import Runtime, uncancellable
 from coordinator.domain.secrets import open_secrets
@@ -227,20 +233,26 @@ class Attempts:
         log_lost_bytes: int = 0,
     ) -> None:
         lease = self.check(agent, attempt_id, token)
-        check_step_index("step_index", index, lease.step_count)
-        check_range("log_lost_bytes", log_lost_bytes, 0, MAX_LOST_LOG_BYTES)
-        length = await self._runtime.io(self._logs.length, attempt_id, index)
-        self._logs.forget(attempt_id, index)
+        end = await self._step_finish(lease, StepEnd(index, outcome, exit_code, log_lost_bytes))
         await self._runtime.db(
             self._store.finish_step,
             attempt_id,
-            index,
-            _STEP_STATUS[outcome],
-            exit_code,
-            length,
-            log_lost_bytes,
+            end.index,
+            end.status,
+            end.exit_code,
+            end.log_length,
+            end.log_lost_bytes,
         )
         self._notifier.changed(lease.build_id)
+
+    async def _step_finish(self, lease: Lease, end: StepEnd) -> StepFinish:
+        """The step's end as it is recorded: checked, with the length of its log held here."""
+        check_step_index("step_index", end.index, lease.step_count)
+        check_range("log_lost_bytes", end.log_lost_bytes, 0, MAX_LOST_LOG_BYTES)
+        length = await self._runtime.io(self._logs.length, lease.attempt_id, end.index)
+        self._logs.forget(lease.attempt_id, end.index)
+        status = _STEP_STATUS[end.outcome]
+        return StepFinish(end.index, status, end.exit_code, length, end.log_lost_bytes)
 
     async def finish(
         self,
@@ -252,8 +264,11 @@ class Attempts:
         reason: str,
         message: str,
         exit_code: int | None,
+        last_step: StepEnd | None = None,
     ) -> AttemptResult:
-        """Records the agent's result; a resend of the same finish gets the same answer."""
+        """Records the agent's result, and first the end of `last_step` if given (one
+        transaction: one change for the build's watchers); a resend of the same finish gets the
+        same answer."""
         if len(reason) > MAX_REASON_CHARS:
             raise OutOfRangeError(
                 f"reason: too long ({len(reason)} > {MAX_REASON_CHARS} characters)"
@@ -263,7 +278,7 @@ class Attempts:
                 f"message: too long ({len(message)} > {MAX_MESSAGE_CHARS} characters)"
             )
         try:
-            self.check(agent, attempt_id, token)
+            lease = self.check(agent, attempt_id, token)
         except FencedError:
             stored, stored_reason, stored_token = await self._runtime.db(
                 self._store.result, attempt_id
@@ -272,21 +287,42 @@ class Attempts:
             if resent and hmac.compare_digest(stored_token, token):
                 return AttemptResult(outcome, reason)  # the lease went with the first finish
             raise
+        step = None if last_step is None else await self._step_finish(lease, last_step)
         return await self.end(
-            attempt_id, outcome=outcome, reason=reason, message=message, exit_code=exit_code
+            attempt_id,
+            outcome=outcome,
+            reason=reason,
+            message=message,
+            exit_code=exit_code,
+            step=step,
         )
 
     # Coordinator-side ends
 
     async def end(
-        self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+        self,
+        attempt_id: int,
+        *,
+        outcome: Outcome,
+        reason: str,
+        message: str,
+        exit_code: int | None,
+        step: StepFinish | None = None,
     ) -> AttemptResult:
-        """Ends an attempt whoever holds it, and wakes what that frees: runs to the end even if
-        the request that asked is cancelled (the lease must go with the commit)."""
-        return await uncancellable(self._end(attempt_id, outcome, reason, message, exit_code))
+        """Ends an attempt whoever holds it (after `step`, the end of its last step), and wakes
+        what that frees: runs to the end even if the request that asked is cancelled (the lease
+        must go with the commit)."""
+        ending = self._end(attempt_id, outcome, reason, message, exit_code, step)
+        return await uncancellable(ending)
 
     async def _end(
-        self, attempt_id: int, outcome: Outcome, reason: str, message: str, exit_code: int | None
+        self,
+        attempt_id: int,
+        outcome: Outcome,
+        reason: str,
+        message: str,
+        exit_code: int | None,
+        step: StepFinish | None,
     ) -> AttemptResult:
         lease = self._leases.check_any(attempt_id)
         end = await self._runtime.db(
@@ -296,6 +332,7 @@ class Attempts:
             reason=reason,
             message=message,
             exit_code=exit_code,
+            step=step,
         )
         self._leases.remove(attempt_id)
         if not end.already_recorded:

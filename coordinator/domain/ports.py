@@ -37,6 +37,7 @@ from coordinator.domain.records import (
     FarmCounts,
     LiveAttempt,
     NewJob,
+    StepFinish,
     TokenRecord,
 )
 from coordinator.domain.repo_ports import RepoStore
@@ -170,9 +171,17 @@ class AttemptStore(Protocol):
         ...
 
     def finish(
-        self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+        self,
+        attempt_id: int,
+        *,
+        outcome: Outcome,
+        reason: str,
+        message: str,
+        exit_code: int | None,
+        step: StepFinish | None = None,
     ) -> AttemptEnd:
-        """Records the attempt's result once, settles its job and moves the build on.
+        """Records the attempt's result once (with `step`, the end of the step that ran last,
+        first, in the same transaction), settles its job and moves the build on.
 
         A repeated finish changes nothing and returns the stored result (`already_recorded`).
         """

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from conveyor.states import BuildStatus, JobStatus, Outcome, StepStatus
+from coordinator.domain.artifact_records import Inputs
 from coordinator.domain.delivery_records import JobDelivery
 
 
@@ -195,6 +196,27 @@ class NewJob:
 
 
 @dataclass(frozen=True)
+class StepEnd:
+    """How a step ended, as its agent reports it."""
+
+    index: int
+    outcome: Outcome
+    exit_code: int | None
+    log_lost_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class StepFinish:
+    """A step's end as the store records it, with the length of the log held for it."""
+
+    index: int
+    status: StepStatus
+    exit_code: int | None
+    log_length: int
+    log_lost_bytes: int = 0
+
+
+@dataclass(frozen=True)
 class StepContext:
     """The build's event, branch and tag and the job's environment, as its steps see them
     ("" where none applies)."""
@@ -221,6 +243,9 @@ class Assignment:
     queued_for_ms: int | None = None
     context: StepContext = StepContext()
     """What the build is of, for the steps' CONVEYOR_* variables."""
+    inputs: Inputs | None = None
+    """What the attempt starts from, read by the claim: handed over with the assignment, so
+    the agent need not ask GetInputs (None: it must)."""
 
 
 @dataclass(frozen=True)

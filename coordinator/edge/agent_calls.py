@@ -8,6 +8,7 @@ from conveyor import wire
 from conveyor.states import Outcome
 from conveyor.v1 import agent_pb2
 from coordinator.domain.coordinator import Coordinator
+from coordinator.domain.records import StepEnd
 from coordinator.domain.registry import AgentSession
 from coordinator.edge.convert import LEASE_STATES
 
@@ -17,6 +18,15 @@ def _outcome(value: int) -> Outcome:
     if outcome is None:
         raise ValueError("outcome must be set")
     return outcome
+
+
+def _step_end(request: agent_pb2.FinishStepRequest) -> StepEnd:
+    return StepEnd(
+        request.step_index,
+        _outcome(request.outcome),
+        request.exit_code if request.has_exit_code else None,
+        request.log_lost_bytes,
+    )
 
 
 class AgentCalls:
@@ -62,15 +72,15 @@ class AgentCalls:
     async def finish_step(
         self, agent: AgentSession, request: agent_pb2.FinishStepRequest
     ) -> agent_pb2.FinishStepResponse:
-        lease = request.lease
+        lease, end = request.lease, _step_end(request)
         await self._attempts.finish_step(
             agent,
             lease.attempt_id,
             lease.lease_token,
-            request.step_index,
-            outcome=_outcome(request.outcome),
-            exit_code=request.exit_code if request.has_exit_code else None,
-            log_lost_bytes=request.log_lost_bytes,
+            end.index,
+            outcome=end.outcome,
+            exit_code=end.exit_code,
+            log_lost_bytes=end.log_lost_bytes,
         )
         return agent_pb2.FinishStepResponse()
 
@@ -78,6 +88,7 @@ class AgentCalls:
         self, agent: AgentSession, request: agent_pb2.FinishAttemptRequest
     ) -> agent_pb2.FinishAttemptResponse:
         lease = request.lease
+        last = request.last_step if request.HasField("last_step") else None
         recorded = await self._attempts.finish(
             agent,
             lease.attempt_id,
@@ -86,6 +97,7 @@ class AgentCalls:
             reason=request.reason,
             message=request.message,
             exit_code=request.exit_code if request.has_exit_code else None,
+            last_step=None if last is None else _step_end(last),
         )
         return agent_pb2.FinishAttemptResponse(
             recorded_outcome=wire.outcome_to_pb(recorded.outcome), recorded_reason=recorded.reason

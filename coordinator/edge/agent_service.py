@@ -63,6 +63,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             poll_timeout_ms=int(registration.poll_timeout_s * 1000),
             agent_credential=registration.agent_credential,
             mode=registration.agent.mode,
+            finish_takes_last_step=True,
         )
 
     @unary

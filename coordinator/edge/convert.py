@@ -6,7 +6,7 @@ from conveyor import wire
 from conveyor.v1 import agent_pb2, blobs_pb2, control_pb2, types_pb2
 from coordinator.domain.agents import AgentStatus
 from coordinator.domain.artifact_records import ArtifactRecord, SourceSpec
-from coordinator.domain.artifacts import AttemptInputs
+from coordinator.domain.artifacts import AttemptInputs, attempt_inputs
 from coordinator.domain.follow import LogChunk
 from coordinator.domain.leases import LeaseState
 from coordinator.domain.records import (
@@ -32,6 +32,7 @@ def _ms(seconds: float | None) -> int:
 
 
 def assignment_to_pb(assignment: Assignment) -> agent_pb2.Assignment:
+    ready = None if assignment.inputs is None else attempt_inputs(assignment.inputs)
     return agent_pb2.Assignment(
         lease=types_pb2.Lease(attempt_id=assignment.attempt_id, lease_token=assignment.lease_token),
         build_id=assignment.build_id,
@@ -55,6 +56,7 @@ def assignment_to_pb(assignment: Assignment) -> agent_pb2.Assignment:
         branch=assignment.context.branch,
         tag=assignment.context.tag,
         environment=assignment.context.environment,
+        inputs=None if ready is None else inputs_to_pb(ready),
     )
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
 
 from coordinator.domain.artifact_records import (
@@ -36,31 +38,40 @@ _JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
 _BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
 _SOURCES: Table = BuildSourceRow.__table__  # type: ignore[attr-defined]
 _BLOBS: Table = BlobRow.__table__  # type: ignore[attr-defined]
-# Every attempt asks for its inputs as it starts: one statement, built once, reads what the
-# answer needs of the attempt's job, build, source and snapshot.
-_INPUTS = (
-    select_columns(
-        _JOBS.c.name,
-        _JOBS.c.needs_json,
-        _JOBS.c.spec_json,
-        _BUILDS.c.id.label("build_id"),
-        _BUILDS.c.redeploys,
-        _BUILDS.c.pipeline_yaml,
-        _SOURCES.c.build_id.label("source_build"),
-        _SOURCES.c.snapshot_sha256,
-        _SOURCES.c.git_url,
-        _SOURCES.c.git_ref,
-        _SOURCES.c.git_commit,
-        _SOURCES.c.collected,
-        _BLOBS.c.size,
+
+
+def _inputs_query(*extra: Any) -> Select[Any]:
+    """Every attempt's inputs are read as it starts: one statement, built once, reads what
+    they need of the attempt's job, build, source and snapshot."""
+    return (
+        select_columns(
+            _JOBS.c.name,
+            _JOBS.c.needs_json,
+            _JOBS.c.spec_json,
+            _BUILDS.c.id.label("build_id"),
+            _BUILDS.c.redeploys,
+            _SOURCES.c.build_id.label("source_build"),
+            _SOURCES.c.snapshot_sha256,
+            _SOURCES.c.git_url,
+            _SOURCES.c.git_ref,
+            _SOURCES.c.git_commit,
+            _SOURCES.c.collected,
+            _BLOBS.c.size,
+            *extra,
+        )
+        .select_from(_ATTEMPTS)
+        .join(_JOBS, _JOBS.c.id == _ATTEMPTS.c.job_id)
+        .join(_BUILDS, _BUILDS.c.id == _JOBS.c.build_id)
+        .outerjoin(_SOURCES, _SOURCES.c.build_id == _BUILDS.c.id)
+        .outerjoin(_BLOBS, _BLOBS.c.sha256 == _SOURCES.c.snapshot_sha256)
+        .where(_ATTEMPTS.c.id == bindparam("p_attempt"))
     )
-    .select_from(_ATTEMPTS)
-    .join(_JOBS, _JOBS.c.id == _ATTEMPTS.c.job_id)
-    .join(_BUILDS, _BUILDS.c.id == _JOBS.c.build_id)
-    .outerjoin(_SOURCES, _SOURCES.c.build_id == _BUILDS.c.id)
-    .outerjoin(_BLOBS, _BLOBS.c.sha256 == _SOURCES.c.snapshot_sha256)
-    .where(_ATTEMPTS.c.id == bindparam("p_attempt"))
-)
+
+
+_INPUTS = _inputs_query(_BUILDS.c.pipeline_yaml)
+# A claim hands the inputs over with the assignment: the pipeline, up to 1 MiB, is not read for
+# that (a job whose spec predates its frozen artifact rule is left to ask GetInputs).
+_CLAIMED_INPUTS = _inputs_query()
 
 
 def add_build_source(session: Session, build_id: int, source: SourceSpec) -> None:
@@ -165,6 +176,31 @@ def redeployed_rows(session: Session, deployment_id: int) -> list[ArtifactRow]:
     return list(found.values())
 
 
+def attempt_inputs(session: Session, attempt_id: int, *, with_pipeline: bool) -> Inputs | None:
+    """What the attempt starts from (None: no such attempt); `pipeline_yaml` is read only
+    `with_pipeline` (else "")."""
+    query = _INPUTS if with_pipeline else _CLAIMED_INPUTS
+    row = session.execute(query, {"p_attempt": attempt_id}).one_or_none()
+    if row is None:
+        return None
+    needed = received_rows(session, row.build_id, row.redeploys, row.needs_json)
+    source = None
+    if row.source_build is not None:
+        # The exact commit when the store knows it, so the agent checks out no other.
+        commit = build_commit(row.git_url, row.git_ref, row.git_commit)
+        source = SourceSpec(row.snapshot_sha256, row.git_url, row.git_ref, commit, row.collected)
+    spec = rowmap.spec_from_json(row.spec_json)
+    return Inputs(
+        source,
+        tuple(_record(r) for r in needed),
+        row.pipeline_yaml if with_pipeline else "",
+        row.name,
+        row.size or 0,
+        spec.artifact_paths,
+        spec.artifacts_always,
+    )
+
+
 class ArtifactStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -176,27 +212,10 @@ class ArtifactStore:
 
     def inputs(self, attempt_id: int) -> Inputs:
         with self._tx() as session:
-            row = session.execute(_INPUTS, {"p_attempt": attempt_id}).one_or_none()
-            if row is None:
+            found = attempt_inputs(session, attempt_id, with_pipeline=True)
+            if found is None:
                 raise NotFoundError(f"attempt {attempt_id} does not exist")
-            needed = received_rows(session, row.build_id, row.redeploys, row.needs_json)
-            source = None
-            if row.source_build is not None:
-                # The exact commit when the store knows it, so the agent checks out no other.
-                commit = build_commit(row.git_url, row.git_ref, row.git_commit)
-                source = SourceSpec(
-                    row.snapshot_sha256, row.git_url, row.git_ref, commit, row.collected
-                )
-            spec = rowmap.spec_from_json(row.spec_json)
-            return Inputs(
-                source,
-                tuple(_record(r) for r in needed),
-                row.pipeline_yaml,
-                row.name,
-                row.size or 0,
-                spec.artifact_paths,
-                spec.artifacts_always,
-            )
+            return found
 
     def add_blob(self, sha256: str, size: int) -> None:
         with self._tx() as session:

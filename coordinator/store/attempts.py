@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 from conveyor.states import JobStatus, Outcome, Reason, StepStatus
 from coordinator.config import MAX_UNSTARTED_REQUEUES
 from coordinator.domain.errors import FencedError, NotFoundError
-from coordinator.domain.records import Assignment, AttemptEnd, LiveAttempt
+from coordinator.domain.records import Assignment, AttemptEnd, LiveAttempt, StepFinish
 from coordinator.policy import retry
 from coordinator.store import claims, deployments, progress, rowmap
 from coordinator.store.base import Component
@@ -133,21 +133,25 @@ class AttemptStore(Component):
         log_length: int,
         log_lost_bytes: int = 0,
     ) -> None:
-        values: dict[str, object] = {
-            "p_status": status,
-            "p_exit": exit_code,
-            "p_length": log_length,
-            "p_lost": log_lost_bytes,
-            "p_stamp": now_ms(),
-        }
+        step = StepFinish(index, status, exit_code, log_length, log_lost_bytes)
         with self._tx() as session:
-            _update_step(session, _FINISH_STEP, attempt_id, index, values)
+            _update_step(session, _FINISH_STEP, _step_values(attempt_id, step))
 
     def finish(
-        self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+        self,
+        attempt_id: int,
+        *,
+        outcome: Outcome,
+        reason: str,
+        message: str,
+        exit_code: int | None,
+        step: StepFinish | None = None,
     ) -> AttemptEnd:
-        """Records an attempt's result once; a repeated finish returns the stored result."""
+        """Records an attempt's result once, after `step`'s end if given; a repeated finish
+        returns the stored result (and changes no step: the statement finds the attempt ended)."""
         with self._tx() as session:
+            if step is not None:
+                session.execute(_FINISH_STEP, _step_values(attempt_id, step))
             values = {
                 "p_attempt": attempt_id,
                 "p_outcome": outcome,
@@ -214,13 +218,23 @@ class AttemptStore(Component):
             return (Outcome(row.outcome) if row.outcome else None), row.reason, row.lease_token
 
 
-def _update_step(
-    session: Session, statement: Update, attempt_id: int, index: int, values: dict[str, object]
-) -> None:
+def _step_values(attempt_id: int, step: StepFinish) -> dict[str, object]:
+    return {
+        "p_attempt": attempt_id,
+        "p_index": step.index,
+        "p_status": step.status,
+        "p_exit": step.exit_code,
+        "p_length": step.log_length,
+        "p_lost": step.log_lost_bytes,
+        "p_stamp": now_ms(),
+    }
+
+
+def _update_step(session: Session, statement: Update, values: dict[str, Any]) -> None:
     """Runs `_FINISH_STEP` on a live attempt's step."""
-    changed = session.execute(statement, {"p_attempt": attempt_id, "p_index": index, **values})
+    changed = session.execute(statement, values)
     if changed.rowcount != 1:  # type: ignore[attr-defined]
-        _refuse_step(session, attempt_id, index)
+        _refuse_step(session, values["p_attempt"], values["p_index"])
 
 
 def _refuse_step(session: Session, attempt_id: int, index: int) -> NoReturn:

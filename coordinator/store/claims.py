@@ -42,6 +42,7 @@ from coordinator.config import CLAIM_PAGE_ROWS, CLAIM_ROUNDS, CLAIM_SCAN_LIMIT
 from coordinator.domain.records import Assignment, StepContext
 from coordinator.policy import scheduling as scheduler
 from coordinator.store import locks, progress, rowmap
+from coordinator.store.artifacts import attempt_inputs
 from coordinator.store.delivery_tables import DeliveryJobRow
 from coordinator.store.engine import now_ms
 from coordinator.store.secrets import sealed_for
@@ -255,6 +256,8 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
                 if job.queued_at_ms is None
                 else max(0, stamp - job.queued_at_ms),
                 context=job.context,
+                # In the same transaction: what the claim decided is what the agent starts from.
+                inputs=attempt_inputs(session, attempt_id, with_pipeline=False),
             )
         )
     if steps:

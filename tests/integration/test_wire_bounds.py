@@ -166,14 +166,31 @@ def test_out_of_range_numbers_are_refused_and_change_nothing(
         listing = control_pb2.ListBuildsRequest(limit=-1)
         _refused(lambda: control.ListBuilds(listing, metadata=client, timeout=10), "limit")
 
-        def finish(reason: str, message: str) -> Callable[[], Any]:
+        def finish(
+            reason: str, message: str, last_step: agent_pb2.FinishStepRequest | None = None
+        ) -> Callable[[], Any]:
             request = agent_pb2.FinishAttemptRequest(
-                lease=lease, outcome=types_pb2.OUTCOME_FAILED, reason=reason, message=message
+                lease=lease,
+                outcome=types_pb2.OUTCOME_FAILED,
+                reason=reason,
+                message=message,
+                last_step=last_step,
             )
             return lambda: agent.FinishAttempt(request, metadata=session, timeout=10)
 
         _refused(finish("r" * 1000, ""), "reason")
         _refused(finish("exit_code", "m" * (1024 * 1024)), "message")
+        # The last step's report inside the finish: checked before anything is recorded.
+        ended = types_pb2.OUTCOME_SUCCEEDED
+        for index in (-1, 1, 2**31 - 1):
+            step = agent_pb2.FinishStepRequest(step_index=index, outcome=ended)
+            _refused(finish("exit_code", "", step), "step_index")
+        lost = agent_pb2.FinishStepRequest(step_index=0, outcome=ended, log_lost_bytes=-1)
+        _refused(finish("exit_code", "", lost), "log_lost_bytes")
+        unset = agent_pb2.FinishStepRequest(step_index=0)
+        _refused(finish("exit_code", "", unset), "outcome")
+        step_status = job(cluster.show(build_id), "nap")["steps"][0]["status"]
+        assert step_status == "running", step_status
         assert job(cluster.show(build_id), "nap")["status"] == "running"  # nothing recorded
         assert cluster.json("artifacts", str(build_id))["artifacts"] == []
     finally:

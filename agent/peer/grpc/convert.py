@@ -61,6 +61,7 @@ def _assignment_from_pb(assignment: agent_pb2.Assignment) -> Assignment:
         branch=assignment.branch,
         tag=assignment.tag,
         environment=assignment.environment,
+        inputs=inputs_from_pb(assignment.inputs) if assignment.HasField("inputs") else None,
     )
 
 

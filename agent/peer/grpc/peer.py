@@ -110,6 +110,7 @@ class GrpcPeer:
         self._running: Callable[[], Sequence[Lease]] = list
         self._keep_credential: Callable[[str], None] | None = None
         self._poll_timeout_s = DEFAULT_POLL_TIMEOUT_S
+        self._finish_takes_last_step = False  # until a registration says otherwise
 
     def close(self) -> None:
         self._closed.set()
@@ -189,9 +190,19 @@ class GrpcPeer:
         self._call(self._finish_step, request, give_up=give_up)
 
     def finish_attempt(
-        self, lease: Lease, verdict: Verdict, *, give_up: threading.Event
+        self,
+        lease: Lease,
+        verdict: Verdict,
+        *,
+        give_up: threading.Event,
+        last_step: StepReport | None = None,
     ) -> Recorded:
         request = convert.finish_attempt_to_pb(lease, verdict)
+        if last_step is not None and not self._finish_takes_last_step:
+            self.finish_step(lease, last_step, give_up=give_up)  # an older coordinator
+        elif last_step is not None:
+            request.last_step.CopyFrom(convert.finish_step_to_pb(lease, last_step))
+            request.last_step.ClearField("lease")  # the request's own is the one checked
         reply = self._call(self._finish_attempt, request, give_up=give_up)
         return convert.recorded_from_pb(reply)
 
@@ -290,6 +301,7 @@ class GrpcPeer:
         with self._lock:
             self._session = wire.bearer(reply.session_token)
             self._poll_timeout_s = reply.poll_timeout_ms / 1000
+            self._finish_takes_last_step = reply.finish_takes_last_step
         return Registration(
             reply.agent_id,
             reply.lease_ttl_ms / 1000,

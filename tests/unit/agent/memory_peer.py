@@ -87,9 +87,16 @@ class MemoryPeer:
         self.steps.append(report)
 
     def finish_attempt(
-        self, lease: Lease, verdict: Verdict, *, give_up: threading.Event
+        self,
+        lease: Lease,
+        verdict: Verdict,
+        *,
+        give_up: threading.Event,
+        last_step: StepReport | None = None,
     ) -> Recorded:
         self._record("finish_attempt")
+        if last_step is not None:
+            self.steps.append(last_step)
         self.finished.append(verdict)
         first = self.finished[0]
         return Recorded(first.outcome, first.reason)

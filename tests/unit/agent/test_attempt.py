@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 
 from agent.attempt import AttemptRunner
@@ -103,6 +104,34 @@ def test_a_failed_attempt_without_always_says_nothing_about_artifacts(tmp_path: 
     peer = MemoryPeer(inputs=Inputs(artifact_paths=("none",)))
     _runner(peer, tmp_path, _assignment("echo two; exit 3")).run()
     assert bytes(peer.logs[0]) == b"two\n"
+
+
+def _ends(peer: MemoryPeer) -> list[str]:
+    return [c for c in peer.calls if c in ("finish_step", "upload_artifact", "finish_attempt")]
+
+
+def test_the_step_that_ran_last_ends_inside_the_attempts_finish(tmp_path: Path) -> None:
+    peer = MemoryPeer()
+    _runner(peer, tmp_path, _assignment("echo a", "echo b")).run()
+    assert _ends(peer) == ["finish_step", "finish_attempt"]  # one call for two ends
+    assert [(r.index, r.verdict.outcome, r.log_length) for r in peer.steps] == [
+        (0, Outcome.SUCCEEDED, 2),
+        (1, Outcome.SUCCEEDED, 2),
+    ]
+
+
+def test_a_step_followed_by_uploads_is_reported_before_them(tmp_path: Path) -> None:
+    peer = MemoryPeer(inputs=Inputs(artifact_paths=("f",)))
+    _runner(peer, tmp_path, _assignment("echo a > f")).run()
+    assert _ends(peer) == ["finish_step", "upload_artifact", "finish_attempt"]
+
+
+def test_inputs_sent_with_the_assignment_are_used_without_asking(tmp_path: Path) -> None:
+    peer = MemoryPeer()  # would answer get_inputs with no artifact rule at all
+    sent = replace(_assignment("echo hi"), inputs=Inputs(artifact_paths=("none",)))
+    _runner(peer, tmp_path, sent).run()
+    assert "get_inputs" not in peer.calls
+    assert bytes(peer.logs[0]) == b"hi\nconveyor: artifact pattern 'none' matched no file\n"
 
 
 class _CutUploads(MemoryPeer):

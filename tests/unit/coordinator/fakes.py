@@ -44,6 +44,7 @@ from coordinator.domain.records import (
     JobSpecRecord,
     LiveAttempt,
     NewJob,
+    StepFinish,
     StepSpecRecord,
     TokenRecord,
 )
@@ -224,8 +225,24 @@ class FakeAttempts:
         self.calls.append(("finish_step", attempt_id, index, status, exit_code, log_length))
 
     def finish(
-        self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+        self,
+        attempt_id: int,
+        *,
+        outcome: Outcome,
+        reason: str,
+        message: str,
+        exit_code: int | None,
+        step: StepFinish | None = None,
     ) -> AttemptEnd:
+        if step is not None:
+            self.finish_step(
+                attempt_id,
+                step.index,
+                step.status,
+                step.exit_code,
+                step.log_length,
+                step.log_lost_bytes,
+            )
         self.calls.append(("finish", attempt_id, outcome, reason))
         stored, _, token = self.results.get(attempt_id, (None, "", ""))
         if stored is not None:

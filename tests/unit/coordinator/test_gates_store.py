@@ -15,6 +15,7 @@ from coordinator.domain.errors import ConflictError, RoleError
 from coordinator.domain.records import BuildRecord
 from coordinator.domain.submit import jobs_from_pipeline
 from coordinator.store import Store
+from tests.unit.coordinator.test_inputs_rule import assert_claim_carried_inputs
 from tests.unit.coordinator.test_store import claim_one, job_of, statuses, succeed
 
 GATED = """\
@@ -175,6 +176,7 @@ def test_the_job_after_a_gate_receives_the_artifacts_of_the_gates_needs(
     production = claim_one(store, agent_id)
     inputs = store.artifacts.inputs(production.attempt_id)
     assert [(a.job, a.name, a.sha256) for a in inputs.needed] == [("build", "dist.tar", DIGEST)]
+    assert_claim_carried_inputs(store, production)
 
 
 def test_a_retried_gate_waits_for_a_new_decision(store: Store, agent_id: int) -> None:

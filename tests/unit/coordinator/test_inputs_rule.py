@@ -4,8 +4,10 @@ the spec kept it still find it in their build's recorded pipeline."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from coordinator.domain.artifact_records import Inputs
+from coordinator.domain.records import Assignment
 from coordinator.store import Store
 from tests.unit.coordinator.fakes import Harness, coordinator
 from tests.unit.coordinator.test_attempts import agent_with_work
@@ -20,6 +22,12 @@ jobs:
     steps: [{run: "true"}]
     artifacts: {paths: [dist/**], when: always}
 """
+
+
+def assert_claim_carried_inputs(store: Store, attempt: Assignment) -> None:
+    """The claim handed over what GetInputs answers (all but the pipeline, which it skips)."""
+    asked = store.artifacts.inputs(attempt.attempt_id)
+    assert attempt.inputs == replace(asked, pipeline_yaml="")
 
 
 def inputs_of(stored: Inputs) -> tuple[tuple[str, ...], bool]:
@@ -52,3 +60,4 @@ def test_an_attempts_inputs_carry_its_jobs_artifacts_rule_from_submission(
     (build,) = claim(store, agent)
     inputs = store.artifacts.inputs(build.attempt_id)
     assert (inputs.artifact_paths, inputs.artifacts_always) == (("shop.tar",), False)
+    assert_claim_carried_inputs(store, build)

@@ -15,7 +15,7 @@ from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.leases import LeaseTable
 from coordinator.domain.loops import Backoff, LoopDied, every, supervise
 from coordinator.domain.notify import BuildNotifier
-from coordinator.domain.records import AgentRecord, AttemptEnd, LiveAttempt
+from coordinator.domain.records import AgentRecord, AttemptEnd, LiveAttempt, StepFinish
 from coordinator.domain.registry import AgentRegistry
 from coordinator.domain.runtime import Runtime
 from tests.unit.coordinator.fakes import FakeAttempts, MemoryLogs, sealer
@@ -45,14 +45,26 @@ class FlakyAttempts(FakeAttempts):
         self.messages: list[str] = []
 
     def finish(
-        self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+        self,
+        attempt_id: int,
+        *,
+        outcome: Outcome,
+        reason: str,
+        message: str,
+        exit_code: int | None,
+        step: StepFinish | None = None,
     ) -> AttemptEnd:
         if self.failures:
             self.failures -= 1
             raise OSError(28, "database or disk is full")
         self.messages.append(message)
         return super().finish(
-            attempt_id, outcome=outcome, reason=reason, message=message, exit_code=exit_code
+            attempt_id,
+            outcome=outcome,
+            reason=reason,
+            message=message,
+            exit_code=exit_code,
+            step=step,
         )
 
 
@@ -183,12 +195,24 @@ class PoisonedAttempts(FakeAttempts):
     """A store that can never end attempt 1 (a bad row), and ends the others."""
 
     def finish(
-        self, attempt_id: int, *, outcome: Outcome, reason: str, message: str, exit_code: int | None
+        self,
+        attempt_id: int,
+        *,
+        outcome: Outcome,
+        reason: str,
+        message: str,
+        exit_code: int | None,
+        step: StepFinish | None = None,
     ) -> AttemptEnd:
         if attempt_id == 1:
             raise RuntimeError("attempt 1 cannot be written")
         return super().finish(
-            attempt_id, outcome=outcome, reason=reason, message=message, exit_code=exit_code
+            attempt_id,
+            outcome=outcome,
+            reason=reason,
+            message=message,
+            exit_code=exit_code,
+            step=step,
         )
 
 

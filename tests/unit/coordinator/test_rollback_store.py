@@ -15,6 +15,7 @@ from coordinator.domain.records import Assignment, NewJob
 from coordinator.domain.submit import jobs_from_pipeline
 from coordinator.store import Store
 from tests.unit.coordinator.test_deploy_store import SHIP, claim, end
+from tests.unit.coordinator.test_inputs_rule import assert_claim_carried_inputs
 from tests.unit.coordinator.test_store import submit
 
 
@@ -83,6 +84,7 @@ def test_a_rollback_build_runs_only_the_job_with_the_recorded_artifacts(
     (attempt,) = claim(store, agent)
     inputs = store.artifacts.inputs(attempt.attempt_id)
     assert [(a.job, a.name, a.sha256) for a in inputs.needed] == [("build", "shop.tar", "a1" * 32)]
+    assert_claim_carried_inputs(store, attempt)
     # The agent may download that blob for this build, and no other build's.
     assert store.artifacts.blob_of_build(build_id, "a1" * 32)
     assert not store.artifacts.blob_of_build(build_id, "b2" * 32)
@@ -132,6 +134,7 @@ def test_a_git_rollback_is_pinned_to_the_deployed_commit(store: Store, agent: in
     source = store.artifacts.inputs(attempt.attempt_id).source
     assert source is not None
     assert (source.git_url, source.git_commit) == ("https://example.com/shop.git", commit)
+    assert_claim_carried_inputs(store, attempt)
     assert attempt.build_id == rollback
 
 

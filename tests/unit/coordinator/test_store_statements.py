@@ -15,6 +15,7 @@ from sqlalchemy import event
 
 from conveyor.pipeline import load_pipeline
 from conveyor.states import BuildStatus, Outcome, StepStatus
+from coordinator.domain.records import StepFinish
 from coordinator.domain.submit import jobs_from_pipeline
 from coordinator.store import Store
 
@@ -32,10 +33,12 @@ jobs:
 # Statements per store call for a one-step job with nothing else in the farm.
 BUDGET = {
     "create": 4,  # the build, its jobs, the queue's counter, queueing the job
-    "claim": 6,  # locks, the queue page, the take, the attempt, its steps, the build running
+    # locks, the queue page, the take, the attempt, its steps, the build running, and the
+    # attempt's inputs (sent with the assignment: no GetInputs call of its own)
+    "claim": 7,
     "start_step": 1,
-    "finish_step": 1,
-    "finish": 7,  # result, steps, job, job's move, build's jobs, build's end, webhook targets
+    # the step, result, steps, job, job's move, build's jobs, build's end, webhook targets
+    "finish": 8,
     "get": 3,  # the build, its jobs, its attempts with their steps
 }
 
@@ -74,12 +77,11 @@ def test_a_one_step_job_stays_within_its_statement_budget(store: Store, agent: i
         attempt = claimed[0].attempt_id
         canceling, spent["start_step"] = count(lambda: store.attempts.start_step(attempt, 0))
         assert canceling is False
-        _, spent["finish_step"] = count(
-            lambda: store.attempts.finish_step(attempt, 0, StepStatus.SUCCEEDED, 0, 0)
-        )
+        # The agent sends its only step's end inside the attempt's finish.
+        step = StepFinish(0, StepStatus.SUCCEEDED, 0, log_length=3)
         end, spent["finish"] = count(
             lambda: store.attempts.finish(
-                attempt, outcome=Outcome.SUCCEEDED, reason="", message="", exit_code=0
+                attempt, outcome=Outcome.SUCCEEDED, reason="", message="", exit_code=0, step=step
             )
         )
         assert not end.already_recorded
@@ -90,6 +92,29 @@ def test_a_one_step_job_stays_within_its_statement_budget(store: Store, agent: i
     assert only is not None
     [recorded] = only.attempts
     assert recorded.outcome is Outcome.SUCCEEDED
-    assert [step.status for step in recorded.steps] == [StepStatus.SUCCEEDED]
+    assert [(s.status, s.exit_code, s.log_length) for s in recorded.steps] == [
+        (StepStatus.SUCCEEDED, 0, 3)
+    ]
     over = {name: (spent[name], most) for name, most in BUDGET.items() if spent[name] > most}
     assert not over, f"statements (spent, budget) over budget: {over}; all spent: {spent}"
+
+
+def test_a_finish_sent_again_changes_no_step(store: Store, agent: int) -> None:
+    jobs = jobs_from_pipeline(load_pipeline(ONE_STEP, "one.yml"), {})
+    build_id = store.builds.create(
+        name="one", pipeline_yaml=ONE_STEP, source_name="one.yml", env={}, jobs=jobs
+    )
+    (claimed,) = store.attempts.claim(agent, {}, 1)
+    for length in (3, 99):  # the resend says otherwise: the first finish stands
+        step = StepFinish(0, StepStatus.SUCCEEDED, 0, log_length=length)
+        store.attempts.finish(
+            claimed.attempt_id,
+            outcome=Outcome.SUCCEEDED,
+            reason="",
+            message="",
+            exit_code=0,
+            step=step,
+        )
+    only = store.builds.get(build_id).job("only")
+    assert only is not None
+    assert [s.log_length for s in only.attempts[0].steps] == [3]
