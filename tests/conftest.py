@@ -15,8 +15,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.databases import DATABASES, Databases, PostgresUnavailable
+from tests.databases import DATABASES, Databases
 from tests.harness import Cluster
+from tests.pgcluster import PostgresUnavailable
 
 BASE_IMAGE = "conveyor/busybox"
 
