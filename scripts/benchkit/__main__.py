@@ -119,6 +119,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     else:
         skipped = (*(DOCKER_ONLY if args.no_docker else ()), *(NOT_QUICK if args.quick else ()))
         args.scenarios = [s for s in SCENARIOS if s not in skipped]
+    if not set(args.scenarios) & set(POSTGRES_SCENARIOS):
+        args.databases = args.databases[:1]  # no PostgreSQL pass to run: no cluster to start
     return args
 
 
