@@ -202,9 +202,11 @@ def run_passes(args: argparse.Namespace, docker: bool, root: Path, postgres: str
 
 
 @contextlib.contextmanager
-def postgres_server(given: str | None, databases: Sequence[str], root: Path) -> Iterator[str]:
+def postgres_server(args: argparse.Namespace, root: Path) -> Iterator[str]:
     """The admin URL the PostgreSQL pass creates its databases with; `auto` (the default)
-    starts a private cluster under `root` and stops it however the run ends."""
+    starts a private cluster under `root` and stops it however the run ends (with `--keep`,
+    its directory stays, server log included)."""
+    given, databases = args.postgres, args.databases
     if "postgresql" not in databases:
         yield ""
     elif given not in (None, AUTO):
@@ -215,7 +217,7 @@ def postgres_server(given: str | None, databases: Sequence[str], root: Path) -> 
         try:
             yield cluster.admin_url
         finally:
-            cluster.stop()
+            cluster.stop(remove=not args.keep)
 
 
 def _terminated(signum: int, _frame: FrameType | None) -> None:
@@ -231,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     docker = not args.no_docker and shutil.which("docker") is not None
     root = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))
     try:
-        with postgres_server(args.postgres, args.databases, root) as postgres:
+        with postgres_server(args, root) as postgres:
             report = run_passes(args, docker, root, postgres)
     finally:
         if args.keep:

@@ -95,6 +95,8 @@ class Farm:
         self.coordinator_pid = process.pid
         if PROFILE_DIR is not None:
             name = "-".join(self.root.parts[-2:])
+            if POSTGRES_URL is not None:  # the same scenario's SQLite profile is beside it
+                name += "-postgresql"
             self._start_profiler(process.pid, PROFILE_DIR / f"coordinator-{name}.txt")
 
     def _start_profiler(self, pid: int, out: Path) -> None:
