@@ -11,14 +11,19 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import docker
 import pytest
 
-from tests.databases import DATABASES, Databases, PostgresUnavailable
+from tests import pgcluster
+from tests.databases import DATABASES, Databases
 from tests.harness import Cluster
+from tests.pgcluster import PostgresUnavailable
 
 BASE_IMAGE = "conveyor/busybox"
+# A fixture saying a test needs something of the machine, and the marker the test must carry.
+NEEDS_MARKER = {"docker_ready": "docker", "postgres_binaries": "postgresql"}
 
 
 def _docker_problem() -> str | None:
@@ -35,20 +40,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks `db` the tests that run on the session's database backend (test.sh runs them
     twice): those with a database and the integration tests, except the ones marked
     `sqlite_only` or `any_store` (whose paths through the store are the same on both). Insists
-    that a test that needs Docker says so with the `docker` marker (so `-m "not docker"` works)."""
+    that a test that needs Docker or PostgreSQL's server binaries says so with its marker (so
+    `-m "not docker"` works)."""
     for item in items:
         if any(item.get_closest_marker(name) for name in ("sqlite_only", "any_store")):
             continue
         if "database_url" in getattr(item, "fixturenames", ()) or "integration" in item.path.parts:
             item.add_marker(pytest.mark.db)
-    unmarked = [
-        item.nodeid
-        for item in items
-        if "docker_ready" in getattr(item, "fixturenames", ())
-        and item.get_closest_marker("docker") is None
-    ]
-    if unmarked:
-        raise pytest.UsageError(f"tests need docker_ready but lack @pytest.mark.docker: {unmarked}")
+    for fixture, marker in NEEDS_MARKER.items():
+        unmarked = [
+            item.nodeid
+            for item in items
+            if fixture in getattr(item, "fixturenames", ()) and not item.get_closest_marker(marker)
+        ]
+        if unmarked:
+            raise pytest.UsageError(
+                f"tests need {fixture} but lack @pytest.mark.{marker}: {unmarked}"
+            )
     _long_first(items)
 
 
@@ -70,10 +78,22 @@ def _long_first(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def docker_ready() -> None:
     problem = _docker_problem()
-    if problem is None:
-        return
+    if problem is not None:
+        _unavailable(problem, "Docker tests")
+
+
+@pytest.fixture(scope="session")
+def postgres_binaries() -> None:
+    """PostgreSQL's server binaries, for a test that starts a private cluster of its own."""
+    try:
+        pgcluster.bin_dir()
+    except PostgresUnavailable as error:
+        _unavailable(str(error), "PostgreSQL tests")
+
+
+def _unavailable(problem: str, tests: str) -> NoReturn:
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{problem} (under CI Docker tests must run; see scripts/setup.sh)")
+        pytest.fail(f"{problem} (under CI the {tests} must run; see scripts/setup.sh)")
     pytest.skip(problem)
 
 
@@ -83,9 +103,7 @@ def test_databases() -> Iterator[Databases]:
     try:
         DATABASES.start()
     except PostgresUnavailable as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{error} (under CI the PostgreSQL tests must run)")
-        pytest.skip(str(error))
+        _unavailable(str(error), "PostgreSQL tests")
     yield DATABASES
     DATABASES.close()
 

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +18,12 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from tests import pgcluster
+from tests.pgcluster import PostgresUnavailable
+
 BACKEND_VARIABLE = "CONVEYOR_TEST_DB"
 URL_VARIABLE = "CONVEYOR_TEST_PG_URL"
 BACKENDS = ("sqlite", "postgresql")
-PG_BIN_DIRS = tuple(Path(f"/usr/lib/postgresql/{v}/bin") for v in (17, 16, 15, 14, 13))
 # Databases are thrown away with the cluster: durability would only slow the tests down.
 PG_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=200")
 
@@ -37,16 +35,12 @@ def backend() -> str:
     return name
 
 
-class PostgresUnavailable(RuntimeError):
-    """No PostgreSQL server could be reached or started."""
-
-
 @dataclass
 class PostgresServer:
     """A server the tests may create databases on; `private` ones are stopped and removed."""
 
     admin_url: str
-    private_dir: Path | None = None
+    private: pgcluster.PrivateCluster | None = None
     created: list[str] = field(default_factory=list)
 
     def create_database(self) -> str:
@@ -58,9 +52,8 @@ class PostgresServer:
         return f"{base}/{name}"
 
     def close(self) -> None:
-        if self.private_dir is not None:
-            _pg_ctl(self.private_dir, "stop", "-m", "immediate")
-            shutil.rmtree(self.private_dir, ignore_errors=True)
+        if self.private is not None:
+            self.private.stop()
             return
         with psycopg.connect(self.admin_url, autocommit=True) as connection:
             for name in self.created:
@@ -81,52 +74,12 @@ def postgres_server() -> PostgresServer:
     return _start_private_cluster()
 
 
-def _bin_dir() -> Path:
-    for candidate in PG_BIN_DIRS:
-        if (candidate / "initdb").exists():
-            return candidate
-    raise PostgresUnavailable(
-        "no PostgreSQL server binaries (initdb) found; scripts/setup.sh installs the "
-        f"postgresql package, or set {URL_VARIABLE}"
-    )
-
-
-def _as_cluster_owner(args: list[str]) -> list[str]:
-    # initdb refuses to run as root; the Debian package's postgres user owns the cluster then.
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
-
-
-def _pg_ctl(directory: Path, *args: str) -> None:
-    command = [str(_bin_dir() / "pg_ctl"), "-D", str(directory / "data"), *args]
-    subprocess.run(_as_cluster_owner(command), check=True, capture_output=True, timeout=60)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _start_private_cluster() -> PostgresServer:
-    bin_dir = _bin_dir()
-    directory = Path(tempfile.mkdtemp(prefix="conveyor-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(directory, "postgres")
-    initdb = [str(bin_dir / "initdb"), "-D", str(directory / "data"), "-U", "postgres"]
-    initdb += ["--auth=trust", "-E", "UTF8", "--no-sync"]
     try:
-        subprocess.run(_as_cluster_owner(initdb), check=True, capture_output=True, timeout=120)
-        port = _free_port()
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory}"
-        options += "".join(f" -c {setting}" for setting in PG_SETTINGS)
-        log = directory / "server.log"
-        _pg_ctl(directory, "-w", "-t", "60", "-l", str(log), "-o", options, "start")
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-        output = getattr(error, "stderr", b"") or b""
-        shutil.rmtree(directory, ignore_errors=True)
-        raise PostgresUnavailable(f"could not start PostgreSQL: {output.decode()}") from error
-    return PostgresServer(f"postgresql://postgres@127.0.0.1:{port}/postgres", directory)
+        cluster = pgcluster.start(PG_SETTINGS)
+    except PostgresUnavailable as error:
+        raise PostgresUnavailable(f"{error} (or set {URL_VARIABLE})") from error
+    return PostgresServer(cluster.admin_url, cluster)
 
 
 class Databases:

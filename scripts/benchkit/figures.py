@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,9 @@ class Figure:
     ok: bool | None = None  # None: no target
     limit: float | None = None  # the physical limit measured in the same run
     limit_name: str = ""
+    database: str = "sqlite"  # the coordinator's store when measured
+    # `ok` allows this factor beyond the target (PostgreSQL's figures: within 2x of SQLite's).
+    tolerance: float = 1.0
 
 
 @dataclass
@@ -39,8 +43,23 @@ class Report:
         path.write_text(json.dumps(doc, indent=2) + "\n")
 
     def table(self) -> str:
-        header = ("scenario", "figure", "value", "target", "limit (same run)", "")
-        rows = [header, *(_row(f) for f in self.figures)]
+        """A row per figure: its target and same-run limit beside the first database's value
+        and verdict, then a value and verdict column per further database (if any)."""
+        databases = list(dict.fromkeys(f.database for f in self.figures)) or ["sqlite"]
+        by_key = {(f.database, f.scenario, f.name): f for f in self.figures}
+        keys = list(dict.fromkeys((f.scenario, f.name) for f in self.figures))
+        header = ["scenario", "figure", databases[0], "target", "limit (same run)"]
+        header.append(_verdict_header(by_key, databases[0]))
+        for database in databases[1:]:
+            header += [database, _verdict_header(by_key, database)]
+        rows = [header]
+        for scenario, name in keys:
+            first = by_key.get((databases[0], scenario, name))
+            value, verdict = _cells(first)
+            row = [scenario, name, value, *_reference(first, by_key, scenario, name), verdict]
+            for database in databases[1:]:
+                row += _cells(by_key.get((database, scenario, name)))
+            rows.append(row)
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         lines = [
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
@@ -56,10 +75,47 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:.{digits}f} {unit}".strip()
 
 
-def _row(f: Figure) -> tuple[str, str, str, str, str, str]:
+def _cells(f: Figure | None) -> list[str]:
+    """The value and the verdict; blank where this database has no such figure."""
+    if f is None:
+        return ["", ""]
+    return [_fmt(f.value, f.unit), {True: "ok", False: "MISS", None: ""}[f.ok]]
+
+
+def _reference(
+    first: Figure | None, by_key: dict[tuple[str, str, str], Figure], scenario: str, name: str
+) -> list[str]:
+    """The target and the limit, from the first database's figure or else any other's."""
+    f = first or next(v for k, v in by_key.items() if k[1:] == (scenario, name))
     limit = f"{_fmt(f.limit, f.unit)} ({f.limit_name})" if f.limit is not None else ""
-    verdict = {True: "ok", False: "MISS", None: ""}[f.ok]
-    return (f.scenario, f.name, _fmt(f.value, f.unit), f.target, limit, verdict)
+    return [f.target, limit]
+
+
+def _verdict_header(by_key: dict[tuple[str, str, str], Figure], database: str) -> str:
+    factors = {f.tolerance for k, f in by_key.items() if k[0] == database and f.target}
+    factor = max(factors, default=1.0)
+    return "" if factor == 1.0 else f"within {factor:g}x"
+
+
+# A target as the scenarios write it: a comparison and a number, then maybe words.
+_TARGET = re.compile(r"(<=|<|>=|>|==)\s*([-+0-9.eE]+)")
+
+
+def within(f: Figure, tolerance: float) -> bool | None:
+    """Whether the figure meets its target stretched by `tolerance` (an upper bound times it,
+    a lower bound divided by it); None without a target. An exact target ("== 0") is not
+    stretched: the scenario's own verdict stands."""
+    if not f.target:
+        return None
+    parsed = _TARGET.match(f.target)
+    if parsed is None:
+        raise ValueError(f"{f.scenario}: {f.name}: target {f.target!r} is not '<op> <number>'")
+    op, bound = parsed.group(1), float(parsed.group(2))
+    if op == "==":
+        return f.ok
+    if op.startswith("<"):
+        return at_most(f.value, bound * tolerance)
+    return at_least(f.value, bound / tolerance)
 
 
 def median(values: Sequence[float]) -> float:

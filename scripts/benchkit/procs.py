@@ -23,7 +23,8 @@ CLIENT_TOKEN = "bench-client-token"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Set by `scripts/bench --profile DIR`: every coordinator is sampled by py-spy into DIR.
 PROFILE_DIR: Path | None = None
-# Set by `scripts/bench --postgres URL`: every coordinator gets a fresh database on that server.
+# Set by `scripts/bench` for a PostgreSQL pass: every coordinator gets a fresh database on this
+# server (its admin URL).
 POSTGRES_URL: str | None = None
 
 
@@ -94,6 +95,8 @@ class Farm:
         self.coordinator_pid = process.pid
         if PROFILE_DIR is not None:
             name = "-".join(self.root.parts[-2:])
+            if POSTGRES_URL is not None:  # the same scenario's SQLite profile is beside it
+                name += "-postgresql"
             self._start_profiler(process.pid, PROFILE_DIR / f"coordinator-{name}.txt")
 
     def _start_profiler(self, pid: int, out: Path) -> None:

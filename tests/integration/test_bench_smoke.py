@@ -19,6 +19,12 @@ BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench"
 
 
 def run_bench(tmp_path: Path, *args: str) -> dict[str, Any]:
+    doc, _ = run_bench_table(tmp_path, *args)
+    return doc
+
+
+def run_bench_table(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """The JSON and the table the bench printed."""
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [str(BENCH), *args, "--quick", "--json", str(out)],
@@ -29,7 +35,7 @@ def run_bench(tmp_path: Path, *args: str) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr.decode()[-3000:]
     assert b"scenario" in result.stdout  # the table's header
     doc: dict[str, Any] = json.loads(out.read_text())
-    return doc
+    return doc, result.stdout.decode()
 
 
 def figures_of(doc: dict[str, Any], scenario: str) -> list[dict[str, Any]]:
@@ -60,21 +66,36 @@ QUICK_RUNS = [
 ]
 
 
-def test_the_quick_smoke_runs_these_scenarios() -> None:
-    """`scripts/bench --quick --no-docker` picks exactly the scenarios tested run by run below."""
+def parsed(*args: str, field: str = "scenarios") -> list[str]:
+    """What the bench's command line makes of these arguments (a list-valued field)."""
     shown = subprocess.run(
         [
             sys.executable,
             "-c",
-            "from benchkit.__main__ import parse; "
-            "print(' '.join(parse(['--quick', '--no-docker']).scenarios))",
+            "import sys; from benchkit.__main__ import parse; "
+            f"print(' '.join(parse(sys.argv[1:]).{field}))",
+            *args,
         ],
         env={**os.environ, "PYTHONPATH": str(BENCH.parent)},
         capture_output=True,
         timeout=60,
         check=True,
     )
-    assert shown.stdout.decode().split() == [name for run in QUICK_RUNS for name in run]
+    return shown.stdout.decode().split()
+
+
+def test_the_quick_smoke_runs_these_scenarios() -> None:
+    """`scripts/bench --quick --no-docker` picks exactly the scenarios tested run by run below."""
+    assert parsed("--quick", "--no-docker") == [name for run in QUICK_RUNS for name in run]
+
+
+def test_a_run_of_every_scenario_puts_postgresql_beside_sqlite() -> None:
+    both = ["sqlite", "postgresql"]
+    assert parsed("--quick", field="databases") == both
+    assert parsed("latency", field="databases") == ["sqlite"]
+    assert parsed("latency", "--databases", "sqlite,postgresql", field="databases") == both
+    # The flag of old: every coordinator on the given server instead of SQLite.
+    assert parsed("--postgres", "postgresql://u@h:1/d", field="databases") == ["postgresql"]
 
 
 @pytest.mark.parametrize("scenarios", QUICK_RUNS, ids="+".join)
@@ -126,3 +147,30 @@ def test_the_cli_is_timed_with_bytecode_as_users_have_it(monkeypatch: pytest.Mon
     # Exits 1, and timed() raises, if the timed process would not write bytecode.
     wall, cpu = timed([sys.executable, "-c", "import sys; sys.exit(sys.flags.dont_write_bytecode)"])
     assert wall > 0 and cpu >= 0
+
+
+# The scenarios the PostgreSQL pass runs again (scripts/benchkit/config.py POSTGRES_SCENARIOS).
+POSTGRES_RUN = ("latency", "throughput", "scale", "deploys")
+
+
+@pytest.mark.postgresql
+def test_postgresql_figures_sit_beside_sqlite(tmp_path: Path, postgres_binaries: None) -> None:
+    """Both passes on the private cluster the bench starts itself, in one table."""
+    doc, table = run_bench_table(
+        tmp_path, *POSTGRES_RUN, "--no-docker", "--databases", "sqlite,postgresql"
+    )
+    assert doc["notes"]["databases"] == ["sqlite", "postgresql"]
+    assert doc["notes"]["postgresql_scenarios"] == list(POSTGRES_RUN)
+    header = table.splitlines()[0].split()
+    assert header[2] == "sqlite" and header[-3:] == ["postgresql", "within", "2x"]
+    for scenario in POSTGRES_RUN:
+        found = figures_of(doc, scenario)
+        by_database = {
+            db: [f for f in found if f["database"] == db] for db in ("sqlite", "postgresql")
+        }
+        assert by_database["postgresql"], f"no PostgreSQL figures for {scenario}"
+        names = [f["name"] for f in by_database["sqlite"]]
+        assert [f["name"] for f in by_database["postgresql"]] == names
+        for figure in by_database["postgresql"]:
+            assert_sane(figure)
+            assert figure["tolerance"] == 2.0

@@ -52,11 +52,11 @@ def database_files_holding(needles: list[bytes]) -> list[str]:
     """The same over the PostgreSQL cluster's files, once its buffers are on disk; [] on SQLite
     (its file is in the data dir, which the caller searches)."""
     server = DATABASES.server
-    if server is None or server.private_dir is None:
+    if server is None or server.private is None:
         return []
     with psycopg.connect(server.admin_url, autocommit=True) as connection:
         connection.execute("CHECKPOINT")
-    return files_holding(server.private_dir, needles)
+    return files_holding(server.private.directory, needles)
 
 
 # The Docker agent's builds take the shell agent's paths through the store: the PostgreSQL pass
