@@ -61,7 +61,9 @@ def zsh(keys: str, env: dict[str, str], scratch: Path) -> str:
     buffer.unlink(missing_ok=True)
     setup = (
         "autoload -U compinit; compinit -u -D; source <(conveyor completion zsh); "
-        '_show() { print -r -- "$BUFFER" >| $BUFFER_FILE }; zle -N _show; bindkey "^X" _show; '
+        # Written aside and renamed: the test polls for the file, and `>|` creates it empty first.
+        '_show() { print -r -- "$BUFFER" >| $PART_FILE; mv $PART_FILE $BUFFER_FILE }; '
+        'zle -N _show; bindkey "^X" _show; '
         ": >| $READY_FILE\n"
     )
     master, slave = pty.openpty()
@@ -70,7 +72,13 @@ def zsh(keys: str, env: dict[str, str], scratch: Path) -> str:
         stdin=slave,
         stdout=slave,
         stderr=slave,
-        env={**env, "BUFFER_FILE": str(buffer), "READY_FILE": str(ready), "PS1": "> "},
+        env={
+            **env,
+            "BUFFER_FILE": str(buffer),
+            "PART_FILE": f"{buffer}.part",
+            "READY_FILE": str(ready),
+            "PS1": "> ",
+        },
         start_new_session=True,
     )
     os.close(slave)
