@@ -12,6 +12,10 @@ LOG_CHUNK_BYTES = 4 * 1024 * 1024
 # millisecond of CPU and the coordinator an fsync, whatever its size. The first bytes after a
 # quiet spell go at once, so a line is held at most this long.
 LOG_LINGER_S = 0.010
+# Log chunks of one step sent before the first is acknowledged: the next crosses the wire while
+# the coordinator makes the last durable (its fsync), instead of after. Memory: this many
+# LOG_CHUNK_BYTES per step printing fast.
+LOG_CHUNKS_IN_FLIGHT = 2
 # A retried call gives up after this long without an answer (then the lease decides).
 CALL_RETRY_BUDGET_S = 60.0
 # Backoff between retries of a failed call: exponential with jitter, capped.

@@ -4,7 +4,10 @@ The step's reader appends to a spool file; a shipper thread sends from the last 
 offset. The coordinator answers with the length it holds, so a resend never duplicates and a gap
 is filled from the length it reports (DESIGN §6.5). Each send costs both ends a round trip and
 the coordinator an fsync, so while the step prints fast the shipper lets a chunk gather for a
-moment after each acknowledgement (LOG_LINGER_S) instead of sending every read on its own.
+moment after each acknowledgement (LOG_LINGER_S) instead of sending every read on its own, and
+sends the next full chunk before the last is acknowledged (LOG_CHUNKS_IN_FLIGHT): it crosses
+the wire while the coordinator makes the one before durable. A failed answer is not retried as
+such: the shipper sends again from the last acknowledged byte, with the peer's retries.
 
 The spool holds at most `limit` unacknowledged bytes, and acknowledged bytes are cut from the
 file, so disk use stays under twice the limit however long the step runs. A full spool slows the
@@ -18,6 +21,7 @@ dropped and counted, and `on_disk_full` hears of it once (the attempt then stops
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -25,8 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent import metrics
-from agent.config import LOG_CHUNK_BYTES, LOG_LINGER_S
-from agent.peer import Lease, Peer
+from agent.config import LOG_CHUNK_BYTES, LOG_CHUNKS_IN_FLIGHT, LOG_LINGER_S
+from agent.peer import Lease, LogAck, Peer, PeerError, PendingAck
 from agent.workroom import is_disk_full
 
 LOGGER = logging.getLogger(__name__)
@@ -64,6 +68,10 @@ class LogShipper:
         self._base = 0  # log offset of the spool file's first byte
         self._written = 0
         self._acked = 0
+        # Bytes sent, acknowledged or not (>= _acked); the chunks in flight, by where each ends
+        # and what waits for its answer (the shipper thread's own).
+        self._sent = 0
+        self._in_flight: collections.deque[tuple[int, PendingAck]] = collections.deque()
         self.lost_bytes = 0
         self._closed = False
         self._discarded = False
@@ -173,31 +181,92 @@ class LogShipper:
     def _ship(self) -> None:
         try:
             while not self._interrupt.is_set():
-                with self._cond:
-                    while self._acked >= self._written and not self._closed:
-                        self._wake_at = 1
-                        self._cond.wait()
-                    self._wake_at = None
-                    if self._discarded:
-                        return
-                    if self._acked >= self._written and self._closed:
-                        return
-                    self._linger()
-                    if self._discarded:
-                        return
-                    start, end = self._acked, min(self._written, self._acked + LOG_CHUNK_BYTES)
-                    self._reader.seek(start - self._base)
-                    data = self._reader.read(end - start)
-                self._send(start, data)
+                if self._should_collect():
+                    self._collect()
+                    continue
+                chunk = self._next_chunk()
+                if chunk is None:
+                    return
+                self._begin(*chunk)
         except BaseException as error:  # handed to close(), which re-raises it in the step thread
             self._error = error
+
+    def _should_collect(self) -> bool:
+        """Whether to wait for the oldest answer before sending more: when the window is full,
+        or less than a chunk waits to go (sending it now would only make a small chunk; the
+        answer's wait lets it gather), unless the step has ended and this is its last part."""
+        if not self._in_flight:
+            return False
+        if len(self._in_flight) >= LOG_CHUNKS_IN_FLIGHT:
+            return True
+        with self._cond:
+            waiting = self._written - self._sent
+            return waiting < LOG_CHUNK_BYTES and not (self._closed and waiting)
+
+    def _next_chunk(self) -> tuple[int, bytes] | None:
+        """The next bytes to send, from the first unsent one; waits for them. None once the
+        step's output is all sent and answered, or the spool was discarded."""
+        with self._cond:
+            while self._sent >= self._written and not self._closed:
+                self._wake_at = 1
+                self._cond.wait()
+            self._wake_at = None
+            if self._discarded or self._sent >= self._written:
+                return None
+            if not self._in_flight:
+                self._linger()
+            if self._discarded:
+                return None
+            start, end = self._sent, min(self._written, self._sent + LOG_CHUNK_BYTES)
+            self._reader.seek(start - self._base)
+            data = self._reader.read(end - start)
+            self._sent = end
+            return start, data
+
+    def _begin(self, offset: int, data: bytes) -> None:
+        pending = self._peer.begin_append_log(
+            self._lease, self._step_index, offset, data, give_up=self._interrupt
+        )
+        self._in_flight.append((offset + len(data), pending))
+
+    def _collect(self) -> None:
+        end, pending = self._in_flight.popleft()
+        try:
+            reply = pending()
+        except PeerError as error:  # FencedError is no PeerError: the step stops, as it must
+            self._resend(error)
+            return
+        self._acknowledge(reply, end)
+
+    def _resend(self, error: PeerError) -> None:
+        """After a failed send or answer: forgets what is in flight (their answers, if any come,
+        reach no one) and sends from the last acknowledged byte with the peer's own retries,
+        which wait out an outage and raise what the lease cannot survive."""
+        LOGGER.info(
+            "attempt %d step %d: log chunk not acknowledged (%s); resending from byte %d",
+            self._lease.attempt_id,
+            self._step_index,
+            error,
+            self._acked,
+        )
+        self._in_flight.clear()
+        with self._cond:
+            self._sent = self._acked
+        chunk = self._next_chunk()
+        if chunk is None:
+            return
+        offset, data = chunk
+        reply = self._peer.append_log(
+            self._lease, self._step_index, offset, data, give_up=self._interrupt
+        )
+        self._acknowledge(reply, offset + len(data))
 
     def _linger(self) -> None:
         """Lets a chunk gather (lock held) while the step is printing fast: only just after an
         acknowledgement, while less than a chunk is pending and nobody waits for it."""
         until = self._sent_at + LOG_LINGER_S
         while (
-            self._written - self._acked < LOG_CHUNK_BYTES
+            self._written - self._sent < LOG_CHUNK_BYTES
             and not (self._closed or self._writer_waiting or self._interrupt.is_set())
             and (remaining := until - time.monotonic()) > 0
         ):
@@ -205,11 +274,8 @@ class LogShipper:
             self._cond.wait(remaining)
         self._wake_at = None
 
-    def _send(self, offset: int, data: bytes) -> None:
-        # Retried until the lease itself gives out (the watchdog then sets the interrupt).
-        reply = self._peer.append_log(
-            self._lease, self._step_index, offset, data, give_up=self._interrupt
-        )
+    def _acknowledge(self, reply: LogAck, end: int) -> None:
+        """Takes the coordinator's answer to the chunk that ended at `end`."""
         if not reply.accepted:
             LOGGER.warning(
                 "attempt %d step %d: coordinator holds %d bytes, resending from there",
@@ -228,6 +294,9 @@ class LogShipper:
             acked = min(reply.held_length, self._written)
             metrics.LOG_SHIPPED.inc(max(0, acked - self._acked))
             self._acked = acked
+            if not reply.accepted or acked < end:
+                self._sent = acked  # what was sent after it assumed bytes the coordinator lacks
+            self._sent = max(self._sent, acked)
             self._sent_at = time.monotonic()
             if self._acked - self._base > self._limit or self._acked == self._written:
                 self._compact()

@@ -22,6 +22,7 @@ from agent.peer import (
     LeaseStatus,
     LogAck,
     NeededArtifact,
+    PendingAck,
     Recorded,
     Registration,
     StepReport,
@@ -125,6 +126,12 @@ class LocalPeer:
             held += len(new)
             attempt.held[index] = held
         return LogAck(held, accepted=True)
+
+    def begin_append_log(
+        self, lease: Lease, index: int, offset: int, data: bytes, *, give_up: threading.Event
+    ) -> PendingAck:
+        ack = self.append_log(lease, index, offset, data, give_up=give_up)
+        return lambda: ack
 
     def finish_step(self, lease: Lease, report: StepReport, *, give_up: threading.Event) -> None:
         attempt = self._of(lease)

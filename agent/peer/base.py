@@ -19,6 +19,7 @@ from agent.peer.types import (
     Lease,
     LeaseStatus,
     LogAck,
+    PendingAck,
     Recorded,
     Registration,
     StepReport,
@@ -112,6 +113,15 @@ class Peer(Protocol):
     ) -> LogAck:
         """Appends ``data`` at byte ``offset`` of step ``index``'s log; the answer says how
         much the coordinator holds durably (a resent chunk is not duplicated)."""
+        ...
+
+    def begin_append_log(
+        self, lease: Lease, index: int, offset: int, data: bytes, *, give_up: threading.Event
+    ) -> PendingAck:
+        """Sends the chunk as :meth:`append_log` does, but returns at once: what it returns
+        waits for the answer (or raises the send's failure), so the next chunk can go while
+        the coordinator stores this one. Chunks of one step are stored in the order sent. It
+        does not retry: after a failure, resend with :meth:`append_log`."""
         ...
 
     def finish_step(self, lease: Lease, report: StepReport, *, give_up: threading.Event) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -99,6 +99,10 @@ class LogAck:
     held_length: int
     # False: the chunk left a gap (or was refused); resend from held_length.
     accepted: bool
+
+
+# What waits for the answer to a log chunk already sent (`Peer.begin_append_log`).
+PendingAck = Callable[[], LogAck]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from coordinator.config import (
 from coordinator.domain.bounds import check_range, check_step_index
 from coordinator.domain.dispatch import Dispatcher
 from coordinator.domain.errors import FencedError, OutOfRangeError
+from coordinator.domain.fanout import InTurn
 from coordinator.domain.leases import Lease, LeaseTable
 from coordinator.domain.loops import DEFAULT_BACKOFF, Backoff, every
 from coordinator.domain.metrics import Metrics, NoMetrics
@@ -182,6 +183,7 @@ class Attempts:
         self._registry = registry
         self._dispatcher = dispatcher
         self._notifier = notifier
+        self._log_turns = InTurn()
 
     async def load(self) -> int:
         """Leases every attempt the store says runs, with a fresh TTL; returns how many."""
@@ -215,7 +217,11 @@ class Attempts:
         lease = self.check(agent, attempt_id, token)
         check_step_index("step_index", index, lease.step_count)
         check_range("offset", offset, 0, MAX_LOG_OFFSET_BYTES - len(data))
-        held, accepted = await self._runtime.io(self._logs.append, attempt_id, index, offset, data)
+        # In the order they came: an agent sends a step's next chunk before the last is stored.
+        async with self._log_turns.turn((attempt_id, index)):
+            held, accepted = await self._runtime.io(
+                self._logs.append, attempt_id, index, offset, data
+            )
         self._notifier.appended(lease.build_id)  # bytes only: followers need no store read
         if accepted:
             self._metrics.log_bytes(len(data))

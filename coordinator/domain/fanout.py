@@ -1,11 +1,11 @@
-"""What many streams of the same thing share: one read for all who ask at once, and a bound on
-how many streams one client may hold."""
+"""What many streams of the same thing share: one read for all who ask at once, a bound on
+how many streams one client may hold, and turns taken in arrival order per key."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Hashable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator
 from typing import Generic, TypeVar
 
 from coordinator.domain.errors import ExhaustedError
@@ -69,3 +69,30 @@ class ClientStreams:
 
     def held(self, client: str) -> int:
         return self._open.get(client, 0)
+
+
+class InTurn:
+    """Per key, one holder at a time, in the order they asked (asyncio's lock queues its
+    waiters first come, first served). A key's lock is dropped with its last holder."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            _, left = self._locks[key]
+            if left == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, left - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)

@@ -149,6 +149,17 @@ class _Stream:
         assert reply.id == message.id
         return reply
 
+    def ask_all(self, requests: list[dict[str, Any]]) -> list[agent_pb2.CoordinatorMessage]:
+        """Sends every request before reading any reply; the replies in the requests' order."""
+        messages = [agent_pb2.AgentMessage(id=next(self._ids), **r) for r in requests]
+        for message in messages:
+            self._outbox.put(message)
+        replies = {}
+        for _ in messages:
+            reply: agent_pb2.CoordinatorMessage = next(self._replies)  # type: ignore[call-overload]
+            replies[reply.id] = reply
+        return [replies[message.id] for message in messages]
+
     def close(self) -> None:
         self._outbox.put(None)
         self._replies.cancel()  # type: ignore[no-untyped-call]
@@ -191,9 +202,21 @@ def test_a_refused_request_is_its_own_reply_and_the_stream_goes_on(
         data = agent_pb2.AppendLogRequest(lease=lease, step_index=0, offset=0, data=b"up\n")
         assert stream.ask(append_log=data).append_log.held_length == 3
         assert stream.ask(append_log=data).append_log.held_length == 3  # a resend: no duplicate
+        # Chunks sent one after another without waiting (as the agent's shipper does) are
+        # stored in the order sent, however the coordinator's file threads take them.
+        pieces = [bytes([97 + i % 26]) * 65536 + b"\n" for i in range(24)]
+        offsets = list(itertools.accumulate((len(p) for p in pieces), initial=3))
+        appends = [
+            {"append_log": agent_pb2.AppendLogRequest(
+                lease=lease, step_index=0, offset=offset, data=piece)}
+            for offset, piece in zip(offsets, pieces, strict=False)
+        ]  # fmt: skip
+        replies = [reply.append_log for reply in stream.ask_all(appends)]
+        assert all(reply.accepted for reply in replies), replies
+        assert [reply.held_length for reply in replies] == offsets[1:]
         stream.close()
         build_id = json.loads(cluster.cli("builds", "--json").stdout)[0]["id"]
-        assert cluster.cli("logs", str(build_id), "nap").stdout == b"up\n"
+        assert cluster.cli("logs", str(build_id), "nap").stdout == b"up\n" + b"".join(pieces)
     finally:
         channel.close()
     log = cluster.processes[0].log()

@@ -53,6 +53,7 @@ from agent.peer.types import (
     Lease,
     LeaseStatus,
     LogAck,
+    PendingAck,
     Recorded,
     Registration,
     StepReport,
@@ -185,6 +186,34 @@ class GrpcPeer:
         reply = self._call(self._append_log, request, give_up=give_up)
         return LogAck(reply.held_length, reply.accepted)
 
+    def begin_append_log(
+        self, lease: Lease, index: int, offset: int, data: bytes, *, give_up: threading.Event
+    ) -> PendingAck:
+        if self._unary_only:  # one call at a time, as an older coordinator takes them
+            ack = self.append_log(lease, index, offset, data, give_up=give_up)
+            return lambda: ack
+        request = agent_pb2.AppendLogRequest(
+            lease=convert.lease_to_pb(lease), step_index=index, offset=offset, data=data
+        )
+        try:
+            response = self._stream.begin("append_log", request, self._session, CALL_TIMEOUT_S)
+        except CallFailed as error:
+            failed = to_peer_error(error)
+
+            def raise_failure() -> LogAck:
+                raise failed
+
+            return raise_failure
+
+        def answer() -> LogAck:
+            try:
+                reply: agent_pb2.AppendLogResponse = response()
+            except CallFailed as error:
+                raise to_peer_error(error) from None
+            return LogAck(reply.held_length, reply.accepted)
+
+        return answer
+
     def finish_step(self, lease: Lease, report: StepReport, *, give_up: threading.Event) -> None:
         request = convert.finish_step_to_pb(lease, report)
         self._call(self._finish_step, request, give_up=give_up)
@@ -252,7 +281,7 @@ class GrpcPeer:
                     if error.code() is not grpc.StatusCode.UNIMPLEMENTED:
                         raise
                     LOGGER.info("the coordinator has no session stream; using unary calls")
-                    self._unary_only = False
+                    self._unary_only = True
             return unary(request, metadata=metadata, timeout=timeout)
 
         return call

@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -116,6 +116,22 @@ class _OpenStream:
             future.set_exception(CallFailed(self._failure.code(), self._failure.details()))
 
 
+def _once(release: Callable[[], None]) -> Callable[[], None]:
+    """`release`, run at most once however often (and from whichever thread) it is called."""
+    lock = threading.Lock()
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        with lock:
+            if done:
+                return
+            done = True
+        release()
+
+    return run
+
+
 class SessionStream:
     """Per-event requests of the session whose metadata each call presents, over one stream
     (opened on first use, and again after a break or a new session)."""
@@ -129,12 +145,36 @@ class SessionStream:
     def call(self, field: str, request: Any, metadata: wire.Metadata, timeout: float) -> Any:
         """The response to `request`, sent as the `field` of an AgentMessage; raises
         :class:`CallFailed` as its unary call would raise an RpcError."""
+        return self.begin(field, request, metadata, timeout)()
+
+    def begin(
+        self, field: str, request: Any, metadata: wire.Metadata, timeout: float
+    ) -> Callable[[], Any]:
+        """Sends `request` now and returns what waits for its response (as `call` returns it):
+        the caller may send more before it waits. Requests go out in the order they are sent."""
         if not self._slots.acquire(timeout=timeout):
             raise CallFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many requests in flight")
+        release = _once(self._slots.release)
         try:
-            return self._exchange(field, request, metadata, timeout)
-        finally:
-            self._slots.release()
+            stream = self._stream(metadata)
+            sent_at = time.monotonic()
+            future = stream.send(agent_pb2.AgentMessage(**{field: request}))
+        except BaseException:
+            release()
+            raise
+        # The slot is given back when the reply (or the stream's failure) comes, whether or not
+        # anyone still waits for it: a caller that gave up on a response holds no slot.
+        future.add_done_callback(lambda _: release())
+
+        def response() -> Any:
+            try:
+                return self._reply(stream, future, sent_at, field, timeout)
+            except CallFailed:
+                if not future.done():
+                    release()  # forgotten after a timeout: no reply will come for it
+                raise
+
+        return response
 
     def close(self) -> None:
         with self._lock:
@@ -142,10 +182,14 @@ class SessionStream:
         if opened is not None:
             opened.close()
 
-    def _exchange(self, field: str, request: Any, metadata: wire.Metadata, timeout: float) -> Any:
-        stream = self._stream(metadata)
-        sent_at = time.monotonic()
-        future = stream.send(agent_pb2.AgentMessage(**{field: request}))
+    @staticmethod
+    def _reply(
+        stream: _OpenStream,
+        future: Future[agent_pb2.CoordinatorMessage],
+        sent_at: float,
+        field: str,
+        timeout: float,
+    ) -> Any:
         try:
             reply = future.result(timeout)
         except FutureTimeout:

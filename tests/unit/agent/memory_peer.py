@@ -20,6 +20,7 @@ from agent.peer import (
     LeaseStatus,
     LogAck,
     Peer,
+    PendingAck,
     Recorded,
     Registration,
     StepReport,
@@ -81,6 +82,12 @@ class MemoryPeer:
         if offset <= len(held):
             held += data[len(held) - offset :]
         return LogAck(len(held), accepted=offset <= len(held))
+
+    def begin_append_log(
+        self, lease: Lease, index: int, offset: int, data: bytes, *, give_up: threading.Event
+    ) -> PendingAck:
+        ack = self.append_log(lease, index, offset, data, give_up=give_up)
+        return lambda: ack
 
     def finish_step(self, lease: Lease, report: StepReport, *, give_up: threading.Event) -> None:
         self._record("finish_step")

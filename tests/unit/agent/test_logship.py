@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import cast
 
-from agent.config import LOG_CHUNK_BYTES, LOG_LINGER_S
+from agent.config import LOG_CHUNK_BYTES, LOG_CHUNKS_IN_FLIGHT, LOG_LINGER_S
 from agent.logship import LogShipper
-from agent.peer import Lease, LogAck, Peer
+from agent.peer import Lease, LogAck, Peer, PeerError, PendingAck
 
 
 class FakeCoordinator:
@@ -31,6 +31,12 @@ class FakeCoordinator:
         if offset <= len(self.held):
             self.held += data[len(self.held) - offset :]
         return LogAck(held_length=len(self.held), accepted=True)
+
+    def begin_append_log(
+        self, lease: Lease, index: int, offset: int, data: bytes, *, give_up: threading.Event
+    ) -> PendingAck:
+        ack = self.append_log(lease, index, offset, data, give_up=give_up)
+        return lambda: ack
 
 
 def _shipper(fake: FakeCoordinator, tmp_path: Path, limit: int) -> LogShipper:
@@ -114,3 +120,98 @@ def test_a_step_printing_fast_is_shipped_in_few_large_appends_not_one_per_read(
     # prints, an append goes at most once per linger (or per full chunk), not per read.
     bound = elapsed / LOG_LINGER_S + writes * size / LOG_CHUNK_BYTES + 2
     assert fake.appends <= bound, (fake.appends, bound)
+
+
+class WindowCoordinator(FakeCoordinator):
+    """Stores each chunk when its answer is waited for, in the order sent, as the coordinator
+    does; records how many were sent and not yet answered. `fail_answers` chunks answer with an
+    outage; `refuse_next` makes the next answer a refusal (as a gap would be)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[int, int]] = []
+        self.unanswered = 0
+        self.most_unanswered = 0
+        self.resends = 0
+        self.fail_answers = 0
+        self.refuse_next = False
+        self.answering = threading.Event()  # cleared: answers wait (the step prints meanwhile)
+        self.answering.set()
+        self._lock = threading.Lock()
+
+    def begin_append_log(
+        self, lease: Lease, index: int, offset: int, data: bytes, *, give_up: threading.Event
+    ) -> PendingAck:
+        with self._lock:
+            self.sent.append((offset, len(data)))
+            self.unanswered += 1
+            self.most_unanswered = max(self.most_unanswered, self.unanswered)
+
+        def answer() -> LogAck:
+            self.answering.wait()
+            time.sleep(0.002)  # the coordinator's fsync: the next chunk is sent meanwhile
+            with self._lock:
+                self.unanswered -= 1
+                if self.fail_answers:
+                    self.fail_answers -= 1
+                    raise PeerError("the stream broke", code="UNAVAILABLE", transient=True)
+                if self.refuse_next:
+                    self.refuse_next = False
+                    return LogAck(held_length=len(self.held), accepted=False)
+            return self.append_log(lease, index, offset, data, give_up=give_up)
+
+        return answer
+
+    def append_log(
+        self, lease: Lease, index: int, offset: int, data: bytes, *, give_up: threading.Event
+    ) -> LogAck:
+        if offset > len(self.held):
+            return LogAck(held_length=len(self.held), accepted=False)  # a gap, as the store says
+        return super().append_log(lease, index, offset, data, give_up=give_up)
+
+
+def _print_chunks(fake: WindowCoordinator, shipper: LogShipper, chunks: int) -> bytes:
+    """Writes `chunks` chunks' worth while the coordinator holds its answers back, so however
+    slow the machine, full chunks wait to go once answers come."""
+    fake.answering.clear()
+    expected = bytearray()
+    for i in range(chunks * 4):
+        piece = bytes([65 + i % 26]) * (LOG_CHUNK_BYTES // 4)
+        expected += piece
+        shipper.write(piece)
+    fake.answering.set()
+    return bytes(expected)
+
+
+def test_the_next_chunk_is_sent_before_the_last_is_acknowledged(tmp_path: Path) -> None:
+    fake = WindowCoordinator()
+    shipper = _shipper(fake, tmp_path, limit=64 * LOG_CHUNK_BYTES)
+    expected = _print_chunks(fake, shipper, 6)
+    assert shipper.close(30)
+    assert bytes(fake.held) == expected
+    # Overlapped, and within the window: never more than LOG_CHUNKS_IN_FLIGHT unanswered.
+    assert fake.most_unanswered == LOG_CHUNKS_IN_FLIGHT >= 2
+    offsets = [offset for offset, _ in fake.sent]
+    assert offsets == sorted(offsets), "chunks go in order, each after the one before"
+
+
+def test_a_failed_answer_resends_from_the_last_acknowledged_byte(tmp_path: Path) -> None:
+    fake = WindowCoordinator()
+    fake.fail_answers = 1
+    shipper = _shipper(fake, tmp_path, limit=64 * LOG_CHUNK_BYTES)
+    expected = _print_chunks(fake, shipper, 4)
+    assert shipper.close(30)
+    assert bytes(fake.held) == expected  # nothing lost, nothing twice
+    first_offsets = [offset for offset, _ in fake.sent]
+    assert first_offsets.count(0) == 1  # the failed first chunk went again by append_log
+
+
+def test_a_refused_chunk_is_sent_again_from_what_the_coordinator_holds(tmp_path: Path) -> None:
+    fake = WindowCoordinator()
+    fake.refuse_next = True
+    shipper = _shipper(fake, tmp_path, limit=64 * LOG_CHUNK_BYTES)
+    expected = _print_chunks(fake, shipper, 4)
+    assert shipper.close(30)
+    assert bytes(fake.held) == expected
+    # The refused first chunk made the one sent after it a gap; both went again from byte 0.
+    assert [offset for offset, _ in fake.sent].count(0) == 2
