@@ -39,7 +39,13 @@ _TRANSFER_FLOW: Sequence[tuple[str, int]] = (
 )
 TRANSFER_CHANNEL_OPTIONS: Sequence[tuple[str, int]] = (*CHANNEL_OPTIONS, *_TRANSFER_FLOW)
 
+# A call that reached the server but that its busy event loop has not taken up yet is cancelled
+# after this long (gRPC's own default is 30 s): under a burst (a thousand followers catching up
+# on a log) a newcomer waits its turn instead of failing CANCELLED. Clients keep their deadlines.
+SERVER_UNTAKEN_CALL_MAX_S = 300
+
 SERVER_OPTIONS: Sequence[tuple[str, int]] = (
+    ("grpc.server_max_unrequested_time_in_server", SERVER_UNTAKEN_CALL_MAX_S),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.keepalive_permit_without_calls", 1),

@@ -44,6 +44,13 @@ WATCH_REFRESH_S = 5.0
 # Watchers of a build share one snapshot of it, read again on each change and, without one, once
 # it is this old (a change made by another coordinator sharing the database is not notified).
 WATCH_SNAPSHOT_MAX_AGE_S = WATCH_REFRESH_S / 2
+# Followers of a build's logs woken for new bytes wait this long per follower (at most the max)
+# before the next wake: a thousand followers of a step printing without pause get about two
+# messages a second each instead of one per chunk the agent sends; one follower, no wait. A
+# spacing under the min is none (a timer would cost more than it saves).
+FOLLOWER_WAKE_SPACING_S = 0.0005
+FOLLOWERS_WAKE_SPACING_MAX_S = 0.5
+FOLLOWERS_WAKE_SPACING_MIN_S = 0.005
 # Watch and follow streams (WatchBuild, ReadLogs) one client may hold open at once; the next
 # is answered RESOURCE_EXHAUSTED. A client is its network address without the port (the client
 # token is shared, so there is no finer identity): one host's dashboards and terminals together.

@@ -13,19 +13,36 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
+from coordinator.config import (
+    FOLLOWER_WAKE_SPACING_S,
+    FOLLOWERS_WAKE_SPACING_MAX_S,
+    FOLLOWERS_WAKE_SPACING_MIN_S,
+)
 from coordinator.domain.records import BuildRecord
 
 
 class BuildNotifier:
     """Two counters per build: its state (rows in the store) and its logs (bytes in files)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        spacing_per_follower_s: float = FOLLOWER_WAKE_SPACING_S,
+        spacing_max_s: float = FOLLOWERS_WAKE_SPACING_MAX_S,
+    ) -> None:
         self._states: dict[int, int] = {}
         self._logs: dict[int, int] = {}
         self._events: dict[int, asyncio.Event] = {}  # waiters for either kind of change
         # Waiters for state changes only (watchers without logs): a log append, which comes
         # once per chunk a step prints, does not wake them.
         self._state_events: dict[int, asyncio.Event] = {}
+        self._per_follower_s = spacing_per_follower_s
+        self._spacing_max_s = spacing_max_s
+        self._log_waiters: dict[int, int] = {}  # followers of each build's logs waiting now
+        # Builds whose followers were woken for new bytes less than their spacing ago, and
+        # those of them with bytes appended since (woken when the spacing is over).
+        self._spacing: dict[int, asyncio.TimerHandle] = {}
+        self._held_back: set[int] = set()
 
     def version(self, build_id: int) -> int:
         """Moves on every change of either kind."""
@@ -36,15 +53,40 @@ class BuildNotifier:
         return self._states.get(build_id, 0)
 
     def changed(self, build_id: int) -> None:
-        """The build's stored state changed (called after the commit)."""
+        """The build's stored state changed (called after the commit). Followers hear of it at
+        once, and of any bytes held back with it (they read all that is stored)."""
         self._states[build_id] = self.state_version(build_id) + 1
+        self._held_back.discard(build_id)
         self._wake(self._state_events, build_id)
         self._wake(self._events, build_id)
 
     def appended(self, build_id: int) -> None:
-        """Log bytes of the build were stored; its state did not change."""
+        """Log bytes of the build were stored; its state did not change.
+
+        The first bytes after a quiet spell wake the build's followers at once. With many
+        followers, the next wake waits a spacing that grows with their number (each wake costs
+        a message to each of them), so a step printing without pause costs the same however
+        many follow it: they get its bytes in fewer, larger messages, a little later.
+        """
+        if build_id in self._spacing:
+            self._held_back.add(build_id)
+            return
+        self._wake_followers(build_id)
+
+    def _wake_followers(self, build_id: int) -> None:
         self._logs[build_id] = self._logs.get(build_id, 0) + 1
         self._wake(self._events, build_id)
+        followers = self._log_waiters.get(build_id, 0)
+        spacing = min(self._spacing_max_s, followers * self._per_follower_s)
+        if spacing >= FOLLOWERS_WAKE_SPACING_MIN_S:
+            loop = asyncio.get_running_loop()
+            self._spacing[build_id] = loop.call_later(spacing, self._spaced, build_id)
+
+    def _spaced(self, build_id: int) -> None:
+        del self._spacing[build_id]
+        if build_id in self._held_back:
+            self._held_back.discard(build_id)
+            self._wake_followers(build_id)
 
     @staticmethod
     def _wake(events: dict[int, asyncio.Event], build_id: int) -> None:
@@ -64,8 +106,16 @@ class BuildNotifier:
             return
         events = self._events if logs else self._state_events
         event = events.setdefault(build_id, asyncio.Event())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout_s)
+        if logs:
+            self._log_waiters[build_id] = self._log_waiters.get(build_id, 0) + 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout_s)
+        finally:
+            if logs:
+                self._log_waiters[build_id] -= 1
+                if not self._log_waiters[build_id]:
+                    del self._log_waiters[build_id]
 
 
 @dataclass
