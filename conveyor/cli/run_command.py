@@ -15,7 +15,6 @@ from conveyor.cli.commands import emit_json, follow_and_print
 from conveyor.cli.errors import EXIT_OK, CliError
 from conveyor.cli.refs import branch_or_tag
 from conveyor.cli.views import again
-from conveyor.paths import format_size
 from conveyor.pipeline import Pipeline, PipelineError, load_pipeline, reserved_env_problem
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -62,6 +61,7 @@ def _source(args: argparse.Namespace, client: Client) -> tuple[str, str, str]:
         return "", "", ""
     # Only an upload needs the blob protocol, tar and the ignore-file matcher: loaded here.
     from conveyor.cli.artifacts import Transfers
+    from conveyor.paths import format_size
 
     uploaded = Transfers(client).upload_source(Path(args.source))
     if not args.json:
