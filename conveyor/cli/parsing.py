@@ -31,7 +31,8 @@ class Parser(argparse.ArgumentParser):
     # argparse makes a formatter to check each argument's metavar, and one to name the commands
     # of `add_subparsers` ("conveyor token"); each asks the terminal's width, importing shutil
     # (and its bz2 and lzma) for it: a cost every command line paid, help or not, for a width
-    # neither reads. Help and usage messages still get the terminal's.
+    # that a check lays nothing out with and a short name never meets. Help, usage and error
+    # messages still get the terminal's.
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
         self._checking = True
         try:
