@@ -8,8 +8,8 @@ import argparse
 import difflib
 from pathlib import Path
 
-from conveyor.cli.commands import parse_env
 from conveyor.cli.errors import CliError
+from conveyor.cli.run_command import parse_env
 from conveyor.pipeline import JobDef, Pipeline, PipelineError, load_pipeline
 
 

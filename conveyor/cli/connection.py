@@ -15,10 +15,9 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from conveyor import local
-from conveyor.cli import contexts
 from conveyor.cli.errors import CliError
 from conveyor.local import (
     ADDRESS_FILE,
@@ -30,6 +29,10 @@ from conveyor.local import (
 )
 from conveyor.tls import CaFileError, TrustedCa, load_ca, resolve_ca
 from conveyor.tokens import TokenFileError, read_token_file
+
+if TYPE_CHECKING:
+    # Read only when flags and environment leave the address or the token open.
+    from conveyor.cli import contexts
 
 
 @dataclass(frozen=True)
@@ -108,12 +111,16 @@ def _flag_source(args: argparse.Namespace) -> Source | None:
     if getattr(args, "data_dir", None):
         return data_dir_source(Path(args.data_dir).expanduser())
     if getattr(args, "context", None):
+        from conveyor.cli import contexts
+
         return context_source(contexts.find(contexts.load(), args.context, "--context"))
     return None
 
 
 def default_source() -> Source:
     """$CONVEYOR_CONTEXT's context, else the current one, else the local server."""
+    from conveyor.cli import contexts
+
     named = os.environ.get("CONVEYOR_CONTEXT")
     config = contexts.load()
     if named:

@@ -7,10 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from conveyor.cli import collector
 from conveyor.cli.bounds import printable
 from conveyor.cli.errors import CliError
 from conveyor.cli.parser import build_parser
-from conveyor.cli.parsing import client_options
+from conveyor.cli.parsing import Lazy, client_options
 
 
 def run(argv: Sequence[str]) -> int:
@@ -46,7 +47,10 @@ def connection_flags_last(argv: Sequence[str]) -> list[str]:
 
 def _handle(args: argparse.Namespace) -> int:
     try:
-        code: int = args.handler(args)
+        handler = args.handler.resolve() if isinstance(args.handler, Lazy) else args.handler
+        # Its code is loaded: what the command makes from here on is collected as usual.
+        collector.resume()
+        code: int = handler(args)
     except CliError as error:
         # One problem a line (a pipeline's issues); each line printed inert.
         lines = (printable(line) for line in str(error).split("\n"))

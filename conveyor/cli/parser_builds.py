@@ -46,7 +46,7 @@ def add_commands(sub: Sub[Parser], common: Parser) -> None:
     )
     p.add_argument("--no-follow", action="store_true", help="print the build id and return")
     add_view_options(p)
-    p.set_defaults(handler=Lazy("conveyor.cli.commands:cmd_run"))
+    p.set_defaults(handler=Lazy("conveyor.cli.run_command:cmd_run"))
 
     p = sub.add_parser(
         "builds",

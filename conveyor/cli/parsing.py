@@ -16,13 +16,41 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 from conveyor.cli.bounds import MAX_ID, int_in
 
 Sub = argparse._SubParsersAction  # the object `add_subparsers` returns
+# The width of the formatters that lay nothing out (see `Parser.add_argument`).
+_CHECK_WIDTH = 80
 
 
 class Parser(argparse.ArgumentParser):
     """Usage errors in one line naming the flag, exit 2; `--help` still shows the usage."""
 
+    _checking = False
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+    # argparse makes a formatter to check each argument's metavar, and one to name the commands
+    # of `add_subparsers` ("conveyor token"); each asks the terminal's width, importing shutil
+    # (and its bz2 and lzma) for it: a cost every command line paid, help or not, for a width
+    # that a check lays nothing out with and a short name never meets. Help, usage and error
+    # messages still get the terminal's.
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        self._checking = True
+        try:
+            return super().add_argument(*args, **kwargs)
+        finally:
+            self._checking = False
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        self._checking = True
+        try:
+            return super().add_subparsers(**kwargs)
+        finally:
+            self._checking = False
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        if self._checking:
+            return self.formatter_class(prog=self.prog, width=_CHECK_WIDTH)  # type: ignore[call-arg]
+        return super()._get_formatter()
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None

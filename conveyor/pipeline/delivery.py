@@ -7,13 +7,12 @@ model is only built when nothing was reported.
 
 from __future__ import annotations
 
-import difflib
 import re
 from urllib.parse import urlsplit
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from conveyor.pipeline.issues import quote
+from conveyor.pipeline.issues import closest, quote
 from conveyor.pipeline.limits import MAX_SECRET_NAME_CHARS, MAX_SECRETS_PER_JOB, MAX_URL_CHARS
 from conveyor.pipeline.model import CONCURRENCY_ORDERS, Concurrency, Environment, JobDef
 from conveyor.pipeline.nodes import Section, Walker, describe, item, join
@@ -130,7 +129,7 @@ def _order(w: Walker, node: Node, path: str) -> str:
     if value is None:
         return CONCURRENCY_ORDERS[0]
     if value not in CONCURRENCY_ORDERS:
-        matches = difflib.get_close_matches(value, CONCURRENCY_ORDERS, n=1)
+        matches = closest(value, CONCURRENCY_ORDERS)
         hint = f"; did you mean {quote(matches[0])}?" if matches else ""
         allowed = ", ".join(CONCURRENCY_ORDERS)
         w.report(path, f"unknown value {quote(value)} (allowed: {allowed}{hint})", node)

@@ -5,11 +5,9 @@ Same contract as `values`: each reader reports to the walker and returns a usabl
 
 from __future__ import annotations
 
-import difflib
-
 from yaml.nodes import Node
 
-from conveyor.pipeline.issues import quote
+from conveyor.pipeline.issues import closest, quote
 from conveyor.pipeline.limits import MAX_CONDITION_GLOBS, MAX_GLOB_CHARS, MAX_PROMPT_CHARS
 from conveyor.pipeline.model import BUILD_EVENTS, Approval, Condition
 from conveyor.pipeline.nodes import Section, Walker, item
@@ -110,7 +108,7 @@ def _known(w: Walker, node: Node, path: str, allowed: tuple[str, ...], kind: str
     value = w.string(node, path)
     if value is None or value in allowed:
         return value
-    matches = difflib.get_close_matches(value, allowed, n=1)
+    matches = closest(value, allowed)
     hint = f"did you mean {quote(matches[0])}? " if matches else ""
     w.report(path, f"unknown {kind} {quote(value)} ({hint}allowed: {', '.join(allowed)})", node)
     return None

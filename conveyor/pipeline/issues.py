@@ -30,6 +30,13 @@ class PipelineIssue:
 _QUOTE_LIMIT = 80
 
 
+def closest(word: str, choices: Iterable[str]) -> list[str]:
+    """The one choice `word` was likeliest meant to be, if any is close (difflib's measure)."""
+    import difflib  # only a pipeline with a mistake needs it: not every `conveyor run`
+
+    return difflib.get_close_matches(word, list(choices), n=1)
+
+
 def quote(value: object) -> str:
     """repr() of a user-supplied value for a message, shortened so a huge key cannot flood it."""
     text = repr(value)

@@ -6,7 +6,6 @@ pass reports every independent problem; only the node budget stops a walk early.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from typing import TypeVar
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from conveyor.pipeline.issues import PipelineIssue, quote
+from conveyor.pipeline.issues import PipelineIssue, closest, quote
 from conveyor.pipeline.limits import MAX_ISSUES, MAX_YAML_NODES
 
 NULL_TAG = "tag:yaml.org,2002:null"
@@ -95,7 +94,7 @@ def place(path: str) -> str:
 def unknown_key(key: str, path: str, allowed: tuple[str, ...]) -> str:
     """The message for a key a fixed-schema mapping does not take: the likeliest key it was
     meant to be, else every key it takes."""
-    matches = difflib.get_close_matches(key, allowed, n=1)
+    matches = closest(key, allowed)
     hint = f"did you mean {quote(matches[0])}?" if matches else f"allowed: {', '.join(allowed)}"
     return f"unknown key {quote(key)} in {place(path)} ({hint})"
 

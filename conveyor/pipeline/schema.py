@@ -7,7 +7,6 @@ reported.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from yaml.nodes import MappingNode, Node, ScalarNode
@@ -21,7 +20,7 @@ from conveyor.pipeline.delivery import (
 from conveyor.pipeline.gates import read_approval, read_condition
 from conveyor.pipeline.graph import find_cycles
 from conveyor.pipeline.isolation import read_bool, read_user
-from conveyor.pipeline.issues import quote
+from conveyor.pipeline.issues import closest, quote
 from conveyor.pipeline.limits import MAX_JOBS, MAX_NEEDS, MAX_RUN_BYTES, MAX_STEPS_PER_JOB
 from conveyor.pipeline.model import ArtifactRule, JobDef, Pipeline, RetryRule, StepDef, Triggers
 from conveyor.pipeline.nodes import Section, Walker, item, join
@@ -302,5 +301,5 @@ def _known_needs(w: Walker, job: _JobDraft, names: dict[str, None]) -> list[str]
 
 def _suggestion(name: str, names: dict[str, None], own_name: str) -> str:
     candidates = [candidate for candidate in names if candidate != own_name]
-    matches = difflib.get_close_matches(name, candidates, n=1)
+    matches = closest(name, candidates)
     return f" (did you mean {quote(matches[0])}?)" if matches else ""

@@ -76,3 +76,23 @@ def test_an_unknown_flag_points_at_its_command_s_help(
     error = capsys.readouterr().err
     assert error.startswith(f"{prog}: error: unrecognized arguments: "), error
     assert error.endswith(f"(see: {prog} --help)\n"), error
+
+
+@pytest.mark.parametrize("columns", [50, 160])
+def test_help_is_laid_out_to_the_terminal_s_width(
+    columns: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only help asks the width (the formatters that check a metavar or name a command do not):
+    it still wraps at the terminal's, and a wide terminal gets long lines."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    for chosen in ("run", None):
+        with pytest.raises(SystemExit):
+            build_parser(chosen).parse_args(["run", "--help"])
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("usage: conveyor run ")
+        description = next(line for line in lines if line.startswith("Submit PIPELINE.yml"))
+        if columns > 100:  # all on one line
+            assert description.endswith("2 for invalid input."), description
+        else:
+            assert len(description) <= columns - 2
+            assert not description.endswith("input."), description

@@ -210,9 +210,11 @@ def test_run_to_its_end_draws_no_rich_off_a_terminal(coordinator: str, tmp_path:
     assert "JOB  STATUS     ATTEMPTS  EXIT  AGENT    TIME  REASON\n" in done.stdout
     assert "a    succeeded  1               shell-0  -\n" in done.stdout
     assert _loaded(modules, ("rich",)) == []
-    # Nor what only other paths need: the contexts' TOML (flags name the coordinator), writing
-    # files, a schedule's cron rules (the pipeline has none).
-    assert _loaded(modules, ("tomllib", "tempfile", "cronsim")) == []
+    # Nor what only other paths need: the contexts and their TOML (flags name the coordinator),
+    # writing files, a schedule's cron rules (the pipeline has none), the suggestions for a
+    # misspelt key (difflib: none is), JSON (no --json), shutil (no help is laid out).
+    others = ("conveyor.cli.contexts", "tomllib", "tempfile", "cronsim", "difflib", "json")
+    assert _loaded(modules, (*others, "shutil")) == []
 
 
 def test_show_reads_no_pipeline(coordinator: str) -> None:

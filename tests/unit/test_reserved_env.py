@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conveyor.cli.commands import parse_env
 from conveyor.cli.errors import CliError
+from conveyor.cli.run_command import parse_env
 from conveyor.pipeline import PipelineError, load_pipeline
 from coordinator.domain.submit import EnvError, check_env_overrides
 
