@@ -4,8 +4,6 @@ it runs, and what loaded frozen (out of every later collection's reach, the exit
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 
 from conveyor.cli import collector
 from conveyor.cli.errors import EXIT_UNAVAILABLE
+from tests.unit.cli_probe import probed
 
 # Runs the CLI in a fresh interpreter; at exit, says whether the collector is on, and whether
 # the pipeline model's class (loaded by `run` before it starts) is out of its generations.
@@ -30,15 +29,7 @@ PROBE = (
 
 
 def _collector_at_exit(*argv: str) -> tuple[int, str, tuple[bool, bool]]:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    _, marker, state = done.stderr.rpartition("\nCOLLECTOR ")
-    assert marker, done.stderr
+    done, state = probed(PROBE, "COLLECTOR", *argv)
     enabled, frozen = state.split()
     return done.returncode, done.stderr, (enabled == "True", frozen == "True")
 

@@ -8,7 +8,6 @@ import argparse
 import contextlib
 import io
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -22,6 +21,7 @@ from conveyor.cli.errors import EXIT_UNAVAILABLE
 from conveyor.cli.parser import build_parser
 from conveyor.cli.parsing import Lazy, Parser
 from conveyor.v1 import control_pb2, types_pb2
+from tests.unit.cli_probe import probed
 
 # Runs the CLI in a fresh interpreter and writes, once it exits, every module it imported.
 PROBE = (
@@ -44,15 +44,7 @@ IMPLEMENTATIONS = (
 
 
 def _run(*argv: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    _, marker, listed = done.stderr.rpartition("\nMODULES ")
-    assert marker, done.stderr
+    done, listed = probed(PROBE, "MODULES", *argv)
     return done, set(listed.split())
 
 
