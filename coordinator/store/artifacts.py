@@ -31,6 +31,7 @@ from coordinator.store.base import transaction
 from coordinator.store.commits import build_commit
 from coordinator.store.delivery_tables import DeploymentRow, deployed_builds
 from coordinator.store.engine import now_ms
+from coordinator.store.prepared import Prepared
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
 
 _ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
@@ -68,10 +69,10 @@ def _inputs_query(*extra: Any) -> Select[Any]:
     )
 
 
-_INPUTS = _inputs_query(_BUILDS.c.pipeline_yaml)
+_INPUTS = Prepared(_inputs_query(_BUILDS.c.pipeline_yaml))
 # A claim hands the inputs over with the assignment: the pipeline, up to 1 MiB, is not read for
 # that (a job whose spec predates its frozen artifact rule is left to ask GetInputs).
-_CLAIMED_INPUTS = _inputs_query()
+_CLAIMED_INPUTS = Prepared(_inputs_query())
 
 
 def add_build_source(session: Session, build_id: int, source: SourceSpec) -> None:
@@ -180,7 +181,7 @@ def attempt_inputs(session: Session, attempt_id: int, *, with_pipeline: bool) ->
     """What the attempt starts from (None: no such attempt); `pipeline_yaml` is read only
     `with_pipeline` (else "")."""
     query = _INPUTS if with_pipeline else _CLAIMED_INPUTS
-    row = session.execute(query, {"p_attempt": attempt_id}).one_or_none()
+    row = query.run(session, {"p_attempt": attempt_id}).one_or_none()
     if row is None:
         return None
     needed = received_rows(session, row.build_id, row.redeploys, row.needs_json)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from sqlalchemy import Row, Table, Update, bindparam, exists, func, select, update
+from sqlalchemy import Row, Table, bindparam, exists, func, select, update
 from sqlmodel import Session, col
 
 from conveyor.states import JobStatus, Outcome, Reason, StepStatus
@@ -24,6 +24,7 @@ from coordinator.store import claims, deployments, progress, rowmap
 from coordinator.store.base import Component
 from coordinator.store.delivery_tables import DeliveryJobRow
 from coordinator.store.engine import now_ms
+from coordinator.store.prepared import Prepared
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow, StepRow
 
 ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
@@ -39,7 +40,7 @@ _LIVE_STEP = (
     exists().where(ATTEMPTS.c.id == bindparam("p_attempt"), ATTEMPTS.c.outcome.is_(None)),
 )
 # The attempt's cancel flag comes back with the change: one statement, no read after it.
-_START_STEP = (
+_START_STEP = Prepared(
     update(STEPS)
     .where(*_LIVE_STEP)
     .values(status=StepStatus.RUNNING, started_at_ms=bindparam("p_stamp"))
@@ -49,7 +50,7 @@ _START_STEP = (
         .scalar_subquery()
     )
 )
-_FINISH_STEP = (
+_FINISH_STEP = Prepared(
     update(STEPS)
     .where(*_LIVE_STEP)
     .values(
@@ -61,8 +62,10 @@ _FINISH_STEP = (
         started_at_ms=func.coalesce(STEPS.c.started_at_ms, bindparam("p_stamp")),
     )
 )
-_ATTEMPT_OUTCOME = select(ATTEMPTS.c.outcome).where(ATTEMPTS.c.id == bindparam("p_attempt"))
-_RECORD_RESULT = (
+_ATTEMPT_OUTCOME = Prepared(
+    select(ATTEMPTS.c.outcome).where(ATTEMPTS.c.id == bindparam("p_attempt"))
+)
+_RECORD_RESULT = Prepared(
     update(ATTEMPTS)
     .where(ATTEMPTS.c.id == bindparam("p_attempt"), ATTEMPTS.c.outcome.is_(None))
     .values(
@@ -76,19 +79,22 @@ _RECORD_RESULT = (
         ATTEMPTS.c.job_id, ATTEMPTS.c.build_id, ATTEMPTS.c.number, ATTEMPTS.c.cancel_requested
     )
 )
-_RECORDED = select(ATTEMPTS.c.build_id, ATTEMPTS.c.outcome, ATTEMPTS.c.reason).where(
-    ATTEMPTS.c.id == bindparam("p_attempt")
+_RECORDED = Prepared(
+    select(ATTEMPTS.c.build_id, ATTEMPTS.c.outcome, ATTEMPTS.c.reason).where(
+        ATTEMPTS.c.id == bindparam("p_attempt")
+    )
 )
-_STEP_STATUSES = select(STEPS.c.idx, STEPS.c.status).where(
-    STEPS.c.attempt_id == bindparam("p_attempt")
+_STEP_STATUSES = Prepared(
+    select(STEPS.c.idx, STEPS.c.status).where(STEPS.c.attempt_id == bindparam("p_attempt"))
 )
-_CLOSE_STEP = (
+_CLOSING = (
     update(STEPS)
     .where(STEPS.c.attempt_id == bindparam("p_attempt"), STEPS.c.idx == bindparam("p_index"))
     .values(status=bindparam("p_status"))
 )
-_CLOSE_RUNNING_STEP = _CLOSE_STEP.values(finished_at_ms=bindparam("p_stamp"))
-_JOB_TALLY = (
+_CLOSE_STEP = Prepared(_CLOSING)
+_CLOSE_RUNNING_STEP = Prepared(_CLOSING.values(finished_at_ms=bindparam("p_stamp")))
+_JOB_TALLY = Prepared(
     select(
         JOBS.c.attempt_count,
         JOBS.c.retry_base,
@@ -119,7 +125,7 @@ class AttemptStore(Component):
         """Marks a step running; returns whether the attempt has been asked to cancel."""
         values = {"p_attempt": attempt_id, "p_index": index, "p_stamp": now_ms()}
         with self._tx() as session:
-            started = session.execute(_START_STEP, values).one_or_none()
+            started = _START_STEP.run(session, values).one_or_none()
             if started is None:
                 _refuse_step(session, attempt_id, index)
             return bool(started[0])
@@ -151,7 +157,7 @@ class AttemptStore(Component):
         returns the stored result (and changes no step: the statement finds the attempt ended)."""
         with self._tx() as session:
             if step is not None:
-                session.execute(_FINISH_STEP, _step_values(attempt_id, step))
+                _FINISH_STEP.run(session, _step_values(attempt_id, step))
             values = {
                 "p_attempt": attempt_id,
                 "p_outcome": outcome,
@@ -160,12 +166,12 @@ class AttemptStore(Component):
                 "p_exit": exit_code,
                 "p_stamp": now_ms(),
             }
-            recorded = session.execute(_RECORD_RESULT, values).one_or_none()
+            recorded = _RECORD_RESULT.run(session, values).one_or_none()
             if recorded is None:
                 return _already_recorded(session, attempt_id)
             started = _close_steps(session, attempt_id, outcome)
             ended = retry.EndedAttempt(recorded.number, outcome, reason, message, started)
-            job = session.execute(_JOB_TALLY, {"p_job": recorded.job_id}).one()
+            job = _JOB_TALLY.run(session, {"p_job": recorded.job_id}).one()
             requeued = _settle_job(
                 session, recorded.job_id, job, ended, exit_code,
                 canceled=bool(recorded.cancel_requested),
@@ -230,16 +236,16 @@ def _step_values(attempt_id: int, step: StepFinish) -> dict[str, object]:
     }
 
 
-def _update_step(session: Session, statement: Update, values: dict[str, Any]) -> None:
+def _update_step(session: Session, statement: Prepared, values: dict[str, Any]) -> None:
     """Runs `_FINISH_STEP` on a live attempt's step."""
-    changed = session.execute(statement, values)
-    if changed.rowcount != 1:  # type: ignore[attr-defined]
+    changed = statement.run(session, values)
+    if changed.rowcount != 1:
         _refuse_step(session, values["p_attempt"], values["p_index"])
 
 
 def _refuse_step(session: Session, attempt_id: int, index: int) -> NoReturn:
     """Says why a step statement changed nothing: no such attempt or step, or it has ended."""
-    outcome = session.execute(_ATTEMPT_OUTCOME, {"p_attempt": attempt_id}).one_or_none()
+    outcome = _ATTEMPT_OUTCOME.run(session, {"p_attempt": attempt_id}).one_or_none()
     if outcome is None:
         raise NotFoundError(f"attempt {attempt_id} does not exist")
     if outcome[0] is not None:
@@ -248,7 +254,7 @@ def _refuse_step(session: Session, attempt_id: int, index: int) -> NoReturn:
 
 
 def _already_recorded(session: Session, attempt_id: int) -> AttemptEnd:
-    row = session.execute(_RECORDED, {"p_attempt": attempt_id}).one_or_none()
+    row = _RECORDED.run(session, {"p_attempt": attempt_id}).one_or_none()
     if row is None:
         raise NotFoundError(f"attempt {attempt_id} does not exist")
     return AttemptEnd(
@@ -258,7 +264,7 @@ def _already_recorded(session: Session, attempt_id: int) -> AttemptEnd:
 
 def _close_steps(session: Session, attempt_id: int, outcome: Outcome) -> bool:
     """Ends the attempt's unfinished steps; returns whether any step had started."""
-    rows = session.execute(_STEP_STATUSES, {"p_attempt": attempt_id}).all()
+    rows = _STEP_STATUSES.run(session, {"p_attempt": attempt_id}).all()
     statuses = [StepStatus(row.status) for row in rows]
     stamp = now_ms()
     for row, before, after in zip(
@@ -267,8 +273,8 @@ def _close_steps(session: Session, attempt_id: int, outcome: Outcome) -> bool:
         if after is before:
             continue
         running = before is StepStatus.RUNNING
-        session.execute(
-            _CLOSE_RUNNING_STEP if running else _CLOSE_STEP,
+        (_CLOSE_RUNNING_STEP if running else _CLOSE_STEP).run(
+            session,
             {"p_attempt": attempt_id, "p_index": row.idx, "p_status": after, "p_stamp": stamp},
         )
     return any(status is not StepStatus.PENDING for status in statuses)

@@ -78,7 +78,7 @@ class BuildStore(Component):
 
     def get(self, build_id: int) -> BuildRecord:
         with self._tx() as session:
-            build = session.execute(queries.BUILD_ROW, {"p_build": build_id}).one_or_none()
+            build = queries.BUILD_ROW.run(session, {"p_build": build_id}).one_or_none()
             if build is None:
                 raise NotFoundError(f"build {build_id} does not exist")
             return queries.build_record(session, build, with_attempts=True)

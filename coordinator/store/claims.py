@@ -45,6 +45,7 @@ from coordinator.store import locks, progress, rowmap
 from coordinator.store.artifacts import attempt_inputs
 from coordinator.store.delivery_tables import DeliveryJobRow
 from coordinator.store.engine import now_ms
+from coordinator.store.prepared import Prepared
 from coordinator.store.secrets import sealed_for
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow, StepRow
 
@@ -56,14 +57,17 @@ DELIVERY: Table = DeliveryJobRow.__table__  # type: ignore[attr-defined]
 
 # The claim's statements, built once with bound parameters (building one costs ten times what
 # running it does); `p_`-named so they never clash with the columns they set.
-_QUEUE_PAGE = (
+_QUEUE = (
     select(JOBS.c.id, JOBS.c.queued_seq, JOBS.c.labels_json)
     .where(JOBS.c.status == JobStatus.QUEUED)
     .order_by(JOBS.c.queued_seq, JOBS.c.id)
     .limit(CLAIM_PAGE_ROWS)
 )
-_QUEUE_PAGE_AFTER = _QUEUE_PAGE.where(
-    tuple_(JOBS.c.queued_seq, JOBS.c.id) > tuple_(bindparam("p_seq"), bindparam("p_id"))
+_QUEUE_PAGE = Prepared(_QUEUE)
+_QUEUE_PAGE_AFTER = Prepared(
+    _QUEUE.where(
+        tuple_(JOBS.c.queued_seq, JOBS.c.id) > tuple_(bindparam("p_seq"), bindparam("p_id"))
+    )
 )
 _STILL_QUEUED = (
     select(JOBS.c.id)
@@ -182,9 +186,9 @@ def matching_queued(
     scanned = 0
     while len(found) < wanted and scanned < CLAIM_SCAN_LIMIT:
         if after is None:
-            page = session.execute(_QUEUE_PAGE).all()
+            page = _QUEUE_PAGE.run(session).all()
         else:
-            page = session.execute(_QUEUE_PAGE_AFTER, {"p_seq": after[0], "p_id": after[1]}).all()
+            page = _QUEUE_PAGE_AFTER.run(session, {"p_seq": after[0], "p_id": after[1]}).all()
         for job_id, seq, labels_json in page:
             after = (seq, job_id)
             wanted_here = len(found) < wanted and job_id not in exclude

@@ -26,6 +26,7 @@ from coordinator.store.delivery_tables import (
     EnvironmentRow,
 )
 from coordinator.store.engine import now_ms
+from coordinator.store.prepared import Prepared
 from coordinator.store.tables import JobRow
 
 LOCKS: Table = DeployLockRow.__table__  # type: ignore[attr-defined]
@@ -48,6 +49,7 @@ _ACTIVE_WAITERS = select(
     DELIVERY.c.lock_group,
     DELIVERY.c.lock_order,
 ).where(DELIVERY.c.active.is_(True))
+_EVERY_ACTIVE_WAITER = Prepared(_ACTIVE_WAITERS)
 
 # job id, build id, environment, lock group, lock order
 _ActiveRow = Row[int, int, str, str, str]
@@ -193,9 +195,9 @@ def _group_queued(group: str) -> Select[tuple[int]]:
 
 def _active(session: Session, groups: set[str] | None) -> dict[int, _ActiveRow]:
     """The active lock jobs (of `groups`, or all) by job id."""
-    active = _ACTIVE_WAITERS
-    if groups is not None:
-        active = active.where(DELIVERY.c.lock_group.in_(groups))
+    if groups is None:  # every claim asks this: prepared
+        return {row[0]: row for row in _EVERY_ACTIVE_WAITER.run(session).all()}
+    active = _ACTIVE_WAITERS.where(DELIVERY.c.lock_group.in_(groups))
     return {row[0]: row for row in session.execute(active).all()}
 
 

@@ -29,13 +29,14 @@ from coordinator.store.base import RENDERER
 from coordinator.store.commits import build_commit
 from coordinator.store.engine import now_ms
 from coordinator.store.notify_tables import NotifyOutboxRow, NotifyTargetRow
+from coordinator.store.prepared import Prepared
 from coordinator.store.tables import BuildRow
 
 LOGGER = logging.getLogger(__name__)
 
 TARGETS: Table = NotifyTargetRow.__table__  # type: ignore[attr-defined]
 # Read at every build's end: built once.
-_ALL_TARGETS = select(TARGETS)
+_ALL_TARGETS = Prepared(select(TARGETS))
 
 
 def emit(
@@ -48,9 +49,7 @@ def emit(
 ) -> None:
     """Adds one outbox row per target that hears of `event` (none: nothing is read)."""
     targets = [
-        row
-        for row in session.execute(_ALL_TARGETS).all()
-        if event.value in json.loads(row.events_json)
+        row for row in _ALL_TARGETS.run(session).all() if event.value in json.loads(row.events_json)
     ]
     if not targets:
         return

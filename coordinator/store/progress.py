@@ -23,6 +23,7 @@ from coordinator.policy import scheduling
 from coordinator.store import locks, outbox
 from coordinator.store.delivery_tables import DeliveryJobRow
 from coordinator.store.engine import now_ms
+from coordinator.store.prepared import Prepared
 from coordinator.store.queue_order import next_queue_seq
 from coordinator.store.tables import BuildRow, JobRow
 
@@ -48,14 +49,14 @@ _FREE: dict[str, object] = {
 }
 # (queued?, what the attempt's end adds) -> the statement, all built once.
 _SETTERS = {
-    (False, None): _SET_JOB,
-    (True, None): _QUEUE_JOB,
-    (False, False): _SET_JOB.values(**_EXIT),
-    (True, False): _QUEUE_JOB.values(**_EXIT),
-    (False, True): _SET_JOB.values(**_FREE),
-    (True, True): _QUEUE_JOB.values(**_FREE),
+    (False, None): Prepared(_SET_JOB),
+    (True, None): Prepared(_QUEUE_JOB),
+    (False, False): Prepared(_SET_JOB.values(**_EXIT)),
+    (True, False): Prepared(_QUEUE_JOB.values(**_EXIT)),
+    (False, True): Prepared(_SET_JOB.values(**_FREE)),
+    (True, True): Prepared(_QUEUE_JOB.values(**_FREE)),
 }
-_BUILD_JOBS = (
+_BUILD_JOBS = Prepared(
     select(
         JOBS.c.id,
         JOBS.c.name,
@@ -75,10 +76,10 @@ _BUILD_JOBS = (
     .where(JOBS.c.build_id == bindparam("p_build"))
     .order_by(JOBS.c.position)
 )
-_BUILD_STATE = select(BUILDS.c.status, BUILDS.c.cancel_requested).where(
-    BUILDS.c.id == bindparam("p_build")
+_BUILD_STATE = Prepared(
+    select(BUILDS.c.status, BUILDS.c.cancel_requested).where(BUILDS.c.id == bindparam("p_build"))
 )
-_END_BUILD = (
+_END_BUILD = Prepared(
     update(BUILDS)
     .where(BUILDS.c.id == bindparam("p_build"))
     .values(status=bindparam("p_status"), finished_at_ms=bindparam("p_stamp"))
@@ -120,7 +121,7 @@ def set_job(
     queued = status is JobStatus.QUEUED
     if queued:
         values.update(p_seq=next_queue_seq(session), p_stamp=now_ms())
-    session.execute(_SETTERS[queued, None if ended is None else ended.free], values)
+    _SETTERS[queued, None if ended is None else ended.free].run(session, values)
 
 
 class JobLine(NamedTuple):
@@ -146,7 +147,7 @@ def advance(
     (a new build's), so they are not read back."""
     rows = known
     if rows is None:
-        rows = [JobLine._make(row) for row in session.execute(_BUILD_JOBS, {"p_build": build_id})]
+        rows = [JobLine._make(row) for row in _BUILD_JOBS.run(session, {"p_build": build_id})]
     states = [
         scheduling.JobState(
             row.name,
@@ -198,12 +199,12 @@ def settle_build(
     """Ends the build once its jobs are all final. `state`: its (status, cancel_requested) as
     read in this transaction already (None: read here)."""
     if state is None:
-        row = session.execute(_BUILD_STATE, {"p_build": build_id}).one()
+        row = _BUILD_STATE.run(session, {"p_build": build_id}).one()
         state = (row.status, row.cancel_requested)
     status, canceling = state
     final = scheduling.build_outcome(statuses, bool(canceling))
     if final is not None and status != final:
-        session.execute(_END_BUILD, {"p_build": build_id, "p_status": final, "p_stamp": now_ms()})
+        _END_BUILD.run(session, {"p_build": build_id, "p_status": final, "p_stamp": now_ms()})
         outbox.emit(session, NotifyEvent.BUILD, build_id)
 
 

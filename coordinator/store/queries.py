@@ -23,6 +23,7 @@ from coordinator.domain.records import (
 )
 from coordinator.policy import scheduling as scheduler
 from coordinator.store import progress, rowmap
+from coordinator.store.prepared import Prepared
 from coordinator.store.tables import AgentRow, ApprovalRow, AttemptRow, BuildRow, JobRow, StepRow
 
 # A build is read back after every change a follower sees: its statements are built once.
@@ -33,8 +34,8 @@ BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
 JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
 ATTEMPTS: Table = AttemptRow.__table__  # type: ignore[attr-defined]
 STEPS: Table = StepRow.__table__  # type: ignore[attr-defined]
-BUILD_ROW = select_columns(BUILDS).where(BUILDS.c.id == bindparam("p_build"))
-_JOB_ROWS = (
+BUILD_ROW = Prepared(select_columns(BUILDS).where(BUILDS.c.id == bindparam("p_build")))
+_JOB_ROWS = Prepared(
     select_columns(JOBS).where(JOBS.c.build_id == bindparam("p_build")).order_by(JOBS.c.position)
 )
 AGENTS: Table = AgentRow.__table__  # type: ignore[attr-defined]
@@ -42,7 +43,7 @@ AGENTS: Table = AgentRow.__table__  # type: ignore[attr-defined]
 _STEP_COLUMNS = ("idx", "name", "status", "exit_code", "started_at_ms", "finished_at_ms",
                  "log_length", "log_lost_bytes")  # fmt: skip
 # Each attempt with its agent's name and its steps (a row per step), in one statement.
-_BUILD_ATTEMPTS = (
+_BUILD_ATTEMPTS = Prepared(
     select_columns(
         ATTEMPTS,
         AGENTS.c.name.label("agent_name"),
@@ -63,7 +64,7 @@ def build_record(session: Session, build: rowmap.AnyBuild, *, with_attempts: boo
     """The build as a record, read with plain statements (what is pending in the session must
     be flushed first, as every caller does)."""
     assert build.id is not None
-    jobs: list[rowmap.AnyJob] = list(session.execute(_JOB_ROWS, {"p_build": build.id}).all())
+    jobs: list[rowmap.AnyJob] = list(_JOB_ROWS.run(session, {"p_build": build.id}).all())
     attempts: dict[int, list[AttemptRecord]] = {}
     if with_attempts:
         attempts = attempt_records(session, build.id)
@@ -114,7 +115,7 @@ def approval_records(session: Session, jobs: Sequence[rowmap.AnyJob]) -> dict[in
 
 def attempt_records(session: Session, build_id: int) -> dict[int, list[AttemptRecord]]:
     result: dict[int, list[AttemptRecord]] = {}
-    rows = session.execute(_BUILD_ATTEMPTS, {"p_build": build_id})
+    rows = _BUILD_ATTEMPTS.run(session, {"p_build": build_id})
     for _, lines in itertools.groupby(rows, key=lambda row: row.id):
         first, *rest = lines
         steps = [_step(line) for line in (first, *rest) if line.s_idx is not None]

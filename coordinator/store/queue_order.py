@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
 from coordinator.store.coltypes import BigInt
+from coordinator.store.prepared import Prepared
 
 # Created by migration 0002 on PostgreSQL only.
 JOB_QUEUE_SEQUENCE = Sequence("job_queue_seq", metadata=SQLModel.metadata)
@@ -33,16 +34,16 @@ class QueueCounterRow(SQLModel, table=True):
 def next_queue_seq(session: Session) -> int:
     """The next queue position, taken inside `session`'s transaction."""
     if session.get_bind().dialect.name == "postgresql":
-        return int(session.execute(_NEXT_IN_SEQUENCE).scalar_one())
-    return int(session.execute(_BUMP_COUNTER).scalar_one())
+        return int(_NEXT_IN_SEQUENCE.run(session).scalar_one())
+    return int(_BUMP_COUNTER.run(session).scalar_one())
 
 
 _COUNTER = QueueCounterRow.__table__  # type: ignore[attr-defined]
 # Built once: it runs for every job queued.
-_BUMP_COUNTER = (
+_BUMP_COUNTER = Prepared(
     update(_COUNTER)
     .where(_COUNTER.c.name == COUNTER_NAME)
     .values(value=_COUNTER.c.value + 1)
     .returning(_COUNTER.c.value)
 )
-_NEXT_IN_SEQUENCE = select(JOB_QUEUE_SEQUENCE.next_value())
+_NEXT_IN_SEQUENCE = Prepared(select(JOB_QUEUE_SEQUENCE.next_value()))
