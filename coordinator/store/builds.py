@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import RowMapping, Select, Table, func, insert, select, update
+from sqlalchemy import RowMapping, Select, Table, func, select, update
 from sqlmodel import Session, col
 
 from conveyor.states import BuildStatus, JobStatus, Reason
@@ -29,14 +30,15 @@ from coordinator.store import audit, deployments, outbox, progress, queries, row
 from coordinator.store.artifacts import add_build_source
 from coordinator.store.base import Component
 from coordinator.store.engine import now_ms
+from coordinator.store.prepared import PreparedInsert
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow
 
 BUILDS: Table = BuildRow.__table__  # type: ignore[attr-defined]
 JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
-# Submission inserts with Core statements built once: the ORM's unit of work would flush the
-# same rows at several times the cost.
-_ADD_BUILD = insert(BUILDS).returning(BUILDS.c.id)
-_ADD_JOBS = insert(JOBS).returning(JOBS.c.id, sort_by_parameter_order=True)
+# Submission inserts with prepared statements: the ORM's unit of work would flush the same rows
+# at several times the cost.
+_ADD_BUILD = PreparedInsert(BUILDS)
+_ADD_JOB = PreparedInsert(JOBS)
 EVERY_BUILD = BuildFilter()
 
 
@@ -182,23 +184,23 @@ def insert_build(
     """Adds a build and its jobs inside the caller's transaction. With `error` the build is
     failed at once, with no jobs: its pipeline could not be read."""
     created = now_ms()
-    build = BuildRow(
-        event=context.event,
-        branch=context.branch,
-        tag=context.tag,
-        name=name,
-        status=BuildStatus.FAILED if error else BuildStatus.QUEUED,
-        pipeline_yaml=pipeline_yaml,
-        source_name=source_name,
-        env_json=json.dumps(dict(env)),
-        created_at_ms=created,
-        finished_at_ms=created if error else None,
-        started_by=actor,
-        error=error or None,
-    )
+    build: dict[str, object] = {
+        "event": context.event,
+        "branch": context.branch,
+        "tag": context.tag,
+        "name": name,
+        "status": BuildStatus.FAILED if error else BuildStatus.QUEUED,
+        "pipeline_yaml": pipeline_yaml,
+        "source_name": source_name,
+        "env_json": json.dumps(dict(env)),
+        "created_at_ms": created,
+        "finished_at_ms": created if error else None,
+        "started_by": actor,
+        "error": error or None,
+    }
     if trigger is not None:
-        _set_trigger(build, trigger)
-    build_id: int = session.execute(_ADD_BUILD, build.model_dump(exclude={"id"})).scalar_one()
+        build.update(_trigger_values(trigger))
+    build_id = _ADD_BUILD.add(session, build)
     if source is not None:
         add_build_source(session, build_id, source)
     if error:
@@ -206,32 +208,34 @@ def insert_build(
         outbox.emit(session, NotifyEvent.BUILD, build_id)
         return build_id
     rows = _job_rows(build_id, jobs)
-    if rows:
-        ids = session.execute(_ADD_JOBS, [row.model_dump(exclude={"id"}) for row in rows])
-        for row, job_id in zip(rows, ids.scalars(), strict=True):
-            row.id = job_id
-    deployments.add_jobs(session, rows, jobs, actor)
-    progress.advance(session, build_id, _lines(rows, jobs))
+    ids = [_ADD_JOB.add(session, row) for row in rows]
+    deployments.add_jobs(session, build_id, ids, jobs, actor)
+    progress.advance(session, build_id, _lines(ids, rows, jobs))
     return build_id
 
 
-def _lines(rows: Sequence[JobRow], jobs: Sequence[NewJob]) -> list[progress.JobLine]:
+def _lines(
+    ids: Sequence[int], rows: Sequence[Mapping[str, Any]], jobs: Sequence[NewJob]
+) -> list[progress.JobLine]:
     """A new build's jobs as advancing it would read them back."""
     return [
         progress.JobLine(
-            row.id, row.name, row.status, row.needs_json, row.labels_json, row.reason,
-            row.approval_json, BuildStatus.QUEUED, False,
-            None if job.delivery is None else row.id,
+            job_id, row["name"], row["status"], row["needs_json"], row["labels_json"],
+            row["reason"], row["approval_json"], BuildStatus.QUEUED, False,
+            None if job.delivery is None else job_id,
         )
-        for row, job in zip(rows, jobs, strict=True)
-        if row.id is not None
+        for job_id, row, job in zip(ids, rows, jobs, strict=True)
     ]  # fmt: skip
 
 
-def _set_trigger(build: BuildRow, trigger: Trigger) -> None:
-    build.trigger_repo, build.trigger_commit = trigger.repo, trigger.commit
-    build.trigger_committed_at_ms = trigger.committed_at_ms
-    build.trigger_message, build.trigger_author = trigger.message, trigger.author
+def _trigger_values(trigger: Trigger) -> dict[str, object]:
+    return {
+        "trigger_repo": trigger.repo,
+        "trigger_commit": trigger.commit,
+        "trigger_committed_at_ms": trigger.committed_at_ms,
+        "trigger_message": trigger.message,
+        "trigger_author": trigger.author,
+    }
 
 
 def _build(session: Session, build_id: int) -> BuildRow:
@@ -241,20 +245,20 @@ def _build(session: Session, build_id: int) -> BuildRow:
     return build
 
 
-def _job_rows(build_id: int, jobs: Sequence[NewJob]) -> list[JobRow]:
+def _job_rows(build_id: int, jobs: Sequence[NewJob]) -> list[dict[str, Any]]:
     return [
-        JobRow(
-            build_id=build_id,
-            position=position,
-            name=job.name,
-            status=JobStatus.SKIPPED if job.skipped else JobStatus.WAITING,
-            reason=Reason.CONDITION if job.skipped else "",
-            message=job.skipped,
-            approval_json=progress.gate_to_json(job.gate),
-            needs_json=json.dumps(list(job.needs)),
-            labels_json=json.dumps(job.labels),
-            spec_json=rowmap.spec_to_json(job.spec),
-        )
+        {
+            "build_id": build_id,
+            "position": position,
+            "name": job.name,
+            "status": JobStatus.SKIPPED if job.skipped else JobStatus.WAITING,
+            "reason": Reason.CONDITION if job.skipped else "",
+            "message": job.skipped,
+            "approval_json": progress.gate_to_json(job.gate),
+            "needs_json": json.dumps(list(job.needs)),
+            "labels_json": json.dumps(job.labels),
+            "spec_json": rowmap.spec_to_json(job.spec),
+        }
         for position, job in enumerate(jobs)
     ]
 

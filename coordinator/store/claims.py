@@ -74,6 +74,12 @@ _STILL_QUEUED = (
     .where(JOBS.c.id.in_(bindparam("p_jobs", expanding=True)), JOBS.c.status == JobStatus.QUEUED)
     .with_for_update(skip_locked=True)  # PostgreSQL only; SQLite renders no locking clause
 )
+# The same for one candidate, the usual claim (an agent with one free slot): it can be prepared.
+_ONE_STILL_QUEUED = (
+    select(JOBS.c.id)
+    .where(JOBS.c.id == bindparam("p_job"), JOBS.c.status == JobStatus.QUEUED)
+    .with_for_update(skip_locked=True)
+)
 
 
 def _lookup(wanted: Column[str], key: Column[int], equals: Column[int]) -> ColumnElement[str]:
@@ -97,9 +103,9 @@ _CONTEXT = (
     _lookup(BUILDS.c.tag, BUILDS.c.id, JOBS.c.build_id),
     _lookup(DELIVERY.c.environment, DELIVERY.c.job_id, JOBS.c.id),
 )
-_TAKE = (
+_TAKING = (
     update(JOBS)
-    .where(JOBS.c.id.in_(_STILL_QUEUED), JOBS.c.status == JobStatus.QUEUED)
+    .where(JOBS.c.status == JobStatus.QUEUED)
     .values(
         status=JobStatus.RUNNING,
         reason="",
@@ -116,14 +122,22 @@ _TAKE = (
         *_CONTEXT,
     )
 )
-_ADD_ATTEMPTS = insert(ATTEMPTS).returning(ATTEMPTS.c.id, sort_by_parameter_order=True)
-_ADD_STEPS = insert(STEPS)
-_MARK_RUNNING = (
+_TAKE = _TAKING.where(JOBS.c.id.in_(_STILL_QUEUED))
+_TAKE_ONE = Prepared(_TAKING.where(JOBS.c.id.in_(_ONE_STILL_QUEUED)))
+_ATTEMPT_COLUMNS = ("job_id", "build_id", "number", "agent_id", "lease_token", "reason", "message",
+                    "cancel_requested", "started_at_ms")  # fmt: skip
+_STEP_COLUMNS = ("attempt_id", "idx", "name", "status", "log_length", "log_lost_bytes")
+# One row a statement: a claim inserts one attempt with a step or a few, and prepared single
+# inserts cost less than one batched insert through the ORM session.
+_ADD_ATTEMPT = Prepared(
+    insert(ATTEMPTS)
+    .values({name: bindparam(name) for name in _ATTEMPT_COLUMNS})
+    .returning(ATTEMPTS.c.id)
+)
+_ADD_STEP = Prepared(insert(STEPS).values({name: bindparam(name) for name in _STEP_COLUMNS}))
+_MARK_RUNNING = Prepared(
     update(BUILDS)
-    .where(
-        BUILDS.c.id.in_(bindparam("p_builds", expanding=True)),
-        BUILDS.c.status == BuildStatus.QUEUED,
-    )
+    .where(BUILDS.c.id == bindparam("p_build"), BUILDS.c.status == BuildStatus.QUEUED)
     .values(status=BuildStatus.RUNNING)
 )
 
@@ -209,7 +223,10 @@ def matching_queued(
 
 def _take(session: Session, candidates: Sequence[int]) -> list[Taken]:
     """Moves those candidates still queued to running; returns them in the candidates' order."""
-    rows = session.execute(_TAKE, {"p_jobs": list(candidates)}).all()
+    if len(candidates) == 1:
+        rows = _TAKE_ONE.run(session, {"p_job": candidates[0]}).all()
+    else:
+        rows = list(session.execute(_TAKE, {"p_jobs": list(candidates)}).all())
     order = {job_id: index for index, job_id in enumerate(candidates)}
     return sorted((Taken._make(row) for row in rows), key=lambda t: order[t.job_id])
 
@@ -219,13 +236,10 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
         return []
     stamp = now_ms()
     tokens = [secrets.token_urlsafe(18) for _ in taken]
-    attempt_ids = session.execute(
-        _ADD_ATTEMPTS,
-        [
-            _attempt_values(job, agent_id, token, stamp)
-            for job, token in zip(taken, tokens, strict=True)
-        ],
-    ).scalars()
+    attempt_ids = [
+        _ADD_ATTEMPT.run(session, _attempt_values(job, agent_id, token, stamp)).scalar_one()
+        for job, token in zip(taken, tokens, strict=True)
+    ]
     assignments, steps = [], []
     for job, token, attempt_id in zip(taken, tokens, attempt_ids, strict=True):
         try:
@@ -264,9 +278,10 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
                 inputs=attempt_inputs(session, attempt_id, with_pipeline=False),
             )
         )
-    if steps:
-        session.execute(_ADD_STEPS, steps)
-    session.execute(_MARK_RUNNING, {"p_builds": sorted({job.build_id for job in taken})})
+    for step_values in steps:
+        _ADD_STEP.run(session, step_values)
+    for build_id in sorted({job.build_id for job in taken}):
+        _MARK_RUNNING.run(session, {"p_build": build_id})
     return assignments
 
 

@@ -46,17 +46,18 @@ DELIVERY: Table = DeliveryJobRow.__table__  # type: ignore[attr-defined]
 # Asked at every attempt's end, of jobs that are mostly not deployments: built once.
 
 
-def add_jobs(session: Session, rows: Sequence[JobRow], jobs: Sequence[NewJob], actor: str) -> None:
-    """Registers the build's deployment and lock jobs (rows flushed, in `jobs`' order)."""
-    for row, job in zip(rows, jobs, strict=True):
+def add_jobs(
+    session: Session, build_id: int, job_ids: Sequence[int], jobs: Sequence[NewJob], actor: str
+) -> None:
+    """Registers the build's deployment and lock jobs (`job_ids`: the ids of `jobs`)."""
+    for job_id, job in zip(job_ids, jobs, strict=True):
         delivery = job.delivery
         if delivery is None:
             continue
-        assert row.id is not None
         session.add(
             DeliveryJobRow(
-                job_id=row.id,
-                build_id=row.build_id,
+                job_id=job_id,
+                build_id=build_id,
                 environment=delivery.environment,
                 lock_group=delivery.lock_group,
                 lock_order=delivery.lock_order,

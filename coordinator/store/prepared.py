@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -172,3 +173,30 @@ def _read(form: _Form, fetched: list[Any]) -> list[Any]:
         )
         for raw in fetched
     ]
+
+
+class PreparedInsert:
+    """A prepared INSERT of one row of `table` that returns its `id`: every other column is
+    bound, and one the caller leaves out gets the column's own default, as an ORM row would."""
+
+    def __init__(self, table: Table) -> None:
+        columns = [column for column in table.c if column.name != "id"]
+        self._defaults: dict[str, Any] = {}
+        for column in columns:
+            default = column.default
+            if default is not None and not default.is_scalar:
+                raise TypeError(f"{table.name}.{column.name}: a default computed per row")
+            value = None if default is None else default.arg  # type: ignore[attr-defined]
+            self._defaults[f"p_{column.name}"] = value
+        values: dict[str, Any] = {column.name: bindparam(f"p_{column.name}") for column in columns}
+        self._statement = Prepared(insert(table).values(values).returning(table.c.id))
+
+    def add(self, session: Session, values: Mapping[str, Any]) -> int:
+        """Inserts the row of `values` (by column name); its new id."""
+        bound = dict(self._defaults)
+        for name, value in values.items():
+            key = f"p_{name}"
+            if key not in bound:
+                raise KeyError(f"no column {name!r}")
+            bound[key] = value
+        return int(self._statement.run(session, bound).scalar_one())
