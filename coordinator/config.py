@@ -71,6 +71,9 @@ CLAIM_PAGE_ROWS = 16
 CLAIM_ROUNDS = 3
 # Threads writing log files (fsync each append before acknowledging it).
 LOG_IO_THREADS = 4
+# A pipeline up to this size is parsed on the event loop (about 0.1 ms for a small one, less
+# than handing it to a file thread and back costs); a larger one, up to 1 MiB, on a file thread.
+INLINE_PIPELINE_MAX_BYTES = 4 * 1024
 # A job as handed to an agent (steps with env merged) must fit well inside one gRPC message.
 MAX_JOB_SPEC_BYTES = 4 * 1024 * 1024
 # An attempt lost before any step started is re-queued for free this many times, then the job

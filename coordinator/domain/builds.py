@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from conveyor.pipeline import Pipeline, load_pipeline
 from conveyor.states import JobStatus
-from coordinator.config import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from coordinator.config import DEFAULT_LIST_LIMIT, INLINE_PIPELINE_MAX_BYTES, MAX_LIST_LIMIT
 from coordinator.domain.access import SERVER_PRINCIPAL, Principal
 from coordinator.domain.agents import Agents
 from coordinator.domain.artifact_records import SourceSpec
@@ -99,9 +99,12 @@ class Builds:
         actor: str,
     ) -> int:
         check_env_overrides(env)
-        # Parsed off the event loop: a pipeline may be up to 1 MiB of YAML.
-        pipeline = await self._runtime.io(load_pipeline, pipeline_yaml, source_name)
-        jobs = await self._runtime.io(jobs_from_pipeline, pipeline, env, context)
+        if len(pipeline_yaml) <= INLINE_PIPELINE_MAX_BYTES:
+            pipeline, jobs = _parse(pipeline_yaml, source_name, env, context)
+        else:  # off the event loop: a pipeline may be up to 1 MiB of YAML
+            pipeline, jobs = await self._runtime.io(
+                _parse, pipeline_yaml, source_name, env, context
+            )
         await self._check_secrets(pipeline)
         source = requested_source(source)
         if source is None and pipeline.source is not None:
@@ -194,3 +197,11 @@ class Builds:
 def _queued_at_once(jobs: list[NewJob]) -> list[dict[str, str]]:
     """Labels of the jobs a new build queues at once: those that need nothing."""
     return [job.labels for job in jobs if not job.needs and not job.skipped]
+
+
+def _parse(
+    pipeline_yaml: str, source_name: str, env: Mapping[str, str], context: BuildContext
+) -> tuple[Pipeline, list[NewJob]]:
+    """The pipeline and the jobs it makes for this build; ValueError naming what is wrong."""
+    pipeline = load_pipeline(pipeline_yaml, source_name)
+    return pipeline, jobs_from_pipeline(pipeline, env, context)

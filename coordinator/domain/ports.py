@@ -424,7 +424,8 @@ class LogStorage(Protocol):
         ...
 
     def length(self, attempt_id: int, step_index: int) -> int:
-        """Bytes held; 0 for a log never written."""
+        """Bytes held; 0 for a log never written. Must cost no more than a stat (the loop
+        calls it when a step ends)."""
         ...
 
     def read(self, attempt_id: int, step_index: int, offset: int, limit: int) -> bytes:

@@ -213,5 +213,6 @@ def test_a_refused_chunk_is_sent_again_from_what_the_coordinator_holds(tmp_path:
     expected = _print_chunks(fake, shipper, 4)
     assert shipper.close(30)
     assert bytes(fake.held) == expected
-    # The refused first chunk made the one sent after it a gap; both went again from byte 0.
-    assert [offset for offset, _ in fake.sent].count(0) == 2
+    # The refused first chunk made the one sent after it a gap: the log went again from byte 0
+    # (once, or again if the gap's answer came before the resent chunk's, as timing decides).
+    assert 2 <= [offset for offset, _ in fake.sent].count(0) <= 3
