@@ -1,9 +1,9 @@
 """Simulated agents: speak the agent protocol over gRPC with a no-op executor, many per process.
 
 Each simulated agent registers, long-polls with one free slot, and for every assignment reports
-each step started and finished (with an empty log) and the attempt succeeded — what a real agent
-sends for steps that do nothing. Claim latency is the PollWork round trip of polls that brought
-work, seen from the agent.
+each step started and finished (with an empty log; the last step's end inside the attempt's
+finish) and the attempt succeeded — what a real agent sends for steps that do nothing. Claim
+latency is the PollWork round trip of polls that brought work, seen from the agent.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class _SimAgent:
     stub: agent_pb2_grpc.AgentServiceAsyncStub
     metadata: wire.Metadata
     poll_timeout_s: float
+    finish_takes_last_step: bool
     busy: bool = False  # between receiving an assignment and reporting it finished
 
 
@@ -44,20 +45,31 @@ async def _register(stub: agent_pb2_grpc.AgentServiceAsyncStub, name: str) -> _S
         ),
         timeout=CALL_TIMEOUT_S,
     )
-    return _SimAgent(stub, wire.bearer(reply.session_token), reply.poll_timeout_ms / 1000)
+    return _SimAgent(
+        stub,
+        wire.bearer(reply.session_token),
+        reply.poll_timeout_ms / 1000,
+        reply.finish_takes_last_step,
+    )
 
 
 async def _run_noop(agent: _SimAgent, assignment: agent_pb2.Assignment) -> None:
+    """Reports as a real agent does: each step started and ended, the last step's end inside
+    the attempt's finish when the coordinator takes it there."""
     lease, md, stub = assignment.lease, agent.metadata, agent.stub
+    last: agent_pb2.FinishStepRequest | None = None
     for index in range(len(assignment.steps)):
         request = agent_pb2.StartStepRequest(lease=lease, step_index=index)
         await stub.StartStep(request, metadata=md, timeout=CALL_TIMEOUT_S)
         finished = agent_pb2.FinishStepRequest(
             lease=lease, step_index=index, outcome=types_pb2.OUTCOME_SUCCEEDED, has_exit_code=True
         )
-        await stub.FinishStep(finished, metadata=md, timeout=CALL_TIMEOUT_S)
+        if agent.finish_takes_last_step and index == len(assignment.steps) - 1:
+            last = finished
+        else:
+            await stub.FinishStep(finished, metadata=md, timeout=CALL_TIMEOUT_S)
     done = agent_pb2.FinishAttemptRequest(
-        lease=lease, outcome=types_pb2.OUTCOME_SUCCEEDED, has_exit_code=True
+        lease=lease, outcome=types_pb2.OUTCOME_SUCCEEDED, has_exit_code=True, last_step=last
     )
     await stub.FinishAttempt(done, metadata=md, timeout=CALL_TIMEOUT_S)
 
