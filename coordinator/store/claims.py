@@ -29,7 +29,6 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
-    insert,
     literal_column,
     select,
     tuple_,
@@ -45,7 +44,7 @@ from coordinator.store import locks, progress, rowmap
 from coordinator.store.artifacts import attempt_inputs
 from coordinator.store.delivery_tables import DeliveryJobRow
 from coordinator.store.engine import now_ms
-from coordinator.store.prepared import Prepared
+from coordinator.store.prepared import Prepared, PreparedInsert
 from coordinator.store.secrets import sealed_for
 from coordinator.store.tables import AttemptRow, BuildRow, JobRow, StepRow
 
@@ -124,17 +123,10 @@ _TAKING = (
 )
 _TAKE = _TAKING.where(JOBS.c.id.in_(_STILL_QUEUED))
 _TAKE_ONE = Prepared(_TAKING.where(JOBS.c.id.in_(_ONE_STILL_QUEUED)))
-_ATTEMPT_COLUMNS = ("job_id", "build_id", "number", "agent_id", "lease_token", "reason", "message",
-                    "cancel_requested", "started_at_ms")  # fmt: skip
-_STEP_COLUMNS = ("attempt_id", "idx", "name", "status", "log_length", "log_lost_bytes")
 # One row a statement: a claim inserts one attempt with a step or a few, and prepared single
 # inserts cost less than one batched insert through the ORM session.
-_ADD_ATTEMPT = Prepared(
-    insert(ATTEMPTS)
-    .values({name: bindparam(name) for name in _ATTEMPT_COLUMNS})
-    .returning(ATTEMPTS.c.id)
-)
-_ADD_STEP = Prepared(insert(STEPS).values({name: bindparam(name) for name in _STEP_COLUMNS}))
+_ADD_ATTEMPT = PreparedInsert(ATTEMPTS)
+_ADD_STEP = PreparedInsert(STEPS)
 _MARK_RUNNING = Prepared(
     update(BUILDS)
     .where(BUILDS.c.id == bindparam("p_build"), BUILDS.c.status == BuildStatus.QUEUED)
@@ -237,7 +229,7 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
     stamp = now_ms()
     tokens = [secrets.token_urlsafe(18) for _ in taken]
     attempt_ids = [
-        _ADD_ATTEMPT.run(session, _attempt_values(job, agent_id, token, stamp)).scalar_one()
+        _ADD_ATTEMPT.add(session, _attempt_values(job, agent_id, token, stamp))
         for job, token in zip(taken, tokens, strict=True)
     ]
     assignments, steps = [], []
@@ -279,7 +271,7 @@ def _start_attempts(session: Session, taken: Sequence[Taken], agent_id: int) -> 
             )
         )
     for step_values in steps:
-        _ADD_STEP.run(session, step_values)
+        _ADD_STEP.add(session, step_values)
     for build_id in sorted({job.build_id for job in taken}):
         _MARK_RUNNING.run(session, {"p_build": build_id})
     return assignments
