@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchkit import builds
+from benchkit import builds, raw
 from benchkit.config import (
     FOLLOWED_PRINT_BYTES_PER_S,
     FOLLOWED_WINDOW_S,
@@ -32,6 +32,7 @@ from benchkit.figures import Figure, at_most, median, percentile
 from benchkit.procs import CLI, CLIENT_TOKEN, Farm, cpu_seconds
 from benchkit.watchers import StreamStats, follow_main
 from conveyor.cli.client import Client
+from coordinator.config import LOG_READ_CHUNK_BYTES
 
 LOGGER = logging.getLogger(__name__)
 JOB = "talk"
@@ -145,15 +146,19 @@ def _printing_followed(farm: Farm, sizes: Sizes) -> list[Figure]:
         LOGGER.warning("a follower stream of the printing build failed: %s", error)
     delivered = stats.received / stats.seconds / 1e6 if stats.seconds else math.nan
     perfect = n * FOLLOWED_PRINT_BYTES_PER_S / 1e6
+    # The floor: the kernel's CPU for sending the bytes the followers got, with no Conveyor.
+    per_byte = raw.loopback_send_cpu_per_byte(n * FOLLOWED_PRINT_BYTES_PER_S, LOG_READ_CHUNK_BYTES)
+    floor = per_byte * delivered * 1e6
     what = f"{n} followers of a {FOLLOWED_PRINT_BYTES_PER_S / 1e6:g} MB/s step"
     return [
         Figure("followers", f"coordinator CPU with {what}", share[0] * 100, "% of a core",
-               f"< {FOLLOWERS_CPU_SHARE_MAX * 100:g}", at_most(share[0], FOLLOWERS_CPU_SHARE_MAX)),
+               f"< {FOLLOWERS_CPU_SHARE_MAX * 100:g}", at_most(share[0], FOLLOWERS_CPU_SHARE_MAX),
+               floor * 100, "sending those bytes over loopback TCP alone"),
         Figure("followers", f"log bytes reaching {what}", delivered, "MB/s", limit=perfect,
                limit_name="every follower at the step's rate"),
         # The share depends on how fast the followers read; this is the coordinator's cost.
         Figure("followers", "coordinator CPU per MB reaching them", share[0] / delivered * 1000,
-               "ms"),
+               "ms", limit=per_byte * 1e9, limit_name="loopback TCP send, per MB"),
         Figure("followers", f"follower streams that failed ({what})", float(len(stats.errors)),
                "streams"),
     ]  # fmt: skip

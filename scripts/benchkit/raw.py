@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import resource
+import socket
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,3 +64,31 @@ def read_rate(command: list[str], expected_bytes: int) -> float:
     if got != expected_bytes or process.returncode != 0:
         raise RuntimeError(f"{command}: read {got} of {expected_bytes} bytes")
     return got / elapsed
+
+
+_DRAIN = (
+    "import socket, sys\n"
+    "with socket.create_connection(('127.0.0.1', int(sys.argv[1]))) as s:\n"
+    "    buf = bytearray(1 << 20)\n"
+    "    while s.recv_into(buf):\n"
+    "        pass\n"
+)
+
+
+def loopback_send_cpu_per_byte(size: int, chunk: int) -> float:
+    """CPU seconds (user and system) a process spends per byte handing `size` bytes to a reader
+    in another process over loopback TCP, `chunk` at a time: the kernel's own price of sending
+    bytes, which anything serving them over TCP on this machine pays first."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        reader = subprocess.Popen([sys.executable, "-c", _DRAIN, str(port)])
+        connection, _ = server.accept()
+    data = b"\0" * chunk
+    with connection:
+        before = resource.getrusage(resource.RUSAGE_THREAD)
+        for _ in range(0, size, chunk):
+            connection.sendall(data)
+        after = resource.getrusage(resource.RUSAGE_THREAD)
+    reader.wait()
+    spent = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return spent / size

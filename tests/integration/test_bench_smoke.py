@@ -121,6 +121,12 @@ def test_each_scenario_without_docker(tmp_path: Path, scenarios: tuple[str, ...]
         assert by_kind["coordinator"]["unit"] == "% of a core"
         assert by_kind["log"]["value"] > 0
         assert by_kind["follower"]["value"] == 0
+        # Beside the coordinator's share: the kernel's for sending the same bytes, measured.
+        assert by_kind["coordinator"]["limit"] > 0
+        assert by_kind["coordinator"]["limit_name"].endswith("over loopback TCP alone")
+    if "cli" in scenarios:
+        run = next(f for f in figures_of(doc, "cli") if f["name"].startswith("conveyor run"))
+        assert run["limit_name"] == "python -c 'import grpc'" and run["limit"] > 0
 
 
 @pytest.mark.docker
