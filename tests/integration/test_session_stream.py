@@ -1,5 +1,6 @@
 """An agent's per-event calls (renewals, step events, logs, finishes) travel on its one session
-stream, counted by the coordinator per call and transport; a stream cut mid-job loses nothing."""
+stream, counted by the coordinator per call and transport; a stream cut mid-job loses nothing;
+against an older coordinator without the stream, the same calls go unary."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from conveyor import PROTOCOL_VERSION, wire
 from conveyor.v1 import agent_pb2, agent_pb2_grpc, types_pb2
 from tests.faults import TcpProxy
 from tests.harness import AGENT_TOKEN, Cluster, job, wait_for, write_pipeline
+from tests.older_coordinator import SESSION, OlderCoordinator
 
 pytestmark = pytest.mark.any_store  # the transport, not the store
 
@@ -83,6 +85,35 @@ def test_step_events_travel_on_the_session_stream(
     assert counts.get(("AppendLog", "stream"), 0) >= 2, counts
     for call in (*EVENTS, "RenewLeases"):
         assert counts.get((call, "unary"), 0) == 0, counts
+
+
+def test_an_agent_falls_back_to_unary_calls_with_an_older_coordinator(
+    cluster: Cluster, unique: str, tmp_path: Path
+) -> None:
+    """Against a coordinator that has no session stream (and cannot take a step's end inside
+    the attempt's finish), every event goes by its own unary call, and nothing is lost."""
+    older = OlderCoordinator(cluster.address)
+    try:
+        agent = cluster.start_agent(f"older-{unique}", via=older.address)
+        build_id = _submit(cluster, write_pipeline(tmp_path, "two.yml", TWO_STEPS))
+        doc = _ended(cluster, build_id)
+        agent_log = agent.log()
+    finally:
+        older.close()
+    assert doc["status"] == "succeeded", doc
+    assert cluster.cli("logs", str(build_id), "only", "--step", "one").stdout == b"first\n"
+    assert cluster.cli("logs", str(build_id), "only", "--step", "two").stdout == b"second\n"
+    assert [s["status"] for s in job(doc, "only")["steps"]] == ["succeeded", "succeeded"], doc
+    assert SESSION in older.refused  # it did try the stream first
+    assert "no session stream; using unary calls" in agent_log
+    counts = requests(cluster)
+    assert counts.get(("StartStep", "unary")) == 2, counts
+    # Each step's end by its own call: this coordinator takes none inside the finish.
+    assert counts.get(("FinishStep", "unary")) == 2, counts
+    assert counts.get(("FinishAttempt", "unary")) == 1, counts
+    assert counts.get(("AppendLog", "unary"), 0) >= 2, counts
+    for call in EVENTS:
+        assert counts.get((call, "stream"), 0) == 0, counts
 
 
 def _counting_pipeline(tmp_path: Path) -> Path:
