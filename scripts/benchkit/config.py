@@ -40,6 +40,7 @@ class Sizes:
     trigger_samples: int = 10
     # Fresh `conveyor` processes timed per command (`--version`, `run`).
     cli_runs: int = 20
+    grpc_calls: int = 2000  # bare gRPC's price: calls, then stream round trips
     # Buildbot beside Conveyor: sequential builds timed, builds of the batch, workers / agents
     # (Buildbot builds a few per second: 50 keep the scenario near a minute).
     peer_runs: int = 20
@@ -69,6 +70,7 @@ QUICK = Sizes(
     deploy_builds=6,
     trigger_samples=2,
     cli_runs=3,
+    grpc_calls=500,
     peer_runs=3,
     peer_builds=12,
     peer_workers=2,
@@ -88,6 +90,12 @@ NETWORK_OVERHEAD_MAX_S = 0.030
 # Shell jobs per second with 4 agents; the coordinator's CPU per one-step job, end to end.
 SHELL_JOBS_PER_S_MIN = 250.0
 COORDINATOR_CPU_PER_JOB_MAX_S = 0.003
+# What a one-step build through a persistent client costs the coordinator in gRPC alone: the
+# calls CreateBuild, WatchBuild and PollWork; StartStep and FinishAttempt each a request and a
+# reply on the agent's session stream; and the watch's three snapshots (running, step running,
+# succeeded), each a send without a request, priced as half a round trip.
+JOB_UNARY_CALLS = 3
+JOB_STREAM_ROUND_TRIPS = 2 + 3 / 2
 # Docker jobs per second as a share of raw `docker run` at the same concurrency.
 DOCKER_THROUGHPUT_SHARE_MIN = 0.95
 DOCKER_LOG_SHARE_MIN = 0.90

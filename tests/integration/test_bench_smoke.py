@@ -111,6 +111,12 @@ def test_each_scenario_without_docker(tmp_path: Path, scenarios: tuple[str, ...]
         scale = figures_of(doc, "scale")
         rate = next(f for f in scale if f["name"].startswith("saturated: dispatches/s"))
         assert rate["value"] > 0
+    if "throughput" in scenarios:
+        throughput = {f["name"]: f for f in figures_of(doc, "throughput")}
+        # The coordinator's CPU per job sits beside what bare gRPC spends on the same calls.
+        floor = throughput["shell: coordinator CPU per job"]
+        assert floor["limit_name"].startswith("bare gRPC:") and floor["limit"] > 0, floor
+        assert throughput["bare grpc.aio server: CPU per unary call"]["value"] > 0
     if "followers" in scenarios:
         followers = figures_of(doc, "followers")
         streaming = next(f for f in followers if f["name"] == "followers streaming")
