@@ -18,6 +18,7 @@ from agent.executors.base import Executor
 from agent.peer import JoinRefusedError, UntrustedServerError
 from agent.peer.grpc import GrpcPeer
 from agent.runner import Agent
+from conveyor.allocator import tune_for_large_buffers
 from conveyor.local import ADDRESS_FILE, AGENT_TOKEN_FILE, local_address, read_local
 from conveyor.pipeline import PRIVILEGED_LABEL
 from conveyor.tls import CaFileError, load_ca, resolve_target
@@ -185,6 +186,7 @@ def make_executor(kind: str, config: AgentConfig) -> Executor | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    tune_for_large_buffers()  # before any thread starts: log chunks of megabytes pass through
     try:
         config = config_from_args(args)
     except UsageError as error:

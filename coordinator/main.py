@@ -9,6 +9,7 @@ import logging
 import os
 from pathlib import Path
 
+from conveyor.allocator import tune_for_large_buffers
 from conveyor.paths import parse_size
 from conveyor.tokens import TokenFileError, read_token_file
 from coordinator import config as defaults
@@ -93,6 +94,7 @@ def _size(args: argparse.Namespace, name: str, default: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    tune_for_large_buffers()  # before any thread starts: log chunks of megabytes pass through
     data_dir = data_dir_of(args)
     make_private(data_dir)
     # First, before anything in the data dir is read or written: one coordinator per data dir.
